@@ -1,0 +1,48 @@
+{
+  "targets": [
+    {
+      "target_name": "sysv_ipc",
+      "sources": [
+        "native/addon.cc",
+        "native/errors.cc",
+        "native/waiter.cc",
+        "native/message_queue.cc",
+        "native/semaphore.cc",
+        "native/shared_memory.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NAPI_CPP_EXCEPTIONS",
+        "NODE_ADDON_API_DISABLE_DEPRECATED"
+      ],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": [
+        "-std=c++17",
+        "-fexceptions",
+        "-Wall",
+        "-Wextra",
+        "-fstack-protector-strong",
+        "-fvisibility=hidden"
+      ],
+      "conditions": [
+        ["OS=='linux'", {
+          "defines": ["HAVE_SEMTIMEDOP", "HAVE_MSG_EXCEPT", "HAVE_FUTEX", "HAVE_THREAD_TIMERS", "_GNU_SOURCE"],
+          "libraries": ["-lrt", "-lpthread"]
+        }],
+        ["OS=='mac'", {
+          "xcode_settings": {
+            "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+            "CLANG_CXX_LIBRARY": "libc++",
+            "MACOSX_DEPLOYMENT_TARGET": "10.15",
+            "OTHER_CPLUSPLUSFLAGS": ["-std=c++17", "-Wall", "-Wextra", "-fvisibility=hidden"]
+          }
+        }],
+        ["OS=='freebsd'", {
+          "libraries": ["-lpthread"]
+        }]
+      ]
+    }
+  ]
+}
