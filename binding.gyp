@@ -4,6 +4,7 @@
       "target_name": "sysv_ipc",
       "sources": [
         "native/addon.cc",
+        "native/arguments.cc",
         "native/errors.cc",
         "native/waiter.cc",
         "native/message_queue.cc",

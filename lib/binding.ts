@@ -1,0 +1,103 @@
+/**
+ * The one typed interface to the native addon (`native/`).
+ *
+ * The addon is a thin, paranoid syscall layer: it takes already-validated
+ * plain values (it re-validates them and throws on anything wrong), runs the
+ * syscall, and returns plain values. Everything else — options, defaults,
+ * Promises, objects — lives in the TypeScript classes built on this file.
+ *
+ * Conventions shared by every entry point:
+ * - a failed syscall throws {@link SysvIpcError} (constructed natively from
+ *   the class passed to `init`);
+ * - `timeoutMs` is -1 for "no timeout", otherwise milliseconds >= 0;
+ * - the `…Async` forms return at once and report through the dispatcher given
+ *   to `init`: `dispatch(waitId, errno, value, extra)`, with errno 0 on
+ *   success, ETIMEDOUT when the deadline passed and ECANCELED after
+ *   `cancelWait`. They never run on libuv's threadpool.
+ */
+import * as path from 'node:path';
+import type { SysvIpcError } from './errors';
+
+/** Called on the JS thread when an async wait ends. */
+export type WaitDispatch = (waitId: number, errno: number, value: Buffer | undefined, extra: number) => void;
+
+/** Raw IPC_STAT of a message queue (times in seconds since the epoch, 0 = never). */
+export interface RawMsgStat {
+  key: number; uid: number; gid: number; cuid: number; cgid: number; mode: number;
+  messages: number; bytes: number; maxBytes: number;
+  lastSendPid: number; lastReceivePid: number;
+  lastSendTime: number; lastReceiveTime: number; lastChangeTime: number;
+}
+
+/** Raw IPC_STAT of a semaphore set (times in seconds since the epoch, 0 = never). */
+export interface RawSemStat {
+  key: number; uid: number; gid: number; cuid: number; cgid: number; mode: number;
+  size: number; lastOpTime: number; lastChangeTime: number;
+}
+
+/** Raw IPC_STAT of a shared memory segment (times in seconds since the epoch, 0 = never). */
+export interface RawShmStat {
+  key: number; uid: number; gid: number; cuid: number; cgid: number; mode: number;
+  size: number; creatorPid: number; lastPid: number; attachments: number;
+  lastAttachTime: number; lastDetachTime: number; lastChangeTime: number;
+}
+
+/** Constants compiled into the addon for this platform. */
+export interface NativeConstants {
+  IPC_PRIVATE: number; IPC_CREAT: number; IPC_EXCL: number; IPC_NOWAIT: number;
+  MSG_NOERROR: number;
+  /** 0 where the platform has no MSG_EXCEPT (macOS, FreeBSD). */
+  MSG_EXCEPT: number;
+  SEM_UNDO: number; SHM_RDONLY: number;
+  ECANCELED: number; ETIMEDOUT: number;
+  /** Whether semtimedop(2) exists (real kernel timeouts for semaphores). */
+  HAVE_SEMTIMEDOP: boolean;
+  HAVE_MSG_EXCEPT: boolean;
+  /** Whether futex(2) is available for SharedMemory wait/notify. */
+  HAVE_FUTEX: boolean;
+  /** The largest message type (mtype is a C long). */
+  MTYPE_MAX: number;
+}
+
+/** The shape of the loaded addon. */
+export interface Binding {
+  readonly constants: NativeConstants;
+
+  // ---- module (native/addon.cc, native/waiter.cc)
+  /** Once per environment: the async dispatcher, the error class, and an 8-byte scratch for out-values. */
+  init(dispatch: WaitDispatch, errorClass: typeof SysvIpcError, scratch: Float64Array): void;
+  /** Whether pending async waits keep the event loop alive. */
+  setKeepAlive(on: boolean): void;
+  /** Asks a pending wait to stop; it then reports ECANCELED (or its real result if it had already completed). */
+  cancelWait(waitId: number): void;
+  /** Threads the waiter pool owns right now (running and idle), for tests. */
+  waiterThreads(): number;
+
+  // ---- message queues (native/message_queue.cc)
+  msgget(key: number, flags: number): number;
+  /** true when sent; false when IPC_NOWAIT was given and the queue is full. */
+  msgsnd(id: number, data: Uint8Array, type: number, flags: number, timeoutMs: number): boolean;
+  /** The message body, or null when IPC_NOWAIT was given and none matched; the type goes to scratch[0]. */
+  msgrcv(id: number, maxSize: number, type: number, flags: number, timeoutMs: number): Buffer | null;
+  msgsndAsync(id: number, data: Uint8Array, type: number, flags: number, timeoutMs: number, waitId: number): void;
+  /** Reports the body as `value` and the type as `extra`. */
+  msgrcvAsync(id: number, maxSize: number, type: number, flags: number, timeoutMs: number, waitId: number): void;
+  msgStat(id: number): RawMsgStat;
+  /** IPC_SET; -1 keeps a field as it is. */
+  msgSet(id: number, mode: number, uid: number, gid: number, maxBytes: number): void;
+  msgRemove(id: number): void;
+
+  // ---- semaphores (native/semaphore.cc) — filled in by the semaphore work
+  // ---- shared memory (native/shared_memory.cc) — filled in by the shared-memory work
+}
+
+function load(): Binding {
+  // node-gyp-build looks in build/Release first, then prebuilds/<platform>-<arch>/
+  // (PREBUILDS_ONLY=1 skips the local build, to prove the shipped binary loads).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+  return nodeGypBuild(path.join(__dirname, '..')) as Binding;
+}
+
+/** The loaded addon (one instance per Node environment: main thread or worker). */
+export const binding: Binding = load();

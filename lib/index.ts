@@ -1,0 +1,26 @@
+/**
+ * sysv-ipc: System V message queues, semaphores and shared memory for Node.js.
+ *
+ * @packageDocumentation
+ */
+export { MessageQueue, MESSAGE_TYPE_MAX } from './message-queue';
+export type {
+  Message,
+  MessageQueueInfo,
+  MessageQueueCreateOptions,
+  MessageQueueOpenOptions,
+  MessageQueueSetOptions,
+  SendOptions,
+  SendSyncOptions,
+  ReceiveSelector,
+  ReceiveOptions,
+  ReceiveSyncOptions,
+} from './message-queue';
+// -- semaphores (lib/semaphore.ts, lib/semaphore-set.ts, lib/mutex.ts)
+// -- shared memory (lib/shared-memory.ts)
+// -- admin (lib/admin.ts)
+export { IPC_PRIVATE } from './keys';
+export type { Key } from './keys';
+export { SysvIpcError, AbortError, ClosedError } from './errors';
+export type { IpcKind, SysvIpcErrorContext } from './errors';
+export type { WaitOptions } from './waits';

@@ -1,0 +1,442 @@
+/**
+ * System V message queues (msgget, msgsnd, msgrcv, msgctl) as a class.
+ */
+import { binding } from './binding';
+import { abortError, ClosedError, OutOfRangeError, SysvIpcError, timeoutError } from './errors';
+import { IPC_PRIVATE, type Key } from './keys';
+import { readKernelTunable, statTime } from './kernel';
+import * as check from './validate';
+import { scratch, WaitGroup, type WaitOptions } from './waits';
+
+const C = binding.constants;
+
+/** Largest message type (`mtype` is a C long; JavaScript numbers are exact to 2^53 − 1). */
+export const MESSAGE_TYPE_MAX: number = C.MTYPE_MAX;
+
+// msgmax when the module loaded: the default receive size and the send limit.
+const MSGMAX_FALLBACK = 8192;
+function msgmax(): number {
+  return readKernelTunable('msgmax')?.[0] ?? MSGMAX_FALLBACK;
+}
+const defaultMaxSize = msgmax();
+
+/** A received message. */
+export interface Message {
+  /** The message type (> 0). */
+  type: number;
+  /** The message body (a fresh copy). */
+  data: Buffer;
+}
+
+/** What {@link MessageQueue.info} reports (IPC_STAT). */
+export interface MessageQueueInfo {
+  key: Key;
+  id: number;
+  /** Permission bits, for example 0o600. */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Creator's uid. */
+  cuid: number;
+  /** Creator's gid. */
+  cgid: number;
+  /** Messages in the queue. */
+  messages: number;
+  /** Bytes of message bodies in the queue. */
+  bytes: number;
+  /** The queue's capacity in bytes (msg_qbytes). */
+  maxBytes: number;
+  lastSendPid: number;
+  lastReceivePid: number;
+  lastSendTime: Date | null;
+  lastReceiveTime: Date | null;
+  lastChangeTime: Date | null;
+}
+
+/** Options of {@link MessageQueue.create}. */
+export interface MessageQueueCreateOptions {
+  /** The key; default {@link IPC_PRIVATE}. */
+  key?: Key;
+  /** Permission bits; default 0o600. */
+  mode?: number;
+  /** Capacity in bytes (msg_qbytes); default the kernel's msgmnb. Above msgmnb needs CAP_SYS_RESOURCE. */
+  maxBytes?: number;
+}
+
+/** Options of {@link MessageQueue.open}. */
+export interface MessageQueueOpenOptions {
+  /** Create the queue if no queue has this key (open-or-create). */
+  create?: boolean;
+  /** Permission bits when created; default 0o600. */
+  mode?: number;
+}
+
+/** Fields {@link MessageQueue.set} can change (IPC_SET). */
+export interface MessageQueueSetOptions {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  /** Capacity in bytes; raising it above msgmnb needs CAP_SYS_RESOURCE (EPERM otherwise). */
+  maxBytes?: number;
+}
+
+/** Options of the send family. */
+export interface SendOptions extends WaitOptions {
+  /** The message type, an integer >= 1; default 1. */
+  type?: number;
+}
+
+/** Options of the synchronous send. */
+export interface SendSyncOptions {
+  type?: number;
+  /** Milliseconds to wait for room before `ETIMEDOUT`; default forever. */
+  timeout?: number;
+}
+
+/** Which message to take, and how. */
+export interface ReceiveSelector {
+  /**
+   * 0 (default): the first message; > 0: the first message of that type (or,
+   * with `except`, the first not of that type); < 0: the first message of the
+   * lowest type <= |type|.
+   */
+  type?: number;
+  /** With `type` > 0, take the first message whose type differs (MSG_EXCEPT; Linux only). */
+  except?: boolean;
+  /** Cut a longer message to `maxSize` instead of failing with E2BIG (MSG_NOERROR). */
+  truncate?: boolean;
+  /** Largest body accepted; default the kernel's msgmax. A longer message fails with E2BIG and stays queued. */
+  maxSize?: number;
+}
+
+/** Options of the async receive. */
+export interface ReceiveOptions extends ReceiveSelector, WaitOptions {}
+
+/** Options of the synchronous receive. */
+export interface ReceiveSyncOptions extends ReceiveSelector {
+  /** Milliseconds to wait before `ETIMEDOUT`; default forever. */
+  timeout?: number;
+}
+
+interface ParsedReceive {
+  type: number;
+  flags: number;
+  maxSize: number;
+}
+
+function parseReceive(options: ReceiveSelector | undefined): ParsedReceive {
+  const o = check.options('options', options);
+  const type = check.optionalInteger('options.type', o.type, -MESSAGE_TYPE_MAX, MESSAGE_TYPE_MAX, 0);
+  const except = check.optionalBoolean('options.except', o.except, false);
+  const truncate = check.optionalBoolean('options.truncate', o.truncate, false);
+  const maxSize = check.optionalInteger('options.maxSize', o.maxSize, 0, 0x7fffffff, defaultMaxSize);
+  let flags = 0;
+  if (except) {
+    if (!C.HAVE_MSG_EXCEPT) {
+      throw Object.assign(new Error('MSG_EXCEPT (options.except) is not available on this platform'), {
+        code: 'ERR_FEATURE_UNAVAILABLE_ON_PLATFORM',
+      });
+    }
+    if (type <= 0) throw new OutOfRangeError('options.except needs options.type > 0 (the type to skip)');
+    flags |= C.MSG_EXCEPT;
+  }
+  if (truncate) flags |= C.MSG_NOERROR;
+  return { type, flags, maxSize };
+}
+
+function parseType(options: { type?: number } | undefined): number {
+  const o = check.options('options', options);
+  return check.optionalInteger('options.type', o.type, 1, MESSAGE_TYPE_MAX, 1);
+}
+
+/**
+ * A System V message queue.
+ *
+ * ```ts
+ * using queue = MessageQueue.create();
+ * await queue.send('hello', { type: 1 });
+ * const { type, data } = await queue.receive();
+ * queue.remove();
+ * ```
+ *
+ * `close()` (or `using`) frees this process's handle and cancels its pending
+ * waits; only `remove()` deletes the queue from the kernel.
+ */
+export class MessageQueue implements Disposable {
+  /** The key the queue was created or opened with (from IPC_STAT for {@link MessageQueue.fromId}). */
+  readonly key: Key;
+  /** The kernel's identifier (msqid). */
+  readonly id: number;
+  private readonly waits = new WaitGroup('message queue');
+  private isClosed = false;
+
+  private constructor(id: number, key: Key) {
+    this.id = id;
+    this.key = key;
+  }
+
+  /**
+   * Creates a new queue (msgget with IPC_CREAT | IPC_EXCL).
+   * @throws {SysvIpcError} EEXIST if a queue with this key exists; ENOSPC at the msgmni limit.
+   */
+  static create(options?: MessageQueueCreateOptions): MessageQueue {
+    const o = check.options('options', options);
+    const key = o.key === undefined ? IPC_PRIVATE : check.key('options.key', o.key);
+    const mode = check.mode('options.mode', o.mode, 0o600);
+    const maxBytes = o.maxBytes === undefined ? undefined : check.integer('options.maxBytes', o.maxBytes, 0, 0x7fffffff);
+    const id = binding.msgget(key, C.IPC_CREAT | C.IPC_EXCL | mode);
+    const queue = new MessageQueue(id, key);
+    if (maxBytes !== undefined) {
+      try {
+        binding.msgSet(id, -1, -1, -1, maxBytes);
+      } catch (err) {
+        binding.msgRemove(id); // do not leave a half-made queue behind
+        throw err;
+      }
+    }
+    return queue;
+  }
+
+  /**
+   * Opens the queue with this key (msgget); with `{ create: true }`, creates it if absent.
+   * @throws {SysvIpcError} ENOENT if absent and `create` is not set; EACCES without permission.
+   */
+  static open(key: Key, options?: MessageQueueOpenOptions): MessageQueue {
+    const k = check.key('key', key);
+    const o = check.options('options', options);
+    const create = check.optionalBoolean('options.create', o.create, false);
+    const mode = check.mode('options.mode', o.mode, 0o600);
+    if (k === IPC_PRIVATE && !create) {
+      throw new OutOfRangeError('IPC_PRIVATE names no existing queue: use MessageQueue.create() or fromId(id)');
+    }
+    const id = binding.msgget(k, create ? C.IPC_CREAT | mode : 0);
+    return new MessageQueue(id, k);
+  }
+
+  /**
+   * Wraps an existing queue by its identifier (checked with IPC_STAT).
+   * @throws {SysvIpcError} EINVAL if no such queue; EACCES without read permission.
+   */
+  static fromId(id: number): MessageQueue {
+    const msqid = check.ipcId('id', id);
+    const stat = binding.msgStat(msqid);
+    return new MessageQueue(msqid, stat.key);
+  }
+
+  /** Whether {@link close} was called. */
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  private ensureOpen(): void {
+    if (this.isClosed) throw new ClosedError('The message queue');
+  }
+
+  private bytesToSend(data: unknown): Uint8Array {
+    const body = check.bytes('data', data);
+    if (body.byteLength > defaultMaxSize) {
+      throw new OutOfRangeError(
+        `The message is ${body.byteLength} bytes; the kernel's limit (msgmax) is ${defaultMaxSize} bytes`,
+      );
+    }
+    return body;
+  }
+
+  /**
+   * Sends a message, waiting (off the event loop) while the queue is full.
+   * @throws {SysvIpcError} EIDRM if the queue is removed while waiting; ETIMEDOUT after `timeout`.
+   */
+  send(data: string | ArrayBufferView, options?: SendOptions): Promise<void> {
+    try {
+      this.ensureOpen();
+      const body = this.bytesToSend(data);
+      const type = parseType(options);
+      const timeout = check.timeout('options.timeout', options?.timeout);
+      const signal = check.signal('options.signal', options?.signal);
+      if (signal?.aborted) return Promise.reject(abortError(signal));
+      if (binding.msgsnd(this.id, body, type, C.IPC_NOWAIT, -1)) return Promise.resolve();
+      if (timeout === 0) return Promise.reject(timeoutError('msgsnd', { id: this.id }));
+      return this.waits.start(
+        'msgsnd',
+        { id: this.id },
+        signal,
+        (waitId) => binding.msgsndAsync(this.id, body, type, 0, timeout, waitId),
+        () => undefined,
+      );
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Sends without waiting: `false` if the queue is full (IPC_NOWAIT). */
+  trySend(data: string | ArrayBufferView, options?: { type?: number }): boolean {
+    this.ensureOpen();
+    const body = this.bytesToSend(data);
+    return binding.msgsnd(this.id, body, parseType(options), C.IPC_NOWAIT, -1);
+  }
+
+  /**
+   * Sends, blocking the calling thread while the queue is full (for workers and scripts).
+   * @throws {SysvIpcError} ETIMEDOUT after `timeout`; EIDRM if the queue is removed.
+   */
+  sendSync(data: string | ArrayBufferView, options?: SendSyncOptions): void {
+    this.ensureOpen();
+    const body = this.bytesToSend(data);
+    const type = parseType(options);
+    const timeout = check.timeout('options.timeout', options?.timeout);
+    // With timeout 0 this is a single IPC_NOWAIT attempt; a full queue is then a timeout.
+    if (!binding.msgsnd(this.id, body, type, timeout === 0 ? C.IPC_NOWAIT : 0, timeout)) {
+      throw timeoutError('msgsnd', { id: this.id });
+    }
+  }
+
+  /**
+   * Receives a message, waiting (off the event loop) until one matches.
+   * A cancelled or timed-out receive consumes nothing.
+   * @throws {SysvIpcError} E2BIG if the message exceeds `maxSize` (it stays queued); EIDRM if removed.
+   */
+  receive(options?: ReceiveOptions): Promise<Message> {
+    try {
+      this.ensureOpen();
+      const r = parseReceive(options);
+      const timeout = check.timeout('options.timeout', options?.timeout);
+      const signal = check.signal('options.signal', options?.signal);
+      if (signal?.aborted) return Promise.reject(abortError(signal));
+      const data = binding.msgrcv(this.id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, -1);
+      if (data !== null) return Promise.resolve({ type: scratch[0], data });
+      if (timeout === 0) return Promise.reject(timeoutError('msgrcv', { id: this.id }));
+      return this.waits.start(
+        'msgrcv',
+        { id: this.id },
+        signal,
+        (waitId) => binding.msgrcvAsync(this.id, r.maxSize, r.type, r.flags, timeout, waitId),
+        toMessage,
+      );
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Receives without waiting: `undefined` if no message matches (IPC_NOWAIT). */
+  tryReceive(options?: ReceiveSelector): Message | undefined {
+    this.ensureOpen();
+    const r = parseReceive(options);
+    const data = binding.msgrcv(this.id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, -1);
+    return data === null ? undefined : { type: scratch[0], data };
+  }
+
+  /**
+   * Receives, blocking the calling thread until a message matches.
+   * @throws {SysvIpcError} ETIMEDOUT after `timeout`; E2BIG; EIDRM.
+   */
+  receiveSync(options?: ReceiveSyncOptions): Message {
+    this.ensureOpen();
+    const r = parseReceive(options);
+    const timeout = check.timeout('options.timeout', options?.timeout);
+    const data = binding.msgrcv(this.id, r.maxSize, r.type, r.flags | (timeout === 0 ? C.IPC_NOWAIT : 0), timeout);
+    if (data === null) throw timeoutError('msgrcv', { id: this.id });
+    return { type: scratch[0], data };
+  }
+
+  /**
+   * The queue's messages as an async iterable. Iteration ends when this
+   * object is closed or the queue is removed; an abort or another error is thrown.
+   *
+   * ```ts
+   * for await (const { type, data } of queue.messages({ type: 2 })) { … }
+   * ```
+   */
+  async *messages(options?: ReceiveOptions): AsyncIterableIterator<Message> {
+    const opts = { ...check.options('options', options) };
+    // Validate once, up front, so a bad option fails the first next() rather than silently ending.
+    parseReceive(opts);
+    check.timeout('options.timeout', opts.timeout);
+    check.signal('options.signal', opts.signal);
+    while (!this.isClosed) {
+      let message: Message;
+      try {
+        message = this.tryReceive(opts) ?? (await this.receive(opts));
+      } catch (err) {
+        if (err instanceof ClosedError) return;
+        if (err instanceof SysvIpcError && (err.code === 'EIDRM' || err.code === 'EINVAL')) return;
+        throw err;
+      }
+      yield message;
+    }
+  }
+
+  /** IPC_STAT, fresh on each call. */
+  info(): MessageQueueInfo {
+    const s = binding.msgStat(this.id);
+    return {
+      key: s.key,
+      id: this.id,
+      mode: s.mode,
+      uid: s.uid,
+      gid: s.gid,
+      cuid: s.cuid,
+      cgid: s.cgid,
+      messages: s.messages,
+      bytes: s.bytes,
+      maxBytes: s.maxBytes,
+      lastSendPid: s.lastSendPid,
+      lastReceivePid: s.lastReceivePid,
+      lastSendTime: statTime(s.lastSendTime),
+      lastReceiveTime: statTime(s.lastReceiveTime),
+      lastChangeTime: statTime(s.lastChangeTime),
+    };
+  }
+
+  /**
+   * Changes owner, mode or capacity (IPC_SET); fields left out stay as they are.
+   * @throws {SysvIpcError} EPERM if not owner/creator, or raising maxBytes above msgmnb without CAP_SYS_RESOURCE.
+   */
+  set(options: MessageQueueSetOptions): void {
+    const o = check.options('options', options);
+    const mode = o.mode === undefined ? -1 : check.integer('options.mode', o.mode, 0, 0o777);
+    const uid = o.uid === undefined ? -1 : check.ownerId('options.uid', o.uid);
+    const gid = o.gid === undefined ? -1 : check.ownerId('options.gid', o.gid);
+    const maxBytes = o.maxBytes === undefined ? -1 : check.integer('options.maxBytes', o.maxBytes, 0, 0x7fffffff);
+    binding.msgSet(this.id, mode, uid, gid, maxBytes);
+  }
+
+  /**
+   * Deletes the queue from the kernel (IPC_RMID). Every process waiting on it
+   * wakes with EIDRM; its messages are gone.
+   */
+  remove(): void {
+    binding.msgRemove(this.id);
+  }
+
+  /**
+   * Frees this process's handle: pending waits of this object reject with a
+   * "closed" error (nothing is consumed); the queue itself stays in the kernel.
+   * Idempotent.
+   */
+  close(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.waits.cancelAll();
+  }
+
+  /** Pending waits keep the process alive (the default), like a socket. */
+  ref(): this {
+    this.waits.ref();
+    return this;
+  }
+
+  /** Pending waits no longer keep the process alive. */
+  unref(): this {
+    this.waits.unref();
+    return this;
+  }
+
+  /** Same as {@link close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function toMessage(value: Buffer | undefined, extra: number): Message {
+  return { type: extra, data: value ?? Buffer.alloc(0) };
+}

@@ -1,0 +1,106 @@
+/**
+ * Argument checks shared by every class. They run before anything reaches the
+ * kernel and throw Node-style errors (`ERR_INVALID_ARG_TYPE`,
+ * `ERR_OUT_OF_RANGE`) that name the argument. The native layer checks again.
+ */
+import { InvalidArgTypeError, OutOfRangeError } from './errors';
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'function') return `function ${(value as { name?: string }).name || '(anonymous)'}`;
+  if (typeof value === 'object') {
+    const ctor = (value as object).constructor;
+    return ctor?.name ? `an instance of ${ctor.name}` : 'an object';
+  }
+  if (typeof value === 'string') return `type string (${JSON.stringify(value.length > 28 ? `${value.slice(0, 25)}...` : value)})`;
+  return `type ${typeof value} (${String(value)})`;
+}
+
+/** Throws ERR_INVALID_ARG_TYPE in Node's wording. */
+export function invalidType(name: string, expected: string, value: unknown): never {
+  throw new InvalidArgTypeError(`The "${name}" argument must be ${expected}. Received ${describe(value)}`);
+}
+
+/** Throws ERR_OUT_OF_RANGE in Node's wording. */
+export function outOfRange(name: string, range: string, value: unknown): never {
+  throw new OutOfRangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${String(value)}`);
+}
+
+/** An integer in [min, max]. */
+export function integer(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number') invalidType(name, 'of type number', value);
+  if (!Number.isInteger(value)) outOfRange(name, 'an integer', value);
+  if (value < min || value > max) outOfRange(name, `>= ${min} and <= ${max}`, value);
+  return value;
+}
+
+/** An optional integer in [min, max]; `undefined` gives `fallback`. */
+export function optionalInteger(name: string, value: unknown, min: number, max: number, fallback: number): number {
+  return value === undefined ? fallback : integer(name, value, min, max);
+}
+
+/** An optional boolean; `undefined` gives `fallback`. */
+export function optionalBoolean(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') invalidType(name, 'of type boolean', value);
+  return value;
+}
+
+/** An options object (or undefined → {}). */
+export function options<T extends object>(name: string, value: T | undefined): Partial<T> {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) invalidType(name, 'of type object', value);
+  return value;
+}
+
+/** A key_t: IPC_PRIVATE (0) or any 32-bit value, signed or unsigned (C programs print both). */
+export function key(name: string, value: unknown): number {
+  if (typeof value !== 'number') invalidType(name, 'of type number', value);
+  if (!Number.isInteger(value) || value < -0x80000000 || value > 0xffffffff) {
+    outOfRange(name, 'an integer >= -2147483648 and <= 4294967295 (a key_t)', value);
+  }
+  return value | 0; // the kernel's key_t is a signed 32-bit int
+}
+
+/** A permission mode such as 0o600. */
+export function mode(name: string, value: unknown, fallback: number): number {
+  return optionalInteger(name, value, 0, 0o777, fallback);
+}
+
+/** An IPC identifier as returned by msgget/semget/shmget. */
+export function ipcId(name: string, value: unknown): number {
+  return integer(name, value, 0, 0x7fffffff);
+}
+
+/** A uid or gid. */
+export function ownerId(name: string, value: unknown): number {
+  return integer(name, value, 0, 0xfffffffe);
+}
+
+/**
+ * A timeout in milliseconds: `undefined` → -1 (wait forever); otherwise a
+ * finite number >= 0 (fractions allowed). Node's timers clamp; we refuse NaN
+ * and negatives because a silent "wait forever" is worse than an error.
+ */
+export function timeout(name: string, value: unknown): number {
+  if (value === undefined) return -1;
+  if (typeof value !== 'number') invalidType(name, 'of type number', value);
+  if (Number.isNaN(value) || value < 0) outOfRange(name, 'a number >= 0', value);
+  return value === Infinity ? -1 : value;
+}
+
+/** An AbortSignal or undefined. */
+export function signal(name: string, value: unknown): AbortSignal | undefined {
+  if (value === undefined) return undefined;
+  if (!(value instanceof AbortSignal)) invalidType(name, 'an instance of AbortSignal', value);
+  return value;
+}
+
+/** Bytes to send or write: a string (UTF-8) or any ArrayBufferView, as a Uint8Array view (no copy for views). */
+export function bytes(name: string, value: unknown): Uint8Array {
+  if (typeof value === 'string') return Buffer.from(value, 'utf8');
+  if (value instanceof Uint8Array) return value;
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  return invalidType(name, 'of type string or an instance of Buffer, TypedArray or DataView', value);
+}

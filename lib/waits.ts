@@ -1,0 +1,167 @@
+/**
+ * The JavaScript half of the async machinery, shared by every waiting
+ * operation (message send/receive, semaphore operations, futex waits).
+ *
+ * A waiting call first tries the non-blocking form on the JS thread and
+ * settles at once when that succeeds (no thread hop). Only when it would
+ * block does it start a native wait: the addon runs the blocking syscall on a
+ * thread it owns (never libuv's threadpool) and reports back through
+ * `dispatch`. Cancellation (AbortSignal, close()) asks the native side to
+ * interrupt the thread; the wait then ends with ECANCELED — or with its real
+ * result if the syscall had already completed, so nothing is consumed and
+ * lost by a cancelled receive.
+ */
+import { binding } from './binding';
+import { AbortError, ClosedError, SysvIpcError, timeoutError, type SysvIpcErrorContext, abortError } from './errors';
+
+const { ECANCELED, ETIMEDOUT } = binding.constants;
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(reason: unknown): void;
+  map(value: Buffer | undefined, extra: number): unknown;
+  group: WaitGroup;
+  syscall: string;
+  context: SysvIpcErrorContext;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+  /** Why the wait was cancelled, set before cancelWait is called. */
+  cancelReason?: Error;
+  refed: boolean;
+}
+
+const pending = new Map<number, Pending>();
+let nextWaitId = 1;
+let refedCount = 0;
+
+/** Out-values of synchronous native calls (for example a received message's type). */
+export const scratch = new Float64Array(1);
+
+function addRef(): void {
+  if (refedCount++ === 0) binding.setKeepAlive(true);
+}
+function dropRef(): void {
+  if (--refedCount === 0) binding.setKeepAlive(false);
+}
+
+function dispatch(waitId: number, errno: number, value: Buffer | undefined, extra: number): void {
+  const p = pending.get(waitId);
+  if (p === undefined) return;
+  pending.delete(waitId);
+  p.group.waits.delete(waitId);
+  if (p.refed) dropRef();
+  if (p.signal && p.onAbort) p.signal.removeEventListener('abort', p.onAbort);
+
+  if (errno === 0) {
+    let result: unknown;
+    try {
+      result = p.map(value, extra);
+    } catch (err) {
+      p.reject(err);
+      return;
+    }
+    p.resolve(result);
+  } else if (errno === ECANCELED) {
+    p.reject(p.cancelReason ?? new AbortError());
+  } else if (errno === ETIMEDOUT) {
+    p.reject(timeoutError(p.syscall, p.context));
+  } else {
+    p.reject(new SysvIpcError(errno, p.syscall, p.context));
+  }
+}
+
+binding.init(dispatch, SysvIpcError, scratch);
+
+/** Options every waiting operation takes. */
+export interface WaitOptions {
+  /** Rejects the wait with an `AbortError` when aborted. */
+  signal?: AbortSignal;
+  /** Milliseconds to wait before rejecting with `ETIMEDOUT`; by default, no limit. */
+  timeout?: number;
+}
+
+/**
+ * The pending waits of one object (a queue, a semaphore set, a segment):
+ * `close()` cancels them all, and `ref()`/`unref()` decide whether they keep
+ * the process alive, the way a socket does.
+ */
+export class WaitGroup {
+  /** Wait ids started by this object and not yet settled. */
+  readonly waits = new Set<number>();
+  private refed = true;
+
+  constructor(private readonly what: string) {}
+
+  /**
+   * Starts a native wait. `submit(waitId)` calls the addon's `…Async` entry
+   * point; `map` turns the reported value into the Promise's result.
+   */
+  start<T>(
+    syscall: string,
+    context: SysvIpcErrorContext,
+    signal: AbortSignal | undefined,
+    submit: (waitId: number) => void,
+    map: (value: Buffer | undefined, extra: number) => T,
+  ): Promise<T> {
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    const waitId = nextWaitId;
+    nextWaitId = nextWaitId >= 0x3fffffff ? 1 : nextWaitId + 1;
+    return new Promise<T>((resolve, reject) => {
+      const p: Pending = {
+        resolve: resolve as (value: unknown) => void,
+        reject,
+        map,
+        group: this,
+        syscall,
+        context,
+        refed: this.refed,
+      };
+      submit(waitId); // throws synchronously on bad arguments: nothing registered yet
+      pending.set(waitId, p);
+      this.waits.add(waitId);
+      if (p.refed) addRef();
+      if (signal) {
+        p.signal = signal;
+        p.onAbort = () => cancel(waitId, abortError(signal));
+        signal.addEventListener('abort', p.onAbort, { once: true });
+      }
+    });
+  }
+
+  /** Cancels every pending wait of this object with `reason` (default: a "closed" error). */
+  cancelAll(reason: Error = new ClosedError(this.what)): void {
+    for (const waitId of this.waits) cancel(waitId, reason);
+  }
+
+  /** Pending waits keep the event loop alive (the default). */
+  ref(): void {
+    if (this.refed) return;
+    this.refed = true;
+    for (const waitId of this.waits) {
+      const p = pending.get(waitId);
+      if (p && !p.refed) { p.refed = true; addRef(); }
+    }
+  }
+
+  /** Pending waits no longer keep the event loop alive. */
+  unref(): void {
+    if (!this.refed) return;
+    this.refed = false;
+    for (const waitId of this.waits) {
+      const p = pending.get(waitId);
+      if (p && p.refed) { p.refed = false; dropRef(); }
+    }
+  }
+
+  /** Number of waits started by this object and not yet settled. */
+  get size(): number {
+    return this.waits.size;
+  }
+}
+
+function cancel(waitId: number, reason: Error): void {
+  const p = pending.get(waitId);
+  if (p === undefined || p.cancelReason) return;
+  p.cancelReason = reason;
+  binding.cancelWait(waitId);
+}

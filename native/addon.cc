@@ -1,0 +1,99 @@
+// Module registration: per-environment state, the async plumbing's entry
+// points, and each IPC kind's functions. Nothing IPC-specific lives here.
+#include "addon.h"
+
+#include <errno.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+
+#include "arguments.h"
+
+namespace sysv_ipc {
+
+Addon::Addon(Napi::Env env, Napi::Object exports) : env_(env) {
+  Napi::Object constants = Napi::Object::New(env);
+  constants.Set("IPC_PRIVATE", Napi::Number::New(env, IPC_PRIVATE));
+  constants.Set("IPC_CREAT", Napi::Number::New(env, IPC_CREAT));
+  constants.Set("IPC_EXCL", Napi::Number::New(env, IPC_EXCL));
+  constants.Set("IPC_NOWAIT", Napi::Number::New(env, IPC_NOWAIT));
+  constants.Set("ECANCELED", Napi::Number::New(env, ECANCELED));
+  constants.Set("ETIMEDOUT", Napi::Number::New(env, ETIMEDOUT));
+
+  DefineAddon(exports, {
+      InstanceMethod("init", &Addon::Initialize),
+      InstanceMethod("setKeepAlive", &Addon::SetKeepAlive),
+      InstanceMethod("cancelWait", &Addon::CancelWait),
+      InstanceMethod("waiterThreads", &Addon::WaiterThreads),
+  });
+  RegisterMessageQueue(env, exports, constants);
+  RegisterSemaphore(env, exports, constants);
+  RegisterSharedMemory(env, exports, constants);
+  exports.Set("constants", constants);
+
+  // Environment teardown (a worker thread ending, or the main thread's normal
+  // exit): stop every waiter thread. Runs before instance data is finalized.
+  napi_add_env_cleanup_hook(env, &Addon::Cleanup, this);
+}
+
+Addon::~Addon() {
+  napi_remove_env_cleanup_hook(env_, &Addon::Cleanup, this);
+  Cleanup(this);  // normally a no-op: the hook ran first
+}
+
+void Addon::Cleanup(void* data) {
+  auto* addon = static_cast<Addon*>(data);
+  if (addon->pool_ != nullptr) {
+    addon->pool_->Shutdown();  // joins the threads; the pool frees itself later
+    addon->pool_ = nullptr;
+  }
+}
+
+WaiterPool& Addon::Pool(Napi::Env env) {
+  if (pool_ == nullptr) throw Napi::Error::New(env, "sysv-ipc: the addon was not initialised (init) or is shutting down");
+  return *pool_;
+}
+
+void Addon::SetScratch(size_t index, double value) {
+  if (index < scratch_length_) scratch_data_[index] = value;
+}
+
+Napi::Value Addon::Initialize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Function dispatch = ArgFunction(info, 0, "dispatch");
+  Napi::Function error_ctor = ArgFunction(info, 1, "errorClass");
+  if (info.Length() < 3 || !info[2].IsTypedArray() ||
+      info[2].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    ThrowTypeError(env, "The \"scratch\" argument must be an instance of Float64Array");
+  }
+  if (pool_ != nullptr) throw Napi::Error::New(env, "sysv-ipc: init() was already called in this environment");
+  Napi::Float64Array scratch_array = info[2].As<Napi::Float64Array>();
+  scratch = Napi::Persistent(scratch_array);
+  scratch_data_ = scratch_array.Data();
+  scratch_length_ = scratch_array.ElementLength();
+  error_class = Napi::Persistent(error_ctor);
+  pool_ = new WaiterPool(env, dispatch);
+  return env.Undefined();
+}
+
+Napi::Value Addon::SetKeepAlive(const Napi::CallbackInfo& info) {
+  bool on = ArgBoolean(info, 0, "on");
+  Pool(info.Env()).SetKeepAlive(info.Env(), on);
+  return info.Env().Undefined();
+}
+
+Napi::Value Addon::CancelWait(const Napi::CallbackInfo& info) {
+  uint32_t wait_id = static_cast<uint32_t>(ArgInteger(info, 0, "waitId", 0, 0xffffffffLL));
+  Pool(info.Env()).Cancel(wait_id);
+  return info.Env().Undefined();
+}
+
+Napi::Value Addon::WaiterThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(pool_ == nullptr ? 0 : pool_->ThreadCount()));
+}
+
+}  // namespace sysv_ipc
+
+using sysv_ipc::Addon;
+NODE_API_ADDON(Addon)

@@ -1,0 +1,44 @@
+// Per-environment state of the addon (main thread and each worker thread
+// get their own instance: the addon is context-aware).
+#pragma once
+
+#include <napi.h>
+
+#include "waiter.h"
+
+namespace sysv_ipc {
+
+class Addon : public Napi::Addon<Addon> {
+ public:
+  Addon(Napi::Env env, Napi::Object exports);
+  ~Addon();
+
+  // The SysvIpcError class from lib/errors.ts, set by init().
+  Napi::FunctionReference error_class;
+  // Out-values of synchronous calls (a Float64Array from lib/waits.ts).
+  Napi::Reference<Napi::Float64Array> scratch;
+
+  // The waiter pool; throws if init() has not run.
+  WaiterPool& Pool(Napi::Env env);
+  // Stores an out-value in scratch[index].
+  void SetScratch(size_t index, double value);
+
+ private:
+  Napi::Value Initialize(const Napi::CallbackInfo& info);
+  Napi::Value SetKeepAlive(const Napi::CallbackInfo& info);
+  Napi::Value CancelWait(const Napi::CallbackInfo& info);
+  Napi::Value WaiterThreads(const Napi::CallbackInfo& info);
+  static void Cleanup(void* data);
+
+  napi_env env_;
+  WaiterPool* pool_ = nullptr;  // freed by the pool's own finalizer after Shutdown()
+  double* scratch_data_ = nullptr;
+  size_t scratch_length_ = 0;
+};
+
+// Each IPC kind adds its functions and constants to the exports.
+void RegisterMessageQueue(Napi::Env env, Napi::Object exports, Napi::Object constants);
+void RegisterSemaphore(Napi::Env env, Napi::Object exports, Napi::Object constants);
+void RegisterSharedMemory(Napi::Env env, Napi::Object exports, Napi::Object constants);
+
+}  // namespace sysv_ipc

@@ -1,0 +1,132 @@
+#include "arguments.h"
+
+#include <limits>
+
+namespace sysv_ipc {
+
+namespace {
+
+[[noreturn]] void ThrowWithCode(Napi::Error error, const char* code) {
+  error.Set("code", Napi::String::New(error.Env(), code));
+  throw error;
+}
+
+std::string Describe(const Napi::Value& v) {
+  switch (v.Type()) {
+    case napi_undefined: return "undefined";
+    case napi_null: return "null";
+    case napi_boolean: return std::string("type boolean (") + (v.As<Napi::Boolean>().Value() ? "true" : "false") + ")";
+    case napi_number: return "type number (" + v.ToString().Utf8Value() + ")";
+    case napi_string: return "type string";
+    case napi_symbol: return "type symbol";
+    case napi_object: return "an object";
+    case napi_function: return "a function";
+    case napi_bigint: return "type bigint";
+    default: return "an external";
+  }
+}
+
+Napi::Value At(const Napi::CallbackInfo& info, size_t index) {
+  return index < info.Length() ? info[index] : info.Env().Undefined();
+}
+
+}  // namespace
+
+void ThrowTypeError(Napi::Env env, const std::string& message) {
+  ThrowWithCode(Napi::TypeError::New(env, message), "ERR_INVALID_ARG_TYPE");
+}
+
+void ThrowRangeError(Napi::Env env, const std::string& message) {
+  ThrowWithCode(Napi::RangeError::New(env, message), "ERR_OUT_OF_RANGE");
+}
+
+int64_t ArgInteger(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t min,
+                   int64_t max) {
+  Napi::Value v = At(info, index);
+  if (!v.IsNumber()) {
+    ThrowTypeError(info.Env(), std::string("The \"") + name + "\" argument must be of type number. Received " +
+                                   Describe(v));
+  }
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (std::isnan(d) || std::trunc(d) != d || d < static_cast<double>(min) || d > static_cast<double>(max)) {
+    ThrowRangeError(info.Env(), std::string("The value of \"") + name + "\" is out of range. It must be an integer >= " +
+                                    std::to_string(min) + " and <= " + std::to_string(max) + ". Received " +
+                                    v.ToString().Utf8Value());
+  }
+  return static_cast<int64_t>(d);
+}
+
+int64_t ArgOptionalInteger(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t min,
+                           int64_t max, int64_t fallback) {
+  if (At(info, index).IsUndefined()) return fallback;
+  return ArgInteger(info, index, name, min, max);
+}
+
+bool ArgBoolean(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  Napi::Value v = At(info, index);
+  if (!v.IsBoolean()) {
+    ThrowTypeError(info.Env(), std::string("The \"") + name + "\" argument must be of type boolean. Received " +
+                                   Describe(v));
+  }
+  return v.As<Napi::Boolean>().Value();
+}
+
+Napi::Function ArgFunction(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  Napi::Value v = At(info, index);
+  if (!v.IsFunction()) {
+    ThrowTypeError(info.Env(), std::string("The \"") + name + "\" argument must be of type function. Received " +
+                                   Describe(v));
+  }
+  return v.As<Napi::Function>();
+}
+
+Napi::Object ArgObject(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  Napi::Value v = At(info, index);
+  if (!v.IsObject()) {
+    ThrowTypeError(info.Env(), std::string("The \"") + name + "\" argument must be of type object. Received " +
+                                   Describe(v));
+  }
+  return v.As<Napi::Object>();
+}
+
+ByteView ArgBytes(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  Napi::Value v = At(info, index);
+  if (v.IsTypedArray()) {
+    Napi::TypedArray ta = v.As<Napi::TypedArray>();
+    Napi::ArrayBuffer ab = ta.ArrayBuffer();
+    uint8_t* base = static_cast<uint8_t*>(ab.Data());
+    // A detached buffer has no data and length 0: an empty view, never a dangling pointer.
+    if (base == nullptr) return ByteView{nullptr, 0};
+    return ByteView{base + ta.ByteOffset(), ta.ByteLength()};
+  }
+  if (v.IsDataView()) {
+    Napi::DataView dv = v.As<Napi::DataView>();
+    uint8_t* base = static_cast<uint8_t*>(dv.ArrayBuffer().Data());
+    if (base == nullptr) return ByteView{nullptr, 0};
+    return ByteView{base + dv.ByteOffset(), dv.ByteLength()};
+  }
+  ThrowTypeError(info.Env(), std::string("The \"") + name +
+                                 "\" argument must be an instance of Buffer, TypedArray or DataView. Received " +
+                                 Describe(v));
+}
+
+int64_t ArgTimeoutNs(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  Napi::Value v = At(info, index);
+  if (!v.IsNumber()) {
+    ThrowTypeError(info.Env(), std::string("The \"") + name + "\" argument must be of type number. Received " +
+                                   Describe(v));
+  }
+  double ms = v.As<Napi::Number>().DoubleValue();
+  if (ms == -1) return -1;
+  if (std::isnan(ms) || ms < 0) {
+    ThrowRangeError(info.Env(), std::string("The value of \"") + name +
+                                    "\" is out of range. It must be -1 or a number >= 0. Received " +
+                                    v.ToString().Utf8Value());
+  }
+  // Anything beyond ~292 years is "forever" for a monotonic clock in ns.
+  constexpr double kMaxMs = 9.0e12;
+  if (ms > kMaxMs || std::isinf(ms)) return -1;
+  return static_cast<int64_t>(ms * 1e6);
+}
+
+}  // namespace sysv_ipc

@@ -1,0 +1,290 @@
+// Message queues: msgget, msgsnd, msgrcv, msgctl.
+//
+// Each entry point validates its arguments, makes the syscall and returns
+// plain values; lib/message-queue.ts gives them their shape.
+#include <errno.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
+
+#include <climits>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "addon.h"
+#include "arguments.h"
+#include "errors.h"
+#include "ipc_common.h"
+#include "waiter.h"
+
+namespace sysv_ipc {
+
+namespace {
+
+#ifdef HAVE_MSG_EXCEPT
+constexpr int kMsgExcept = MSG_EXCEPT;
+#else
+constexpr int kMsgExcept = 0;
+#endif
+
+// mtype is a C long; JavaScript numbers are exact up to 2^53 - 1.
+constexpr int64_t kMaxType = (static_cast<int64_t>(LONG_MAX) < 9007199254740991LL)
+                                 ? static_cast<int64_t>(LONG_MAX)
+                                 : 9007199254740991LL;
+// The kernel caps a message at msgmax (at most INT_MAX): a bigger request is an error here.
+constexpr int64_t kMaxSize = INT_MAX;
+// Sync receive buffers up to this size are kept per thread and reused.
+constexpr size_t kKeptBufferSize = 1 << 20;
+
+// A message as msgsnd/msgrcv want it: struct msgbuf { long mtype; char mtext[]; }.
+constexpr size_t kHeader = sizeof(long);
+
+class MsgSendCall : public BlockingCall {
+ public:
+  MsgSendCall(int id, char* message, size_t size, int flags) : id_(id), message_(message), size_(size), flags_(flags) {}
+  int Attempt(const Deadline&) override {
+    return msgsnd(id_, message_, size_, flags_) == 0 ? 0 : errno;
+  }
+  const char* Syscall() const override { return "msgsnd"; }
+
+ protected:
+  int id_;
+  char* message_;  // header + body
+  size_t size_;    // body size
+  int flags_;
+};
+
+// The async form owns a copy of the message: the JS buffer may change or go away.
+class OwnedMsgSendCall : public MsgSendCall {
+ public:
+  OwnedMsgSendCall(int id, std::vector<char> message, size_t size, int flags)
+      : MsgSendCall(id, nullptr, size, flags), storage_(std::move(message)) {
+    message_ = storage_.data();
+  }
+
+ private:
+  std::vector<char> storage_;
+};
+
+class MsgReceiveCall : public BlockingCall {
+ public:
+  MsgReceiveCall(int id, char* buffer, size_t max_size, long type, int flags)
+      : id_(id), buffer_(buffer), max_size_(max_size), type_(type), flags_(flags) {}
+  int Attempt(const Deadline&) override {
+    ssize_t n = msgrcv(id_, buffer_, max_size_, type_, flags_);
+    if (n < 0) return errno;
+    received_ = static_cast<size_t>(n);
+    return 0;
+  }
+  const char* Syscall() const override { return "msgrcv"; }
+  size_t received() const { return received_; }
+  long type() const {
+    long t;
+    memcpy(&t, buffer_, sizeof t);
+    return t;
+  }
+  const char* body() const { return buffer_ + kHeader; }
+
+ protected:
+  int id_;
+  char* buffer_;
+  size_t max_size_;
+  long type_;
+  int flags_;
+  size_t received_ = 0;
+};
+
+class OwnedMsgReceiveCall : public MsgReceiveCall {
+ public:
+  OwnedMsgReceiveCall(int id, size_t max_size, long type, int flags)
+      : MsgReceiveCall(id, nullptr, max_size, type, flags), storage_(new char[kHeader + max_size]) {
+    buffer_ = storage_.get();
+  }
+  Napi::Value Value(Napi::Env env) override { return Napi::Buffer<char>::Copy(env, body(), received()); }
+  double Extra() const override { return static_cast<double>(type()); }
+
+ private:
+  std::unique_ptr<char[]> storage_;
+};
+
+// Buffer for synchronous calls on this thread, grown on demand.
+char* ThreadBuffer(size_t bytes, std::unique_ptr<char[]>& oversized) {
+  thread_local std::vector<char> kept;
+  if (bytes > kKeptBufferSize + kHeader) {
+    oversized.reset(new char[bytes]);
+    return oversized.get();
+  }
+  if (kept.size() < bytes) kept.resize(bytes);
+  return kept.data();
+}
+
+struct SendArgs {
+  int id;
+  ByteView body;
+  long type;
+  int flags;
+  int64_t timeout_ns;
+};
+
+SendArgs ParseSend(const Napi::CallbackInfo& info) {
+  SendArgs a;
+  a.id = ArgId(info, 0);
+  a.body = ArgBytes(info, 1, "data");
+  a.type = static_cast<long>(ArgInteger(info, 2, "type", 1, kMaxType));
+  a.flags = ArgFlags(info, 3, IPC_NOWAIT);
+  a.timeout_ns = ArgTimeoutNs(info, 4, "timeout");
+  return a;
+}
+
+void FillMessage(char* out, const SendArgs& a) {
+  memcpy(out, &a.type, kHeader);
+  if (a.body.length > 0) memcpy(out + kHeader, a.body.data, a.body.length);
+}
+
+struct ReceiveArgs {
+  int id;
+  size_t max_size;
+  long type;
+  int flags;
+  int64_t timeout_ns;
+};
+
+ReceiveArgs ParseReceive(const Napi::CallbackInfo& info) {
+  ReceiveArgs a;
+  a.id = ArgId(info, 0);
+  a.max_size = static_cast<size_t>(ArgInteger(info, 1, "maxSize", 0, kMaxSize));
+  a.type = static_cast<long>(ArgInteger(info, 2, "type", -kMaxType, kMaxType));
+  a.flags = ArgFlags(info, 3, IPC_NOWAIT | MSG_NOERROR | kMsgExcept);
+  a.timeout_ns = ArgTimeoutNs(info, 4, "timeout");
+  return a;
+}
+
+uint32_t ArgWaitId(const Napi::CallbackInfo& info, size_t index) {
+  return static_cast<uint32_t>(ArgInteger(info, index, "waitId", 0, 0xffffffffLL));
+}
+
+// ---- entry points
+
+Napi::Value MsgGet(const Napi::CallbackInfo& info) {
+  key_t key = ArgKey(info, 0);
+  int flags = ArgFlags(info, 1, IPC_CREAT | IPC_EXCL | 0777);
+  int id = msgget(key, flags);
+  if (id < 0) ThrowErrno(info.Env(), errno, "msgget");
+  return Napi::Number::New(info.Env(), id);
+}
+
+Napi::Value MsgSnd(const Napi::CallbackInfo& info) {
+  SendArgs a = ParseSend(info);
+  std::unique_ptr<char[]> oversized;
+  char* message = ThreadBuffer(kHeader + a.body.length, oversized);
+  FillMessage(message, a);
+  MsgSendCall call(a.id, message, a.body.length, a.flags);
+  int err = RunBlockingSync(call, a.timeout_ns);
+  if (err == EAGAIN && (a.flags & IPC_NOWAIT)) return Napi::Boolean::New(info.Env(), false);
+  if (err != 0) ThrowErrno(info.Env(), err, "msgsnd");
+  return Napi::Boolean::New(info.Env(), true);
+}
+
+Napi::Value MsgRcv(const Napi::CallbackInfo& info) {
+  ReceiveArgs a = ParseReceive(info);
+  std::unique_ptr<char[]> oversized;
+  char* buffer = ThreadBuffer(kHeader + a.max_size, oversized);
+  MsgReceiveCall call(a.id, buffer, a.max_size, a.type, a.flags);
+  int err = RunBlockingSync(call, a.timeout_ns);
+  // msgrcv(2): with IPC_NOWAIT and no matching message, ENOMSG (EAGAIN on some systems).
+  if ((err == ENOMSG || err == EAGAIN) && (a.flags & IPC_NOWAIT)) return info.Env().Null();
+  if (err != 0) ThrowErrno(info.Env(), err, "msgrcv");
+  Addon* addon = info.Env().GetInstanceData<Addon>();
+  addon->SetScratch(0, static_cast<double>(call.type()));
+  return Napi::Buffer<char>::Copy(info.Env(), call.body(), call.received());
+}
+
+Napi::Value MsgSndAsync(const Napi::CallbackInfo& info) {
+  SendArgs a = ParseSend(info);
+  uint32_t wait_id = ArgWaitId(info, 5);
+  WaiterPool& pool = info.Env().GetInstanceData<Addon>()->Pool(info.Env());
+  std::vector<char> message(kHeader + a.body.length);
+  FillMessage(message.data(), a);
+  auto call = std::make_unique<OwnedMsgSendCall>(a.id, std::move(message), a.body.length, a.flags);
+  pool.Submit(wait_id, std::move(call), Deadline::AfterNs(a.timeout_ns));
+  return info.Env().Undefined();
+}
+
+Napi::Value MsgRcvAsync(const Napi::CallbackInfo& info) {
+  ReceiveArgs a = ParseReceive(info);
+  uint32_t wait_id = ArgWaitId(info, 5);
+  WaiterPool& pool = info.Env().GetInstanceData<Addon>()->Pool(info.Env());
+  std::unique_ptr<OwnedMsgReceiveCall> call;
+  try {
+    call = std::make_unique<OwnedMsgReceiveCall>(a.id, a.max_size, a.type, a.flags);
+  } catch (const std::bad_alloc&) {
+    ThrowErrno(info.Env(), ENOMEM, "msgrcv");
+  }
+  pool.Submit(wait_id, std::move(call), Deadline::AfterNs(a.timeout_ns));
+  return info.Env().Undefined();
+}
+
+Napi::Value MsgStat(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int id = ArgId(info, 0);
+  struct msqid_ds ds;
+  if (msgctl(id, IPC_STAT, &ds) < 0) ThrowErrno(env, errno, "msgctl");
+  Napi::Object out = Napi::Object::New(env);
+  SetPermFields(env, out, ds.msg_perm);
+#ifdef __linux__
+  out.Set("bytes", Napi::Number::New(env, static_cast<double>(ds.__msg_cbytes)));
+#else
+  out.Set("bytes", Napi::Number::New(env, static_cast<double>(ds.msg_cbytes)));
+#endif
+  out.Set("messages", Napi::Number::New(env, static_cast<double>(ds.msg_qnum)));
+  out.Set("maxBytes", Napi::Number::New(env, static_cast<double>(ds.msg_qbytes)));
+  out.Set("lastSendPid", Napi::Number::New(env, ds.msg_lspid));
+  out.Set("lastReceivePid", Napi::Number::New(env, ds.msg_lrpid));
+  out.Set("lastSendTime", Napi::Number::New(env, static_cast<double>(ds.msg_stime)));
+  out.Set("lastReceiveTime", Napi::Number::New(env, static_cast<double>(ds.msg_rtime)));
+  out.Set("lastChangeTime", Napi::Number::New(env, static_cast<double>(ds.msg_ctime)));
+  return out;
+}
+
+Napi::Value MsgSet(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int id = ArgId(info, 0);
+  int64_t mode = ArgOptionalField(info, 1, "mode", 0777);
+  int64_t uid = ArgOptionalField(info, 2, "uid", 0xfffffffeLL);
+  int64_t gid = ArgOptionalField(info, 3, "gid", 0xfffffffeLL);
+  int64_t max_bytes = ArgOptionalField(info, 4, "maxBytes", static_cast<int64_t>(INT_MAX));
+  struct msqid_ds ds;
+  if (msgctl(id, IPC_STAT, &ds) < 0) ThrowErrno(env, errno, "msgctl");
+  if (mode >= 0) ds.msg_perm.mode = static_cast<decltype(ds.msg_perm.mode)>((ds.msg_perm.mode & ~0777) | mode);
+  if (uid >= 0) ds.msg_perm.uid = static_cast<uid_t>(uid);
+  if (gid >= 0) ds.msg_perm.gid = static_cast<gid_t>(gid);
+  if (max_bytes >= 0) ds.msg_qbytes = static_cast<decltype(ds.msg_qbytes)>(max_bytes);
+  if (msgctl(id, IPC_SET, &ds) < 0) ThrowErrno(env, errno, "msgctl");
+  return env.Undefined();
+}
+
+Napi::Value MsgRemove(const Napi::CallbackInfo& info) {
+  int id = ArgId(info, 0);
+  if (msgctl(id, IPC_RMID, nullptr) < 0) ThrowErrno(info.Env(), errno, "msgctl");
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void RegisterMessageQueue(Napi::Env env, Napi::Object exports, Napi::Object constants) {
+  exports.Set("msgget", Napi::Function::New(env, MsgGet, "msgget"));
+  exports.Set("msgsnd", Napi::Function::New(env, MsgSnd, "msgsnd"));
+  exports.Set("msgrcv", Napi::Function::New(env, MsgRcv, "msgrcv"));
+  exports.Set("msgsndAsync", Napi::Function::New(env, MsgSndAsync, "msgsndAsync"));
+  exports.Set("msgrcvAsync", Napi::Function::New(env, MsgRcvAsync, "msgrcvAsync"));
+  exports.Set("msgStat", Napi::Function::New(env, MsgStat, "msgStat"));
+  exports.Set("msgSet", Napi::Function::New(env, MsgSet, "msgSet"));
+  exports.Set("msgRemove", Napi::Function::New(env, MsgRemove, "msgRemove"));
+
+  constants.Set("MSG_NOERROR", Napi::Number::New(env, MSG_NOERROR));
+  constants.Set("MSG_EXCEPT", Napi::Number::New(env, kMsgExcept));
+  constants.Set("HAVE_MSG_EXCEPT", Napi::Boolean::New(env, kMsgExcept != 0));
+  constants.Set("MTYPE_MAX", Napi::Number::New(env, static_cast<double>(kMaxType)));
+}
+
+}  // namespace sysv_ipc

@@ -1,0 +1,140 @@
+// Blocking calls, off the event loop and stoppable at once.
+//
+// msgrcv/msgsnd/semop block in the kernel with no file descriptor to poll, so
+// the only way to wait for them without blocking JavaScript is a thread. The
+// threads here are the addon's own (never libuv's threadpool, whose four
+// threads fs, dns and crypto need: node-pty avoids AsyncWorker for the same
+// reason), kept in a per-environment pool and reused.
+//
+// Stopping a thread that sits in msgrcv: SysV IPC syscalls are never
+// restarted after a signal handler (signal(7)), so a signal aimed at that
+// thread makes the call return EINTR. Each thread owns a POSIX timer that
+// sends that signal to itself (SIGEV_THREAD_ID): armed at the deadline for a
+// timeout, armed "now" by cancel(), and re-firing every millisecond until the
+// thread leaves the call. The repetition closes the race where the signal
+// lands just before the thread enters the syscall. EINTR from any other
+// signal is retried with the deadline kept.
+#pragma once
+
+#include <napi.h>
+#include <time.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace sysv_ipc {
+
+// CLOCK_MONOTONIC now, in nanoseconds.
+int64_t MonotonicNowNs();
+
+// An absolute deadline on CLOCK_MONOTONIC, or none.
+struct Deadline {
+  int64_t at_ns = -1;  // -1: no deadline
+
+  static Deadline AfterNs(int64_t timeout_ns);  // timeout_ns -1 → none
+  bool None() const { return at_ns < 0; }
+  bool Passed() const { return !None() && MonotonicNowNs() >= at_ns; }
+  // Time left, clamped at zero (for semtimedop and futex).
+  timespec Remaining() const;
+};
+
+// Interrupts the blocking syscall of one thread (see the file comment).
+class ThreadInterrupter {
+ public:
+  // Creates the timer aimed at the calling thread.
+  ThreadInterrupter();
+  ~ThreadInterrupter();
+  ThreadInterrupter(const ThreadInterrupter&) = delete;
+  ThreadInterrupter& operator=(const ThreadInterrupter&) = delete;
+
+  void ArmAt(int64_t deadline_ns);  // fires at the deadline, then every millisecond
+  void ArmNow();                    // fires at once, then every millisecond (thread-safe)
+  void Disarm();
+
+ private:
+  timer_t timer_{};
+  bool ok_ = false;
+};
+
+// The calling thread's interrupter, created on first use (sync calls with a timeout).
+ThreadInterrupter& CurrentThreadInterrupter();
+
+// Installs the no-op handler for the interrupt signal (once per process).
+void InstallInterruptHandler();
+
+// One blocking syscall, with everything it needs copied in (it runs on
+// another thread: no JavaScript values inside).
+class BlockingCall {
+ public:
+  virtual ~BlockingCall() = default;
+  // Makes one blocking attempt. Returns 0 on success, else the errno
+  // (EINTR included: RunBlocking decides whether to retry).
+  virtual int Attempt(const Deadline& deadline) = 0;
+  // True when Attempt enforces the deadline in the kernel (semtimedop,
+  // futex) and maps its expiry to ETIMEDOUT itself.
+  virtual bool KernelTimeout() const { return false; }
+  // The syscall's name for errors.
+  virtual const char* Syscall() const = 0;
+  // On the JS thread, after success: the value and extra number to report.
+  virtual Napi::Value Value(Napi::Env env) { return env.Undefined(); }
+  virtual double Extra() const { return 0; }
+};
+
+// Runs `call` on the calling thread until it completes, fails, passes its
+// deadline (ETIMEDOUT) or sees `cancelled` (ECANCELED). EINTR is retried.
+// `interrupter` may be null only when there is no deadline and no canceller.
+int RunBlocking(BlockingCall& call, const Deadline& deadline, const std::atomic<bool>* cancelled,
+                ThreadInterrupter* interrupter);
+
+// Convenience for the synchronous API: runs on the calling thread, with the
+// thread's interrupter when there is a deadline.
+int RunBlockingSync(BlockingCall& call, int64_t timeout_ns);
+
+// The per-environment pool of waiter threads and the thread-safe function
+// that carries results back to JavaScript.
+class WaiterPool {
+ public:
+  WaiterPool(Napi::Env env, Napi::Function dispatch);
+  ~WaiterPool();
+
+  // Starts `call` on a pool thread; the result is reported as
+  // dispatch(wait_id, errno, value, extra). Called on the JS thread.
+  void Submit(uint32_t wait_id, std::unique_ptr<BlockingCall> call, Deadline deadline);
+  // Asks a pending wait to stop. Called on the JS thread.
+  void Cancel(uint32_t wait_id);
+  void SetKeepAlive(Napi::Env env, bool on);
+  size_t ThreadCount();
+  // Cancels everything and joins every thread (environment teardown). The
+  // pool must not be used afterwards: it frees itself once the thread-safe
+  // function's finalizer has run too.
+  void Shutdown();
+  // Drops one of the two owners (Shutdown, the thread-safe function).
+  void Release();
+
+ private:
+  struct Job;
+  struct Worker;
+  // napi_threadsafe_function's call_js: env is null when the environment is
+  // going away and the job can only be freed.
+  static void CallJs(napi_env env, napi_value dispatch, void* context, void* data);
+  void WorkerMain(Worker* worker);
+  void Deliver(Job* job);
+  void ReapExited();
+
+  std::mutex mutex_;
+  std::vector<Worker*> idle_;                   // parked, waiting for a job
+  std::vector<std::unique_ptr<Worker>> workers_;  // every thread not yet joined
+  std::unordered_map<uint32_t, Job*> jobs_;     // submitted, not yet dispatched
+  bool shutting_down_ = false;
+  std::atomic<int> owners_{2};
+  bool keep_alive_ = false;
+  napi_threadsafe_function tsfn_ = nullptr;
+};
+
+}  // namespace sysv_ipc

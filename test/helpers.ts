@@ -1,0 +1,112 @@
+/**
+ * Shared test plumbing: tracking every kernel object a test makes (removed in
+ * afterEach even when the test fails), random keys, and child processes.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
+import { once } from 'node:events';
+
+interface Removable {
+  remove(): void;
+  close?(): void;
+}
+
+const tracked = new Set<Removable>();
+const children = new Set<ChildProcess>();
+
+/** Registers an object for removal after the current test; returns it. */
+export function track<T extends Removable>(obj: T): T {
+  tracked.add(obj);
+  return obj;
+}
+
+/** Removes every tracked object and kills every child (called from afterEach). */
+export async function cleanup(): Promise<void> {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await once(child, 'exit').catch(() => undefined);
+    }
+  }
+  children.clear();
+  for (const obj of tracked) {
+    try { obj.close?.(); } catch { /* already closed */ }
+    try {
+      obj.remove();
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code !== 'EINVAL' && code !== 'EIDRM') throw err;
+    }
+  }
+  tracked.clear();
+}
+
+/** Installs the cleanup for the calling test file. */
+export function useCleanup(): void {
+  afterEach(cleanup);
+}
+
+/** A random non-private key, unlikely to collide with other programs. */
+export function randomKey(): number {
+  return 0x10000000 + Math.floor(Math.random() * 0x6fffffff);
+}
+
+/**
+ * A forked child running test/fixtures/<name>.js with `args`, with helpers to
+ * wait for its messages (process.send) and its exit.
+ */
+export class Child {
+  readonly proc: ChildProcess;
+  private readonly inbox: unknown[] = [];
+  private readonly waiters: Array<(m: unknown) => void> = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(name: string, args: Array<string | number> = [], options: { uid?: number; gid?: number } = {}) {
+    this.proc = fork(path.join(__dirname, 'fixtures', `${name}.js`), args.map(String), {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      ...options,
+    });
+    children.add(this.proc);
+    this.proc.on('message', (m) => {
+      const w = this.waiters.shift();
+      if (w) w(m); else this.inbox.push(m);
+    });
+    this.exited = new Promise((resolve) => {
+      this.proc.on('exit', (code, signal) => resolve({ code, signal }));
+    });
+  }
+
+  /** The next message the child sends (rejects if it exits first). */
+  next<T = unknown>(): Promise<T> {
+    if (this.inbox.length > 0) return Promise.resolve(this.inbox.shift() as T);
+    return new Promise<T>((resolve, reject) => {
+      const onExit = (code: number | null, signal: string | null) =>
+        reject(new Error(`child exited (code ${code}, signal ${signal}) before sending a message`));
+      this.proc.once('exit', onExit);
+      this.waiters.push((m) => {
+        this.proc.off('exit', onExit);
+        resolve(m as T);
+      });
+    });
+  }
+
+  send(message: unknown): void {
+    this.proc.send(message as never);
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    this.proc.kill(signal);
+  }
+}
+
+/** Resolves after `ms` milliseconds. */
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Polls `predicate` until it is true (or fails after `ms`). For waiting on another process's state. */
+export async function until(predicate: () => boolean, ms = 10000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
