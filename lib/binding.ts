@@ -87,8 +87,15 @@ export interface Binding {
   msgSet(id: number, mode: number, uid: number, gid: number, maxBytes: number): void;
   msgRemove(id: number): void;
 
-  // ---- semaphores (native/semaphore.cc) — filled in by the semaphore work
-  // ---- shared memory (native/shared_memory.cc) — filled in by the shared-memory work
+  // ---- semaphores (native/semaphore.cc)
+  // (semaphore entry points go here)
+
+  // ---- end of semaphores
+
+  // ---- shared memory (native/shared_memory.cc)
+  // (shared-memory entry points go here)
+
+  // ---- end of shared memory
 }
 
 function load(): Binding {

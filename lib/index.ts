@@ -16,9 +16,18 @@ export type {
   ReceiveOptions,
   ReceiveSyncOptions,
 } from './message-queue';
+
 // -- semaphores (lib/semaphore.ts, lib/semaphore-set.ts, lib/mutex.ts)
+
+// -- end of semaphores
+
 // -- shared memory (lib/shared-memory.ts)
-// -- admin (lib/admin.ts)
+
+// -- end of shared memory
+
+// -- admin (lib/admin.ts, lib/keys.ts)
+
+// -- end of admin
 export { IPC_PRIVATE } from './keys';
 export type { Key } from './keys';
 export { SysvIpcError, AbortError, ClosedError } from './errors';
