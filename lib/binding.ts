@@ -64,8 +64,12 @@ export interface Binding {
   readonly constants: NativeConstants;
 
   // ---- module (native/addon.cc, native/waiter.cc)
-  /** Once per environment: the async dispatcher, the error class, and an 8-byte scratch for out-values. */
-  init(dispatch: WaitDispatch, errorClass: typeof SysvIpcError, scratch: Float64Array): void;
+  /**
+   * Hands the addon the async dispatcher, the error class, and a scratch array
+   * for out-values. Returns a generation number (1 on first load; higher if the
+   * JS layer is loaded again over the same addon instance).
+   */
+  init(dispatch: WaitDispatch, errorClass: typeof SysvIpcError, scratch: Float64Array): number;
   /** Whether pending async waits keep the event loop alive. */
   setKeepAlive(on: boolean): void;
   /** Asks a pending wait to stop; it then reports ECANCELED (or its real result if it had already completed). */

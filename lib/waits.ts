@@ -31,8 +31,19 @@ interface Pending {
 }
 
 const pending = new Map<number, Pending>();
-let nextWaitId = 1;
 let refedCount = 0;
+// Wait ids are generation * 2^32 + counter: the generation (from init) keeps
+// them distinct from those of an earlier load of this module over the same
+// addon instance (test runners that reset their module registry do that).
+let generation = 0;
+let counter = 0;
+function nextWaitId(): number {
+  for (;;) {
+    counter = counter >= 0xffffffff ? 1 : counter + 1;
+    const id = generation * 0x100000000 + counter;
+    if (!pending.has(id)) return id; // a very long wait still holds this id: skip it
+  }
+}
 
 /** Out-values of synchronous native calls (for example a received message's type). */
 export const scratch = new Float64Array(1);
@@ -70,7 +81,7 @@ function dispatch(waitId: number, errno: number, value: Buffer | undefined, extr
   }
 }
 
-binding.init(dispatch, SysvIpcError, scratch);
+generation = binding.init(dispatch, SysvIpcError, scratch);
 
 /** Options every waiting operation takes. */
 export interface WaitOptions {
@@ -104,8 +115,7 @@ export class WaitGroup {
     map: (value: Buffer | undefined, extra: number) => T,
   ): Promise<T> {
     if (signal?.aborted) return Promise.reject(abortError(signal));
-    const waitId = nextWaitId;
-    nextWaitId = nextWaitId >= 0x3fffffff ? 1 : nextWaitId + 1;
+    const waitId = nextWaitId();
     return new Promise<T>((resolve, reject) => {
       const p: Pending = {
         resolve: resolve as (value: unknown) => void,

@@ -159,10 +159,6 @@ ReceiveArgs ParseReceive(const Napi::CallbackInfo& info) {
   return a;
 }
 
-uint32_t ArgWaitId(const Napi::CallbackInfo& info, size_t index) {
-  return static_cast<uint32_t>(ArgInteger(info, index, "waitId", 0, 0xffffffffLL));
-}
-
 // ---- entry points
 
 Napi::Value MsgGet(const Napi::CallbackInfo& info) {
@@ -201,7 +197,7 @@ Napi::Value MsgRcv(const Napi::CallbackInfo& info) {
 
 Napi::Value MsgSndAsync(const Napi::CallbackInfo& info) {
   SendArgs a = ParseSend(info);
-  uint32_t wait_id = ArgWaitId(info, 5);
+  uint64_t wait_id = ArgWaitId(info, 5);
   WaiterPool& pool = info.Env().GetInstanceData<Addon>()->Pool(info.Env());
   std::vector<char> message(kHeader + a.body.length);
   FillMessage(message.data(), a);
@@ -212,7 +208,7 @@ Napi::Value MsgSndAsync(const Napi::CallbackInfo& info) {
 
 Napi::Value MsgRcvAsync(const Napi::CallbackInfo& info) {
   ReceiveArgs a = ParseReceive(info);
-  uint32_t wait_id = ArgWaitId(info, 5);
+  uint64_t wait_id = ArgWaitId(info, 5);
   WaiterPool& pool = info.Env().GetInstanceData<Addon>()->Pool(info.Env());
   std::unique_ptr<OwnedMsgReceiveCall> call;
   try {

@@ -329,7 +329,8 @@ describe('the native layer defends itself', () => {
     ['msgStat', [{}]],
     ['cancelWait', ['a']],
     ['setKeepAlive', [1]],
-    ['init', [() => {}, () => {}, new Float64Array(1)]],
+    ['init', [1, 2, 3]],
+    ['init', [() => {}, () => {}, new Int32Array(1)]],
   ])('%s(%j) throws', (name, args) => {
     expect(() => raw[name](...args)).toThrow();
   });
