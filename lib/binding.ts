@@ -79,10 +79,16 @@ export interface Binding {
 
   // ---- message queues (native/message_queue.cc)
   msgget(key: number, flags: number): number;
-  /** true when sent; false when IPC_NOWAIT was given and the queue is full. */
-  msgsnd(id: number, data: Uint8Array, type: number, flags: number, timeoutMs: number): boolean;
-  /** The message body, or null when IPC_NOWAIT was given and none matched; the type goes to scratch[0]. */
-  msgrcv(id: number, maxSize: number, type: number, flags: number, timeoutMs: number): Buffer | null;
+  /**
+   * true when sent; false when IPC_NOWAIT was given and the queue is full.
+   * With IPC_NOWAIT, `spinNs` (0 to 1e6) retries that long before giving up.
+   */
+  msgsnd(id: number, data: Uint8Array, type: number, flags: number, timeoutMs: number, spinNs?: number): boolean;
+  /**
+   * The message body, or null when IPC_NOWAIT was given and none matched; the
+   * type goes to scratch[0]. With IPC_NOWAIT, `spinNs` retries that long first.
+   */
+  msgrcv(id: number, maxSize: number, type: number, flags: number, timeoutMs: number, spinNs?: number): Buffer | null;
   msgsndAsync(id: number, data: Uint8Array, type: number, flags: number, timeoutMs: number, waitId: number): void;
   /** Reports the body as `value` and the type as `extra`. */
   msgrcvAsync(id: number, maxSize: number, type: number, flags: number, timeoutMs: number, waitId: number): void;

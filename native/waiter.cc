@@ -167,6 +167,16 @@ int RunBlockingSync(BlockingCall& call, int64_t timeout_ns) {
   return RunBlocking(call, deadline, nullptr, interrupter);
 }
 
+int SpinNonBlocking(BlockingCall& call, int64_t spin_ns) {
+  int64_t end = spin_ns > 0 ? MonotonicNowNs() + spin_ns : 0;
+  for (;;) {
+    int result = call.Attempt(Deadline());
+    if (result == EINTR) continue;
+    if (result != EAGAIN && result != ENOMSG) return result;
+    if (spin_ns <= 0 || MonotonicNowNs() >= end) return result;
+  }
+}
+
 // ---- the pool
 
 struct WaiterPool::Job {

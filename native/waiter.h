@@ -96,6 +96,12 @@ int RunBlocking(BlockingCall& call, const Deadline& deadline, const std::atomic<
 // thread's interrupter when there is a deadline.
 int RunBlockingSync(BlockingCall& call, int64_t timeout_ns);
 
+// For a call made with IPC_NOWAIT: repeats the attempt while it fails with
+// EAGAIN or ENOMSG ("would block"), for at most `spin_ns`. An async wait whose
+// peer answers within microseconds then completes on the JS thread, without
+// the two thread hops of a parked wait. lib/waits.ts adapts the budget.
+int SpinNonBlocking(BlockingCall& call, int64_t spin_ns);
+
 // The per-environment pool of waiter threads and the thread-safe function
 // that carries results back to JavaScript.
 class WaiterPool {
