@@ -324,39 +324,49 @@ void WaiterPool::WorkerMain(Worker* worker) {
 }
 
 void WaiterPool::Deliver(Job* job) {
-  if (napi_call_threadsafe_function(tsfn_, job, napi_tsfn_nonblocking) == napi_ok) return;
-  // Closing: nobody will read the result.
+  // Once handed to the thread-safe function the job is no longer pending:
+  // out of the map, so nothing else (Cancel, Shutdown) can reach it.
   {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = jobs_.find(job->id);
     if (it != jobs_.end() && it->second == job) jobs_.erase(it);
   }
-  delete job;
+  if (napi_call_threadsafe_function(tsfn_, job, napi_tsfn_nonblocking) != napi_ok) delete job;  // closing
 }
 
 void WaiterPool::CallJs(napi_env env, napi_value, void* context, void* data) {
-  auto* pool = static_cast<WaiterPool*>(context);
   std::unique_ptr<Job> job(static_cast<Job*>(data));
+  // env is null when Node empties the queue while closing the thread-safe
+  // function, after its finalizer ran: the pool may be gone, only free the job.
+  if (env == nullptr) return;
+  auto* pool = static_cast<WaiterPool*>(context);
   bool deliver;
   {
     std::lock_guard<std::mutex> lock(pool->mutex_);
-    auto it = pool->jobs_.find(job->id);
-    if (it != pool->jobs_.end() && it->second == job.get()) pool->jobs_.erase(it);
     deliver = !pool->shutting_down_;
   }
-  if (env == nullptr || !deliver || pool->dispatch_->IsEmpty()) return;
+  if (!deliver || pool->dispatch_->IsEmpty()) return;
+  // No C++ exception may leave a thread-safe function callback (it would
+  // terminate the process), and during environment teardown calling into
+  // JavaScript fails: use the C API and drop the result if it cannot be
+  // delivered. A throw from the dispatcher stays pending and Node reports it.
   Napi::Env e(env);
+  napi_value argv[4];
   try {
-    Napi::Value value = job->result == 0 ? job->call->Value(e) : e.Undefined();
-    double extra = job->result == 0 ? job->call->Extra() : 0;
-    pool->dispatch_->Value()
-        .Call({Napi::Number::New(e, static_cast<double>(job->id)), Napi::Number::New(e, job->result), value,
-               Napi::Number::New(e, extra)});
-  } catch (const Napi::Error& error) {
-    error.ThrowAsJavaScriptException();
-  } catch (const std::exception& error) {
-    Napi::Error::New(e, error.what()).ThrowAsJavaScriptException();
+    argv[2] = job->result == 0 ? job->call->Value(e) : e.Undefined();
+  } catch (const std::exception&) {
+    return;  // could not build the value (environment going away, or out of memory)
   }
+  double extra = job->result == 0 ? job->call->Extra() : 0;
+  napi_value fn;
+  napi_value recv;
+  if (napi_get_reference_value(env, pool->dispatch_->operator napi_ref(), &fn) != napi_ok || fn == nullptr ||
+      napi_create_double(env, static_cast<double>(job->id), &argv[0]) != napi_ok ||
+      napi_create_int32(env, job->result, &argv[1]) != napi_ok ||
+      napi_create_double(env, extra, &argv[3]) != napi_ok || napi_get_undefined(env, &recv) != napi_ok) {
+    return;
+  }
+  napi_call_function(env, recv, fn, 4, argv, nullptr);
 }
 
 void WaiterPool::Shutdown() {

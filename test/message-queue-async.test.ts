@@ -264,6 +264,22 @@ describe('process and thread lifetime', () => {
     expect(q.info().messages).toBe(1);
   });
 
+  test('workers created and terminated in a loop, with waits pending and just ending, leave nothing behind', async () => {
+    const q = track(MessageQueue.create());
+    const baseline = threadCount();
+    for (let i = 0; i < 40; i++) {
+      const worker = new Worker(path.join(__dirname, 'fixtures', 'mq-worker.js'), { workerData: { id: q.id, mode: 'pending', n: 3 } });
+      await new Promise((r) => worker.once('message', r));
+      // Vary the moment of teardown: waits still being submitted, parked, or just timed out.
+      if (i % 3 === 1) await new Promise((r) => setImmediate(r));
+      if (i % 3 === 2) await untilBlocked(process.pid, 'msgrcv', 3);
+      await worker.terminate();
+    }
+    await until(() => threadCount() <= baseline, 5000, 'threads back to baseline');
+    expect(threadsBlockedIn(process.pid, 'msgrcv')).toBe(0);
+    expect(q.info().messages).toBe(0);
+  });
+
   test('a worker whose only pending waits are unref\'d ends by itself and cleans up', async () => {
     const q = track(MessageQueue.create());
     const baseline = threadCount();
