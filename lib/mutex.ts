@@ -123,6 +123,11 @@ export class Mutex implements Disposable {
     return this.semaphoreSet.id;
   }
 
+  /** Whether this object's create() or open() call created it. */
+  get created(): boolean {
+    return this.semaphoreSet.created;
+  }
+
   /** Whether this process holds the lock (see the class notes on what "hold" means). */
   get held(): boolean {
     return held.has(this.semaphoreSet.id);

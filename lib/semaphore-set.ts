@@ -134,7 +134,13 @@ export interface OpenedSet {
   id: number;
   key: Key;
   size: number;
+  /** Whether this call created the set. */
+  created: boolean;
 }
+
+// Test hook: widens the window between semget and initialisation so the
+// racing-open tests meet it every time (and can kill a creator inside it).
+const createDelayMs = Number(process.env.SYSV_IPC_TEST_CREATE_DELAY_MS) || 0;
 
 /** @internal Validates a size against SEMMSL. */
 export function checkSize(name: string, value: unknown): number {
@@ -173,12 +179,13 @@ function initialise(id: number, values: readonly number[]): void {
 export function createSet(key: Key, size: number, values: readonly number[], mode: number): OpenedSet {
   const id = binding.semget(key, size, C.IPC_CREAT | C.IPC_EXCL | mode);
   try {
+    if (createDelayMs > 0) sleepSync(createDelayMs);
     initialise(id, values);
   } catch (err) {
     try { binding.semRemove(id); } catch { /* already gone */ }
     throw err;
   }
-  return { id, key, size };
+  return { id, key, size, created: true };
 }
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
@@ -206,7 +213,7 @@ export function openSet(
 ): OpenedSet {
   if (!o.create) {
     const id = binding.semget(k, o.size ?? 0, 0);
-    return { id, key: k, size: binding.semStat(id).size };
+    return { id, key: k, size: binding.semStat(id).size, created: false };
   }
   if (o.size === undefined) throw new OutOfRangeError(`options.size is required to create a ${what}`);
   const values = o.values();
@@ -234,7 +241,7 @@ export function openSet(
         if (e === EINVAL || e === EIDRM) break; // removed while we waited: start over
         throw err;
       }
-      if (stat.lastOpTime !== 0) return { id, key: k, size: stat.size };
+      if (stat.lastOpTime !== 0) return { id, key: k, size: stat.size, created: false };
       if (Date.now() >= deadline) {
         const err = new SysvIpcError(ETIMEDOUT, 'semget', { key: k, id });
         err.message =
@@ -289,6 +296,8 @@ export class SemaphoreSet implements Disposable {
   readonly id: number;
   /** Number of members. */
   readonly size: number;
+  /** Whether this object's create() or open() call created the set (open-or-create tells who won). */
+  readonly created: boolean;
   private readonly waits = new WaitGroup('semaphore set');
   private readonly context: SysvIpcErrorContext;
   private isClosed = false;
@@ -298,6 +307,7 @@ export class SemaphoreSet implements Disposable {
     this.id = opened.id;
     this.key = opened.key;
     this.size = opened.size;
+    this.created = opened.created;
     this.context = { id: opened.id, key: opened.key };
   }
 
@@ -345,7 +355,7 @@ export class SemaphoreSet implements Disposable {
   static fromId(id: number): SemaphoreSet {
     const semid = check.ipcId('id', id);
     const stat = binding.semStat(semid);
-    return new SemaphoreSet({ id: semid, key: stat.key, size: stat.size });
+    return new SemaphoreSet({ id: semid, key: stat.key, size: stat.size, created: false });
   }
 
   /** Whether {@link close} was called. */

@@ -190,6 +190,11 @@ export class Semaphore implements Disposable {
     return this.semaphoreSet.id;
   }
 
+  /** Whether this object's create() or open() call created it. */
+  get created(): boolean {
+    return this.semaphoreSet.created;
+  }
+
   /** Whether the set's handle was closed. */
   get closed(): boolean {
     return this.semaphoreSet.closed;
