@@ -209,8 +209,8 @@ export class Mutex implements Disposable {
 
   /** Deletes the mutex from the kernel (IPC_RMID); waiters wake with EIDRM. */
   remove(): void {
-    this.semaphoreSet.remove();
     held.delete(this.semaphoreSet.id);
+    this.semaphoreSet.remove();
   }
 
   /**
