@@ -95,6 +95,8 @@ interface ParsedAcquire {
   flags: number;
 }
 
+const ONE: ParsedAcquire = { count: 1, flags: 0 };
+
 function parseAcquire(o: Partial<AcquireSelector>, undoDefault: boolean): ParsedAcquire {
   const count = check.optionalInteger('options.count', o.count, 1, SEMVMX, 1);
   const undo = check.optionalBoolean('options.undo', o.undo, undoDefault);
@@ -225,7 +227,7 @@ export class Semaphore implements Disposable {
 
   /** Takes `count` units if available now (IPC_NOWAIT): `false` otherwise, nothing taken. */
   tryAcquire(options?: AcquireSelector): boolean {
-    const a = parseAcquire(check.options('options', options), false);
+    const a = options === undefined ? ONE : parseAcquire(check.options('options', options), false);
     return this.semaphoreSet.tryRun(this.ops(-a.count, a.flags));
   }
 
@@ -246,7 +248,7 @@ export class Semaphore implements Disposable {
    */
   release(count = 1, options?: ReleaseOptions): void {
     const n = check.integer('count', count, 1, SEMVMX);
-    const undo = check.optionalBoolean('options.undo', check.options('options', options).undo, false);
+    const undo = options === undefined ? false : check.optionalBoolean('options.undo', check.options('options', options).undo, false);
     this.semaphoreSet.tryRun(this.ops(n, undo ? C.SEM_UNDO : 0));
   }
 
