@@ -103,8 +103,9 @@ export interface Binding {
   /**
    * semop/semtimedop of `ops` ([index, delta, flags] triples, flags only SEM_UNDO), all or nothing.
    * `flags` IPC_NOWAIT applies to every op. true when done; false when IPC_NOWAIT was given and it would block.
+   * With IPC_NOWAIT, `spinNs` (0 to 1e6) retries that long before giving up.
    */
-  semop(id: number, ops: Int32Array, flags: number, timeoutMs: number): boolean;
+  semop(id: number, ops: Int32Array, flags: number, timeoutMs: number, spinNs?: number): boolean;
   /** The same on a waiter thread; reports errno 0, ETIMEDOUT, ECANCELED or the failure. */
   semopAsync(id: number, ops: Int32Array, flags: number, timeoutMs: number, waitId: number): void;
   /** GETVAL. */

@@ -8,7 +8,7 @@ import { abortError, ClosedError, OutOfRangeError, SysvIpcError, timeoutError, t
 import { IPC_PRIVATE, type Key } from './keys';
 import { statTime } from './kernel';
 import * as check from './validate';
-import { WaitGroup, type WaitOptions } from './waits';
+import { SpinBudget, WaitGroup, type WaitOptions } from './waits';
 import { Semaphore } from './semaphore';
 
 const C = binding.constants;
@@ -299,6 +299,8 @@ export class SemaphoreSet implements Disposable {
   /** Whether this object's create() or open() call created the set (open-or-create tells who won). */
   readonly created: boolean;
   private readonly waits = new WaitGroup('semaphore set');
+  // How long an async operation may retry on the JS thread before parking (see SpinBudget).
+  private readonly spin = new SpinBudget();
   private readonly context: SysvIpcErrorContext;
   private isClosed = false;
 
@@ -404,19 +406,25 @@ export class SemaphoreSet implements Disposable {
     this.runSync(encoded, check.timeout('options.timeout', o.timeout));
   }
 
-  /** @internal Async semop of encoded ops: tries IPC_NOWAIT first, then waits on a waiter thread. */
+  /**
+   * @internal Async semop of encoded ops: tries IPC_NOWAIT first (spinning for
+   * the adaptive budget, at most 50 µs), then waits on a waiter thread.
+   */
   run(ops: Int32Array, timeout: number, signal: AbortSignal | undefined): Promise<void> {
     try {
       this.ensureOpen();
       if (signal?.aborted) return Promise.reject(abortError(signal));
-      if (binding.semop(this.id, ops, C.IPC_NOWAIT, -1)) return Promise.resolve();
+      const spin = this.spin;
+      if (binding.semop(this.id, ops, C.IPC_NOWAIT, -1, timeout === 0 ? 0 : spin.ns)) return Promise.resolve();
+      spin.missed();
       if (timeout === 0) return Promise.reject(timeoutError('semop', this.context));
+      const started = performance.now();
       return this.waits.start(
         'semop',
         this.context,
         signal,
         (waitId) => binding.semopAsync(this.id, ops, 0, timeout, waitId),
-        () => undefined,
+        () => spin.parkedFor(started),
       );
     } catch (err) {
       return Promise.reject(err);

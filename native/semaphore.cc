@@ -47,6 +47,8 @@ constexpr int kSemVmx = 32767;
 constexpr int64_t kDefaultSemOpm = 500;
 // Sync calls with up to this many ops use a stack array.
 constexpr size_t kStackOps = 16;
+// The longest a non-blocking attempt may spin (lib/waits.ts keeps it far lower).
+constexpr int64_t kMaxSpinNs = 1000000;
 
 struct Limits {
   int64_t semmsl = 32000;  // members per set
@@ -209,12 +211,14 @@ Napi::Value SemGet(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), id);
 }
 
-// semop(id, ops, flags, timeoutMs): true when done; false when IPC_NOWAIT was
-// given and it would have blocked (nothing changed: semop is all or nothing).
+// semop(id, ops, flags, timeoutMs, spinNs?): true when done; false when
+// IPC_NOWAIT was given and it would have blocked (nothing changed: semop is
+// all or nothing). With IPC_NOWAIT, spinNs retries that long first.
 Napi::Value SemOp(const Napi::CallbackInfo& info) {
   int id = ArgId(info, 0);
   int flags = ArgSemNowaitFlags(info, 2);
   int64_t timeout_ns = ArgTimeoutNs(info, 3, "timeout");
+  int64_t spin_ns = ArgOptionalInteger(info, 4, "spinNs", 0, kMaxSpinNs, 0);
   sembuf stack_ops[kStackOps];
   std::vector<sembuf> heap;
   size_t count = 0;
@@ -223,10 +227,12 @@ Napi::Value SemOp(const Napi::CallbackInfo& info) {
   bool nowait = (flags & IPC_NOWAIT) != 0;
   SemOpCall call(id, ops, count, nowait);
   int err;
-  if (nowait) {
+  if (nowait && spin_ns == 0) {
     // Never blocks: no deadline, no interrupter, no thread-local setup.
     err = semop(id, ops, count) == 0 ? 0 : errno;
     if (err == EINTR) err = EAGAIN;  // cannot happen without blocking; be safe
+  } else if (nowait) {
+    err = SpinNonBlocking(call, spin_ns);
   } else {
     err = RunBlockingSync(call, timeout_ns);
   }
@@ -239,7 +245,7 @@ Napi::Value SemOpAsync(const Napi::CallbackInfo& info) {
   int id = ArgId(info, 0);
   int flags = ArgSemNowaitFlags(info, 2);
   int64_t timeout_ns = ArgTimeoutNs(info, 3, "timeout");
-  uint32_t wait_id = static_cast<uint32_t>(ArgInteger(info, 4, "waitId", 0, 0xffffffffLL));
+  uint64_t wait_id = ArgWaitId(info, 4);
   std::vector<sembuf> ops(kStackOps);
   size_t count = 0;
   std::vector<sembuf> heap;
