@@ -98,7 +98,32 @@ export interface Binding {
   msgRemove(id: number): void;
 
   // ---- semaphores (native/semaphore.cc)
-  // (semaphore entry points go here)
+  /** semget; `size` 0 opens an existing set of any size. */
+  semget(key: number, size: number, flags: number): number;
+  /**
+   * semop/semtimedop of `ops` ([index, delta, flags] triples, flags only SEM_UNDO), all or nothing.
+   * `flags` IPC_NOWAIT applies to every op. true when done; false when IPC_NOWAIT was given and it would block.
+   * With IPC_NOWAIT, `spinNs` (0 to 1e6) retries that long before giving up.
+   */
+  semop(id: number, ops: Int32Array, flags: number, timeoutMs: number, spinNs?: number): boolean;
+  /** The same on a waiter thread; reports errno 0, ETIMEDOUT, ECANCELED or the failure. */
+  semopAsync(id: number, ops: Int32Array, flags: number, timeoutMs: number, waitId: number): void;
+  /** GETVAL. */
+  semGetValue(id: number, index: number): number;
+  /** SETVAL (clears every process's undo adjustment for this member, semctl(2)). */
+  semSetValue(id: number, index: number, value: number): void;
+  /** GETVAL, GETPID, GETNCNT and GETZCNT of one member. */
+  semMember(id: number, index: number): { value: number; lastPid: number; waitingForNonZero: number; waitingForZero: number };
+  /** GETALL. */
+  semGetAll(id: number): number[];
+  /** SETALL; `values` must hold exactly one value per member. */
+  semSetAll(id: number, values: Int32Array): void;
+  semStat(id: number): RawSemStat;
+  /** IPC_SET; -1 keeps a field as it is. */
+  semSet(id: number, mode: number, uid: number, gid: number): void;
+  semRemove(id: number): void;
+  /** The kernel's semaphore limits, read now (semctl IPC_INFO; compiled-in values off Linux). */
+  semLimits(): { SEMMSL: number; SEMMNS: number; SEMOPM: number; SEMMNI: number; SEMVMX: number; SEMAEM: number };
 
   // ---- end of semaphores
 

@@ -18,6 +18,31 @@ export type {
 } from './message-queue';
 
 // -- semaphores (lib/semaphore.ts, lib/semaphore-set.ts, lib/mutex.ts)
+export { SemaphoreSet, SEMVMX, semaphoreLimits } from './semaphore-set';
+export type {
+  SemaphoreLimits,
+  SemaphoreOperation,
+  SemaphoreSetInfo,
+  SemaphoreSetCreateOptions,
+  SemaphoreSetOpenOptions,
+  SemaphoreSetSetOptions,
+  SyncWaitOptions,
+} from './semaphore-set';
+export { Semaphore } from './semaphore';
+export type {
+  SemaphoreInfo,
+  SemaphoreCreateOptions,
+  SemaphoreOpenOptions,
+  AcquireSelector,
+  AcquireOptions,
+  AcquireSyncOptions,
+  ReleaseOptions,
+  LockOptions,
+  LockSyncOptions,
+  SemaphoreLock,
+} from './semaphore';
+export { Mutex, MutexNotHeldError } from './mutex';
+export type { MutexCreateOptions, MutexOpenOptions } from './mutex';
 
 // -- end of semaphores
 

@@ -1,0 +1,231 @@
+import { SemaphoreSet, Semaphore, SEMVMX, semaphoreLimits, ClosedError } from '../lib';
+import { Agent } from './sem-agent';
+import { Child, randomKey, track, until, useCleanup } from './helpers';
+
+useCleanup();
+
+function make(initialValues: number[]): SemaphoreSet {
+  return track(SemaphoreSet.create({ size: initialValues.length, initialValues }));
+}
+
+describe('SemaphoreSet', () => {
+  test('create, values, setValues, at(), info()', () => {
+    const set = make([1, 2, 3]);
+    expect(set.size).toBe(3);
+    expect(set.values()).toEqual([1, 2, 3]);
+    set.setValues([4, 0, SEMVMX]);
+    expect(set.values()).toEqual([4, 0, SEMVMX]);
+    const member = set.at(1);
+    expect(member).toBeInstanceOf(Semaphore);
+    member.release(2);
+    expect(set.values()).toEqual([4, 2, SEMVMX]);
+    expect(set.info()).toMatchObject({ id: set.id, key: 0, size: 3, mode: 0o600 });
+    expect(member.info()).toMatchObject({ index: 1, value: 2, size: 3 });
+    expect(track(SemaphoreSet.create({ size: 2 })).values()).toEqual([0, 0]);
+    SemaphoreSet.fromId(SemaphoreSet.create({ size: 1 }).id).remove();
+    track(SemaphoreSet.fromId(SemaphoreSet.create({ size: 2 }).id));
+  });
+
+  test('limits come from the kernel', () => {
+    const limits = semaphoreLimits();
+    expect(limits.SEMVMX).toBe(SEMVMX);
+    expect(limits.SEMOPM).toBeGreaterThan(0);
+    expect(limits.SEMMSL).toBeGreaterThan(0);
+  });
+
+  test('a multi-op that cannot complete changes no member', async () => {
+    const set = make([1, 0, 5]);
+    const ops = [
+      { index: 0, delta: -1 },
+      { index: 2, delta: +3 },
+      { index: 1, delta: -1 },
+    ];
+    expect(set.tryOperate(ops)).toBe(false);
+    expect(set.values()).toEqual([1, 0, 5]);
+    expect(() => set.operateSync(ops, { timeout: 20 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT' }));
+    await expect(set.operate(ops, { timeout: 20 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    expect(set.values()).toEqual([1, 0, 5]);
+    // ERANGE on one op (5 + SEMVMX) fails the whole call.
+    expect(() => set.tryOperate([{ index: 0, delta: -1 }, { index: 2, delta: SEMVMX }])).toThrow(
+      expect.objectContaining({ code: 'ERANGE' }),
+    );
+    expect(set.values()).toEqual([1, 0, 5]);
+    set.at(1).release();
+    expect(set.tryOperate(ops)).toBe(true);
+    expect(set.values()).toEqual([0, 0, 8]);
+  });
+
+  test('a pending multi-op waits for all members, across processes', async () => {
+    const set = make([0, 0]);
+    const agent = new Agent();
+    const both = set.operate([
+      { index: 0, delta: -1 },
+      { index: 1, delta: -1 },
+    ]);
+    await until(() => set.at(0).info().waitingForNonZero === 1, 10000, 'the waiter to block');
+    await agent.ok('release', { id: set.id, index: 0, count: 1 });
+    // Member 0 could be taken alone, but the operation is all or nothing.
+    expect(set.values()).toEqual([1, 0]);
+    await agent.ok('operate', { id: set.id, ops: [{ index: 1, delta: 1 }] });
+    await both;
+    expect(set.values()).toEqual([0, 0]);
+  });
+
+  test('bad input is rejected and leaves every value unchanged', async () => {
+    const set = make([3, 3]);
+    const { SEMOPM } = semaphoreLimits();
+    const bad: unknown[] = [
+      [],
+      [{ index: 2, delta: -1 }],
+      [{ index: -1, delta: -1 }],
+      [{ index: 0.5, delta: -1 }],
+      [{ index: NaN, delta: -1 }],
+      [{ index: 0, delta: 1.5 }],
+      [{ index: 0, delta: NaN }],
+      [{ index: 0, delta: SEMVMX + 1 }],
+      [{ index: 0, delta: -SEMVMX - 1 }],
+      [{ index: 0, delta: -1 }, { index: 1, delta: -1, undo: 'yes' }],
+      [{ index: 0, delta: -1 }, null],
+      [{ index: 0, delta: -1 }, { index: '1', delta: -1 }],
+      new Array(SEMOPM + 1).fill({ index: 0, delta: -1 }),
+      { index: 0, delta: -1 },
+      'ops',
+    ];
+    for (const ops of bad) {
+      expect(() => set.tryOperate(ops as never)).toThrow(/must|out of range/);
+      expect(() => set.operateSync(ops as never)).toThrow(/must|out of range/);
+      await expect(set.operate(ops as never)).rejects.toThrow(/must|out of range/);
+    }
+    await expect(set.operate([{ index: 0, delta: -1 }], { timeout: -5 })).rejects.toThrow(RangeError);
+    await expect(set.operate([{ index: 0, delta: -1 }], { timeout: NaN })).rejects.toThrow(RangeError);
+    expect(() => set.setValues([1])).toThrow(RangeError);
+    expect(() => set.setValues([1, SEMVMX + 1])).toThrow(RangeError);
+    expect(() => set.setValues([1, -1])).toThrow(RangeError);
+    expect(() => set.at(2)).toThrow(RangeError);
+    expect(set.values()).toEqual([3, 3]);
+    for (const size of [0, -1, 1.5, NaN, semaphoreLimits().SEMMSL + 1]) {
+      expect(() => SemaphoreSet.create({ size })).toThrow(RangeError);
+    }
+    expect(() => SemaphoreSet.create({ size: 2, initialValues: [1] })).toThrow(RangeError);
+    expect(() => SemaphoreSet.create({ size: 1, initialValues: [SEMVMX + 1] })).toThrow(RangeError);
+  });
+
+  test('SEMOPM operations in one call are accepted', () => {
+    const { SEMOPM } = semaphoreLimits();
+    const set = make([SEMOPM]);
+    expect(set.tryOperate(new Array(SEMOPM).fill({ index: 0, delta: -1 }))).toBe(true);
+    expect(set.values()).toEqual([0]);
+  });
+
+  test('close, abort and timeout end a pending operate with nothing taken', async () => {
+    const set = make([1, 0]);
+    const ops = [
+      { index: 0, delta: -1 },
+      { index: 1, delta: -1 },
+    ];
+    const ac = new AbortController();
+    const aborted = set.operate(ops, { signal: ac.signal });
+    await until(() => set.at(1).info().waitingForNonZero === 1, 10000, 'the waiter');
+    ac.abort();
+    await expect(aborted).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
+    await expect(set.operate(ops, { timeout: 50 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    await until(() => set.at(1).info().waitingForNonZero === 0, 10000, 'the waiters to leave');
+    const closed = set.operate(ops);
+    await until(() => set.at(1).info().waitingForNonZero === 1, 10000, 'the waiter');
+    set.close();
+    await expect(closed).rejects.toBeInstanceOf(ClosedError);
+    const view = SemaphoreSet.fromId(set.id);
+    await until(() => view.at(1).info().waitingForNonZero === 0, 10000, 'the waiters to leave');
+    expect(view.values()).toEqual([1, 0]);
+    expect(() => set.values()).not.toThrow(); // close frees the handle only: the set is still there
+  });
+
+  test('EIDRM to an operate waiter when another process removes the set', async () => {
+    const set = make([0]);
+    const agent = new Agent();
+    const waiting = set.operate([{ index: 0, delta: -1 }]).then(() => null, (err: unknown) => err);
+    await until(() => set.at(0).info().waitingForNonZero === 1, 10000, 'the waiter');
+    await agent.ok('remove', { id: set.id });
+    expect(await waiting).toMatchObject({ code: 'EIDRM' });
+  });
+
+  test('set() changes the mode; EACCES for another user', async () => {
+    const set = make([1]);
+    set.set({ mode: 0o600 });
+    const agent = new Agent({ uid: 65534, gid: 65534 });
+    expect((await agent.run('release', { id: set.id, count: 1 })).error).toBe('EACCES');
+    set.set({ mode: 0o666 });
+    await agent.ok('release', { id: set.id, count: 1 });
+    expect(set.values()).toEqual([2]);
+    expect(set.info().mode).toBe(0o666);
+  });
+});
+
+describe('SemaphoreSet open-or-create', () => {
+  test('open by key: ENOENT, size checks, and values kept', () => {
+    const key = randomKey();
+    expect(() => SemaphoreSet.open(key)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    expect(() => SemaphoreSet.open(key, { create: true })).toThrow(/size is required/);
+    const a = track(SemaphoreSet.open(key, { create: true, size: 2, initialValues: [2, 3] }));
+    expect(a.created).toBe(true);
+    const b = SemaphoreSet.open(key, { create: true, size: 2, initialValues: [9, 9] });
+    expect(b.created).toBe(false);
+    expect(b.values()).toEqual([2, 3]);
+    expect(SemaphoreSet.open(key).size).toBe(2);
+    expect(() => SemaphoreSet.open(key, { size: 3 })).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+  });
+
+  // Six long-lived children race open(key, { create: true }) on a fresh key
+  // each round; half the rounds widen the creator's window to 30 ms so the
+  // openers meet an uninitialised set for certain. Each child then takes one
+  // unit without waiting: a child that acted on the kernel's zeroed value
+  // would find nothing to take.
+  test('racing open-or-create: exactly one creates, nobody sees an uninitialised value', async () => {
+    const rounds = 16;
+    const racers = 6;
+    const spawn = (delay: number) => Array.from({ length: racers }, () => new Child('sem-open-race', [delay]));
+    for (const delay of [0, 30]) {
+      const children = spawn(delay);
+      await Promise.all(children.map((c) => c.next()));
+      for (let round = 0; round < rounds / 2; round++) {
+        const key = randomKey();
+        for (const c of children) c.send({ round, key, initialValue: racers });
+        const results = await Promise.all(
+          children.map((c) => c.next<{ created: boolean; acquired: boolean; error?: string; message?: string }>()),
+        );
+        const sem = track(Semaphore.open(key));
+        expect(results.filter((r) => r.error)).toEqual([]);
+        expect(results.filter((r) => r.created)).toHaveLength(1);
+        expect(results.every((r) => r.acquired)).toBe(true);
+        expect(sem.value).toBe(0);
+        sem.remove();
+      }
+      for (const c of children) c.send({ exit: true });
+      await Promise.all(children.map((c) => c.exited));
+    }
+  });
+
+  test('an opener gives up with a clear ETIMEDOUT when the creator died before initialising', async () => {
+    const key = randomKey();
+    const creator = new Child('sem-create-slow', [key, 60000]);
+    // The set exists (semget done) while the creator sleeps before initialising it.
+    let id = -1;
+    await until(() => {
+      try {
+        id = SemaphoreSet.open(key).id;
+        return true;
+      } catch {
+        return false;
+      }
+    }, 20000, 'the creator to call semget');
+    track(SemaphoreSet.fromId(id));
+    creator.kill();
+    await creator.exited;
+    expect(SemaphoreSet.fromId(id).info().lastOpTime).toBeNull();
+    expect(() => Semaphore.open(key, { create: true, initialValue: 1, initTimeout: 100 })).toThrow(
+      expect.objectContaining({ code: 'ETIMEDOUT', message: expect.stringMatching(/not initialised within 100 ms/) }),
+    );
+    // Without create, the set opens as it is (for sets made by programs outside this protocol).
+    expect(Semaphore.open(key).value).toBe(0);
+  });
+});
