@@ -22,6 +22,16 @@ export type {
 // -- end of semaphores
 
 // -- shared memory (lib/shared-memory.ts)
+export { SharedMemory } from './shared-memory';
+export type {
+  SharedMemoryInfo,
+  SharedMemoryCreateOptions,
+  SharedMemoryOpenOptions,
+  SharedMemoryFromIdOptions,
+  SharedMemorySetOptions,
+  SharedMemoryWaitSyncOptions,
+  WaitResult,
+} from './shared-memory';
 
 // -- end of shared memory
 
