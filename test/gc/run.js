@@ -29,7 +29,7 @@ async function collectUntil(predicate, what, rounds = 200) {
 function attachMany(id, n) {
   for (let i = 0; i < n; i++) {
     const shm = SharedMemory.fromId(id, { readOnly: i % 4 === 3 });
-    if (i % 4 === 0) shm.buffer[i % shm.size] = 1; // a Buffer view
+    if (i % 4 === 0) shm.buffer[64 + i] = 1; // a Buffer view
     if (i % 4 === 1) Atomics.add(new Int32Array(shm.arrayBuffer), 0, 1); // a typed view + Atomics
     if (i % 4 === 2) shm.write('x', 8); // no view at all
     if (i % 4 === 3) shm.read(0, 4); // read-only
