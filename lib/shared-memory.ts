@@ -235,19 +235,30 @@ export class SharedMemory implements Disposable {
    * @throws {Error} `ERR_SYSV_IPC_READ_ONLY` on a read-only attachment;
    *   `ERR_SYSV_IPC_NO_EXTERNAL_BUFFERS` where the runtime refuses external
    *   buffers (Electron's V8 sandbox): use read()/write() there;
-   *   `ERR_SYSV_IPC_CLOSED` after detach.
+   *   `ERR_SYSV_IPC_CLOSED` after detach; `ERR_SYSV_IPC_VIEW_TRANSFERRED` if
+   *   JavaScript moved it out with `transfer()` (the moved buffer keeps the
+   *   mapping alive: shmdt then waits until it is garbage).
    */
   get arrayBuffer(): ArrayBuffer {
     const handle = this.attached();
     if (this.readOnly) throw readOnlyError('arrayBuffer');
     this.cachedArrayBuffer ??= binding.shmArrayBuffer(handle);
+    // Zero length while attached: JavaScript moved the backing store out
+    // (ArrayBuffer.prototype.transfer). A second ArrayBuffer over the same
+    // memory would abort V8, so there is no view to give any more.
+    if (this.cachedArrayBuffer.byteLength === 0) {
+      throw Object.assign(
+        new Error('The ArrayBuffer of this attachment was transferred away (ArrayBuffer.prototype.transfer); detach() and attach again for a new view'),
+        { code: 'ERR_SYSV_IPC_VIEW_TRANSFERRED' },
+      );
+    }
     return this.cachedArrayBuffer;
   }
 
   /** The attachment as a Buffer over {@link arrayBuffer} (zero-copy; same errors). */
   get buffer(): Buffer {
-    if (this.cachedBuffer !== undefined && this.handle !== null) return this.cachedBuffer;
     const ab = this.arrayBuffer;
+    if (this.cachedBuffer !== undefined) return this.cachedBuffer;
     this.cachedBuffer = Buffer.from(ab, 0, this.size);
     return this.cachedBuffer;
   }

@@ -10,6 +10,8 @@
 //    address, and every Buffer/typed array JS makes is a view of that one.
 // 2. An explicit detach (or environment teardown) detaches that ArrayBuffer
 //    (napi_detach_arraybuffer: every view now has length 0) before shmdt.
+//    If JavaScript moved its backing store away first (ArrayBuffer's
+//    transfer()), the new owner may still use it: shmdt then waits for it.
 //    Without an explicit detach, the mapping lives as long as anything can
 //    reach it: the attachment object, the ArrayBuffer (its finalizer holds a
 //    reference) and every futex wait in flight (each holds one). The last of
@@ -111,37 +113,48 @@ Registry* GetRegistry(const Napi::CallbackInfo& info) {
   throw e;
 }
 
+// What became of the attachment's ArrayBuffer when we detached it.
+enum class ViewState {
+  kNone,      // never created: nothing in JavaScript points at the mapping
+  kDetached,  // we detached it: every view is now zero-length
+  kEscaped,   // someone detached it before us (ArrayBuffer.prototype.transfer
+              // moves the backing store to a new ArrayBuffer, which may then
+              // travel to another thread): the memory may still be reachable
+  kFailed,    // could not detach: JavaScript can still reach the mapping
+};
+
 // Detaches the ArrayBuffer (if any) and drops the strong reference to it.
-// Returns false if the ArrayBuffer exists but could not be detached: the
-// mapping must then stay, since JavaScript can still reach it.
-bool DetachArrayBuffer(napi_env env, Attachment* a) {
-  if (a->array_buffer == nullptr) return true;
+ViewState DetachArrayBuffer(napi_env env, Attachment* a) {
+  if (a->array_buffer == nullptr) return ViewState::kNone;
   napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return false;
-  bool ok = false;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return ViewState::kFailed;
+  ViewState state = ViewState::kFailed;
   napi_value ab;
-  if (napi_get_reference_value(env, a->array_buffer, &ab) == napi_ok) {
-    if (ab == nullptr) {
-      ok = true;  // already collected (cannot happen with a strong reference, but harmless)
-    } else {
-      bool detached = false;
-      napi_is_detached_arraybuffer(env, ab, &detached);
-      ok = detached || napi_detach_arraybuffer(env, ab) == napi_ok;
+  if (napi_get_reference_value(env, a->array_buffer, &ab) == napi_ok && ab != nullptr) {
+    bool detached = false;
+    if (napi_is_detached_arraybuffer(env, ab, &detached) == napi_ok) {
+      if (detached) {
+        state = ViewState::kEscaped;
+      } else if (napi_detach_arraybuffer(env, ab) == napi_ok) {
+        state = ViewState::kDetached;
+      }
     }
   }
   napi_close_handle_scope(env, scope);
-  if (ok) {
+  if (state != ViewState::kFailed) {
     napi_delete_reference(env, a->array_buffer);
     a->array_buffer = nullptr;
   }
-  return ok;
+  return state;
 }
 
-// Explicit detach (JS detach() and teardown): views first, then shmdt.
+// Explicit detach (JS detach() and teardown): views first, then shmdt. If the
+// backing store escaped, shmdt is left to its finalizer (the last reference).
 bool DetachNow(napi_env env, Attachment* a) {
   if (!a->mapping) return false;
-  if (!DetachArrayBuffer(env, a)) return false;
-  a->mapping->Unmap();
+  ViewState state = DetachArrayBuffer(env, a);
+  if (state == ViewState::kFailed) return false;
+  if (state != ViewState::kEscaped) a->mapping->Unmap();
   a->mapping.reset();
   if (a->registry != nullptr) a->registry->live.erase(a);
   return true;
@@ -169,11 +182,10 @@ void FinalizeArrayBuffer(napi_env, void*, void* hint) {
 void CleanupRegistry(void* data) {
   auto* registry = static_cast<Registry*>(data);
   for (Attachment* a : registry->live) {
-    DetachArrayBuffer(registry->env, a);
-    if (a->mapping) {
-      a->mapping->Unmap();
-      a->mapping.reset();
-    }
+    ViewState state = DetachArrayBuffer(registry->env, a);
+    // An escaped backing store may live on in another thread: its finalizer unmaps.
+    if (a->mapping && state != ViewState::kEscaped && state != ViewState::kFailed) a->mapping->Unmap();
+    a->mapping.reset();
     a->registry = nullptr;
   }
   registry->live.clear();

@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { once } from 'node:events';
-import { Worker } from 'node:worker_threads';
+import { spawnSync } from 'node:child_process';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import { SharedMemory, SysvIpcError } from '../lib';
 import { binding } from '../lib/binding';
 import { Child, randomKey, track, useCleanup, until } from './helpers';
@@ -388,5 +389,44 @@ describe('SharedMemory across processes', () => {
       expect(shm.buffer[0]).toBe(42);
       shm.buffer[0] = 0;
     }
+  });
+});
+
+describe('SharedMemory views that leave through the language', () => {
+  test('structuredClone and postMessage with a transfer list copy the view (it stays attached here)', async () => {
+    const shm = track(SharedMemory.create({ size: 64 }));
+    const ab = shm.arrayBuffer;
+    const clone = structuredClone(ab, { transfer: [ab] });
+    expect(ab.byteLength).toBe(64);
+    new Uint8Array(clone)[0] = 5;
+    expect(shm.buffer[0]).toBe(0);
+    const { port1, port2 } = new MessageChannel();
+    const received = once(port2, 'message');
+    port1.postMessage(ab, [ab]);
+    const [copy] = (await received) as [ArrayBuffer];
+    port1.close();
+    port2.close();
+    expect(ab.byteLength).toBe(64);
+    expect(copy.byteLength).toBe(64);
+    shm.detach();
+    expect(new Uint8Array(clone)[0]).toBe(5); // a private copy, not the unmapped segment
+  });
+
+  test('ArrayBuffer.prototype.transfer moves the mapping out: detach leaves shmdt to the moved buffer’s GC (no SIGSEGV)', () => {
+    const flags = ['--expose-gc'];
+    if (typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer !== 'function') {
+      flags.push('--harmony-rab-gsab-transfer'); // Node 20; on by default from Node 21
+    }
+    const r = spawnSync(process.execPath, [...flags, fixture('shm-transfer.js')], { encoding: 'utf8', timeout: 20000 });
+    expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+    expect(JSON.parse(r.stdout)).toEqual({
+      originalLength: 0,
+      bufferError: 'ERR_SYSV_IPC_VIEW_TRANSFERRED',
+      zeroCopy: true,
+      movedAfterDetach: [3, 4],
+      attachedWhileMovedLives: 1,
+      attachedAfterGc: 0,
+      code: 'EINVAL',
+    });
   });
 });
