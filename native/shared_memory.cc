@@ -212,8 +212,6 @@ Mapping& AttachedMapping(const Napi::CallbackInfo& info, size_t index) {
   return *a->mapping;
 }
 
-constexpr int64_t kMaxSafeInteger = 9007199254740991LL;
-
 // offset and length within [0, size], offset + length <= size.
 void CheckRange(Napi::Env env, const Mapping& m, int64_t offset, int64_t length) {
   int64_t size = static_cast<int64_t>(m.size());
@@ -455,7 +453,7 @@ Napi::Value ShmWaitSync(const Napi::CallbackInfo& info) {
 // shmWaitAsync(handle, index, expected, timeoutMs, waitId): reports extra 0 ok / 1 not-equal.
 Napi::Value ShmWaitAsync(const Napi::CallbackInfo& info) {
   WaitArgs w = ParseWait(info);
-  uint32_t wait_id = static_cast<uint32_t>(ArgInteger(info, 4, "waitId", 0, 0xffffffffLL));
+  uint64_t wait_id = ArgWaitId(info, 4);
   WaiterPool& pool = info.Env().GetInstanceData<Addon>()->Pool(info.Env());
   pool.Submit(wait_id, std::make_unique<FutexWaitCall>(w.mapping, w.index, w.expected),
               Deadline::AfterNs(w.timeout_ns));
