@@ -42,6 +42,11 @@ export interface RawShmStat {
   lastAttachTime: number; lastDetachTime: number; lastChangeTime: number;
 }
 
+/** An opaque native attachment handle (shared memory); type-tagged, checked on every call. */
+export interface ShmHandle {
+  readonly __shmHandle: unique symbol;
+}
+
 /** Constants compiled into the addon for this platform. */
 export interface NativeConstants {
   IPC_PRIVATE: number; IPC_CREAT: number; IPC_EXCL: number; IPC_NOWAIT: number;
@@ -128,7 +133,35 @@ export interface Binding {
   // ---- end of semaphores
 
   // ---- shared memory (native/shared_memory.cc)
-  // (shared-memory entry points go here)
+  shmget(key: number, size: number, flags: number): number;
+  /** Attaches (SHM_RDONLY when readOnly); the segment's size goes to scratch[0]. */
+  shmat(id: number, readOnly: boolean): ShmHandle;
+  /** Detaches the attachment's ArrayBuffer, then shmdt; false if it was already detached. */
+  shmDetach(handle: ShmHandle): boolean;
+  /** The attachment's one ArrayBuffer (the same object on every call); throws on a read-only attachment. */
+  shmArrayBuffer(handle: ShmHandle): ArrayBuffer;
+  /** A copy of [offset, offset + length). */
+  shmRead(handle: ShmHandle, offset: number, length: number): Buffer;
+  /** Copies target.byteLength bytes from offset into target; returns that count. */
+  shmReadInto(handle: ShmHandle, offset: number, target: ArrayBufferView): number;
+  /** Writes all of data at offset, or nothing (RangeError); returns the count. */
+  shmWrite(handle: ShmHandle, offset: number, data: ArrayBufferView): number;
+  /** Atomic load of the 32-bit word at `index` (as an Int32). */
+  shmLoad32(handle: ShmHandle, index: number): number;
+  /** futex wait: 0 ok (woken), 1 not-equal, 2 timed-out. */
+  shmWaitSync(handle: ShmHandle, index: number, expected: number, timeoutMs: number): number;
+  /** futex wait off the event loop; reports extra 0 (woken) or 1 (not-equal). */
+  shmWaitAsync(handle: ShmHandle, index: number, expected: number, timeoutMs: number, waitId: number): void;
+  /** futex wake: the number of waiters woken. */
+  shmNotify(handle: ShmHandle, index: number, count: number): number;
+  shmStat(id: number): RawShmStat;
+  /** IPC_SET; -1 keeps a field as it is. */
+  shmSet(id: number, mode: number, uid: number, gid: number): void;
+  shmRemove(id: number): void;
+  /** Test hook: act as if the runtime refused external buffers (napi_no_external_buffers_allowed). */
+  shmRefuseExternalBuffers(on: boolean): void;
+  /** Attachments this environment holds natively (for leak tests). */
+  shmLiveAttachments(): number;
 
   // ---- end of shared memory
 }

@@ -47,6 +47,16 @@ export type { MutexCreateOptions, MutexOpenOptions } from './mutex';
 // -- end of semaphores
 
 // -- shared memory (lib/shared-memory.ts)
+export { SharedMemory } from './shared-memory';
+export type {
+  SharedMemoryInfo,
+  SharedMemoryCreateOptions,
+  SharedMemoryOpenOptions,
+  SharedMemoryFromIdOptions,
+  SharedMemorySetOptions,
+  SharedMemoryWaitSyncOptions,
+  WaitResult,
+} from './shared-memory';
 
 // -- end of shared memory
 

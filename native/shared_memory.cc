@@ -1,8 +1,568 @@
-// Shared memory segments: shmget, shmat/shmdt, shmctl, futex wait/notify. (Filled in by the shared-memory work.)
+// Shared memory segments: shmget, shmat/shmdt, shmctl, and futex wait/wake on
+// a 32-bit word of an attachment.
+//
+// The hard part is safety, not the syscalls. JavaScript gets zero-copy views
+// of an attachment through one external ArrayBuffer, and three rules keep any
+// JS from touching memory it must not:
+//
+// 1. One ArrayBuffer per attachment, created on first use and cached (held by
+//    a strong reference): V8 must never see two backing stores over one
+//    address, and every Buffer/typed array JS makes is a view of that one.
+// 2. An explicit detach (or environment teardown) detaches that ArrayBuffer
+//    (napi_detach_arraybuffer: every view now has length 0) before shmdt.
+//    If JavaScript moved its backing store away first (ArrayBuffer's
+//    transfer()), the new owner may still use it: shmdt then waits for it.
+//    Without an explicit detach, the mapping lives as long as anything can
+//    reach it: the attachment object, the ArrayBuffer (its finalizer holds a
+//    reference) and every futex wait in flight (each holds one). The last of
+//    them to go runs shmdt; a GC finalizer never removes the segment.
+// 3. A read-only attachment (SHM_RDONLY) never gets an ArrayBuffer at all:
+//    V8 has no read-only ArrayBuffer, and a JS store into a read-only mapping
+//    is SIGSEGV. Reads go through read()/readInto(), which copy.
+#include <errno.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <sys/types.h>
+
+#ifdef HAVE_FUTEX
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+#include <atomic>
+#include <climits>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <unordered_set>
+
 #include "addon.h"
+#include "arguments.h"
+#include "errors.h"
+#include "ipc_common.h"
+#include "waiter.h"
 
 namespace sysv_ipc {
 
-void RegisterSharedMemory(Napi::Env, Napi::Object, Napi::Object) {}
+namespace {
+
+// ---- the mapping: shmdt runs exactly once, by whoever lets go last (or by Unmap)
+
+class Mapping {
+ public:
+  Mapping(void* addr, size_t size, bool read_only) : addr_(addr), size_(size), read_only_(read_only) {}
+  ~Mapping() { Unmap(); }
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+
+  // Detaches now. Only called once no JavaScript can reach the memory (its
+  // ArrayBuffer is detached or never existed); futex waits still in flight
+  // then see EFAULT, which they report as a cancellation.
+  void Unmap() {
+    void* addr = addr_.exchange(nullptr, std::memory_order_acq_rel);
+    if (addr != nullptr) shmdt(addr);
+  }
+
+  // Null once unmapped. A futex thread reads it while the JS thread may unmap.
+  uint8_t* data() const { return static_cast<uint8_t*>(addr_.load(std::memory_order_acquire)); }
+  size_t size() const { return size_; }
+  bool read_only() const { return read_only_; }
+  bool unmapped() const { return data() == nullptr; }
+
+ private:
+  std::atomic<void*> addr_;
+  const size_t size_;
+  const bool read_only_;
+};
+
+struct Registry;
+
+// The native side of one attachment, wrapped in a JS handle object.
+struct Attachment {
+  std::shared_ptr<Mapping> mapping;  // null once detached
+  napi_ref array_buffer = nullptr;   // strong; the one ArrayBuffer over the mapping
+  Registry* registry = nullptr;      // null after environment teardown
+  int id = -1;
+};
+
+// Per-environment set of live attachments, so teardown (a worker ending) can
+// detach what JavaScript left attached.
+struct Registry {
+  napi_env env = nullptr;
+  std::unordered_set<Attachment*> live;
+  bool refuse_external_buffers = false;  // test hook: behave as if V8's sandbox refused them
+};
+
+// A type tag so no other object can be passed off as an attachment handle.
+constexpr napi_type_tag kAttachmentTag = {0x7379737669706373ULL, 0x686d617474616368ULL};
+
+Registry* GetRegistry(const Napi::CallbackInfo& info) {
+  return static_cast<Registry*>(info.Data());
+}
+
+[[noreturn]] void ThrowClosed(Napi::Env env) {
+  Napi::Error e = Napi::Error::New(env, "The shared memory attachment is detached");
+  e.Set("code", Napi::String::New(env, "ERR_SYSV_IPC_CLOSED"));
+  throw e;
+}
+
+[[noreturn]] void ThrowWithCode(Napi::Env env, const char* code, const std::string& message) {
+  Napi::Error e = Napi::Error::New(env, message);
+  e.Set("code", Napi::String::New(env, code));
+  throw e;
+}
+
+// What became of the attachment's ArrayBuffer when we detached it.
+enum class ViewState {
+  kNone,      // never created: nothing in JavaScript points at the mapping
+  kDetached,  // we detached it: every view is now zero-length
+  kEscaped,   // someone detached it before us (ArrayBuffer.prototype.transfer
+              // moves the backing store to a new ArrayBuffer, which may then
+              // travel to another thread): the memory may still be reachable
+  kFailed,    // could not detach: JavaScript can still reach the mapping
+};
+
+// Detaches the ArrayBuffer (if any) and drops the strong reference to it.
+ViewState DetachArrayBuffer(napi_env env, Attachment* a) {
+  if (a->array_buffer == nullptr) return ViewState::kNone;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return ViewState::kFailed;
+  ViewState state = ViewState::kFailed;
+  napi_value ab;
+  if (napi_get_reference_value(env, a->array_buffer, &ab) == napi_ok && ab != nullptr) {
+    bool detached = false;
+    if (napi_is_detached_arraybuffer(env, ab, &detached) == napi_ok) {
+      if (detached) {
+        state = ViewState::kEscaped;
+      } else if (napi_detach_arraybuffer(env, ab) == napi_ok) {
+        state = ViewState::kDetached;
+      }
+    }
+  }
+  napi_close_handle_scope(env, scope);
+  if (state != ViewState::kFailed) {
+    napi_delete_reference(env, a->array_buffer);
+    a->array_buffer = nullptr;
+  }
+  return state;
+}
+
+// Explicit detach (JS detach() and teardown): views first, then shmdt. If the
+// backing store escaped, shmdt is left to its finalizer (the last reference).
+bool DetachNow(napi_env env, Attachment* a) {
+  if (!a->mapping) return false;
+  ViewState state = DetachArrayBuffer(env, a);
+  if (state == ViewState::kFailed) return false;
+  if (state != ViewState::kEscaped) a->mapping->Unmap();
+  a->mapping.reset();
+  if (a->registry != nullptr) a->registry->live.erase(a);
+  return true;
+}
+
+// The handle's finalizer (GC of the SharedMemory object). Never IPC_RMID.
+// The mapping is released, not unmapped: the ArrayBuffer, if JavaScript still
+// holds it, keeps its own reference and the last one out runs shmdt.
+void FinalizeAttachment(napi_env env, void* data, void*) {
+  auto* a = static_cast<Attachment*>(data);
+  if (a->array_buffer != nullptr) napi_delete_reference(env, a->array_buffer);
+  if (a->registry != nullptr) a->registry->live.erase(a);
+  delete a;  // drops its share of the mapping
+}
+
+// The ArrayBuffer's finalizer: its share of the mapping.
+void FinalizeArrayBuffer(napi_env, void*, void* hint) {
+  delete static_cast<std::shared_ptr<Mapping>*>(hint);
+}
+
+// Environment teardown: detach everything still attached. Node runs cleanup
+// hooks in reverse order of registration, so the Addon's hook (registered
+// after this one) has already joined the waiter threads; the handles'
+// finalizers run later and find registry == nullptr.
+void CleanupRegistry(void* data) {
+  auto* registry = static_cast<Registry*>(data);
+  for (Attachment* a : registry->live) {
+    ViewState state = DetachArrayBuffer(registry->env, a);
+    // An escaped backing store may live on in another thread: its finalizer unmaps.
+    if (a->mapping && state != ViewState::kEscaped && state != ViewState::kFailed) a->mapping->Unmap();
+    a->mapping.reset();
+    a->registry = nullptr;
+  }
+  registry->live.clear();
+  delete registry;
+}
+
+Attachment* ArgAttachment(const Napi::CallbackInfo& info, size_t index) {
+  Napi::Env env = info.Env();
+  Napi::Value v = index < info.Length() ? info[index] : env.Undefined();
+  bool tagged = false;
+  if (v.IsObject()) napi_check_object_type_tag(env, v, &kAttachmentTag, &tagged);
+  if (!tagged) ThrowTypeError(env, "The \"handle\" argument must be a shared memory attachment handle");
+  void* data = nullptr;
+  if (napi_unwrap(env, v, &data) != napi_ok || data == nullptr) {
+    ThrowTypeError(env, "The \"handle\" argument must be a shared memory attachment handle");
+  }
+  return static_cast<Attachment*>(data);
+}
+
+// The attachment's mapping, or a thrown "detached" error.
+Mapping& AttachedMapping(const Napi::CallbackInfo& info, size_t index) {
+  Attachment* a = ArgAttachment(info, index);
+  if (!a->mapping) ThrowClosed(info.Env());
+  return *a->mapping;
+}
+
+// offset and length within [0, size], offset + length <= size.
+void CheckRange(Napi::Env env, const Mapping& m, int64_t offset, int64_t length) {
+  int64_t size = static_cast<int64_t>(m.size());
+  if (offset > size || length > size - offset) {
+    ThrowRangeError(env, "The range [" + std::to_string(offset) + ", " + std::to_string(offset + length) +
+                             ") is out of bounds of the " + std::to_string(size) + "-byte segment");
+  }
+}
+
+// ---- futex
+
+#ifdef HAVE_FUTEX
+// FUTEX_WAIT/FUTEX_WAKE without FUTEX_PRIVATE_FLAG: the waiters are in other
+// processes, and the kernel keys a shared futex by the segment's page, not
+// the virtual address, so it works across processes and attachments.
+long Futex(uint32_t* addr, int op, uint32_t value, const timespec* timeout) {
+  return syscall(SYS_futex, addr, op, value, timeout, nullptr, 0);
+}
+#endif
+
+enum WaitOutcome { kOk = 0, kNotEqual = 1, kTimedOut = 2 };
+
+uint32_t* WordAt(Mapping& m, int64_t index) {
+  return reinterpret_cast<uint32_t*>(m.data() + index * 4);
+}
+
+class FutexWaitCall : public BlockingCall {
+ public:
+  FutexWaitCall(std::shared_ptr<Mapping> mapping, int64_t index, uint32_t expected)
+      : mapping_(std::move(mapping)), index_(index), expected_(expected) {}
+
+  int Attempt(const Deadline& deadline) override {
+#ifdef HAVE_FUTEX
+    // The mapping cannot go away under us (we hold a reference) unless the
+    // JS thread detached it explicitly, which cancels this wait first.
+    timespec ts;
+    const timespec* timeout = nullptr;
+    if (!deadline.None()) {
+      ts = deadline.Remaining();  // FUTEX_WAIT's timeout is relative (CLOCK_MONOTONIC)
+      timeout = &ts;
+    }
+    uint8_t* base = mapping_->data();
+    if (base == nullptr) return ECANCELED;
+    if (Futex(reinterpret_cast<uint32_t*>(base + index_ * 4), FUTEX_WAIT, expected_, timeout) == 0) {
+      outcome_ = kOk;
+      return 0;
+    }
+    int err = errno;
+    if (err == EAGAIN) {  // the word was not `expected`
+      outcome_ = kNotEqual;
+      return 0;
+    }
+    if (err == EFAULT && mapping_->unmapped()) return ECANCELED;
+    return err;  // ETIMEDOUT, EINTR (RunBlocking retries or stops), others
+#else
+    (void)deadline;
+    return ENOSYS;
+#endif
+  }
+  bool KernelTimeout() const override { return true; }
+  const char* Syscall() const override { return "futex"; }
+  double Extra() const override { return outcome_; }
+  WaitOutcome outcome() const { return outcome_; }
+
+ private:
+  std::shared_ptr<Mapping> mapping_;
+  int64_t index_;
+  uint32_t expected_;
+  WaitOutcome outcome_ = kOk;
+};
+
+struct WaitArgs {
+  std::shared_ptr<Mapping> mapping;
+  int64_t index;
+  uint32_t expected;
+  int64_t timeout_ns;
+};
+
+// (handle, index, expected, timeoutMs): index of a 32-bit word in range.
+WaitArgs ParseWait(const Napi::CallbackInfo& info) {
+  Attachment* a = ArgAttachment(info, 0);
+  if (!a->mapping) ThrowClosed(info.Env());
+  WaitArgs w;
+  w.mapping = a->mapping;
+  w.index = ArgInteger(info, 1, "index", 0, static_cast<int64_t>(w.mapping->size() / 4) - 1);
+  // Int32 or Uint32: either way the same 32 bits.
+  w.expected = static_cast<uint32_t>(ArgInteger(info, 2, "expected", INT32_MIN, UINT32_MAX));
+  w.timeout_ns = ArgTimeoutNs(info, 3, "timeout");
+  return w;
+}
+
+// ---- entry points
+
+Napi::Value ShmGet(const Napi::CallbackInfo& info) {
+  key_t key = ArgKey(info, 0);
+  size_t size = static_cast<size_t>(ArgInteger(info, 1, "size", 0, kMaxSafeInteger));
+  int flags = ArgFlags(info, 2, IPC_CREAT | IPC_EXCL | 0777);
+  int id = shmget(key, size, flags);
+  if (id < 0) ThrowErrno(info.Env(), errno, "shmget");
+  return Napi::Number::New(info.Env(), id);
+}
+
+// shmat(id, readOnly) → handle; the segment's size goes to scratch[0].
+Napi::Value ShmAt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Registry* registry = GetRegistry(info);
+  int id = ArgId(info, 0);
+  bool read_only = ArgBoolean(info, 1, "readOnly");
+  void* addr = shmat(id, nullptr, read_only ? SHM_RDONLY : 0);
+  if (addr == reinterpret_cast<void*>(-1)) ThrowErrno(env, errno, "shmat");
+  // The size is the segment's (shm_segsz), whatever the caller asked for.
+  struct shmid_ds ds;
+  if (shmctl(id, IPC_STAT, &ds) < 0) {
+    int err = errno;
+    shmdt(addr);
+    ThrowErrno(env, err, "shmctl");
+  }
+  auto* a = new Attachment();
+  a->mapping = std::make_shared<Mapping>(addr, static_cast<size_t>(ds.shm_segsz), read_only);
+  a->id = id;
+  Napi::Object handle = Napi::Object::New(env);
+  if (napi_type_tag_object(env, handle, &kAttachmentTag) != napi_ok ||
+      napi_wrap(env, handle, a, FinalizeAttachment, nullptr, nullptr) != napi_ok) {
+    delete a;  // shmdt through the mapping
+    throw Napi::Error::New(env, "sysv-ipc: cannot create the attachment handle");
+  }
+  a->registry = registry;
+  registry->live.insert(a);
+  env.GetInstanceData<Addon>()->SetScratch(0, static_cast<double>(ds.shm_segsz));
+  return handle;
+}
+
+// Detaches (views first, then shmdt). true if it was attached, false if already detached.
+Napi::Value ShmDetach(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Attachment* a = ArgAttachment(info, 0);
+  if (!a->mapping) return Napi::Boolean::New(env, false);
+  if (!DetachNow(env, a)) {
+    throw Napi::Error::New(env, "sysv-ipc: cannot detach the ArrayBuffer of the attachment; the segment stays attached");
+  }
+  return Napi::Boolean::New(env, true);
+}
+
+// The attachment's one ArrayBuffer (created on first call, then the same object).
+Napi::Value ShmArrayBuffer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Registry* registry = GetRegistry(info);
+  Attachment* a = ArgAttachment(info, 0);
+  if (!a->mapping) ThrowClosed(env);
+  if (a->mapping->read_only()) {
+    ThrowWithCode(env, "ERR_SYSV_IPC_READ_ONLY",
+                  "A read-only attachment has no zero-copy view (a JavaScript write would crash the process): "
+                  "use read() or readInto()");
+  }
+  if (a->array_buffer != nullptr) {
+    napi_value ab;
+    if (napi_get_reference_value(env, a->array_buffer, &ab) == napi_ok && ab != nullptr) return Napi::Value(env, ab);
+    ThrowWithCode(env, "ERR_SYSV_IPC_CLOSED", "The ArrayBuffer of the attachment is gone");
+  }
+  auto* hint = new std::shared_ptr<Mapping>(a->mapping);
+  napi_value ab;
+  napi_status status = registry->refuse_external_buffers
+                           ? napi_no_external_buffers_allowed
+                           : napi_create_external_arraybuffer(env, a->mapping->data(), a->mapping->size(),
+                                                              FinalizeArrayBuffer, hint, &ab);
+  if (status != napi_ok) {
+    delete hint;
+    if (status == napi_no_external_buffers_allowed) {
+      ThrowWithCode(env, "ERR_SYSV_IPC_NO_EXTERNAL_BUFFERS",
+                    "This runtime does not allow external ArrayBuffers (napi_no_external_buffers_allowed, as in "
+                    "Electron's V8 sandbox), so shared memory has no zero-copy view here: use read(), readInto() "
+                    "and write()");
+    }
+    if (env.IsExceptionPending()) throw env.GetAndClearPendingException();
+    throw Napi::Error::New(env, "sysv-ipc: cannot create an ArrayBuffer over the attachment");
+  }
+  if (napi_create_reference(env, ab, 1, &a->array_buffer) != napi_ok) {
+    // Keep no view we cannot detach later.
+    napi_detach_arraybuffer(env, ab);
+    throw Napi::Error::New(env, "sysv-ipc: cannot keep a reference to the attachment's ArrayBuffer");
+  }
+  return Napi::Value(env, ab);
+}
+
+// shmRead(handle, offset, length) → a fresh Buffer with a copy.
+Napi::Value ShmRead(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Mapping& m = AttachedMapping(info, 0);
+  int64_t offset = ArgInteger(info, 1, "offset", 0, kMaxSafeInteger);
+  int64_t length = ArgInteger(info, 2, "length", 0, kMaxSafeInteger);
+  CheckRange(env, m, offset, length);
+  return Napi::Buffer<uint8_t>::Copy(env, m.data() + offset, static_cast<size_t>(length));
+}
+
+// shmReadInto(handle, offset, target) → bytes copied (all of target, or a RangeError).
+Napi::Value ShmReadInto(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Mapping& m = AttachedMapping(info, 0);
+  int64_t offset = ArgInteger(info, 1, "offset", 0, kMaxSafeInteger);
+  ByteView target = ArgBytes(info, 2, "target");
+  CheckRange(env, m, offset, static_cast<int64_t>(target.length));
+  // memmove: the target may be a view of this very segment.
+  if (target.length > 0) memmove(target.data, m.data() + offset, target.length);
+  return Napi::Number::New(env, static_cast<double>(target.length));
+}
+
+// shmWrite(handle, offset, data) → bytes written. All or nothing.
+Napi::Value ShmWrite(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Mapping& m = AttachedMapping(info, 0);
+  int64_t offset = ArgInteger(info, 1, "offset", 0, kMaxSafeInteger);
+  ByteView data = ArgBytes(info, 2, "data");
+  if (m.read_only()) {
+    ThrowWithCode(env, "ERR_SYSV_IPC_READ_ONLY", "The shared memory attachment is read-only");
+  }
+  CheckRange(env, m, offset, static_cast<int64_t>(data.length));
+  if (data.length > 0) memmove(m.data() + offset, data.data, data.length);
+  return Napi::Number::New(env, static_cast<double>(data.length));
+}
+
+// shmLoad32(handle, index) → the word as an Int32 (an atomic load).
+Napi::Value ShmLoad32(const Napi::CallbackInfo& info) {
+  Mapping& m = AttachedMapping(info, 0);
+  int64_t index = ArgInteger(info, 1, "index", 0, static_cast<int64_t>(m.size() / 4) - 1);
+  uint32_t v = __atomic_load_n(WordAt(m, index), __ATOMIC_SEQ_CST);
+  return Napi::Number::New(info.Env(), static_cast<int32_t>(v));
+}
+
+// shmWaitSync(handle, index, expected, timeoutMs) → 0 ok, 1 not-equal, 2 timed-out.
+Napi::Value ShmWaitSync(const Napi::CallbackInfo& info) {
+  WaitArgs w = ParseWait(info);
+  FutexWaitCall call(w.mapping, w.index, w.expected);
+  int err = RunBlockingSync(call, w.timeout_ns);
+  if (err == ETIMEDOUT) return Napi::Number::New(info.Env(), kTimedOut);
+  if (err != 0) ThrowErrno(info.Env(), err, "futex");
+  return Napi::Number::New(info.Env(), call.outcome());
+}
+
+// shmWaitAsync(handle, index, expected, timeoutMs, waitId): reports extra 0 ok / 1 not-equal.
+Napi::Value ShmWaitAsync(const Napi::CallbackInfo& info) {
+  WaitArgs w = ParseWait(info);
+  uint64_t wait_id = ArgWaitId(info, 4);
+  WaiterPool& pool = info.Env().GetInstanceData<Addon>()->Pool(info.Env());
+  pool.Submit(wait_id, std::make_unique<FutexWaitCall>(w.mapping, w.index, w.expected),
+              Deadline::AfterNs(w.timeout_ns));
+  return info.Env().Undefined();
+}
+
+// shmNotify(handle, index, count) → number of waiters woken (in every process).
+Napi::Value ShmNotify(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Mapping& m = AttachedMapping(info, 0);
+  int64_t index = ArgInteger(info, 1, "index", 0, static_cast<int64_t>(m.size() / 4) - 1);
+  int64_t count = ArgInteger(info, 2, "count", 0, INT_MAX);
+#ifdef HAVE_FUTEX
+  long woken = Futex(WordAt(m, index), FUTEX_WAKE, static_cast<uint32_t>(count), nullptr);
+  if (woken < 0) ThrowErrno(env, errno, "futex");
+  return Napi::Number::New(env, static_cast<double>(woken));
+#else
+  (void)index;
+  (void)count;
+  ThrowErrno(env, ENOSYS, "futex");
+#endif
+}
+
+Napi::Value ShmStat(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int id = ArgId(info, 0);
+  struct shmid_ds ds;
+  if (shmctl(id, IPC_STAT, &ds) < 0) ThrowErrno(env, errno, "shmctl");
+  Napi::Object out = Napi::Object::New(env);
+  SetPermFields(env, out, ds.shm_perm);
+  out.Set("size", Napi::Number::New(env, static_cast<double>(ds.shm_segsz)));
+  out.Set("creatorPid", Napi::Number::New(env, ds.shm_cpid));
+  out.Set("lastPid", Napi::Number::New(env, ds.shm_lpid));
+  out.Set("attachments", Napi::Number::New(env, static_cast<double>(ds.shm_nattch)));
+  out.Set("lastAttachTime", Napi::Number::New(env, static_cast<double>(ds.shm_atime)));
+  out.Set("lastDetachTime", Napi::Number::New(env, static_cast<double>(ds.shm_dtime)));
+  out.Set("lastChangeTime", Napi::Number::New(env, static_cast<double>(ds.shm_ctime)));
+  return out;
+}
+
+Napi::Value ShmSet(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int id = ArgId(info, 0);
+  int64_t mode = ArgOptionalField(info, 1, "mode", 0777);
+  int64_t uid = ArgOptionalField(info, 2, "uid", 0xfffffffeLL);
+  int64_t gid = ArgOptionalField(info, 3, "gid", 0xfffffffeLL);
+  struct shmid_ds ds;
+  if (shmctl(id, IPC_STAT, &ds) < 0) ThrowErrno(env, errno, "shmctl");
+  if (mode >= 0) ds.shm_perm.mode = static_cast<decltype(ds.shm_perm.mode)>((ds.shm_perm.mode & ~0777) | mode);
+  if (uid >= 0) ds.shm_perm.uid = static_cast<uid_t>(uid);
+  if (gid >= 0) ds.shm_perm.gid = static_cast<gid_t>(gid);
+  if (shmctl(id, IPC_SET, &ds) < 0) ThrowErrno(env, errno, "shmctl");
+  return env.Undefined();
+}
+
+Napi::Value ShmRemove(const Napi::CallbackInfo& info) {
+  int id = ArgId(info, 0);
+  if (shmctl(id, IPC_RMID, nullptr) < 0) ThrowErrno(info.Env(), errno, "shmctl");
+  return info.Env().Undefined();
+}
+
+// Test hook: make shmArrayBuffer behave as under a V8 sandbox that refuses
+// external buffers (the path Electron takes), which plain Node cannot produce.
+Napi::Value ShmRefuseExternalBuffers(const Napi::CallbackInfo& info) {
+  GetRegistry(info)->refuse_external_buffers = ArgBoolean(info, 0, "on");
+  return info.Env().Undefined();
+}
+
+// Attachments this environment holds (for leak tests).
+Napi::Value ShmLiveAttachments(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(GetRegistry(info)->live.size()));
+}
+
+}  // namespace
+
+void RegisterSharedMemory(Napi::Env env, Napi::Object exports, Napi::Object constants) {
+  auto* registry = new Registry();
+  registry->env = env;
+  // Registered before the Addon's own hook, so it runs after it (reverse order).
+  if (napi_add_env_cleanup_hook(env, CleanupRegistry, registry) != napi_ok) {
+    delete registry;
+    throw Napi::Error::New(env, "sysv-ipc: cannot register the shared memory cleanup hook");
+  }
+  auto fn = [&](const char* name, Napi::Function::Callback cb) {
+    exports.Set(name, Napi::Function::New(env, cb, name, registry));
+  };
+  fn("shmget", ShmGet);
+  fn("shmat", ShmAt);
+  fn("shmDetach", ShmDetach);
+  fn("shmArrayBuffer", ShmArrayBuffer);
+  fn("shmRead", ShmRead);
+  fn("shmReadInto", ShmReadInto);
+  fn("shmWrite", ShmWrite);
+  fn("shmLoad32", ShmLoad32);
+  fn("shmWaitSync", ShmWaitSync);
+  fn("shmWaitAsync", ShmWaitAsync);
+  fn("shmNotify", ShmNotify);
+  fn("shmStat", ShmStat);
+  fn("shmSet", ShmSet);
+  fn("shmRemove", ShmRemove);
+  fn("shmRefuseExternalBuffers", ShmRefuseExternalBuffers);
+  fn("shmLiveAttachments", ShmLiveAttachments);
+
+  constants.Set("SHM_RDONLY", Napi::Number::New(env, SHM_RDONLY));
+#ifdef HAVE_FUTEX
+  constants.Set("HAVE_FUTEX", Napi::Boolean::New(env, true));
+#else
+  constants.Set("HAVE_FUTEX", Napi::Boolean::New(env, false));
+#endif
+}
 
 }  // namespace sysv_ipc
