@@ -336,6 +336,10 @@ const REMOVER: Record<IpcKind, keyof AdminBinding> = { msg: 'msgRemove', sem: 's
 function remover(kind: IpcKind): Remover {
   // Loaded on first use, so that list() and limits() (and `sysv-ipc ls`) work
   // even where the native addon cannot load.
+  // ./waits hands the addon its error class (binding.init): without it a
+  // failure would be a plain Error instead of a SysvIpcError.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require('./waits');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { binding } = require('./binding') as { binding: Binding & AdminBinding };
   const name = REMOVER[kind];

@@ -4,11 +4,8 @@
  * made in C so that listing them does not depend on those classes); limits()
  * against `ipcs -l` and getconf; removal by id and by key, with its failures.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import {
   IPC_KINDS,
   limits,
@@ -21,82 +18,14 @@ import {
   type IpcKind,
 } from '../lib';
 import { binding } from '../lib/binding';
+import { CIpc } from './admin-c';
 import { Child, randomKey, track, useCleanup } from './helpers';
 
 useCleanup();
 
-// Semaphore sets and segments made and removed by C, independent of this package.
-const C_SOURCE = `
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ipc.h>
-#include <sys/sem.h>
-#include <sys/shm.h>
-int main(int argc, char** argv) {
-  if (argc < 4) return 2;
-  const char* kind = argv[2];
-  if (strcmp(argv[1], "create") == 0) {  /* create <sem|shm> <key> <nsems|size> */
-    key_t key = (key_t)strtol(argv[3], NULL, 0);
-    int id = strcmp(kind, "sem") == 0 ? semget(key, atoi(argv[4]), IPC_CREAT | IPC_EXCL | 0640)
-                                      : shmget(key, (size_t)atol(argv[4]), IPC_CREAT | IPC_EXCL | 0640);
-    if (id < 0) { perror("get"); return 1; }
-    printf("%d\\n", id);
-    return 0;
-  }
-  int id = atoi(argv[3]);
-  if (strcmp(argv[1], "rm") == 0) {
-    int rc = strcmp(kind, "sem") == 0 ? semctl(id, 0, IPC_RMID) : shmctl(id, IPC_RMID, NULL);
-    return rc < 0 ? 1 : 0;
-  }
-  if (strcmp(argv[1], "hold") == 0) {  /* hold shm <id>: stay attached until stdin closes */
-    if (shmat(id, NULL, SHM_RDONLY) == (void*)-1) { perror("shmat"); return 1; }
-    printf("attached\\n");
-    fflush(stdout);
-    while (getchar() != EOF) {}
-    return 0;
-  }
-  return 2;
-}
-`;
-
-let dir: string;
-let cIpc: string;
-const cObjects: Array<{ kind: 'sem' | 'shm'; id: number }> = [];
-const holders: ChildProcess[] = [];
-
-beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysv-ipc-admin-'));
-  fs.writeFileSync(path.join(dir, 'ipc.c'), C_SOURCE);
-  cIpc = path.join(dir, 'ipc');
-  execFileSync('cc', ['-O0', '-o', cIpc, path.join(dir, 'ipc.c')], { stdio: 'pipe' });
-});
-
-afterEach(async () => {
-  for (const holder of holders.splice(0)) {
-    if (holder.exitCode === null && holder.signalCode === null) {
-      holder.kill('SIGKILL');
-      await once(holder, 'exit');
-    }
-  }
-  for (const { kind, id } of cObjects.splice(0)) {
-    try {
-      execFileSync(cIpc, ['rm', kind, String(id)]);
-    } catch {
-      // already removed by the test
-    }
-  }
-});
-
-afterAll(() => {
-  fs.rmSync(dir, { recursive: true, force: true });
-});
-
-function cCreate(kind: 'sem' | 'shm', key: number, n: number): number {
-  const id = Number(execFileSync(cIpc, ['create', kind, String(key), String(n)], { encoding: 'utf8' }).trim());
-  cObjects.push({ kind, id });
-  return id;
-}
+// Semaphore sets and segments are made and removed by C, independent of this package.
+const c = new CIpc();
+c.install();
 
 const hasRemover = (name: 'semRemove' | 'shmRemove') =>
   typeof (binding as unknown as Record<string, unknown>)[name] === 'function';
@@ -171,8 +100,8 @@ describe('list', () => {
   test('reports semaphore sets and segments made by a C program', () => {
     const semKey = randomKey();
     const shmKey = randomKey();
-    const semId = cCreate('sem', semKey, 3);
-    const shmId = cCreate('shm', shmKey, 10000);
+    const semId = c.create('sem', semKey, 3);
+    const shmId = c.create('shm', shmKey, 10000);
     expect(list('sem').find((e) => e.id === semId)).toMatchObject({
       kind: 'sem',
       key: semKey,
@@ -198,17 +127,15 @@ describe('list', () => {
   });
 
   test('shows attachments, and a segment removed while attached as removed with key 0', async () => {
-    const shmId = cCreate('shm', randomKey(), 4096);
-    const holder = spawn(cIpc, ['hold', 'shm', String(shmId)], { stdio: ['pipe', 'pipe', 'inherit'] });
-    holders.push(holder);
-    await once(holder.stdout!, 'data');
+    const shmId = c.create('shm', randomKey(), 4096);
+    const holder = await c.hold(shmId);
     expect(list('shm').find((e) => e.id === shmId)).toMatchObject({
       attachments: 1,
       lastPid: holder.pid,
       removed: false,
     });
     expect(list('shm').find((e) => e.id === shmId)?.lastAttachTime).toBeInstanceOf(Date);
-    execFileSync(cIpc, ['rm', 'shm', String(shmId)]);
+    c.remove('shm', shmId);
     expect(list('shm').find((e) => e.id === shmId)).toMatchObject({ key: 0, attachments: 1, removed: true });
     holder.stdin!.end();
     await once(holder, 'exit');
@@ -217,8 +144,8 @@ describe('list', () => {
 
   test('agrees with ipcs, and lists all kinds in order when no kind is given', () => {
     const queue = track(MessageQueue.create());
-    const semId = cCreate('sem', 0, 1);
-    const shmId = cCreate('shm', 0, 1);
+    const semId = c.create('sem', 0, 1);
+    const shmId = c.create('shm', 0, 1);
     const all = list();
     const order = all.map((e) => IPC_KINDS.indexOf(e.kind));
     expect(order).toEqual([...order].sort((a, b) => a - b));
@@ -321,29 +248,29 @@ describe('remove', () => {
   const shmReason = 'needs binding.shmRemove (comes with the shared-memory work)';
 
   (hasRemover('semRemove') ? test : test.skip)(`removes a semaphore set by id and by key [${semReason}]`, () => {
-    const id = cCreate('sem', 0, 2);
+    const id = c.create('sem', 0, 2);
     remove('sem', id);
     expect(list('sem').some((e) => e.id === id)).toBe(false);
     expect(() => remove('sem', id)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
     const key = randomKey();
-    const id2 = cCreate('sem', key, 1);
+    const id2 = c.create('sem', key, 1);
     expect(removeByKey('sem', key)).toBe(id2);
     expect(list('sem').some((e) => e.id === id2)).toBe(false);
   });
 
   (hasRemover('shmRemove') ? test : test.skip)(`removes a segment by id and by key [${shmReason}]`, () => {
-    const id = cCreate('shm', 0, 100);
+    const id = c.create('shm', 0, 100);
     remove('shm', id);
     expect(list('shm').some((e) => e.id === id)).toBe(false);
     expect(() => remove('shm', id)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
     const key = randomKey();
-    const id2 = cCreate('shm', key, 100);
+    const id2 = c.create('shm', key, 100);
     expect(removeByKey('shm', key)).toBe(id2);
     expect(list('shm').some((e) => e.id === id2)).toBe(false);
   });
 
   (hasRemover('semRemove') ? test.skip : test)('without semRemove in the addon, removing a set says so clearly', () => {
-    const id = cCreate('sem', 0, 1);
+    const id = c.create('sem', 0, 1);
     expect(() => remove('sem', id)).toThrow(
       expect.objectContaining({ code: 'ERR_SYSV_IPC_UNAVAILABLE', message: expect.stringContaining('semRemove') }),
     );
