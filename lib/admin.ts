@@ -102,8 +102,11 @@ export type IpcObject = MessageQueueEntry | SemaphoreSetEntry | SharedMemoryEntr
 
 /** The entry type for each kind. */
 export interface IpcObjectOfKind {
+  /** What `list('msg')` returns entries of. */
   msg: MessageQueueEntry;
+  /** What `list('sem')` returns entries of. */
   sem: SemaphoreSetEntry;
+  /** What `list('shm')` returns entries of. */
   shm: SharedMemoryEntry;
 }
 
