@@ -267,8 +267,9 @@ export interface IpcLimits {
   pageSize: number;
 }
 
-/** SEMVMX: the largest value a semaphore can hold (include/uapi/linux/sem.h). */
-export const SEMVMX = 32767;
+// SEMVMX, the largest value a semaphore can hold (include/uapi/linux/sem.h).
+// Not exported from the index: the semaphore module exports its own SEMVMX.
+const SEMVMX = 32767;
 
 function tunable(name: string): number[] {
   let text: string;

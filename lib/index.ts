@@ -27,7 +27,7 @@ export type {
 
 // -- admin (lib/admin.ts, lib/keys.ts)
 export { ftok } from './keys';
-export { list, limits, remove, removeByKey, IPC_KINDS, SEMVMX } from './admin';
+export { list, limits, remove, removeByKey, IPC_KINDS } from './admin';
 export type {
   IpcObject,
   IpcObjectBase,
