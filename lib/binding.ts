@@ -64,8 +64,12 @@ export interface Binding {
   readonly constants: NativeConstants;
 
   // ---- module (native/addon.cc, native/waiter.cc)
-  /** Once per environment: the async dispatcher, the error class, and an 8-byte scratch for out-values. */
-  init(dispatch: WaitDispatch, errorClass: typeof SysvIpcError, scratch: Float64Array): void;
+  /**
+   * Hands the addon the async dispatcher, the error class, and a scratch array
+   * for out-values. Returns a generation number (1 on first load; higher if the
+   * JS layer is loaded again over the same addon instance).
+   */
+  init(dispatch: WaitDispatch, errorClass: typeof SysvIpcError, scratch: Float64Array): number;
   /** Whether pending async waits keep the event loop alive. */
   setKeepAlive(on: boolean): void;
   /** Asks a pending wait to stop; it then reports ECANCELED (or its real result if it had already completed). */
@@ -75,10 +79,16 @@ export interface Binding {
 
   // ---- message queues (native/message_queue.cc)
   msgget(key: number, flags: number): number;
-  /** true when sent; false when IPC_NOWAIT was given and the queue is full. */
-  msgsnd(id: number, data: Uint8Array, type: number, flags: number, timeoutMs: number): boolean;
-  /** The message body, or null when IPC_NOWAIT was given and none matched; the type goes to scratch[0]. */
-  msgrcv(id: number, maxSize: number, type: number, flags: number, timeoutMs: number): Buffer | null;
+  /**
+   * true when sent; false when IPC_NOWAIT was given and the queue is full.
+   * With IPC_NOWAIT, `spinNs` (0 to 1e6) retries that long before giving up.
+   */
+  msgsnd(id: number, data: Uint8Array, type: number, flags: number, timeoutMs: number, spinNs?: number): boolean;
+  /**
+   * The message body, or null when IPC_NOWAIT was given and none matched; the
+   * type goes to scratch[0]. With IPC_NOWAIT, `spinNs` retries that long first.
+   */
+  msgrcv(id: number, maxSize: number, type: number, flags: number, timeoutMs: number, spinNs?: number): Buffer | null;
   msgsndAsync(id: number, data: Uint8Array, type: number, flags: number, timeoutMs: number, waitId: number): void;
   /** Reports the body as `value` and the type as `extra`. */
   msgrcvAsync(id: number, maxSize: number, type: number, flags: number, timeoutMs: number, waitId: number): void;

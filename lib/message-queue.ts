@@ -6,7 +6,7 @@ import { abortError, ClosedError, OutOfRangeError, SysvIpcError, timeoutError } 
 import { IPC_PRIVATE, type Key } from './keys';
 import { readKernelTunable, statTime } from './kernel';
 import * as check from './validate';
-import { scratch, WaitGroup, type WaitOptions } from './waits';
+import { scratch, SpinBudget, WaitGroup, type WaitOptions } from './waits';
 
 const C = binding.constants;
 
@@ -168,6 +168,8 @@ export class MessageQueue implements Disposable {
   /** The kernel's identifier (msqid). */
   readonly id: number;
   private readonly waits = new WaitGroup('message queue');
+  private readonly sendSpin = new SpinBudget();
+  private readonly receiveSpin = new SpinBudget();
   private isClosed = false;
 
   private constructor(id: number, key: Key) {
@@ -254,14 +256,17 @@ export class MessageQueue implements Disposable {
       const timeout = check.timeout('options.timeout', options?.timeout);
       const signal = check.signal('options.signal', options?.signal);
       if (signal?.aborted) return Promise.reject(abortError(signal));
-      if (binding.msgsnd(this.id, body, type, C.IPC_NOWAIT, -1)) return Promise.resolve();
+      const spin = this.sendSpin;
+      if (binding.msgsnd(this.id, body, type, C.IPC_NOWAIT, -1, spin.ns)) return Promise.resolve();
+      spin.missed();
       if (timeout === 0) return Promise.reject(timeoutError('msgsnd', { id: this.id }));
+      const started = performance.now();
       return this.waits.start(
         'msgsnd',
         { id: this.id },
         signal,
         (waitId) => binding.msgsndAsync(this.id, body, type, 0, timeout, waitId),
-        () => undefined,
+        () => spin.parkedFor(started),
       );
     } catch (err) {
       return Promise.reject(err);
@@ -302,15 +307,21 @@ export class MessageQueue implements Disposable {
       const timeout = check.timeout('options.timeout', options?.timeout);
       const signal = check.signal('options.signal', options?.signal);
       if (signal?.aborted) return Promise.reject(abortError(signal));
-      const data = binding.msgrcv(this.id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, -1);
+      const spin = this.receiveSpin;
+      const data = binding.msgrcv(this.id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, -1, spin.ns);
       if (data !== null) return Promise.resolve({ type: scratch[0], data });
+      spin.missed();
       if (timeout === 0) return Promise.reject(timeoutError('msgrcv', { id: this.id }));
+      const started = performance.now();
       return this.waits.start(
         'msgrcv',
         { id: this.id },
         signal,
         (waitId) => binding.msgrcvAsync(this.id, r.maxSize, r.type, r.flags, timeout, waitId),
-        toMessage,
+        (value, extra) => {
+          spin.parkedFor(started);
+          return toMessage(value, extra);
+        },
       );
     } catch (err) {
       return Promise.reject(err);

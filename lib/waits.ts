@@ -31,8 +31,19 @@ interface Pending {
 }
 
 const pending = new Map<number, Pending>();
-let nextWaitId = 1;
 let refedCount = 0;
+// Wait ids are generation * 2^32 + counter: the generation (from init) keeps
+// them distinct from those of an earlier load of this module over the same
+// addon instance (test runners that reset their module registry do that).
+let generation = 0;
+let counter = 0;
+function nextWaitId(): number {
+  for (;;) {
+    counter = counter >= 0xffffffff ? 1 : counter + 1;
+    const id = generation * 0x100000000 + counter;
+    if (!pending.has(id)) return id; // a very long wait still holds this id: skip it
+  }
+}
 
 /** Out-values of synchronous native calls (for example a received message's type). */
 export const scratch = new Float64Array(1);
@@ -70,7 +81,39 @@ function dispatch(waitId: number, errno: number, value: Buffer | undefined, extr
   }
 }
 
-binding.init(dispatch, SysvIpcError, scratch);
+generation = binding.init(dispatch, SysvIpcError, scratch);
+
+/** The longest an async wait spins on the JS thread before parking (ns). */
+export const SPIN_MAX_NS = 50_000;
+
+/**
+ * How long an async wait may keep retrying its non-blocking call on the JS
+ * thread before it parks on a waiter thread. A parked wait costs two thread
+ * hops (to the waiter and back through the event loop); when the peer
+ * answers within microseconds — a request/response ping-pong — a short spin
+ * gets the answer without either.
+ *
+ * The budget adapts per object and per direction: it starts at zero, grows
+ * to 1.5 times the time a parked wait actually took when that was short (a
+ * spin of that length would have caught it), and halves on every spin that
+ * runs out, so an idle queue stops spinning after a few calls. It never
+ * exceeds {@link SPIN_MAX_NS}, so the event loop never stalls for longer.
+ */
+export class SpinBudget {
+  /** Nanoseconds the next non-blocking attempt may spin. */
+  ns = 0;
+
+  /** The spin ran out without a result. */
+  missed(): void {
+    this.ns = this.ns < 2000 ? 0 : this.ns >>> 1;
+  }
+
+  /** A parked wait that started at `startedMs` (performance.now()) completed. */
+  parkedFor(startedMs: number): void {
+    const tookNs = (performance.now() - startedMs) * 1e6;
+    if (tookNs < SPIN_MAX_NS) this.ns = Math.min(SPIN_MAX_NS, Math.max(this.ns, Math.ceil(tookNs * 1.5)));
+  }
+}
 
 /** Options every waiting operation takes. */
 export interface WaitOptions {
@@ -104,8 +147,7 @@ export class WaitGroup {
     map: (value: Buffer | undefined, extra: number) => T,
   ): Promise<T> {
     if (signal?.aborted) return Promise.reject(abortError(signal));
-    const waitId = nextWaitId;
-    nextWaitId = nextWaitId >= 0x3fffffff ? 1 : nextWaitId + 1;
+    const waitId = nextWaitId();
     return new Promise<T>((resolve, reject) => {
       const p: Pending = {
         resolve: resolve as (value: unknown) => void,

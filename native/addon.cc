@@ -67,14 +67,18 @@ Napi::Value Addon::Initialize(const Napi::CallbackInfo& info) {
       info[2].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
     ThrowTypeError(env, "The \"scratch\" argument must be an instance of Float64Array");
   }
-  if (pool_ != nullptr) throw Napi::Error::New(env, "sysv-ipc: init() was already called in this environment");
+  // init() runs again when the JS layer is loaded afresh over the same addon
+  // instance (a test runner resetting its module registry): the new JS layer
+  // takes over; the previous one's pending waits report to the new
+  // dispatcher, which ignores ids it did not issue (ids carry the generation).
   Napi::Float64Array scratch_array = info[2].As<Napi::Float64Array>();
   scratch = Napi::Persistent(scratch_array);
   scratch_data_ = scratch_array.Data();
   scratch_length_ = scratch_array.ElementLength();
   error_class = Napi::Persistent(error_ctor);
-  pool_ = new WaiterPool(env, dispatch);
-  return env.Undefined();
+  this->dispatch = Napi::Persistent(dispatch);
+  if (pool_ == nullptr) pool_ = new WaiterPool(env, &this->dispatch);
+  return Napi::Number::New(env, ++generation_);
 }
 
 Napi::Value Addon::SetKeepAlive(const Napi::CallbackInfo& info) {
@@ -84,7 +88,7 @@ Napi::Value Addon::SetKeepAlive(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Addon::CancelWait(const Napi::CallbackInfo& info) {
-  uint32_t wait_id = static_cast<uint32_t>(ArgInteger(info, 0, "waitId", 0, 0xffffffffLL));
+  uint64_t wait_id = ArgWaitId(info, 0);
   Pool(info.Env()).Cancel(wait_id);
   return info.Env().Undefined();
 }

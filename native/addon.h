@@ -15,6 +15,8 @@ class Addon : public Napi::Addon<Addon> {
 
   // The SysvIpcError class from lib/errors.ts, set by init().
   Napi::FunctionReference error_class;
+  // lib/waits.ts's dispatcher for async results, set by init().
+  Napi::FunctionReference dispatch;
   // Out-values of synchronous calls (a Float64Array from lib/waits.ts).
   Napi::Reference<Napi::Float64Array> scratch;
 
@@ -32,6 +34,7 @@ class Addon : public Napi::Addon<Addon> {
 
   napi_env env_;
   WaiterPool* pool_ = nullptr;  // freed by the pool's own finalizer after Shutdown()
+  uint32_t generation_ = 0;  // how many times init() ran
   double* scratch_data_ = nullptr;
   size_t scratch_length_ = 0;
 };

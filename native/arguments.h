@@ -15,6 +15,9 @@
 
 namespace sysv_ipc {
 
+// Number.MAX_SAFE_INTEGER: the largest integer a JS number holds exactly.
+constexpr int64_t kMaxSafeInteger = 9007199254740991LL;
+
 // Throws a TypeError/RangeError carrying Node's `code` property.
 [[noreturn]] void ThrowTypeError(Napi::Env env, const std::string& message);
 [[noreturn]] void ThrowRangeError(Napi::Env env, const std::string& message);
@@ -45,5 +48,10 @@ ByteView ArgBytes(const Napi::CallbackInfo& info, size_t index, const char* name
 // Timeout in milliseconds: -1 means "no timeout"; otherwise a finite number >= 0.
 // Returns the value as nanoseconds (or -1).
 int64_t ArgTimeoutNs(const Napi::CallbackInfo& info, size_t index, const char* name);
+
+// The id lib/waits.ts gives an async wait (a safe integer).
+inline uint64_t ArgWaitId(const Napi::CallbackInfo& info, size_t index) {
+  return static_cast<uint64_t>(ArgInteger(info, index, "waitId", 0, kMaxSafeInteger));
+}
 
 }  // namespace sysv_ipc

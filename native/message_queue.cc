@@ -126,6 +126,9 @@ struct SendArgs {
   int64_t timeout_ns;
 };
 
+// Spinning is bounded: the event loop must never stall for long.
+constexpr int64_t kMaxSpinNs = 1000000;
+
 SendArgs ParseSend(const Napi::CallbackInfo& info) {
   SendArgs a;
   a.id = ArgId(info, 0);
@@ -159,10 +162,6 @@ ReceiveArgs ParseReceive(const Napi::CallbackInfo& info) {
   return a;
 }
 
-uint32_t ArgWaitId(const Napi::CallbackInfo& info, size_t index) {
-  return static_cast<uint32_t>(ArgInteger(info, index, "waitId", 0, 0xffffffffLL));
-}
-
 // ---- entry points
 
 Napi::Value MsgGet(const Napi::CallbackInfo& info) {
@@ -175,11 +174,13 @@ Napi::Value MsgGet(const Napi::CallbackInfo& info) {
 
 Napi::Value MsgSnd(const Napi::CallbackInfo& info) {
   SendArgs a = ParseSend(info);
+  // With IPC_NOWAIT, how long to keep retrying before reporting "would block".
+  int64_t spin_ns = ArgOptionalInteger(info, 5, "spinNs", 0, kMaxSpinNs, 0);
   std::unique_ptr<char[]> oversized;
   char* message = ThreadBuffer(kHeader + a.body.length, oversized);
   FillMessage(message, a);
   MsgSendCall call(a.id, message, a.body.length, a.flags);
-  int err = RunBlockingSync(call, a.timeout_ns);
+  int err = (a.flags & IPC_NOWAIT) ? SpinNonBlocking(call, spin_ns) : RunBlockingSync(call, a.timeout_ns);
   if (err == EAGAIN && (a.flags & IPC_NOWAIT)) return Napi::Boolean::New(info.Env(), false);
   if (err != 0) ThrowErrno(info.Env(), err, "msgsnd");
   return Napi::Boolean::New(info.Env(), true);
@@ -187,10 +188,12 @@ Napi::Value MsgSnd(const Napi::CallbackInfo& info) {
 
 Napi::Value MsgRcv(const Napi::CallbackInfo& info) {
   ReceiveArgs a = ParseReceive(info);
+  // With IPC_NOWAIT, how long to keep retrying before reporting "would block".
+  int64_t spin_ns = ArgOptionalInteger(info, 5, "spinNs", 0, kMaxSpinNs, 0);
   std::unique_ptr<char[]> oversized;
   char* buffer = ThreadBuffer(kHeader + a.max_size, oversized);
   MsgReceiveCall call(a.id, buffer, a.max_size, a.type, a.flags);
-  int err = RunBlockingSync(call, a.timeout_ns);
+  int err = (a.flags & IPC_NOWAIT) ? SpinNonBlocking(call, spin_ns) : RunBlockingSync(call, a.timeout_ns);
   // msgrcv(2): with IPC_NOWAIT and no matching message, ENOMSG (EAGAIN on some systems).
   if ((err == ENOMSG || err == EAGAIN) && (a.flags & IPC_NOWAIT)) return info.Env().Null();
   if (err != 0) ThrowErrno(info.Env(), err, "msgrcv");
@@ -201,7 +204,7 @@ Napi::Value MsgRcv(const Napi::CallbackInfo& info) {
 
 Napi::Value MsgSndAsync(const Napi::CallbackInfo& info) {
   SendArgs a = ParseSend(info);
-  uint32_t wait_id = ArgWaitId(info, 5);
+  uint64_t wait_id = ArgWaitId(info, 5);
   WaiterPool& pool = info.Env().GetInstanceData<Addon>()->Pool(info.Env());
   std::vector<char> message(kHeader + a.body.length);
   FillMessage(message.data(), a);
@@ -212,7 +215,7 @@ Napi::Value MsgSndAsync(const Napi::CallbackInfo& info) {
 
 Napi::Value MsgRcvAsync(const Napi::CallbackInfo& info) {
   ReceiveArgs a = ParseReceive(info);
-  uint32_t wait_id = ArgWaitId(info, 5);
+  uint64_t wait_id = ArgWaitId(info, 5);
   WaiterPool& pool = info.Env().GetInstanceData<Addon>()->Pool(info.Env());
   std::unique_ptr<OwnedMsgReceiveCall> call;
   try {

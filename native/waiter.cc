@@ -167,10 +167,20 @@ int RunBlockingSync(BlockingCall& call, int64_t timeout_ns) {
   return RunBlocking(call, deadline, nullptr, interrupter);
 }
 
+int SpinNonBlocking(BlockingCall& call, int64_t spin_ns) {
+  int64_t end = spin_ns > 0 ? MonotonicNowNs() + spin_ns : 0;
+  for (;;) {
+    int result = call.Attempt(Deadline());
+    if (result == EINTR) continue;
+    if (result != EAGAIN && result != ENOMSG) return result;
+    if (spin_ns <= 0 || MonotonicNowNs() >= end) return result;
+  }
+}
+
 // ---- the pool
 
 struct WaiterPool::Job {
-  uint32_t id = 0;
+  uint64_t id = 0;
   std::unique_ptr<BlockingCall> call;
   Deadline deadline;
   std::atomic<bool> cancelled{false};
@@ -193,10 +203,10 @@ namespace {
 void FinalizePool(napi_env, void* data, void*) { static_cast<WaiterPool*>(data)->Release(); }
 }  // namespace
 
-WaiterPool::WaiterPool(Napi::Env env, Napi::Function dispatch) {
+WaiterPool::WaiterPool(Napi::Env env, const Napi::FunctionReference* dispatch) : dispatch_(dispatch) {
   InstallInterruptHandler();
   napi_status status = napi_create_threadsafe_function(
-      env, dispatch, nullptr, Napi::String::New(env, "sysv-ipc wait"), 0, 1,
+      env, nullptr, nullptr, Napi::String::New(env, "sysv-ipc wait"), 0, 1,
       this, FinalizePool, this, &WaiterPool::CallJs, &tsfn_);
   if (status != napi_ok) throw Napi::Error::New(env, "sysv-ipc: cannot create the thread-safe function");
   // Waits keep the loop alive only while someone asks (WaitGroup.ref()).
@@ -209,7 +219,7 @@ void WaiterPool::Release() {
   if (owners_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
 }
 
-void WaiterPool::Submit(uint32_t wait_id, std::unique_ptr<BlockingCall> call, Deadline deadline) {
+void WaiterPool::Submit(uint64_t wait_id, std::unique_ptr<BlockingCall> call, Deadline deadline) {
   auto job = std::make_unique<Job>();
   job->id = wait_id;
   job->call = std::move(call);
@@ -242,7 +252,7 @@ void WaiterPool::Submit(uint32_t wait_id, std::unique_ptr<BlockingCall> call, De
   jobs_[wait_id] = job.release();
 }
 
-void WaiterPool::Cancel(uint32_t wait_id) {
+void WaiterPool::Cancel(uint64_t wait_id) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = jobs_.find(wait_id);
   if (it == jobs_.end()) return;
@@ -324,7 +334,7 @@ void WaiterPool::Deliver(Job* job) {
   delete job;
 }
 
-void WaiterPool::CallJs(napi_env env, napi_value dispatch, void* context, void* data) {
+void WaiterPool::CallJs(napi_env env, napi_value, void* context, void* data) {
   auto* pool = static_cast<WaiterPool*>(context);
   std::unique_ptr<Job> job(static_cast<Job*>(data));
   bool deliver;
@@ -334,13 +344,13 @@ void WaiterPool::CallJs(napi_env env, napi_value dispatch, void* context, void* 
     if (it != pool->jobs_.end() && it->second == job.get()) pool->jobs_.erase(it);
     deliver = !pool->shutting_down_;
   }
-  if (env == nullptr || dispatch == nullptr || !deliver) return;
+  if (env == nullptr || !deliver || pool->dispatch_->IsEmpty()) return;
   Napi::Env e(env);
   try {
     Napi::Value value = job->result == 0 ? job->call->Value(e) : e.Undefined();
     double extra = job->result == 0 ? job->call->Extra() : 0;
-    Napi::Function(env, dispatch)
-        .Call({Napi::Number::New(e, job->id), Napi::Number::New(e, job->result), value,
+    pool->dispatch_->Value()
+        .Call({Napi::Number::New(e, static_cast<double>(job->id)), Napi::Number::New(e, job->result), value,
                Napi::Number::New(e, extra)});
   } catch (const Napi::Error& error) {
     error.ThrowAsJavaScriptException();

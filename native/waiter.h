@@ -96,18 +96,26 @@ int RunBlocking(BlockingCall& call, const Deadline& deadline, const std::atomic<
 // thread's interrupter when there is a deadline.
 int RunBlockingSync(BlockingCall& call, int64_t timeout_ns);
 
+// For a call made with IPC_NOWAIT: repeats the attempt while it fails with
+// EAGAIN or ENOMSG ("would block"), for at most `spin_ns`. An async wait whose
+// peer answers within microseconds then completes on the JS thread, without
+// the two thread hops of a parked wait. lib/waits.ts adapts the budget.
+int SpinNonBlocking(BlockingCall& call, int64_t spin_ns);
+
 // The per-environment pool of waiter threads and the thread-safe function
 // that carries results back to JavaScript.
 class WaiterPool {
  public:
-  WaiterPool(Napi::Env env, Napi::Function dispatch);
+  // `dispatch` is the JS function results go to; it is looked up at each
+  // delivery, so init() may replace it (a module registry reset re-runs lib/).
+  WaiterPool(Napi::Env env, const Napi::FunctionReference* dispatch);
   ~WaiterPool();
 
   // Starts `call` on a pool thread; the result is reported as
   // dispatch(wait_id, errno, value, extra). Called on the JS thread.
-  void Submit(uint32_t wait_id, std::unique_ptr<BlockingCall> call, Deadline deadline);
+  void Submit(uint64_t wait_id, std::unique_ptr<BlockingCall> call, Deadline deadline);
   // Asks a pending wait to stop. Called on the JS thread.
-  void Cancel(uint32_t wait_id);
+  void Cancel(uint64_t wait_id);
   void SetKeepAlive(Napi::Env env, bool on);
   size_t ThreadCount();
   // Cancels everything and joins every thread (environment teardown). The
@@ -122,7 +130,7 @@ class WaiterPool {
   struct Worker;
   // napi_threadsafe_function's call_js: env is null when the environment is
   // going away and the job can only be freed.
-  static void CallJs(napi_env env, napi_value dispatch, void* context, void* data);
+  static void CallJs(napi_env env, napi_value unused, void* context, void* data);
   void WorkerMain(Worker* worker);
   void Deliver(Job* job);
   void ReapExited();
@@ -130,11 +138,12 @@ class WaiterPool {
   std::mutex mutex_;
   std::vector<Worker*> idle_;                   // parked, waiting for a job
   std::vector<std::unique_ptr<Worker>> workers_;  // every thread not yet joined
-  std::unordered_map<uint32_t, Job*> jobs_;     // submitted, not yet dispatched
+  std::unordered_map<uint64_t, Job*> jobs_;     // submitted, not yet dispatched
   bool shutting_down_ = false;
   std::atomic<int> owners_{2};
   bool keep_alive_ = false;
   napi_threadsafe_function tsfn_ = nullptr;
+  const Napi::FunctionReference* dispatch_;
 };
 
 }  // namespace sysv_ipc

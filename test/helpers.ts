@@ -5,6 +5,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
 
 interface Removable {
   remove(): void;
@@ -109,4 +110,41 @@ export async function until(predicate: () => boolean, ms = 10000, what = 'condit
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(5);
   }
+}
+
+// Syscall numbers, to see from /proc which call a thread is blocked in.
+const SYSCALLS: Record<string, Record<string, number>> = {
+  x64: { msgsnd: 69, msgrcv: 70, semop: 65, semtimedop: 220, futex: 202 },
+  arm64: { msgsnd: 189, msgrcv: 188, semop: 193, semtimedop: 192, futex: 98 },
+};
+
+/**
+ * How many threads of process `pid` are blocked in `syscall` right now, read
+ * from /proc/<pid>/task/<tid>/syscall. This lets a test wait until a waiter
+ * is really parked in the kernel before it acts, instead of sleeping.
+ */
+export function threadsBlockedIn(pid: number, syscall: 'msgsnd' | 'msgrcv' | 'semop' | 'semtimedop' | 'futex'): number {
+  const nr = SYSCALLS[process.arch]?.[syscall];
+  if (nr === undefined) throw new Error(`no syscall table for ${process.arch}`);
+  let count = 0;
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return 0;
+  }
+  for (const tid of tasks) {
+    try {
+      const first = readFileSync(`/proc/${pid}/task/${tid}/syscall`, 'utf8').split(' ')[0];
+      if (Number(first) === nr) count++;
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return count;
+}
+
+/** Waits until `n` threads of `pid` are blocked in `syscall`. */
+export function untilBlocked(pid: number, syscall: Parameters<typeof threadsBlockedIn>[1], n = 1): Promise<void> {
+  return until(() => threadsBlockedIn(pid, syscall) >= n, 10000, `${n} thread(s) of ${pid} blocked in ${syscall}`);
 }

@@ -1,0 +1,281 @@
+/**
+ * The async machinery, proven on message queues: waits run on the addon's own
+ * threads (not libuv's threadpool), end promptly and cleanly on abort,
+ * timeout, close and removal, survive signals, keep the process alive only
+ * when asked, and leave no thread behind in worker_threads.
+ */
+import { execFileSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import { promises as fsp, readdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { MessageQueue, ClosedError, AbortError } from '..';
+import { Child, sleep, threadsBlockedIn, track, until, untilBlocked, useCleanup } from './helpers';
+
+useCleanup();
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { binding } = require('../dist/binding') as { binding: { waiterThreads(): number } };
+
+const threadCount = () => readdirSync('/proc/self/task').length;
+
+describe('off the event loop and off the threadpool', () => {
+  test('more pending receives than UV_THREADPOOL_SIZE: fs and crypto still complete', async () => {
+    const q = track(MessageQueue.create());
+    const poolSize = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+    const n = poolSize * 2;
+    const pending = Array.from({ length: n }, (_, i) => q.receive({ type: i + 1 }));
+    await untilBlocked(process.pid, 'msgrcv', n);
+    // Each of these needs a threadpool thread; with the pool parked they would hang.
+    const work = await Promise.all([
+      ...Array.from({ length: poolSize * 2 }, () => fsp.readFile(__filename)),
+      ...Array.from({ length: poolSize * 2 }, () =>
+        new Promise<Buffer>((resolve, reject) =>
+          crypto.pbkdf2('pw', 'salt', 1000, 32, 'sha256', (err, key) => (err ? reject(err) : resolve(key))),
+        ),
+      ),
+      fsp.stat(__dirname),
+    ]);
+    expect(work).toHaveLength(poolSize * 4 + 1);
+    expect(threadsBlockedIn(process.pid, 'msgrcv')).toBe(n); // still waiting, on our own threads
+    for (let i = n; i >= 1; i--) q.sendSync(`m${i}`, { type: i });
+    const got = await Promise.all(pending);
+    expect(got.map((m) => m.data.toString())).toEqual(Array.from({ length: n }, (_, i) => `m${i + 1}`));
+  });
+
+  test('the event loop keeps running while a receive waits', async () => {
+    const q = track(MessageQueue.create());
+    const pending = q.receive();
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    await until(() => ticks >= 20);
+    clearInterval(timer);
+    q.sendSync('done');
+    await expect(pending).resolves.toMatchObject({ data: Buffer.from('done') });
+  });
+
+  test('a receive that can complete at once does not use a thread', async () => {
+    const q = track(MessageQueue.create());
+    q.sendSync('ready');
+    const blockedBefore = threadsBlockedIn(process.pid, 'msgrcv');
+    const threadsBefore = binding.waiterThreads();
+    await q.receive();
+    expect(binding.waiterThreads()).toBe(threadsBefore);
+    expect(threadsBlockedIn(process.pid, 'msgrcv')).toBe(blockedBefore);
+  });
+
+  test('waiter threads are reused, not created per wait', async () => {
+    const q = track(MessageQueue.create());
+    for (let i = 0; i < 20; i++) {
+      const p = q.receive();
+      await untilBlocked(process.pid, 'msgrcv');
+      q.sendSync('x');
+      await p;
+    }
+    expect(binding.waiterThreads()).toBeLessThanOrEqual(16);
+  });
+});
+
+describe('ending a pending wait', () => {
+  test('abort: AbortError with the reason as cause, the thread leaves the kernel, nothing consumed', async () => {
+    const q = track(MessageQueue.create());
+    const ac = new AbortController();
+    const pending = q.receive({ signal: ac.signal });
+    await untilBlocked(process.pid, 'msgrcv');
+    const reason = new Error('no longer needed');
+    ac.abort(reason);
+    const err = await pending.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AbortError);
+    expect(err).toMatchObject({ name: 'AbortError', code: 'ABORT_ERR', cause: reason });
+    expect(threadsBlockedIn(process.pid, 'msgrcv')).toBe(0);
+    q.sendSync('after');
+    expect(q.info().messages).toBe(1); // the aborted receive took nothing
+  });
+
+  test('an already aborted signal rejects at once and takes nothing, even with a message waiting', async () => {
+    const q = track(MessageQueue.create());
+    q.sendSync('stay');
+    await expect(q.receive({ signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(q.send('no', { signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' });
+    expect(q.info().messages).toBe(1);
+  });
+
+  test('timeout: ETIMEDOUT, nothing consumed, thread released', async () => {
+    const q = track(MessageQueue.create());
+    await expect(q.receive({ timeout: 25 })).rejects.toMatchObject({ code: 'ETIMEDOUT', name: 'SysvIpcError' });
+    expect(threadsBlockedIn(process.pid, 'msgrcv')).toBe(0);
+  });
+
+  test('close(): every pending wait of that object rejects with a closed error; other objects keep waiting', async () => {
+    const q = track(MessageQueue.create());
+    const other = MessageQueue.fromId(q.id);
+    const mine = [q.receive(), q.receive({ type: 5 })];
+    const theirs = other.receive({ type: 9 });
+    await untilBlocked(process.pid, 'msgrcv', 3);
+    q.close();
+    for (const r of await Promise.allSettled(mine)) {
+      expect(r.status).toBe('rejected');
+      expect((r as PromiseRejectedResult).reason).toBeInstanceOf(ClosedError);
+    }
+    await untilBlocked(process.pid, 'msgrcv', 1);
+    expect(threadsBlockedIn(process.pid, 'msgrcv')).toBe(1);
+    other.sendSync('for other', { type: 9 });
+    await expect(theirs).resolves.toMatchObject({ type: 9 });
+  });
+
+  test('remove() by this process wakes its own waiters with EIDRM', async () => {
+    const q = MessageQueue.create();
+    const pending = [q.receive(), q.receive({ type: 2 })];
+    await untilBlocked(process.pid, 'msgrcv', 2);
+    q.remove();
+    const results = await Promise.allSettled(pending);
+    for (const r of results) expect(r).toMatchObject({ status: 'rejected', reason: { code: 'EIDRM' } });
+  });
+
+  test('a pending send (full queue) is cancelled by abort without sending', async () => {
+    const q = track(MessageQueue.create({ maxBytes: 8 }));
+    q.sendSync(Buffer.alloc(8));
+    const ac = new AbortController();
+    const pending = q.send('late', { signal: ac.signal });
+    await untilBlocked(process.pid, 'msgsnd');
+    ac.abort();
+    await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
+    q.receiveSync();
+    expect(q.tryReceive()).toBeUndefined();
+  });
+
+  test('abort racing arrivals: every message is either delivered or still queued, never lost', async () => {
+    const q = track(MessageQueue.create());
+    const total = 300;
+    const producer = new Child('mq-producer', [q.id, total, 8, 1, 'r', 'sync']);
+    const delivered: string[] = [];
+    let aborted = 0;
+    // Until the producer is done and the queue drained; only this loop consumes.
+    while (producer.proc.exitCode === null || q.info().messages > 0) {
+      const ac = new AbortController();
+      const p = q.receive({ signal: ac.signal });
+      // Abort at a varying point: at once, after a microtask, or after a macrotask.
+      const k = (delivered.length + aborted) % 3;
+      if (k === 0) ac.abort();
+      else if (k === 1) queueMicrotask(() => ac.abort());
+      else setImmediate(() => ac.abort());
+      try {
+        delivered.push((await p).data.toString());
+      } catch (err) {
+        expect(err).toBeInstanceOf(AbortError);
+        aborted++;
+      }
+    }
+    await producer.exited;
+    const left: string[] = [];
+    for (let m = q.tryReceive(); m; m = q.tryReceive()) left.push(m.data.toString());
+    const all = [...delivered, ...left].map((b) => b.split(':').slice(0, 2).join(':'));
+    expect(new Set(all).size).toBe(total);
+    expect(all).toHaveLength(total);
+    expect(aborted).toBeGreaterThan(0);
+  });
+});
+
+describe('signals never surface as EINTR', () => {
+  async function spam(child: Child, until: Promise<unknown>): Promise<void> {
+    let done = false;
+    void until.finally(() => { done = true; });
+    while (!done) {
+      try { child.kill('SIGUSR2'); } catch { break; }
+      await sleep(2);
+    }
+  }
+
+  test('a sync receive with a timeout keeps its deadline through a storm of SIGUSR2', async () => {
+    const q = track(MessageQueue.create());
+    const child = new Child('mq-wait', [q.id, 'sync-timeout:400', 'usr2']);
+    await child.next();
+    await untilBlocked(child.proc.pid!, 'msgrcv');
+    const result = child.next<{ error?: string; elapsedMs: number; usr2: number }>();
+    await spam(child, result);
+    const r = await result;
+    expect(r.error).toBe('ETIMEDOUT');
+    expect(r.usr2).toBeGreaterThan(0); // the handler ran: the call was really interrupted
+    expect(r.elapsedMs).toBeGreaterThanOrEqual(395); // retried with the original deadline, not restarted or cut
+  });
+
+  test.each(['sync', 'async'])('a %s receive without timeout survives SIGUSR2 and SIGCHLD, then gets its message', async (how) => {
+    const q = track(MessageQueue.create());
+    const child = new Child('mq-wait', [q.id, how, 'usr2']);
+    await child.next();
+    await untilBlocked(child.proc.pid!, 'msgrcv');
+    for (let i = 0; i < 30; i++) {
+      child.kill('SIGUSR2');
+      child.kill('SIGCHLD');
+      await sleep(2);
+    }
+    q.sendSync('after the storm', { type: 4 });
+    expect(await child.next()).toMatchObject({ ok: true, type: 4, data: 'after the storm' });
+  });
+});
+
+describe('process and thread lifetime', () => {
+  test('an unref\'d pending receive does not keep the process alive', async () => {
+    const q = track(MessageQueue.create());
+    const child = new Child('mq-lifetime', [q.id, 'unref']);
+    await child.next();
+    expect(await child.exited).toEqual({ code: 0, signal: null });
+    expect(q.info().messages).toBe(0);
+  });
+
+  test('a pending receive keeps the process alive until its message arrives', async () => {
+    const q = track(MessageQueue.create());
+    const child = new Child('mq-lifetime', [q.id, 'ref']);
+    await child.next();
+    await untilBlocked(child.proc.pid!, 'msgrcv');
+    expect(child.proc.exitCode).toBeNull();
+    q.sendSync('hello');
+    expect(await child.next()).toEqual({ got: 'hello' });
+    expect(await child.exited).toEqual({ code: 0, signal: null });
+  });
+
+  test('process.exit() with waits pending exits at once with its code', async () => {
+    const q = track(MessageQueue.create());
+    const child = new Child('mq-lifetime', [q.id, 'exit']);
+    await child.next();
+    expect(await child.exited).toEqual({ code: 7, signal: null });
+  });
+
+  test('inside a worker thread: send and receive work', async () => {
+    const q = track(MessageQueue.create());
+    const worker = new Worker(path.join(__dirname, 'fixtures', 'mq-worker.js'), { workerData: { id: q.id, mode: 'echo' } });
+    await new Promise((r) => worker.once('message', r));
+    q.sendSync('ping from main', { type: 1 });
+    await new Promise((r) => worker.once('message', r));
+    expect(q.receiveSync({ type: 2 }).data.toString()).toBe('ping from main');
+    await new Promise((r) => worker.once('exit', r));
+  });
+
+  test('a worker terminated with waits pending leaves no thread behind, and the waits take nothing', async () => {
+    const q = track(MessageQueue.create());
+    const baseline = threadCount();
+    const worker = new Worker(path.join(__dirname, 'fixtures', 'mq-worker.js'), { workerData: { id: q.id, mode: 'pending', n: 6 } });
+    await new Promise((r) => worker.once('message', r));
+    await untilBlocked(process.pid, 'msgrcv', 6);
+    await worker.terminate();
+    expect(threadsBlockedIn(process.pid, 'msgrcv')).toBe(0);
+    await until(() => threadCount() <= baseline, 5000, 'threads back to baseline');
+    q.sendSync('nobody took it', { type: 77 });
+    expect(q.info().messages).toBe(1);
+  });
+
+  test('a worker whose only pending waits are unref\'d ends by itself and cleans up', async () => {
+    const q = track(MessageQueue.create());
+    const baseline = threadCount();
+    const worker = new Worker(path.join(__dirname, 'fixtures', 'mq-worker.js'), { workerData: { id: q.id, mode: 'unref', n: 3 } });
+    const exitCode = await new Promise((r) => worker.once('exit', r));
+    expect(exitCode).toBe(0);
+    await until(() => threadsBlockedIn(process.pid, 'msgrcv') === 0, 5000, 'waiters gone');
+    await until(() => threadCount() <= baseline, 5000, 'threads back to baseline');
+  });
+
+  test('the package loads from ESM by its own name', () => {
+    const out = execFileSync(process.execPath, [path.join(__dirname, 'fixtures', 'mq-esm.mjs')], { encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual({ type: 9, data: 'from esm', isError: 'function' });
+  });
+});
