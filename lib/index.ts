@@ -61,6 +61,17 @@ export type {
 // -- end of shared memory
 
 // -- admin (lib/admin.ts, lib/keys.ts)
+export { ftok } from './keys';
+export { list, limits, remove, removeByKey, IPC_KINDS } from './admin';
+export type {
+  IpcObject,
+  IpcObjectBase,
+  IpcObjectOfKind,
+  MessageQueueEntry,
+  SemaphoreSetEntry,
+  SharedMemoryEntry,
+  IpcLimits,
+} from './admin';
 
 // -- end of admin
 export { IPC_PRIVATE } from './keys';

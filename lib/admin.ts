@@ -1,0 +1,396 @@
+/**
+ * Administration: what the kernel holds (/proc/sysvipc), its limits
+ * (/proc/sys/kernel), and removal by id or key — the library side of the
+ * `sysv-ipc` CLI.
+ *
+ * Listing and limits only read /proc, so they work without loading the
+ * native addon (and see every object in this IPC namespace, whatever its
+ * permissions, as `ipcs` does). Removal goes through the addon (IPC_RMID).
+ */
+import { openSync, readFileSync, readSync, closeSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import type { Binding } from './binding';
+import { InvalidArgTypeError, SysvIpcError, type IpcKind } from './errors';
+import { IPC_PRIVATE, type Key } from './keys';
+import { statTime } from './kernel';
+import * as check from './validate';
+
+export type { IpcKind };
+
+/** The three kinds, in the order `list()` reports them. */
+export const IPC_KINDS: readonly IpcKind[] = ['msg', 'sem', 'shm'];
+
+/** What every entry of {@link list} has. */
+export interface IpcObjectBase {
+  /** Which kind of object this is. */
+  kind: IpcKind;
+  /** The key (signed, as C's `key_t`); 0 ({@link IPC_PRIVATE}) for private objects. */
+  key: Key;
+  /** The identifier, as `fromId(id)` and {@link remove} take it. */
+  id: number;
+  /** Permission bits, for example 0o600. */
+  mode: number;
+  /** Owner's uid. */
+  uid: number;
+  /** Owner's gid. */
+  gid: number;
+  /** Creator's uid. */
+  cuid: number;
+  /** Creator's gid. */
+  cgid: number;
+  /** Last IPC_SET or creation. */
+  lastChangeTime: Date | null;
+}
+
+/** A message queue as {@link list} reports it. */
+export interface MessageQueueEntry extends IpcObjectBase {
+  kind: 'msg';
+  /** Messages in the queue. */
+  messages: number;
+  /** Bytes of message bodies in the queue. */
+  bytes: number;
+  /** Pid of the last msgsnd (0 if none). */
+  lastSendPid: number;
+  /** Pid of the last msgrcv (0 if none). */
+  lastReceivePid: number;
+  /** Time of the last msgsnd. */
+  lastSendTime: Date | null;
+  /** Time of the last msgrcv. */
+  lastReceiveTime: Date | null;
+}
+
+/** A semaphore set as {@link list} reports it. */
+export interface SemaphoreSetEntry extends IpcObjectBase {
+  kind: 'sem';
+  /** Semaphores in the set (nsems). */
+  members: number;
+  /** Time of the last semop. */
+  lastOpTime: Date | null;
+}
+
+/** A shared memory segment as {@link list} reports it. */
+export interface SharedMemoryEntry extends IpcObjectBase {
+  kind: 'shm';
+  /** Size in bytes. */
+  size: number;
+  /** Processes attached now (nattch). */
+  attachments: number;
+  /** Pid of the creator. */
+  creatorPid: number;
+  /** Pid of the last shmat/shmdt. */
+  lastPid: number;
+  /** Time of the last shmat. */
+  lastAttachTime: Date | null;
+  /** Time of the last shmdt. */
+  lastDetachTime: Date | null;
+  /**
+   * IPC_RMID was called while processes were still attached: the segment
+   * disappears at the last detach, and its key already reads as 0 (SHM_DEST;
+   * `ipcs` shows "dest").
+   */
+  removed: boolean;
+  /** Locked in memory with SHM_LOCK (SHM_LOCKED). */
+  locked: boolean;
+  /** Resident bytes, where the kernel reports them (Linux 4.7+). */
+  rss?: number;
+  /** Swapped-out bytes, where the kernel reports them (Linux 4.7+). */
+  swap?: number;
+}
+
+/** Any entry of {@link list}; narrow on `kind`. */
+export type IpcObject = MessageQueueEntry | SemaphoreSetEntry | SharedMemoryEntry;
+
+/** The entry type for each kind. */
+export interface IpcObjectOfKind {
+  /** What `list('msg')` returns entries of. */
+  msg: MessageQueueEntry;
+  /** What `list('sem')` returns entries of. */
+  sem: SemaphoreSetEntry;
+  /** What `list('shm')` returns entries of. */
+  shm: SharedMemoryEntry;
+}
+
+// Flags the kernel keeps in shm_perm.mode above the permission bits (linux/shm.h).
+const SHM_DEST = 0o1000;
+const SHM_LOCKED = 0o2000;
+
+function unavailable(what: string): Error {
+  return Object.assign(new Error(`${what} is not available on this platform (it needs Linux's /proc/sysvipc)`), {
+    code: 'ERR_FEATURE_UNAVAILABLE_ON_PLATFORM',
+  });
+}
+
+/** Checks a kind argument ('msg' | 'sem' | 'shm'). */
+function checkKind(name: string, value: unknown): IpcKind {
+  if (value === 'msg' || value === 'sem' || value === 'shm') return value;
+  throw new InvalidArgTypeError(
+    `The argument '${name}' must be one of: 'msg', 'sem', 'shm'. Received ${JSON.stringify(value) ?? String(value)}`,
+    'ERR_INVALID_ARG_VALUE',
+  );
+}
+
+// /proc/sysvipc/<kind> is a header line of column names and one line per
+// object (ipc/util.c, ipc/{msg,sem,shm}.c). Columns are read by name, not by
+// position, because kernels add columns over time (shm's rss and swap in 4.7).
+function readTable(kind: IpcKind): Array<Record<string, string>> {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/sysvipc/${kind}`, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw unavailable('list()');
+    throw err;
+  }
+  const lines = text.split('\n').filter((line) => line.trim() !== '');
+  const header = (lines.shift() ?? '').trim().split(/\s+/);
+  return lines.map((line) => {
+    const fields = line.trim().split(/\s+/);
+    const row: Record<string, string> = {};
+    header.forEach((name, i) => {
+      row[name] = fields[i] ?? '';
+    });
+    return row;
+  });
+}
+
+const int = (s: string | undefined): number => (s === undefined || s === '' ? 0 : Number(s));
+const time = (s: string | undefined): Date | null => statTime(int(s));
+
+function base(row: Record<string, string>, idColumn: string): Omit<IpcObjectBase, 'kind'> {
+  return {
+    key: int(row.key) | 0, // printed with %d: already the signed key_t
+    id: int(row[idColumn]),
+    mode: parseInt(row.perms ?? '0', 8) & 0o777,
+    uid: int(row.uid),
+    gid: int(row.gid),
+    cuid: int(row.cuid),
+    cgid: int(row.cgid),
+    lastChangeTime: time(row.ctime),
+  };
+}
+
+function parseMsg(row: Record<string, string>): MessageQueueEntry {
+  return {
+    kind: 'msg',
+    ...base(row, 'msqid'),
+    messages: int(row.qnum),
+    bytes: int(row.cbytes),
+    lastSendPid: int(row.lspid),
+    lastReceivePid: int(row.lrpid),
+    lastSendTime: time(row.stime),
+    lastReceiveTime: time(row.rtime),
+  };
+}
+
+function parseSem(row: Record<string, string>): SemaphoreSetEntry {
+  return { kind: 'sem', ...base(row, 'semid'), members: int(row.nsems), lastOpTime: time(row.otime) };
+}
+
+function parseShm(row: Record<string, string>): SharedMemoryEntry {
+  const rawMode = parseInt(row.perms ?? '0', 8);
+  const entry: SharedMemoryEntry = {
+    kind: 'shm',
+    ...base(row, 'shmid'),
+    size: int(row.size),
+    attachments: int(row.nattch),
+    creatorPid: int(row.cpid),
+    lastPid: int(row.lpid),
+    lastAttachTime: time(row.atime),
+    lastDetachTime: time(row.dtime),
+    removed: (rawMode & SHM_DEST) !== 0,
+    locked: (rawMode & SHM_LOCKED) !== 0,
+  };
+  if (row.rss !== undefined) entry.rss = int(row.rss);
+  if (row.swap !== undefined) entry.swap = int(row.swap);
+  return entry;
+}
+
+const PARSERS: { [K in IpcKind]: (row: Record<string, string>) => IpcObjectOfKind[K] } = {
+  msg: parseMsg,
+  sem: parseSem,
+  shm: parseShm,
+};
+
+/**
+ * Every System V object of one kind (or of all kinds) that the kernel holds
+ * in this IPC namespace, read from `/proc/sysvipc/{msg,sem,shm}` — the same
+ * source as `ipcs`, so it includes objects this process may not open.
+ * Ordered by kind, then by id.
+ *
+ * ```ts
+ * for (const q of list('msg')) console.log(q.id, q.messages);
+ * ```
+ *
+ * @param kind `'msg'`, `'sem'` or `'shm'`; all three when left out.
+ * @throws {Error} `ERR_FEATURE_UNAVAILABLE_ON_PLATFORM` where there is no /proc/sysvipc (macOS, FreeBSD).
+ * @throws {TypeError} `ERR_INVALID_ARG_VALUE` for another kind.
+ */
+export function list<K extends IpcKind>(kind: K): Array<IpcObjectOfKind[K]>;
+export function list(kind?: IpcKind): IpcObject[];
+export function list(kind?: IpcKind): IpcObject[] {
+  const kinds = kind === undefined ? IPC_KINDS : [checkKind('kind', kind)];
+  const out: IpcObject[] = [];
+  for (const k of kinds) {
+    const parse = PARSERS[k] as (row: Record<string, string>) => IpcObject;
+    out.push(...readTable(k).map(parse).sort((a, b) => a.id - b.id));
+  }
+  return out;
+}
+
+/** The kernel's System V limits, as {@link limits} reports them. */
+export interface IpcLimits {
+  /** Largest message body in bytes (msgmax). */
+  msgmax: number;
+  /** Default capacity of a new queue in bytes (msgmnb); raising a queue above it needs CAP_SYS_RESOURCE. */
+  msgmnb: number;
+  /** Most message queues system-wide (msgmni). */
+  msgmni: number;
+  /** Most semaphores in one set (semmsl). */
+  semmsl: number;
+  /** Most semaphores system-wide (semmns). */
+  semmns: number;
+  /** Most operations in one semop call (semopm). */
+  semopm: number;
+  /** Most semaphore sets system-wide (semmni). */
+  semmni: number;
+  /** Largest semaphore value (SEMVMX, fixed at 32767 in Linux). */
+  semvmx: number;
+  /**
+   * Largest segment in bytes (shmmax). Linux's default is close to 2^64, which
+   * a JavaScript number holds only approximately: read such values as "no limit".
+   */
+  shmmax: number;
+  /** Most shared memory system-wide, in pages (shmall); approximate when near 2^64 as for shmmax. */
+  shmall: number;
+  /** Most segments system-wide (shmmni). */
+  shmmni: number;
+  /** The page size in bytes: segments are allocated in whole pages, and shmall counts pages. */
+  pageSize: number;
+}
+
+// SEMVMX, the largest value a semaphore can hold (include/uapi/linux/sem.h).
+// Not exported from the index: the semaphore module exports its own SEMVMX.
+const SEMVMX = 32767;
+
+function tunable(name: string): number[] {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/sys/kernel/${name}`, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw unavailable('limits()');
+    throw err;
+  }
+  return text.trim().split(/\s+/).map(Number);
+}
+
+// Node has no sysconf(_SC_PAGESIZE). The first mapping in /proc/self/smaps
+// names the kernel's page size; 4096 if that cannot be read.
+function pageSize(): number {
+  let fd: number | undefined;
+  try {
+    fd = openSync('/proc/self/smaps', 'r');
+    const buf = Buffer.alloc(8192);
+    const n = readSync(fd, buf, 0, buf.length, null);
+    const m = /^KernelPageSize:\s+(\d+) kB/m.exec(buf.toString('latin1', 0, n));
+    if (m) return Number(m[1]) * 1024;
+  } catch {
+    // fall through
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  return 4096;
+}
+
+/**
+ * The kernel's System V limits, fresh from `/proc/sys/kernel` on each call
+ * (they can be changed at run time with sysctl), so programs and error
+ * messages can name them.
+ *
+ * @throws {Error} `ERR_FEATURE_UNAVAILABLE_ON_PLATFORM` where there is no /proc/sys/kernel (macOS, FreeBSD).
+ */
+export function limits(): IpcLimits {
+  const [semmsl, semmns, semopm, semmni] = tunable('sem');
+  return {
+    msgmax: tunable('msgmax')[0],
+    msgmnb: tunable('msgmnb')[0],
+    msgmni: tunable('msgmni')[0],
+    semmsl,
+    semmns,
+    semopm,
+    semmni,
+    semvmx: SEMVMX,
+    shmmax: tunable('shmmax')[0],
+    shmall: tunable('shmall')[0],
+    shmmni: tunable('shmmni')[0],
+    pageSize: pageSize(),
+  };
+}
+
+// The removal entry points this module needs. semRemove and shmRemove come
+// with the semaphore and shared-memory parts of the addon; until a build has
+// them, removing those kinds fails with a clear error rather than a TypeError.
+type Remover = (id: number) => void;
+interface AdminBinding {
+  msgRemove?: Remover;
+  semRemove?: Remover;
+  shmRemove?: Remover;
+}
+
+const REMOVER: Record<IpcKind, keyof AdminBinding> = { msg: 'msgRemove', sem: 'semRemove', shm: 'shmRemove' };
+
+function remover(kind: IpcKind): Remover {
+  // Loaded on first use, so that list() and limits() (and `sysv-ipc ls`) work
+  // even where the native addon cannot load.
+  // ./waits hands the addon its error class (binding.init): without it a
+  // failure would be a plain Error instead of a SysvIpcError.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require('./waits');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { binding } = require('./binding') as { binding: Binding & AdminBinding };
+  const name = REMOVER[kind];
+  const fn = binding[name];
+  if (typeof fn !== 'function') {
+    throw Object.assign(new Error(`Removing a ${kind} object is not available: this build of the addon has no ${name}()`), {
+      code: 'ERR_SYSV_IPC_UNAVAILABLE',
+    });
+  }
+  return (id) => fn.call(binding, id);
+}
+
+/**
+ * Removes an object by its identifier (msgctl/semctl/shmctl with IPC_RMID),
+ * like `ipcrm -q|-s|-m id`. Processes blocked on a removed queue or semaphore
+ * wake with EIDRM; a removed segment lives on until its last detach.
+ *
+ * @param kind `'msg'`, `'sem'` or `'shm'`.
+ * @param id The identifier (from `list()`, `x.id`, or a C program).
+ * @throws {SysvIpcError} `EINVAL` if no such object (or it is already gone);
+ *   `EPERM` if the caller is neither owner nor creator (and not privileged).
+ * @throws {TypeError} `ERR_INVALID_ARG_VALUE` for an unknown kind.
+ */
+export function remove(kind: IpcKind, id: number): void {
+  const k = checkKind('kind', kind);
+  const ipcId = check.ipcId('id', id);
+  remover(k)(ipcId);
+}
+
+/**
+ * Removes the object of this kind that has this key (like `ipcrm -Q|-S|-M key`)
+ * and returns its identifier. The key is looked up in `/proc/sysvipc`.
+ *
+ * @param kind `'msg'`, `'sem'` or `'shm'`.
+ * @param key A key other than {@link IPC_PRIVATE} (signed or unsigned 32-bit, as C programs print it).
+ * @returns The identifier of the object removed.
+ * @throws {SysvIpcError} `ENOENT` (syscall `msgget`/`semget`/`shmget`) if no object has the key; `EPERM` as for {@link remove}.
+ * @throws {RangeError} `ERR_OUT_OF_RANGE` for IPC_PRIVATE, which names no single object.
+ */
+export function removeByKey(kind: IpcKind, key: Key): number {
+  const k = checkKind('kind', kind);
+  const wanted = check.key('key', key);
+  if (wanted === IPC_PRIVATE) {
+    check.outOfRange('key', 'a key other than IPC_PRIVATE (0), which names no single object', key);
+  }
+  const entry = list(k).find((e) => e.key === wanted);
+  if (!entry) throw new SysvIpcError(osConstants.errno.ENOENT, `${k}get`, { key: wanted });
+  remover(k)(entry.id);
+  return entry.id;
+}

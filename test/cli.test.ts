@@ -1,0 +1,265 @@
+/**
+ * The `sysv-ipc` command, run as a real child process (dist/cli.js, as npm's
+ * bin link runs it) against real objects this test makes and removes.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { list, MessageQueue } from '../lib';
+import { CIpc } from './admin-c';
+import { randomKey, track, useCleanup } from './helpers';
+
+useCleanup();
+const c = new CIpc();
+c.install();
+
+const ROOT = path.join(__dirname, '..');
+const CLI = path.join(ROOT, 'dist', 'cli.js');
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], options: { uid?: number; gid?: number; script?: string } = {}): Run {
+  const { script = CLI, ...ids } = options;
+  const r = spawnSync(process.execPath, [script, ...args], { encoding: 'utf8', ...ids });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const hex = (key: number) => `0x${(key >>> 0).toString(16).padStart(8, '0')}`;
+
+/** A failure as the CLI must report it: exit code, one line on stderr, no stack. */
+function expectOneLineError(r: Run, status: number, pattern: RegExp): void {
+  expect(r.status).toBe(status);
+  expect(r.stderr).toMatch(/^sysv-ipc: [^\n]+\n$/);
+  expect(r.stderr).toMatch(pattern);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+}
+
+beforeAll(() => {
+  if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run compile:ts\` first`);
+});
+
+describe('sysv-ipc ls', () => {
+  test('shows our objects of every kind in tables, keys in hex as ipcs prints them', () => {
+    const key = randomKey();
+    const queue = track(MessageQueue.create({ key, mode: 0o640 }));
+    queue.trySend(Buffer.alloc(1536));
+    const semKey = randomKey();
+    const semId = c.create('sem', semKey, 4);
+    const shmId = c.create('shm', 0, 3 * 1024 * 1024);
+    const r = cli(['ls']);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe('');
+    const sections = r.stdout.split('\n\n');
+    expect(sections.map((s) => s.split('\n')[0])).toEqual(['Message queues', 'Semaphore sets', 'Shared memory segments']);
+    const row = (section: string, id: number) =>
+      section.split('\n').find((line) => line.split(/\s+/)[1] === String(id))?.split(/\s{2,}/);
+    expect(sections[0]).toMatch(/^KEY\s+ID\s+OWNER\s+PERMS\s+MESSAGES\s+BYTES\s+LAST SEND\s+LAST RECEIVE\s+CHANGED$/m);
+    expect(row(sections[0], queue.id)).toEqual([
+      hex(key), String(queue.id), os.userInfo().username, '640', '1', '1.5 KiB',
+      expect.stringMatching(/ago$|^just now$/), 'never', expect.stringMatching(/ago$|^just now$/),
+    ]);
+    expect(row(sections[1], semId)).toEqual([
+      hex(semKey), String(semId), os.userInfo().username, '640', '4', 'never', expect.stringMatching(/ago$|^just now$/),
+    ]);
+    expect(row(sections[2], shmId)?.slice(0, 8)).toEqual([
+      '0x00000000', String(shmId), os.userInfo().username, '640', '3 MiB', '0', expect.stringMatching(/^\d+$/), '-',
+    ]);
+  });
+
+  test('--kind limits the listing and --json prints the entries for scripts', () => {
+    const key = randomKey();
+    const queue = track(MessageQueue.create({ key }));
+    queue.trySend('four', { type: 9 });
+    const r = cli(['ls', '--kind', 'msg', '--json']);
+    expect(r.status).toBe(0);
+    const entries = JSON.parse(r.stdout) as Array<Record<string, unknown>>;
+    expect(entries.every((e) => e.kind === 'msg')).toBe(true);
+    expect(entries.find((e) => e.id === queue.id)).toMatchObject({
+      kind: 'msg', key, id: queue.id, mode: 0o600, messages: 1, bytes: 4, lastSendPid: process.pid, lastReceiveTime: null,
+    });
+    expect(new Date(entries.find((e) => e.id === queue.id)?.lastSendTime as string).getTime()).not.toBeNaN();
+
+    const shmOnly = cli(['ls', '-k', 'shm']);
+    expect(shmOnly.status).toBe(0);
+    expect(shmOnly.stdout.startsWith('Shared memory segments\n')).toBe(true);
+    expect(shmOnly.stdout).not.toMatch(/Message queues/);
+  });
+
+  test('a segment removed while attached shows as removed', async () => {
+    const shmId = c.create('shm', randomKey(), 4096);
+    await c.hold(shmId);
+    c.remove('shm', shmId);
+    const line = cli(['ls', '--kind', 'shm']).stdout.split('\n').find((l) => l.split(/\s+/)[1] === String(shmId));
+    expect(line?.split(/\s{2,}/).slice(5, 8)).toEqual(['1', expect.stringMatching(/^\d+$/), 'removed']);
+  });
+});
+
+describe('sysv-ipc stat', () => {
+  test('shows one object by id or by key, as text or JSON', () => {
+    const key = randomKey();
+    const queue = track(MessageQueue.create({ key }));
+    queue.trySend('x'.repeat(2000));
+    const byId = cli(['stat', 'msg', String(queue.id)]);
+    expect(byId.status).toBe(0);
+    expect(byId.stdout).toMatch(new RegExp(`^message queue ${queue.id}\n`));
+    expect(byId.stdout).toMatch(new RegExp(`^  key +${hex(key)}$`, 'm'));
+    expect(byId.stdout).toMatch(/^ {2}mode +600 \(rw-------\)$/m);
+    expect(byId.stdout).toMatch(/^ {2}messages +1$/m);
+    expect(byId.stdout).toMatch(/^ {2}bytes +2 KiB \(2000\)$/m);
+    expect(byId.stdout).toMatch(new RegExp(`^  last send +\\S+ \\(.+\\), pid ${process.pid}$`, 'm'));
+    expect(byId.stdout).toMatch(/^ {2}last receive +never, pid none$/m);
+
+    const byKey = cli(['stat', 'msg', '--key', hex(key)]);
+    const withoutAges = (text: string) => text.replace(/\((\d+[smhd] ago|just now)\)/g, '(age)');
+    expect(withoutAges(byKey.stdout)).toBe(withoutAges(byId.stdout)); // the same object, found by key
+    expect(byKey.stdout.split('\n')[0]).toBe(`message queue ${queue.id}`);
+    const asDecimal = cli(['stat', 'msg', '--key', String(key), '--json']);
+    expect(JSON.parse(asDecimal.stdout)).toMatchObject({ kind: 'msg', id: queue.id, key, messages: 1, bytes: 2000 });
+  });
+
+  test('shows a semaphore set and a segment', () => {
+    const semId = c.create('sem', 0, 2);
+    expect(cli(['stat', 'sem', String(semId)]).stdout).toMatch(/^ {2}members +2$/m);
+    const shmId = c.create('shm', 0, 8192);
+    const shm = cli(['stat', 'shm', String(shmId)]);
+    expect(shm.stdout).toMatch(/^ {2}size +8 KiB \(8192\)$/m);
+    expect(shm.stdout).toMatch(/^ {2}attachments +0$/m);
+  });
+
+  test('an id or key with no object fails with one line', () => {
+    const queue = track(MessageQueue.create());
+    queue.remove();
+    expectOneLineError(cli(['stat', 'msg', String(queue.id)]), 1, new RegExp(`no message queue with id ${queue.id}`));
+    const key = randomKey();
+    expectOneLineError(cli(['stat', 'sem', '--key', hex(key)]), 1, new RegExp(`no semaphore set with key ${hex(key)}`));
+  });
+});
+
+describe('sysv-ipc rm', () => {
+  test('removes several objects by id and by key and says what it removed', () => {
+    const a = track(MessageQueue.create());
+    const b = track(MessageQueue.create());
+    const key = randomKey();
+    const k = track(MessageQueue.create({ key }));
+    const r = cli(['rm', 'msg', String(a.id), String(b.id), '--key', hex(key)]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(
+      `removed message queue ${a.id}\nremoved message queue ${b.id}\nremoved message queue ${k.id} (key ${hex(key)})\n`,
+    );
+    const ids = new Set(list('msg').map((e) => e.id));
+    for (const q of [a, b, k]) expect(ids.has(q.id)).toBe(false);
+  });
+
+  test('removes what it can, reports each failure on its own line, and exits 1', () => {
+    const good = track(MessageQueue.create());
+    const gone = track(MessageQueue.create());
+    gone.remove();
+    const missingKey = randomKey();
+    const r = cli(['rm', 'msg', String(gone.id), String(good.id), '--key', hex(missingKey)]);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe(`removed message queue ${good.id}\n`);
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines).toEqual([
+      expect.stringMatching(new RegExp(`^sysv-ipc: cannot remove message queue ${gone.id}: EINVAL: `)),
+      expect.stringMatching(new RegExp(`^sysv-ipc: cannot remove message queue with key ${hex(missingKey)}: ENOENT: `)),
+    ]);
+    expect(list('msg').some((e) => e.id === good.id)).toBe(false);
+  });
+
+  test('another user cannot remove our queue: EPERM, exit 1, and the queue stays', () => {
+    const queue = track(MessageQueue.create({ mode: 0o666 }));
+    const r = cli(['rm', 'msg', String(queue.id)], { uid: 65534, gid: 65534 });
+    expectOneLineError(r, 1, /cannot remove message queue \d+: EPERM: operation not permitted, msgctl/);
+    expect(list('msg').some((e) => e.id === queue.id)).toBe(true);
+  });
+
+  const withSem = typeof (require('../lib/binding').binding as Record<string, unknown>).semRemove === 'function';
+  (withSem ? test : test.skip)('removes a semaphore set [needs binding.semRemove from the semaphore work]', () => {
+    const id = c.create('sem', 0, 1);
+    const r = cli(['rm', 'sem', String(id)]);
+    expect(r.stdout).toBe(`removed semaphore set ${id}\n`);
+    expect(r.status).toBe(0);
+    expect(list('sem').some((e) => e.id === id)).toBe(false);
+  });
+});
+
+describe('sysv-ipc limits', () => {
+  test('prints the limits as a table and as JSON', () => {
+    const text = cli(['limits']);
+    expect(text.status).toBe(0);
+    for (const name of ['msgmni', 'msgmax', 'msgmnb', 'semmni', 'semmsl', 'semmns', 'semopm', 'semvmx', 'shmmni', 'shmmax', 'shmall', 'pageSize']) {
+      expect(text.stdout).toMatch(new RegExp(`^${name}\\s+\\S`, 'm'));
+    }
+    const msgmax = Number(fs.readFileSync('/proc/sys/kernel/msgmax', 'utf8'));
+    const asJson = JSON.parse(cli(['limits', '--json']).stdout) as Record<string, number>;
+    expect(asJson.msgmax).toBe(msgmax);
+    expect(asJson.semvmx).toBe(32767);
+  });
+});
+
+describe('help, version and usage errors', () => {
+  test('--version prints the package version', () => {
+    const { version } = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    expect(cli(['--version'])).toEqual({ status: 0, stdout: `${version}\n`, stderr: '' });
+  });
+
+  test('--help, and --help for each command', () => {
+    const main = cli(['--help']);
+    expect(main.status).toBe(0);
+    for (const command of ['ls', 'stat', 'rm', 'limits', 'bench']) {
+      expect(main.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
+      for (const args of [[command, '--help'], ['help', command]]) {
+        const r = cli(args);
+        expect(r.status).toBe(0);
+        expect(r.stdout).toMatch(new RegExp(`^Usage: sysv-ipc ${command}`));
+      }
+    }
+    expect(cli([]).stdout).toBe(main.stdout);
+  });
+
+  test.each([
+    [['frobnicate'], /unknown command 'frobnicate' \(see sysv-ipc --help\)/],
+    [['ls', '--bogus'], /Unknown option '--bogus'.*\(see sysv-ipc ls --help\)/],
+    [['ls', '--kind', 'queue'], /unknown kind 'queue': use msg, sem or shm/],
+    [['stat', 'msg'], /give either one <id> or --key K/],
+    [['stat', 'msg', 'abc'], /'abc' is not an id/],
+    [['rm', 'msg'], /give at least one <id> or --key K/],
+    [['rm', 'msg', '--key', 'zz'], /'zz' is not a key/],
+    [['rm', 'msg', '--key', '-5'], /argument is ambiguous/],
+    [['rm', 'msg', '--key', '0x100000000'], /out of 32-bit range/],
+  ])('usage error %j: one line, exit 2', (args, pattern) => {
+    expectOneLineError(cli(args), 2, pattern);
+  });
+});
+
+describe('sysv-ipc bench', () => {
+  // A copy of the CLI in a scratch package, so the test controls whether bench/run.js exists.
+  let pkg: string;
+  beforeAll(() => {
+    pkg = fs.mkdtempSync(path.join(os.tmpdir(), 'sysv-ipc-cli-'));
+    fs.cpSync(path.join(ROOT, 'dist'), path.join(pkg, 'dist'), { recursive: true });
+    fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(pkg, 'package.json'));
+  });
+  afterAll(() => fs.rmSync(pkg, { recursive: true, force: true }));
+
+  test('without bench/run.js (as in the npm package) it says where the benchmarks are', () => {
+    expectOneLineError(cli(['bench'], { script: path.join(pkg, 'dist', 'cli.js') }), 1, /ship with the source repository/);
+  });
+
+  test('runs bench/run.js with the remaining arguments and passes on its exit code', () => {
+    fs.mkdirSync(path.join(pkg, 'bench'), { recursive: true });
+    fs.writeFileSync(
+      path.join(pkg, 'bench', 'run.js'),
+      "process.stdout.write(JSON.stringify(process.argv.slice(2)) + '\\n'); process.exitCode = 3;\n",
+    );
+    const r = cli(['bench', '--only', 'msg', '-x'], { script: path.join(pkg, 'dist', 'cli.js') });
+    expect(r.stdout).toBe('["--only","msg","-x"]\n');
+    expect(r.status).toBe(3);
+  });
+});

@@ -1,0 +1,228 @@
+/**
+ * The package as users get it: `npm pack`, then install the tarball into a
+ * fresh project with no compiler on PATH and npm's configuration as users
+ * have it, and use it there from ESM, CommonJS and strict TypeScript, and
+ * through `npx sysv-ipc`. This proves the committed prebuild is what loads.
+ *
+ * Needs prebuilds/<platform>-<arch>/*.node (`npm run prebuild`) and a
+ * current dist/ (`npm test` compiles it first). The install reads
+ * dependencies from npm's cache (--prefer-offline).
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const ROOT = path.join(__dirname, '..');
+const PREBUILD_DIR = path.join(ROOT, 'prebuilds', `${process.platform}-${process.arch}`);
+const TSC = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+const TYPE_ROOTS = path.join(ROOT, 'node_modules', '@types');
+
+jest.setTimeout(180_000);
+
+let tmp: string;
+let app: string;
+let env: NodeJS.ProcessEnv;
+
+/** Runs a command and returns stdout; on failure, throws with everything it printed. */
+function run(file: string, args: string[], cwd: string, extraEnv: NodeJS.ProcessEnv = {}): string {
+  try {
+    return execFileSync(file, args, { cwd, env: { ...env, ...extraEnv }, encoding: 'utf8', stdio: 'pipe' });
+  } catch (err) {
+    const e = err as { status: number | null; stdout?: string; stderr?: string };
+    throw new Error(
+      `${path.basename(file)} ${args.join(' ')} failed (exit ${e.status})\n--- stdout\n${e.stdout}\n--- stderr\n${e.stderr}`,
+    );
+  }
+}
+
+/**
+ * An environment like a user's shell, minus every compiler: PATH holds only
+ * node, npm, npx and sh, and the npm_* variables this test inherits from
+ * `npm test` are dropped so the child npm reads the user's configuration.
+ */
+function userEnvWithoutCompiler(bin: string): NodeJS.ProcessEnv {
+  fs.mkdirSync(bin);
+  const npmCli = fs.realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim());
+  const npxCli = path.join(path.dirname(npmCli), 'npx-cli.js');
+  fs.symlinkSync(process.execPath, path.join(bin, 'node'));
+  fs.symlinkSync(npmCli, path.join(bin, 'npm'));
+  fs.symlinkSync(npxCli, path.join(bin, 'npx'));
+  // npm runs package scripts with `sh -c`: a shell, but nothing to compile with.
+  fs.symlinkSync(fs.realpathSync('/bin/sh'), path.join(bin, 'sh'));
+  const clean: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!/^npm_/i.test(name) && name !== 'INIT_CWD' && name !== 'NODE_OPTIONS') clean[name] = value;
+  }
+  clean.PATH = bin;
+  return clean;
+}
+
+beforeAll(() => {
+  const prebuilds = fs.existsSync(PREBUILD_DIR) ? fs.readdirSync(PREBUILD_DIR).filter((f) => f.endsWith('.node')) : [];
+  if (prebuilds.length === 0) {
+    throw new Error(
+      `No prebuilt addon in ${path.relative(ROOT, PREBUILD_DIR)}/: run \`npm run prebuild\` first ` +
+        '(the tarball must ship it, or users without a compiler cannot install the package)',
+    );
+  }
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sysv-ipc-pack-'));
+  env = userEnvWithoutCompiler(path.join(tmp, 'bin'));
+  for (const tool of ['cc', 'gcc', 'g++', 'c++', 'make', 'python3']) {
+    expect(() => execFileSync('sh', ['-c', `command -v ${tool}`], { env, stdio: 'pipe' })).toThrow();
+  }
+  app = path.join(tmp, 'app');
+  fs.mkdirSync(app);
+  fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }, null, 2));
+});
+
+afterAll(() => {
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+let tarball: string;
+
+test('npm pack ships the prebuild, the compiled JavaScript, types and the CLI, and no build output or tests', () => {
+  // --ignore-scripts: `prepare` would rebuild everything; dist/ is current under `npm test`.
+  const [packed] = JSON.parse(
+    run(path.join(tmp, 'bin', 'npm'), ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], ROOT),
+  ) as Array<{ filename: string; files: Array<{ path: string; mode: number }> }>;
+  tarball = path.join(tmp, packed.filename);
+  const files = packed.files.map((f) => f.path);
+  expect(files).toEqual(
+    expect.arrayContaining([
+      'package.json',
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/cli.js',
+      `prebuilds/${process.platform}-${process.arch}/${fs.readdirSync(PREBUILD_DIR).find((f) => f.endsWith('.node'))}`,
+    ]),
+  );
+  expect(files.filter((f) => /^(build|test|node_modules)\//.test(f))).toEqual([]);
+  expect(fs.readFileSync(path.join(ROOT, 'dist', 'cli.js'), 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
+});
+
+test('installs with no compiler, loading the prebuild (also when its install script runs)', () => {
+  run(path.join(tmp, 'bin', 'npm'), ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], app);
+  const pkg = path.join(app, 'node_modules', 'sysv-ipc');
+  expect(fs.existsSync(path.join(pkg, 'build'))).toBe(false);
+  const loaded = run(path.join(tmp, 'bin', 'node'), ['-p', `require('node-gyp-build').path(${JSON.stringify(pkg)})`], app).trim();
+  expect(loaded.startsWith(path.join(pkg, 'prebuilds') + path.sep)).toBe(true);
+  // The package's own install script is `node-gyp-build`: where npm runs it, it must find the
+  // prebuild and exit 0 without trying to compile (there is nothing to compile with here).
+  run(path.join(tmp, 'bin', 'npm'), ['run', 'install'], pkg);
+  expect(fs.existsSync(path.join(pkg, 'build'))).toBe(false);
+});
+
+// Each program makes a private queue, round-trips a message, and removes the queue in `finally`.
+const ESM = `
+import { MessageQueue, list, SysvIpcError } from 'sysv-ipc';
+import * as namespace from 'sysv-ipc';
+import { createRequire } from 'node:module';
+
+const cjsNames = Object.keys(createRequire(import.meta.url)('sysv-ipc')).sort();
+const esmNames = Object.keys(namespace).filter((n) => n !== 'default' && n !== '__esModule').sort();
+const queue = MessageQueue.create();
+try {
+  await queue.send('from esm', { type: 4 });
+  const { type, data } = await queue.receive();
+  console.log(JSON.stringify({
+    type, data: data.toString(), listed: list('msg').some((e) => e.id === queue.id),
+    errorClass: typeof SysvIpcError, sameNames: JSON.stringify(cjsNames) === JSON.stringify(esmNames),
+    missing: cjsNames.filter((n) => !esmNames.includes(n)), extra: esmNames.filter((n) => !cjsNames.includes(n)),
+  }));
+} finally {
+  queue.remove();
+}
+`;
+
+const CJS = `
+const { MessageQueue, ftok } = require('sysv-ipc');
+(async () => {
+  const queue = MessageQueue.create();
+  try {
+    await queue.send('from cjs', { type: 5 });
+    const { type, data } = queue.receiveSync();
+    console.log(JSON.stringify({ type, data: data.toString(), key: typeof ftok('.', 1) }));
+  } finally {
+    queue.remove();
+  }
+})().catch((err) => { console.error(err); process.exitCode = 1; });
+`;
+
+const TS = `
+import { MessageQueue, list, limits, ftok, SysvIpcError, type Message, type MessageQueueInfo, type IpcObject } from 'sysv-ipc';
+
+async function main(): Promise<void> {
+  const queue = MessageQueue.create({ mode: 0o600 });
+  try {
+    await queue.send('from ts', { type: 6 });
+    const message: Message = await queue.receive({ type: 6 });
+    const info: MessageQueueInfo = queue.info();
+    const entries: IpcObject[] = list();
+    const mine = entries.find((e) => e.kind === 'msg' && e.id === queue.id);
+    // The types are real, not any: a wrong call does not compile (the directive fails if it would).
+    const neverCalled = (): boolean =>
+      // @ts-expect-error data must be a string or an ArrayBufferView
+      queue.trySend(42);
+    void neverCalled;
+    const key: number = ftok('.', 2);
+    const err: typeof SysvIpcError = SysvIpcError;
+    console.log(JSON.stringify({
+      type: message.type, data: message.data.toString(), messages: info.messages,
+      listed: mine !== undefined, msgmax: limits().msgmax > 0, key: typeof key, err: typeof err,
+    }));
+  } finally {
+    queue.remove();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
+`;
+
+test('works from ESM with the same names as CommonJS', () => {
+  fs.writeFileSync(path.join(app, 'esm.mjs'), ESM);
+  const out = JSON.parse(run(path.join(tmp, 'bin', 'node'), ['esm.mjs'], app));
+  expect(out).toEqual({ type: 4, data: 'from esm', listed: true, errorClass: 'function', sameNames: true, missing: [], extra: [] });
+});
+
+test('works from CommonJS', () => {
+  fs.writeFileSync(path.join(app, 'cjs.cjs'), CJS);
+  expect(JSON.parse(run(path.join(tmp, 'bin', 'node'), ['cjs.cjs'], app))).toEqual({ type: 5, data: 'from cjs', key: 'number' });
+});
+
+test('type-checks in strict mode (without skipLibCheck) and runs from TypeScript', () => {
+  fs.writeFileSync(path.join(app, 'main.ts'), TS);
+  fs.writeFileSync(
+    path.join(app, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        strict: true,
+        target: 'ES2022',
+        module: 'nodenext',
+        moduleResolution: 'nodenext',
+        lib: ['ES2022', 'ESNext.Disposable'],
+        // The user's @types/node (this repository's copy: the app installs nothing but the tarball).
+        typeRoots: [TYPE_ROOTS],
+        types: ['node'],
+        skipLibCheck: false,
+        outDir: 'out',
+      },
+      files: ['main.ts'],
+    }),
+  );
+  run(path.join(tmp, 'bin', 'node'), [TSC, '-p', 'tsconfig.json'], app);
+  const out = JSON.parse(run(path.join(tmp, 'bin', 'node'), [path.join('out', 'main.js')], app));
+  expect(out).toEqual({ type: 6, data: 'from ts', messages: 0, listed: true, msgmax: true, key: 'number', err: 'function' });
+});
+
+test('npx sysv-ipc ls runs', () => {
+  const out = run(path.join(tmp, 'bin', 'npx'), ['--no-install', 'sysv-ipc', 'ls'], app);
+  expect(out).toMatch(/^Message queues\n/);
+  expect(out).toMatch(/\n\nShared memory segments\n/);
+  const version = run(path.join(tmp, 'bin', 'npx'), ['--no-install', 'sysv-ipc', '--version'], app).trim();
+  expect(version).toBe((JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version);
+});
