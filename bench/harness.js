@@ -77,6 +77,7 @@ function createObject(kind, opts = {}) {
     else id = p.SharedMemory.create({ size: opts.size }).id;
   }
   live.set(`${kind}:${id}`, { kind, id });
+  if (process.env.BENCH_DEBUG) process.stderr.write(`bench: created ${kind} ${id}\n`);
   return id;
 }
 
