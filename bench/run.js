@@ -220,7 +220,7 @@ async function main() {
 
   const quick = opts.quick;
   const reps = opts.reps || (quick ? 3 : 5);
-  const budgetNs = (quick ? 40 : 250) * 1e6; // measured time per row and repetition
+  const budgetNs = (quick ? 25 : 250) * 1e6; // measured time per row and repetition
   for (const row of rows) {
     row.status = 'ok';
     row.samples = [];

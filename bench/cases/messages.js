@@ -62,7 +62,7 @@ function rows() {
     id: 'msg-rss', group: 'memory', size: 64, impl: 'RSS growth, async round trips', metric: 'memory',
     c: null, needs: MSG, once: true,
     targets: [{ vs: null, op: '<', factor: 10 * 1024 * 1024, text: '< 10 MB' }],
-    counts: (quick) => ({ warmup: 20000, count: quick ? 100000 : 1000000 }),
+    counts: (quick) => ({ warmup: quick ? 5000 : 20000, count: quick ? 50000 : 1000000 }),
     run: async (h, n) => {
       const r = await withQueue(h, (q) =>
         h.pair(
