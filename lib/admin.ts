@@ -325,35 +325,17 @@ export function limits(): IpcLimits {
   };
 }
 
-// The removal entry points this module needs. semRemove and shmRemove come
-// with the semaphore and shared-memory parts of the addon; until a build has
-// them, removing those kinds fails with a clear error rather than a TypeError.
 type Remover = (id: number) => void;
-interface AdminBinding {
-  msgRemove?: Remover;
-  semRemove?: Remover;
-  shmRemove?: Remover;
-}
-
-const REMOVER: Record<IpcKind, keyof AdminBinding> = { msg: 'msgRemove', sem: 'semRemove', shm: 'shmRemove' };
 
 function remover(kind: IpcKind): Remover {
   // Loaded on first use, so that list() and limits() (and `sysv-ipc ls`) work
-  // even where the native addon cannot load.
-  // ./waits hands the addon its error class (binding.init): without it a
-  // failure would be a plain Error instead of a SysvIpcError.
+  // even where the native addon cannot load. ./waits hands the addon its error
+  // class (binding.init): without it a failure would be a plain Error.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   require('./waits');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { binding } = require('./binding') as { binding: Binding & AdminBinding };
-  const name = REMOVER[kind];
-  const fn = binding[name];
-  if (typeof fn !== 'function') {
-    throw Object.assign(new Error(`Removing a ${kind} object is not available: this build of the addon has no ${name}()`), {
-      code: 'ERR_SYSV_IPC_UNAVAILABLE',
-    });
-  }
-  return (id) => fn.call(binding, id);
+  const { binding } = require('./binding') as { binding: Binding };
+  return { msg: binding.msgRemove, sem: binding.semRemove, shm: binding.shmRemove }[kind];
 }
 
 /**

@@ -16,7 +16,6 @@ import {
   SysvIpcError,
   type IpcKind,
 } from '../lib';
-import { binding } from '../lib/binding';
 import { CIpc } from './admin-c';
 import { Child, randomKey, track, useCleanup } from './helpers';
 
@@ -25,9 +24,6 @@ useCleanup();
 // Semaphore sets and segments are made and removed by C, independent of this package.
 const c = new CIpc();
 c.install();
-
-const hasRemover = (name: 'semRemove' | 'shmRemove') =>
-  typeof (binding as unknown as Record<string, unknown>)[name] === 'function';
 
 /** Ids `ipcs` reports for a kind: an independent reading of the kernel's table. */
 function ipcsIds(kind: IpcKind): Set<number> {
@@ -243,10 +239,7 @@ describe('remove', () => {
     );
   });
 
-  const semReason = 'needs binding.semRemove (comes with the semaphore work)';
-  const shmReason = 'needs binding.shmRemove (comes with the shared-memory work)';
-
-  (hasRemover('semRemove') ? test : test.skip)(`removes a semaphore set by id and by key [${semReason}]`, () => {
+  test('removes a semaphore set by id and by key', () => {
     const id = c.create('sem', 0, 2);
     remove('sem', id);
     expect(list('sem').some((e) => e.id === id)).toBe(false);
@@ -257,7 +250,7 @@ describe('remove', () => {
     expect(list('sem').some((e) => e.id === id2)).toBe(false);
   });
 
-  (hasRemover('shmRemove') ? test : test.skip)(`removes a segment by id and by key [${shmReason}]`, () => {
+  test('removes a segment by id and by key', () => {
     const id = c.create('shm', 0, 100);
     remove('shm', id);
     expect(list('shm').some((e) => e.id === id)).toBe(false);
@@ -266,13 +259,5 @@ describe('remove', () => {
     const id2 = c.create('shm', key, 100);
     expect(removeByKey('shm', key)).toBe(id2);
     expect(list('shm').some((e) => e.id === id2)).toBe(false);
-  });
-
-  (hasRemover('semRemove') ? test.skip : test)('without semRemove in the addon, removing a set says so clearly', () => {
-    const id = c.create('sem', 0, 1);
-    expect(() => remove('sem', id)).toThrow(
-      expect.objectContaining({ code: 'ERR_SYSV_IPC_UNAVAILABLE', message: expect.stringContaining('semRemove') }),
-    );
-    expect(list('sem').some((e) => e.id === id)).toBe(true);
   });
 });
