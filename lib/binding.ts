@@ -62,6 +62,8 @@ export interface NativeConstants {
   HAVE_FUTEX: boolean;
   /** The largest message type (mtype is a C long). */
   MTYPE_MAX: number;
+  /** Hash of the native sources this binary was built from (scripts/source-hash.js). */
+  SOURCE_HASH: string;
 }
 
 /** The shape of the loaded addon. */

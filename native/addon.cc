@@ -20,6 +20,10 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : env_(env) {
   constants.Set("IPC_NOWAIT", Napi::Number::New(env, IPC_NOWAIT));
   constants.Set("ECANCELED", Napi::Number::New(env, ECANCELED));
   constants.Set("ETIMEDOUT", Napi::Number::New(env, ETIMEDOUT));
+#ifdef SYSV_IPC_SOURCE_HASH
+  // Which sources this binary was built from (scripts/source-hash.js).
+  constants.Set("SOURCE_HASH", Napi::String::New(env, SYSV_IPC_SOURCE_HASH));
+#endif
 
   DefineAddon(exports, {
       InstanceMethod("init", &Addon::Initialize),

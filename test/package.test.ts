@@ -82,6 +82,22 @@ afterAll(() => {
 
 let tarball: string;
 
+test('the committed prebuild was built from the native sources in this checkout', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { sourceHash } = require('../scripts/source-hash') as { sourceHash(): string };
+  const prebuildHash = execFileSync(
+    process.execPath,
+    ['-e', `process.stdout.write(require('node-gyp-build')(${JSON.stringify(ROOT)}).constants.SOURCE_HASH || '')`],
+    { cwd: ROOT, env: { ...process.env, PREBUILDS_ONLY: '1' }, encoding: 'utf8' },
+  );
+  if (prebuildHash !== sourceHash()) {
+    throw new Error(
+      `prebuilds/ is stale: built from native sources ${prebuildHash || '(unknown)'}, checkout has ${sourceHash()}. ` +
+        'Run `npm run prebuild` and commit prebuilds/.',
+    );
+  }
+});
+
 test('npm pack ships the prebuild, the compiled JavaScript, types and the CLI, and no build output or tests', () => {
   // --ignore-scripts: `prepare` would rebuild everything; dist/ is current under `npm test`.
   const [packed] = JSON.parse(
