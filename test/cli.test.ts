@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { list, MessageQueue } from '../lib';
 import { CIpc } from './admin-c';
-import { randomKey, track, useCleanup } from './helpers';
+import { packageRootFor, randomKey, track, useCleanup } from './helpers';
 
 useCleanup();
 const c = new CIpc();
@@ -24,8 +24,10 @@ interface Run {
 }
 
 function cli(args: string[], options: { uid?: number; gid?: number; script?: string } = {}): Run {
-  const { script = CLI, ...ids } = options;
-  const r = spawnSync(process.execPath, [script, ...args], { encoding: 'utf8', ...ids });
+  const { script, ...ids } = options;
+  // Another uid runs the CLI from a copy it can read (see packageRootFor).
+  const file = script ?? path.join(packageRootFor(ids.uid), 'dist', 'cli.js');
+  const r = spawnSync(process.execPath, [file, ...args], { encoding: 'utf8', cwd: packageRootFor(ids.uid), ...ids });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

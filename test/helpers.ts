@@ -3,6 +3,8 @@
  * afterEach even when the test fails), random keys, and child processes.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -52,6 +54,37 @@ export function randomKey(): number {
   return 0x10000000 + Math.floor(Math.random() * 0x6fffffff);
 }
 
+const ROOT = path.join(__dirname, '..');
+let foreignRoot: string | undefined;
+
+/**
+ * The package root a process running as `uid` can read. Tests run children as
+ * uid 65534 to see EACCES/EPERM (root bypasses permission bits), but the
+ * checkout may sit in a directory only root can enter (a 0700 temp dir, /root):
+ * such children get a world-readable copy of what they load — package.json,
+ * dist/, the addon, node-gyp-build and the fixtures — made once per process.
+ */
+export function packageRootFor(uid?: number): string {
+  if (uid === undefined || uid === process.getuid?.()) return ROOT;
+  if (foreignRoot) return foreignRoot;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysv-ipc-foreign-'));
+  fs.chmodSync(dir, 0o755);
+  const copy = (rel: string) => {
+    if (fs.existsSync(path.join(ROOT, rel))) fs.cpSync(path.join(ROOT, rel), path.join(dir, rel), { recursive: true });
+  };
+  for (const rel of ['package.json', 'dist', 'prebuilds', 'build/Release/sysv_ipc.node', 'node_modules/node-gyp-build', 'test/fixtures']) copy(rel);
+  // cpSync keeps the source modes; make every directory enterable and every file readable.
+  const open = (p: string) => {
+    const st = fs.statSync(p);
+    fs.chmodSync(p, st.isDirectory() ? 0o755 : st.mode | 0o444);
+    if (st.isDirectory()) for (const e of fs.readdirSync(p)) open(path.join(p, e));
+  };
+  open(dir);
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  foreignRoot = dir;
+  return dir;
+}
+
 /**
  * A forked child running test/fixtures/<name>.js with `args`, with helpers to
  * wait for its messages (process.send) and its exit.
@@ -63,8 +96,10 @@ export class Child {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   constructor(name: string, args: Array<string | number> = [], options: { uid?: number; gid?: number } = {}) {
-    this.proc = fork(path.join(__dirname, 'fixtures', `${name}.js`), args.map(String), {
+    const root = packageRootFor(options.uid);
+    this.proc = fork(path.join(root, 'test', 'fixtures', `${name}.js`), args.map(String), {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      cwd: root,
       ...options,
     });
     children.add(this.proc);
