@@ -114,6 +114,7 @@ export function timeoutError(syscall: string, context?: SysvIpcErrorContext): Sy
 
 /** The error an aborted wait rejects with: like Node's own (`name` 'AbortError', `code` 'ABORT_ERR'). */
 export class AbortError extends Error {
+  /** Always `'ABORT_ERR'`, as Node's own AbortError. */
   readonly code = 'ABORT_ERR';
   constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
     super(message, options);
@@ -152,6 +153,7 @@ export class OutOfRangeError extends RangeError {
 
 /** Thrown when an object is used after `close()` (or a segment after `detach()`). */
 export class ClosedError extends Error {
+  /** Always `'ERR_SYSV_IPC_CLOSED'`. */
   readonly code = 'ERR_SYSV_IPC_CLOSED';
   constructor(what: string) {
     super(`${what} is closed`);

@@ -76,6 +76,7 @@ export type {
 // -- end of admin
 export { IPC_PRIVATE } from './keys';
 export type { Key } from './keys';
+export type { IpcOwnership, IpcOwnershipChange } from './ownership';
 export { SysvIpcError, AbortError, ClosedError } from './errors';
 export type { IpcKind, SysvIpcErrorContext } from './errors';
 export type { WaitOptions } from './waits';

@@ -5,6 +5,7 @@ import { binding } from './binding';
 import { abortError, ClosedError, OutOfRangeError, SysvIpcError, timeoutError } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
 import { readKernelTunable, statTime } from './kernel';
+import { ownershipOf, parseOwnershipChange, type IpcOwnership, type IpcOwnershipChange } from './ownership';
 import * as check from './validate';
 import { scratch, SpinBudget, WaitGroup, type WaitOptions } from './waits';
 
@@ -29,27 +30,22 @@ export interface Message {
 }
 
 /** What {@link MessageQueue.info} reports (IPC_STAT). */
-export interface MessageQueueInfo {
-  key: Key;
-  id: number;
-  /** Permission bits, for example 0o600. */
-  mode: number;
-  uid: number;
-  gid: number;
-  /** Creator's uid. */
-  cuid: number;
-  /** Creator's gid. */
-  cgid: number;
+export interface MessageQueueInfo extends IpcOwnership {
   /** Messages in the queue. */
   messages: number;
   /** Bytes of message bodies in the queue. */
   bytes: number;
   /** The queue's capacity in bytes (msg_qbytes). */
   maxBytes: number;
+  /** Pid of the last msgsnd (0: none yet). */
   lastSendPid: number;
+  /** Pid of the last msgrcv (0: none yet). */
   lastReceivePid: number;
+  /** Time of the last msgsnd, or null. */
   lastSendTime: Date | null;
+  /** Time of the last msgrcv, or null. */
   lastReceiveTime: Date | null;
+  /** Time of creation or of the last IPC_SET. */
   lastChangeTime: Date | null;
 }
 
@@ -72,10 +68,7 @@ export interface MessageQueueOpenOptions {
 }
 
 /** Fields {@link MessageQueue.set} can change (IPC_SET). */
-export interface MessageQueueSetOptions {
-  mode?: number;
-  uid?: number;
-  gid?: number;
+export interface MessageQueueSetOptions extends IpcOwnershipChange {
   /** Capacity in bytes; raising it above msgmnb needs CAP_SYS_RESOURCE (EPERM otherwise). */
   maxBytes?: number;
 }
@@ -88,6 +81,7 @@ export interface SendOptions extends WaitOptions {
 
 /** Options of the synchronous send. */
 export interface SendSyncOptions {
+  /** The message type, an integer >= 1; default 1. */
   type?: number;
   /** Milliseconds to wait for room before `ETIMEDOUT`; default forever. */
   timeout?: number;
@@ -380,13 +374,7 @@ export class MessageQueue implements Disposable {
   info(): MessageQueueInfo {
     const s = binding.msgStat(this.id);
     return {
-      key: s.key,
-      id: this.id,
-      mode: s.mode,
-      uid: s.uid,
-      gid: s.gid,
-      cuid: s.cuid,
-      cgid: s.cgid,
+      ...ownershipOf(this.id, s),
       messages: s.messages,
       bytes: s.bytes,
       maxBytes: s.maxBytes,
@@ -403,11 +391,8 @@ export class MessageQueue implements Disposable {
    * @throws {SysvIpcError} EPERM if not owner/creator, or raising maxBytes above msgmnb without CAP_SYS_RESOURCE.
    */
   set(options: MessageQueueSetOptions): void {
-    const o = check.options('options', options);
-    const mode = o.mode === undefined ? -1 : check.integer('options.mode', o.mode, 0, 0o777);
-    const uid = o.uid === undefined ? -1 : check.ownerId('options.uid', o.uid);
-    const gid = o.gid === undefined ? -1 : check.ownerId('options.gid', o.gid);
-    const maxBytes = o.maxBytes === undefined ? -1 : check.integer('options.maxBytes', o.maxBytes, 0, 0x7fffffff);
+    const { mode, uid, gid } = parseOwnershipChange(options);
+    const maxBytes = options.maxBytes === undefined ? -1 : check.integer('options.maxBytes', options.maxBytes, 0, 0x7fffffff);
     binding.msgSet(this.id, mode, uid, gid, maxBytes);
   }
 

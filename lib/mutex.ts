@@ -23,6 +23,7 @@ const held = new Set<number>();
 
 /** Thrown by {@link Mutex.unlock} when this process does not hold the mutex. */
 export class MutexNotHeldError extends Error {
+  /** Always `'ERR_SYSV_IPC_MUTEX_NOT_HELD'`. */
   readonly code = 'ERR_SYSV_IPC_MUTEX_NOT_HELD';
   constructor() {
     super('This process does not hold the mutex: unlock() would release a lock another process holds');

@@ -7,6 +7,7 @@ import { binding } from './binding';
 import { abortError, ClosedError, OutOfRangeError, SysvIpcError, timeoutError, type SysvIpcErrorContext } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
 import { statTime } from './kernel';
+import { ownershipOf, parseOwnershipChange, type IpcOwnership, type IpcOwnershipChange } from './ownership';
 import * as check from './validate';
 import { SpinBudget, WaitGroup, type WaitOptions } from './waits';
 import { Semaphore } from './semaphore';
@@ -66,17 +67,7 @@ export interface SemaphoreOperation {
 }
 
 /** What {@link SemaphoreSet.info} reports (IPC_STAT). */
-export interface SemaphoreSetInfo {
-  key: Key;
-  id: number;
-  /** Permission bits, for example 0o600. */
-  mode: number;
-  uid: number;
-  gid: number;
-  /** Creator's uid. */
-  cuid: number;
-  /** Creator's gid. */
-  cgid: number;
+export interface SemaphoreSetInfo extends IpcOwnership {
   /** Number of members. */
   size: number;
   /** Time of the last successful semop (sets made here are stamped at creation: see {@link SemaphoreSet.open}). */
@@ -115,11 +106,7 @@ export interface SemaphoreSetOpenOptions {
 }
 
 /** Fields {@link SemaphoreSet.set} can change (IPC_SET). */
-export interface SemaphoreSetSetOptions {
-  mode?: number;
-  uid?: number;
-  gid?: number;
-}
+export type SemaphoreSetSetOptions = IpcOwnershipChange;
 
 /** Options of the synchronous waits. */
 export interface SyncWaitOptions {
@@ -470,13 +457,7 @@ export class SemaphoreSet implements Disposable {
   info(): SemaphoreSetInfo {
     const s = binding.semStat(this.id);
     return {
-      key: s.key,
-      id: this.id,
-      mode: s.mode,
-      uid: s.uid,
-      gid: s.gid,
-      cuid: s.cuid,
-      cgid: s.cgid,
+      ...ownershipOf(this.id, s),
       size: s.size,
       lastOpTime: statTime(s.lastOpTime),
       lastChangeTime: statTime(s.lastChangeTime),
@@ -488,10 +469,7 @@ export class SemaphoreSet implements Disposable {
    * @throws {SysvIpcError} EPERM unless owner, creator or privileged.
    */
   set(options: SemaphoreSetSetOptions): void {
-    const o = check.options('options', options);
-    const mode = o.mode === undefined ? -1 : check.integer('options.mode', o.mode, 0, 0o777);
-    const uid = o.uid === undefined ? -1 : check.ownerId('options.uid', o.uid);
-    const gid = o.gid === undefined ? -1 : check.ownerId('options.gid', o.gid);
+    const { mode, uid, gid } = parseOwnershipChange(options);
     binding.semSet(this.id, mode, uid, gid);
   }
 

@@ -290,6 +290,7 @@ export class Semaphore implements Disposable {
     return binding.semGetValue(this.semaphoreSet.id, this.index);
   }
 
+  /** Sets the value (semctl SETVAL; 0 to SEMVMX). Processes waiting on it may wake. */
   set value(v: number) {
     binding.semSetValue(this.semaphoreSet.id, this.index, check.integer('value', v, 0, SEMVMX));
   }

@@ -7,6 +7,7 @@ import { binding, type ShmHandle } from './binding';
 import { abortError, ClosedError, OutOfRangeError, timeoutError } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
 import { readKernelTunable, statTime } from './kernel';
+import { ownershipOf, parseOwnershipChange, type IpcOwnership, type IpcOwnershipChange } from './ownership';
 import * as check from './validate';
 import { scratch, WaitGroup, type WaitOptions } from './waits';
 
@@ -23,28 +24,22 @@ function maxSegmentSize(): number {
 }
 
 /** What {@link SharedMemory.info} reports (IPC_STAT). */
-export interface SharedMemoryInfo {
+export interface SharedMemoryInfo extends IpcOwnership {
   /** The key; Linux reports {@link IPC_PRIVATE} (0) once the segment is marked for removal. */
   key: Key;
-  id: number;
   /** Size in bytes (shm_segsz). */
   size: number;
-  /** Permission bits, for example 0o600. */
-  mode: number;
-  uid: number;
-  gid: number;
-  /** Creator's uid. */
-  cuid: number;
-  /** Creator's gid. */
-  cgid: number;
   /** Pid of the creator. */
   creatorPid: number;
   /** Pid of the last shmat/shmdt. */
   lastPid: number;
   /** Current number of attachments, in every process (shm_nattch). */
   attachments: number;
+  /** Time of the last shmat, or null. */
   lastAttachTime: Date | null;
+  /** Time of the last shmdt, or null. */
   lastDetachTime: Date | null;
+  /** Time of creation or of the last IPC_SET. */
   lastChangeTime: Date | null;
 }
 
@@ -80,11 +75,7 @@ export interface SharedMemoryFromIdOptions {
 }
 
 /** Fields {@link SharedMemory.set} can change (IPC_SET). */
-export interface SharedMemorySetOptions {
-  mode?: number;
-  uid?: number;
-  gid?: number;
-}
+export type SharedMemorySetOptions = IpcOwnershipChange;
 
 /** Options of {@link SharedMemory.waitSync}. */
 export interface SharedMemoryWaitSyncOptions {
@@ -390,14 +381,8 @@ export class SharedMemory implements Disposable {
   info(): SharedMemoryInfo {
     const s = binding.shmStat(this.id);
     return {
-      key: s.key,
-      id: this.id,
+      ...ownershipOf(this.id, s),
       size: s.size,
-      mode: s.mode,
-      uid: s.uid,
-      gid: s.gid,
-      cuid: s.cuid,
-      cgid: s.cgid,
       creatorPid: s.creatorPid,
       lastPid: s.lastPid,
       attachments: s.attachments,
@@ -412,10 +397,7 @@ export class SharedMemory implements Disposable {
    * @throws {SysvIpcError} EPERM if not owner/creator.
    */
   set(options: SharedMemorySetOptions): void {
-    const o = check.options('options', options);
-    const mode = o.mode === undefined ? -1 : check.integer('options.mode', o.mode, 0, 0o777);
-    const uid = o.uid === undefined ? -1 : check.ownerId('options.uid', o.uid);
-    const gid = o.gid === undefined ? -1 : check.ownerId('options.gid', o.gid);
+    const { mode, uid, gid } = parseOwnershipChange(options);
     binding.shmSet(this.id, mode, uid, gid);
   }
 
