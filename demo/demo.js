@@ -30,7 +30,7 @@ made on every exit path (check with: npx sysv-ipc ls).
 
 Options:
   --workers N      worker processes (default 4)
-  --jobs N         jobs to hand out (default 1500; each counts the primes in 25,000 numbers)
+  --jobs N         jobs to hand out (default 1000; each counts the primes in 25,000 numbers)
   --quick          a short run: 120 jobs, fewer pings (about 2 seconds)
   --crash-worker   make worker 1 crash midway, to see the cleanup
   -h, --help       this help`;
@@ -59,7 +59,7 @@ function parseOptions(argv) {
   return {
     help: values.help,
     workers,
-    jobs: int('jobs', values.jobs, values.quick ? 120 : 1500, 100000),
+    jobs: int('jobs', values.jobs, values.quick ? 120 : 1000, 100000),
     pings: values.quick ? 300 : 2000,
     crashWorker: values['crash-worker'] ? Math.min(1, workers - 1) : -1,
   };

@@ -37,8 +37,7 @@ async function main() {
     await new Promise(setImmediate);
     const job = (await queue.receive({ type: MSG.JOB })).data.readInt32LE(0);
     if (job < 0) break; // the parent's "no more jobs"
-    const [lo, hi] = jobRange(job, cfg.span);
-    table.results[job] = countPrimes(lo, hi); // our own slot: no lock needed
+    table.results[job] = countPrimes(...jobRange(job, cfg.span)); // our own slot: no lock needed
     table.owner[job] = me + 1;
 
     if (cfg.crash && table.done[0] >= cfg.jobs / 3) {
