@@ -7,7 +7,7 @@ import { IPC_PRIVATE, type Key } from './keys';
 import { readKernelTunable, statTime } from './kernel';
 import { ownershipOf, parseOwnershipChange, type IpcOwnership, type IpcOwnershipChange } from './ownership';
 import * as check from './validate';
-import { scratch, SpinBudget, WaitGroup, type WaitOptions } from './waits';
+import { scratch, settledNow, SpinBudget, WaitGroup, type WaitOptions } from './waits';
 
 const C = binding.constants;
 
@@ -251,7 +251,7 @@ export class MessageQueue implements Disposable {
       const signal = check.signal('options.signal', options?.signal);
       if (signal?.aborted) return Promise.reject(abortError(signal));
       const spin = this.sendSpin;
-      if (binding.msgsnd(this.id, body, type, C.IPC_NOWAIT, -1, spin.ns)) return Promise.resolve();
+      if (binding.msgsnd(this.id, body, type, C.IPC_NOWAIT, -1, spin.ns)) return settledNow(undefined);
       spin.missed();
       if (timeout === 0) return Promise.reject(timeoutError('msgsnd', { id: this.id }));
       const started = performance.now();
@@ -303,7 +303,7 @@ export class MessageQueue implements Disposable {
       if (signal?.aborted) return Promise.reject(abortError(signal));
       const spin = this.receiveSpin;
       const data = binding.msgrcv(this.id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, -1, spin.ns);
-      if (data !== null) return Promise.resolve({ type: scratch[0], data });
+      if (data !== null) return settledNow({ type: scratch[0], data });
       spin.missed();
       if (timeout === 0) return Promise.reject(timeoutError('msgrcv', { id: this.id }));
       const started = performance.now();

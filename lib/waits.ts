@@ -207,3 +207,33 @@ function cancel(waitId: number, reason: Error): void {
   p.cancelReason = reason;
   binding.cancelWait(waitId);
 }
+
+// ---- fairness for operations that complete at once
+
+/** After this many async operations settled at once without the event loop turning, one waits for it. */
+const IMMEDIATE_STREAK_MAX = 64;
+let immediateStreak = 0;
+let streakResetScheduled = false;
+
+function resetStreak(): void {
+  immediateStreak = 0;
+  streakResetScheduled = false;
+}
+
+/**
+ * The Promise for an async operation that completed at once (its
+ * non-blocking attempt succeeded). Settling through microtasks only, a loop
+ * such as `for (;;) await queue.receive()` on a busy queue would never give
+ * the event loop a turn: timers, I/O and signal handlers would wait until the
+ * queue ran dry. So after {@link IMMEDIATE_STREAK_MAX} such results in a row
+ * within one turn of the loop, the next one is delivered from `setImmediate`
+ * (the result is already taken; only its delivery waits).
+ */
+export function settledNow<T>(value: T): Promise<T> {
+  if (!streakResetScheduled) {
+    streakResetScheduled = true;
+    setImmediate(resetStreak);
+  }
+  if (++immediateStreak <= IMMEDIATE_STREAK_MAX) return Promise.resolve(value);
+  return new Promise((resolve) => setImmediate(resolve, value));
+}

@@ -54,6 +54,22 @@ describe('off the event loop and off the threadpool', () => {
     await expect(pending).resolves.toMatchObject({ data: Buffer.from('done') });
   });
 
+  test('a loop of receives that all complete at once still lets the event loop turn', async () => {
+    const q = track(MessageQueue.create());
+    const n = 2000;
+    for (let i = 0; i < n; i++) q.sendSync('x');
+    let receivedWhenImmediateRan = -1;
+    let received = 0;
+    setImmediate(() => { receivedWhenImmediateRan = received; });
+    while (received < n) {
+      await q.receive();
+      received++;
+    }
+    expect(receivedWhenImmediateRan).toBeGreaterThanOrEqual(0);
+    expect(receivedWhenImmediateRan).toBeLessThan(n);
+    expect(q.info().messages).toBe(0);
+  });
+
   test('a receive that can complete at once does not use a thread', async () => {
     const q = track(MessageQueue.create());
     q.sendSync('ready');
