@@ -7,7 +7,8 @@ import { IPC_PRIVATE, type Key } from './keys';
 import { readKernelTunable, statTime } from './kernel';
 import { ownershipOf, parseOwnershipChange, type IpcOwnership, type IpcOwnershipChange } from './ownership';
 import * as check from './validate';
-import { scratch, settledNow, SpinBudget, WaitGroup, type WaitOptions } from './waits';
+import { IpcHandle } from './ipc-handle';
+import { scratch, settledNow, SpinBudget, type WaitOptions } from './waits';
 
 const C = binding.constants;
 
@@ -156,19 +157,11 @@ function parseType(options: { type?: number } | undefined): number {
  * `close()` (or `using`) frees this process's handle and cancels its pending
  * waits; only `remove()` deletes the queue from the kernel.
  */
-export class MessageQueue implements Disposable {
-  /** The key the queue was created or opened with (from IPC_STAT for {@link MessageQueue.fromId}). */
-  readonly key: Key;
-  /** The kernel's identifier (msqid). */
-  readonly id: number;
-  private readonly waits = new WaitGroup('message queue');
+export class MessageQueue extends IpcHandle {
   private readonly sendSpin = new SpinBudget();
   private readonly receiveSpin = new SpinBudget();
-  private isClosed = false;
-
   private constructor(id: number, key: Key) {
-    this.id = id;
-    this.key = key;
+    super(id, key, 'message queue');
   }
 
   /**
@@ -217,15 +210,6 @@ export class MessageQueue implements Disposable {
     const msqid = check.ipcId('id', id);
     const stat = binding.msgStat(msqid);
     return new MessageQueue(msqid, stat.key);
-  }
-
-  /** Whether {@link close} was called. */
-  get closed(): boolean {
-    return this.isClosed;
-  }
-
-  private ensureOpen(): void {
-    if (this.isClosed) throw new ClosedError('The message queue');
   }
 
   private bytesToSend(data: unknown): Uint8Array {
@@ -357,7 +341,7 @@ export class MessageQueue implements Disposable {
     parseReceive(opts);
     check.timeout('options.timeout', opts.timeout);
     check.signal('options.signal', opts.signal);
-    while (!this.isClosed) {
+    while (!this.closed) {
       let message: Message;
       try {
         message = this.tryReceive(opts) ?? (await this.receive(opts));
@@ -402,34 +386,6 @@ export class MessageQueue implements Disposable {
    */
   remove(): void {
     binding.msgRemove(this.id);
-  }
-
-  /**
-   * Frees this process's handle: pending waits of this object reject with a
-   * "closed" error (nothing is consumed); the queue itself stays in the kernel.
-   * Idempotent.
-   */
-  close(): void {
-    if (this.isClosed) return;
-    this.isClosed = true;
-    this.waits.cancelAll();
-  }
-
-  /** Pending waits keep the process alive (the default), like a socket. */
-  ref(): this {
-    this.waits.ref();
-    return this;
-  }
-
-  /** Pending waits no longer keep the process alive. */
-  unref(): this {
-    this.waits.unref();
-    return this;
-  }
-
-  /** Same as {@link close}, for `using`. */
-  [Symbol.dispose](): void {
-    this.close();
   }
 }
 

@@ -9,7 +9,8 @@ import { IPC_PRIVATE, type Key } from './keys';
 import { statTime } from './kernel';
 import { ownershipOf, parseOwnershipChange, type IpcOwnership, type IpcOwnershipChange } from './ownership';
 import * as check from './validate';
-import { SpinBudget, WaitGroup, type WaitOptions } from './waits';
+import { IpcHandle } from './ipc-handle';
+import { settledNow, SpinBudget, type WaitOptions } from './waits';
 import { Semaphore } from './semaphore';
 
 const C = binding.constants;
@@ -276,25 +277,18 @@ export function encodeOps(ops: unknown, size: number): Int32Array {
  * `close()` (or `using`) cancels this process's pending waits; only
  * `remove()` deletes the set from the kernel.
  */
-export class SemaphoreSet implements Disposable {
-  /** The key the set was created or opened with (from IPC_STAT for {@link SemaphoreSet.fromId}). */
-  readonly key: Key;
-  /** The kernel's identifier (semid). */
-  readonly id: number;
+export class SemaphoreSet extends IpcHandle {
   /** Number of members. */
   readonly size: number;
   /** Whether this object's create() or open() call created the set (open-or-create tells who won). */
   readonly created: boolean;
-  private readonly waits = new WaitGroup('semaphore set');
   // How long an async operation may retry on the JS thread before parking (see SpinBudget).
   private readonly spin = new SpinBudget();
   private readonly context: SysvIpcErrorContext;
-  private isClosed = false;
 
   /** @internal */
   constructor(opened: OpenedSet) {
-    this.id = opened.id;
-    this.key = opened.key;
+    super(opened.id, opened.key, 'semaphore set');
     this.size = opened.size;
     this.created = opened.created;
     this.context = { id: opened.id, key: opened.key };
@@ -347,14 +341,9 @@ export class SemaphoreSet implements Disposable {
     return new SemaphoreSet({ id: semid, key: stat.key, size: stat.size, created: false });
   }
 
-  /** Whether {@link close} was called. */
-  get closed(): boolean {
-    return this.isClosed;
-  }
-
-  /** @internal */
-  ensureOpen(): void {
-    if (this.isClosed) throw new ClosedError('The semaphore set');
+  /** @internal Throws `ERR_SYSV_IPC_CLOSED` after close() (also for the Semaphore views of this set). */
+  override ensureOpen(): void {
+    super.ensureOpen();
   }
 
   /** @internal Checks a member index. */
@@ -402,7 +391,7 @@ export class SemaphoreSet implements Disposable {
       this.ensureOpen();
       if (signal?.aborted) return Promise.reject(abortError(signal));
       const spin = this.spin;
-      if (binding.semop(this.id, ops, C.IPC_NOWAIT, -1, timeout === 0 ? 0 : spin.ns)) return Promise.resolve();
+      if (binding.semop(this.id, ops, C.IPC_NOWAIT, -1, timeout === 0 ? 0 : spin.ns)) return settledNow(undefined);
       spin.missed();
       if (timeout === 0) return Promise.reject(timeoutError('semop', this.context));
       const started = performance.now();
@@ -476,32 +465,5 @@ export class SemaphoreSet implements Disposable {
   /** Deletes the set from the kernel (IPC_RMID). Every process waiting on it wakes with EIDRM. */
   remove(): void {
     binding.semRemove(this.id);
-  }
-
-  /**
-   * Frees this process's handle: pending waits of this object reject with a
-   * "closed" error (nothing is taken); the set stays in the kernel. Idempotent.
-   */
-  close(): void {
-    if (this.isClosed) return;
-    this.isClosed = true;
-    this.waits.cancelAll();
-  }
-
-  /** Pending waits keep the process alive (the default), like a socket. */
-  ref(): this {
-    this.waits.ref();
-    return this;
-  }
-
-  /** Pending waits no longer keep the process alive. */
-  unref(): this {
-    this.waits.unref();
-    return this;
-  }
-
-  /** Same as {@link close}, for `using`. */
-  [Symbol.dispose](): void {
-    this.close();
   }
 }

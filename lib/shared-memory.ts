@@ -9,7 +9,8 @@ import { IPC_PRIVATE, type Key } from './keys';
 import { readKernelTunable, statTime } from './kernel';
 import { ownershipOf, parseOwnershipChange, type IpcOwnership, type IpcOwnershipChange } from './ownership';
 import * as check from './validate';
-import { scratch, WaitGroup, type WaitOptions } from './waits';
+import { IpcHandle } from './ipc-handle';
+import { scratch, settledNow, type WaitOptions } from './waits';
 
 const C = binding.constants;
 
@@ -126,11 +127,7 @@ function futexUnavailable(): Error {
  * detached (once no view of it is reachable either); the segment itself is
  * only ever deleted by {@link remove}.
  */
-export class SharedMemory implements Disposable {
-  /** The key the segment was created or opened with (from IPC_STAT for {@link SharedMemory.fromId}). */
-  readonly key: Key;
-  /** The kernel's identifier (shmid). */
-  readonly id: number;
+export class SharedMemory extends IpcHandle {
   /** The segment's size in bytes (shm_segsz, as the kernel reports it). */
   readonly size: number;
   /** Whether this attachment is read-only (SHM_RDONLY). */
@@ -138,13 +135,11 @@ export class SharedMemory implements Disposable {
   private handle: ShmHandle | null;
   private cachedArrayBuffer: ArrayBuffer | undefined;
   private cachedBuffer: Buffer | undefined;
-  private readonly waits = new WaitGroup('shared memory attachment');
 
   private constructor(id: number, key: Key, readOnly: boolean) {
+    super(id, key, 'shared memory attachment');
     this.handle = binding.shmat(id, readOnly);
     this.size = scratch[0];
-    this.id = id;
-    this.key = key;
     this.readOnly = readOnly;
   }
 
@@ -210,7 +205,7 @@ export class SharedMemory implements Disposable {
   }
 
   /** Same as {@link detached}. */
-  get closed(): boolean {
+  override get closed(): boolean {
     return this.handle === null;
   }
 
@@ -331,7 +326,7 @@ export class SharedMemory implements Disposable {
       const timeout = check.timeout('options.timeout', o.timeout);
       const signal = check.signal('options.signal', o.signal);
       if (signal?.aborted) return Promise.reject(abortError(signal));
-      if (binding.shmLoad32(handle, i) !== value) return Promise.resolve('not-equal');
+      if (binding.shmLoad32(handle, i) !== value) return settledNow('not-equal' as const);
       if (timeout === 0) return Promise.reject(timeoutError('futex', { id: this.id }));
       return this.waits.start(
         'futex',
@@ -426,24 +421,7 @@ export class SharedMemory implements Disposable {
   }
 
   /** Same as {@link detach}. */
-  close(): void {
-    this.detach();
-  }
-
-  /** Pending waits keep the process alive (the default), like a socket. */
-  ref(): this {
-    this.waits.ref();
-    return this;
-  }
-
-  /** Pending waits no longer keep the process alive. */
-  unref(): this {
-    this.waits.unref();
-    return this;
-  }
-
-  /** Same as {@link detach}, for `using`. */
-  [Symbol.dispose](): void {
+  override close(): void {
     this.detach();
   }
 }
