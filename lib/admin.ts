@@ -8,6 +8,7 @@
  * permissions, as `ipcs` does). Removal goes through the addon (IPC_RMID).
  */
 import { openSync, readFileSync, readSync, closeSync } from 'node:fs';
+import type { IpcOwnership } from './ownership';
 import { constants as osConstants } from 'node:os';
 import type { Binding } from './binding';
 import { InvalidArgTypeError, SysvIpcError, type IpcKind } from './errors';
@@ -21,23 +22,9 @@ export type { IpcKind };
 export const IPC_KINDS: readonly IpcKind[] = ['msg', 'sem', 'shm'];
 
 /** What every entry of {@link list} has. */
-export interface IpcObjectBase {
+export interface IpcObjectBase extends IpcOwnership {
   /** Which kind of object this is. */
   kind: IpcKind;
-  /** The key (signed, as C's `key_t`); 0 ({@link IPC_PRIVATE}) for private objects. */
-  key: Key;
-  /** The identifier, as `fromId(id)` and {@link remove} take it. */
-  id: number;
-  /** Permission bits, for example 0o600. */
-  mode: number;
-  /** Owner's uid. */
-  uid: number;
-  /** Owner's gid. */
-  gid: number;
-  /** Creator's uid. */
-  cuid: number;
-  /** Creator's gid. */
-  cgid: number;
   /** Last IPC_SET or creation. */
   lastChangeTime: Date | null;
 }

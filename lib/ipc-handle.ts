@@ -15,7 +15,7 @@ export abstract class IpcHandle implements Disposable {
   readonly key: Key;
   /** The kernel's identifier (msqid, semid or shmid). */
   readonly id: number;
-  /** The waits this process started on the object and that have not settled. */
+  /** @internal The waits this process started on the object and that have not settled. */
   protected readonly waits: WaitGroup;
   private isClosed = false;
 
