@@ -8,7 +8,7 @@ import { abortError, ClosedError, OutOfRangeError, timeoutError } from './errors
 import { IPC_PRIVATE, type Key } from './keys';
 import { readKernelTunable, statTime } from './kernel';
 import * as check from './validate';
-import { scratch, WaitGroup, type WaitOptions } from './waits';
+import { scratch, SpinBudget, WaitGroup, type WaitOptions } from './waits';
 
 const C = binding.constants;
 
@@ -148,6 +148,8 @@ export class SharedMemory implements Disposable {
   private cachedArrayBuffer: ArrayBuffer | undefined;
   private cachedBuffer: Buffer | undefined;
   private readonly waits = new WaitGroup('shared memory attachment');
+  // How long an async wait may watch the word on the JS thread before parking (see SpinBudget).
+  private readonly spin = new SpinBudget();
 
   private constructor(id: number, key: Key, readOnly: boolean) {
     this.handle = binding.shmat(id, readOnly);
@@ -340,14 +342,24 @@ export class SharedMemory implements Disposable {
       const timeout = check.timeout('options.timeout', o.timeout);
       const signal = check.signal('options.signal', o.signal);
       if (signal?.aborted) return Promise.reject(abortError(signal));
-      if (binding.shmLoad32(handle, i) !== value) return Promise.resolve('not-equal');
+      // A word that changes during the spin is reported as it would be a
+      // moment later by the kernel's own check: 'not-equal'.
+      const spin = this.spin;
+      if (binding.shmSpinWhileEqual(handle, i, value, timeout === 0 ? 0 : spin.ns) !== value) {
+        return Promise.resolve('not-equal');
+      }
+      spin.missed();
       if (timeout === 0) return Promise.reject(timeoutError('futex', { id: this.id }));
+      const started = performance.now();
       return this.waits.start(
         'futex',
         { id: this.id },
         signal,
         (waitId) => binding.shmWaitAsync(handle, i, value, timeout, waitId),
-        (_value, extra) => (extra === 1 ? 'not-equal' : 'ok'),
+        (_value, extra) => {
+          spin.parkedFor(started);
+          return extra === 1 ? 'not-equal' : 'ok';
+        },
       );
     } catch (err) {
       return Promise.reject(err);
