@@ -109,6 +109,74 @@ function removeAllObjects() {
   removeObjects([...live.values()]);
 }
 
+// ---- CPU placement
+//
+// On a small machine a two-process round trip is bimodal: with both ends on
+// one CPU a trip is two context switches; with the ends on two CPUs it is two
+// cross-CPU wake-ups, which on a VM whose idle vCPUs halt cost several times
+// more. Left to the scheduler, each repetition lands in one mode or the other
+// depending on the machine's other load, and a C row and a package row of the
+// same repetition may not even agree, which makes their ratio meaningless.
+// So the children are pinned (taskset), the same way for every row:
+//   same  — both ends on one CPU (default: the per-call cost, stable)
+//   split — server on one CPU, client on another (the cross-CPU wake-up cost)
+//   free  — not pinned (the scheduler decides)
+let placement = 'free';
+let cpus = null; // [server CPU, client CPU], or null when not pinned
+let placing = null; // the CPU for the child being started, set by pair()
+
+/** Chooses the placement; returns null, or why it cannot be honoured (then 'free'). */
+function setPlacement(mode) {
+  placement = 'free';
+  cpus = null;
+  if (mode === 'free') return null;
+  let allowed;
+  try {
+    // The CPUs this process may use (a container may restrict them).
+    const out = execFileSync('taskset', ['-cp', String(process.pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    allowed = parseCpuList(out.slice(out.lastIndexOf(':') + 1).trim());
+  } catch {
+    return 'taskset is not available: children not pinned';
+  }
+  if (allowed.length === 0) return 'no CPU list from taskset: children not pinned';
+  if (mode === 'split' && allowed.length < 2) return 'one CPU only: children not pinned';
+  placement = mode;
+  // The last allowed CPUs: CPU 0 takes more of the machine's interrupts.
+  const last = allowed[allowed.length - 1];
+  cpus = mode === 'same' ? [last, last] : [allowed[allowed.length - 2], last];
+  return null;
+}
+
+function parseCpuList(text) {
+  const out = [];
+  for (const part of text.split(',')) {
+    const [a, b] = part.split('-').map(Number);
+    if (!Number.isInteger(a)) continue;
+    for (let i = a; i <= (Number.isInteger(b) ? b : a); i++) out.push(i);
+  }
+  return out;
+}
+
+/** The placement in force and the CPUs (server, client), for the report. */
+function getPlacement() {
+  return { mode: placement, cpus };
+}
+
+/**
+ * The CPU a child other than a pair's server runs on: a single-process row
+ * runs where a client would. Its own children (an echo it forks) are placed
+ * with echoCpu().
+ */
+function childCpu() {
+  if (!cpus) return null;
+  return placing !== null ? placing : cpus[1];
+}
+
+/** Where a child's own echo process should run (null: not pinned). */
+function echoCpu() {
+  return cpus ? cpus[0] : null;
+}
+
 // ---- child processes
 
 const children = new Set();
@@ -120,7 +188,15 @@ const children = new Set();
  */
 function run(command, args, { timeoutMs = 30000, env, stdio } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: stdio || ['ignore', 'pipe', 'pipe'], env: env || process.env });
+    const cpu = childCpu();
+    let environment = env || process.env;
+    if (cpu !== null) {
+      // taskset execs the command: the pid, signals and exit status are the command's.
+      args = ['-c', String(cpu), command, ...args];
+      command = 'taskset';
+      environment = { ...environment, BENCH_ECHO_CPU: String(echoCpu()) };
+    }
+    const child = spawn(command, args, { stdio: stdio || ['ignore', 'pipe', 'pipe'], env: environment });
     children.add(child);
     let out = '';
     let err = '';
@@ -139,8 +215,9 @@ function run(command, args, { timeoutMs = 30000, env, stdio } = {}) {
       clearTimeout(timer);
       children.delete(child);
       if (code !== 0) {
-        const name = path.basename(args[0] && !command.includes('/bench/bin/') ? args[0] : command);
-        reject(new Error(`${name} ${args.slice(1, 2).join(' ')} exited ${signal || code}: ${err.trim().split('\n').slice(-3).join(' | ')}`));
+        const [cmd, argv] = command === 'taskset' ? [args[2], args.slice(3)] : [command, args];
+        const name = path.basename(argv[0] && !cmd.includes('/bench/bin/') ? argv[0] : cmd);
+        reject(new Error(`${name} ${argv.slice(1, 2).join(' ')} exited ${signal || code}: ${err.trim().split('\n').slice(-3).join(' | ')}`));
         return;
       }
       const lines = out.trim().split('\n').filter(Boolean);
@@ -169,8 +246,12 @@ function c(name, args, opts) {
  * other is killed so that nothing waits forever.
  */
 async function pair(server, client) {
+  // Both start synchronously (spawn), so `placing` is read by their run().
+  placing = cpus ? cpus[0] : null;
   const s = server();
+  placing = cpus ? cpus[1] : null;
   const k = client();
+  placing = null;
   try {
     const [sr, kr] = await Promise.all([s, k]);
     if (kr && sr) kr.server = sr;
@@ -220,6 +301,8 @@ module.exports = {
   node,
   c,
   pair,
+  setPlacement,
+  getPlacement,
   killChildren,
   installSignalHandlers,
 };

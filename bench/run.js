@@ -3,7 +3,11 @@
 // `npm run bench`: the package side by side with the same syscalls from C
 // and with Node's own alternatives, in one run on one machine.
 //
-//   node bench/run.js [--quick] [--json] [--filter <text>] [--reps <n>]
+//   node bench/run.js [--quick] [--json] [--filter <text>] [--reps <n>] [--cpus same|split|free]
+//
+// --cpus: where the child processes run (harness.js, placement): both ends
+// of a two-process case on one CPU (same, the default), on two (split), or
+// wherever the scheduler puts them (free).
 //
 // Every row is run `reps` times, interleaved (each repetition visits every
 // row, in a different order), so machine noise hits all rows alike. Each
@@ -29,7 +33,7 @@ const GROUP_ORDER = [
 ];
 
 function parseArgs(argv) {
-  const opts = { quick: false, json: false, filter: null, reps: null };
+  const opts = { quick: false, json: false, filter: null, reps: null, cpus: 'same' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') opts.quick = true;
@@ -37,8 +41,15 @@ function parseArgs(argv) {
     else if (a === '--filter') opts.filter = argv[++i];
     else if (a.startsWith('--filter=')) opts.filter = a.slice(9);
     else if (a === '--reps') opts.reps = Number(argv[++i]);
+    else if (a === '--cpus' || a.startsWith('--cpus=')) {
+      opts.cpus = a === '--cpus' ? argv[++i] : a.slice(7);
+      if (!['same', 'split', 'free'].includes(opts.cpus)) {
+        process.stderr.write('bench: --cpus takes same, split or free\n');
+        process.exit(2);
+      }
+    }
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: npm run bench -- [--quick] [--json] [--filter <text>] [--reps <n>]\n');
+      process.stdout.write('usage: npm run bench -- [--quick] [--json] [--filter <text>] [--reps <n>] [--cpus same|split|free]\n');
       process.exit(0);
     } else {
       process.stderr.write(`bench: unknown option ${a}\n`);
@@ -147,6 +158,12 @@ function table(rows) {
   return out.join('\n');
 }
 
+function placementText(p) {
+  if (p.mode === 'same') return `both ends on CPU ${p.cpus[0]}`;
+  if (p.mode === 'split') return `server on CPU ${p.cpus[0]}, client on CPU ${p.cpus[1]}`;
+  return 'processes not pinned';
+}
+
 // ---- the run
 
 function machine() {
@@ -165,6 +182,7 @@ function machine() {
     node: process.version,
     commit,
     loadavgAtStart: os.loadavg().map((x) => Number(x.toFixed(2))),
+    placement: h.getPlacement(),
   };
 }
 
@@ -193,6 +211,8 @@ async function main() {
     process.stderr.write(`bench: ${sig} during ${current || 'setup'}; children killed, objects removed\n`);
   });
 
+  const noPin = h.setPlacement(opts.cpus);
+  if (noPin) process.stderr.write(`bench: --cpus ${opts.cpus}: ${noPin}\n`);
   progress('bench: compiling the C reference programs');
   const noC = h.compileC();
   if (noC) process.stderr.write(`bench: C rows skipped: ${noC}\n`);
@@ -302,7 +322,7 @@ async function main() {
   } else {
     process.stdout.write(
       `${info.cpu}, ${info.cores} cores, ${info.os}, Node ${info.node}` +
-        `${info.commit ? `, commit ${info.commit}` : ''}; ${reps} repetitions${quick ? ' (--quick)' : ''}, ` +
+        `${info.commit ? `, commit ${info.commit}` : ''}; ${placementText(info.placement)}; ${reps} repetitions${quick ? ' (--quick)' : ''}, ` +
         `${doc.durationSeconds} s; load ${info.loadavgAtStart[0]} → ${info.loadavgAtEnd[0]}\n\n`,
     );
     process.stdout.write(table(rows) + '\n\n');

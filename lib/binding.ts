@@ -151,6 +151,8 @@ export interface Binding {
   /** Atomic load of the 32-bit word at `index` (as an Int32). */
   shmLoad32(handle: ShmHandle, index: number): number;
   /** futex wait: 0 ok (woken), 1 not-equal, 2 timed-out. */
+  /** Spins (yielding the CPU) while the word equals `expected`, for at most spinNs; returns the word. */
+  shmSpinWhileEqual(handle: ShmHandle, index: number, expected: number, spinNs: number): number;
   shmWaitSync(handle: ShmHandle, index: number, expected: number, timeoutMs: number): number;
   /** futex wait off the event loop; reports extra 0 (woken) or 1 (not-equal). */
   shmWaitAsync(handle: ShmHandle, index: number, expected: number, timeoutMs: number, waitId: number): void;

@@ -10,7 +10,7 @@ import { readKernelTunable, statTime } from './kernel';
 import { ownershipOf, parseOwnershipChange, type IpcOwnership, type IpcOwnershipChange } from './ownership';
 import * as check from './validate';
 import { IpcHandle } from './ipc-handle';
-import { scratch, settledNow, type WaitOptions } from './waits';
+import { scratch, settledNow, SpinBudget, type WaitOptions } from './waits';
 
 const C = binding.constants;
 
@@ -135,6 +135,8 @@ export class SharedMemory extends IpcHandle {
   private handle: ShmHandle | null;
   private cachedArrayBuffer: ArrayBuffer | undefined;
   private cachedBuffer: Buffer | undefined;
+  // How long an async wait may watch the word on the JS thread before parking (see SpinBudget).
+  private readonly spin = new SpinBudget();
 
   private constructor(id: number, key: Key, readOnly: boolean) {
     super(id, key, 'shared memory attachment');
@@ -326,14 +328,24 @@ export class SharedMemory extends IpcHandle {
       const timeout = check.timeout('options.timeout', o.timeout);
       const signal = check.signal('options.signal', o.signal);
       if (signal?.aborted) return Promise.reject(abortError(signal));
-      if (binding.shmLoad32(handle, i) !== value) return settledNow('not-equal' as const);
+      // A word that changes during the spin is reported as it would be a
+      // moment later by the kernel's own check: 'not-equal'.
+      const spin = this.spin;
+      if (binding.shmSpinWhileEqual(handle, i, value, timeout === 0 ? 0 : spin.ns) !== value) {
+        return settledNow('not-equal' as const);
+      }
+      spin.missed();
       if (timeout === 0) return Promise.reject(timeoutError('futex', { id: this.id }));
+      const started = performance.now();
       return this.waits.start(
         'futex',
         { id: this.id },
         signal,
         (waitId) => binding.shmWaitAsync(handle, i, value, timeout, waitId),
-        (_value, extra) => (extra === 1 ? 'not-equal' : 'ok'),
+        (_value, extra) => {
+          spin.parkedFor(started);
+          return extra === 1 ? 'not-equal' : 'ok';
+        },
       );
     } catch (err) {
       return Promise.reject(err);

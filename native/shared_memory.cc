@@ -20,6 +20,7 @@
 //    V8 has no read-only ArrayBuffer, and a JS store into a read-only mapping
 //    is SIGSEGV. Reads go through read()/readInto(), which copy.
 #include <errno.h>
+#include <sched.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
 #include <sys/types.h>
@@ -440,6 +441,31 @@ Napi::Value ShmLoad32(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<int32_t>(v));
 }
 
+// The longest a spin may hold the event loop (lib/waits.ts keeps it far lower).
+constexpr int64_t kMaxSpinNs = 1000000;
+
+// shmSpinWhileEqual(handle, index, expected, spinNs) → the word (as an Int32)
+// once it differs from `expected`, or `expected` when spinNs ran out. The
+// async wait's spin before it parks a waiter thread: a notifier that answers
+// within microseconds is seen here, with no thread hop (see SpinBudget).
+Napi::Value ShmSpinWhileEqual(const Napi::CallbackInfo& info) {
+  Mapping& m = AttachedMapping(info, 0);
+  int64_t index = ArgInteger(info, 1, "index", 0, static_cast<int64_t>(m.size() / 4) - 1);
+  uint32_t expected = static_cast<uint32_t>(ArgInteger(info, 2, "expected", INT32_MIN, UINT32_MAX));
+  int64_t spin_ns = ArgInteger(info, 3, "spinNs", 0, kMaxSpinNs);
+  uint32_t* word = WordAt(m, index);
+  uint32_t v = __atomic_load_n(word, __ATOMIC_SEQ_CST);
+  if (v == expected && spin_ns > 0) {
+    int64_t end = MonotonicNowNs() + spin_ns;
+    do {
+      // Let a notifier that shares this CPU run (as SpinNonBlocking does).
+      sched_yield();
+      v = __atomic_load_n(word, __ATOMIC_SEQ_CST);
+    } while (v == expected && MonotonicNowNs() < end);
+  }
+  return Napi::Number::New(info.Env(), static_cast<int32_t>(v));
+}
+
 // shmWaitSync(handle, index, expected, timeoutMs) → 0 ok, 1 not-equal, 2 timed-out.
 Napi::Value ShmWaitSync(const Napi::CallbackInfo& info) {
   WaitArgs w = ParseWait(info);
@@ -548,6 +574,7 @@ void RegisterSharedMemory(Napi::Env env, Napi::Object exports, Napi::Object cons
   fn("shmReadInto", ShmReadInto);
   fn("shmWrite", ShmWrite);
   fn("shmLoad32", ShmLoad32);
+  fn("shmSpinWhileEqual", ShmSpinWhileEqual);
   fn("shmWaitSync", ShmWaitSync);
   fn("shmWaitAsync", ShmWaitAsync);
   fn("shmNotify", ShmNotify);

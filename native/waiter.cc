@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -174,6 +175,11 @@ int SpinNonBlocking(BlockingCall& call, int64_t spin_ns) {
     if (result == EINTR) continue;
     if (result != EAGAIN && result != ENOMSG) return result;
     if (spin_ns <= 0 || MonotonicNowNs() >= end) return result;
+    // The peer we wait for may be runnable on this very CPU (woken by the
+    // message we just sent): a busy spin would hold the CPU it needs for the
+    // whole budget. Yielding lets it run; with nothing else runnable here it
+    // returns at once, so a peer on another CPU is still caught by the spin.
+    sched_yield();
   }
 }
 

@@ -8,6 +8,14 @@ const { nowNs, summarize, roleMain, payload } = require('../child');
 
 const SIZES = [64, 4096];
 
+// The harness pins this client (see the placement in harness.js) and says
+// where its echo goes; taskset execs node, so the echo's stdio and IPC
+// channel are node's own.
+const echoCpu = process.env.BENCH_ECHO_CPU;
+function echoCommand() {
+  return echoCpu ? { file: 'taskset', pre: ['-c', echoCpu, process.execPath] } : { file: process.execPath, pre: [] };
+}
+
 function rows() {
   const out = [];
   for (const size of SIZES) {
@@ -56,7 +64,8 @@ const roles = {
   // byte stream, so the client counts bytes until the whole reply is back.
   async 'uds-client'(size, warmup, count) {
     size = Number(size);
-    const child = spawn(process.execPath, [__filename, 'uds-echo'], { stdio: ['ignore', 'ignore', 'inherit', 'pipe'] });
+    const echo = echoCommand();
+    const child = spawn(echo.file, [...echo.pre, __filename, 'uds-echo'], { stdio: ['ignore', 'ignore', 'inherit', 'pipe'] });
     const sock = child.stdio[3];
     const body = payload(size);
     const rt = roundTrips(() => sock.write(body), Number(warmup), Number(count));
@@ -84,7 +93,13 @@ const roles = {
   // The IPC channel with 'advanced' serialization, so a Buffer travels as
   // bytes (with 'json' it would become an array of numbers).
   async 'ipc-client'(size, warmup, count) {
-    const child = fork(__filename, ['ipc-echo'], { serialization: 'advanced', stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const echo = echoCommand();
+    const child = fork(__filename, ['ipc-echo'], {
+      serialization: 'advanced',
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      execPath: echo.file,
+      execArgv: echo.pre,
+    });
     const body = payload(size);
     const rt = roundTrips(() => child.send(body), Number(warmup), Number(count));
     child.on('message', () => rt.done());
