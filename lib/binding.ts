@@ -62,6 +62,8 @@ export interface NativeConstants {
   HAVE_FUTEX: boolean;
   /** The largest message type (mtype is a C long). */
   MTYPE_MAX: number;
+  /** Bytes before the body in a received message: sizeof(long), the mtype. */
+  MSG_HEADER_SIZE: number;
   /** Hash of the native sources this binary was built from (scripts/source-hash.js). */
   SOURCE_HASH: string;
 }
@@ -88,14 +90,17 @@ export interface Binding {
   msgget(key: number, flags: number): number;
   /**
    * true when sent; false when IPC_NOWAIT was given and the queue is full.
-   * With IPC_NOWAIT, `spinNs` (0 to 1e6) retries that long before giving up.
+   * `wait` is the timeout in ms (-1: none) for a blocking send, or, with
+   * IPC_NOWAIT, how many ns (0 to 1e6) to keep retrying before giving up.
    */
-  msgsnd(id: number, data: Uint8Array, type: number, flags: number, timeoutMs: number, spinNs?: number): boolean;
+  msgsnd(id: number, data: Uint8Array, type: number, flags: number, wait: number): boolean;
   /**
-   * The message body, or null when IPC_NOWAIT was given and none matched; the
-   * type goes to scratch[0]. With IPC_NOWAIT, `spinNs` retries that long first.
+   * Receives into `into` (MSG_HEADER_SIZE bytes of native-endian mtype, then
+   * the body; it must hold MSG_HEADER_SIZE + maxSize bytes) and returns the
+   * body's length, or -1 when IPC_NOWAIT was given and none matched. `wait`
+   * as for msgsnd: timeout in ms, or with IPC_NOWAIT the ns to keep retrying.
    */
-  msgrcv(id: number, maxSize: number, type: number, flags: number, timeoutMs: number, spinNs?: number): Buffer | null;
+  msgrcv(id: number, maxSize: number, type: number, flags: number, wait: number, into: Uint8Array): number;
   msgsndAsync(id: number, data: Uint8Array, type: number, flags: number, timeoutMs: number, waitId: number): void;
   /** Reports the body as `value` and the type as `extra`. */
   msgrcvAsync(id: number, maxSize: number, type: number, flags: number, timeoutMs: number, waitId: number): void;

@@ -1,6 +1,7 @@
 /**
  * System V message queues (msgget, msgsnd, msgrcv, msgctl) as a class.
  */
+import * as os from 'node:os';
 import { binding } from './binding';
 import { abortError, ClosedError, OutOfRangeError, SysvIpcError, timeoutError } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
@@ -8,7 +9,7 @@ import { readKernelTunable, statTime } from './kernel';
 import { ownershipOf, parseOwnershipChange, type IpcOwnership, type IpcOwnershipChange } from './ownership';
 import * as check from './validate';
 import { IpcHandle } from './ipc-handle';
-import { scratch, settledNow, SpinBudget, type WaitOptions } from './waits';
+import { settledNow, SpinBudget, type WaitOptions } from './waits';
 
 const C = binding.constants;
 
@@ -21,6 +22,32 @@ function msgmax(): number {
   return readKernelTunable('msgmax')?.[0] ?? MSGMAX_FALLBACK;
 }
 const defaultMaxSize = msgmax();
+
+// Synchronous receives land here (header, then body), and only the body is
+// copied out into a Buffer of its exact size: cheaper than making a Buffer in
+// native code for every message. Areas above 1 MiB are not kept.
+const HEADER = C.MSG_HEADER_SIZE;
+const KEPT_AREA_BYTES = 1 << 20;
+let receiveArea = Buffer.allocUnsafeSlow(HEADER + defaultMaxSize);
+function areaFor(maxSize: number): Buffer {
+  const bytes = HEADER + maxSize;
+  if (receiveArea.length >= bytes) return receiveArea;
+  if (bytes > KEPT_AREA_BYTES) return Buffer.allocUnsafeSlow(bytes);
+  receiveArea = Buffer.allocUnsafeSlow(bytes);
+  return receiveArea;
+}
+const littleEndian = os.endianness() === 'LE';
+
+/** The message the native receive left in `area`, copied out. */
+function messageIn(area: Buffer, length: number): Message {
+  const data = Buffer.allocUnsafeSlow(length);
+  area.copy(data, 0, HEADER, HEADER + length);
+  let type: number;
+  if (HEADER === 4) type = littleEndian ? area.readInt32LE(0) : area.readInt32BE(0);
+  else if (littleEndian) type = area.readUInt32LE(0) + area.readInt32LE(4) * 0x100000000;
+  else type = area.readInt32BE(0) * 0x100000000 + area.readUInt32BE(4);
+  return { type, data };
+}
 
 /** A received message. */
 export interface Message {
@@ -235,7 +262,7 @@ export class MessageQueue extends IpcHandle {
       const signal = check.signal('options.signal', options?.signal);
       if (signal?.aborted) return Promise.reject(abortError(signal));
       const spin = this.sendSpin;
-      if (binding.msgsnd(this.id, body, type, C.IPC_NOWAIT, -1, spin.ns)) return settledNow(undefined);
+      if (binding.msgsnd(this.id, body, type, C.IPC_NOWAIT, spin.ns)) return settledNow(undefined);
       spin.missed();
       if (timeout === 0) return Promise.reject(timeoutError('msgsnd', { id: this.id }));
       const started = performance.now();
@@ -255,7 +282,7 @@ export class MessageQueue extends IpcHandle {
   trySend(data: string | ArrayBufferView, options?: { type?: number }): boolean {
     this.ensureOpen();
     const body = this.bytesToSend(data);
-    return binding.msgsnd(this.id, body, parseType(options), C.IPC_NOWAIT, -1);
+    return binding.msgsnd(this.id, body, parseType(options), C.IPC_NOWAIT, 0);
   }
 
   /**
@@ -268,7 +295,10 @@ export class MessageQueue extends IpcHandle {
     const type = parseType(options);
     const timeout = check.timeout('options.timeout', options?.timeout);
     // With timeout 0 this is a single IPC_NOWAIT attempt; a full queue is then a timeout.
-    if (!binding.msgsnd(this.id, body, type, timeout === 0 ? C.IPC_NOWAIT : 0, timeout)) {
+    const sent = timeout === 0
+      ? binding.msgsnd(this.id, body, type, C.IPC_NOWAIT, 0)
+      : binding.msgsnd(this.id, body, type, 0, timeout);
+    if (!sent) {
       throw timeoutError('msgsnd', { id: this.id });
     }
   }
@@ -286,8 +316,9 @@ export class MessageQueue extends IpcHandle {
       const signal = check.signal('options.signal', options?.signal);
       if (signal?.aborted) return Promise.reject(abortError(signal));
       const spin = this.receiveSpin;
-      const data = binding.msgrcv(this.id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, -1, spin.ns);
-      if (data !== null) return settledNow({ type: scratch[0], data });
+      const area = areaFor(r.maxSize);
+      const length = binding.msgrcv(this.id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, spin.ns, area);
+      if (length >= 0) return settledNow(messageIn(area, length));
       spin.missed();
       if (timeout === 0) return Promise.reject(timeoutError('msgrcv', { id: this.id }));
       const started = performance.now();
@@ -310,8 +341,9 @@ export class MessageQueue extends IpcHandle {
   tryReceive(options?: ReceiveSelector): Message | undefined {
     this.ensureOpen();
     const r = parseReceive(options);
-    const data = binding.msgrcv(this.id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, -1);
-    return data === null ? undefined : { type: scratch[0], data };
+    const area = areaFor(r.maxSize);
+    const length = binding.msgrcv(this.id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, 0, area);
+    return length < 0 ? undefined : messageIn(area, length);
   }
 
   /**
@@ -322,9 +354,12 @@ export class MessageQueue extends IpcHandle {
     this.ensureOpen();
     const r = parseReceive(options);
     const timeout = check.timeout('options.timeout', options?.timeout);
-    const data = binding.msgrcv(this.id, r.maxSize, r.type, r.flags | (timeout === 0 ? C.IPC_NOWAIT : 0), timeout);
-    if (data === null) throw timeoutError('msgrcv', { id: this.id });
-    return { type: scratch[0], data };
+    const area = areaFor(r.maxSize);
+    const length = timeout === 0
+      ? binding.msgrcv(this.id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, 0, area)
+      : binding.msgrcv(this.id, r.maxSize, r.type, r.flags, timeout, area);
+    if (length < 0) throw timeoutError('msgrcv', { id: this.id });
+    return messageIn(area, length);
   }
 
   /**

@@ -123,7 +123,6 @@ struct SendArgs {
   ByteView body;
   long type;
   int flags;
-  int64_t timeout_ns;
 };
 
 // Spinning is bounded: the event loop must never stall for long.
@@ -135,7 +134,6 @@ SendArgs ParseSend(const Napi::CallbackInfo& info) {
   a.body = ArgBytes(info, 1, "data");
   a.type = static_cast<long>(ArgInteger(info, 2, "type", 1, kMaxType));
   a.flags = ArgFlags(info, 3, IPC_NOWAIT);
-  a.timeout_ns = ArgTimeoutNs(info, 4, "timeout");
   return a;
 }
 
@@ -144,12 +142,23 @@ void FillMessage(char* out, const SendArgs& a) {
   if (a.body.length > 0) memcpy(out + kHeader, a.body.data, a.body.length);
 }
 
+// The synchronous calls take one argument for how to wait, so that no call
+// passes more than six arguments (node-addon-api allocates beyond six): with
+// IPC_NOWAIT it is how long to keep retrying (spinNs, see SpinNonBlocking),
+// otherwise the timeout in milliseconds (-1: none).
+void ParseWait(const Napi::CallbackInfo& info, size_t index, int flags, int64_t* timeout_ns, int64_t* spin_ns) {
+  if (flags & IPC_NOWAIT) {
+    *spin_ns = ArgInteger(info, index, "spinNs", 0, kMaxSpinNs);
+  } else {
+    *timeout_ns = ArgTimeoutNs(info, index, "timeout");
+  }
+}
+
 struct ReceiveArgs {
   int id;
   size_t max_size;
   long type;
   int flags;
-  int64_t timeout_ns;
 };
 
 ReceiveArgs ParseReceive(const Napi::CallbackInfo& info) {
@@ -158,7 +167,6 @@ ReceiveArgs ParseReceive(const Napi::CallbackInfo& info) {
   a.max_size = static_cast<size_t>(ArgInteger(info, 1, "maxSize", 0, kMaxSize));
   a.type = static_cast<long>(ArgInteger(info, 2, "type", -kMaxType, kMaxType));
   a.flags = ArgFlags(info, 3, IPC_NOWAIT | MSG_NOERROR | kMsgExcept);
-  a.timeout_ns = ArgTimeoutNs(info, 4, "timeout");
   return a;
 }
 
@@ -174,32 +182,37 @@ Napi::Value MsgGet(const Napi::CallbackInfo& info) {
 
 Napi::Value MsgSnd(const Napi::CallbackInfo& info) {
   SendArgs a = ParseSend(info);
-  // With IPC_NOWAIT, how long to keep retrying before reporting "would block".
-  int64_t spin_ns = ArgOptionalInteger(info, 5, "spinNs", 0, kMaxSpinNs, 0);
+  int64_t timeout_ns = -1, spin_ns = 0;
+  ParseWait(info, 4, a.flags, &timeout_ns, &spin_ns);
   std::unique_ptr<char[]> oversized;
   char* message = ThreadBuffer(kHeader + a.body.length, oversized);
   FillMessage(message, a);
   MsgSendCall call(a.id, message, a.body.length, a.flags);
-  int err = (a.flags & IPC_NOWAIT) ? SpinNonBlocking(call, spin_ns) : RunBlockingSync(call, a.timeout_ns);
+  int err = (a.flags & IPC_NOWAIT) ? SpinNonBlocking(call, spin_ns) : RunBlockingSync(call, timeout_ns);
   if (err == EAGAIN && (a.flags & IPC_NOWAIT)) return Napi::Boolean::New(info.Env(), false);
   if (err != 0) ThrowErrno(info.Env(), err, "msgsnd");
   return Napi::Boolean::New(info.Env(), true);
 }
 
+// The synchronous receive writes the message (header, then body) into
+// `into`, a buffer the JS layer owns and reuses, and returns the body's
+// length. JavaScript then copies the body into a Buffer of exactly that size:
+// that costs far less than creating a Buffer here (Buffer::Copy mallocs and
+// builds an external backing store for every message).
 Napi::Value MsgRcv(const Napi::CallbackInfo& info) {
   ReceiveArgs a = ParseReceive(info);
-  // With IPC_NOWAIT, how long to keep retrying before reporting "would block".
-  int64_t spin_ns = ArgOptionalInteger(info, 5, "spinNs", 0, kMaxSpinNs, 0);
-  std::unique_ptr<char[]> oversized;
-  char* buffer = ThreadBuffer(kHeader + a.max_size, oversized);
-  MsgReceiveCall call(a.id, buffer, a.max_size, a.type, a.flags);
-  int err = (a.flags & IPC_NOWAIT) ? SpinNonBlocking(call, spin_ns) : RunBlockingSync(call, a.timeout_ns);
+  int64_t timeout_ns = -1, spin_ns = 0;
+  ParseWait(info, 4, a.flags, &timeout_ns, &spin_ns);
+  ByteView into = ArgBytes(info, 5, "into");
+  if (into.length < kHeader + a.max_size) {
+    ThrowRangeError(info.Env(), "The \"into\" buffer must hold the message header and maxSize bytes");
+  }
+  MsgReceiveCall call(a.id, reinterpret_cast<char*>(into.data), a.max_size, a.type, a.flags);
+  int err = (a.flags & IPC_NOWAIT) ? SpinNonBlocking(call, spin_ns) : RunBlockingSync(call, timeout_ns);
   // msgrcv(2): with IPC_NOWAIT and no matching message, ENOMSG (EAGAIN on some systems).
-  if ((err == ENOMSG || err == EAGAIN) && (a.flags & IPC_NOWAIT)) return info.Env().Null();
+  if ((err == ENOMSG || err == EAGAIN) && (a.flags & IPC_NOWAIT)) return Napi::Number::New(info.Env(), -1);
   if (err != 0) ThrowErrno(info.Env(), err, "msgrcv");
-  Addon* addon = info.Env().GetInstanceData<Addon>();
-  addon->SetScratch(0, static_cast<double>(call.type()));
-  return Napi::Buffer<char>::Copy(info.Env(), call.body(), call.received());
+  return Napi::Number::New(info.Env(), static_cast<double>(call.received()));
 }
 
 Napi::Value MsgSndAsync(const Napi::CallbackInfo& info) {
@@ -209,7 +222,7 @@ Napi::Value MsgSndAsync(const Napi::CallbackInfo& info) {
   std::vector<char> message(kHeader + a.body.length);
   FillMessage(message.data(), a);
   auto call = std::make_unique<OwnedMsgSendCall>(a.id, std::move(message), a.body.length, a.flags);
-  pool.Submit(wait_id, std::move(call), Deadline::AfterNs(a.timeout_ns));
+  pool.Submit(wait_id, std::move(call), Deadline::AfterNs(ArgTimeoutNs(info, 4, "timeout")));
   return info.Env().Undefined();
 }
 
@@ -223,7 +236,7 @@ Napi::Value MsgRcvAsync(const Napi::CallbackInfo& info) {
   } catch (const std::bad_alloc&) {
     ThrowErrno(info.Env(), ENOMEM, "msgrcv");
   }
-  pool.Submit(wait_id, std::move(call), Deadline::AfterNs(a.timeout_ns));
+  pool.Submit(wait_id, std::move(call), Deadline::AfterNs(ArgTimeoutNs(info, 4, "timeout")));
   return info.Env().Undefined();
 }
 
@@ -288,6 +301,8 @@ void RegisterMessageQueue(Napi::Env env, Napi::Object exports, Napi::Object cons
   constants.Set("MSG_EXCEPT", Napi::Number::New(env, kMsgExcept));
   constants.Set("HAVE_MSG_EXCEPT", Napi::Boolean::New(env, kMsgExcept != 0));
   constants.Set("MTYPE_MAX", Napi::Number::New(env, static_cast<double>(kMaxType)));
+  // The receive area's layout: a native-endian C long (mtype), then the body.
+  constants.Set("MSG_HEADER_SIZE", Napi::Number::New(env, static_cast<double>(kHeader)));
 }
 
 }  // namespace sysv_ipc
