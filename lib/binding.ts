@@ -118,6 +118,12 @@ export interface Binding {
    * With IPC_NOWAIT, `spinNs` (0 to 1e6) retries that long before giving up.
    */
   semop(id: number, ops: Int32Array, flags: number, timeoutMs: number, spinNs?: number): boolean;
+  /**
+   * One operation on member `index` with plain-number arguments (the fast
+   * path for Semaphore): flags IPC_NOWAIT | SEM_UNDO; `wait` is the spin in ns
+   * with IPC_NOWAIT, else the timeout in ms (-1: none). false: would block.
+   */
+  semopOne(id: number, index: number, delta: number, flags: number, wait: number): boolean;
   /** The same on a waiter thread; reports errno 0, ETIMEDOUT, ECANCELED or the failure. */
   semopAsync(id: number, ops: Int32Array, flags: number, timeoutMs: number, waitId: number): void;
   /** GETVAL. */

@@ -413,6 +413,12 @@ export class SemaphoreSet extends IpcHandle {
     return binding.semop(this.id, ops, C.IPC_NOWAIT, -1);
   }
 
+  /** @internal One operation on one member, without waiting (the uncontended fast path). */
+  tryRunOne(index: number, delta: number, flags: number): boolean {
+    this.ensureOpen();
+    return binding.semopOne(this.id, index, delta, flags | C.IPC_NOWAIT, 0);
+  }
+
   /** @internal */
   runSync(ops: Int32Array, timeout: number): void {
     this.ensureOpen();

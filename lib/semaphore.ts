@@ -228,7 +228,7 @@ export class Semaphore implements Disposable {
   /** Takes `count` units if available now (IPC_NOWAIT): `false` otherwise, nothing taken. */
   tryAcquire(options?: AcquireSelector): boolean {
     const a = options === undefined ? ONE : parseAcquire(check.options('options', options), false);
-    return this.semaphoreSet.tryRun(this.ops(-a.count, a.flags));
+    return this.semaphoreSet.tryRunOne(this.index, -a.count, a.flags);
   }
 
   /**
@@ -249,7 +249,7 @@ export class Semaphore implements Disposable {
   release(count = 1, options?: ReleaseOptions): void {
     const n = check.integer('count', count, 1, SEMVMX);
     const undo = options === undefined ? false : check.optionalBoolean('options.undo', check.options('options', options).undo, false);
-    this.semaphoreSet.tryRun(this.ops(n, undo ? C.SEM_UNDO : 0));
+    this.semaphoreSet.tryRunOne(this.index, n, undo ? C.SEM_UNDO : 0);
   }
 
   /**
@@ -270,7 +270,7 @@ export class Semaphore implements Disposable {
 
   /** Whether the value is zero now (a wait-for-zero with IPC_NOWAIT). */
   tryWaitForZero(): boolean {
-    return this.semaphoreSet.tryRun(this.ops(0, 0));
+    return this.semaphoreSet.tryRunOne(this.index, 0, 0);
   }
 
   /**
@@ -323,7 +323,7 @@ export class Semaphore implements Disposable {
     const release = () => {
       if (released) return;
       released = true;
-      this.semaphoreSet.tryRun(this.ops(a.count, a.flags));
+      this.semaphoreSet.tryRunOne(this.index, a.count, a.flags);
     };
     return { release, [Symbol.dispose]: release };
   }

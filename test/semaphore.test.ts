@@ -109,6 +109,13 @@ describe('Semaphore basics', () => {
       () => binding.semSetAll(sem.id, Int32Array.of(1, 2)),
       () => binding.semSetAll(sem.id, Int32Array.of(-1)),
       () => binding.semGetValue(sem.id, 1.5),
+      () => binding.semopOne(sem.id, -1, -1, IPC_NOWAIT, 0),
+      () => binding.semopOne(sem.id, 0, -SEMVMX - 1, IPC_NOWAIT, 0),
+      () => binding.semopOne(sem.id, 0, 0.5, IPC_NOWAIT, 0),
+      () => binding.semopOne(sem.id, 0, -1, 0x7000, 0),
+      () => binding.semopOne(sem.id, 0, -1, IPC_NOWAIT, 1e10),
+      () => binding.semopOne(sem.id, 0, -1, 0, NaN),
+      () => (binding.semopOne as (...a: unknown[]) => boolean)(sem.id, 0, -1, IPC_NOWAIT),
     ];
     for (const attempt of tries) expect(attempt).toThrow(/out of range|must be|must hold|detached/);
     expect(sem.value).toBe(3);
@@ -116,6 +123,7 @@ describe('Semaphore basics', () => {
     expect(() => binding.semop(sem.id, Int32Array.of(0, -1, 0, 1, -1, 0), IPC_NOWAIT, -1)).toThrow(
       expect.objectContaining({ code: 'EFBIG' }),
     );
+    expect(() => binding.semopOne(sem.id, 1, -1, IPC_NOWAIT, 0)).toThrow(expect.objectContaining({ code: 'EFBIG' }));
     expect(sem.value).toBe(3);
   });
 });
