@@ -146,7 +146,11 @@ interface ParsedReceive {
   maxSize: number;
 }
 
-function parseReceive(options: ReceiveSelector | undefined): ParsedReceive {
+// The common call, receive() with no options, skips option parsing.
+const DEFAULT_RECEIVE: Readonly<ParsedReceive> = { type: 0, flags: 0, maxSize: defaultMaxSize };
+
+function parseReceive(options: ReceiveSelector | undefined): Readonly<ParsedReceive> {
+  if (options === undefined) return DEFAULT_RECEIVE;
   const o = check.options('options', options);
   const type = check.optionalInteger('options.type', o.type, -MESSAGE_TYPE_MAX, MESSAGE_TYPE_MAX, 0);
   const except = check.optionalBoolean('options.except', o.except, false);
@@ -167,6 +171,7 @@ function parseReceive(options: ReceiveSelector | undefined): ParsedReceive {
 }
 
 function parseType(options: { type?: number } | undefined): number {
+  if (options === undefined) return 1;
   const o = check.options('options', options);
   return check.optionalInteger('options.type', o.type, 1, MESSAGE_TYPE_MAX, 1);
 }
