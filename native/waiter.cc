@@ -199,6 +199,7 @@ struct WaiterPool::Worker {
   std::condition_variable cv;
   Job* job = nullptr;                        // guarded by mutex_
   ThreadInterrupter* interrupter = nullptr;  // guarded by mutex_; null until the thread runs
+  bool cancel_armed = false;                 // guarded by mutex_: ArmNow() ran for the current job
   bool exited = false;                       // guarded by mutex_
 };
 
@@ -264,7 +265,10 @@ void WaiterPool::Cancel(uint64_t wait_id) {
   if (it == jobs_.end()) return;
   Job* job = it->second;
   job->cancelled.store(true, std::memory_order_release);
-  if (job->worker != nullptr && job->worker->interrupter != nullptr) job->worker->interrupter->ArmNow();
+  if (job->worker != nullptr && job->worker->interrupter != nullptr) {
+    job->worker->interrupter->ArmNow();
+    job->worker->cancel_armed = true;
+  }
 }
 
 void WaiterPool::SetKeepAlive(Napi::Env env, bool on) {
@@ -317,7 +321,13 @@ void WaiterPool::WorkerMain(Worker* worker) {
     lock.lock();
     worker->job = nullptr;
     job->worker = nullptr;
-    interrupter.Disarm();  // under the lock: a Cancel() cannot re-arm it for the finished job
+    // Under the lock, so a Cancel() cannot re-arm it for the finished job. A
+    // deadline was disarmed by RunBlocking itself; only a cancel needs it here
+    // (skipping it otherwise saves a syscall per wait).
+    if (worker->cancel_armed) {
+      interrupter.Disarm();
+      worker->cancel_armed = false;
+    }
     job->result = result;
     lock.unlock();
     Deliver(job);
@@ -383,7 +393,10 @@ void WaiterPool::Shutdown() {
     for (auto& entry : jobs_) {
       Job* job = entry.second;
       job->cancelled.store(true, std::memory_order_release);
-      if (job->worker != nullptr && job->worker->interrupter != nullptr) job->worker->interrupter->ArmNow();
+      if (job->worker != nullptr && job->worker->interrupter != nullptr) {
+        job->worker->interrupter->ArmNow();
+        job->worker->cancel_armed = true;
+      }
     }
     for (Worker* worker : idle_) worker->cv.notify_one();
     idle_.clear();
