@@ -92,6 +92,50 @@ describe('off the event loop and off the threadpool', () => {
   });
 });
 
+describe('messages() as an async iterable', () => {
+  test('yields in order with the selector applied, and ends when the handle is closed', async () => {
+    const q = track(MessageQueue.create());
+    for (const t of [1, 2, 1, 3, 1]) q.sendSync(`m${t}`, { type: t });
+    const got: string[] = [];
+    const done = (async () => {
+      for await (const m of q.messages({ type: 1 })) got.push(m.data.toString());
+    })();
+    await until(() => got.length === 3);
+    await untilBlocked(process.pid, 'msgrcv'); // now parked, waiting for a fourth type-1 message
+    q.close();
+    await done; // the loop ended instead of throwing
+    expect(got).toEqual(['m1', 'm1', 'm1']);
+    expect(MessageQueue.fromId(q.id).info().messages).toBe(2); // the others were left alone
+  });
+
+  test('ends when the queue is removed, by this process or another', async () => {
+    const q = MessageQueue.create();
+    const got: string[] = [];
+    const done = (async () => {
+      for await (const m of q.messages()) got.push(m.data.toString());
+    })();
+    q.sendSync('only');
+    await until(() => got.length === 1);
+    await untilBlocked(process.pid, 'msgrcv');
+    const remover = new Child('mq-remove', [q.id]);
+    await remover.next();
+    await done;
+    expect(got).toEqual(['only']);
+  });
+
+  test('an abort is thrown out of the loop; a bad option fails the first step', async () => {
+    const q = track(MessageQueue.create());
+    const ac = new AbortController();
+    const loop = (async () => {
+      for await (const m of q.messages({ signal: ac.signal })) void m;
+    })();
+    await untilBlocked(process.pid, 'msgrcv');
+    ac.abort();
+    await expect(loop).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(q.messages({ type: 1.5 }).next()).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
+  });
+});
+
 describe('ending a pending wait', () => {
   test('abort: AbortError with the reason as cause, the thread leaves the kernel, nothing consumed', async () => {
     const q = track(MessageQueue.create());
