@@ -3,6 +3,7 @@
  * zero-copy views that cannot crash the process, and cross-process
  * wait/notify on a 32-bit word (futex(2) on Linux).
  */
+import { constants as bufferConstants } from 'node:buffer';
 import { binding, type ShmHandle } from './binding';
 import { abortError, ClosedError, OutOfRangeError, timeoutError } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
@@ -230,6 +231,16 @@ export class SharedMemory extends IpcHandle {
   get arrayBuffer(): ArrayBuffer {
     const handle = this.attached();
     if (this.readOnly) throw readOnlyError('arrayBuffer');
+    if (this.size > bufferConstants.MAX_LENGTH) {
+      // Node refuses ArrayBuffers past this length (4 GiB on Node 20).
+      throw Object.assign(
+        new RangeError(
+          `The segment is ${this.size} bytes, more than the largest ArrayBuffer this Node.js allows ` +
+            `(${bufferConstants.MAX_LENGTH}): use read(), readInto() and write()`,
+        ),
+        { code: 'ERR_SYSV_IPC_VIEW_TOO_LARGE' },
+      );
+    }
     this.cachedArrayBuffer ??= binding.shmArrayBuffer(handle);
     // Zero length while attached: JavaScript moved the backing store out
     // (ArrayBuffer.prototype.transfer). A second ArrayBuffer over the same
@@ -304,7 +315,11 @@ export class SharedMemory extends IpcHandle {
   }
 
   private wordIndex(index: unknown): number {
-    return check.integer('index', index, 0, Math.floor(this.size / 4) - 1);
+    const words = Math.floor(this.size / 4);
+    if (words === 0) {
+      throw new OutOfRangeError(`The segment is ${this.size} bytes: it holds no 32-bit word to wait or notify on`);
+    }
+    return check.integer('index', index, 0, words - 1);
   }
 
   /**

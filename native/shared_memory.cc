@@ -157,7 +157,10 @@ bool DetachNow(napi_env env, Attachment* a) {
   if (state == ViewState::kFailed) return false;
   if (state != ViewState::kEscaped) a->mapping->Unmap();
   a->mapping.reset();
+  // Out of the registry for good: the registry may be freed at teardown
+  // before this handle's finalizer runs, which must then not touch it.
   if (a->registry != nullptr) a->registry->live.erase(a);
+  a->registry = nullptr;
   return true;
 }
 
@@ -171,9 +174,24 @@ void FinalizeAttachment(napi_env env, void* data, void*) {
   delete a;  // drops its share of the mapping
 }
 
-// The ArrayBuffer's finalizer: its share of the mapping.
+// The ArrayBuffer's share of the mapping. Node may run the finalizer while
+// napi_create_external_arraybuffer is still failing (it refuses lengths above
+// its Buffer limit and finalizes at once), so who frees the box depends on
+// whether creation succeeded: never both, never neither.
+struct ViewShare {
+  std::shared_ptr<Mapping> mapping;
+  bool created = false;    // the ArrayBuffer exists: the finalizer frees the box
+  bool finalized = false;  // the finalizer ran during a failed creation
+};
+
 void FinalizeArrayBuffer(napi_env, void*, void* hint) {
-  delete static_cast<std::shared_ptr<Mapping>*>(hint);
+  auto* share = static_cast<ViewShare*>(hint);
+  share->mapping.reset();
+  if (share->created) {
+    delete share;
+  } else {
+    share->finalized = true;  // ShmArrayBuffer frees it
+  }
 }
 
 // Environment teardown: detach everything still attached. Node runs cleanup
@@ -372,14 +390,14 @@ Napi::Value ShmArrayBuffer(const Napi::CallbackInfo& info) {
     if (napi_get_reference_value(env, a->array_buffer, &ab) == napi_ok && ab != nullptr) return Napi::Value(env, ab);
     ThrowWithCode(env, "ERR_SYSV_IPC_CLOSED", "The ArrayBuffer of the attachment is gone");
   }
-  auto* hint = new std::shared_ptr<Mapping>(a->mapping);
+  auto* share = new ViewShare{a->mapping};
   napi_value ab;
   napi_status status = registry->refuse_external_buffers
                            ? napi_no_external_buffers_allowed
                            : napi_create_external_arraybuffer(env, a->mapping->data(), a->mapping->size(),
-                                                              FinalizeArrayBuffer, hint, &ab);
+                                                              FinalizeArrayBuffer, share, &ab);
   if (status != napi_ok) {
-    delete hint;
+    delete share;  // whether or not the finalizer ran, the box is ours to free
     if (status == napi_no_external_buffers_allowed) {
       ThrowWithCode(env, "ERR_SYSV_IPC_NO_EXTERNAL_BUFFERS",
                     "This runtime does not allow external ArrayBuffers (napi_no_external_buffers_allowed, as in "
@@ -389,6 +407,7 @@ Napi::Value ShmArrayBuffer(const Napi::CallbackInfo& info) {
     if (env.IsExceptionPending()) throw env.GetAndClearPendingException();
     throw Napi::Error::New(env, "sysv-ipc: cannot create an ArrayBuffer over the attachment");
   }
+  share->created = true;
   if (napi_create_reference(env, ab, 1, &a->array_buffer) != napi_ok) {
     // Keep no view we cannot detach later.
     napi_detach_arraybuffer(env, ab);

@@ -430,3 +430,55 @@ describe('SharedMemory views that leave through the language', () => {
     });
   });
 });
+
+describe('SharedMemory regressions', () => {
+  test.each(['main', 'worker'])(
+    'detach, keep the object, end the environment (%s): its finalizer must not touch freed state',
+    (where) => {
+      // MALLOC_PERTURB_ fills freed memory, so a use after free of the
+      // environment's registry turns into a crash instead of passing silently.
+      const r = spawnSync(process.execPath, [fixture('shm-detach-exit.js'), where === 'worker' ? 'worker' : 'main'], {
+        encoding: 'utf8',
+        env: { ...process.env, MALLOC_PERTURB_: '165', MALLOC_CHECK_: '3' },
+        timeout: 30000,
+      });
+      expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+      expect(r.stdout).toBe('ok\n');
+    },
+  );
+
+  test('a segment larger than the largest ArrayBuffer gets a clear error for views; read/write still work', () => {
+    const { MAX_LENGTH } = require('node:buffer').constants as { MAX_LENGTH: number };
+    const size = MAX_LENGTH + 4096;
+    let shm: SharedMemory;
+    try {
+      shm = track(SharedMemory.create({ size }));
+    } catch (err) {
+      // A host may cap segments below this (shmmax/shmall); then there is nothing to test here.
+      console.warn(`cannot create a ${size}-byte segment here: ${(err as Error).message}`);
+      return;
+    }
+    expect(() => shm.arrayBuffer).toThrow(expect.objectContaining({ code: 'ERR_SYSV_IPC_VIEW_TOO_LARGE' }));
+    expect(() => shm.buffer).toThrow(expect.objectContaining({ code: 'ERR_SYSV_IPC_VIEW_TOO_LARGE' }));
+    // The native layer, called directly, refuses too (Node would refuse the
+    // external ArrayBuffer; this used to free its bookkeeping twice).
+    const handle = (shm as unknown as { handle: unknown }).handle;
+    expect(() => (binding.shmArrayBuffer as (h: unknown) => unknown)(handle)).toThrow();
+    shm.write('end', size - 3);
+    expect(shm.read(size - 3, 3).toString()).toBe('end');
+  });
+
+  test('a segment smaller than one word says so for wait and notify', async () => {
+    const shm = track(SharedMemory.create({ size: 3 }));
+    expect(() => shm.notify(0)).toThrow(/holds no 32-bit word/);
+    await expect(shm.wait(0, 0)).rejects.toThrow(/holds no 32-bit word/);
+  });
+
+  test('npm run test:gc passes (garbage SharedMemory objects detach; segments survive)', () => {
+    const r = spawnSync(process.execPath, ['--expose-gc', path.join(__dirname, 'gc', 'run.js')], {
+      encoding: 'utf8',
+      timeout: 60000,
+    });
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+  });
+});
