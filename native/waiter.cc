@@ -82,6 +82,7 @@ ThreadInterrupter::ThreadInterrupter() {
   sev.sigev_signo = InterruptSignal();
   sev.sigev_notify_thread_id = static_cast<pid_t>(syscall(SYS_gettid));
   ok_ = timer_create(CLOCK_MONOTONIC, &sev, &timer_) == 0;
+  if (!ok_) error_ = errno;
 }
 
 ThreadInterrupter::~ThreadInterrupter() {
@@ -133,6 +134,13 @@ ThreadInterrupter& CurrentThreadInterrupter() {
 
 int RunBlocking(BlockingCall& call, const Deadline& deadline, const std::atomic<bool>* cancelled,
                 ThreadInterrupter* interrupter) {
+  // Blocking without a working interrupter would be a wait nothing can end
+  // (no timeout, no cancel, no teardown): refuse it. Non-blocking attempts
+  // (IPC_NOWAIT) go through SpinNonBlocking and never get here.
+  bool needs_interrupter = cancelled != nullptr || (!deadline.None() && !call.KernelTimeout());
+  if (needs_interrupter && (interrupter == nullptr || interrupter->error() != 0)) {
+    return interrupter != nullptr ? interrupter->error() : EINVAL;
+  }
   bool armed = false;
   if (!deadline.None() && !call.KernelTimeout() && interrupter != nullptr) {
     interrupter->ArmAt(deadline.at_ns);

@@ -56,10 +56,16 @@ class ThreadInterrupter {
   void ArmAt(int64_t deadline_ns);  // fires at the deadline, then every millisecond
   void ArmNow();                    // fires at once, then every millisecond (thread-safe)
   void Disarm();
+  // 0, or why the timer could not be made (timer_create's errno: EAGAIN when
+  // RLIMIT_SIGPENDING or the kernel's timer limit is reached). Without it a
+  // blocked call could be neither timed out nor cancelled, so RunBlocking
+  // refuses to block.
+  int error() const { return error_; }
 
  private:
   timer_t timer_{};
   bool ok_ = false;
+  int error_ = 0;
 };
 
 // The calling thread's interrupter, created on first use (sync calls with a timeout).

@@ -82,13 +82,16 @@ describe('off the event loop and off the threadpool', () => {
 
   test('waiter threads are reused, not created per wait', async () => {
     const q = track(MessageQueue.create());
+    let afterFirst = 0;
     for (let i = 0; i < 20; i++) {
       const p = q.receive();
       await untilBlocked(process.pid, 'msgrcv');
       q.sendSync('x');
       await p;
+      if (i === 0) afterFirst = binding.waiterThreads();
     }
-    expect(binding.waiterThreads()).toBeLessThanOrEqual(16);
+    expect(afterFirst).toBeGreaterThanOrEqual(1);
+    expect(binding.waiterThreads()).toBe(afterFirst); // the same thread served all twenty
   });
 });
 
@@ -348,6 +351,30 @@ describe('process and thread lifetime', () => {
     expect(exitCode).toBe(0);
     await until(() => threadsBlockedIn(process.pid, 'msgrcv') === 0, 5000, 'waiters gone');
     await until(() => threadCount() <= baseline, 5000, 'threads back to baseline');
+  });
+
+  test('where no timer can be made for a wait, it fails with EAGAIN instead of blocking beyond cancel', () => {
+    // POSIX timers count against RLIMIT_SIGPENDING: with a limit of 0 none can be made.
+    let prlimit: string;
+    try {
+      prlimit = execFileSync('sh', ['-c', 'command -v prlimit'], { encoding: 'utf8' }).trim();
+    } catch {
+      console.warn('prlimit (util-linux) is missing: the no-timer case is not exercised');
+      return;
+    }
+    const script = `
+      const { MessageQueue } = require(${JSON.stringify(path.join(__dirname, '..'))});
+      const q = MessageQueue.create();
+      const out = {};
+      (async () => {
+        try { await q.receive({ timeout: 5000 }); } catch (e) { out.async = e.code; }
+        try { q.receiveSync({ timeout: 5000 }); } catch (e) { out.sync = e.code; }
+        q.sendSync('still works'); out.tryReceive = q.tryReceive().data.toString();
+        q.remove();
+        console.log(JSON.stringify(out));
+      })();`;
+    const stdout = execFileSync(prlimit, ['--sigpending=0', process.execPath, '-e', script], { encoding: 'utf8', timeout: 20000 });
+    expect(JSON.parse(stdout)).toEqual({ async: 'EAGAIN', sync: 'EAGAIN', tryReceive: 'still works' });
   });
 
   test('the package loads from ESM by its own name', () => {
