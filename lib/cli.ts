@@ -224,6 +224,9 @@ function parseKey(value: string, command: string): number {
   if (!m) throw new UsageError(`'${value}' is not a key (use hex like 0x1234abcd, or decimal)`, command);
   const n = Number(m[2]) * (m[1] ? -1 : 1);
   if (n < -0x80000000 || n > 0xffffffff) throw new UsageError(`'${value}' is not a key (out of 32-bit range)`, command);
+  if (n === 0) {
+    throw new UsageError('key 0 is IPC_PRIVATE, which names no object: give the id instead', command);
+  }
   return check.key('key', n);
 }
 

@@ -416,7 +416,8 @@ export class MessageQueue extends IpcHandle {
    */
   set(options: MessageQueueSetOptions): void {
     const { mode, uid, gid } = parseOwnershipChange(options);
-    const maxBytes = options.maxBytes === undefined ? -1 : check.integer('options.maxBytes', options.maxBytes, 0, 0x7fffffff);
+    const o = check.options('options', options);
+    const maxBytes = o.maxBytes === undefined ? -1 : check.integer('options.maxBytes', o.maxBytes, 0, 0x7fffffff);
     binding.msgSet(this.id, mode, uid, gid, maxBytes);
   }
 

@@ -322,8 +322,10 @@ export class Semaphore implements Disposable {
     let released = false;
     const release = () => {
       if (released) return;
+      // Like Mutex.unlock(): units held must stay releasable after close(),
+      // so this goes to the kernel directly rather than through the closed handle.
+      binding.semopOne(this.semaphoreSet.id, this.index, a.count, a.flags | C.IPC_NOWAIT, 0);
       released = true;
-      this.semaphoreSet.tryRunOne(this.index, a.count, a.flags);
     };
     return { release, [Symbol.dispose]: release };
   }

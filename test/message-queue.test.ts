@@ -84,6 +84,13 @@ describe('life cycle', () => {
     expect(q.info().maxBytes).toBe(msgmnb);
   });
 
+  test('set() without an options object is a TypeError with a code, not a crash in the parser', () => {
+    const q = newQueue();
+    expect(() => q.set(undefined as never)).not.toThrow(); // nothing to change
+    expect(() => q.set(5 as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => q.set(null as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+  });
+
   test('create({ maxBytes }) sets the capacity, and a refused one leaves no queue behind', () => {
     const q = track(MessageQueue.create({ maxBytes: 100 }));
     expect(q.info().maxBytes).toBe(100);

@@ -257,3 +257,16 @@ describe('Semaphore open-or-create', () => {
     }
   });
 });
+
+describe('Semaphore lock handles', () => {
+  test('a lock taken before close() can still be released after it', async () => {
+    const sem = track(Semaphore.create({ initialValue: 1 }));
+    const lock = await sem.lock();
+    expect(sem.value).toBe(0);
+    sem.close();
+    expect(() => lock[Symbol.dispose]()).not.toThrow();
+    expect(Semaphore.fromId(sem.id).value).toBe(1);
+    lock.release(); // idempotent
+    expect(Semaphore.fromId(sem.id).value).toBe(1);
+  });
+});
