@@ -390,12 +390,16 @@ void WaiterPool::Shutdown() {
     std::lock_guard<std::mutex> lock(mutex_);
     if (shutting_down_) return;
     shutting_down_ = true;
-    for (auto& entry : jobs_) {
-      Job* job = entry.second;
+    // Every busy thread's job, not only those in jobs_: a job whose wait id
+    // was reused by a later Submit is no longer in the map, and the join
+    // below would wait for it forever.
+    for (auto& worker : workers_) {
+      Job* job = worker->job;
+      if (job == nullptr) continue;
       job->cancelled.store(true, std::memory_order_release);
-      if (job->worker != nullptr && job->worker->interrupter != nullptr) {
-        job->worker->interrupter->ArmNow();
-        job->worker->cancel_armed = true;
+      if (worker->interrupter != nullptr) {
+        worker->interrupter->ArmNow();
+        worker->cancel_armed = true;
       }
     }
     for (Worker* worker : idle_) worker->cv.notify_one();
