@@ -17,6 +17,7 @@
         "NAPI_CPP_EXCEPTIONS",
         "NODE_ADDON_API_CPP_EXCEPTIONS_ALL",
         "NODE_ADDON_API_DISABLE_DEPRECATED",
+        "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS",
         "SYSV_IPC_SOURCE_HASH=\"<!(node scripts/source-hash.js)\""
       ],
       "cflags!": ["-fno-exceptions"],

@@ -60,7 +60,14 @@ WaiterPool& Addon::Pool(Napi::Env env) {
 }
 
 void Addon::SetScratch(size_t index, double value) {
-  if (index < scratch_length_) scratch_data_[index] = value;
+  // Looked up on every use, not cached: JavaScript could detach the array's
+  // buffer (transfer it away), and a cached pointer would then dangle.
+  if (scratch.IsEmpty()) return;
+  Napi::Float64Array array = scratch.Value();
+  void* data = nullptr;
+  size_t length = 0;
+  if (napi_get_typedarray_info(env_, array, nullptr, &length, &data, nullptr, nullptr) != napi_ok || data == nullptr) return;
+  if (index < length) static_cast<double*>(data)[index] = value;
 }
 
 Napi::Value Addon::Initialize(const Napi::CallbackInfo& info) {
@@ -77,8 +84,6 @@ Napi::Value Addon::Initialize(const Napi::CallbackInfo& info) {
   // dispatcher, which ignores ids it did not issue (ids carry the generation).
   Napi::Float64Array scratch_array = info[2].As<Napi::Float64Array>();
   scratch = Napi::Persistent(scratch_array);
-  scratch_data_ = scratch_array.Data();
-  scratch_length_ = scratch_array.ElementLength();
   error_class = Napi::Persistent(error_ctor);
   this->dispatch = Napi::Persistent(dispatch);
   if (pool_ == nullptr) pool_ = new WaiterPool(env, &this->dispatch);

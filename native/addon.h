@@ -35,8 +35,6 @@ class Addon : public Napi::Addon<Addon> {
   napi_env env_;
   WaiterPool* pool_ = nullptr;  // freed by the pool's own finalizer after Shutdown()
   uint32_t generation_ = 0;  // how many times init() ran
-  double* scratch_data_ = nullptr;
-  size_t scratch_length_ = 0;
 };
 
 // Each IPC kind adds its functions and constants to the exports.

@@ -92,24 +92,29 @@ Napi::Object ArgObject(const Napi::CallbackInfo& info, size_t index, const char*
 }
 
 ByteView ArgBytes(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  Napi::Env env = info.Env();
   Napi::Value v = At(info, index);
+  // The data pointer comes from napi_get_typedarray_info/napi_get_dataview_info,
+  // which accept views of a SharedArrayBuffer too; going through the view's
+  // ArrayBuffer (napi_get_arraybuffer_info) fails for those with a bare
+  // "Invalid argument" Error.
+  void* data = nullptr;
+  size_t length = 0;
   if (v.IsTypedArray()) {
-    Napi::TypedArray ta = v.As<Napi::TypedArray>();
-    Napi::ArrayBuffer ab = ta.ArrayBuffer();
-    uint8_t* base = static_cast<uint8_t*>(ab.Data());
-    // A detached buffer has no data and length 0: an empty view, never a dangling pointer.
-    if (base == nullptr) return ByteView{nullptr, 0};
-    return ByteView{base + ta.ByteOffset(), ta.ByteLength()};
+    length = v.As<Napi::TypedArray>().ByteLength();
+    napi_typedarray_type type;
+    size_t elements;
+    if (napi_get_typedarray_info(env, v, &type, &elements, &data, nullptr, nullptr) != napi_ok) data = nullptr;
+  } else if (v.IsDataView()) {
+    if (napi_get_dataview_info(env, v, &length, &data, nullptr, nullptr) != napi_ok) data = nullptr;
+  } else {
+    ThrowTypeError(env, std::string("The \"") + name +
+                            "\" argument must be an instance of Buffer, TypedArray or DataView. Received " +
+                            Describe(v));
   }
-  if (v.IsDataView()) {
-    Napi::DataView dv = v.As<Napi::DataView>();
-    uint8_t* base = static_cast<uint8_t*>(dv.ArrayBuffer().Data());
-    if (base == nullptr) return ByteView{nullptr, 0};
-    return ByteView{base + dv.ByteOffset(), dv.ByteLength()};
-  }
-  ThrowTypeError(info.Env(), std::string("The \"") + name +
-                                 "\" argument must be an instance of Buffer, TypedArray or DataView. Received " +
-                                 Describe(v));
+  // A detached (or shrunk out-of-bounds) view has length 0: an empty view, never a dangling pointer.
+  if (data == nullptr || length == 0) return ByteView{nullptr, 0};
+  return ByteView{static_cast<uint8_t*>(data), length};
 }
 
 int64_t ArgTimeoutNs(const Napi::CallbackInfo& info, size_t index, const char* name) {

@@ -222,7 +222,7 @@ Napi::Value MsgSndAsync(const Napi::CallbackInfo& info) {
   std::vector<char> message(kHeader + a.body.length);
   FillMessage(message.data(), a);
   auto call = std::make_unique<OwnedMsgSendCall>(a.id, std::move(message), a.body.length, a.flags);
-  pool.Submit(wait_id, std::move(call), Deadline::AfterNs(ArgTimeoutNs(info, 4, "timeout")));
+  pool.Submit(info.Env(), wait_id, std::move(call), Deadline::AfterNs(ArgTimeoutNs(info, 4, "timeout")));
   return info.Env().Undefined();
 }
 
@@ -236,7 +236,7 @@ Napi::Value MsgRcvAsync(const Napi::CallbackInfo& info) {
   } catch (const std::bad_alloc&) {
     ThrowErrno(info.Env(), ENOMEM, "msgrcv");
   }
-  pool.Submit(wait_id, std::move(call), Deadline::AfterNs(ArgTimeoutNs(info, 4, "timeout")));
+  pool.Submit(info.Env(), wait_id, std::move(call), Deadline::AfterNs(ArgTimeoutNs(info, 4, "timeout")));
   return info.Env().Undefined();
 }
 

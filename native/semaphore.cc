@@ -280,7 +280,7 @@ Napi::Value SemOpAsync(const Napi::CallbackInfo& info) {
   if (!heap.empty()) ops = std::move(heap);
   ops.resize(count);
   WaiterPool& pool = info.Env().GetInstanceData<Addon>()->Pool(info.Env());
-  pool.Submit(wait_id, std::make_unique<OwnedSemOpCall>(id, std::move(ops), (flags & IPC_NOWAIT) != 0),
+  pool.Submit(info.Env(), wait_id, std::make_unique<OwnedSemOpCall>(id, std::move(ops), (flags & IPC_NOWAIT) != 0),
               Deadline::AfterNs(timeout_ns));
   return info.Env().Undefined();
 }

@@ -500,7 +500,7 @@ Napi::Value ShmWaitAsync(const Napi::CallbackInfo& info) {
   WaitArgs w = ParseWait(info);
   uint64_t wait_id = ArgWaitId(info, 4);
   WaiterPool& pool = info.Env().GetInstanceData<Addon>()->Pool(info.Env());
-  pool.Submit(wait_id, std::make_unique<FutexWaitCall>(w.mapping, w.index, w.expected),
+  pool.Submit(info.Env(), wait_id, std::make_unique<FutexWaitCall>(w.mapping, w.index, w.expected),
               Deadline::AfterNs(w.timeout_ns));
   return info.Env().Undefined();
 }

@@ -9,6 +9,7 @@
 
 #include <cstring>
 
+#include "arguments.h"
 #include "errors.h"
 
 #ifndef sigev_notify_thread_id
@@ -234,7 +235,7 @@ void WaiterPool::Release() {
   if (owners_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
 }
 
-void WaiterPool::Submit(uint64_t wait_id, std::unique_ptr<BlockingCall> call, Deadline deadline) {
+void WaiterPool::Submit(Napi::Env env, uint64_t wait_id, std::unique_ptr<BlockingCall> call, Deadline deadline) {
   auto job = std::make_unique<Job>();
   job->id = wait_id;
   job->call = std::move(call);
@@ -242,6 +243,9 @@ void WaiterPool::Submit(uint64_t wait_id, std::unique_ptr<BlockingCall> call, De
 
   std::unique_lock<std::mutex> lock(mutex_);
   if (shutting_down_) throw std::runtime_error("sysv-ipc: the environment is shutting down");
+  if (jobs_.count(wait_id) != 0) {
+    ThrowRangeError(env, "The value of \"waitId\" is out of range: a wait with this id is still pending");
+  }
   ReapExited();
   Job* raw = job.get();
   if (!idle_.empty()) {
@@ -398,12 +402,16 @@ void WaiterPool::Shutdown() {
     std::lock_guard<std::mutex> lock(mutex_);
     if (shutting_down_) return;
     shutting_down_ = true;
-    for (auto& entry : jobs_) {
-      Job* job = entry.second;
+    // Every busy thread's job, not only those in jobs_: a job whose wait id
+    // was reused by a later Submit is no longer in the map, and the join
+    // below would wait for it forever.
+    for (auto& worker : workers_) {
+      Job* job = worker->job;
+      if (job == nullptr) continue;
       job->cancelled.store(true, std::memory_order_release);
-      if (job->worker != nullptr && job->worker->interrupter != nullptr) {
-        job->worker->interrupter->ArmNow();
-        job->worker->cancel_armed = true;
+      if (worker->interrupter != nullptr) {
+        worker->interrupter->ArmNow();
+        worker->cancel_armed = true;
       }
     }
     for (Worker* worker : idle_) worker->cv.notify_one();

@@ -119,7 +119,9 @@ class WaiterPool {
 
   // Starts `call` on a pool thread; the result is reported as
   // dispatch(wait_id, errno, value, extra). Called on the JS thread.
-  void Submit(uint64_t wait_id, std::unique_ptr<BlockingCall> call, Deadline deadline);
+  // A wait id still pending is refused (RangeError): cancel and teardown
+  // find a wait by its id, so two waits must never share one.
+  void Submit(Napi::Env env, uint64_t wait_id, std::unique_ptr<BlockingCall> call, Deadline deadline);
   // Asks a pending wait to stop. Called on the JS thread.
   void Cancel(uint64_t wait_id);
   void SetKeepAlive(Napi::Env env, bool on);
