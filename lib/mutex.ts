@@ -4,6 +4,7 @@
  */
 import { constants as osConstants } from 'node:os';
 import { binding } from './binding';
+import { SemaphoreSetView } from './semaphore-set-view';
 import { SysvIpcError } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
 import * as check from './validate';
@@ -68,12 +69,9 @@ export interface MutexOpenOptions {
  * A worker thread that ends while holding the lock does not release it (undo
  * happens when the whole process exits): unlock before the worker ends.
  */
-export class Mutex implements Disposable {
-  /** The underlying set of one. */
-  readonly semaphoreSet: SemaphoreSet;
-
+export class Mutex extends SemaphoreSetView {
   private constructor(set: SemaphoreSet) {
-    this.semaphoreSet = set;
+    super(set);
   }
 
   /**
@@ -114,30 +112,11 @@ export class Mutex implements Disposable {
     return new Mutex(SemaphoreSet.fromId(id));
   }
 
-  /** The set's key. */
-  get key(): Key {
-    return this.semaphoreSet.key;
-  }
-
-  /** The set's identifier (semid). */
-  get id(): number {
-    return this.semaphoreSet.id;
-  }
-
-  /** Whether this object's create() or open() call created it. */
-  get created(): boolean {
-    return this.semaphoreSet.created;
-  }
-
   /** Whether this process holds the lock (see the class notes on what "hold" means). */
   get held(): boolean {
     return held.has(this.semaphoreSet.id);
   }
 
-  /** Whether {@link close} was called. */
-  get closed(): boolean {
-    return this.semaphoreSet.closed;
-  }
 
   /**
    * Takes the lock, waiting (off the event loop) while another process — or
@@ -203,39 +182,17 @@ export class Mutex implements Disposable {
     return { ...this.semaphoreSet.info(), index: 0, ...binding.semMember(this.id, 0) };
   }
 
-  /** Changes owner or mode (IPC_SET). */
-  set(options: SemaphoreSetSetOptions): void {
-    this.semaphoreSet.set(options);
-  }
-
   /** Deletes the mutex from the kernel (IPC_RMID); waiters wake with EIDRM. */
-  remove(): void {
+  override remove(): void {
     held.delete(this.semaphoreSet.id);
-    this.semaphoreSet.remove();
+    super.remove();
   }
 
   /**
    * Cancels this object's pending lock() calls (nothing is taken). It does not
    * unlock a lock this process holds; process exit does that. Idempotent.
    */
-  close(): void {
-    this.semaphoreSet.close();
-  }
-
-  /** Pending waits keep the process alive (the default). */
-  ref(): this {
-    this.semaphoreSet.ref();
-    return this;
-  }
-
-  /** Pending waits no longer keep the process alive. */
-  unref(): this {
-    this.semaphoreSet.unref();
-    return this;
-  }
-
-  /** Same as {@link close}, for `using`. */
-  [Symbol.dispose](): void {
-    this.close();
+  override close(): void {
+    super.close();
   }
 }

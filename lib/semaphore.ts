@@ -3,6 +3,7 @@
  * friendly surface: acquire/release counts, wait for zero, a `using` lock.
  */
 import { binding } from './binding';
+import { SemaphoreSetView } from './semaphore-set-view';
 import { IPC_PRIVATE, type Key } from './keys';
 import * as check from './validate';
 import type { WaitOptions } from './waits';
@@ -115,16 +116,14 @@ function parseAcquire(o: Partial<AcquireSelector>, undoDefault: boolean): Parsed
  *
  * A `Semaphore` from {@link SemaphoreSet.at} shares its set's handle.
  */
-export class Semaphore implements Disposable {
-  /** The set this semaphore belongs to (a set of one for {@link Semaphore.create}). */
-  readonly semaphoreSet: SemaphoreSet;
+export class Semaphore extends SemaphoreSetView {
   /** This semaphore's member index in {@link Semaphore.semaphoreSet}. */
   readonly index: number;
   // One triple reused by the synchronous paths (the addon copies it before any wait).
   private readonly op = new Int32Array(3);
 
   private constructor(set: SemaphoreSet, index: number) {
-    this.semaphoreSet = set;
+    super(set);
     this.index = index;
     this.op[0] = index;
   }
@@ -180,26 +179,6 @@ export class Semaphore implements Disposable {
   static fromId(id: number, index = 0): Semaphore {
     const set = SemaphoreSet.fromId(id);
     return new Semaphore(set, set.checkIndex('index', index));
-  }
-
-  /** The set's key. */
-  get key(): Key {
-    return this.semaphoreSet.key;
-  }
-
-  /** The set's identifier (semid). */
-  get id(): number {
-    return this.semaphoreSet.id;
-  }
-
-  /** Whether this object's create() or open() call created it. */
-  get created(): boolean {
-    return this.semaphoreSet.created;
-  }
-
-  /** Whether the set's handle was closed. */
-  get closed(): boolean {
-    return this.semaphoreSet.closed;
   }
 
   private ops(delta: number, flags: number): Int32Array {
@@ -334,37 +313,5 @@ export class Semaphore implements Disposable {
   info(): SemaphoreInfo {
     const member = binding.semMember(this.semaphoreSet.id, this.index);
     return { ...this.semaphoreSet.info(), index: this.index, ...member };
-  }
-
-  /** Changes owner or mode of the set (IPC_SET). */
-  set(options: SemaphoreSetSetOptions): void {
-    this.semaphoreSet.set(options);
-  }
-
-  /** Deletes the whole set from the kernel (IPC_RMID); waiters wake with EIDRM. */
-  remove(): void {
-    this.semaphoreSet.remove();
-  }
-
-  /** Closes the set's handle (cancels this process's pending waits). Idempotent. */
-  close(): void {
-    this.semaphoreSet.close();
-  }
-
-  /** Pending waits keep the process alive (the default). */
-  ref(): this {
-    this.semaphoreSet.ref();
-    return this;
-  }
-
-  /** Pending waits no longer keep the process alive. */
-  unref(): this {
-    this.semaphoreSet.unref();
-    return this;
-  }
-
-  /** Same as {@link close}, for `using`. */
-  [Symbol.dispose](): void {
-    this.close();
   }
 }
