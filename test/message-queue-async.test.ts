@@ -307,11 +307,17 @@ describe('process and thread lifetime', () => {
   test('inside a worker thread: send and receive work', async () => {
     const q = track(MessageQueue.create());
     const worker = new Worker(path.join(__dirname, 'fixtures', 'mq-worker.js'), { workerData: { id: q.id, mode: 'echo' } });
-    await new Promise((r) => worker.once('message', r));
+    // Every step is bounded and says where it stopped (a hang here once went unexplained).
+    const events: string[] = [];
+    worker.on('message', (m) => events.push(`message ${String(m)}`));
+    worker.on('error', (e) => events.push(`error ${e.message}`));
+    worker.on('exit', (code) => events.push(`exit ${code}`));
+    const step = (what: string) => until(() => events.includes(what), 10000, `${what} (events so far: ${events.join(', ')}; messages queued: ${q.info().messages})`);
+    await step('message ready');
     q.sendSync('ping from main', { type: 1 });
-    await new Promise((r) => worker.once('message', r));
-    expect(q.receiveSync({ type: 2 }).data.toString()).toBe('ping from main');
-    await new Promise((r) => worker.once('exit', r));
+    await step('message done');
+    expect(q.receiveSync({ type: 2, timeout: 5000 }).data.toString()).toBe('ping from main');
+    await step('exit 0');
   });
 
   test('a worker terminated with waits pending leaves no thread behind, and the waits take nothing', async () => {
