@@ -314,6 +314,18 @@ export class SharedMemory extends IpcHandle {
     return binding.shmWrite(handle, off, bytes);
   }
 
+  // What wait() and waitSync() both check: attached, futex available, the
+  // word, the expected value (any 32-bit pattern, signed or unsigned), the timeout.
+  private waitArgs<O extends { timeout?: number }>(index: unknown, expected: unknown, options: O | undefined) {
+    const handle = this.attached();
+    if (!C.HAVE_FUTEX) throw futexUnavailable();
+    const i = this.wordIndex(index);
+    const value = check.integer('expected', expected, -0x80000000, 0xffffffff) | 0;
+    const o = check.options('options', options);
+    const timeout = check.timeout('options.timeout', o.timeout);
+    return { handle, i, value, o, timeout };
+  }
+
   private wordIndex(index: unknown): number {
     const words = Math.floor(this.size / 4);
     if (words === 0) {
@@ -335,12 +347,7 @@ export class SharedMemory extends IpcHandle {
    */
   wait(index: number, expected: number, options?: WaitOptions): Promise<'ok' | 'not-equal'> {
     try {
-      const handle = this.attached();
-      if (!C.HAVE_FUTEX) throw futexUnavailable();
-      const i = this.wordIndex(index);
-      const value = check.integer('expected', expected, -0x80000000, 0xffffffff) | 0;
-      const o = check.options('options', options);
-      const timeout = check.timeout('options.timeout', o.timeout);
+      const { handle, i, value, o, timeout } = this.waitArgs(index, expected, options);
       const signal = check.signal('options.signal', o.signal);
       if (signal?.aborted) return Promise.reject(abortError(signal));
       // A word that changes during the spin is reported as it would be a
@@ -373,12 +380,7 @@ export class SharedMemory extends IpcHandle {
    * @returns `'ok'` when woken, `'not-equal'`, or `'timed-out'` after `timeout`.
    */
   waitSync(index: number, expected: number, options?: SharedMemoryWaitSyncOptions): WaitResult {
-    const handle = this.attached();
-    if (!C.HAVE_FUTEX) throw futexUnavailable();
-    const i = this.wordIndex(index);
-    const value = check.integer('expected', expected, -0x80000000, 0xffffffff) | 0;
-    const o = check.options('options', options);
-    const timeout = check.timeout('options.timeout', o.timeout);
+    const { handle, i, value, timeout } = this.waitArgs(index, expected, options);
     const r = binding.shmWaitSync(handle, i, value, timeout);
     return r === 0 ? 'ok' : r === 1 ? 'not-equal' : 'timed-out';
   }
