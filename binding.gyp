@@ -9,9 +9,10 @@
         "native/waiter.cc",
         "native/message_queue.cc",
         "native/semaphore.cc",
-        "native/shared_memory.cc"
+        "native/shared_memory.cc",
+        "native/liveness.cc"
       ],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "include"],
       "defines": [
         "NAPI_VERSION=8",
         "NAPI_CPP_EXCEPTIONS",

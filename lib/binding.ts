@@ -179,6 +179,14 @@ export interface Binding {
   shmLiveAttachments(): number;
 
   // ---- end of shared memory
+
+  // ---- liveness of peer processes (include/sysv-ipc/liveness.h)
+  /**
+   * The start time of process `pid` (clock ticks after boot; /proc/<pid>/stat
+   * field 22), or 0 if there is no such process or it is a zombie. A process
+   * is named by (pid, start time): a reused pid has another start time.
+   */
+  processStartTime(pid: number): number;
 }
 
 function load(): Binding {

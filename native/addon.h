@@ -41,5 +41,6 @@ class Addon : public Napi::Addon<Addon> {
 void RegisterMessageQueue(Napi::Env env, Napi::Object exports, Napi::Object constants);
 void RegisterSemaphore(Napi::Env env, Napi::Object exports, Napi::Object constants);
 void RegisterSharedMemory(Napi::Env env, Napi::Object exports, Napi::Object constants);
+void RegisterLiveness(Napi::Env env, Napi::Object exports, Napi::Object constants);
 
 }  // namespace sysv_ipc

@@ -1,0 +1,105 @@
+/**
+ * Liveness of peer processes (include/sysv-ipc/liveness.h through
+ * binding.processStartTime): the identity (pid, start time) that Channel and
+ * FastMutex stamp into shared memory, and what counts as dead.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { binding } from '../lib/binding';
+
+/** Field 22 of /proc/<pid>/stat, parsed independently of the native code. */
+function startTimeFromProc(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[22 - 3]);
+}
+
+const children: ChildProcess[] = [];
+afterEach(async () => {
+  for (const child of children.splice(0)) {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+    }
+  }
+});
+
+async function readLine(child: ChildProcess): Promise<string> {
+  let text = '';
+  for await (const chunk of child.stdout!) {
+    text += String(chunk);
+    if (text.includes('\n')) return text.slice(0, text.indexOf('\n'));
+  }
+  throw new Error(`the child ended before printing a line: ${JSON.stringify(text)}`);
+}
+
+test('this process has the start time /proc gives it', () => {
+  const start = binding.processStartTime(process.pid);
+  expect(start).toBeGreaterThan(0);
+  expect(start).toBe(startTimeFromProc(process.pid));
+});
+
+test('a live child has its own start time, and none once it is dead and reaped', async () => {
+  const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+  children.push(child);
+  await once(child, 'spawn');
+  const start = binding.processStartTime(child.pid!);
+  expect(start).toBe(startTimeFromProc(child.pid!));
+  expect(start).toBeGreaterThanOrEqual(binding.processStartTime(process.pid));
+  child.kill('SIGKILL');
+  await once(child, 'exit');
+  expect(binding.processStartTime(child.pid!)).toBe(0);
+});
+
+test('a killed process that its parent has not reaped (a zombie) counts as dead', async () => {
+  // The shell starts a background sleep, prints its pid, then becomes a
+  // second sleep (exec): that sleep is the background one's parent and never
+  // reaps it, so once killed it stays a zombie.
+  const parent = spawn('sh', ['-c', 'sleep 30 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  children.push(parent);
+  const pid = Number(await readLine(parent));
+  expect(binding.processStartTime(pid)).toBeGreaterThan(0);
+  process.kill(pid, 'SIGKILL');
+  for (let i = 0; i < 500 && !/\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')); i++) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  expect(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')).toMatch(/\) Z /); // still there, as a zombie
+  expect(() => process.kill(pid, 0)).not.toThrow(); // kill(pid, 0) still answers for it
+  expect(binding.processStartTime(pid)).toBe(0);
+});
+
+test('a command name holding spaces and parentheses does not confuse the parser', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'liveness-'));
+  try {
+    const odd = path.join(dir, 'x) Z (y) 1');
+    fs.copyFileSync('/bin/sleep', odd);
+    fs.chmodSync(odd, 0o755);
+    const child = spawn(odd, ['30'], { stdio: 'ignore' });
+    children.push(child);
+    await once(child, 'spawn');
+    expect(fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8')).toContain('(x) Z (y) 1)');
+    expect(binding.processStartTime(child.pid!)).toBe(startTimeFromProc(child.pid!));
+    expect(binding.processStartTime(child.pid!)).toBeGreaterThan(0);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a pid that names no process gives 0', () => {
+  const pidMax = Number(fs.readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
+  expect(binding.processStartTime(pidMax + 1)).toBe(0);
+  expect(binding.processStartTime(0x7fffffff)).toBe(0);
+});
+
+test('bad pids are refused with coded errors, not read', () => {
+  expect(() => binding.processStartTime(0)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+  expect(() => binding.processStartTime(-1)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+  expect(() => binding.processStartTime(2 ** 31)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+  expect(() => binding.processStartTime(1.5)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+  expect(() => binding.processStartTime('1' as unknown as number)).toThrow(
+    expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }),
+  );
+});
