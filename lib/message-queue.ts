@@ -3,13 +3,13 @@
  */
 import * as os from 'node:os';
 import { binding } from './binding';
-import { abortError, ClosedError, OutOfRangeError, SysvIpcError, timeoutError } from './errors';
+import { ClosedError, OutOfRangeError, SysvIpcError, timeoutError } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
 import { readKernelTunable, statTime } from './kernel';
 import { ownershipOf, parseOwnershipChange, type IpcOwnership, type IpcOwnershipChange } from './ownership';
 import * as check from './validate';
 import { IpcHandle } from './ipc-handle';
-import { settledNow, SpinBudget, type WaitOptions } from './waits';
+import { SpinBudget, syncWaitFlags, WOULD_BLOCK, type WaitOptions } from './waits';
 
 const C = binding.constants;
 
@@ -264,20 +264,17 @@ export class MessageQueue extends IpcHandle {
       const body = this.bytesToSend(data);
       const type = parseType(options);
       const timeout = check.timeout('options.timeout', options?.timeout);
-      const signal = check.signal('options.signal', options?.signal);
-      if (signal?.aborted) return Promise.reject(abortError(signal));
-      const spin = this.sendSpin;
-      if (binding.msgsnd(this.id, body, type, C.IPC_NOWAIT, spin.ns)) return settledNow(undefined);
-      spin.missed();
-      if (timeout === 0) return Promise.reject(timeoutError('msgsnd', { id: this.id }));
-      const started = performance.now();
-      return this.waits.start(
-        'msgsnd',
-        { id: this.id },
-        signal,
-        (waitId) => binding.msgsndAsync(this.id, body, type, 0, timeout, waitId),
-        () => spin.parkedFor(started),
-      );
+      const id = this.id;
+      return this.waits.run<void>({
+        syscall: 'msgsnd',
+        context: { id },
+        timeout,
+        signal: check.signal('options.signal', options?.signal),
+        spin: this.sendSpin,
+        attempt: (spinNs) => (binding.msgsnd(id, body, type, C.IPC_NOWAIT, spinNs) ? undefined : WOULD_BLOCK),
+        park: (waitId) => binding.msgsndAsync(id, body, type, 0, timeout, waitId),
+        parked: () => undefined,
+      });
     } catch (err) {
       return Promise.reject(err);
     }
@@ -299,11 +296,7 @@ export class MessageQueue extends IpcHandle {
     const body = this.bytesToSend(data);
     const type = parseType(options);
     const timeout = check.timeout('options.timeout', options?.timeout);
-    // With timeout 0 this is a single IPC_NOWAIT attempt; a full queue is then a timeout.
-    const sent = timeout === 0
-      ? binding.msgsnd(this.id, body, type, C.IPC_NOWAIT, 0)
-      : binding.msgsnd(this.id, body, type, 0, timeout);
-    if (!sent) {
+    if (!binding.msgsnd(this.id, body, type, syncWaitFlags(timeout), timeout)) {
       throw timeoutError('msgsnd', { id: this.id });
     }
   }
@@ -318,25 +311,21 @@ export class MessageQueue extends IpcHandle {
       this.ensureOpen();
       const r = parseReceive(options);
       const timeout = check.timeout('options.timeout', options?.timeout);
-      const signal = check.signal('options.signal', options?.signal);
-      if (signal?.aborted) return Promise.reject(abortError(signal));
-      const spin = this.receiveSpin;
-      const area = areaFor(r.maxSize);
-      const length = binding.msgrcv(this.id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, spin.ns, area);
-      if (length >= 0) return settledNow(messageIn(area, length));
-      spin.missed();
-      if (timeout === 0) return Promise.reject(timeoutError('msgrcv', { id: this.id }));
-      const started = performance.now();
-      return this.waits.start(
-        'msgrcv',
-        { id: this.id },
-        signal,
-        (waitId) => binding.msgrcvAsync(this.id, r.maxSize, r.type, r.flags, timeout, waitId),
-        (value, extra) => {
-          spin.parkedFor(started);
-          return toMessage(value, extra);
+      const id = this.id;
+      return this.waits.run<Message>({
+        syscall: 'msgrcv',
+        context: { id },
+        timeout,
+        signal: check.signal('options.signal', options?.signal),
+        spin: this.receiveSpin,
+        attempt: (spinNs) => {
+          const area = areaFor(r.maxSize);
+          const length = binding.msgrcv(id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, spinNs, area);
+          return length >= 0 ? messageIn(area, length) : WOULD_BLOCK;
         },
-      );
+        park: (waitId) => binding.msgrcvAsync(id, r.maxSize, r.type, r.flags, timeout, waitId),
+        parked: toMessage,
+      });
     } catch (err) {
       return Promise.reject(err);
     }
@@ -360,9 +349,7 @@ export class MessageQueue extends IpcHandle {
     const r = parseReceive(options);
     const timeout = check.timeout('options.timeout', options?.timeout);
     const area = areaFor(r.maxSize);
-    const length = timeout === 0
-      ? binding.msgrcv(this.id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, 0, area)
-      : binding.msgrcv(this.id, r.maxSize, r.type, r.flags, timeout, area);
+    const length = binding.msgrcv(this.id, r.maxSize, r.type, r.flags | syncWaitFlags(timeout), timeout, area);
     if (length < 0) throw timeoutError('msgrcv', { id: this.id });
     return messageIn(area, length);
   }

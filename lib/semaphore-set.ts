@@ -4,13 +4,13 @@
  */
 import { constants as osConstants } from 'node:os';
 import { binding } from './binding';
-import { abortError, ClosedError, OutOfRangeError, SysvIpcError, timeoutError, type SysvIpcErrorContext } from './errors';
+import { ClosedError, OutOfRangeError, SysvIpcError, timeoutError, type SysvIpcErrorContext } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
 import { statTime } from './kernel';
 import { ownershipOf, parseOwnershipChange, type IpcOwnership, type IpcOwnershipChange } from './ownership';
 import * as check from './validate';
 import { IpcHandle } from './ipc-handle';
-import { settledNow, SpinBudget, type WaitOptions } from './waits';
+import { SpinBudget, syncWaitFlags, WOULD_BLOCK, type WaitOptions } from './waits';
 import { Semaphore } from './semaphore';
 
 const C = binding.constants;
@@ -389,19 +389,17 @@ export class SemaphoreSet extends IpcHandle {
   run(ops: Int32Array, timeout: number, signal: AbortSignal | undefined): Promise<void> {
     try {
       this.ensureOpen();
-      if (signal?.aborted) return Promise.reject(abortError(signal));
-      const spin = this.spin;
-      if (binding.semop(this.id, ops, C.IPC_NOWAIT, -1, timeout === 0 ? 0 : spin.ns)) return settledNow(undefined);
-      spin.missed();
-      if (timeout === 0) return Promise.reject(timeoutError('semop', this.context));
-      const started = performance.now();
-      return this.waits.start(
-        'semop',
-        this.context,
+      const id = this.id;
+      return this.waits.run<void>({
+        syscall: 'semop',
+        context: this.context,
+        timeout,
         signal,
-        (waitId) => binding.semopAsync(this.id, ops, 0, timeout, waitId),
-        () => spin.parkedFor(started),
-      );
+        spin: this.spin,
+        attempt: (spinNs) => (binding.semop(id, ops, C.IPC_NOWAIT, -1, spinNs) ? undefined : WOULD_BLOCK),
+        park: (waitId) => binding.semopAsync(id, ops, 0, timeout, waitId),
+        parked: () => undefined,
+      });
     } catch (err) {
       return Promise.reject(err);
     }
@@ -422,8 +420,7 @@ export class SemaphoreSet extends IpcHandle {
   /** @internal */
   runSync(ops: Int32Array, timeout: number): void {
     this.ensureOpen();
-    // Timeout 0 is a single IPC_NOWAIT attempt; "would block" is then a timeout.
-    if (!binding.semop(this.id, ops, timeout === 0 ? C.IPC_NOWAIT : 0, timeout)) {
+    if (!binding.semop(this.id, ops, syncWaitFlags(timeout), timeout)) {
       throw timeoutError('semop', this.context);
     }
   }

@@ -5,13 +5,13 @@
  */
 import { constants as bufferConstants } from 'node:buffer';
 import { binding, type ShmHandle } from './binding';
-import { abortError, ClosedError, OutOfRangeError, timeoutError } from './errors';
+import { ClosedError, OutOfRangeError } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
 import { readKernelTunable, statTime } from './kernel';
 import { ownershipOf, parseOwnershipChange, type IpcOwnership, type IpcOwnershipChange } from './ownership';
 import * as check from './validate';
 import { IpcHandle } from './ipc-handle';
-import { scratch, settledNow, SpinBudget, type WaitOptions } from './waits';
+import { scratch, SpinBudget, WOULD_BLOCK, type WaitOptions } from './waits';
 
 const C = binding.constants;
 
@@ -348,27 +348,18 @@ export class SharedMemory extends IpcHandle {
   wait(index: number, expected: number, options?: WaitOptions): Promise<'ok' | 'not-equal'> {
     try {
       const { handle, i, value, o, timeout } = this.waitArgs(index, expected, options);
-      const signal = check.signal('options.signal', o.signal);
-      if (signal?.aborted) return Promise.reject(abortError(signal));
-      // A word that changes during the spin is reported as it would be a
-      // moment later by the kernel's own check: 'not-equal'.
-      const spin = this.spin;
-      if (binding.shmSpinWhileEqual(handle, i, value, timeout === 0 ? 0 : spin.ns) !== value) {
-        return settledNow('not-equal' as const);
-      }
-      spin.missed();
-      if (timeout === 0) return Promise.reject(timeoutError('futex', { id: this.id }));
-      const started = performance.now();
-      return this.waits.start(
-        'futex',
-        { id: this.id },
-        signal,
-        (waitId) => binding.shmWaitAsync(handle, i, value, timeout, waitId),
-        (_value, extra) => {
-          spin.parkedFor(started);
-          return extra === 1 ? 'not-equal' : 'ok';
-        },
-      );
+      return this.waits.run<'ok' | 'not-equal'>({
+        syscall: 'futex',
+        context: { id: this.id },
+        timeout,
+        signal: check.signal('options.signal', o.signal),
+        spin: this.spin,
+        // A word that changes during the spin is reported as it would be a
+        // moment later by the kernel's own check: 'not-equal'.
+        attempt: (spinNs) => (binding.shmSpinWhileEqual(handle, i, value, spinNs) !== value ? 'not-equal' : WOULD_BLOCK),
+        park: (waitId) => binding.shmWaitAsync(handle, i, value, timeout, waitId),
+        parked: (_value, extra) => (extra === 1 ? 'not-equal' : 'ok'),
+      });
     } catch (err) {
       return Promise.reject(err);
     }

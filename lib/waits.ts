@@ -14,7 +14,7 @@
 import { binding } from './binding';
 import { AbortError, ClosedError, SysvIpcError, timeoutError, type SysvIpcErrorContext, abortError } from './errors';
 
-const { ECANCELED, ETIMEDOUT } = binding.constants;
+const { ECANCELED, ETIMEDOUT, IPC_NOWAIT } = binding.constants;
 
 interface Pending {
   resolve(value: unknown): void;
@@ -123,6 +123,36 @@ export interface WaitOptions {
   timeout?: number;
 }
 
+/** What a non-blocking attempt returns when the call would have to wait. */
+export const WOULD_BLOCK: unique symbol = Symbol('would block');
+
+/** One async wait, as {@link WaitGroup.run} performs it. */
+export interface AsyncWait<T> {
+  /** The syscall named in errors ('msgrcv', 'semop', 'futex', …). */
+  syscall: string;
+  /** The key/id named in errors. */
+  context: SysvIpcErrorContext;
+  /** Validated milliseconds; -1 for no limit, 0 for a single attempt. */
+  timeout: number;
+  signal: AbortSignal | undefined;
+  /** The object's adaptive spin for this direction. */
+  spin: SpinBudget;
+  /** The non-blocking call, retried for at most `spinNs`: its result, or {@link WOULD_BLOCK}. */
+  attempt(spinNs: number): T | typeof WOULD_BLOCK;
+  /** Starts the blocking call on a waiter thread (an addon `…Async` entry point). */
+  park(waitId: number): void;
+  /** The parked call's report (`value`, `extra`) as the result. */
+  parked(value: Buffer | undefined, extra: number): T;
+}
+
+/**
+ * The flags for a synchronous wait's native call: a timeout of 0 is a single
+ * IPC_NOWAIT attempt (its "would block" is then reported as a timeout).
+ */
+export function syncWaitFlags(timeout: number): number {
+  return timeout === 0 ? IPC_NOWAIT : 0;
+}
+
 /**
  * The pending waits of one object (a queue, a semaphore set, a segment):
  * `close()` cancels them all, and `ref()`/`unref()` decide whether they keep
@@ -168,6 +198,35 @@ export class WaitGroup {
         signal.addEventListener('abort', p.onAbort, { once: true });
       }
     });
+  }
+
+  /**
+   * The one shape of every async wait in the package:
+   * 1. an aborted signal rejects at once;
+   * 2. `attempt(spinNs)` — the non-blocking call, which may retry for up to
+   *    `spinNs` (the object's adaptive {@link SpinBudget}; 0 when `timeout`
+   *    is 0) — settles at once when it succeeds ({@link settledNow});
+   * 3. otherwise `timeout` 0 rejects with ETIMEDOUT, and anything else parks:
+   *    `park(waitId)` starts the blocking call on a waiter thread, and
+   *    `parked(value, extra)` turns its report into the result.
+   * Bad arguments thrown by `attempt` or `park` become a rejection.
+   */
+  run<T>(op: AsyncWait<T>): Promise<T> {
+    try {
+      if (op.signal?.aborted) return Promise.reject(abortError(op.signal));
+      const spin = op.spin;
+      const now = op.attempt(op.timeout === 0 ? 0 : spin.ns);
+      if (now !== WOULD_BLOCK) return settledNow(now);
+      spin.missed();
+      if (op.timeout === 0) return Promise.reject(timeoutError(op.syscall, op.context));
+      const started = performance.now();
+      return this.start(op.syscall, op.context, op.signal, op.park, (value, extra) => {
+        spin.parkedFor(started);
+        return op.parked(value, extra);
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** Cancels every pending wait of this object with `reason` (default: a "closed" error). */
