@@ -24,6 +24,10 @@ class Addon : public Napi::Addon<Addon> {
   WaiterPool& Pool(Napi::Env env);
   // Stores an out-value in scratch[index].
   void SetScratch(size_t index, double value);
+  // Whether this environment is being torn down (worker.terminate(),
+  // process.exit() ending a worker). Asked on the JS thread by sync waits
+  // between slices (RunBlockingSync).
+  bool Terminating();
 
  private:
   Napi::Value Initialize(const Napi::CallbackInfo& info);
@@ -33,6 +37,7 @@ class Addon : public Napi::Addon<Addon> {
   static void Cleanup(void* data);
 
   napi_env env_;
+  napi_ref probe_ = nullptr;  // an empty JS function, see Terminating()
   WaiterPool* pool_ = nullptr;  // freed by the pool's own finalizer after Shutdown()
   uint32_t generation_ = 0;  // how many times init() ran
 };
