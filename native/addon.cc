@@ -20,6 +20,11 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : env_(env) {
   constants.Set("IPC_NOWAIT", Napi::Number::New(env, IPC_NOWAIT));
   constants.Set("ECANCELED", Napi::Number::New(env, ECANCELED));
   constants.Set("ETIMEDOUT", Napi::Number::New(env, ETIMEDOUT));
+#ifdef HAVE_THREAD_TIMERS
+  constants.Set("HAVE_THREAD_TIMERS", Napi::Boolean::New(env, true));
+#else
+  constants.Set("HAVE_THREAD_TIMERS", Napi::Boolean::New(env, false));
+#endif
 #ifdef SYSV_IPC_SOURCE_HASH
   // Which sources this binary was built from (scripts/source-hash.js).
   constants.Set("SOURCE_HASH", Napi::String::New(env, SYSV_IPC_SOURCE_HASH));

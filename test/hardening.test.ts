@@ -1,0 +1,155 @@
+/**
+ * Issue 9: shared memory that cannot crash the process, and waits that every
+ * teardown can end. Each case runs in a child process with a timeout: before
+ * its fix it crashed (SIGSEGV) or hung, and this file checks the child ends
+ * normally, in time, with the right result.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { execFileSync, fork, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { MessageQueue, Mutex, Semaphore, SharedMemory } from '../lib';
+import { binding } from '../lib/binding';
+import { threadsBlockedIn, track, until, useCleanup } from './helpers';
+
+useCleanup();
+
+const fixture = (name: string) => path.join(__dirname, 'fixtures', name);
+const [major] = process.versions.node.split('.').map(Number);
+// Built without per-thread timers (scripts/ci-no-timers.sh): waits poll.
+const threadTimers = binding.constants.HAVE_THREAD_TIMERS;
+
+/** Runs a fixture in a child process; a crash or hang shows as a signal or a timeout. */
+function run(args: string[], timeout = 30000) {
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout, killSignal: 'SIGKILL' });
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('shared memory that cannot crash the process', () => {
+  test('detach() while libuv threadpool jobs still write the view (randomFill, fs.read): no SIGSEGV, attach count falls at once', () => {
+    const r = run([fixture('shm-detach-busy.js'), '64']);
+    expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+    expect(JSON.parse(r.stdout)).toEqual({
+      randomFill: { views: true, attachments: 0 },
+      read: { views: true, attachments: 0 },
+    });
+  });
+
+  test('a backing store moved out with transfer() outlives the worker that made it', () => {
+    const flags = major < 21 ? ['--harmony-rab-gsab-transfer'] : [];
+    const probe = spawnSync(process.execPath, [...flags, '-p', 'typeof ArrayBuffer.prototype.transfer'], { encoding: 'utf8' });
+    if (probe.stdout.trim() !== 'function') {
+      console.warn(`ArrayBuffer.prototype.transfer is missing on Node ${process.versions.node}: not exercised`);
+      return;
+    }
+    const r = run([...flags, fixture('shm-transfer-teardown.js')]);
+    expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+    expect(JSON.parse(r.stdout)).toEqual({ length: 1 << 20, first: 9, sharedWrite: 42, sharedRead: 7, filled: true });
+  });
+});
+
+describe('…Sync waits without a timeout end with their worker', () => {
+  const make = {
+    receive: () => track(MessageQueue.create()).id,
+    send: () => track(MessageQueue.create()).id,
+    acquire: () => track(Semaphore.create()).id,
+    wait: () => {
+      const shm = track(SharedMemory.create({ size: 4096 }));
+      return shm.id;
+    },
+  };
+  for (const kind of Object.keys(make) as Array<keyof typeof make>) {
+    test(`worker.terminate() ends a worker in ${kind}Sync()`, () => {
+      const r = run([fixture('wait-sync-terminate.js'), kind, 'terminate', String(make[kind]())], 20000);
+      expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+      const out = JSON.parse(r.stdout);
+      expect(out).toMatchObject({ terminated: true, code: 1 });
+      expect(out.withinSeconds).toBeLessThanOrEqual(5);
+    });
+  }
+  test('process.exit() does not hang joining a worker in receiveSync()', () => {
+    const r = run([fixture('wait-sync-terminate.js'), 'receive', 'exit', String(make.receive())], 20000);
+    expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+  });
+});
+
+describe('waits that a failed timer does not poison', () => {
+  test('after timer_create failed (RLIMIT_SIGPENDING), waits poll meanwhile and park again once timers are back', async () => {
+    let prlimit: string;
+    try {
+      prlimit = execFileSync('sh', ['-c', 'command -v prlimit'], { encoding: 'utf8' }).trim();
+    } catch {
+      console.warn('prlimit (util-linux) is missing: not exercised');
+      return;
+    }
+    const q = track(MessageQueue.create());
+    // The hard limit stays: an unprivileged process may raise its soft limit back to it.
+    const hard = /Max pending signals\s+\S+\s+(\S+)/.exec(fs.readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? 'unlimited';
+    // prlimit runs node in its place (same pid, same IPC channel) with a soft limit of 0.
+    const child = fork(fixture('wait-timer-retry.js'), [String(q.id)], {
+      execPath: prlimit,
+      execArgv: ['--sigpending=0:', process.execPath],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const exited = once(child, 'exit');
+    const inbox: unknown[] = [];
+    let wake: (() => void) | undefined;
+    child.on('message', (m) => {
+      inbox.push(m);
+      wake?.();
+    });
+    const next = async <T>(): Promise<T> => {
+      await until(() => inbox.length > 0 || child.exitCode !== null || child.signalCode !== null, 20000, 'a message from the child');
+      if (inbox.length === 0) throw new Error(`child exited (${child.exitCode}, ${child.signalCode})`);
+      return inbox.shift() as T;
+    };
+    try {
+      const pid = child.pid as number;
+      expect(await next()).toEqual({ step: 'raise' });
+      execFileSync(prlimit, ['--pid', String(pid), `--sigpending=${hard}:`]);
+      child.send('raised');
+      const parked = await next<{ step: string; out: unknown }>();
+      expect(parked.step).toBe('parked');
+      // With its timer back, the waiter thread sleeps in the kernel, not in a poll.
+      if (threadTimers) await until(() => threadsBlockedIn(pid, 'msgrcv') >= 1, 10000, 'a thread parked in msgrcv');
+      q.sendSync('after');
+      child.send('sent');
+      const done = await next<{ step: string; out: unknown }>();
+      expect(done.out).toEqual({
+        limitedAsync: 'ETIMEDOUT',
+        limitedSync: 'ETIMEDOUT',
+        limitedAbort: 'ABORT_ERR',
+        raisedAsync: 'ETIMEDOUT',
+        raisedSync: 'ETIMEDOUT',
+        received: 'after',
+      });
+      expect(await exited).toEqual([0, null]);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('no JavaScript runs while the waiter pool holds its lock', () => {
+  test('a setter for `code` on Error.prototype that calls back into the addon does not deadlock', () => {
+    const r = run([fixture('pool-error-setter.js')], 20000);
+    expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+    expect(JSON.parse(r.stdout)).toEqual({ duplicate: 'ERR_OUT_OF_RANGE', reentered: 1 });
+  });
+});
+
+describe('results that complete during teardown are given back', () => {
+  test('a message received while its worker is terminated goes back to the queue', () => {
+    const q = track(MessageQueue.create());
+    const r = run([fixture('wait-teardown-undo.js'), 'receive', String(q.id)], 30000);
+    expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+    expect(JSON.parse(r.stdout)).toEqual({ messages: 1, data: 'keep me' });
+  });
+
+  test('a Mutex taken while its worker is terminated is released', () => {
+    const mutex = track(Mutex.create());
+    const r = run([fixture('wait-teardown-undo.js'), 'lock', String(mutex.id)], 30000);
+    expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+    expect(JSON.parse(r.stdout)).toEqual({ value: 1, lockedAgain: true });
+  });
+});
