@@ -42,6 +42,15 @@ class Addon : public Napi::Addon<Addon> {
   uint32_t generation_ = 0;  // how many times init() ran
 };
 
+// Whether JavaScript can run in `env` now: false during environment teardown
+// (Node has set can_call_into_js to false) or with an exception pending.
+// Node-API answers napi_pending_exception then, before it looks at any
+// argument; with JS allowed, the null arguments make it fail with
+// napi_invalid_arg, and nothing runs.
+inline bool CanRunJavaScript(napi_env env) {
+  return napi_call_function(env, nullptr, nullptr, 0, nullptr, nullptr) != napi_pending_exception;
+}
+
 // Each IPC kind adds its functions and constants to the exports.
 void RegisterMessageQueue(Napi::Env env, Napi::Object exports, Napi::Object constants);
 void RegisterSemaphore(Napi::Env env, Napi::Object exports, Napi::Object constants);

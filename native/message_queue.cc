@@ -7,6 +7,7 @@
 #include <sys/msg.h>
 
 #include <climits>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -102,8 +103,15 @@ class OwnedMsgReceiveCall : public MsgReceiveCall {
       : MsgReceiveCall(id, nullptr, max_size, type, flags), storage_(new char[kHeader + max_size]) {
     buffer_ = storage_.get();
   }
-  Napi::Value Value(Napi::Env env) override { return Napi::Buffer<char>::Copy(env, body(), received()); }
-  double Extra() const override { return static_cast<double>(type()); }
+  // A type above 2^53 - 1 (a C sender) has no exact double: then the whole
+  // message goes to JavaScript, header included, and Extra() is NaN
+  // (lib/message-queue.ts reads the type from the header).
+  Napi::Value Value(Napi::Env env) override {
+    if (!SafeType()) return Napi::Buffer<char>::Copy(env, buffer_, kHeader + received());
+    return Napi::Buffer<char>::Copy(env, body(), received());
+  }
+  double Extra() const override { return SafeType() ? static_cast<double>(type()) : std::nan(""); }
+  bool SafeType() const { return static_cast<int64_t>(type()) <= kMaxSafeInteger; }
   // The message was taken but can reach no JavaScript: put it back. It goes
   // to the end of the queue (msgsnd cannot insert), and is lost only if the
   // queue is full or gone by then.

@@ -248,14 +248,6 @@ struct ViewShare {
   bool finalized = false;  // the finalizer ran during a failed creation
 };
 
-// Whether JavaScript can run in `env` now. Node-API answers
-// napi_pending_exception, before looking at any argument, when it cannot
-// (environment teardown: Node has set can_call_into_js to false); with JS
-// allowed, the null arguments make it fail with napi_invalid_arg and run nothing.
-bool CanRunJavaScript(napi_env env) {
-  return napi_call_function(env, nullptr, nullptr, 0, nullptr, nullptr) != napi_pending_exception;
-}
-
 void FinalizeArrayBuffer(napi_env env, void*, void* hint) {
   auto* share = static_cast<ViewShare*>(hint);
   // Normally this runs once V8 has freed the backing store. At environment

@@ -463,7 +463,10 @@ void WaiterPool::CallJs(napi_env env, napi_value, void* context, void* data) {
     std::lock_guard<std::mutex> lock(pool->mutex_);
     deliver = !pool->shutting_down_;
   }
-  if (!deliver || pool->dispatch_->IsEmpty()) return Discard(job);
+  // During teardown Node may still run this callback (closing handles turns
+  // the loop once more) while JavaScript can no longer run: nobody would see
+  // the result, so it is given back like any other undeliverable one.
+  if (!deliver || pool->dispatch_->IsEmpty() || !CanRunJavaScript(env)) return Discard(job);
   std::unique_ptr<Job> owned(job);
   // No C++ exception may leave a thread-safe function callback (it would
   // terminate the process), and during environment teardown calling into

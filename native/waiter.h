@@ -14,6 +14,16 @@
 // thread leaves the call. The repetition closes the race where the signal
 // lands just before the thread enters the syscall. EINTR from any other
 // signal is retried with the deadline kept.
+//
+// Where a wait cannot count on that signal — no per-thread timers on the
+// platform (macOS, FreeBSD), or timer_create failed (RLIMIT_SIGPENDING) — it
+// never parks beyond reach: futex and semtimedop wait in 10 ms slices, and
+// msgrcv/msgsnd/semop poll with IPC_NOWAIT (pauses from 50 µs up to 10 ms),
+// checking for a cancel between attempts.
+//
+// Synchronous waits run on the JS thread itself, where only V8 knows that
+// worker.terminate() was called: they wake every 50 ms and ask (an empty JS
+// function fails to run once termination is pending, Addon::Terminating).
 #pragma once
 
 #include <napi.h>

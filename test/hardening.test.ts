@@ -5,6 +5,7 @@
  * normally, in time, with the right result.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync, fork, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -70,6 +71,40 @@ describe('…Sync waits without a timeout end with their worker', () => {
   test('process.exit() does not hang joining a worker in receiveSync()', () => {
     const r = run([fixture('wait-sync-terminate.js'), 'receive', 'exit', String(make.receive())], 20000);
     expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+  });
+});
+
+describe('waits that nothing parks beyond reach (also built without per-thread timers: scripts/ci-no-timers.sh)', () => {
+  const lib = JSON.stringify(path.join(__dirname, '..'));
+  test('close(), abort and detach() end pending waits', () => {
+    const q = track(MessageQueue.create());
+    const sem = track(Semaphore.create());
+    const shm = track(SharedMemory.create({ size: 4096 }));
+    const script = `
+      const { MessageQueue, Semaphore, SharedMemory } = require(${lib});
+      const [qid, sid, mid] = process.argv.slice(1).map(Number);
+      const q = MessageQueue.fromId(qid), s = Semaphore.fromId(sid), shm = SharedMemory.fromId(mid);
+      const code = (p) => p.then(() => 'resolved', (e) => e.code);
+      const ac = new AbortController();
+      const ends = [code(q.receive()), code(s.acquire({ signal: ac.signal })), code(shm.wait(0, 0))];
+      setTimeout(() => { q.close(); ac.abort(); shm.detach(); }, 200);
+      Promise.all(ends).then((v) => console.log(JSON.stringify(v)));`;
+    const r = run(['-e', script, String(q.id), String(sem.id), String(shm.id)], 20000);
+    expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+    expect(JSON.parse(r.stdout)).toEqual(['ERR_SYSV_IPC_CLOSED', 'ABORT_ERR', 'ERR_SYSV_IPC_CLOSED']);
+  });
+
+  test('a process whose only pending waits are unref\'d exits by itself', () => {
+    const q = track(MessageQueue.create());
+    const sem = track(Semaphore.create());
+    const script = `
+      const { MessageQueue, Semaphore } = require(${lib});
+      const q = MessageQueue.fromId(Number(process.argv[1])), s = Semaphore.fromId(Number(process.argv[2]));
+      q.unref(); s.unref();
+      q.receive().catch(() => {}); s.acquire().catch(() => {});
+      setTimeout(() => console.log('end of script'), 200);`;
+    const r = run(['-e', script, String(q.id), String(sem.id)], 20000);
+    expect({ status: r.status, signal: r.signal, stdout: r.stdout.trim() }).toEqual({ status: 0, signal: null, stdout: 'end of script' });
   });
 });
 
@@ -151,5 +186,66 @@ describe('results that complete during teardown are given back', () => {
     const r = run([fixture('wait-teardown-undo.js'), 'lock', String(mutex.id)], 30000);
     expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
     expect(JSON.parse(r.stdout)).toEqual({ value: 1, lockedAgain: true });
+  });
+});
+
+describe('message types a number cannot hold', () => {
+  // A C program may send any positive long as mtype; JavaScript numbers are exact to 2^53 - 1.
+  const C_SENDER = `
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/msg.h>
+int main(int argc, char** argv) {
+  struct { long mtype; char mtext[16]; } m;
+  m.mtype = strtol(argv[2], NULL, 10);
+  strcpy(m.mtext, "big");
+  return msgsnd(atoi(argv[1]), &m, 3, 0) == 0 ? 0 : 1;
+}
+`;
+  let sender: string | undefined;
+  beforeAll(() => {
+    try {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysv-ipc-mtype-'));
+      fs.writeFileSync(path.join(dir, 'send.c'), C_SENDER);
+      execFileSync('cc', ['-o', path.join(dir, 'send'), path.join(dir, 'send.c')]);
+      sender = path.join(dir, 'send');
+    } catch {
+      console.warn('no C compiler (cc): message types above 2^53 are not exercised');
+    }
+  });
+  afterAll(() => {
+    if (sender) fs.rmSync(path.dirname(sender), { recursive: true, force: true });
+  });
+
+  const BIG = 2n ** 60n + 1n; // 1152921504606846977: the nearest double is 2^60
+  test('a type above Number.MAX_SAFE_INTEGER is reported exactly (bigint) on an error that carries the message', async () => {
+    if (!sender) return;
+    const q = track(MessageQueue.create());
+    const send = () => execFileSync(sender as string, [String(q.id), String(BIG)]);
+    const caught = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (err) {
+        return err as { code: string; type: bigint; data: Buffer };
+      }
+      throw new Error('no error');
+    };
+    send();
+    const sync = caught(() => q.receiveSync());
+    expect([sync.code, sync.type, sync.data.toString()]).toEqual(['ERR_SYSV_IPC_UNSAFE_MESSAGE_TYPE', BIG, 'big']);
+    send();
+    const tried = caught(() => q.tryReceive());
+    expect([tried.type, tried.data.toString()]).toEqual([BIG, 'big']);
+    // Through a waiter thread: the wait parks first, then the message comes.
+    const pending = q.receive().catch((err) => err);
+    await new Promise((r) => setTimeout(r, 100));
+    send();
+    const parked = await pending;
+    expect([parked.code, parked.type, parked.data.toString()]).toEqual(['ERR_SYSV_IPC_UNSAFE_MESSAGE_TYPE', BIG, 'big']);
+    // The largest safe type is still a plain number.
+    execFileSync(sender, [String(q.id), String(Number.MAX_SAFE_INTEGER)]);
+    expect(q.receiveSync()).toEqual({ type: Number.MAX_SAFE_INTEGER, data: Buffer.from('big') });
+    expect(q.info().messages).toBe(0);
   });
 });
