@@ -340,6 +340,8 @@ export class MessageQueue extends IpcHandle {
    * Receives a message, waiting (off the event loop) until one matches.
    * A cancelled or timed-out receive consumes nothing.
    * @throws {SysvIpcError} E2BIG if the message exceeds `maxSize` (it stays queued); EIDRM if removed.
+   * @throws {UnsafeMessageTypeError} if the message's type (set by a C program) is above
+   *   Number.MAX_SAFE_INTEGER; the error carries the message, with its exact type.
    */
   receive(options?: ReceiveOptions): Promise<Message> {
     try {

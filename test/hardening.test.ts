@@ -189,6 +189,53 @@ describe('results that complete during teardown are given back', () => {
   });
 });
 
+describe('the reserved interrupt signal (SIGRTMIN+6)', () => {
+  // A native module loaded after sysv-ipc changes the signal's action; the
+  // addon checks it again before each wait and each cancel.
+  let rogue: string | undefined;
+  beforeAll(() => {
+    try {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysv-ipc-rogue-'));
+      const include = path.join(path.dirname(path.dirname(process.execPath)), 'include', 'node');
+      execFileSync('cc', ['-shared', '-fPIC', '-DNODE_GYP_MODULE_NAME=rogue', `-I${include}`, '-o', path.join(dir, 'rogue.node'), fixture('signal-rogue.c')]);
+      rogue = path.join(dir, 'rogue.node');
+    } catch (err) {
+      console.warn(`cannot build the stand-in native module (${(err as Error).message}): not exercised`);
+    }
+  });
+  afterAll(() => {
+    if (rogue) fs.rmSync(path.dirname(rogue), { recursive: true, force: true });
+  });
+
+  // SIG_DFL: the first cancel would kill the process. SA_RESTART: a futex
+  // wait would resume after the signal (signal(7); SysV IPC calls never do),
+  // so a cancel would never end it.
+  const cases = [
+    { mode: 'default', what: 'SIG_DFL', kind: 'receive' },
+    { mode: 'restart', what: 'an SA_RESTART handler', kind: 'wait' },
+  ];
+  for (const { mode, what, kind } of cases) {
+    test(`a pending ${kind} is still cancelled after other code set ${what}`, () => {
+      if (!rogue || threadTimers === false) return; // no signal to protect without per-thread timers
+      const q = track(MessageQueue.create());
+      const shm = track(SharedMemory.create({ size: 4096 }));
+      const script = `
+        const { MessageQueue, SharedMemory } = require(${JSON.stringify(path.join(__dirname, '..'))});
+        const q = MessageQueue.fromId(Number(process.argv[1]));
+        const shm = SharedMemory.fromId(Number(process.argv[2]));
+        process.dlopen({ exports: {} }, process.argv[3]); // after sysv-ipc installed its handler
+        const ac = new AbortController();
+        const wait = process.argv[4] === 'receive' ? q.receive({ signal: ac.signal }) : shm.wait(0, 0, { signal: ac.signal });
+        setTimeout(() => ac.abort(), 200);
+        wait.then(() => 'resolved', (e) => e.code).then((code) => console.log(code));`;
+      const r = spawnSync(process.execPath, ['-e', script, String(q.id), String(shm.id), rogue, kind], {
+        encoding: 'utf8', timeout: 20000, killSignal: 'SIGKILL', env: { ...process.env, SYSV_IPC_ROGUE: mode },
+      });
+      expect({ status: r.status, signal: r.signal, stdout: r.stdout.trim() }).toEqual({ status: 0, signal: null, stdout: 'ABORT_ERR' });
+    });
+  }
+});
+
 describe('message types a number cannot hold', () => {
   // A C program may send any positive long as mtype; JavaScript numbers are exact to 2^53 - 1.
   const C_SENDER = `
