@@ -290,8 +290,9 @@ struct TransferGuard {
 Napi::Value GuardedTransfer(const Napi::CallbackInfo& info) {
   auto* guard = static_cast<TransferGuard*>(info.Data());
   Napi::Env env = info.Env();
-  Napi::Value builtin =
-      env.Global().Get("ArrayBuffer").As<Napi::Object>().Get("prototype").As<Napi::Object>().Get(guard->name);
+  Napi::Value constructor = env.Global().Get("ArrayBuffer");
+  Napi::Value prototype = constructor.IsFunction() ? constructor.As<Napi::Object>().Get("prototype") : env.Undefined();
+  Napi::Value builtin = prototype.IsObject() ? prototype.As<Napi::Object>().Get(guard->name) : env.Undefined();
   if (!builtin.IsFunction()) ThrowTypeError(env, std::string("ArrayBuffer.prototype.") + guard->name + " is not a function");
   if (auto mapping = guard->mapping.lock()) mapping->set_escaped();
   std::vector<napi_value> args;
@@ -314,9 +315,11 @@ bool HoldAndGuard(napi_env env, napi_value ab, const std::shared_ptr<Mapping>& m
     return false;
   }
   Napi::Env e(env);
-  Napi::Object prototype = e.Global().Get("ArrayBuffer").As<Napi::Object>().Get("prototype").As<Napi::Object>();
+  Napi::Value constructor = e.Global().Get("ArrayBuffer");
+  Napi::Value prototype = constructor.IsFunction() ? constructor.As<Napi::Object>().Get("prototype") : e.Undefined();
+  if (!prototype.IsObject()) return false;
   for (const char* name : {"transfer", "transferToFixedLength"}) {
-    if (!prototype.Get(name).IsFunction()) continue;  // Node 18, or Node 20 without the flag
+    if (!prototype.As<Napi::Object>().Get(name).IsFunction()) continue;  // Node 18, or Node 20 without the flag
     auto* guard = new TransferGuard{hold, mapping, name};
     napi_value fn = Napi::Function::New(e, GuardedTransfer, name, guard);
     if (napi_add_finalizer(env, fn, guard, FinalizeGuard, nullptr, nullptr) != napi_ok) {
@@ -549,7 +552,15 @@ Napi::Value ShmArrayBuffer(const Napi::CallbackInfo& info) {
     throw Napi::Error::New(env, "sysv-ipc: cannot create an ArrayBuffer over the attachment");
   }
   share->created = true;
-  if (!HoldAndGuard(env, ab, a->mapping)) {
+  bool guarded = false;
+  try {
+    guarded = HoldAndGuard(env, ab, a->mapping);
+  } catch (const Napi::Error&) {
+    guarded = false;  // a global ArrayBuffer replaced by something odd, out of memory
+  }
+  if (!guarded) {
+    // Keep no view we could not guard: a second one over the same memory would abort V8.
+    if (env.IsExceptionPending()) env.GetAndClearPendingException();
     napi_detach_arraybuffer(env, ab);
     throw Napi::Error::New(env, "sysv-ipc: cannot watch the attachment's ArrayBuffer");
   }

@@ -13,7 +13,9 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/sysv-ipc-no-timers.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
 cd "$root"
-cp -R native lib test scripts binding.gyp package.json tsconfig.json tsconfig.build.json jest.config.js "$work"/
+for entry in native include lib test scripts binding.gyp package.json tsconfig.json tsconfig.build.json jest.config.js; do
+  if [ -e "$entry" ]; then cp -R "$entry" "$work"/; fi
+done
 ln -s "$root/node_modules" "$work/node_modules"
 
 cd "$work"

@@ -49,6 +49,24 @@ describe('shared memory that cannot crash the process', () => {
   });
 });
 
+describe('shared memory views under a replaced global ArrayBuffer', () => {
+  test('a view that cannot get its transfer guards is refused cleanly (detached at once), and the next one works', () => {
+    const shm = track(SharedMemory.create({ size: 4096 }));
+    const r = run(['-e', `
+      const { SharedMemory } = require(${JSON.stringify(path.join(__dirname, '..'))});
+      const shm = SharedMemory.fromId(Number(process.argv[1]));
+      const real = globalThis.ArrayBuffer;
+      globalThis.ArrayBuffer = 1;
+      let first;
+      try { void shm.arrayBuffer; first = 'accepted'; } catch (e) { first = 'refused'; }
+      globalThis.ArrayBuffer = real;
+      shm.buffer[0] = 7;
+      console.log(JSON.stringify({ first, read: shm.read(0, 1)[0] }));`, String(shm.id)]);
+    expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+    expect(JSON.parse(r.stdout)).toEqual({ first: 'refused', read: 7 });
+  });
+});
+
 describe('…Sync waits without a timeout end with their worker', () => {
   const make = {
     receive: () => track(MessageQueue.create()).id,
