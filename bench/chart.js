@@ -90,9 +90,15 @@ function steps(lo, hi) {
 
 // The axis spans the data and the targets with a margin, and at least
 // 0.5× to 2×, so that small differences stay visible but are not inflated.
+// An end close to a 1-2-5 tick moves out to it, so both ends are labelled.
 function domain(values) {
-  const lo = Math.min(0.5, ...values.map((v) => v / 1.15));
-  const hi = Math.max(2, ...values.map((v) => v * 1.15));
+  let lo = Math.min(0.5, ...values.map((v) => v / 1.1));
+  let hi = Math.max(2, ...values.map((v) => v * 1.1));
+  const ticks = steps(lo, hi);
+  const below = Math.max(...ticks.filter((t) => t <= lo));
+  const above = Math.min(...ticks.filter((t) => t >= hi));
+  if (lo / below <= 1.35) lo = below;
+  if (above / hi <= 1.35) hi = above;
   return [lo, hi];
 }
 
@@ -212,11 +218,12 @@ function renderChart(doc) {
   out.push(text(x0 + plotW + gap + valueW, y + 12, 'targets', { size: smallSize, fill: COLOURS.muted }));
   y += 20;
   const gridTop = y;
-  const back = []; // section headers and stripes, under the grid
+  const back = []; // row stripes, under the grid
+  const heads = []; // section headers, over the grid (a grid line would cut their text)
   const body = []; // bars, marks and text, over it
   let stripe = 0;
   for (const section of sections(rows)) {
-    back.push(rect(pad, y, width - 2 * pad, headH - 4, COLOURS.header));
+    heads.push(rect(pad, y, width - 2 * pad, headH - 4, COLOURS.header));
     const title = `${section.case}${section.size ? ` · ${fmtSize(section.size)}` : ''}`;
     body.push(text(pad + 6, y + 17, title, { size: labelSize, weight: 'bold' }));
     // Bold glyphs are wider than the estimate's average: 0.68 em.
@@ -256,10 +263,10 @@ function renderChart(doc) {
     }
     y += 6;
   }
-  // The grid over the backgrounds and under the bars: one line per tick, the 1× line darker.
+  // The grid over the stripes and under the bars: one line per tick, the 1× line darker.
   out.push(...back);
   for (const t of ticks) out.push(line(x(t), gridTop, x(t), y, t === 1 ? COLOURS.one : COLOURS.grid, t === 1 ? 1.5 : 1));
-  out.push(...body);
+  out.push(...heads, ...body);
   axis(y + 14);
   y += 24;
   out.push(
