@@ -289,9 +289,14 @@ function run(command, args, { timeoutMs = 30000, env, stdio } = {}) {
       children.delete(child);
       reject(e);
     });
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      children.delete(child);
+    // The result is read when the child's stdout has ended, not at 'exit':
+    // 'exit' may come before the last data event (seen under load as a row
+    // failing on a null result). A grandchild that inherited our stderr
+    // could hold 'close' back, so after the exit it gets a second at most.
+    let settled = false;
+    const finish = (code, signal) => {
+      if (settled) return;
+      settled = true;
       if (code !== 0) {
         const [cmd, argv] = command === 'taskset' ? [args[2], args.slice(3)] : [command, args];
         const name = path.basename(argv[0] && !cmd.includes('/bench/bin/') ? argv[0] : cmd);
@@ -304,6 +309,16 @@ function run(command, args, { timeoutMs = 30000, env, stdio } = {}) {
       } catch (e) {
         reject(new Error(`bad output from ${command}: ${out.slice(-200)}`));
       }
+    };
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      children.delete(child);
+      setTimeout(() => finish(code, signal), 1000).unref();
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      children.delete(child);
+      finish(code, signal);
     });
   });
 }
