@@ -162,7 +162,8 @@ function renderChart(doc) {
   const valueW = 150;
   const lineH = 16; // each target of a row has a line of its own
   const targetTexts = rows.flatMap((r) => (r.targets || []).map((t) => targetText(t, r).text));
-  const targetW = Math.min(420, Math.max(160, ...targetTexts.map((t) => textWidth(t, smallSize)))) + 8;
+  // Missed targets are bold: measure all as bold (0.68 em), so the longest fits.
+  const targetW = Math.min(460, Math.max(160, ...targetTexts.map((t) => [...t].length * smallSize * 0.68))) + 8;
   const x0 = pad + labelW;
   const gap = 28;
   const width = Math.ceil(x0 + plotW + gap + valueW + targetW + pad);
