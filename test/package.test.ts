@@ -136,8 +136,13 @@ import { MessageQueue, list, SysvIpcError } from 'sysv-ipc';
 import * as namespace from 'sysv-ipc';
 import { createRequire } from 'node:module';
 
-const cjsNames = Object.keys(createRequire(import.meta.url)('sysv-ipc')).sort();
-const esmNames = Object.keys(namespace).filter((n) => n !== 'default' && n !== '__esModule').sort();
+const cjs = createRequire(import.meta.url)('sysv-ipc');
+const cjsNames = Object.keys(cjs).sort();
+// Node's own interop names beside ours: 'default' (the CommonJS exports) everywhere,
+// and 'module.exports' (the same object) from Node 23 on.
+const interop = ['default', 'module.exports'];
+const esmNames = Object.keys(namespace).filter((n) => !interop.includes(n) && n !== '__esModule').sort();
+const interopIsExports = interop.every((n) => !(n in namespace) || namespace[n] === cjs);
 const queue = MessageQueue.create();
 try {
   await queue.send('from esm', { type: 4 });
@@ -145,6 +150,7 @@ try {
   console.log(JSON.stringify({
     type, data: data.toString(), listed: list('msg').some((e) => e.id === queue.id),
     errorClass: typeof SysvIpcError, sameNames: JSON.stringify(cjsNames) === JSON.stringify(esmNames),
+    defaultIsExports: namespace.default === cjs, interopIsExports,
     missing: cjsNames.filter((n) => !esmNames.includes(n)), extra: esmNames.filter((n) => !cjsNames.includes(n)),
   }));
 } finally {
@@ -202,7 +208,10 @@ main().catch((err: unknown) => {
 test('works from ESM with the same names as CommonJS', () => {
   fs.writeFileSync(path.join(app, 'esm.mjs'), ESM);
   const out = JSON.parse(run(path.join(tmp, 'bin', 'node'), ['esm.mjs'], app));
-  expect(out).toEqual({ type: 4, data: 'from esm', listed: true, errorClass: 'function', sameNames: true, missing: [], extra: [] });
+  expect(out).toEqual({
+    type: 4, data: 'from esm', listed: true, errorClass: 'function',
+    sameNames: true, missing: [], extra: [], defaultIsExports: true, interopIsExports: true,
+  });
 });
 
 test('works from CommonJS', () => {
