@@ -82,23 +82,52 @@ afterAll(() => {
 
 let tarball: string;
 
-test('the committed prebuild was built from the native sources in this checkout', () => {
+/** Every prebuilt binary the package ships: prebuilds/<platform>-<arch>/<file>.node. */
+function shippedPrebuilds(): string[] {
+  const dir = path.join(ROOT, 'prebuilds');
+  return fs.readdirSync(dir).flatMap((tuple) =>
+    fs.readdirSync(path.join(dir, tuple)).filter((f) => f.endsWith('.node')).map((f) => `prebuilds/${tuple}/${f}`),
+  ).sort();
+}
+
+test('the package ships a prebuild for linux-x64 and linux-arm64 (glibc)', () => {
+  expect(shippedPrebuilds()).toEqual(['prebuilds/linux-arm64/sysv-ipc.glibc.node', 'prebuilds/linux-x64/sysv-ipc.glibc.node']);
+});
+
+test('every committed prebuild was built from the native sources in this checkout, for its architecture', () => {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { sourceHash } = require('../scripts/source-hash') as { sourceHash(): string };
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { prebuildInfo } = require('../scripts/prebuild-info') as {
+    prebuildInfo(file: string): { arch: string | null; sourceHashes: string[] };
+  };
+  const stale: string[] = [];
+  for (const file of shippedPrebuilds()) {
+    const arch = file.split('/')[1].replace(/^linux-/, '');
+    // A binary for another architecture cannot be loaded here: read its ELF
+    // header and the SOURCE_HASH string compiled into it instead.
+    const info = prebuildInfo(path.join(ROOT, file));
+    expect({ file, arch: info.arch }).toEqual({ file, arch });
+    if (!info.sourceHashes.includes(sourceHash())) {
+      stale.push(`${file} (built from native sources ${info.sourceHashes.join(' or ') || '(unknown)'})`);
+    }
+  }
+  // This machine's binary is also loaded, and asked.
   const prebuildHash = execFileSync(
     process.execPath,
     ['-e', `process.stdout.write(require('node-gyp-build')(${JSON.stringify(ROOT)}).constants.SOURCE_HASH || '')`],
     { cwd: ROOT, env: { ...process.env, PREBUILDS_ONLY: '1' }, encoding: 'utf8' },
   );
-  if (prebuildHash !== sourceHash()) {
+  if (prebuildHash !== sourceHash()) stale.push(`the loaded ${process.platform}-${process.arch} prebuild (built from ${prebuildHash || '(unknown)'})`);
+  if (stale.length > 0) {
     throw new Error(
-      `prebuilds/ is stale: built from native sources ${prebuildHash || '(unknown)'}, checkout has ${sourceHash()}. ` +
+      `prebuilds/ is stale: the checkout's native sources are ${sourceHash()}, but ${stale.join(', ')}. ` +
         'Run `npm run prebuild` and commit prebuilds/.',
     );
   }
 });
 
-test('npm pack ships the prebuild, the compiled JavaScript, types and the CLI, and no build output or tests', () => {
+test('npm pack ships every prebuild, the compiled JavaScript, types and the CLI, and no build output or tests', () => {
   // --ignore-scripts: `prepare` would rebuild everything; dist/ is current under `npm test`.
   const [packed] = JSON.parse(
     run(path.join(tmp, 'bin', 'npm'), ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], ROOT),
@@ -106,14 +135,9 @@ test('npm pack ships the prebuild, the compiled JavaScript, types and the CLI, a
   tarball = path.join(tmp, packed.filename);
   const files = packed.files.map((f) => f.path);
   expect(files).toEqual(
-    expect.arrayContaining([
-      'package.json',
-      'dist/index.js',
-      'dist/index.d.ts',
-      'dist/cli.js',
-      `prebuilds/${process.platform}-${process.arch}/${fs.readdirSync(PREBUILD_DIR).find((f) => f.endsWith('.node'))}`,
-    ]),
+    expect.arrayContaining(['package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/cli.js', ...shippedPrebuilds()]),
   );
+  expect(files.filter((f) => f.startsWith('prebuilds/')).sort()).toEqual(shippedPrebuilds());
   expect(files.filter((f) => /^(build|test|node_modules)\//.test(f))).toEqual([]);
   expect(fs.readFileSync(path.join(ROOT, 'dist', 'cli.js'), 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
 });
