@@ -275,3 +275,121 @@ test('npx sysv-ipc ls runs', () => {
   const version = run(path.join(tmp, 'bin', 'npx'), ['--no-install', 'sysv-ipc', '--version'], app).trim();
   expect(version).toBe((JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version);
 });
+
+// ---- where no binary fits: one coded error, and the way out it names
+
+/** Loads the installed package in a child; prints what it threw (or 'loaded'). */
+const LOAD = `
+const first = process.argv[2];
+if (first === 'node-gyp-build-first') { require('node-gyp-build'); process.env.LIBC = 'musl'; }
+try {
+  const { MessageQueue } = require('sysv-ipc');
+  const queue = MessageQueue.create();
+  try {
+    queue.trySend('x');
+    console.log(JSON.stringify({ loaded: queue.tryReceive().data.toString() }));
+  } finally {
+    queue.remove();
+  }
+} catch (err) {
+  console.log(JSON.stringify({
+    code: err.code, platform: err.platform, libc: err.libc, prebuilds: err.prebuilds,
+    message: err.message, cause: err.cause && (err.cause.code || err.cause.message.split('\\n')[0]),
+  }));
+}
+`;
+
+interface LoadResult {
+  loaded?: string;
+  code?: string;
+  platform?: string;
+  libc?: string;
+  prebuilds?: string[];
+  message?: string;
+  cause?: string;
+}
+
+function load(dir: string, args: string[] = [], extraEnv: NodeJS.ProcessEnv = {}): LoadResult {
+  fs.writeFileSync(path.join(dir, 'load.cjs'), LOAD);
+  return JSON.parse(run(path.join(tmp, 'bin', 'node'), ['load.cjs', ...args], dir, extraEnv)) as LoadResult;
+}
+
+/** The commands the error tells the user to run, as it prints them (indented lines starting with npm). */
+const commandsIn = (message: string): string[] => [...message.matchAll(/^ {4}(npm .+)$/gm)].map((m) => m[1]);
+
+const BOTH = ['linux-arm64/sysv-ipc.glibc.node', 'linux-x64/sysv-ipc.glibc.node'];
+
+describe('ERR_SYSV_IPC_NO_BINARY', () => {
+  let pkg: string;
+  beforeAll(() => {
+    pkg = path.join(app, 'node_modules', 'sysv-ipc');
+    expect(load(app)).toEqual({ loaded: 'x' });
+  });
+
+  test('prebuilds hidden and no local build: names the platform, no prebuilds, and the commands that build it', () => {
+    fs.renameSync(path.join(pkg, 'prebuilds'), path.join(pkg, 'prebuilds.hidden'));
+    try {
+      const out = load(app);
+      expect(out).toMatchObject({ code: 'ERR_SYSV_IPC_NO_BINARY', platform: `linux-${process.arch}`, libc: 'glibc', prebuilds: [] });
+      expect(out.message).toMatch(new RegExp(`^sysv-ipc has no native addon for linux-${process.arch} \\(glibc, Node ${process.versions.node}\\): no prebuild fits`));
+      expect(out.message).toContain(`Prebuilt in ${path.join(pkg, 'prebuilds')}: none.`);
+      expect(out.message).toMatch(/python3, make and a C\+\+17 compiler/);
+      expect(commandsIn(out.message!)).toEqual(['npm install-scripts approve sysv-ipc', 'npm rebuild sysv-ipc']);
+      expect(out.cause).toMatch(/^No native build was found for platform=linux/);
+    } finally {
+      fs.renameSync(path.join(pkg, 'prebuilds.hidden'), path.join(pkg, 'prebuilds'));
+    }
+  });
+
+  test('musl (LIBC=musl, as node-gyp-build takes it; or seen in this process when node-gyp-build took glibc): no glibc binary is tried', () => {
+    const asNodeGypBuildSees = load(app, [], { LIBC: 'musl' });
+    expect(asNodeGypBuildSees).toMatchObject({ code: 'ERR_SYSV_IPC_NO_BINARY', platform: `linux-${process.arch}`, libc: 'musl', prebuilds: BOTH });
+    expect(asNodeGypBuildSees.message).toContain(`Prebuilt in ${path.join(pkg, 'prebuilds')}: ${BOTH.join(', ')}.`);
+    const missedByNodeGypBuild = load(app, ['node-gyp-build-first']);
+    expect(missedByNodeGypBuild).toMatchObject({ code: 'ERR_SYSV_IPC_NO_BINARY', libc: 'musl', prebuilds: BOTH });
+    expect(missedByNodeGypBuild.message).toContain(`the prebuild linux-${process.arch}/sysv-ipc.glibc.node is for glibc, and this Node runs on musl`);
+  });
+
+  test('another architecture (npm_config_arch, as node-gyp-build takes it)', () => {
+    const out = load(app, [], { npm_config_arch: 'ppc64' });
+    expect(out).toMatchObject({ code: 'ERR_SYSV_IPC_NO_BINARY', platform: 'linux-ppc64', prebuilds: BOTH });
+  });
+
+  test('a prebuild that fits by name but does not load here (dlopen fails) is the same error, with the cause', () => {
+    const mine = path.join(pkg, 'prebuilds', `linux-${process.arch}`, 'sysv-ipc.glibc.node');
+    const other = path.join(pkg, 'prebuilds', process.arch === 'x64' ? 'linux-arm64' : 'linux-x64', 'sysv-ipc.glibc.node');
+    fs.renameSync(mine, `${mine}.real`);
+    try {
+      fs.copyFileSync(other, mine);
+      const out = load(app);
+      expect(out).toMatchObject({ code: 'ERR_SYSV_IPC_NO_BINARY', platform: `linux-${process.arch}`, cause: 'ERR_DLOPEN_FAILED' });
+      expect(out.message).toContain(`the prebuild linux-${process.arch}/sysv-ipc.glibc.node does not load here (`);
+    } finally {
+      fs.renameSync(`${mine}.real`, mine);
+    }
+    expect(load(app)).toEqual({ loaded: 'x' });
+  });
+
+  test(
+    'the commands it names build the addon from source in an installed copy, which then works',
+    () => {
+      const project = path.join(tmp, 'from-source');
+      fs.mkdirSync(project);
+      fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'from-source', version: '1.0.0', private: true }));
+      run(path.join(tmp, 'bin', 'npm'), ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], project);
+      const installed = path.join(project, 'node_modules', 'sysv-ipc');
+      fs.rmSync(path.join(installed, 'prebuilds'), { recursive: true });
+      const failed = load(project);
+      expect(failed.code).toBe('ERR_SYSV_IPC_NO_BINARY');
+      const commands = commandsIn(failed.message!);
+      expect(commands.length).toBeGreaterThan(0);
+      // The user's shell now has the build tools the message asks for (this node first).
+      const withCompiler = { PATH: `${path.join(tmp, 'bin')}:${process.env.PATH}` };
+      for (const command of commands) run('/bin/sh', ['-c', command], project, withCompiler);
+      expect(JSON.parse(fs.readFileSync(path.join(project, 'package.json'), 'utf8')).allowScripts).toBeDefined();
+      expect(fs.existsSync(path.join(installed, 'build', 'Release', 'sysv_ipc.node'))).toBe(true);
+      expect(load(project)).toEqual({ loaded: 'x' });
+    },
+    600_000,
+  );
+});
