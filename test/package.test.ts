@@ -52,7 +52,8 @@ function userEnvWithoutCompiler(bin: string): NodeJS.ProcessEnv {
   fs.symlinkSync(fs.realpathSync('/bin/sh'), path.join(bin, 'sh'));
   const clean: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) {
-    if (!/^npm_/i.test(name) && name !== 'INIT_CWD' && name !== 'NODE_OPTIONS') clean[name] = value;
+    // PREBUILDS_ONLY (set by scripts/ci-node-matrix.sh) is not a user's either: the build-from-source test needs build/.
+    if (!/^npm_/i.test(name) && !['INIT_CWD', 'NODE_OPTIONS', 'PREBUILDS_ONLY'].includes(name)) clean[name] = value;
   }
   clean.PATH = bin;
   return clean;
