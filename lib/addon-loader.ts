@@ -90,8 +90,9 @@ function noBinaryError(root: string, target: AddonTarget, why: string, cause: un
     `\`apt-get install python3 make g++\` or on Alpine \`apk add python3 make g++\`):`,
     `    npm install-scripts approve ${PACKAGE}`,
     `    npm rebuild ${PACKAGE}`,
-    `(npm 11 runs a dependency's install script only once approved; npm 10 has no install-scripts`,
-    `command and needs only the rebuild. For a global install: npm install -g --allow-scripts=${PACKAGE} ${PACKAGE})`,
+    `(npm 11 wants a dependency's install script approved, and newer releases skip it until it is;`,
+    `npm 10 has no install-scripts command and needs only the rebuild.`,
+    `For a global install: npm install -g --allow-scripts=${PACKAGE} ${PACKAGE})`,
   ].join('\n');
   const err = new Error(message, { cause }) as NoBinaryError;
   err.code = 'ERR_SYSV_IPC_NO_BINARY';
