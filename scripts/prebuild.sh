@@ -6,7 +6,7 @@
 # node-gyp-build finds them). Targets: linux-x64 and linux-arm64 (glibc), the
 # one that is not this machine's built with Debian's cross compiler.
 #
-# Each target is built in its own staging copy of native/ + binding.gyp, so
+# Each target is built in its own staging copy of the checkout, so
 # build/ (the local build that npm ci made for this machine) is left alone.
 # Every binary is checked before it is kept: the right ELF architecture and
 # the SOURCE_HASH of these sources (scripts/prebuild-info.js).
@@ -68,9 +68,11 @@ for target in "${targets[@]}"; do
   arch=${target#*-}
   started=$SECONDS
   stage="$stage_root/$target"
-  mkdir -p "$stage/scripts"
-  cp -R native binding.gyp package.json "$stage/"
-  cp scripts/source-hash.js "$stage/scripts/"
+  mkdir -p "$stage"
+  # The whole checkout but what is built or installed (binding.gyp may name
+  # files anywhere in it), with node_modules linked for node-addon-api.
+  tar -c --exclude=./.git --exclude=./node_modules --exclude=./build --exclude=./prebuilds \
+    --exclude=./dist --exclude=./docs --exclude=./coverage --exclude=./bench/bin . | tar -x -C "$stage"
   ln -s "$root/node_modules" "$stage/node_modules"
 
   build_env=()
