@@ -49,6 +49,10 @@ qemu=(qemu-aarch64 -L "$sysroot")
 hash=$(node scripts/source-hash.js)
 status=0
 results=()
+passed=0
+failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 all_started=$SECONDS
 for version in "${versions[@]}"; do
   started=$SECONDS
@@ -57,14 +61,22 @@ for version in "${versions[@]}"; do
   started=$SECONDS
   if PREBUILDS_ONLY=1 SYSV_IPC_EXPECT_ARCH=arm64 SYSV_IPC_EXPECT_SOURCE_HASH="$hash" \
     SYSV_IPC_SMOKE_RUN="[\"${qemu[0]}\",\"${qemu[1]}\",\"${qemu[2]}\"]" \
-    timeout 300 "${qemu[@]}" "$dir/bin/node" test/arm64/smoke.js; then
+    timeout 300 "${qemu[@]}" "$dir/bin/node" test/arm64/smoke.js | tee "$log"; then
     outcome=passed
   else
     outcome=FAILED
     status=1
   fi
+  counts=$(sed -n 's/.*: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$log" | tail -1)
+  if [ -n "$counts" ]; then
+    passed=$((passed + ${counts% *}))
+    failed=$((failed + ${counts#* }))
+  else
+    failed=$((failed + 1)) # it ended before its summary (crash, hang)
+  fi
   results+=("Node $version (arm64, qemu): $outcome in $((SECONDS - started)) s")
 done
 echo "== arm64 smoke, $((SECONDS - all_started)) s in all:"
 printf '   %s\n' "${results[@]}"
+echo "arm64-smoke: $passed passed, $failed failed"
 exit $status
