@@ -16,6 +16,7 @@
  *   `cancelWait`. They never run on libuv's threadpool.
  */
 import * as path from 'node:path';
+import { loadAddon } from './addon-loader';
 import type { SysvIpcError } from './errors';
 
 /** Called on the JS thread when an async wait ends. */
@@ -193,10 +194,9 @@ export interface Binding {
 
 function load(): Binding {
   // node-gyp-build looks in build/Release first, then prebuilds/<platform>-<arch>/
-  // (PREBUILDS_ONLY=1 skips the local build, to prove the shipped binary loads).
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
-  return nodeGypBuild(path.join(__dirname, '..')) as Binding;
+  // (PREBUILDS_ONLY=1 skips the local build, to prove the shipped binary loads);
+  // where nothing fits, ERR_SYSV_IPC_NO_BINARY says how to build it.
+  return loadAddon(path.join(__dirname, '..')) as Binding;
 }
 
 /** The loaded addon (one instance per Node environment: main thread or worker). */
