@@ -9,7 +9,9 @@
 //    a strong reference): V8 must never see two backing stores over one
 //    address, and every Buffer/typed array JS makes is a view of that one.
 // 2. An explicit detach (or environment teardown) detaches that ArrayBuffer
-//    (napi_detach_arraybuffer: every view now has length 0) before shmdt.
+//    (napi_detach_arraybuffer: every view now has length 0) before it
+//    leaves the segment (Mapping::Unmap, native/shared_memory.h, which keeps
+//    the address range valid for waiter threads still reading it).
 //    If JavaScript moved its backing store away first (ArrayBuffer's
 //    transfer()), the new owner may still use it: shmdt then waits for it.
 //    Without an explicit detach, the mapping lives as long as anything can
@@ -42,40 +44,12 @@
 #include "arguments.h"
 #include "errors.h"
 #include "ipc_common.h"
+#include "shared_memory.h"
 #include "waiter.h"
 
 namespace sysv_ipc {
 
 namespace {
-
-// ---- the mapping: shmdt runs exactly once, by whoever lets go last (or by Unmap)
-
-class Mapping {
- public:
-  Mapping(void* addr, size_t size, bool read_only) : addr_(addr), size_(size), read_only_(read_only) {}
-  ~Mapping() { Unmap(); }
-  Mapping(const Mapping&) = delete;
-  Mapping& operator=(const Mapping&) = delete;
-
-  // Detaches now. Only called once no JavaScript can reach the memory (its
-  // ArrayBuffer is detached or never existed); futex waits still in flight
-  // then see EFAULT, which they report as a cancellation.
-  void Unmap() {
-    void* addr = addr_.exchange(nullptr, std::memory_order_acq_rel);
-    if (addr != nullptr) shmdt(addr);
-  }
-
-  // Null once unmapped. A futex thread reads it while the JS thread may unmap.
-  uint8_t* data() const { return static_cast<uint8_t*>(addr_.load(std::memory_order_acquire)); }
-  size_t size() const { return size_; }
-  bool read_only() const { return read_only_; }
-  bool unmapped() const { return data() == nullptr; }
-
- private:
-  std::atomic<void*> addr_;
-  const size_t size_;
-  const bool read_only_;
-};
 
 struct Registry;
 
@@ -274,16 +248,18 @@ class FutexWaitCall : public BlockingCall {
     }
     uint8_t* base = mapping_->data();
     if (base == nullptr) return ECANCELED;
-    if (Futex(reinterpret_cast<uint32_t*>(base + index_ * 4), FUTEX_WAIT, expected_, timeout) == 0) {
+    long r = Futex(reinterpret_cast<uint32_t*>(base + index_ * 4), FUTEX_WAIT, expected_, timeout);
+    int err = r == 0 ? 0 : errno;
+    // Detached meanwhile: the range now holds anonymous memory, not the segment's word.
+    if (mapping_->unmapped()) return ECANCELED;
+    if (err == 0) {
       outcome_ = kOk;
       return 0;
     }
-    int err = errno;
     if (err == EAGAIN) {  // the word was not `expected`
       outcome_ = kNotEqual;
       return 0;
     }
-    if (err == EFAULT && mapping_->unmapped()) return ECANCELED;
     return err;  // ETIMEDOUT, EINTR (RunBlocking retries or stops), others
 #else
     (void)deadline;
@@ -573,6 +549,12 @@ Napi::Value ShmLiveAttachments(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+std::shared_ptr<Mapping> ArgAttachedMapping(const Napi::CallbackInfo& info, size_t index) {
+  Attachment* a = ArgAttachment(info, index);
+  if (!a->mapping) ThrowClosed(info.Env());
+  return a->mapping;
+}
 
 void RegisterSharedMemory(Napi::Env env, Napi::Object exports, Napi::Object constants) {
   auto* registry = new Registry();
