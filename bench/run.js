@@ -21,7 +21,7 @@ const path = require('path');
 const { execFileSync } = require('child_process');
 const h = require('./harness');
 
-const CASE_FILES = ['messages.js', 'alternatives.js', 'semaphores.js', 'shared-memory.js'];
+const CASE_FILES = ['messages.js', 'alternatives.js', 'semaphores.js', 'shared-memory.js', 'fast-mutex.js'];
 const GROUP_ORDER = [
   'message round trip',
   'one-way throughput',
@@ -29,6 +29,9 @@ const GROUP_ORDER = [
   'uncontended acquire+release',
   'shared-memory bandwidth (64 MiB copy)',
   'wait/notify round trip',
+  'FastMutex: uncontended lock+unlock',
+  'FastMutex: contended handoff',
+  'FastMutex: 4 processes x increments',
   'memory',
 ];
 

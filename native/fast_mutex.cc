@@ -13,12 +13,15 @@
 // detach meanwhile replaces the segment by anonymous memory (Mapping::Unmap),
 // which a wait notices through unmapped() and reports as "detached".
 #include <errno.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <sysv-ipc/lock.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "addon.h"
@@ -39,20 +42,27 @@ enum LockOutcome { kTaken = 0, kOwnerDied = 1, kCorrupt = 2, kDetached = 3 };
 // (lib/waits.ts SpinBudget) and do not spin again here.
 constexpr int64_t kSyncSpinNs = 20000;
 
-// This process's pid and start time, read once (from /proc) per pid.
+// This process's pid and start time, read once: getpid() is a syscall
+// (glibc does not cache it), and the wait and the release run it per call.
+// A forked child (no Node process does that with the addon loaded, but a
+// native module might) gets its own through the atfork handler.
+std::atomic<uint32_t> g_self_pid{0};
+uint64_t g_self_start = 0;  // written before g_self_pid (release), read after it (acquire)
+std::once_flag g_atfork_once;
+
 int Self(sysv_ipc_lock_self* out) {
-  static std::atomic<uint32_t> cached_pid{0};
-  static std::atomic<uint64_t> cached_start{0};
-  uint32_t pid = static_cast<uint32_t>(getpid());
-  if (cached_pid.load(std::memory_order_acquire) != pid) {
+  uint32_t pid = g_self_pid.load(std::memory_order_acquire);
+  if (pid == 0) {
+    std::call_once(g_atfork_once, [] { pthread_atfork(nullptr, nullptr, [] { g_self_pid.store(0); }); });
     sysv_ipc_lock_self self;
     int err = sysv_ipc_lock_self_init(&self);
     if (err != 0) return err;
-    cached_start.store(self.start, std::memory_order_relaxed);
-    cached_pid.store(self.pid, std::memory_order_release);
+    g_self_start = self.start;
+    g_self_pid.store(self.pid, std::memory_order_release);
+    pid = self.pid;
   }
   out->pid = pid;
-  out->start = cached_start.load(std::memory_order_relaxed);
+  out->start = g_self_start;
   return 0;
 }
 
