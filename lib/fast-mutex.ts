@@ -20,7 +20,8 @@ import type { Key } from './keys';
 import { MutexNotHeldError } from './mutex';
 import { SharedMemory } from './shared-memory';
 import * as check from './validate';
-import { SpinBudget, WaitGroup, WOULD_BLOCK, type WaitOptions } from './waits';
+import { IpcHandle } from './ipc-handle';
+import { SpinBudget, WOULD_BLOCK, type WaitOptions } from './waits';
 
 const L = binding.constants.LOCK;
 const PID_MASK = L.PID_MASK;
@@ -156,14 +157,10 @@ function ownershipOf(shmid: number, offset: number): Ownership {
  *   {@link LockCorruptError} (`ERR_SYSV_IPC_LOCK_CORRUPT`); nothing crashes
  *   or hangs. Zeroed memory is an unlocked lock, and `in()` never writes.
  */
-export class FastMutex implements Disposable {
+export class FastMutex extends IpcHandle {
   /** Bytes the lock record takes in a segment (offsets must be multiples of 8). */
   static readonly SIZE: number = L.SIZE;
 
-  /** The segment's key (IPC_PRIVATE for a private one). */
-  readonly key: Key;
-  /** The segment's identifier (shmid). */
-  readonly id: number;
   /** The record's byte offset in the segment. */
   readonly offset: number;
   private readonly shm: SharedMemory;
@@ -171,10 +168,8 @@ export class FastMutex implements Disposable {
   private readonly ownsSegment: boolean;
   private readonly record: Int32Array;
   private readonly ownership: Ownership;
-  private readonly waits = new WaitGroup('FastMutex');
   private readonly spin = new SpinBudget();
   private readonly context: SysvIpcErrorContext;
-  private isClosed = false;
   // When tryLock() may next look at whether the holder is alive (performance.now() ms).
   private nextLivenessCheck = 0;
 
@@ -183,9 +178,8 @@ export class FastMutex implements Disposable {
       // A pid above 2^22 - 1 does not fit the word (Linux's PID_MAX_LIMIT is 2^22).
       throw new SysvIpcError(osConstants.errno.EOVERFLOW, 'getpid');
     }
+    super(shm.id, shm.key, 'FastMutex');
     this.shm = shm;
-    this.key = shm.key;
-    this.id = shm.id;
     this.offset = offset;
     this.ownsSegment = ownsSegment;
     this.record = new Int32Array(shm.arrayBuffer, offset, 4);
@@ -261,11 +255,6 @@ export class FastMutex implements Disposable {
     return this.ownership.held;
   }
 
-  /** Whether {@link close} was called. */
-  get closed(): boolean {
-    return this.isClosed;
-  }
-
   // The uncontended path: one compare-and-swap, then holder_start (skipped
   // when it already names this process, as after its own last unlock).
   private take(): boolean {
@@ -279,7 +268,7 @@ export class FastMutex implements Disposable {
 
   // Before a take: open, attached, and (after a failed CAS) a sane word.
   private ensureUsable(): void {
-    if (this.isClosed) throw new ClosedError('The FastMutex');
+    this.ensureOpen();
     if (this.record.length === 0) throw detachedError();
   }
 
@@ -397,7 +386,7 @@ export class FastMutex implements Disposable {
     if (r.length === 0) throw detachedError();
     this.ownership.held = false;
     if (Atomics.compareExchange(r, 0, PID, 0) !== PID) this.releaseContended();
-    if (this.isClosed) this.detachIfDone();
+    if (this.closed) this.detachIfDone();
   }
 
   // The word is not plain PID: sleepers set WAITERS (release and wake one),
@@ -471,32 +460,13 @@ export class FastMutex implements Disposable {
    * segment is detached once nothing of this object uses it (a held lock
    * stays releasable with unlock()). Never unlocks, never removes. Idempotent.
    */
-  close(): void {
-    if (this.isClosed) return;
-    this.isClosed = true;
-    this.waits.cancelAll(new ClosedError('The FastMutex'));
+  override close(): void {
+    super.close();
     this.detachIfDone();
   }
 
   private detachIfDone(): void {
-    if (this.isClosed && this.ownsSegment && !this.ownership.held && this.waits.size === 0) this.shm.detach();
-  }
-
-  /** Pending waits keep the process alive (the default), like a socket. */
-  ref(): this {
-    this.waits.ref();
-    return this;
-  }
-
-  /** Pending waits no longer keep the process alive. */
-  unref(): this {
-    this.waits.unref();
-    return this;
-  }
-
-  /** Same as {@link close}, for `using`. */
-  [Symbol.dispose](): void {
-    this.close();
+    if (this.closed && this.ownsSegment && !this.ownership.held && this.waits.size === 0) this.shm.detach();
   }
 }
 
