@@ -244,6 +244,14 @@ describe('FastMutex across processes', () => {
     expect(word(shm)).toBe(0);
   });
 
+  test('the JavaScript compare-and-swap alone (tryLock in a busy loop) excludes 4 processes: exact total', async () => {
+    const shm = segment();
+    const { done } = await counters(shm, ['spin', 'spin', 'spin', 'spin'], 10_000);
+    const reports = await done;
+    expect(reports.map((r) => r.error ?? r.done)).toEqual([true, true, true, true]);
+    expect(shm.read(COUNTER_AT, 4).readInt32LE(0)).toBe(40_000);
+  });
+
   test('without the lock the same increments are lost (the race the test above would catch is real)', async () => {
     const shm = segment();
     const { done } = await counters(shm, ['none', 'none', 'none', 'none'], 100_000);
