@@ -60,6 +60,8 @@ export interface NativeConstants {
   HAVE_MSG_EXCEPT: boolean;
   /** Whether futex(2) is available for SharedMemory wait/notify. */
   HAVE_FUTEX: boolean;
+  /** Whether waits park with a per-thread timer to end them (Linux); without, they poll (README, Platform limits). */
+  HAVE_THREAD_TIMERS: boolean;
   /** The largest message type (mtype is a C long). */
   MTYPE_MAX: number;
   /** Bytes before the body in a received message: sizeof(long), the mtype. */

@@ -37,7 +37,6 @@ function hint(code: string, kind: IpcKind | undefined): string {
     case 'E2BIG': return kind === 'msg' ? 'the message is larger than the receive size (nothing was consumed)' : 'too many operations in one call';
     case 'ERANGE': return 'the value is outside the semaphore range (0 to SEMVMX)';
     case 'ENOSPC': return 'a system-wide limit on the number of objects was reached';
-    case 'EAGAIN': return 'no timer could be set up to make the wait cancellable (RLIMIT_SIGPENDING or the timer limit reached)';
     default: return '';
   }
 }

@@ -3,7 +3,7 @@
  *
  * @packageDocumentation
  */
-export { MessageQueue, MESSAGE_TYPE_MAX } from './message-queue';
+export { MessageQueue, MESSAGE_TYPE_MAX, UnsafeMessageTypeError } from './message-queue';
 export type {
   Message,
   MessageQueueInfo,

@@ -38,15 +38,43 @@ function areaFor(maxSize: number): Buffer {
 }
 const littleEndian = os.endianness() === 'LE';
 
+/** The mtype at the start of a received message (a native-endian C long), exactly. */
+function typeIn(header: Buffer): number | bigint {
+  if (HEADER === 4) return littleEndian ? header.readInt32LE(0) : header.readInt32BE(0);
+  const type = littleEndian ? header.readBigInt64LE(0) : header.readBigInt64BE(0);
+  return type <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(type) : type;
+}
+
+/**
+ * Received a message whose type (set by a C program: mtype is a C long) is
+ * above Number.MAX_SAFE_INTEGER, which a `number` cannot hold exactly. The
+ * message has left the queue: it is here, with its exact type.
+ */
+export class UnsafeMessageTypeError extends RangeError {
+  /** Always `'ERR_SYSV_IPC_UNSAFE_MESSAGE_TYPE'`. */
+  readonly code = 'ERR_SYSV_IPC_UNSAFE_MESSAGE_TYPE';
+  constructor(
+    /** The message's exact type. */
+    readonly type: bigint,
+    /** The message's body. */
+    readonly data: Buffer,
+  ) {
+    super(`The received message's type ${type} is above Number.MAX_SAFE_INTEGER; the message is on this error (type, data)`);
+    this.name = 'RangeError';
+  }
+}
+
+/** A received message, or the error that carries it when its type is not a safe integer. */
+function message(type: number | bigint, data: Buffer): Message {
+  if (typeof type === 'bigint') throw new UnsafeMessageTypeError(type, data);
+  return { type, data };
+}
+
 /** The message the native receive left in `area`, copied out. */
 function messageIn(area: Buffer, length: number): Message {
   const data = Buffer.allocUnsafeSlow(length);
   area.copy(data, 0, HEADER, HEADER + length);
-  let type: number;
-  if (HEADER === 4) type = littleEndian ? area.readInt32LE(0) : area.readInt32BE(0);
-  else if (littleEndian) type = area.readUInt32LE(0) + area.readInt32LE(4) * 0x100000000;
-  else type = area.readInt32BE(0) * 0x100000000 + area.readUInt32BE(4);
-  return { type, data };
+  return message(typeIn(area), data);
 }
 
 /** A received message. */
@@ -305,6 +333,8 @@ export class MessageQueue extends IpcHandle {
    * Receives a message, waiting (off the event loop) until one matches.
    * A cancelled or timed-out receive consumes nothing.
    * @throws {SysvIpcError} E2BIG if the message exceeds `maxSize` (it stays queued); EIDRM if removed.
+   * @throws {UnsafeMessageTypeError} if the message's type (set by a C program) is above
+   *   Number.MAX_SAFE_INTEGER; the error carries the message, with its exact type.
    */
   receive(options?: ReceiveOptions): Promise<Message> {
     try {
@@ -418,5 +448,8 @@ export class MessageQueue extends IpcHandle {
 }
 
 function toMessage(value: Buffer | undefined, extra: number): Message {
+  // NaN: the type is not a safe integer, and the addon sent the whole
+  // message (header, then body) so that it can be read exactly.
+  if (Number.isNaN(extra) && value !== undefined) return message(typeIn(value), value.subarray(HEADER));
   return { type: extra, data: value ?? Buffer.alloc(0) };
 }

@@ -20,6 +20,11 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : env_(env) {
   constants.Set("IPC_NOWAIT", Napi::Number::New(env, IPC_NOWAIT));
   constants.Set("ECANCELED", Napi::Number::New(env, ECANCELED));
   constants.Set("ETIMEDOUT", Napi::Number::New(env, ETIMEDOUT));
+#ifdef HAVE_THREAD_TIMERS
+  constants.Set("HAVE_THREAD_TIMERS", Napi::Boolean::New(env, true));
+#else
+  constants.Set("HAVE_THREAD_TIMERS", Napi::Boolean::New(env, false));
+#endif
 #ifdef SYSV_IPC_SOURCE_HASH
   // Which sources this binary was built from (scripts/source-hash.js).
   constants.Set("SOURCE_HASH", Napi::String::New(env, SYSV_IPC_SOURCE_HASH));
@@ -45,6 +50,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : env_(env) {
 
 Addon::~Addon() {
   napi_remove_env_cleanup_hook(env_, &Addon::Cleanup, this);
+  if (probe_ != nullptr) napi_delete_reference(env_, probe_);
   Cleanup(this);  // normally a no-op: the hook ran first
 }
 
@@ -54,6 +60,34 @@ void Addon::Cleanup(void* data) {
     addon->pool_->Shutdown();  // joins the threads; the pool frees itself later
     addon->pool_ = nullptr;
   }
+}
+
+bool Addon::Terminating() {
+  // worker.terminate() asks V8 to stop this isolate (TerminateExecution);
+  // nothing in Node-API reports that request, but the next JavaScript that
+  // runs sees it: calling an empty function then fails (napi_pending_exception)
+  // and leaves the termination pending, so the native call returning
+  // unwinds the worker. The function is compiled once per environment.
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env_, &scope) != napi_ok) return true;
+  bool stop = true;
+  napi_value fn = nullptr;
+  if (probe_ != nullptr) {
+    if (napi_get_reference_value(env_, probe_, &fn) != napi_ok) fn = nullptr;
+  } else {
+    napi_value source;
+    if (napi_create_string_utf8(env_, "(function sysvIpcTerminationProbe() {})", NAPI_AUTO_LENGTH, &source) == napi_ok &&
+        napi_run_script(env_, source, &fn) == napi_ok && napi_create_reference(env_, fn, 1, &probe_) == napi_ok) {
+    } else {
+      fn = nullptr;
+    }
+  }
+  napi_value recv;
+  if (fn != nullptr && napi_get_undefined(env_, &recv) == napi_ok) {
+    stop = napi_call_function(env_, recv, fn, 0, nullptr, nullptr) != napi_ok;
+  }
+  napi_close_handle_scope(env_, scope);
+  return stop;
 }
 
 WaiterPool& Addon::Pool(Napi::Env env) {

@@ -136,8 +136,8 @@ class LockWaitCall : public BlockingCall {
   LockOutcome outcome() const { return outcome_; }
   // The lock was taken but the result reaches no JavaScript (the environment
   // is going away): release it, or it would stay held until the process
-  // exits. Idempotent. (Also the waiter's BlockingCall::Undo hook.)
-  void Undo() {
+  // exits. Idempotent: the pool calls it for a discarded result, the destructor again.
+  void Undo() override {
     if (!taken_) return;
     taken_ = false;
     uint8_t* base = ref_.mapping->data();
@@ -173,7 +173,7 @@ Napi::Value FastMutexLockSync(const Napi::CallbackInfo& info) {
   LockRef ref = ArgLock(info);
   int64_t timeout_ns = ArgTimeoutNs(info, 2, "timeout");
   LockWaitCall call(std::move(ref), ArgSelf(env), kSyncSpinNs);
-  int err = RunBlockingSync(call, timeout_ns);
+  int err = RunBlockingSync(env, call, timeout_ns);
   if (err != 0) ThrowErrno(env, err, call.Syscall());
   // The JS thread holds it now: no undo when `call` goes.
   call.Value(env);

@@ -7,6 +7,7 @@
 #include <sys/msg.h>
 
 #include <climits>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -45,6 +46,7 @@ class MsgSendCall : public BlockingCall {
   int Attempt(const Deadline&) override {
     return msgsnd(id_, message_, size_, flags_) == 0 ? 0 : errno;
   }
+  void SetNonBlocking() override { flags_ |= IPC_NOWAIT; }
   const char* Syscall() const override { return "msgsnd"; }
 
  protected:
@@ -76,6 +78,7 @@ class MsgReceiveCall : public BlockingCall {
     received_ = static_cast<size_t>(n);
     return 0;
   }
+  void SetNonBlocking() override { flags_ |= IPC_NOWAIT; }
   const char* Syscall() const override { return "msgrcv"; }
   size_t received() const { return received_; }
   long type() const {
@@ -100,8 +103,19 @@ class OwnedMsgReceiveCall : public MsgReceiveCall {
       : MsgReceiveCall(id, nullptr, max_size, type, flags), storage_(new char[kHeader + max_size]) {
     buffer_ = storage_.get();
   }
-  Napi::Value Value(Napi::Env env) override { return Napi::Buffer<char>::Copy(env, body(), received()); }
-  double Extra() const override { return static_cast<double>(type()); }
+  // A type above 2^53 - 1 (a C sender) has no exact double: then the whole
+  // message goes to JavaScript, header included, and Extra() is NaN
+  // (lib/message-queue.ts reads the type from the header).
+  Napi::Value Value(Napi::Env env) override {
+    if (!SafeType()) return Napi::Buffer<char>::Copy(env, buffer_, kHeader + received());
+    return Napi::Buffer<char>::Copy(env, body(), received());
+  }
+  double Extra() const override { return SafeType() ? static_cast<double>(type()) : std::nan(""); }
+  bool SafeType() const { return static_cast<int64_t>(type()) <= kMaxSafeInteger; }
+  // The message was taken but can reach no JavaScript: put it back. It goes
+  // to the end of the queue (msgsnd cannot insert), and is lost only if the
+  // queue is full or gone by then.
+  void Undo() override { msgsnd(id_, buffer_, received_, IPC_NOWAIT); }
 
  private:
   std::unique_ptr<char[]> storage_;
@@ -188,7 +202,7 @@ Napi::Value MsgSnd(const Napi::CallbackInfo& info) {
   char* message = ThreadBuffer(kHeader + a.body.length, oversized);
   FillMessage(message, a);
   MsgSendCall call(a.id, message, a.body.length, a.flags);
-  int err = (a.flags & IPC_NOWAIT) ? SpinNonBlocking(call, spin_ns) : RunBlockingSync(call, timeout_ns);
+  int err = (a.flags & IPC_NOWAIT) ? SpinNonBlocking(call, spin_ns) : RunBlockingSync(info.Env(), call, timeout_ns);
   if (err == EAGAIN && (a.flags & IPC_NOWAIT)) return Napi::Boolean::New(info.Env(), false);
   if (err != 0) ThrowErrno(info.Env(), err, "msgsnd");
   return Napi::Boolean::New(info.Env(), true);
@@ -208,7 +222,7 @@ Napi::Value MsgRcv(const Napi::CallbackInfo& info) {
     ThrowRangeError(info.Env(), "The \"into\" buffer must hold the message header and maxSize bytes");
   }
   MsgReceiveCall call(a.id, reinterpret_cast<char*>(into.data), a.max_size, a.type, a.flags);
-  int err = (a.flags & IPC_NOWAIT) ? SpinNonBlocking(call, spin_ns) : RunBlockingSync(call, timeout_ns);
+  int err = (a.flags & IPC_NOWAIT) ? SpinNonBlocking(call, spin_ns) : RunBlockingSync(info.Env(), call, timeout_ns);
   // msgrcv(2): with IPC_NOWAIT and no matching message, ENOMSG (EAGAIN on some systems).
   if ((err == ENOMSG || err == EAGAIN) && (a.flags & IPC_NOWAIT)) return Napi::Number::New(info.Env(), -1);
   if (err != 0) ThrowErrno(info.Env(), err, "msgrcv");

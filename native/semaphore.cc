@@ -169,8 +169,12 @@ class SemOpCall : public BlockingCall {
   bool KernelTimeout() const override { return true; }
 #else
   // No semtimedop: plain semop, and RunBlocking's thread timer interrupts it
-  // at the deadline (EINTR → ETIMEDOUT once the deadline has passed).
+  // at the deadline (EINTR → ETIMEDOUT once the deadline has passed); without
+  // a timer, RunBlocking polls with IPC_NOWAIT (EAGAIN: would block).
   int Attempt(const Deadline&) override { return semop(id_, ops_, count_) == 0 ? 0 : errno; }
+  void SetNonBlocking() override {
+    for (size_t i = 0; i < count_; i++) ops_[i].sem_flg |= IPC_NOWAIT;
+  }
 #endif
   // One name for semop and semtimedop: the error is about the operation.
   const char* Syscall() const override { return "semop"; }
@@ -188,6 +192,22 @@ class OwnedSemOpCall : public SemOpCall {
   OwnedSemOpCall(int id, std::vector<sembuf> ops, bool nowait)
       : SemOpCall(id, nullptr, ops.size(), nowait), storage_(std::move(ops)) {
     ops_ = storage_.data();
+  }
+  // The operation was done but can reach no JavaScript (a lock taken while
+  // its worker was ending): apply its inverse, with the same SEM_UNDO flags so
+  // that the undo adjustments cancel out too. Waits for zero have nothing to
+  // give back; an inverse that would block (someone took the units since) is
+  // left undone.
+  void Undo() override {
+    std::vector<sembuf> inverse;
+    for (const sembuf& op : storage_) {
+      if (op.sem_op == 0) continue;
+      sembuf back = op;
+      back.sem_op = static_cast<short>(-op.sem_op);
+      back.sem_flg = static_cast<short>((op.sem_flg & SEM_UNDO) | IPC_NOWAIT);
+      inverse.push_back(back);
+    }
+    if (!inverse.empty()) semop(id_, inverse.data(), inverse.size());
   }
 
  private:
@@ -234,7 +254,7 @@ Napi::Value SemOp(const Napi::CallbackInfo& info) {
   } else if (nowait) {
     err = SpinNonBlocking(call, spin_ns);
   } else {
-    err = RunBlockingSync(call, timeout_ns);
+    err = RunBlockingSync(info.Env(), call, timeout_ns);
   }
   if (err == EAGAIN && nowait) return Napi::Boolean::New(info.Env(), false);
   if (err != 0) ThrowErrno(info.Env(), err, call.Syscall());
@@ -261,7 +281,7 @@ Napi::Value SemOpOne(const Napi::CallbackInfo& info) {
     if (err == EINTR) err = EAGAIN;
   } else {
     SemOpCall call(id, &op, 1, nowait);
-    err = nowait ? SpinNonBlocking(call, spin_ns) : RunBlockingSync(call, timeout_ns);
+    err = nowait ? SpinNonBlocking(call, spin_ns) : RunBlockingSync(info.Env(), call, timeout_ns);
   }
   if (err == EAGAIN && nowait) return Napi::Boolean::New(info.Env(), false);
   if (err != 0) ThrowErrno(info.Env(), err, "semop");

@@ -9,28 +9,41 @@
 //    a strong reference): V8 must never see two backing stores over one
 //    address, and every Buffer/typed array JS makes is a view of that one.
 // 2. An explicit detach (or environment teardown) detaches that ArrayBuffer
-//    (napi_detach_arraybuffer: every view now has length 0) before it
-//    leaves the segment (Mapping::Unmap, native/shared_memory.h, which keeps
-//    the address range valid for waiter threads still reading it).
+//    (napi_detach_arraybuffer: every view now has length 0), then leaves the
+//    segment without unmapping the range: private anonymous memory is mapped
+//    over it (mmap MAP_FIXED), so the attach count falls at once while native
+//    code that took the raw pointer earlier (a libuv threadpool job such as
+//    crypto.randomFill or fs.read into a view, a pending socket write) writes
+//    harmlessly. The range is unmapped when the last reference goes.
 //    If JavaScript moved its backing store away first (ArrayBuffer's
-//    transfer()), the new owner may still use it: shmdt then waits for it.
+//    transfer()), the new owner may still use it: the detach then waits for it.
 //    Without an explicit detach, the mapping lives as long as anything can
 //    reach it: the attachment object, the ArrayBuffer (its finalizer holds a
-//    reference) and every futex wait in flight (each holds one). The last of
-//    them to go runs shmdt; a GC finalizer never removes the segment.
+//    reference until V8 frees the backing store) and every futex wait in
+//    flight (each holds one). The last of them to go detaches; a GC finalizer
+//    never removes the segment.
+//    One exception to "the finalizer runs when the backing store is freed":
+//    Node runs it at environment teardown (a worker ending) even if a moved
+//    backing store lives on in another thread, and nothing in Node-API tells
+//    the two apart then (Node has detached the ArrayBuffer itself). So the
+//    attachment's ArrayBuffer carries its own transfer() and
+//    transferToFixedLength(), which record the move; a moved mapping whose
+//    finalizer runs at teardown is kept for the rest of the process, as no
+//    later point is known at which it would be safe to unmap.
 // 3. A read-only attachment (SHM_RDONLY) never gets an ArrayBuffer at all:
 //    V8 has no read-only ArrayBuffer, and a JS store into a read-only mapping
 //    is SIGSEGV. Reads go through read()/readInto(), which copy.
 #include <errno.h>
 #include <sched.h>
 #include <sys/ipc.h>
+#include <sys/mman.h>
 #include <sys/shm.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #ifdef HAVE_FUTEX
 #include <linux/futex.h>
 #include <sys/syscall.h>
-#include <unistd.h>
 #endif
 
 #include <atomic>
@@ -38,7 +51,9 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <unordered_set>
+#include <vector>
 
 #include "addon.h"
 #include "arguments.h"
@@ -50,6 +65,18 @@
 namespace sysv_ipc {
 
 namespace {
+
+// Mappings whose backing store moved to another environment that outlived
+// the one that made it (see the file comment): never released. Never
+// destroyed either (a static destructor at exit would unmap under threads
+// still running).
+void KeepForever(std::shared_ptr<Mapping> mapping) {
+  static std::mutex* mutex = new std::mutex();
+  static auto* kept = new std::vector<std::shared_ptr<Mapping>>();
+  std::lock_guard<std::mutex> lock(*mutex);
+  mapping->set_kept();
+  kept->push_back(std::move(mapping));
+}
 
 struct Registry;
 
@@ -158,14 +185,90 @@ struct ViewShare {
   bool finalized = false;  // the finalizer ran during a failed creation
 };
 
-void FinalizeArrayBuffer(napi_env, void*, void* hint) {
+void FinalizeArrayBuffer(napi_env env, void*, void* hint) {
   auto* share = static_cast<ViewShare*>(hint);
+  // Normally this runs once V8 has freed the backing store. At environment
+  // teardown Node runs it regardless, and a backing store that transfer()
+  // moved out may live on in another environment: keep that mapping for good.
+  if (share->created && share->mapping->escaped() && !CanRunJavaScript(env)) KeepForever(share->mapping);
   share->mapping.reset();
   if (share->created) {
     delete share;
   } else {
     share->finalized = true;  // ShmArrayBuffer frees it
   }
+}
+
+// ---- the ArrayBuffer object's own hold on the mapping, and transfer()
+
+// The ArrayBuffer object holds the mapping too, until it is collected:
+// native code that writes a view off the JS thread (a threadpool job, a
+// socket write) keeps the view object reachable until it is done, as Node
+// does for every buffer it hands to such code, but not the backing store,
+// which detach() frees at once (see Mapping::Unmap). Shared with the
+// transfer guards below, which drop it once the memory has moved out.
+struct ViewHold {
+  std::shared_ptr<Mapping> mapping;
+};
+
+void ReleaseHold(napi_env, void* data, void*) { delete static_cast<std::shared_ptr<ViewHold>*>(data); }
+
+// ArrayBuffer.prototype.transfer and transferToFixedLength move the backing
+// store to a new ArrayBuffer that may travel to another thread (postMessage
+// moves plain ArrayBuffers). Each attachment's ArrayBuffer gets its own
+// `transfer`/`transferToFixedLength`, which record the move on the mapping,
+// then call the built-in.
+struct TransferGuard {
+  std::shared_ptr<ViewHold> hold;
+  std::weak_ptr<Mapping> mapping;
+  const char* name;
+};
+
+Napi::Value GuardedTransfer(const Napi::CallbackInfo& info) {
+  auto* guard = static_cast<TransferGuard*>(info.Data());
+  Napi::Env env = info.Env();
+  Napi::Value constructor = env.Global().Get("ArrayBuffer");
+  Napi::Value prototype = constructor.IsFunction() ? constructor.As<Napi::Object>().Get("prototype") : env.Undefined();
+  Napi::Value builtin = prototype.IsObject() ? prototype.As<Napi::Object>().Get(guard->name) : env.Undefined();
+  if (!builtin.IsFunction()) ThrowTypeError(env, std::string("ArrayBuffer.prototype.") + guard->name + " is not a function");
+  if (auto mapping = guard->mapping.lock()) mapping->set_escaped();
+  std::vector<napi_value> args;
+  for (size_t i = 0; i < info.Length(); i++) args.push_back(info[i]);
+  Napi::Value moved = builtin.As<Napi::Function>().Call(info.This(), args);
+  // The old ArrayBuffer is now empty: its object no longer needs to keep
+  // the mapping (the moved backing store does, through its finalizer).
+  guard->hold->mapping.reset();
+  return moved;
+}
+
+void FinalizeGuard(napi_env, void* data, void*) { delete static_cast<TransferGuard*>(data); }
+
+// Gives `ab` its hold and transfer guards (for each method this runtime has). false: could not.
+bool HoldAndGuard(napi_env env, napi_value ab, const std::shared_ptr<Mapping>& mapping) {
+  auto hold = std::make_shared<ViewHold>(ViewHold{mapping});
+  auto* box = new std::shared_ptr<ViewHold>(hold);
+  if (napi_add_finalizer(env, ab, box, ReleaseHold, nullptr, nullptr) != napi_ok) {
+    delete box;
+    return false;
+  }
+  Napi::Env e(env);
+  Napi::Value constructor = e.Global().Get("ArrayBuffer");
+  Napi::Value prototype = constructor.IsFunction() ? constructor.As<Napi::Object>().Get("prototype") : e.Undefined();
+  if (!prototype.IsObject()) return false;
+  for (const char* name : {"transfer", "transferToFixedLength"}) {
+    if (!prototype.As<Napi::Object>().Get(name).IsFunction()) continue;  // Node 18, or Node 20 without the flag
+    auto* guard = new TransferGuard{hold, mapping, name};
+    napi_value fn = Napi::Function::New(e, GuardedTransfer, name, guard);
+    if (napi_add_finalizer(env, fn, guard, FinalizeGuard, nullptr, nullptr) != napi_ok) {
+      delete guard;
+      return false;
+    }
+    // Not writable, not configurable: the guard cannot be removed to reach
+    // the built-in through the prototype by accident.
+    napi_property_descriptor d = {name, nullptr, nullptr, nullptr, nullptr, fn, napi_default, nullptr};
+    if (napi_define_properties(env, ab, 1, &d) != napi_ok) return false;
+  }
+  return true;
 }
 
 // Environment teardown: detach everything still attached. Node runs cleanup
@@ -175,9 +278,13 @@ void FinalizeArrayBuffer(napi_env, void*, void* hint) {
 void CleanupRegistry(void* data) {
   auto* registry = static_cast<Registry*>(data);
   for (Attachment* a : registry->live) {
-    ViewState state = DetachArrayBuffer(registry->env, a);
-    // An escaped backing store may live on in another thread: its finalizer unmaps.
-    if (a->mapping && state != ViewState::kEscaped && state != ViewState::kFailed) a->mapping->Unmap();
+    // By now Node has detached every ArrayBuffer of this environment itself
+    // (so the state reads kEscaped) and run their finalizers, which kept the
+    // mappings whose backing store moved elsewhere: releasing the others is
+    // safe. No libuv threadpool job of this environment is still running
+    // (Node waits for them before the cleanup hooks).
+    DetachArrayBuffer(registry->env, a);
+    if (a->mapping && !a->mapping->kept()) a->mapping->Unmap();
     a->mapping.reset();
     a->registry = nullptr;
   }
@@ -384,6 +491,18 @@ Napi::Value ShmArrayBuffer(const Napi::CallbackInfo& info) {
     throw Napi::Error::New(env, "sysv-ipc: cannot create an ArrayBuffer over the attachment");
   }
   share->created = true;
+  bool guarded = false;
+  try {
+    guarded = HoldAndGuard(env, ab, a->mapping);
+  } catch (const Napi::Error&) {
+    guarded = false;  // a global ArrayBuffer replaced by something odd, out of memory
+  }
+  if (!guarded) {
+    // Keep no view we could not guard: a second one over the same memory would abort V8.
+    if (env.IsExceptionPending()) env.GetAndClearPendingException();
+    napi_detach_arraybuffer(env, ab);
+    throw Napi::Error::New(env, "sysv-ipc: cannot watch the attachment's ArrayBuffer");
+  }
   if (napi_create_reference(env, ab, 1, &a->array_buffer) != napi_ok) {
     // Keep no view we cannot detach later.
     napi_detach_arraybuffer(env, ab);
@@ -465,7 +584,7 @@ Napi::Value ShmSpinWhileEqual(const Napi::CallbackInfo& info) {
 Napi::Value ShmWaitSync(const Napi::CallbackInfo& info) {
   WaitArgs w = ParseWait(info);
   FutexWaitCall call(w.mapping, w.index, w.expected);
-  int err = RunBlockingSync(call, w.timeout_ns);
+  int err = RunBlockingSync(info.Env(), call, w.timeout_ns);
   if (err == ETIMEDOUT) return Napi::Number::New(info.Env(), kTimedOut);
   if (err != 0) ThrowErrno(info.Env(), err, "futex");
   return Napi::Number::New(info.Env(), call.outcome());

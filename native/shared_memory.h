@@ -57,6 +57,12 @@ class Mapping {
   size_t size() const { return size_; }
   bool read_only() const { return read_only_; }
   bool unmapped() const { return data() == nullptr; }
+  // Kept for the rest of the process (KeepForever): never Unmap it.
+  bool kept() const { return kept_.load(std::memory_order_acquire); }
+  void set_kept() { kept_.store(true, std::memory_order_release); }
+  // JavaScript moved the backing store out of its ArrayBuffer (transfer()).
+  bool escaped() const { return escaped_.load(std::memory_order_acquire); }
+  void set_escaped() { escaped_.store(true, std::memory_order_release); }
 
  private:
   // shmat maps whole pages.
@@ -70,6 +76,8 @@ class Mapping {
   const size_t size_;
   const bool read_only_;
   bool still_attached_ = false;  // written by Unmap, read by the last reference
+  std::atomic<bool> kept_{false};
+  std::atomic<bool> escaped_{false};
 };
 
 // The mapping of the attachment handle passed as argument `index`: a

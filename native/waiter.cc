@@ -7,8 +7,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstring>
 
+#include "addon.h"
 #include "arguments.h"
 #include "errors.h"
 
@@ -25,6 +27,33 @@ constexpr size_t kMaxIdleThreads = 16;
 // After the first interrupt, the timer keeps firing at this period until the
 // thread has left the syscall (closes the check-then-block race).
 constexpr long kInterruptRepeatNs = 1000000;
+// A sync wait wakes this often to see whether its environment is being torn
+// down (worker.terminate() has no other way to reach a thread in msgrcv).
+constexpr int64_t kSyncSliceNs = 50000000;
+// Without a working interrupter, kernel timeouts (futex, semtimedop) are
+// taken in slices this long, so that a cancel is seen within one slice.
+constexpr int64_t kCancelSliceNs = 10000000;
+// Polling (no interrupter, no kernel timeout): the pause between two
+// IPC_NOWAIT attempts starts short and doubles up to this.
+constexpr int64_t kPollMinNs = 50000;
+constexpr int64_t kPollMaxNs = 10000000;
+
+void NoopHandler(int) {}
+
+std::mutex g_handler_mutex;
+
+int64_t SaturatingAdd(int64_t a, int64_t b) {
+  return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+void SleepNs(int64_t ns) {
+  timespec ts;
+  ts.tv_sec = static_cast<time_t>(ns / 1000000000LL);
+  ts.tv_nsec = static_cast<long>(ns % 1000000000LL);
+  nanosleep(&ts, nullptr);  // EINTR: woken early, the caller loops anyway
+}
+
+}  // namespace
 
 int InterruptSignal() {
 #ifdef SIGRTMIN
@@ -35,12 +64,6 @@ int InterruptSignal() {
 #endif
 }
 
-void NoopHandler(int) {}
-
-std::once_flag g_handler_once;
-
-}  // namespace
-
 int64_t MonotonicNowNs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -49,7 +72,9 @@ int64_t MonotonicNowNs() {
 
 Deadline Deadline::AfterNs(int64_t timeout_ns) {
   Deadline d;
-  if (timeout_ns >= 0) d.at_ns = MonotonicNowNs() + timeout_ns;
+  // Saturates: a timeout of centuries on a clock that has run for years must
+  // not wrap to a deadline in the past.
+  if (timeout_ns >= 0) d.at_ns = SaturatingAdd(MonotonicNowNs(), timeout_ns);
   return d;
 }
 
@@ -62,28 +87,43 @@ timespec Deadline::Remaining() const {
   return ts;
 }
 
-void InstallInterruptHandler() {
-  std::call_once(g_handler_once, [] {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = NoopHandler;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;  // no SA_RESTART: the blocked syscall must return EINTR
-    sigaction(InterruptSignal(), &sa, nullptr);
-  });
+void EnsureInterruptHandler() {
+  // sigaction(2) to read, and to write only when someone changed it: other
+  // native code in the process (an addon, an embedder) may have set
+  // SIG_DFL/SIG_IGN or SA_RESTART for this signal after we installed ours.
+  int sig = InterruptSignal();
+  struct sigaction current;
+  if (sigaction(sig, nullptr, &current) == 0 && !(current.sa_flags & SA_SIGINFO) &&
+      current.sa_handler == NoopHandler && !(current.sa_flags & SA_RESTART)) {
+    return;
+  }
+  std::lock_guard<std::mutex> lock(g_handler_mutex);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = NoopHandler;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: the blocked syscall must return EINTR
+  sigaction(sig, &sa, nullptr);
 }
 
 #ifdef HAVE_THREAD_TIMERS
 
 ThreadInterrupter::ThreadInterrupter() {
-  InstallInterruptHandler();
+  EnsureInterruptHandler();
+  Create();
+}
+
+void ThreadInterrupter::Create() {
   struct sigevent sev;
   memset(&sev, 0, sizeof sev);
   sev.sigev_notify = SIGEV_THREAD_ID;
   sev.sigev_signo = InterruptSignal();
   sev.sigev_notify_thread_id = static_cast<pid_t>(syscall(SYS_gettid));
   ok_ = timer_create(CLOCK_MONOTONIC, &sev, &timer_) == 0;
-  if (!ok_) error_ = errno;
+}
+
+void ThreadInterrupter::Retry() {
+  if (!ok_) Create();
 }
 
 ThreadInterrupter::~ThreadInterrupter() {
@@ -103,6 +143,7 @@ void ThreadInterrupter::ArmAt(int64_t deadline_ns) {
 
 void ThreadInterrupter::ArmNow() {
   if (!ok_) return;
+  EnsureInterruptHandler();  // a cancel must interrupt, never kill or go unheard
   itimerspec its;
   its.it_value.tv_sec = 0;
   its.it_value.tv_nsec = 1;  // relative: fire now (0 would disarm)
@@ -118,10 +159,12 @@ void ThreadInterrupter::Disarm() {
   timer_settime(timer_, 0, &its, nullptr);
 }
 
-#else  // no per-thread timers (macOS): cancellation by one signal, best effort
+#else  // no per-thread timers (macOS, FreeBSD): never ok(); RunBlocking polls
 
-ThreadInterrupter::ThreadInterrupter() { InstallInterruptHandler(); }
+ThreadInterrupter::ThreadInterrupter() {}
 ThreadInterrupter::~ThreadInterrupter() {}
+void ThreadInterrupter::Create() {}
+void ThreadInterrupter::Retry() {}
 void ThreadInterrupter::ArmAt(int64_t) {}
 void ThreadInterrupter::ArmNow() {}
 void ThreadInterrupter::Disarm() {}
@@ -133,48 +176,79 @@ ThreadInterrupter& CurrentThreadInterrupter() {
   return interrupter;
 }
 
-int RunBlocking(BlockingCall& call, const Deadline& deadline, const std::atomic<bool>* cancelled,
-                ThreadInterrupter* interrupter) {
-  // Blocking without a working interrupter would be a wait nothing can end
-  // (no timeout, no cancel, no teardown): refuse it. Non-blocking attempts
-  // (IPC_NOWAIT) go through SpinNonBlocking and never get here.
-  bool needs_interrupter = cancelled != nullptr || (!deadline.None() && !call.KernelTimeout());
-  if (needs_interrupter && (interrupter == nullptr || interrupter->error() != 0)) {
-    return interrupter != nullptr ? interrupter->error() : EINVAL;
-  }
+int RunBlocking(BlockingCall& call, const Deadline& deadline, const WaitStop& stop, ThreadInterrupter* interrupter) {
+  auto stopped = [&stop] {
+    if (stop.cancelled != nullptr && stop.cancelled->load(std::memory_order_acquire)) return true;
+    return stop.terminating != nullptr && stop.terminating(stop.context);
+  };
+  const bool kernel_timeout = call.KernelTimeout();
+  const bool signals = interrupter != nullptr && interrupter->ok();
+  // Without the timer's signal nothing can interrupt a parked syscall:
+  // calls with a kernel timeout wait in slices, the others poll.
+  const bool polling = !signals && !kernel_timeout;
+  if (polling) call.SetNonBlocking();
+  if (signals) EnsureInterruptHandler();
+  // A sync wait wakes in slices to ask `terminating`; a kernel timeout
+  // without signals wakes in slices to see a cancel.
+  int64_t slice_ns = stop.terminating != nullptr ? kSyncSliceNs : (!signals && stop.cancelled != nullptr ? kCancelSliceNs : 0);
   bool armed = false;
-  if (!deadline.None() && !call.KernelTimeout() && interrupter != nullptr) {
-    interrupter->ArmAt(deadline.at_ns);
-    armed = true;
-  }
+  int64_t poll_ns = kPollMinNs;
   int result;
   for (;;) {
-    if (cancelled != nullptr && cancelled->load(std::memory_order_acquire)) {
+    if (stop.cancelled != nullptr && stop.cancelled->load(std::memory_order_acquire)) {
       result = ECANCELED;
       break;
     }
-    result = call.Attempt(deadline);
-    if (result != EINTR) break;
-    // Interrupted: by our timer (deadline or cancel) or by an unrelated signal
-    // (SIGCHLD, a user's handler), which must not surface: retry.
-    if (cancelled != nullptr && cancelled->load(std::memory_order_acquire)) {
-      result = ECANCELED;
-      break;
+    // This attempt's own end: the deadline, or sooner the end of the slice.
+    Deadline wake = deadline;
+    if (slice_ns > 0) {
+      int64_t slice_end = SaturatingAdd(MonotonicNowNs(), slice_ns);
+      if (wake.None() || slice_end < wake.at_ns) wake.at_ns = slice_end;
     }
+    if (signals && !kernel_timeout && !wake.None()) {
+      interrupter->ArmAt(wake.at_ns);
+      armed = true;
+    }
+    result = call.Attempt(kernel_timeout ? wake : deadline);
+    bool woke = result == EINTR || (kernel_timeout && result == ETIMEDOUT && !deadline.Passed()) ||
+                (polling && (result == EAGAIN || result == ENOMSG));
+    if (!woke) break;
+    // Interrupted (our timer: deadline, slice or cancel; or an unrelated
+    // signal, which must not surface), a slice ended, or a poll found nothing.
     if (deadline.Passed()) {
       result = ETIMEDOUT;
       break;
+    }
+    if (stopped()) {
+      result = ECANCELED;
+      break;
+    }
+    if (polling) {
+      int64_t pause = poll_ns;
+      if (slice_ns > 0 && pause > slice_ns) pause = slice_ns;
+      if (!deadline.None()) {
+        int64_t left = deadline.at_ns - MonotonicNowNs();
+        if (left < pause) pause = left > 0 ? left : 0;
+      }
+      if (pause > 0) SleepNs(pause);
+      if (poll_ns < kPollMaxNs) poll_ns *= 2;
     }
   }
   if (armed) interrupter->Disarm();
   return result;
 }
 
-int RunBlockingSync(BlockingCall& call, int64_t timeout_ns) {
+int RunBlockingSync(Napi::Env env, BlockingCall& call, int64_t timeout_ns) {
   Deadline deadline = Deadline::AfterNs(timeout_ns);
-  ThreadInterrupter* interrupter =
-      (deadline.None() || call.KernelTimeout()) ? nullptr : &CurrentThreadInterrupter();
-  return RunBlocking(call, deadline, nullptr, interrupter);
+  ThreadInterrupter& interrupter = CurrentThreadInterrupter();
+  interrupter.Retry();  // a failure on an earlier call must not last
+  Addon* addon = env.GetInstanceData<Addon>();
+  WaitStop stop;
+  if (addon != nullptr) {
+    stop.terminating = [](void* context) { return static_cast<Addon*>(context)->Terminating(); };
+    stop.context = addon;
+  }
+  return RunBlocking(call, deadline, stop, &interrupter);
 }
 
 int SpinNonBlocking(BlockingCall& call, int64_t spin_ns) {
@@ -220,7 +294,7 @@ void FinalizePool(napi_env, void* data, void*) { static_cast<WaiterPool*>(data)-
 }  // namespace
 
 WaiterPool::WaiterPool(Napi::Env env, const Napi::FunctionReference* dispatch) : dispatch_(dispatch) {
-  InstallInterruptHandler();
+  EnsureInterruptHandler();
   napi_status status = napi_create_threadsafe_function(
       env, nullptr, nullptr, Napi::String::New(env, "sysv-ipc wait"), 0, 1,
       this, FinalizePool, this, &WaiterPool::CallJs, &tsfn_);
@@ -244,6 +318,10 @@ void WaiterPool::Submit(Napi::Env env, uint64_t wait_id, std::unique_ptr<Blockin
   std::unique_lock<std::mutex> lock(mutex_);
   if (shutting_down_) throw std::runtime_error("sysv-ipc: the environment is shutting down");
   if (jobs_.count(wait_id) != 0) {
+    // Never call into JavaScript while holding mutex_: making the error runs
+    // JS (a setter for `code` inherited from Error.prototype), and JS that
+    // calls back into the pool would deadlock on it.
+    lock.unlock();
     ThrowRangeError(env, "The value of \"waitId\" is out of range: a wait with this id is still pending");
   }
   ReapExited();
@@ -326,9 +404,15 @@ void WaiterPool::WorkerMain(Worker* worker) {
     while (worker->job == nullptr && !shutting_down_) worker->cv.wait(lock);
     Job* job = worker->job;
     if (job == nullptr) break;  // shutting down while idle
+    // If timer_create failed for an earlier job (RLIMIT_SIGPENDING), try
+    // again: under mutex_, so no Cancel() arms the timer meanwhile. Should it
+    // fail again, this job polls (RunBlocking) rather than failing.
+    interrupter.Retry();
     lock.unlock();
 
-    int result = RunBlocking(*job->call, job->deadline, &job->cancelled, &interrupter);
+    WaitStop stop;
+    stop.cancelled = &job->cancelled;
+    int result = RunBlocking(*job->call, job->deadline, stop, &interrupter);
 
     lock.lock();
     worker->job = nullptr;
@@ -359,31 +443,57 @@ void WaiterPool::Deliver(Job* job) {
     auto it = jobs_.find(job->id);
     if (it != jobs_.end() && it->second == job) jobs_.erase(it);
   }
-  if (napi_call_threadsafe_function(tsfn_, job, napi_tsfn_nonblocking) != napi_ok) delete job;  // closing
+  if (napi_call_threadsafe_function(tsfn_, job, napi_tsfn_nonblocking) != napi_ok) Discard(job);  // closing
+}
+
+void WaiterPool::Discard(Job* job) {
+  // A result nobody will see: give back what the call took (Undo).
+  if (job->result == 0) job->call->Undo();
+  delete job;
 }
 
 void WaiterPool::CallJs(napi_env env, napi_value, void* context, void* data) {
-  std::unique_ptr<Job> job(static_cast<Job*>(data));
+  auto* job = static_cast<Job*>(data);
   // env is null when Node empties the queue while closing the thread-safe
   // function, after its finalizer ran: the pool may be gone, only free the job.
-  if (env == nullptr) return;
+  if (env == nullptr) return Discard(job);
   auto* pool = static_cast<WaiterPool*>(context);
   bool deliver;
   {
     std::lock_guard<std::mutex> lock(pool->mutex_);
     deliver = !pool->shutting_down_;
   }
-  if (!deliver || pool->dispatch_->IsEmpty()) return;
+  // During teardown Node may still run this callback (closing handles turns
+  // the loop once more) while JavaScript can no longer run: nobody would see
+  // the result, so it is given back like any other undeliverable one.
+  if (!deliver || pool->dispatch_->IsEmpty() || !CanRunJavaScript(env)) return Discard(job);
+  std::unique_ptr<Job> owned(job);
   // No C++ exception may leave a thread-safe function callback (it would
   // terminate the process), and during environment teardown calling into
   // JavaScript fails: use the C API and drop the result if it cannot be
   // delivered. A throw from the dispatcher stays pending and Node reports it.
   Napi::Env e(env);
   napi_value argv[4];
-  try {
-    argv[2] = job->result == 0 ? job->call->Value(e) : e.Undefined();
-  } catch (const std::exception&) {
-    return;  // could not build the value (environment going away, or out of memory)
+  napi_get_undefined(env, &argv[2]);
+  if (job->result == 0) {
+    napi_value value = nullptr;
+    try {
+      value = job->call->Value(e);
+    } catch (const std::exception&) {
+      value = nullptr;
+    }
+    if (value == nullptr) {
+      // Could not build the value (out of memory, or the environment is going
+      // away): give the result back and settle the wait with ENOMEM rather
+      // than leave its Promise pending forever.
+      napi_value ignored;
+      bool pending = false;
+      if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
+      job->call->Undo();
+      job->result = ENOMEM;
+    } else {
+      argv[2] = value;
+    }
   }
   double extra = job->result == 0 ? job->call->Extra() : 0;
   napi_value fn;

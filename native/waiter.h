@@ -14,6 +14,16 @@
 // thread leaves the call. The repetition closes the race where the signal
 // lands just before the thread enters the syscall. EINTR from any other
 // signal is retried with the deadline kept.
+//
+// Where a wait cannot count on that signal — no per-thread timers on the
+// platform (macOS, FreeBSD), or timer_create failed (RLIMIT_SIGPENDING) — it
+// never parks beyond reach: futex and semtimedop wait in 10 ms slices, and
+// msgrcv/msgsnd/semop poll with IPC_NOWAIT (pauses from 50 µs up to 10 ms),
+// checking for a cancel between attempts.
+//
+// Synchronous waits run on the JS thread itself, where only V8 knows that
+// worker.terminate() was called: they wake every 50 ms and ask (an empty JS
+// function fails to run once termination is pending, Addon::Terminating).
 #pragma once
 
 #include <napi.h>
@@ -56,23 +66,34 @@ class ThreadInterrupter {
   void ArmAt(int64_t deadline_ns);  // fires at the deadline, then every millisecond
   void ArmNow();                    // fires at once, then every millisecond (thread-safe)
   void Disarm();
-  // 0, or why the timer could not be made (timer_create's errno: EAGAIN when
-  // RLIMIT_SIGPENDING or the kernel's timer limit is reached). Without it a
-  // blocked call could be neither timed out nor cancelled, so RunBlocking
-  // refuses to block.
-  int error() const { return error_; }
+  // Whether the timer exists. timer_create fails with EAGAIN while
+  // RLIMIT_SIGPENDING or the kernel's timer limit is reached; a wait without
+  // a timer polls instead of parking (RunBlocking), and the owning thread
+  // retries before each wait (Retry) so that one failure does not last.
+  bool ok() const { return ok_; }
+  // Tries timer_create again if it failed. Only on the thread the timer aims
+  // at, and never while another thread may call ArmNow (the pool holds its
+  // mutex around it).
+  void Retry();
 
  private:
+  void Create();
   timer_t timer_{};
   bool ok_ = false;
-  int error_ = 0;
 };
 
-// The calling thread's interrupter, created on first use (sync calls with a timeout).
+// The calling thread's interrupter, created on first use (sync calls).
 ThreadInterrupter& CurrentThreadInterrupter();
 
-// Installs the no-op handler for the interrupt signal (once per process).
-void InstallInterruptHandler();
+// Installs the no-op handler for the interrupt signal, and re-installs it if
+// other native code replaced it or added SA_RESTART since (checked before
+// each wait that relies on it: a default action would kill the process at the
+// first cancel, SA_RESTART would make cancels hang).
+void EnsureInterruptHandler();
+
+// The signal the interrupter sends (SIGRTMIN+6 on Linux): reserved by this
+// addon, see README "Platform limits".
+int InterruptSignal();
 
 // One blocking syscall, with everything it needs copied in (it runs on
 // another thread: no JavaScript values inside).
@@ -85,22 +106,45 @@ class BlockingCall {
   // True when Attempt enforces the deadline in the kernel (semtimedop,
   // futex) and maps its expiry to ETIMEDOUT itself.
   virtual bool KernelTimeout() const { return false; }
+  // Makes every later Attempt non-blocking (IPC_NOWAIT), failing with EAGAIN
+  // or ENOMSG where it would block: RunBlocking then polls. Only for calls
+  // without KernelTimeout().
+  virtual void SetNonBlocking() {}
   // The syscall's name for errors.
   virtual const char* Syscall() const = 0;
   // On the JS thread, after success: the value and extra number to report.
   virtual Napi::Value Value(Napi::Env env) { return env.Undefined(); }
   virtual double Extra() const { return 0; }
+  // The call succeeded but its result can reach no JavaScript (environment
+  // teardown, or its value could not be made): give back what it took (a
+  // received message goes back to its queue, an acquired semaphore is
+  // released), so that nothing is lost with the environment. Any thread.
+  virtual void Undo() {}
+};
+
+// What may end a wait early besides its deadline.
+struct WaitStop {
+  // Async waits: set by WaiterPool::Cancel and Shutdown.
+  const std::atomic<bool>* cancelled = nullptr;
+  // Sync waits (on the JS thread): asked between slices whether the
+  // environment is being torn down (worker.terminate(), process.exit()).
+  bool (*terminating)(void* context) = nullptr;
+  void* context = nullptr;
 };
 
 // Runs `call` on the calling thread until it completes, fails, passes its
-// deadline (ETIMEDOUT) or sees `cancelled` (ECANCELED). EINTR is retried.
-// `interrupter` may be null only when there is no deadline and no canceller.
-int RunBlocking(BlockingCall& call, const Deadline& deadline, const std::atomic<bool>* cancelled,
-                ThreadInterrupter* interrupter);
+// deadline (ETIMEDOUT) or is stopped (ECANCELED). EINTR is retried.
+// With a working `interrupter`, the call parks in the kernel and the timer's
+// signal ends it; without one (no per-thread timers on this platform, or
+// timer_create failed) it never parks uncancellably: kernel timeouts are
+// taken in short slices and other calls poll with IPC_NOWAIT.
+int RunBlocking(BlockingCall& call, const Deadline& deadline, const WaitStop& stop, ThreadInterrupter* interrupter);
 
-// Convenience for the synchronous API: runs on the calling thread, with the
-// thread's interrupter when there is a deadline.
-int RunBlockingSync(BlockingCall& call, int64_t timeout_ns);
+// For the synchronous API: runs on the calling (JS) thread with the thread's
+// interrupter, waking every few tens of milliseconds to see whether the
+// environment is being torn down (`env`'s Addon probe), so that
+// worker.terminate() ends even a wait without a timeout.
+int RunBlockingSync(Napi::Env env, BlockingCall& call, int64_t timeout_ns);
 
 // For a call made with IPC_NOWAIT: repeats the attempt while it fails with
 // EAGAIN or ENOMSG ("would block"), for at most `spin_ns`. An async wait whose
@@ -142,6 +186,8 @@ class WaiterPool {
   void WorkerMain(Worker* worker);
   void Deliver(Job* job);
   void ReapExited();
+  // Frees a job whose result will not be delivered, undoing what it took.
+  static void Discard(Job* job);
 
   std::mutex mutex_;
   std::vector<Worker*> idle_;                   // parked, waiting for a job

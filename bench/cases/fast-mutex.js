@@ -223,5 +223,8 @@ const roles = {
   },
 };
 
-module.exports = { rows };
+// After shared memory's cases (60), before memory (90).
+const groups = { [UNCONTENDED]: 70, [HANDOFF]: 71, [INCREMENTS]: 72 };
+
+module.exports = { rows, groups };
 roleMain(module, roles);
