@@ -173,7 +173,17 @@ Napi::Value FastMutexLockSync(const Napi::CallbackInfo& info) {
   LockRef ref = ArgLock(info);
   int64_t timeout_ns = ArgTimeoutNs(info, 2, "timeout");
   LockWaitCall call(std::move(ref), ArgSelf(env), kSyncSpinNs);
-  int err = RunBlockingSync(env, call, timeout_ns);
+  // RunBlockingSync without the thread's interrupter: this wait keeps its own
+  // deadline (futex slices) and has no canceller, so no signal is ever aimed
+  // at it, and the interrupter's per-wait handler check (a sigaction syscall,
+  // ~2 µs here) would add a fifth to a contended handoff. Termination of a
+  // worker is still seen between RunBlocking's slices.
+  WaitStop stop;
+  if (Addon* addon = env.GetInstanceData<Addon>()) {
+    stop.terminating = [](void* context) { return static_cast<Addon*>(context)->Terminating(); };
+    stop.context = addon;
+  }
+  int err = RunBlocking(call, Deadline::AfterNs(timeout_ns), stop, nullptr);
   if (err != 0) ThrowErrno(env, err, call.Syscall());
   // The JS thread holds it now: no undo when `call` goes.
   call.Value(env);
