@@ -69,6 +69,8 @@ export interface NativeConstants {
   MSG_HEADER_SIZE: number;
   /** Hash of the native sources this binary was built from (scripts/source-hash.js). */
   SOURCE_HASH: string;
+  /** The lock record of include/sysv-ipc/lock.h (FastMutex): its size, word bits and result codes. */
+  LOCK: { SIZE: number; PID_MASK: number; WAITERS: number; RESERVED_BITS: number; EPERM: number; EUCLEAN: number };
 }
 
 /** The shape of the loaded addon. */
@@ -190,6 +192,20 @@ export interface Binding {
    * is named by (pid, start time): a reused pid has another start time.
    */
   processStartTime(pid: number): number;
+
+  // ---- FastMutex (native/fast_mutex.cc): sleeping and waking only; JS takes and releases a free lock itself
+  /**
+   * Waits for the lock record at `offset` of the attachment (8-aligned, 16
+   * bytes), blocking the calling thread: 0 taken, 1 taken from a dead
+   * holder, 2 corrupt record, 3 detached. Throws ETIMEDOUT.
+   */
+  fastMutexLockSync(handle: ShmHandle, offset: number, timeoutMs: number): number;
+  /** The same on a waiter thread; reports errno 0 with `extra` = that outcome, or ETIMEDOUT/ECANCELED. */
+  fastMutexLockAsync(handle: ShmHandle, offset: number, timeoutMs: number, waitId: number): void;
+  /** Releases a lock this process holds and wakes one sleeper: 0, LOCK.EPERM (not held by this process) or LOCK.EUCLEAN. */
+  fastMutexRelease(handle: ShmHandle, offset: number): number;
+  /** tryLock's takeover: 1 taken from a holder that is gone (or a zombie), 0 not, 2 corrupt record. */
+  fastMutexTakeOver(handle: ShmHandle, offset: number): number;
 }
 
 function load(): Binding {

@@ -60,6 +60,18 @@ export type {
 
 // -- end of shared memory
 
+// -- FastMutex (lib/fast-mutex.ts)
+export { FastMutex, LockCorruptError } from './fast-mutex';
+export type {
+  FastMutexLock,
+  FastMutexLockResult,
+  FastMutexCreateOptions,
+  FastMutexOpenOptions,
+  FastMutexLockSyncOptions,
+} from './fast-mutex';
+
+// -- end of FastMutex
+
 // -- admin (lib/admin.ts, lib/keys.ts)
 export { ftok } from './keys';
 export { list, limits, remove, removeByKey, IPC_KINDS } from './admin';
