@@ -60,6 +60,12 @@ export type {
 
 // -- end of shared memory
 
+// -- channel (lib/channel.ts, include/sysv-ipc/channel.h)
+export { Channel, CHANNEL_DEFAULT_CAPACITY } from './channel';
+export type { ChannelInfo, ChannelCreateOptions, ChannelOpenOptions, ChannelSyncOptions } from './channel';
+
+// -- end of channel
+
 // -- admin (lib/admin.ts, lib/keys.ts)
 export { ftok } from './keys';
 export { list, limits, remove, removeByKey, IPC_KINDS } from './admin';
