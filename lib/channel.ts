@@ -527,11 +527,14 @@ export class Channel extends IpcHandle {
     if (this.handle !== null) {
       binding.chMarkRemoved(this.handle);
     } else {
-      const raw = binding.chAttach(this.id);
+      let raw: RawChannelOpen | undefined;
       try {
+        raw = binding.chAttach(this.id);
         binding.chMarkRemoved(raw.handle);
+      } catch {
+        // Gone, or no longer a readable channel: removing the segment is all there is to do.
       } finally {
-        binding.chClose(raw.handle);
+        if (raw) binding.chClose(raw.handle);
       }
     }
     binding.shmRemove(this.id);

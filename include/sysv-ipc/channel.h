@@ -183,16 +183,22 @@ static inline uint32_t sysv_ipc_lock_holder(const sysv_ipc_lock* l) {
 }
 
 /* Whether the holder named by `word` is dead (pid gone or zombie, or its start time differs). */
-static inline int sysv_ipc_lock__holder_dead(sysv_ipc_lock* l, uint32_t word) {
+/* `unstamped_ns`: how long this waiter has seen the same word with no start
+ * time recorded. */
+static inline int sysv_ipc_lock__holder_dead(sysv_ipc_lock* l, uint32_t word, int64_t unstamped_ns) {
   uint32_t pid = word & SYSV_IPC_LOCK_PID_MASK;
   uint64_t recorded, actual;
   if (pid == 0) return 1;
   actual = sysv_ipc_process_start_time((pid_t)pid);
   if (actual == 0) return 1;
   /* The holder stores its start time just after its CAS and clears it just
-   * before it lets go, so 0 means "not written yet": alive, if the pid is. */
+   * before it lets go, so 0 means "not written yet": alive, if the pid is.
+   * A holder does that within nanoseconds; a word that stays unstamped for a
+   * second is garbage (or a holder killed right after its CAS whose pid was
+   * reused within that second): taken over. */
   recorded = __atomic_load_n(&l->start_time, __ATOMIC_ACQUIRE);
-  if (recorded == 0 || recorded == actual) return 0;
+  if (recorded == 0) return unstamped_ns > 1000000000LL;
+  if (recorded == actual) return 0;
   /* Another process has the pid now; make sure the record did not change meanwhile. */
   return __atomic_load_n(&l->word, __ATOMIC_ACQUIRE) == word;
 }
@@ -203,8 +209,9 @@ static inline int sysv_ipc_lock__holder_dead(sysv_ipc_lock* l, uint32_t word) {
  * sleeps on the word, checking the holder's liveness every 10 ms.
  */
 static inline int sysv_ipc_lock_acquire(sysv_ipc_lock* l, int64_t deadline_ns, int* owner_died) {
-  uint32_t self, w;
+  uint32_t self, w, unstamped_word = 0;
   uint64_t start;
+  int64_t unstamped_since = 0;
   int i;
   sysv_ipc_lock__self(&self, &start);
   *owner_died = 0;
@@ -221,7 +228,11 @@ static inline int sysv_ipc_lock_acquire(sysv_ipc_lock* l, int64_t deadline_ns, i
       sched_yield();
       continue;
     }
-    if (sysv_ipc_lock__holder_dead(l, w)) {
+    if (__atomic_load_n(&l->start_time, __ATOMIC_RELAXED) != 0 || (w | SYSV_IPC_LOCK_WAITERS) != unstamped_word) {
+      unstamped_word = w | SYSV_IPC_LOCK_WAITERS;
+      unstamped_since = sysv_ipc_channel_now_ns();
+    }
+    if (sysv_ipc_lock__holder_dead(l, w, sysv_ipc_channel_now_ns() - unstamped_since)) {
       if (__atomic_compare_exchange_n(&l->word, &w, self | SYSV_IPC_LOCK_WAITERS, 0, __ATOMIC_ACQUIRE,
                                       __ATOMIC_RELAXED)) {
         *owner_died = 1;
@@ -624,6 +635,8 @@ static inline int sysv_ipc_channel_send(sysv_ipc_channel* ch, const void* data, 
     int r = sysv_ipc_channel_try_send(ch, data, length, deadline_ns);
     if (r == EINTR && !eintr) continue;
     if (r != EAGAIN) return r;
+    /* The lock stayed busy until the deadline, or the ring is full at it. */
+    if (deadline_ns >= 0 && sysv_ipc_channel_now_ns() >= deadline_ns) return ETIMEDOUT;
     if (spin_ns > 0 && sysv_ipc_channel__spin_until(spin_end, i++)) continue;
     spin_ns = 0;
     r = sysv_ipc_channel_wait_writable(ch, length, deadline_ns);
