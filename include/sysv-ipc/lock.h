@@ -1,0 +1,257 @@
+/*
+ * sysv-ipc robust lock: a cross-process lock in shared memory that costs one
+ * compare-and-swap when uncontended, sleeps on a shared futex under
+ * contention, and passes to the next locker when its holder dies.
+ * Header-only, C99 and C++ (GCC/Clang __atomic builtins); Linux only.
+ * FastMutex is this lock; Channel serialises its producers and its
+ * consumers with it. C programs that include this header are peers.
+ *
+ * Layout (16 bytes, 8-byte aligned, little or big endian as the host):
+ *
+ *   offset 0  u32 word          0 = free; else holder pid (bits 0..21)
+ *                               | WAITERS (bit 31: someone may sleep on it)
+ *   offset 4  u32 reserved      0
+ *   offset 8  u64 holder_start  the holder's start time (liveness.h), written
+ *                               by the holder right after it takes the lock
+ *
+ * Bits 22..30 of the word are always 0 (Linux pids are below 2^22,
+ * PID_MAX_LIMIT); a word with any of them set, or WAITERS without a pid, is
+ * corrupt. A zeroed record is a free lock, so a fresh segment needs no
+ * initialisation.
+ *
+ * Protocol:
+ * - take:    CAS word 0 -> pid (-> pid|WAITERS after having slept, since
+ *            others may still sleep), then store holder_start.
+ * - release: only the holder: exchange word -> 0; if the old value had
+ *            WAITERS, FUTEX_WAKE one sleeper.
+ * - sleep:   set WAITERS on the current value (CAS), then FUTEX_WAIT on the
+ *            word expecting that value, in slices of at most
+ *            SYSV_IPC_LOCK_CHECK_NS so a dead holder is noticed in time.
+ * - a dead holder: a waiter that finds the holder's pid gone or a zombie
+ *            takes the lock with a CAS from the value it saw and is told
+ *            (SYSV_IPC_LOCK_OWNER_DIED), so it can repair what the lock
+ *            guards. A pid that is alive but with another start time than
+ *            holder_start is either a reused pid (holder dead) or a holder
+ *            between its CAS and its holder_start store: it counts as dead
+ *            only when word and holder_start stay unchanged for
+ *            SYSV_IPC_LOCK_STABLE_NS.
+ *
+ * Ownership is per process (pid), as for SEM_UNDO semaphores: any thread of
+ * the holder's process may release it. A lock is not recursive.
+ */
+#ifndef SYSV_IPC_LOCK_H
+#define SYSV_IPC_LOCK_H
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "liveness.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sysv_ipc_lock {
+  uint32_t word;
+  uint32_t reserved;
+  uint64_t holder_start;
+} sysv_ipc_lock;
+
+#define SYSV_IPC_LOCK_SIZE 16u
+#define SYSV_IPC_LOCK_PID_MASK 0x003FFFFFu
+#define SYSV_IPC_LOCK_WAITERS 0x80000000u
+#define SYSV_IPC_LOCK_RESERVED_BITS 0x7FC00000u
+
+/* Results (0 or a positive errno value). */
+#define SYSV_IPC_LOCK_OK 0
+#define SYSV_IPC_LOCK_OWNER_DIED EOWNERDEAD /* taken from a dead holder */
+#define SYSV_IPC_LOCK_BUSY EBUSY            /* try: held by another */
+#define SYSV_IPC_LOCK_CORRUPT EUCLEAN       /* the record holds impossible values */
+#define SYSV_IPC_LOCK_NOT_HELD EPERM        /* release by a process that does not hold it */
+
+/* How long a sleeper sleeps before it looks at the holder's liveness again (100 ms). */
+#define SYSV_IPC_LOCK_CHECK_NS 100000000LL
+/* How long a live pid with another start time must stay unchanged to count as a reused pid (200 ms). */
+#define SYSV_IPC_LOCK_STABLE_NS 200000000LL
+
+/* Who is locking: this process's pid and start time (liveness.h). */
+typedef struct sysv_ipc_lock_self {
+  uint32_t pid;
+  uint64_t start;
+} sysv_ipc_lock_self;
+
+/* State a waiter keeps across calls to sysv_ipc_lock_wait (zero it before the first). */
+typedef struct sysv_ipc_lock_wait_state {
+  int slept;              /* took part in the WAITERS protocol: take with WAITERS set */
+  uint32_t suspect_word;  /* a live pid with another start time, first seen ... */
+  uint64_t suspect_start;
+  int64_t suspect_since_ns; /* ... at this time; 0 = no suspicion */
+  int64_t next_check_ns;  /* when to look at the holder's liveness next */
+} sysv_ipc_lock_wait_state;
+
+static inline int64_t sysv_ipc_lock_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Fills `self` for the calling process; EOVERFLOW if its pid does not fit the word. */
+static inline int sysv_ipc_lock_self_init(sysv_ipc_lock_self* self) {
+  pid_t pid = getpid();
+  if (pid <= 0 || (uint32_t)pid > SYSV_IPC_LOCK_PID_MASK) return EOVERFLOW;
+  self->pid = (uint32_t)pid;
+  self->start = sysv_ipc_process_start_time(pid);
+  return self->start == 0 ? ESRCH : 0;
+}
+
+static inline int sysv_ipc_lock_word_corrupt(uint32_t w) {
+  return (w & SYSV_IPC_LOCK_RESERVED_BITS) != 0 || (w != 0 && (w & SYSV_IPC_LOCK_PID_MASK) == 0);
+}
+
+static inline long sysv_ipc_lock_futex(uint32_t* addr, int op, uint32_t value, const struct timespec* timeout) {
+  /* Shared futexes (no FUTEX_PRIVATE_FLAG): the waiters are other processes. */
+  return syscall(SYS_futex, addr, op, value, timeout, NULL, 0);
+}
+
+/* Takes the lock from `seen` (0 or a dead holder's word) for `self`. */
+static inline int sysv_ipc_lock_take(sysv_ipc_lock* l, uint32_t seen, uint32_t mine, const sysv_ipc_lock_self* self) {
+  if (!__atomic_compare_exchange_n(&l->word, &seen, mine, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return 0;
+  __atomic_store_n(&l->holder_start, self->start, __ATOMIC_RELEASE);
+  return 1;
+}
+
+/* One attempt, never waits: OK, BUSY or CORRUPT. */
+static inline int sysv_ipc_lock_try(sysv_ipc_lock* l, const sysv_ipc_lock_self* self) {
+  uint32_t w = __atomic_load_n(&l->word, __ATOMIC_RELAXED);
+  if (sysv_ipc_lock_word_corrupt(w)) return SYSV_IPC_LOCK_CORRUPT;
+  if (w == 0 && sysv_ipc_lock_take(l, 0, self->pid, self)) return SYSV_IPC_LOCK_OK;
+  w = __atomic_load_n(&l->word, __ATOMIC_RELAXED);
+  return sysv_ipc_lock_word_corrupt(w) ? SYSV_IPC_LOCK_CORRUPT : SYSV_IPC_LOCK_BUSY;
+}
+
+/*
+ * Whether the holder named by `w` is dead. Reads /proc, so it is called at
+ * most every SYSV_IPC_LOCK_CHECK_NS while waiting.
+ */
+static inline int sysv_ipc_lock_holder_dead(sysv_ipc_lock* l, uint32_t w, sysv_ipc_lock_wait_state* st, int64_t now) {
+  uint32_t pid = w & SYSV_IPC_LOCK_PID_MASK;
+  uint64_t recorded = __atomic_load_n(&l->holder_start, __ATOMIC_ACQUIRE);
+  uint64_t actual = sysv_ipc_process_start_time((pid_t)pid);
+  if (actual == 0) return 1; /* no such process, or a zombie */
+  if (actual == recorded) {
+    st->suspect_since_ns = 0;
+    return 0;
+  }
+  /* Alive under another start time: a reused pid, or a holder that has not stored holder_start yet. */
+  if (st->suspect_since_ns == 0 || st->suspect_word != w || st->suspect_start != recorded) {
+    st->suspect_word = w;
+    st->suspect_start = recorded;
+    st->suspect_since_ns = now;
+    return 0;
+  }
+  return now - st->suspect_since_ns >= SYSV_IPC_LOCK_STABLE_NS;
+}
+
+/*
+ * Takes the lock, waiting while another process holds it: a spin of up to
+ * `spin_ns` (sched_yield between looks), then futex sleeps.
+ * `deadline_ns`: CLOCK_MONOTONIC nanoseconds (sysv_ipc_lock_now_ns), or -1
+ * for none. Returns OK, OWNER_DIED (the lock is now held by the caller),
+ * ETIMEDOUT, CORRUPT, or EINTR when a signal interrupted a sleep (call again
+ * with the same state and deadline to go on: the caller decides, which lets
+ * a waiter thread be cancelled). `st` must be zeroed before the first call.
+ */
+static inline int sysv_ipc_lock_wait(sysv_ipc_lock* l, const sysv_ipc_lock_self* self, int64_t deadline_ns,
+                                     int64_t spin_ns, sysv_ipc_lock_wait_state* st) {
+  int64_t start = sysv_ipc_lock_now_ns();
+  int64_t now = start;
+  for (;;) {
+    uint32_t w = __atomic_load_n(&l->word, __ATOMIC_RELAXED);
+    uint32_t mine = self->pid | (st->slept ? SYSV_IPC_LOCK_WAITERS : 0);
+    if (sysv_ipc_lock_word_corrupt(w)) return SYSV_IPC_LOCK_CORRUPT;
+    if (w == 0) {
+      if (sysv_ipc_lock_take(l, 0, mine, self)) return SYSV_IPC_LOCK_OK;
+      continue;
+    }
+    now = sysv_ipc_lock_now_ns();
+    if (deadline_ns >= 0 && now >= deadline_ns) return ETIMEDOUT;
+    if (now - start < spin_ns) {
+      sched_yield();
+      continue;
+    }
+    if (now >= st->next_check_ns) {
+      st->next_check_ns = now + SYSV_IPC_LOCK_CHECK_NS;
+      if (sysv_ipc_lock_holder_dead(l, w, st, now)) {
+        /* Keep WAITERS if it was set: others may sleep on the word. */
+        if (sysv_ipc_lock_take(l, w, self->pid | (w & SYSV_IPC_LOCK_WAITERS) | (st->slept ? SYSV_IPC_LOCK_WAITERS : 0), self)) {
+          st->suspect_since_ns = 0;
+          return SYSV_IPC_LOCK_OWNER_DIED;
+        }
+        continue;
+      }
+    }
+    if ((w & SYSV_IPC_LOCK_WAITERS) == 0) {
+      uint32_t expected = w;
+      if (!__atomic_compare_exchange_n(&l->word, &expected, w | SYSV_IPC_LOCK_WAITERS, 0, __ATOMIC_RELAXED,
+                                       __ATOMIC_RELAXED)) {
+        continue;
+      }
+      w |= SYSV_IPC_LOCK_WAITERS;
+    }
+    st->slept = 1;
+    {
+      int64_t slice = st->next_check_ns - now;
+      struct timespec ts;
+      if (deadline_ns >= 0 && deadline_ns - now < slice) slice = deadline_ns - now;
+      if (slice < 0) slice = 0;
+      ts.tv_sec = (time_t)(slice / 1000000000LL);
+      ts.tv_nsec = (long)(slice % 1000000000LL);
+      if (sysv_ipc_lock_futex(&l->word, FUTEX_WAIT, w, &ts) != 0 && errno == EINTR) return EINTR;
+      /* woken, timed out (a liveness check or the deadline is due), or EAGAIN (the word changed): look again */
+    }
+  }
+}
+
+/*
+ * Releases the lock held by `self`: OK, NOT_HELD (another process holds it,
+ * or nobody), or CORRUPT. Wakes one sleeper only when one said it sleeps.
+ */
+static inline int sysv_ipc_lock_release(sysv_ipc_lock* l, const sysv_ipc_lock_self* self) {
+  uint32_t w = __atomic_load_n(&l->word, __ATOMIC_RELAXED);
+  for (;;) {
+    if (sysv_ipc_lock_word_corrupt(w)) return SYSV_IPC_LOCK_CORRUPT;
+    if ((w & SYSV_IPC_LOCK_PID_MASK) != self->pid) return SYSV_IPC_LOCK_NOT_HELD;
+    if (__atomic_compare_exchange_n(&l->word, &w, 0, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) break;
+  }
+  if (w & SYSV_IPC_LOCK_WAITERS) sysv_ipc_lock_futex(&l->word, FUTEX_WAKE, 1, NULL);
+  return SYSV_IPC_LOCK_OK;
+}
+
+/* The holder's pid, or 0 when free (or corrupt). */
+static inline uint32_t sysv_ipc_lock_holder(sysv_ipc_lock* l) {
+  uint32_t w = __atomic_load_n(&l->word, __ATOMIC_RELAXED);
+  return sysv_ipc_lock_word_corrupt(w) ? 0 : (w & SYSV_IPC_LOCK_PID_MASK);
+}
+
+/* For C programs: waits with retries on EINTR. */
+static inline int sysv_ipc_lock_acquire(sysv_ipc_lock* l, const sysv_ipc_lock_self* self, int64_t timeout_ns) {
+  sysv_ipc_lock_wait_state st = {0, 0, 0, 0, 0};
+  int64_t deadline = timeout_ns < 0 ? -1 : sysv_ipc_lock_now_ns() + timeout_ns;
+  int r;
+  do {
+    r = sysv_ipc_lock_wait(l, self, deadline, 20000, &st);
+  } while (r == EINTR);
+  return r;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SYSV_IPC_LOCK_H */
