@@ -9,8 +9,8 @@
  *   - a 256-byte header, then a byte ring of `capacity` bytes;
  *   - `tail` (bytes ever published) and `head` (bytes ever consumed) are
  *     64-bit positions that only grow; a record sits at position % capacity;
- *   - producers serialise on one robust lock (pid + start time; a dead
- *     holder's lock is taken over), copy the record beyond `tail`, and
+ *   - producers serialise on one robust lock (lock.h: pid + start time; a
+ *     dead holder's lock is taken over), copy the record beyond `tail`, and
  *     publish it by storing the new `tail` last: a producer killed at any
  *     instant publishes nothing or a whole record;
  *   - consumers take no lock: a consumer copies the record at `head` out and
@@ -55,6 +55,7 @@
 #include <unistd.h>
 
 #include "liveness.h"
+#include "lock.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -76,7 +77,7 @@ extern "C" {
 #define SYSV_IPC_CHANNEL_OFF_MAX_MESSAGE 12 /* u32 */
 #define SYSV_IPC_CHANNEL_OFF_CAPACITY 16    /* u64 */
 #define SYSV_IPC_CHANNEL_OFF_STATE 24       /* u32: bit 0 = removed */
-#define SYSV_IPC_CHANNEL_OFF_INIT 32        /* 16-byte lock record: who initialises */
+#define SYSV_IPC_CHANNEL_OFF_INIT 32        /* 16-byte lock record (lock.h): who initialises */
 #define SYSV_IPC_CHANNEL_OFF_TAIL 64        /* u64 */
 #define SYSV_IPC_CHANNEL_OFF_DATA_SEQ 72    /* u32 futex: consumers sleep here */
 #define SYSV_IPC_CHANNEL_OFF_DATA_SLEEP 76  /* u32: 1 = a consumer sleeps (or is about to) */
@@ -95,6 +96,9 @@ extern "C" {
 /* A consumer gives up (ECORRUPT) after this many lost races in one call: a
  * scribbler that keeps moving `head` must not keep us looping forever. */
 #define SYSV_IPC_CHANNEL_MAX_RETRIES 1000000
+/* How long a producer spins (yielding) on a busy send lock before it sleeps:
+ * the holder only copies one message. */
+#define SYSV_IPC_CHANNEL_LOCK_SPIN_NS 20000LL
 
 /* One process's view of an attached channel. Everything here is local and
  * trusted; everything behind `base` is shared and is not. */
@@ -104,6 +108,7 @@ typedef struct sysv_ipc_channel {
   uint64_t capacity;     /* read once at attach, checked against segment_size */
   uint32_t max_message;  /* read once at attach, checked against capacity */
   int shmid;             /* for the IPC_RMID check of sleepers; -1 if unknown */
+  sysv_ipc_lock_self self; /* this process, for the send lock (a fork()ed child must attach again) */
 } sysv_ipc_channel;
 
 /* ---- small helpers ---- */
@@ -148,131 +153,6 @@ static inline int sysv_ipc_channel_removed(const sysv_ipc_channel* ch) {
           SYSV_IPC_CHANNEL_STATE_REMOVED) != 0;
 }
 
-/* ---- the producers' lock ----
- * A 16-byte record {u32 word = holder pid | WAITERS, u32 reserved, u64
- * holder start time}: one CAS uncontended, futex sleep under contention,
- * and the next locker takes over from a dead holder (liveness.h).
- * (Same record as include/sysv-ipc/lock.h, the FastMutex's lock; this
- * private copy goes when that header lands on main.) */
-
-#define SYSV_IPC_LOCK_SIZE 16u
-#define SYSV_IPC_LOCK_WAITERS 0x80000000u
-#define SYSV_IPC_LOCK_PID_MASK 0x3fffffffu
-
-typedef struct sysv_ipc_lock {
-  uint32_t word;
-  uint32_t reserved;
-  uint64_t start_time;
-} sysv_ipc_lock;
-
-/* This process's identity, computed once (a fork()ed child must re-attach). */
-static inline void sysv_ipc_lock__self(uint32_t* pid, uint64_t* start) {
-  static __thread uint32_t cached_pid;
-  static __thread uint64_t cached_start;
-  uint32_t p = (uint32_t)getpid();
-  if (cached_pid != p) {
-    cached_start = sysv_ipc_process_start_time((pid_t)p);
-    cached_pid = p;
-  }
-  *pid = p;
-  *start = cached_start;
-}
-
-static inline uint32_t sysv_ipc_lock_holder(const sysv_ipc_lock* l) {
-  return __atomic_load_n(&l->word, __ATOMIC_ACQUIRE) & SYSV_IPC_LOCK_PID_MASK;
-}
-
-/* Whether the holder named by `word` is dead (pid gone or zombie, or its start time differs). */
-/* `unstamped_ns`: how long this waiter has seen the same word with no start
- * time recorded. */
-static inline int sysv_ipc_lock__holder_dead(sysv_ipc_lock* l, uint32_t word, int64_t unstamped_ns) {
-  uint32_t pid = word & SYSV_IPC_LOCK_PID_MASK;
-  uint64_t recorded, actual;
-  if (pid == 0) return 1;
-  actual = sysv_ipc_process_start_time((pid_t)pid);
-  if (actual == 0) return 1;
-  /* The holder stores its start time just after its CAS and clears it just
-   * before it lets go, so 0 means "not written yet": alive, if the pid is.
-   * A holder does that within nanoseconds; a word that stays unstamped for a
-   * second is garbage (or a holder killed right after its CAS whose pid was
-   * reused within that second): taken over. */
-  recorded = __atomic_load_n(&l->start_time, __ATOMIC_ACQUIRE);
-  if (recorded == 0) return unstamped_ns > 1000000000LL;
-  if (recorded == actual) return 0;
-  /* Another process has the pid now; make sure the record did not change meanwhile. */
-  return __atomic_load_n(&l->word, __ATOMIC_ACQUIRE) == word;
-}
-
-/*
- * Takes the lock. 0 (with *owner_died set if a dead holder's lock was taken
- * over) or ETIMEDOUT (deadline_ns passed; -1: none). Spins briefly, then
- * sleeps on the word, checking the holder's liveness every 10 ms.
- */
-static inline int sysv_ipc_lock_acquire(sysv_ipc_lock* l, int64_t deadline_ns, int* owner_died) {
-  uint32_t self, w, unstamped_word = 0;
-  uint64_t start;
-  int64_t unstamped_since = 0;
-  int i;
-  sysv_ipc_lock__self(&self, &start);
-  *owner_died = 0;
-  for (i = 0;; i++) {
-    w = 0;
-    if (__atomic_compare_exchange_n(&l->word, &w, self, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) break;
-    if ((w & SYSV_IPC_LOCK_PID_MASK) == 0) {
-      /* No holder but stray bits (WAITERS left by a dead waiter, or garbage): take it as free. */
-      if (__atomic_compare_exchange_n(&l->word, &w, self | (w & SYSV_IPC_LOCK_WAITERS), 0, __ATOMIC_ACQUIRE,
-                                      __ATOMIC_RELAXED)) break;
-      continue;
-    }
-    if (i < 64) {
-      sched_yield();
-      continue;
-    }
-    if (__atomic_load_n(&l->start_time, __ATOMIC_RELAXED) != 0 || (w | SYSV_IPC_LOCK_WAITERS) != unstamped_word) {
-      unstamped_word = w | SYSV_IPC_LOCK_WAITERS;
-      unstamped_since = sysv_ipc_channel_now_ns();
-    }
-    if (sysv_ipc_lock__holder_dead(l, w, sysv_ipc_channel_now_ns() - unstamped_since)) {
-      if (__atomic_compare_exchange_n(&l->word, &w, self | SYSV_IPC_LOCK_WAITERS, 0, __ATOMIC_ACQUIRE,
-                                      __ATOMIC_RELAXED)) {
-        *owner_died = 1;
-        break;
-      }
-      continue;
-    }
-    {
-      int64_t now = sysv_ipc_channel_now_ns(), left = 10000000LL;
-      struct timespec ts;
-      if (deadline_ns >= 0) {
-        if (now >= deadline_ns) return ETIMEDOUT;
-        if (deadline_ns - now < left) left = deadline_ns - now;
-      }
-      if ((w & SYSV_IPC_LOCK_WAITERS) == 0 &&
-          !__atomic_compare_exchange_n(&l->word, &w, w | SYSV_IPC_LOCK_WAITERS, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-        continue;
-      }
-      ts.tv_sec = (time_t)(left / 1000000000LL);
-      ts.tv_nsec = (long)(left % 1000000000LL);
-      if (syscall(SYS_futex, &l->word, FUTEX_WAIT, w | SYSV_IPC_LOCK_WAITERS, &ts, NULL, 0) != 0 && errno == EINTR) {
-        return EINTR;
-      }
-    }
-  }
-  __atomic_store_n(&l->start_time, start, __ATOMIC_RELEASE);
-  return 0;
-}
-
-static inline void sysv_ipc_lock_release(sysv_ipc_lock* l) {
-  uint32_t old;
-  __atomic_store_n(&l->start_time, 0, __ATOMIC_RELAXED);
-  old = __atomic_exchange_n(&l->word, 0, __ATOMIC_RELEASE);
-  if (old & SYSV_IPC_LOCK_WAITERS) syscall(SYS_futex, &l->word, FUTEX_WAKE, 1, NULL, NULL, 0);
-}
-
-static inline void sysv_ipc_lock_wake_all(sysv_ipc_lock* l) {
-  syscall(SYS_futex, &l->word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
-}
-
 /* ---- creation and attach ---- */
 
 /* Whether the segment's header identity is a channel of this version (read-only). */
@@ -313,6 +193,7 @@ static inline int sysv_ipc_channel_attach(sysv_ipc_channel* ch, void* base, uint
   ch->capacity = capacity;
   ch->max_message = (uint32_t)max_message;
   ch->shmid = shmid;
+  sysv_ipc_lock_self_init(&ch->self); /* a failure leaves start 0: the send lock then says why */
   return 0;
 }
 
@@ -356,17 +237,22 @@ static inline int sysv_ipc_channel_init_or_attach(sysv_ipc_channel* ch, void* ba
                                                   uint64_t capacity, uint32_t max_message, int shmid, int created) {
   unsigned char* b = (unsigned char*)base;
   sysv_ipc_lock* init;
-  int r, died = 0;
+  sysv_ipc_lock_self self;
+  int r;
   r = sysv_ipc_channel_attach(ch, base, segment_size, shmid);
   if (r != EAGAIN) return r;
   init = (sysv_ipc_lock*)(void*)(b + SYSV_IPC_CHANNEL_OFF_INIT);
   /* Nobody started: leave a segment that may not be meant as a channel alone. */
-  if (!created && sysv_ipc_lock_holder(init) == 0) return EAGAIN;
-  r = sysv_ipc_lock_acquire(init, sysv_ipc_channel_now_ns() + 5000000000LL, &died);
+  if (!created && __atomic_load_n(&init->word, __ATOMIC_ACQUIRE) == 0) return EAGAIN;
+  r = sysv_ipc_lock_self_init(&self);
   if (r != 0) return r;
+  /* OWNER_DIED: an initialiser died half-way; its header was never published. */
+  r = sysv_ipc_lock_acquire(init, &self, 5000000000LL);
+  if (r == SYSV_IPC_LOCK_CORRUPT) return SYSV_IPC_CHANNEL_ENOTCHANNEL;
+  if (r != 0 && r != SYSV_IPC_LOCK_OWNER_DIED) return r;
   r = sysv_ipc_channel_attach(ch, base, segment_size, shmid);
   if (r == EAGAIN) r = sysv_ipc_channel__write_header(ch, base, segment_size, capacity, max_message, shmid);
-  sysv_ipc_lock_release(init);
+  sysv_ipc_lock_release(init, &self);
   return r;
 }
 
@@ -441,7 +327,7 @@ static inline void sysv_ipc_channel_mark_removed(sysv_ipc_channel* ch) {
   sysv_ipc_channel__futex(sysv_ipc_channel__u32(ch, SYSV_IPC_CHANNEL_OFF_DATA_SEQ), FUTEX_WAKE, INT_MAX, NULL);
   sysv_ipc_channel__futex(sysv_ipc_channel__u32(ch, SYSV_IPC_CHANNEL_OFF_SPACE_SEQ), FUTEX_WAKE, INT_MAX, NULL);
   /* Producers parked on the send lock look at the state when they wake. */
-  sysv_ipc_lock_wake_all((sysv_ipc_lock*)(void*)(ch->base + SYSV_IPC_CHANNEL_OFF_SEND_LOCK));
+  sysv_ipc_lock_futex((uint32_t*)(void*)(ch->base + SYSV_IPC_CHANNEL_OFF_SEND_LOCK), FUTEX_WAKE, INT_MAX, NULL);
 }
 
 /* ---- positions ---- */
@@ -520,16 +406,24 @@ static inline sysv_ipc_lock* sysv_ipc_channel__send_lock(const sysv_ipc_channel*
  */
 static inline int sysv_ipc_channel_try_send(sysv_ipc_channel* ch, const void* data, size_t length,
                                             int64_t lock_deadline_ns) {
-  int r, died = 0;
+  sysv_ipc_lock* lock = sysv_ipc_channel__send_lock(ch);
+  sysv_ipc_lock_wait_state st;
+  int r;
   if (length > ch->max_message) return EMSGSIZE;
   if (sysv_ipc_channel_removed(ch)) return EIDRM;
-  r = sysv_ipc_lock_acquire(sysv_ipc_channel__send_lock(ch), lock_deadline_ns, &died);
+  if (ch->self.start == 0 && (r = sysv_ipc_lock_self_init(&ch->self)) != 0) return r;
+  r = sysv_ipc_lock_try(lock, &ch->self);
+  if (r == SYSV_IPC_LOCK_BUSY) {
+    memset(&st, 0, sizeof st);
+    r = sysv_ipc_lock_wait(lock, &ch->self, lock_deadline_ns, SYSV_IPC_CHANNEL_LOCK_SPIN_NS, &st);
+  }
   if (r == ETIMEDOUT) return EAGAIN;
-  if (r != 0) return r;
-  /* died: the previous producer was killed holding the lock. It had published
-   * nothing it had not finished (tail is stored last): nothing to repair. */
+  if (r == SYSV_IPC_LOCK_CORRUPT) return SYSV_IPC_CHANNEL_ECORRUPT;
+  /* OWNER_DIED: the previous producer was killed holding the lock. It had
+   * published nothing it had not finished (tail is stored last): nothing to repair. */
+  if (r != 0 && r != SYSV_IPC_LOCK_OWNER_DIED) return r;
   r = sysv_ipc_channel__write_locked(ch, data, (uint32_t)length);
-  sysv_ipc_lock_release(sysv_ipc_channel__send_lock(ch));
+  sysv_ipc_lock_release(lock, &ch->self);
   if (r == 0) sysv_ipc_channel__wake(ch, SYSV_IPC_CHANNEL_OFF_DATA_SLEEP, SYSV_IPC_CHANNEL_OFF_DATA_SEQ);
   return r;
 }
