@@ -16,6 +16,8 @@
 #include <sys/ipc.h>
 #include <sys/shm.h>
 #include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <sysv-ipc/channel.h>
 
@@ -216,9 +218,18 @@ class OwnedChannelReceiveCall : public BlockingCall {
 
 // Attaches segment `id` and reads its header. Returns the mapping, or throws.
 // With `init` (the caller may initialise), a blank header is written as the
-// header's open-or-create rules say; otherwise nothing is written, and a
-// header that stays blank while the segment's creator lives for up to a
-// second is "not a channel".
+// header's open-or-create rules say; otherwise nothing is written.
+//
+// A blank header may be a creator between its shmget and its header (an
+// open-or-create race): that is worth a wait of up to a second, but only
+// when it can be one: the creator is another process that is alive, and the
+// segment is seconds young. Anything else blank is "not a channel" at once.
+bool CreatorMayStillWrite(const struct shmid_ds& ds) {
+  if (ds.shm_cpid == getpid()) return false;  // we would know: our own creates write before they return
+  if (time(nullptr) - ds.shm_ctime > 2) return false;
+  return sysv_ipc_process_start_time(static_cast<pid_t>(ds.shm_cpid)) != 0;
+}
+
 std::shared_ptr<ChannelMapping> AttachChannel(Napi::Env env, int id, bool init, bool created, uint64_t capacity,
                                               uint32_t max_message, bool read_only) {
   struct shmid_ds ds;
@@ -232,14 +243,10 @@ std::shared_ptr<ChannelMapping> AttachChannel(Napi::Env env, int id, bool init, 
     int r = init ? sysv_ipc_channel_init_or_attach(&mapping->ch, addr, size, capacity, max_message, id, created)
                  : sysv_ipc_channel_attach(&mapping->ch, addr, size, id);
     if (r == 0) return mapping;
-    if (r == EAGAIN && MonotonicNowNs() < give_up) {
-      // Blank: a creator may be between shmget and its header. Wait while it lives.
-      if (i > 10 && sysv_ipc_process_start_time(static_cast<pid_t>(ds.shm_cpid)) == 0) r = SYSV_IPC_CHANNEL_ENOTCHANNEL;
-      else {
-        if (i < 100) sched_yield();
-        else usleep(1000);
-        continue;
-      }
+    if (r == EAGAIN && MonotonicNowNs() < give_up && CreatorMayStillWrite(ds)) {
+      if (i < 100) sched_yield();
+      else usleep(1000);
+      continue;
     }
     if (r == EAGAIN) r = SYSV_IPC_CHANNEL_ENOTCHANNEL;
     ThrowErrno(env, r, "channelOpen");
