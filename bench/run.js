@@ -21,7 +21,7 @@ const path = require('path');
 const { execFileSync } = require('child_process');
 const h = require('./harness');
 
-const CASE_FILES = ['messages.js', 'alternatives.js', 'semaphores.js', 'shared-memory.js'];
+const CASE_FILES = ['messages.js', 'alternatives.js', 'semaphores.js', 'shared-memory.js', 'channel.js'];
 const GROUP_ORDER = [
   'message round trip',
   'one-way throughput',
@@ -29,6 +29,8 @@ const GROUP_ORDER = [
   'uncontended acquire+release',
   'shared-memory bandwidth (64 MiB copy)',
   'wait/notify round trip',
+  'channel round trip',
+  'channel one-way throughput',
   'memory',
 ];
 
