@@ -325,6 +325,38 @@ function remover(kind: IpcKind): Remover {
   return { msg: binding.msgRemove, sem: binding.semRemove, shm: binding.shmRemove }[kind];
 }
 
+/** What {@link peekChannel} reports about a segment that holds a channel. */
+export interface ChannelSummary {
+  /** Bytes of the ring. */
+  capacity: number;
+  /** The largest message, in bytes. */
+  maxMessageSize: number;
+  /** Messages queued. */
+  messages: number;
+  /** Their payload bytes. */
+  bytes: number;
+  /** Ring bytes in use (framing and padding included). */
+  usedBytes: number;
+  /** Marked removed by Channel.remove(). */
+  removed: boolean;
+}
+
+/**
+ * Whether shared memory segment `id` holds a {@link Channel}, and its state:
+ * the segment is attached read-only for the look and detached again; nothing
+ * is written. `null` if it holds no channel (of this layout version).
+ * @throws {SysvIpcError} EACCES if this process may not read the segment;
+ *   `ERR_SYSV_IPC_CHANNEL_CORRUPT`; EINVAL if there is no such segment.
+ */
+export function peekChannel(id: number): ChannelSummary | null {
+  const shmid = check.ipcId('id', id);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require('./waits');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { binding } = require('./binding') as { binding: Binding };
+  return binding.chPeek(shmid);
+}
+
 /**
  * Removes an object by its identifier (msgctl/semctl/shmctl with IPC_RMID),
  * like `ipcrm -q|-s|-m id`. Processes blocked on a removed queue or semaphore

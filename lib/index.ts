@@ -68,7 +68,7 @@ export type { ChannelInfo, ChannelCreateOptions, ChannelOpenOptions, ChannelSync
 
 // -- admin (lib/admin.ts, lib/keys.ts)
 export { ftok } from './keys';
-export { list, limits, remove, removeByKey, IPC_KINDS } from './admin';
+export { list, limits, remove, removeByKey, peekChannel, IPC_KINDS } from './admin';
 export type {
   IpcObject,
   IpcObjectBase,
@@ -77,6 +77,7 @@ export type {
   SemaphoreSetEntry,
   SharedMemoryEntry,
   IpcLimits,
+  ChannelSummary,
 } from './admin';
 
 // -- end of admin

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Channel, ClosedError, SharedMemory, SysvIpcError } from '..';
 import { binding } from '../dist/binding';
-import { randomKey, sleep, track, until, useCleanup } from './helpers';
+import { packageRootFor, randomKey, sleep, track, until, useCleanup } from './helpers';
 
 useCleanup();
 
@@ -350,6 +350,38 @@ describe('hostile memory', () => {
     scribble(ch, (v) => v.setBigUint64(88, 0n, true));
     ch.sendSync('taken over', { timeout: 10000 });
     expect(ch.tryReceive()!.toString()).toBe('taken over');
+  });
+});
+
+describe('sysv-ipc ls / stat', () => {
+  const cli = (args: string[], uid?: number) => {
+    const root = packageRootFor(uid);
+    return execFileSync(process.execPath, [path.join(root, 'dist', 'cli.js'), ...args],
+      { encoding: 'utf8', cwd: root, ...(uid === undefined ? {} : { uid, gid: uid }) });
+  };
+  test('show which segments hold a channel, read-only, with capacity, messages and bytes', () => {
+    const ch = track(Channel.create({ capacity: 65536, mode: 0o600 }));
+    ch.trySend('abc');
+    ch.trySend(Buffer.alloc(1000));
+    const plain = track(SharedMemory.create({ size: 4096, mode: 0o644 }));
+    const before = Buffer.from(SharedMemory.fromId(ch.id).read());
+    const rowOf = (out: string, id: number) => out.split('\n').find((l) => l.split(/\s+/)[1] === String(id)) ?? '';
+    const ls = cli(['ls', '-k', 'shm']);
+    expect(ls.split('\n')[1]).toMatch(/CHANNEL$/);
+    expect(rowOf(ls, ch.id)).toMatch(/2 msg, 1003 B of 64 KiB$/);
+    expect(rowOf(ls, plain.id)).toMatch(/ -$/);
+    // Another user without read permission: shown as unreadable, not skipped.
+    expect(rowOf(cli(['ls', '-k', 'shm'], 65534), ch.id)).toMatch(/unreadable \(EACCES\)$/);
+    const stat = cli(['stat', 'shm', String(ch.id)]);
+    expect(stat).toMatch(/^ {2}channel +yes \(layout version 1\)$/m);
+    expect(stat).toMatch(/^ {4}queued +2 messages, 1003 B/m);
+    expect(cli(['stat', 'shm', String(plain.id)])).toMatch(/^ {2}channel +no$/m);
+    const asJson = JSON.parse(cli(['stat', 'shm', String(ch.id), '--json'])) as { channel: unknown };
+    expect(asJson.channel).toEqual({ capacity: 65536, maxMessageSize: 16384, messages: 2, bytes: 1003, usedBytes: 1024, removed: false });
+    // The look wrote nothing.
+    const shm = SharedMemory.fromId(ch.id);
+    try { expect(shm.read().equals(before)).toBe(true); } finally { shm.detach(); }
+    expect(ch.tryReceive()!.toString()).toBe('abc');
   });
 });
 
