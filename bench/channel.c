@@ -24,9 +24,9 @@ static void attach(sysv_ipc_channel *ch, int id) {
   struct shmid_ds ds;
   void *base;
   int r;
-  if (shmctl(id, IPC_STAT, &ds) < 0) die("shmctl");
-  base = shmat(id, NULL, 0);
+  base = shmat(id, NULL, 0); /* attach first, then the size: of the segment attached */
   if (base == (void *)-1) die("shmat");
+  if (shmctl(id, IPC_STAT, &ds) < 0) die("shmctl");
   r = sysv_ipc_channel_attach(ch, base, ds.shm_segsz, id);
   if (r != 0) {
     fprintf(stderr, "channel attach: %s\n", strerror(r));

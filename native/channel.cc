@@ -232,11 +232,17 @@ bool CreatorMayStillWrite(const struct shmid_ds& ds) {
 
 std::shared_ptr<ChannelMapping> AttachChannel(Napi::Env env, int id, bool init, bool created, uint64_t capacity,
                                               uint32_t max_message, bool read_only) {
-  struct shmid_ds ds;
-  if (shmctl(id, IPC_STAT, &ds) < 0) ThrowErrno(env, errno, "shmctl");
-  uint64_t size = static_cast<uint64_t>(ds.shm_segsz);
+  // shmat first, then IPC_STAT: the size must be that of the segment we
+  // attached (an id removed and reused in between would name another one).
   void* addr = shmat(id, nullptr, read_only ? SHM_RDONLY : 0);
   if (addr == reinterpret_cast<void*>(-1)) ThrowErrno(env, errno, "shmat");
+  struct shmid_ds ds;
+  if (shmctl(id, IPC_STAT, &ds) < 0) {
+    int err = errno;
+    shmdt(addr);
+    ThrowErrno(env, err, "shmctl");
+  }
+  uint64_t size = static_cast<uint64_t>(ds.shm_segsz);
   auto mapping = std::make_shared<ChannelMapping>(addr, size);
   int64_t give_up = MonotonicNowNs() + 1000000000LL;
   for (int i = 0;; i++) {
@@ -483,10 +489,16 @@ Napi::Value ChPeek(const Napi::CallbackInfo& info) {
   int id = ArgId(info, 0);
   struct shmid_ds ds;
   if (shmctl(id, IPC_STAT, &ds) < 0) ThrowErrno(env, errno, "shmctl");
-  uint64_t size = static_cast<uint64_t>(ds.shm_segsz);
-  if (size < SYSV_IPC_CHANNEL_HEADER_SIZE + SYSV_IPC_CHANNEL_MIN_CAPACITY) return env.Null();
+  if (static_cast<uint64_t>(ds.shm_segsz) < SYSV_IPC_CHANNEL_HEADER_SIZE + SYSV_IPC_CHANNEL_MIN_CAPACITY) return env.Null();
   void* addr = shmat(id, nullptr, SHM_RDONLY);
   if (addr == reinterpret_cast<void*>(-1)) ThrowErrno(env, errno, "shmat");
+  // The size again, now that this segment is attached (the id cannot be reused under us any more).
+  if (shmctl(id, IPC_STAT, &ds) < 0) {
+    int err = errno;
+    shmdt(addr);
+    ThrowErrno(env, err, "shmctl");
+  }
+  uint64_t size = static_cast<uint64_t>(ds.shm_segsz);
   ChannelMapping mapping(addr, size);  // shmdt on the way out
   int r = sysv_ipc_channel_attach(&mapping.ch, addr, size, id);
   if (r == EAGAIN || r == SYSV_IPC_CHANNEL_ENOTCHANNEL) return env.Null();

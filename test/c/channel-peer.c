@@ -53,9 +53,9 @@ static int attach(sysv_ipc_channel* ch, int id) {
   struct shmid_ds ds;
   void* base;
   int r;
-  if (shmctl(id, IPC_STAT, &ds) != 0) { perror("shmctl"); exit(2); }
-  base = shmat(id, NULL, 0);
+  base = shmat(id, NULL, 0); /* attach first, then the size: of the segment attached */
   if (base == (void*)-1) { perror("shmat"); exit(2); }
+  if (shmctl(id, IPC_STAT, &ds) != 0) { perror("shmctl"); exit(2); }
   r = sysv_ipc_channel_attach(ch, base, ds.shm_segsz, id);
   if (r != 0) { fprintf(stderr, "attach: %s\n", strerror(r)); exit(2); }
   return 0;
