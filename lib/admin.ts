@@ -10,7 +10,7 @@
 import { openSync, readFileSync, readSync, closeSync } from 'node:fs';
 import type { IpcOwnership } from './ownership';
 import { constants as osConstants } from 'node:os';
-import type { Binding } from './binding';
+import type { Binding, RawChannelStats } from './binding';
 import { InvalidArgTypeError, SysvIpcError, type IpcKind } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
 import { statTime } from './kernel';
@@ -325,21 +325,12 @@ function remover(kind: IpcKind): Remover {
   return { msg: binding.msgRemove, sem: binding.semRemove, shm: binding.shmRemove }[kind];
 }
 
-/** What {@link peekChannel} reports about a segment that holds a channel. */
-export interface ChannelSummary {
-  /** Bytes of the ring. */
-  capacity: number;
-  /** The largest message, in bytes. */
-  maxMessageSize: number;
-  /** Messages queued. */
-  messages: number;
-  /** Their payload bytes. */
-  bytes: number;
-  /** Ring bytes in use (framing and padding included). */
-  usedBytes: number;
-  /** Marked removed by Channel.remove(). */
-  removed: boolean;
-}
+/**
+ * What {@link peekChannel} reports about a segment that holds a channel:
+ * capacity, maxMessageSize, messages, bytes, usedBytes (ring bytes in use,
+ * framing and padding included) and removed (marked by Channel.remove()).
+ */
+export type ChannelSummary = RawChannelStats;
 
 /**
  * Whether shared memory segment `id` holds a {@link Channel}, and its state:
