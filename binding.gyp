@@ -11,7 +11,8 @@
         "native/semaphore.cc",
         "native/shared_memory.cc",
         "native/liveness.cc",
-        "native/fast_mutex.cc"
+        "native/fast_mutex.cc",
+        "native/channel.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "include"],
       "defines": [

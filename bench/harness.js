@@ -26,7 +26,7 @@ function compileC() {
     const newest = Math.max(fs.statSync(src).mtimeMs, header);
     if (fs.existsSync(out) && fs.statSync(out).mtimeMs >= newest) continue;
     try {
-      execFileSync(cc, ['-O2', '-Wall', '-o', out, src], { stdio: ['ignore', 'ignore', 'pipe'] });
+      execFileSync(cc, ['-O2', '-Wall', `-I${path.join(BENCH, '..', 'include')}`, '-o', out, src], { stdio: ['ignore', 'ignore', 'pipe'] });
     } catch (err) {
       const why = err.code === 'ENOENT' ? `no C compiler (${cc})` : `${file}: ${String(err.stderr || err.message).trim()}`;
       return why;

@@ -48,6 +48,31 @@ export interface ShmHandle {
   readonly __shmHandle: unique symbol;
 }
 
+/** An opaque native channel handle; type-tagged, checked on every call. */
+export interface ChannelHandle {
+  readonly __channelHandle: unique symbol;
+}
+
+/** What chOpen/chAttach return. */
+export interface RawChannelOpen {
+  handle: ChannelHandle;
+  id: number;
+  capacity: number;
+  maxMessageSize: number;
+  /** chOpen only: whether this call created the segment. */
+  created?: boolean;
+}
+
+/** A channel's state, read from its header and ring. */
+export interface RawChannelStats {
+  capacity: number;
+  maxMessageSize: number;
+  messages: number;
+  bytes: number;
+  usedBytes: number;
+  removed: boolean;
+}
+
 /** Constants compiled into the addon for this platform. */
 export interface NativeConstants {
   IPC_PRIVATE: number; IPC_CREAT: number; IPC_EXCL: number; IPC_NOWAIT: number;
@@ -67,6 +92,16 @@ export interface NativeConstants {
   MTYPE_MAX: number;
   /** Bytes before the body in a received message: sizeof(long), the mtype. */
   MSG_HEADER_SIZE: number;
+  /** Channel layout (include/sysv-ipc/channel.h). */
+  CHANNEL_HEADER_SIZE: number;
+  CHANNEL_MIN_CAPACITY: number;
+  CHANNEL_RECORD_HEADER: number;
+  /** errno of a corrupt channel (ERR_SYSV_IPC_CHANNEL_CORRUPT). */
+  EBADMSG: number;
+  /** errno of a segment that holds no channel of this version (ERR_SYSV_IPC_NOT_A_CHANNEL). */
+  EPROTO: number;
+  /** errno of a message longer than the receive target. */
+  EMSGSIZE: number;
   /** Hash of the native sources this binary was built from (scripts/source-hash.js). */
   SOURCE_HASH: string;
   /** The lock record of include/sysv-ipc/lock.h (FastMutex): its size, word bits and result codes. */
@@ -184,6 +219,37 @@ export interface Binding {
   shmLiveAttachments(): number;
 
   // ---- end of shared memory
+
+  // ---- channels (native/channel.cc, include/sysv-ipc/channel.h)
+  /**
+   * Opens (flags 1: or creates; 2: creates only) the channel with this key.
+   * A segment that holds no channel fails with EPROTO, a corrupt one with EBADMSG.
+   */
+  chOpen(key: number, capacity: number, maxMessageSize: number, flags: number, mode: number): RawChannelOpen;
+  /** Attaches the channel in segment `id`; writes nothing. */
+  chAttach(id: number): RawChannelOpen;
+  /** Drops this handle's share of the mapping; false if already closed. */
+  chClose(handle: ChannelHandle): boolean;
+  /**
+   * Sends data[offset, offset + length). `flags` IPC_NOWAIT: `wait` is the
+   * spin in ns; else the timeout in ms (-1: none). false: would block / timed out.
+   */
+  chSend(handle: ChannelHandle, data: ArrayBufferView, offset: number, length: number, flags: number, wait: number): boolean;
+  /**
+   * Receives into `into`: the length; -1 would block / timed out; -2 - n when
+   * the message (n bytes) is longer than `into` (nothing consumed).
+   */
+  chReceive(handle: ChannelHandle, into: ArrayBufferView, flags: number, wait: number): number;
+  chSendAsync(handle: ChannelHandle, data: ArrayBufferView, offset: number, length: number, timeoutMs: number, waitId: number): void;
+  /** Reports the message as `value`; with `limit` >= 0, a longer message fails with EMSGSIZE and stays queued. */
+  chReceiveAsync(handle: ChannelHandle, limit: number, timeoutMs: number, waitId: number): void;
+  chStats(handle: ChannelHandle): RawChannelStats;
+  /** Marks the channel removed and wakes every sleeper in every process (EIDRM). */
+  chMarkRemoved(handle: ChannelHandle): void;
+  /** Read-only look at segment `id`: its channel's stats, or null if it holds none. */
+  chPeek(id: number): RawChannelStats | null;
+  /** Open channel handles of this environment (leak tests). */
+  chLiveHandles(): number;
 
   // ---- liveness of peer processes (include/sysv-ipc/liveness.h)
   /**

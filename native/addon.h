@@ -57,5 +57,6 @@ void RegisterSemaphore(Napi::Env env, Napi::Object exports, Napi::Object constan
 void RegisterSharedMemory(Napi::Env env, Napi::Object exports, Napi::Object constants);
 void RegisterLiveness(Napi::Env env, Napi::Object exports, Napi::Object constants);
 void RegisterFastMutex(Napi::Env env, Napi::Object exports, Napi::Object constants);
+void RegisterChannel(Napi::Env env, Napi::Object exports, Napi::Object constants);
 
 }  // namespace sysv_ipc
