@@ -389,7 +389,7 @@ Napi::Value ChSend(const Napi::CallbackInfo& info) {
     }
   } else {
     ChannelSendCall call(ArgHandle(info, 0)->mapping, data.data, data.length, kSyncSpinNs);
-    r = RunBlockingSync(call, w.timeout_ns);
+    r = RunBlockingSync(env, call, w.timeout_ns);
   }
   if (r == EAGAIN || r == ETIMEDOUT) return Napi::Boolean::New(env, false);
   if (r != 0) ThrowErrno(env, r, "channelSend");
@@ -416,7 +416,7 @@ Napi::Value ChReceive(const Napi::CallbackInfo& info) {
     }
   } else {
     ChannelReceiveCall call(h->mapping, into.data, into.length, kSyncSpinNs);
-    r = RunBlockingSync(call, w.timeout_ns);
+    r = RunBlockingSync(env, call, w.timeout_ns);
     length = call.received();
   }
   if (r == EAGAIN || r == ETIMEDOUT) return Napi::Number::New(env, -1);
