@@ -133,7 +133,10 @@ class ChannelSendCall : public BlockingCall {
   ChannelSendCall(std::shared_ptr<ChannelMapping> m, const uint8_t* data, size_t length, int64_t spin_ns)
       : mapping_(std::move(m)), data_(data), length_(length), spin_ns_(spin_ns) {}
   int Attempt(const Deadline& deadline) override {
-    int r = sysv_ipc_channel_send(&mapping_->ch, data_, length_, spin_ns_, deadline.at_ns, 1);
+    // The lock wait's state lives here, not per attempt: a sync wait comes
+    // back every slice (to see a worker's termination), and a dead send-lock
+    // holder is only recognised by a suspicion that lasts across slices.
+    int r = sysv_ipc_channel_send_waiting(&mapping_->ch, data_, length_, spin_ns_, deadline.at_ns, 1, &lock_wait_);
     spin_ns_ = 0;  // spin once, not after every interruption
     return r;
   }
@@ -145,6 +148,7 @@ class ChannelSendCall : public BlockingCall {
   const uint8_t* data_;
   size_t length_;
   int64_t spin_ns_;
+  sysv_ipc_lock_wait_state lock_wait_{};
 };
 
 // The async form owns a copy: the JS buffer may change or go away.

@@ -404,18 +404,36 @@ static inline sysv_ipc_lock* sysv_ipc_channel__send_lock(const sysv_ipc_channel*
  * lock error. With lock_deadline_ns -1 the lock is waited for as long as it
  * takes (a dead holder's lock is taken over, lock.h).
  */
+static inline int sysv_ipc_channel_try_send_waiting(sysv_ipc_channel* ch, const void* data, size_t length,
+                                                    int64_t lock_deadline_ns, sysv_ipc_lock_wait_state* wait);
+
 static inline int sysv_ipc_channel_try_send(sysv_ipc_channel* ch, const void* data, size_t length,
                                             int64_t lock_deadline_ns) {
+  return sysv_ipc_channel_try_send_waiting(ch, data, length, lock_deadline_ns, NULL);
+}
+
+/*
+ * try_send with the lock wait's state kept by the caller (zeroed before the
+ * first call; NULL for a fresh one): a caller that waits in slices (a
+ * deadline per slice, as the addon's sync waits do to notice a worker's
+ * termination) keeps its suspicion of a dead holder across them, so the
+ * takeover of lock.h's SYSV_IPC_LOCK_STABLE_NS still happens.
+ */
+static inline int sysv_ipc_channel_try_send_waiting(sysv_ipc_channel* ch, const void* data, size_t length,
+                                                    int64_t lock_deadline_ns, sysv_ipc_lock_wait_state* wait) {
   sysv_ipc_lock* lock = sysv_ipc_channel__send_lock(ch);
-  sysv_ipc_lock_wait_state st;
+  sysv_ipc_lock_wait_state fresh;
   int r;
   if (length > ch->max_message) return EMSGSIZE;
   if (sysv_ipc_channel_removed(ch)) return EIDRM;
   if (ch->self.start == 0 && (r = sysv_ipc_lock_self_init(&ch->self)) != 0) return r;
   r = sysv_ipc_lock_try(lock, &ch->self);
   if (r == SYSV_IPC_LOCK_BUSY) {
-    memset(&st, 0, sizeof st);
-    r = sysv_ipc_lock_wait(lock, &ch->self, lock_deadline_ns, SYSV_IPC_CHANNEL_LOCK_SPIN_NS, &st);
+    if (wait == NULL) {
+      memset(&fresh, 0, sizeof fresh);
+      wait = &fresh;
+    }
+    r = sysv_ipc_lock_wait(lock, &ch->self, lock_deadline_ns, SYSV_IPC_CHANNEL_LOCK_SPIN_NS, wait);
   }
   if (r == ETIMEDOUT) return EAGAIN;
   if (r == SYSV_IPC_LOCK_CORRUPT) return SYSV_IPC_CHANNEL_ECORRUPT;
@@ -521,12 +539,25 @@ static inline int sysv_ipc_channel__spin_until(int64_t end_ns, int i) {
  * Sends, waiting for room: spins up to spin_ns, then sleeps. 0, ETIMEDOUT,
  * EMSGSIZE, EIDRM, ECORRUPT; EINTR only if `eintr` is set (else retried).
  */
+static inline int sysv_ipc_channel_send_waiting(sysv_ipc_channel* ch, const void* data, size_t length,
+                                                int64_t spin_ns, int64_t deadline_ns, int eintr,
+                                                sysv_ipc_lock_wait_state* wait);
+
 static inline int sysv_ipc_channel_send(sysv_ipc_channel* ch, const void* data, size_t length, int64_t spin_ns,
                                         int64_t deadline_ns, int eintr) {
+  sysv_ipc_lock_wait_state wait;
+  memset(&wait, 0, sizeof wait);
+  return sysv_ipc_channel_send_waiting(ch, data, length, spin_ns, deadline_ns, eintr, &wait);
+}
+
+/* send with the lock wait's state kept by the caller across calls (see try_send_waiting). */
+static inline int sysv_ipc_channel_send_waiting(sysv_ipc_channel* ch, const void* data, size_t length,
+                                                int64_t spin_ns, int64_t deadline_ns, int eintr,
+                                                sysv_ipc_lock_wait_state* wait) {
   int64_t spin_end = spin_ns > 0 ? sysv_ipc_channel_now_ns() + spin_ns : 0;
   int i = 0;
   for (;;) {
-    int r = sysv_ipc_channel_try_send(ch, data, length, deadline_ns);
+    int r = sysv_ipc_channel_try_send_waiting(ch, data, length, deadline_ns, wait);
     if (r == EINTR && !eintr) continue;
     if (r != EAGAIN) return r;
     /* The lock stayed busy until the deadline, or the ring is full at it. */
