@@ -14,5 +14,7 @@ module.exports = {
   testPathIgnorePatterns: ['/node_modules/', '/test/cli\\.test\\.ts$', '/test/demo\\.test\\.ts$', '/test/package\\.test\\.ts$', '/test/native-fuzz\\.test\\.ts$'],
   // Stryker's instrumented sources carry `// @ts-nocheck`, and the TypeScript
   // checker already discards mutants that do not compile: no need to type-check again here.
+  // Stryker's coverage instrumentation slows every test; give the cross-process ones more room.
+  testTimeout: 120000,
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: false }] },
 };

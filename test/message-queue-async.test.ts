@@ -201,6 +201,18 @@ describe('ending a pending wait', () => {
     expect(q.info().messages).toBe(2);
   });
 
+  test('timeout 0 on send and receive: done at once when it can be, else ETIMEDOUT without a thread', async () => {
+    const q = track(MessageQueue.create({ maxBytes: 8 }));
+    await expect(q.send(Buffer.alloc(8, 5), { timeout: 0 })).resolves.toBeUndefined(); // room: sent at once
+    expect(q.info().messages).toBe(1);
+    await expect(q.send('x', { timeout: 0 })).rejects.toMatchObject({ code: 'ETIMEDOUT', syscall: 'msgsnd' });
+    expect(threadsBlockedIn(process.pid, 'msgsnd')).toBe(0);
+    expect(q.info().messages).toBe(1);
+    await expect(q.receive({ timeout: 0 })).resolves.toMatchObject({ type: 1, data: Buffer.alloc(8, 5) });
+    await expect(q.receive({ timeout: 0 })).rejects.toMatchObject({ code: 'ETIMEDOUT', syscall: 'msgrcv' });
+    expect(threadsBlockedIn(process.pid, 'msgrcv')).toBe(0);
+  });
+
   test('close(): every pending wait of that object rejects with a closed error; other objects keep waiting', async () => {
     const q = track(MessageQueue.create());
     const other = MessageQueue.fromId(q.id);
