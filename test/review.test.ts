@@ -34,3 +34,11 @@ describe('shared memory moved with transfer() while native code writes it', () =
     expect(JSON.parse(r.stdout)).toEqual({ shorter: true, moved: true, other: true });
   });
 });
+
+describe('results that complete after worker.terminate() in a …Sync wait', () => {
+  test('a message or semaphore unit that arrives after terminate() goes back (receiveSync, acquireSync)', () => {
+    const r = run([fixture('wait-sync-terminate-undo.js'), '3'], 60000);
+    expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+    expect(JSON.parse(r.stdout)).toEqual({ messages: 3, units: 3 });
+  });
+});
