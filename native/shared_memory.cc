@@ -112,6 +112,18 @@ class Mapping {
   // JavaScript moved the backing store out of its ArrayBuffer (transfer()).
   bool escaped() const { return escaped_.load(std::memory_order_acquire); }
   void set_escaped() { escaped_.store(true, std::memory_order_release); }
+  // An escaped mapping leaves the segment (Unmap) once both its attachment
+  // was detached and the moved backing store was freed: until then JavaScript
+  // may still use it. The range itself stays valid until the last reference
+  // (the old ArrayBuffer object's hold may outlive both).
+  void EscapedDetached() {
+    detached_.store(true, std::memory_order_release);
+    if (store_freed_.load(std::memory_order_acquire)) Unmap();
+  }
+  void EscapedStoreFreed() {
+    store_freed_.store(true, std::memory_order_release);
+    if (detached_.load(std::memory_order_acquire)) Unmap();
+  }
 
  private:
   // shmat maps whole pages.
@@ -127,6 +139,8 @@ class Mapping {
   bool still_attached_ = false;  // written by Unmap before the last reference goes
   std::atomic<bool> kept_{false};
   std::atomic<bool> escaped_{false};
+  std::atomic<bool> detached_{false};
+  std::atomic<bool> store_freed_{false};
 };
 
 // Mappings whose backing store moved to another environment that outlived
@@ -219,7 +233,11 @@ bool DetachNow(napi_env env, Attachment* a) {
   if (!a->mapping) return false;
   ViewState state = DetachArrayBuffer(env, a);
   if (state == ViewState::kFailed) return false;
-  if (state != ViewState::kEscaped) a->mapping->Unmap();
+  if (state != ViewState::kEscaped) {
+    a->mapping->Unmap();
+  } else {
+    a->mapping->EscapedDetached();
+  }
   a->mapping.reset();
   // Out of the registry for good: the registry may be freed at teardown
   // before this handle's finalizer runs, which must then not touch it.
@@ -253,7 +271,13 @@ void FinalizeArrayBuffer(napi_env env, void*, void* hint) {
   // Normally this runs once V8 has freed the backing store. At environment
   // teardown Node runs it regardless, and a backing store that transfer()
   // moved out may live on in another environment: keep that mapping for good.
-  if (share->created && share->mapping->escaped() && !CanRunJavaScript(env)) KeepForever(share->mapping);
+  if (share->created && share->mapping->escaped()) {
+    if (!CanRunJavaScript(env)) {
+      KeepForever(share->mapping);
+    } else {
+      share->mapping->EscapedStoreFreed();
+    }
+  }
   share->mapping.reset();
   if (share->created) {
     delete share;
