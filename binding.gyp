@@ -10,7 +10,9 @@
         "native/message_queue.cc",
         "native/semaphore.cc",
         "native/shared_memory.cc",
-        "native/liveness.cc"
+        "native/liveness.cc",
+        "native/fast_mutex.cc",
+        "native/channel.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "include"],
       "defines": [

@@ -3,6 +3,7 @@
 // objects created and always removed, and child processes that are always
 // killed — also when the run is interrupted (see installSignalHandlers).
 const { spawn, execFileSync } = require('child_process');
+const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
 
@@ -25,7 +26,7 @@ function compileC() {
     const newest = Math.max(fs.statSync(src).mtimeMs, header);
     if (fs.existsSync(out) && fs.statSync(out).mtimeMs >= newest) continue;
     try {
-      execFileSync(cc, ['-O2', '-Wall', '-o', out, src], { stdio: ['ignore', 'ignore', 'pipe'] });
+      execFileSync(cc, ['-O2', '-Wall', `-I${path.join(BENCH, '..', 'include')}`, '-o', out, src], { stdio: ['ignore', 'ignore', 'pipe'] });
     } catch (err) {
       const why = err.code === 'ENOENT' ? `no C compiler (${cc})` : `${file}: ${String(err.stderr || err.message).trim()}`;
       return why;
@@ -36,6 +37,51 @@ function compileC() {
 
 function bin(name) {
   return path.join(BIN, name);
+}
+
+// ---- the Python peer
+//
+// README names Python's sysv_ipc as the peer people compare with; bench/peer.py
+// runs the same protocols as msg.c and sem.c through it. Debian's
+// python3-sysv-ipc installs it for the system interpreter, /usr/bin/python3,
+// which is not necessarily the python3 first on PATH (pyenv): BENCH_PYTHON
+// chooses another.
+let pythonCache;
+
+/** The interpreter for bench/peer.py, or null when none can import sysv_ipc. */
+function pythonPath() {
+  return checkPython() === null ? pythonCache.path : null;
+}
+
+/** Returns null when bench/peer.py can run, or why not (the rows are then skipped). */
+function checkPython() {
+  if (pythonCache === undefined) {
+    const candidates = process.env.BENCH_PYTHON ? [process.env.BENCH_PYTHON] : ['/usr/bin/python3', 'python3'];
+    pythonCache = { path: null, why: null };
+    for (const candidate of candidates) {
+      try {
+        const version = execFileSync(candidate, ['-c', 'import sysv_ipc, sys; print(sysv_ipc.VERSION, sys.version.split()[0])'], {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'ignore'],
+        }).trim();
+        pythonCache = { path: candidate, version, why: null };
+        break;
+      } catch (err) {
+        pythonCache.why =
+          err.code === 'ENOENT'
+            ? `no ${candidate}`
+            : `${candidate} cannot import sysv_ipc (Debian: apt-get install python3-sysv-ipc; or set BENCH_PYTHON)`;
+      }
+    }
+  }
+  return pythonCache.path ? null : pythonCache.why;
+}
+
+/** "sysv_ipc 1.0.0 on Python 3.11.2", or null. */
+function pythonVersion() {
+  if (checkPython() !== null) return null;
+  const [lib, py] = pythonCache.version.split(' ');
+  return `sysv_ipc ${lib} on Python ${py}`;
 }
 
 // ---- kernel objects
@@ -65,19 +111,51 @@ function packageHas(names) {
  * before the package's class for the kind exists), else through the package.
  */
 function createObject(kind, opts = {}) {
+  return create(kind, opts, null);
+}
+
+/**
+ * Like createObject, but at a random unused key: for peers that can only
+ * attach by key (Python's sysv_ipc). Created with IPC_EXCL, so an object
+ * someone else holds is never taken over. Resolves to { id, key }.
+ */
+function createKeyedObject(kind, opts = {}) {
+  for (let attempt = 0; ; attempt++) {
+    const key = crypto.randomInt(1, 0x7fffffff);
+    try {
+      return { id: create(kind, opts, key), key };
+    } catch (err) {
+      if (!err.keyTaken || attempt === 20) throw err;
+    }
+  }
+}
+
+function create(kind, opts, key) {
   let id;
   if (fs.existsSync(bin('ipcobj'))) {
     const args =
       kind === 'msg' ? ['msg'] : kind === 'sem' ? ['sem', String(opts.size), ...(opts.values || []).map(String)] : ['shm', String(opts.size)];
-    id = Number(execFileSync(bin('ipcobj'), args, { encoding: 'utf8' }).trim());
+    try {
+      id = Number(execFileSync(bin('ipcobj'), [...(key === null ? [] : ['-k', String(key)]), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim());
+    } catch (err) {
+      const e = new Error(`ipcobj ${args[0]}: ${String(err.stderr || err.message).trim()}`);
+      e.keyTaken = err.status === 3; // EEXIST
+      throw e;
+    }
   } else {
     const p = loadPackage();
-    if (kind === 'msg') id = p.MessageQueue.create().id;
-    else if (kind === 'sem') id = p.SemaphoreSet.create({ size: opts.size, initialValues: opts.values }).id;
-    else id = p.SharedMemory.create({ size: opts.size }).id;
+    const k = key === null ? {} : { key };
+    try {
+      if (kind === 'msg') id = p.MessageQueue.create(k).id;
+      else if (kind === 'sem') id = p.SemaphoreSet.create({ ...k, size: opts.size, initialValues: opts.values }).id;
+      else id = p.SharedMemory.create({ ...k, size: opts.size }).id;
+    } catch (err) {
+      err.keyTaken = err.code === 'EEXIST';
+      throw err;
+    }
   }
   live.set(`${kind}:${id}`, { kind, id });
-  if (process.env.BENCH_DEBUG) process.stderr.write(`bench: created ${kind} ${id}\n`);
+  if (process.env.BENCH_DEBUG) process.stderr.write(`bench: created ${kind} ${id}${key === null ? '' : ` key ${key}`}\n`);
   return id;
 }
 
@@ -211,9 +289,14 @@ function run(command, args, { timeoutMs = 30000, env, stdio } = {}) {
       children.delete(child);
       reject(e);
     });
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      children.delete(child);
+    // The result is read when the child's stdout has ended, not at 'exit':
+    // 'exit' may come before the last data event (seen under load as a row
+    // failing on a null result). A grandchild that inherited our stderr
+    // could hold 'close' back, so after the exit it gets a second at most.
+    let settled = false;
+    const finish = (code, signal) => {
+      if (settled) return;
+      settled = true;
       if (code !== 0) {
         const [cmd, argv] = command === 'taskset' ? [args[2], args.slice(3)] : [command, args];
         const name = path.basename(argv[0] && !cmd.includes('/bench/bin/') ? argv[0] : cmd);
@@ -226,6 +309,16 @@ function run(command, args, { timeoutMs = 30000, env, stdio } = {}) {
       } catch (e) {
         reject(new Error(`bad output from ${command}: ${out.slice(-200)}`));
       }
+    };
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      children.delete(child);
+      setTimeout(() => finish(code, signal), 1000).unref();
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      children.delete(child);
+      finish(code, signal);
     });
   });
 }
@@ -233,6 +326,13 @@ function run(command, args, { timeoutMs = 30000, env, stdio } = {}) {
 /** Runs a Node script of bench/cases with a role. */
 function node(caseFile, args, opts = {}) {
   return run(process.execPath, [...(opts.nodeFlags || []), path.join(BENCH, 'cases', caseFile), ...args.map(String)], opts);
+}
+
+/** Runs bench/peer.py (Python's sysv_ipc) with a role; placed and killed like the C programs. */
+function python(args, opts) {
+  const interpreter = pythonPath();
+  if (!interpreter) return Promise.reject(new Error(`no Python peer: ${checkPython()}`));
+  return run(interpreter, [path.join(BENCH, 'peer.py'), ...args.map(String)], opts);
 }
 
 /** Runs a C program of bench/bin. */
@@ -294,12 +394,16 @@ module.exports = {
   bin,
   loadPackage,
   packageHas,
+  checkPython,
+  pythonVersion,
   createObject,
+  createKeyedObject,
   removeObjects,
   removeAllObjects,
   run,
   node,
   c,
+  python,
   pair,
   setPlacement,
   getPlacement,

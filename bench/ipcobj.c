@@ -7,6 +7,11 @@
  *   ipcobj sem N [v0 v1 ...]       -> prints the semid (values set with SETALL)
  *   ipcobj shm BYTES               -> prints the shmid
  *   ipcobj rm KIND ID [KIND ID...] -> IPC_RMID each; exit 1 if one failed
+ *
+ * With `-k KEY` first (ipcobj -k 0x1234abcd msg), the object gets that key
+ * instead, for peers that can only attach by key (Python's sysv_ipc). It is
+ * created with IPC_EXCL, so an object someone else holds at that key is never
+ * taken over: exit 3 on EEXIST, and the harness tries another random key.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,18 +34,32 @@ static int fail(const char *what) {
   return 1;
 }
 
+static int fail_create(const char *what) {
+  int exists = errno == EEXIST;
+  fail(what);
+  return exists ? 3 : 1;
+}
+
 int main(int argc, char **argv) {
-  if (argc < 2) return fprintf(stderr, "usage: ipcobj msg | sem N [values] | shm BYTES | rm KIND ID...\n"), 2;
+  key_t key = IPC_PRIVATE;
+  int create = IPC_CREAT | 0600;
+  if (argc >= 3 && strcmp(argv[1], "-k") == 0) {
+    key = (key_t)strtoul(argv[2], NULL, 0);
+    create |= IPC_EXCL;
+    argc -= 2;
+    argv += 2;
+  }
+  if (argc < 2) return fprintf(stderr, "usage: ipcobj [-k KEY] msg | sem N [values] | shm BYTES | rm KIND ID...\n"), 2;
   const char *cmd = argv[1];
   if (strcmp(cmd, "msg") == 0) {
-    int id = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
-    if (id < 0) return fail("msgget");
+    int id = msgget(key, create);
+    if (id < 0) return fail_create("msgget");
     printf("%d\n", id);
   } else if (strcmp(cmd, "sem") == 0 && argc >= 3) {
     int n = atoi(argv[2]);
     if (n < 1 || n > 250) return fprintf(stderr, "ipcobj: bad size\n"), 2;
-    int id = semget(IPC_PRIVATE, n, IPC_CREAT | 0600);
-    if (id < 0) return fail("semget");
+    int id = semget(key, n, create);
+    if (id < 0) return fail_create("semget");
     unsigned short values[250] = {0};
     for (int i = 0; i < n && 3 + i < argc; i++) values[i] = (unsigned short)atoi(argv[3 + i]);
     union semun arg;
@@ -54,8 +73,8 @@ int main(int argc, char **argv) {
     printf("%d\n", id);
   } else if (strcmp(cmd, "shm") == 0 && argc >= 3) {
     size_t bytes = strtoull(argv[2], NULL, 10);
-    int id = shmget(IPC_PRIVATE, bytes, IPC_CREAT | 0600);
-    if (id < 0) return fail("shmget");
+    int id = shmget(key, bytes, create);
+    if (id < 0) return fail_create("shmget");
     printf("%d\n", id);
   } else if (strcmp(cmd, "rm") == 0) {
     int status = 0;

@@ -14,23 +14,18 @@
 // repetition is a fresh set of processes with its own warm-up. Latency rows
 // report the median of the repetitions' medians and of their p99s; rate
 // rows the median rate. The table goes to stdout (or, with --json, the JSON
-// document); the JSON is also written to bench/results/<timestamp>.json.
+// document); the JSON is also written to bench/results/<timestamp>.json,
+// and a chart of it (chart.js) to bench/results/<timestamp>.svg.
+//
+// The cases are the files of bench/cases/ (registry.js finds and orders them).
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { execFileSync } = require('child_process');
 const h = require('./harness');
-
-const CASE_FILES = ['messages.js', 'alternatives.js', 'semaphores.js', 'shared-memory.js'];
-const GROUP_ORDER = [
-  'message round trip',
-  'one-way throughput',
-  'semaphore ping-pong',
-  'uncontended acquire+release',
-  'shared-memory bandwidth (64 MiB copy)',
-  'wait/notify round trip',
-  'memory',
-];
+const registry = require('./registry');
+const { renderChart } = require('./chart');
+const { fmtValue, fmtSize, placementText } = require('./format');
 
 function parseArgs(argv) {
   const opts = { quick: false, json: false, filter: null, reps: null, cpus: 'same' };
@@ -89,29 +84,6 @@ function median(values) {
   return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 }
 
-function fmtValue(row, value) {
-  if (value === null || value === undefined) return '';
-  switch (row.metric) {
-    case 'latency':
-      return value >= 1e6 ? `${(value / 1e6).toFixed(2)} ms` : value >= 1e4 ? `${(value / 1e3).toFixed(1)} µs` : `${(value / 1e3).toFixed(3)} µs`;
-    case 'rate':
-      return value >= 1e6 ? `${(value / 1e6).toFixed(2)} M msg/s` : `${(value / 1e3).toFixed(0)} k msg/s`;
-    case 'bandwidth':
-      return `${(value / 1e9).toFixed(2)} GB/s`;
-    case 'memory':
-      return `${(value / 1048576).toFixed(2)} MB`;
-    default:
-      return String(value);
-  }
-}
-
-function fmtSize(size) {
-  if (size === null || size === undefined) return '';
-  if (size >= 1048576) return `${size / 1048576} MiB`;
-  if (size >= 1024) return `${size / 1024} KiB`;
-  return `${size} B`;
-}
-
 // Ratio in the row's own metric: time ÷ time for latency rows (lower is
 // better), rate ÷ rate for rate and bandwidth rows (higher is better).
 function ratio(row, other) {
@@ -156,12 +128,6 @@ function table(rows) {
   const out = [fmt(lines[0]), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`];
   for (const l of lines.slice(1)) out.push(fmt(l));
   return out.join('\n');
-}
-
-function placementText(p) {
-  if (p.mode === 'same') return `both ends on CPU ${p.cpus[0]}`;
-  if (p.mode === 'split') return `server on CPU ${p.cpus[0]}, client on CPU ${p.cpus[1]}`;
-  return 'processes not pinned';
 }
 
 // ---- the run
@@ -219,7 +185,8 @@ async function main() {
   const pkgLoaded = h.loadPackage() !== null;
   if (!pkgLoaded) process.stderr.write('bench: the package is not built (npm run compile): package rows skipped\n');
 
-  let rows = CASE_FILES.flatMap((f) => require(`./cases/${f}`).rows());
+  // Table order: by case, then size; within that, the order the case files give.
+  let rows = registry.orderedRows(registry.loadCases(), (line) => process.stderr.write(line + '\n'));
   if (opts.filter) {
     const f = opts.filter.toLowerCase();
     const picked = new Set(rows.filter((r) => r.id.includes(f) || r.group.toLowerCase().includes(f) || r.impl.toLowerCase().includes(f)).map((r) => r.id));
@@ -231,12 +198,9 @@ async function main() {
     for (const r of rows) if (picked.has(r.id)) for (const dep of [r.c, ...r.targets.map((t) => t.vs)]) if (dep) picked.add(dep);
     rows = rows.filter((r) => picked.has(r.id));
   }
-  // Table order: by case, then size; within that, the order the case files give.
-  const order = (r) => GROUP_ORDER.indexOf(r.group) >>> 0;
-  rows = rows
-    .map((r, i) => ({ r, i }))
-    .sort((a, b) => order(a.r) - order(b.r) || (a.r.size || 0) - (b.r.size || 0) || a.i - b.i)
-    .map((x) => x.r);
+  // What rows may require besides the package: a C compiler, Python's sysv_ipc.
+  const missing = { python: rows.some((r) => (r.requires || []).includes('python')) ? h.checkPython() : null };
+  if (missing.python) process.stderr.write(`bench: Python rows skipped: ${missing.python}\n`);
 
   const quick = opts.quick;
   const reps = opts.reps || (quick ? 3 : 5);
@@ -246,7 +210,8 @@ async function main() {
     row.samples = [];
     if (!row.c) row.vsC = null;
     if (row.needs.length && !h.packageHas(row.needs)) row.status = pkgLoaded ? 'skipped (not built yet)' : 'skipped (package not built)';
-    else if (noC && (row.id.endsWith('-c') || /^C /.test(row.impl))) row.status = 'skipped (no C compiler)';
+    else if (noC && (row.id.endsWith('-c') || /^C /.test(row.impl) || (row.requires || []).includes('cc'))) row.status = 'skipped (no C compiler)';
+    else if (missing.python && (row.requires || []).includes('python')) row.status = 'skipped (no Python sysv_ipc)';
     if (row.counts) row.n = row.counts(quick);
     else {
       const count = Math.max(200, Math.min(2e6, Math.round(budgetNs / row.expectNs)));
@@ -289,6 +254,7 @@ async function main() {
   }
 
   const info = machine();
+  info.python = missing.python || !rows.some((r) => (r.requires || []).includes('python')) ? null : h.pythonVersion();
   info.loadavgAtEnd = os.loadavg().map((x) => Number(x.toFixed(2)));
   const doc = {
     date: new Date(started).toISOString(),
@@ -298,6 +264,7 @@ async function main() {
     rows: rows.map((r) => ({
       id: r.id,
       case: r.group,
+      file: r.file,
       size: r.size,
       implementation: r.impl,
       metric: r.metric,
@@ -306,9 +273,10 @@ async function main() {
       median: r.value,
       p99: r.p99,
       vsC: r.vsC,
+      reference: r.c || null,
       iterations: r.n,
       repetitions: r.samples,
-      targets: r.judged.length ? r.judged : r.targets.map((t) => ({ text: t.text, ratio: null, met: null })),
+      targets: r.targets.map((t, i) => ({ ...(r.judged[i] || { text: t.text, ratio: null, met: null }), vs: t.vs, op: t.op, factor: t.factor })),
       detail: r.detail,
     })),
   };
@@ -316,13 +284,15 @@ async function main() {
   fs.mkdirSync(resultsDir, { recursive: true });
   const file = path.join(resultsDir, `${doc.date.replace(/[:.]/g, '-')}.json`);
   fs.writeFileSync(file, JSON.stringify(doc, null, 2) + '\n');
+  const chartFile = file.replace(/\.json$/, '.svg');
+  fs.writeFileSync(chartFile, renderChart(doc));
 
   if (opts.json) {
     process.stdout.write(JSON.stringify(doc, null, 2) + '\n');
   } else {
     process.stdout.write(
       `${info.cpu}, ${info.cores} cores, ${info.os}, Node ${info.node}` +
-        `${info.commit ? `, commit ${info.commit}` : ''}; ${placementText(info.placement)}; ${reps} repetitions${quick ? ' (--quick)' : ''}, ` +
+        `${info.commit ? `, commit ${info.commit}` : ''}${info.python ? `, ${info.python}` : ''}; ${placementText(info.placement)}; ${reps} repetitions${quick ? ' (--quick)' : ''}, ` +
         `${doc.durationSeconds} s; load ${info.loadavgAtStart[0]} → ${info.loadavgAtEnd[0]}\n\n`,
     );
     process.stdout.write(table(rows) + '\n\n');
@@ -330,7 +300,9 @@ async function main() {
     const met = judged.filter((t) => t.met === true).length;
     const missed = judged.filter((t) => t.met === false).length;
     const notRun = rows.reduce((n, r) => n + (r.status === 'ok' ? 0 : r.targets.length), 0);
-    process.stdout.write(`targets: ${met} met, ${missed} missed, ${notRun} not run · results: ${path.relative(process.cwd(), file)}\n`);
+    process.stdout.write(
+      `targets: ${met} met, ${missed} missed, ${notRun} not run · results: ${path.relative(process.cwd(), file)}, chart: ${path.relative(process.cwd(), chartFile)}\n`,
+    );
   }
   const failed = rows.filter((r) => r.status.startsWith('failed'));
   process.exitCode = failed.length ? 1 : 0;

@@ -10,7 +10,7 @@
 import { openSync, readFileSync, readSync, closeSync } from 'node:fs';
 import type { IpcOwnership } from './ownership';
 import { constants as osConstants } from 'node:os';
-import type { Binding } from './binding';
+import type { Binding, RawChannelStats } from './binding';
 import { InvalidArgTypeError, SysvIpcError, type IpcKind } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
 import { statTime } from './kernel';
@@ -323,6 +323,29 @@ function remover(kind: IpcKind): Remover {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { binding } = require('./binding') as { binding: Binding };
   return { msg: binding.msgRemove, sem: binding.semRemove, shm: binding.shmRemove }[kind];
+}
+
+/**
+ * What {@link peekChannel} reports about a segment that holds a channel:
+ * capacity, maxMessageSize, messages, bytes, usedBytes (ring bytes in use,
+ * framing and padding included) and removed (marked by Channel.remove()).
+ */
+export type ChannelSummary = RawChannelStats;
+
+/**
+ * Whether shared memory segment `id` holds a {@link Channel}, and its state:
+ * the segment is attached read-only for the look and detached again; nothing
+ * is written. `null` if it holds no channel (of this layout version).
+ * @throws {SysvIpcError} EACCES if this process may not read the segment;
+ *   `ERR_SYSV_IPC_CHANNEL_CORRUPT`; EINVAL if there is no such segment.
+ */
+export function peekChannel(id: number): ChannelSummary | null {
+  const shmid = check.ipcId('id', id);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require('./waits');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { binding } = require('./binding') as { binding: Binding };
+  return binding.chPeek(shmid);
 }
 
 /**

@@ -16,6 +16,7 @@
  *   `cancelWait`. They never run on libuv's threadpool.
  */
 import * as path from 'node:path';
+import { loadAddon } from './addon-loader';
 import type { SysvIpcError } from './errors';
 
 /** Called on the JS thread when an async wait ends. */
@@ -47,6 +48,31 @@ export interface ShmHandle {
   readonly __shmHandle: unique symbol;
 }
 
+/** An opaque native channel handle; type-tagged, checked on every call. */
+export interface ChannelHandle {
+  readonly __channelHandle: unique symbol;
+}
+
+/** What chOpen/chAttach return. */
+export interface RawChannelOpen {
+  handle: ChannelHandle;
+  id: number;
+  capacity: number;
+  maxMessageSize: number;
+  /** chOpen only: whether this call created the segment. */
+  created?: boolean;
+}
+
+/** A channel's state, read from its header and ring. */
+export interface RawChannelStats {
+  capacity: number;
+  maxMessageSize: number;
+  messages: number;
+  bytes: number;
+  usedBytes: number;
+  removed: boolean;
+}
+
 /** Constants compiled into the addon for this platform. */
 export interface NativeConstants {
   IPC_PRIVATE: number; IPC_CREAT: number; IPC_EXCL: number; IPC_NOWAIT: number;
@@ -66,8 +92,20 @@ export interface NativeConstants {
   MTYPE_MAX: number;
   /** Bytes before the body in a received message: sizeof(long), the mtype. */
   MSG_HEADER_SIZE: number;
+  /** Channel layout (include/sysv-ipc/channel.h). */
+  CHANNEL_HEADER_SIZE: number;
+  CHANNEL_MIN_CAPACITY: number;
+  CHANNEL_RECORD_HEADER: number;
+  /** errno of a corrupt channel (ERR_SYSV_IPC_CHANNEL_CORRUPT). */
+  EBADMSG: number;
+  /** errno of a segment that holds no channel of this version (ERR_SYSV_IPC_NOT_A_CHANNEL). */
+  EPROTO: number;
+  /** errno of a message longer than the receive target. */
+  EMSGSIZE: number;
   /** Hash of the native sources this binary was built from (scripts/source-hash.js). */
   SOURCE_HASH: string;
+  /** The lock record of include/sysv-ipc/lock.h (FastMutex): its size, word bits and result codes. */
+  LOCK: { SIZE: number; PID_MASK: number; WAITERS: number; RESERVED_BITS: number; EPERM: number; EUCLEAN: number };
 }
 
 /** The shape of the loaded addon. */
@@ -182,6 +220,37 @@ export interface Binding {
 
   // ---- end of shared memory
 
+  // ---- channels (native/channel.cc, include/sysv-ipc/channel.h)
+  /**
+   * Opens (flags 1: or creates; 2: creates only) the channel with this key.
+   * A segment that holds no channel fails with EPROTO, a corrupt one with EBADMSG.
+   */
+  chOpen(key: number, capacity: number, maxMessageSize: number, flags: number, mode: number): RawChannelOpen;
+  /** Attaches the channel in segment `id`; writes nothing. */
+  chAttach(id: number): RawChannelOpen;
+  /** Drops this handle's share of the mapping; false if already closed. */
+  chClose(handle: ChannelHandle): boolean;
+  /**
+   * Sends data[offset, offset + length). `flags` IPC_NOWAIT: `wait` is the
+   * spin in ns; else the timeout in ms (-1: none). false: would block / timed out.
+   */
+  chSend(handle: ChannelHandle, data: ArrayBufferView, offset: number, length: number, flags: number, wait: number): boolean;
+  /**
+   * Receives into `into`: the length; -1 would block / timed out; -2 - n when
+   * the message (n bytes) is longer than `into` (nothing consumed).
+   */
+  chReceive(handle: ChannelHandle, into: ArrayBufferView, flags: number, wait: number): number;
+  chSendAsync(handle: ChannelHandle, data: ArrayBufferView, offset: number, length: number, timeoutMs: number, waitId: number): void;
+  /** Reports the message as `value`; with `limit` >= 0, a longer message fails with EMSGSIZE and stays queued. */
+  chReceiveAsync(handle: ChannelHandle, limit: number, timeoutMs: number, waitId: number): void;
+  chStats(handle: ChannelHandle): RawChannelStats;
+  /** Marks the channel removed and wakes every sleeper in every process (EIDRM). */
+  chMarkRemoved(handle: ChannelHandle): void;
+  /** Read-only look at segment `id`: its channel's stats, or null if it holds none. */
+  chPeek(id: number): RawChannelStats | null;
+  /** Open channel handles of this environment (leak tests). */
+  chLiveHandles(): number;
+
   // ---- liveness of peer processes (include/sysv-ipc/liveness.h)
   /**
    * The start time of process `pid` (clock ticks after boot; /proc/<pid>/stat
@@ -189,14 +258,27 @@ export interface Binding {
    * is named by (pid, start time): a reused pid has another start time.
    */
   processStartTime(pid: number): number;
+
+  // ---- FastMutex (native/fast_mutex.cc): sleeping and waking only; JS takes and releases a free lock itself
+  /**
+   * Waits for the lock record at `offset` of the attachment (8-aligned, 16
+   * bytes), blocking the calling thread: 0 taken, 1 taken from a dead
+   * holder, 2 corrupt record, 3 detached. Throws ETIMEDOUT.
+   */
+  fastMutexLockSync(handle: ShmHandle, offset: number, timeoutMs: number): number;
+  /** The same on a waiter thread; reports errno 0 with `extra` = that outcome, or ETIMEDOUT/ECANCELED. */
+  fastMutexLockAsync(handle: ShmHandle, offset: number, timeoutMs: number, waitId: number): void;
+  /** Releases a lock this process holds and wakes one sleeper: 0, LOCK.EPERM (not held by this process) or LOCK.EUCLEAN. */
+  fastMutexRelease(handle: ShmHandle, offset: number): number;
+  /** tryLock's takeover: 1 taken from a holder that is gone (or a zombie), 0 not, 2 corrupt record. */
+  fastMutexTakeOver(handle: ShmHandle, offset: number): number;
 }
 
 function load(): Binding {
   // node-gyp-build looks in build/Release first, then prebuilds/<platform>-<arch>/
-  // (PREBUILDS_ONLY=1 skips the local build, to prove the shipped binary loads).
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
-  return nodeGypBuild(path.join(__dirname, '..')) as Binding;
+  // (PREBUILDS_ONLY=1 skips the local build, to prove the shipped binary loads);
+  // where nothing fits, ERR_SYSV_IPC_NO_BINARY says how to build it.
+  return loadAddon(path.join(__dirname, '..')) as Binding;
 }
 
 /** The loaded addon (one instance per Node environment: main thread or worker). */

@@ -16,6 +16,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import {
   limits,
   list,
+  peekChannel,
   remove,
   removeByKey,
   type IpcKind,
@@ -24,6 +25,7 @@ import {
   type MessageQueueEntry,
   type SemaphoreSetEntry,
   type SharedMemoryEntry,
+  type ChannelSummary,
 } from './admin';
 import * as check from './validate';
 
@@ -194,13 +196,44 @@ function kindTable(kind: IpcKind, entries: IpcObject[], now: number): string {
   const rows = (entries as SharedMemoryEntry[]).map((e) => [
     ...common(e), formatBytes(e.size), String(e.attachments), String(e.creatorPid),
     [e.removed ? 'removed' : '', e.locked ? 'locked' : ''].filter(Boolean).join(',') || '-',
-    formatAge(e.lastAttachTime, now), formatAge(e.lastChangeTime, now),
+    formatAge(e.lastAttachTime, now), formatAge(e.lastChangeTime, now), channelCell(channelOf(e)),
   ]);
   return table(
-    [...head, 'SIZE', 'ATTACHED', 'CREATOR', 'STATUS', 'LAST ATTACH', 'CHANGED'],
+    [...head, 'SIZE', 'ATTACHED', 'CREATOR', 'STATUS', 'LAST ATTACH', 'CHANGED', 'CHANNEL'],
     rows,
-    [...num, true, true, true, false, false, false],
+    [...num, true, true, true, false, false, false, false],
   );
+}
+
+// ---- channels (a read-only look inside shared memory segments)
+
+/** A shm entry with `channel`: its summary, null, or { unreadable } (JSON output). */
+function withChannel(e: IpcObject): IpcObject | (SharedMemoryEntry & { channel: ChannelLook }) {
+  return e.kind === 'shm' ? { ...e, channel: channelOf(e) } : e;
+}
+
+/** A segment's channel, `null` (none), or why it could not be read. */
+type ChannelLook = ChannelSummary | null | { unreadable: string };
+
+const looks = new Map<number, ChannelLook>();
+function channelOf(e: SharedMemoryEntry): ChannelLook {
+  let look = looks.get(e.id);
+  if (look !== undefined) return look;
+  try {
+    look = peekChannel(e.id);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    // No addon here: channels cannot be told apart (the rest of ls still works).
+    look = { unreadable: code === 'EINVAL' || code === 'EIDRM' ? 'gone' : code ?? 'no native addon' };
+  }
+  looks.set(e.id, look);
+  return look;
+}
+
+function channelCell(look: ChannelLook): string {
+  if (look === null) return '-';
+  if ('unreadable' in look) return `unreadable (${look.unreadable})`;
+  return `${look.messages} msg, ${formatBytes(look.bytes)} of ${formatBytes(look.capacity)}${look.removed ? ', removed' : ''}`;
 }
 
 // ---- argument helpers
@@ -257,7 +290,7 @@ function cmdLs(args: string[]): number {
   const kinds: IpcKind[] = values.kind === undefined ? ['msg', 'sem', 'shm'] : [parseKind(values.kind as string, 'ls')];
   const entries = kinds.flatMap((k) => list(k));
   if (values.json) {
-    json(entries);
+    json(entries.map(withChannel));
     return 0;
   }
   const now = Date.now();
@@ -311,6 +344,16 @@ function statLines(e: IpcObject, now: number): Array<[string, string]> {
     );
     if (e.rss !== undefined) lines.push(['resident', formatBytes(e.rss)]);
     if (e.swap !== undefined) lines.push(['swapped', formatBytes(e.swap)]);
+    const look = channelOf(e);
+    if (look === null) lines.push(['channel', 'no']);
+    else if ('unreadable' in look) lines.push(['channel', `unreadable (${look.unreadable})`]);
+    else {
+      lines.push(
+        ['channel', `yes (layout version 1)${look.removed ? ', removed' : ''}`],
+        ['  capacity', `${formatBytes(look.capacity)} ring, messages up to ${formatBytes(look.maxMessageSize)}`],
+        ['  queued', `${look.messages} messages, ${formatBytes(look.bytes)} (${formatBytes(look.usedBytes)} of the ring)`],
+      );
+    }
   }
   lines.push(['changed', when(e.lastChangeTime)]);
   return lines;
@@ -327,7 +370,7 @@ function cmdStat(args: string[]): number {
   const entry =
     keyArg !== undefined ? find(kind, undefined, parseKey(keyArg, 'stat')) : find(kind, parseId(rest[0], 'stat'), undefined);
   if (values.json) {
-    json(entry);
+    json(withChannel(entry));
     return 0;
   }
   const lines = statLines(entry, Date.now());

@@ -16,6 +16,15 @@ const KIND_OF_SYSCALL: Record<string, IpcKind> = {
   msgget: 'msg', msgsnd: 'msg', msgrcv: 'msg', msgctl: 'msg',
   semget: 'sem', semop: 'sem', semtimedop: 'sem', semctl: 'sem',
   shmget: 'shm', shmat: 'shm', shmdt: 'shm', shmctl: 'shm', futex: 'shm',
+  channelOpen: 'shm', channelSend: 'shm', channelReceive: 'shm', channelInfo: 'shm',
+};
+
+// A channel's own failures (include/sysv-ipc/channel.h) travel as errno
+// values, so that sync throws and async reports alike become SysvIpcErrors;
+// here they get their codes.
+const CHANNEL_CODES: Record<string, [string, string]> = {
+  EBADMSG: ['ERR_SYSV_IPC_CHANNEL_CORRUPT', 'the channel in this segment is corrupt (its header or records do not add up)'],
+  EPROTO: ['ERR_SYSV_IPC_NOT_A_CHANNEL', 'the segment does not hold a channel of this layout version (nothing was written)'],
 };
 
 const OBJECT_NAME: Record<IpcKind, string> = {
@@ -26,9 +35,10 @@ const OBJECT_NAME: Record<IpcKind, string> = {
 
 // Short explanations of what an errno means for a SysV object, in the spirit
 // of Python's sysv_ipc ("the queue no longer exists"), appended to Node's text.
-function hint(code: string, kind: IpcKind | undefined): string {
-  const what = kind ? `the ${OBJECT_NAME[kind]}` : 'the object';
+function hint(code: string, kind: IpcKind | undefined, syscall = ''): string {
+  const what = syscall.startsWith('channel') ? 'the channel' : kind ? `the ${OBJECT_NAME[kind]}` : 'the object';
   switch (code) {
+    case 'EMSGSIZE': return 'the message is longer than the target (nothing was consumed)';
     case 'EIDRM': return `${what} was removed`;
     case 'EEXIST': return `${what} already exists for this key`;
     case 'ENOENT': return `no ${kind ? OBJECT_NAME[kind] : 'object'} exists for this key`;
@@ -49,6 +59,9 @@ const EXTRA_TEXT: Record<string, string> = {
   EFBIG: 'file too large',
   ENOTSUP: 'operation not supported',
   EDEADLK: 'resource deadlock avoided',
+  EBADMSG: 'bad message',
+  EPROTO: 'protocol error',
+  EMSGSIZE: 'message too long',
 };
 
 let errorMap: Map<number, [string, string]> | undefined;
@@ -93,9 +106,11 @@ export class SysvIpcError extends Error {
   id?: number;
 
   constructor(errno: number, syscall: string, context?: SysvIpcErrorContext) {
-    const [code, text] = describeErrno(errno);
+    const [errnoCode, text] = describeErrno(errno);
     const kind = KIND_OF_SYSCALL[syscall];
-    const extra = hint(code, kind);
+    const channel = syscall.startsWith('channel') ? CHANNEL_CODES[errnoCode] : undefined;
+    const code = channel ? channel[0] : errnoCode;
+    const extra = channel ? channel[1] : hint(errnoCode, kind, syscall);
     super(`${code}: ${text}, ${syscall}${extra ? ` (${extra})` : ''}`);
     this.name = 'SysvIpcError';
     this.code = code;

@@ -60,9 +60,26 @@ export type {
 
 // -- end of shared memory
 
+// -- FastMutex (lib/fast-mutex.ts)
+export { FastMutex, LockCorruptError } from './fast-mutex';
+export type {
+  FastMutexLock,
+  FastMutexLockResult,
+  FastMutexCreateOptions,
+  FastMutexOpenOptions,
+  FastMutexLockSyncOptions,
+} from './fast-mutex';
+
+// -- end of FastMutex
+// -- channel (lib/channel.ts, include/sysv-ipc/channel.h)
+export { Channel, CHANNEL_DEFAULT_CAPACITY } from './channel';
+export type { ChannelInfo, ChannelCreateOptions, ChannelOpenOptions, ChannelSyncOptions } from './channel';
+
+// -- end of channel
+
 // -- admin (lib/admin.ts, lib/keys.ts)
 export { ftok } from './keys';
-export { list, limits, remove, removeByKey, IPC_KINDS } from './admin';
+export { list, limits, remove, removeByKey, peekChannel, IPC_KINDS } from './admin';
 export type {
   IpcObject,
   IpcObjectBase,
@@ -71,6 +88,7 @@ export type {
   SemaphoreSetEntry,
   SharedMemoryEntry,
   IpcLimits,
+  ChannelSummary,
 } from './admin';
 
 // -- end of admin

@@ -217,6 +217,11 @@ export class SharedMemory extends IpcHandle {
     return this.handle;
   }
 
+  /** @internal The native attachment handle (FastMutex's waits); throws once detached. */
+  nativeHandle(): ShmHandle {
+    return this.attached();
+  }
+
   /**
    * The attachment as an ArrayBuffer, zero-copy: a write by any process is
    * seen here at once, and typed arrays and `Atomics` work on it. The same

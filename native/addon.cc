@@ -40,6 +40,8 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : env_(env) {
   RegisterSemaphore(env, exports, constants);
   RegisterSharedMemory(env, exports, constants);
   RegisterLiveness(env, exports, constants);
+  RegisterFastMutex(env, exports, constants);
+  RegisterChannel(env, exports, constants);
   exports.Set("constants", constants);
 
   // Environment teardown (a worker thread ending, or the main thread's normal

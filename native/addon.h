@@ -56,5 +56,7 @@ void RegisterMessageQueue(Napi::Env env, Napi::Object exports, Napi::Object cons
 void RegisterSemaphore(Napi::Env env, Napi::Object exports, Napi::Object constants);
 void RegisterSharedMemory(Napi::Env env, Napi::Object exports, Napi::Object constants);
 void RegisterLiveness(Napi::Env env, Napi::Object exports, Napi::Object constants);
+void RegisterFastMutex(Napi::Env env, Napi::Object exports, Napi::Object constants);
+void RegisterChannel(Napi::Env env, Napi::Object exports, Napi::Object constants);
 
 }  // namespace sysv_ipc

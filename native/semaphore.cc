@@ -181,9 +181,9 @@ class SemOpCall : public BlockingCall {
 
   // The operation was done but can reach no JavaScript (a lock taken while
   // its worker was ending, by a sync or an async wait): apply its inverse,
-  // with the same SEM_UNDO flags so that the undo adjustments cancel out too. Waits for zero have nothing to
-  // give back; an inverse that would block (someone took the units since) is
-  // left undone.
+  // with the same SEM_UNDO flags so that the undo adjustments cancel out too.
+  // Waits for zero have nothing to give back; an inverse that would block
+  // (someone took the units since) is left undone.
   void Undo() override {
     std::vector<sembuf> inverse;
     for (size_t i = 0; i < count_; i++) {

@@ -59,89 +59,12 @@
 #include "arguments.h"
 #include "errors.h"
 #include "ipc_common.h"
+#include "shared_memory.h"
 #include "waiter.h"
 
 namespace sysv_ipc {
 
 namespace {
-
-// ---- the mapping: detached from the segment once (Unmap), unmapped by whoever lets go last
-
-class Mapping {
- public:
-  Mapping(void* addr, size_t size, bool read_only)
-      : base_(addr), span_(PageSpan(size)), addr_(addr), size_(size), read_only_(read_only) {}
-  // The last reference: nothing can reach the range any more.
-  ~Mapping() {
-    if (!unmapped() || still_attached_) {
-      shmdt(base_);
-    } else {
-      munmap(base_, span_);
-    }
-  }
-  Mapping(const Mapping&) = delete;
-  Mapping& operator=(const Mapping&) = delete;
-
-  // Leaves the segment now (its attach count falls) but keeps the range
-  // valid: shmat's pages are replaced by private anonymous ones, in one step
-  // (mmap(2) MAP_FIXED discards the old mapping), so a store by native code
-  // that still holds the pointer lands there instead of faulting. Only called
-  // once no JavaScript can reach the memory (its ArrayBuffer is detached or
-  // never existed); futex waits still in flight see null data() and report
-  // a cancellation.
-  void Unmap() {
-    void* addr = addr_.exchange(nullptr, std::memory_order_acq_rel);
-    if (addr == nullptr) return;
-    int prot = read_only_ ? PROT_READ : PROT_READ | PROT_WRITE;
-    if (mmap(base_, span_, prot, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == MAP_FAILED) {
-      // Not replaceable (a huge-page segment made by another program, whose
-      // range cannot be split at this page size): safer to stay attached
-      // until the last reference than to unmap under a writer.
-      still_attached_ = true;
-    }
-  }
-
-  // Null once unmapped. A futex thread reads it while the JS thread may unmap.
-  uint8_t* data() const { return static_cast<uint8_t*>(addr_.load(std::memory_order_acquire)); }
-  size_t size() const { return size_; }
-  bool read_only() const { return read_only_; }
-  bool unmapped() const { return data() == nullptr; }
-  // Kept for the rest of the process (KeepForever): never Unmap it.
-  bool kept() const { return kept_.load(std::memory_order_acquire); }
-  void set_kept() { kept_.store(true, std::memory_order_release); }
-  // JavaScript moved the backing store out of its ArrayBuffer (transfer()).
-  bool escaped() const { return escaped_.load(std::memory_order_acquire); }
-  void set_escaped() { escaped_.store(true, std::memory_order_release); }
-  // An escaped mapping leaves the segment (Unmap) once both its attachment
-  // was detached and the moved backing store was freed: until then JavaScript
-  // may still use it. The range itself stays valid until the last reference
-  // (the old ArrayBuffer object's hold may outlive both).
-  void EscapedDetached() {
-    detached_.store(true, std::memory_order_release);
-    if (store_freed_.load(std::memory_order_acquire)) Unmap();
-  }
-  void EscapedStoreFreed() {
-    store_freed_.store(true, std::memory_order_release);
-    if (detached_.load(std::memory_order_acquire)) Unmap();
-  }
-
- private:
-  // shmat maps whole pages.
-  static size_t PageSpan(size_t size) {
-    size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-    return (size + page - 1) / page * page;
-  }
-  void* const base_;
-  const size_t span_;
-  std::atomic<void*> addr_;
-  const size_t size_;
-  const bool read_only_;
-  bool still_attached_ = false;  // written by Unmap before the last reference goes
-  std::atomic<bool> kept_{false};
-  std::atomic<bool> escaped_{false};
-  std::atomic<bool> detached_{false};
-  std::atomic<bool> store_freed_{false};
-};
 
 // Mappings whose backing store moved to another environment that outlived
 // the one that made it (see the file comment): never released. Never
@@ -443,16 +366,18 @@ class FutexWaitCall : public BlockingCall {
     }
     uint8_t* base = mapping_->data();
     if (base == nullptr) return ECANCELED;
-    if (Futex(reinterpret_cast<uint32_t*>(base + index_ * 4), FUTEX_WAIT, expected_, timeout) == 0) {
+    long r = Futex(reinterpret_cast<uint32_t*>(base + index_ * 4), FUTEX_WAIT, expected_, timeout);
+    int err = r == 0 ? 0 : errno;
+    // Detached meanwhile: the range now holds anonymous memory, not the segment's word.
+    if (mapping_->unmapped()) return ECANCELED;
+    if (err == 0) {
       outcome_ = kOk;
       return 0;
     }
-    int err = errno;
     if (err == EAGAIN) {  // the word was not `expected`
       outcome_ = kNotEqual;
       return 0;
     }
-    if (err == EFAULT && mapping_->unmapped()) return ECANCELED;
     return err;  // ETIMEDOUT, EINTR (RunBlocking retries or stops), others
 #else
     (void)deadline;
@@ -754,6 +679,12 @@ Napi::Value ShmLiveAttachments(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+std::shared_ptr<Mapping> ArgAttachedMapping(const Napi::CallbackInfo& info, size_t index) {
+  Attachment* a = ArgAttachment(info, index);
+  if (!a->mapping) ThrowClosed(info.Env());
+  return a->mapping;
+}
 
 void RegisterSharedMemory(Napi::Env env, Napi::Object exports, Napi::Object constants) {
   auto* registry = new Registry();

@@ -1,21 +1,26 @@
 'use strict';
-// Fails the run if the suite left System V objects in the kernel.
+// Fails the run if the suite left any of its own System V objects in the kernel.
 //
-// Another program on the host may create objects while the suite runs; under
-// CI nothing else does, so there a leftover is a failure. Elsewhere (a shared
-// developer machine) it is reported, and SYSV_IPC_STRICT_LEAKS=1 makes it fatal.
+// "Its own" are the objects the tests tracked (test/helpers.ts writes each to
+// the ledger global-setup opened). Other programs' objects do not count, so
+// the check is fatal everywhere, also on a machine where several suites run
+// at once.
+const fs = require('fs');
+const path = require('path');
 const { snapshot } = require('./sysvipc-snapshot');
 
 module.exports = async function globalTeardown() {
-  const before = globalThis.__SYSV_IPC_BEFORE__ || new Set();
+  const ledger = process.env.SYSV_IPC_TEST_LEDGER;
+  if (!ledger) throw new Error('global-teardown: no ledger (global-setup did not run)');
+  const ours = new Set(fs.readFileSync(ledger, 'utf8').split('\n').filter(Boolean));
+  fs.rmSync(path.dirname(ledger), { recursive: true, force: true });
   // Children may still be exiting: give the kernel a moment to see their removals.
   let leaked = [];
   for (let attempt = 0; attempt < 20; attempt++) {
-    leaked = [...snapshot()].filter((entry) => !before.has(entry));
+    const now = snapshot();
+    leaked = [...ours].filter((entry) => now.has(entry));
     if (leaked.length === 0) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  const message = `The test suite left ${leaked.length} System V object(s) in the kernel (kind:id:key): ${leaked.join(', ')}`;
-  if (process.env.CI || process.env.SYSV_IPC_STRICT_LEAKS === '1') throw new Error(message);
-  console.warn(`warning: ${message} (another program may have created them; set SYSV_IPC_STRICT_LEAKS=1 to fail)`);
+  throw new Error(`The test suite left ${leaked.length} of its System V object(s) in the kernel (kind:id:key): ${leaked.join(', ')}`);
 };

@@ -20,7 +20,32 @@ const children = new Set<ChildProcess>();
 /** Registers an object for removal after the current test; returns it. */
 export function track<T extends Removable>(obj: T): T {
   tracked.add(obj);
+  record(obj);
   return obj;
+}
+
+/**
+ * Writes the object to the suite's ledger (the file global-setup names in
+ * SYSV_IPC_TEST_LEDGER), as "kind:id:key" like /proc/sysvipc shows it, so that
+ * global-teardown can fail the run when one of the suite's own objects is
+ * still in the kernel, without counting other programs' objects on a shared
+ * machine. Objects a test removes itself without tracking them can be named
+ * with this too.
+ */
+export function record(obj: object): void {
+  const ledger = process.env.SYSV_IPC_TEST_LEDGER;
+  if (!ledger) return;
+  const { id, key } = obj as { id?: unknown; key?: unknown };
+  if (typeof id !== 'number' || typeof key !== 'number') return;
+  let kind: string | undefined;
+  for (let p = Object.getPrototypeOf(obj); p && !kind; p = Object.getPrototypeOf(p)) {
+    const name = (p.constructor as { name?: string } | undefined)?.name ?? '';
+    if (name === 'MessageQueue') kind = 'msg';
+    else if (name === 'SharedMemory') kind = 'shm';
+    else if (['SemaphoreSet', 'SemaphoreSetView', 'Semaphore', 'Mutex'].includes(name)) kind = 'sem';
+  }
+  if (!kind) throw new Error(`record(): cannot tell the kind of ${String(obj)}`);
+  fs.appendFileSync(ledger, `${kind}:${id}:${key | 0}\n`); // /proc/sysvipc prints the key as a signed int
 }
 
 /** Removes every tracked object and kills every child (called from afterEach). */
@@ -159,19 +184,61 @@ const SYSCALLS: Record<string, Record<string, number>> = {
  * is really parked in the kernel before it acts, instead of sleeping.
  */
 export function threadsBlockedIn(pid: number, syscall: 'msgsnd' | 'msgrcv' | 'semop' | 'semtimedop' | 'futex'): number {
+  return tidsBlockedIn(pid, syscall).length;
+}
+
+/** The thread ids of process `pid` blocked in `syscall` right now (see threadsBlockedIn). */
+export function tidsBlockedIn(pid: number, syscall: Parameters<typeof threadsBlockedIn>[1]): number[] {
   const nr = SYSCALLS[process.arch]?.[syscall];
   if (nr === undefined) throw new Error(`no syscall table for ${process.arch}`);
-  let count = 0;
+  const found: number[] = [];
   let tasks: string[];
   try {
     tasks = readdirSync(`/proc/${pid}/task`);
   } catch {
-    return 0;
+    return found;
   }
   for (const tid of tasks) {
     try {
       const first = readFileSync(`/proc/${pid}/task/${tid}/syscall`, 'utf8').split(' ')[0];
-      if (Number(first) === nr) count++;
+      if (Number(first) === nr) found.push(Number(tid));
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return found;
+}
+
+/** The signals thread `tid` of `pid` blocks (SigBlk in /proc/<pid>/task/<tid>/status), as signal numbers. */
+export function blockedSignals(pid: number, tid: number): Set<number> {
+  const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+  const hex = /^SigBlk:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+  if (hex === undefined) throw new Error(`no SigBlk in /proc/${pid}/task/${tid}/status`);
+  const mask = BigInt(`0x${hex}`);
+  const out = new Set<number>();
+  for (let sig = 1; sig <= 64; sig++) if ((mask >> BigInt(sig - 1)) & 1n) out.add(sig);
+  return out;
+}
+
+/**
+ * How many threads of `pid` wait in futex() on word `index` of the System V
+ * segment `shmid` as that process maps it: the segment's address comes from
+ * /proc/<pid>/maps (a SysV mapping's inode is its shmid), the futex address
+ * from the first argument in /proc/<pid>/task/<tid>/syscall. Other futex
+ * sleepers of the process (V8, libuv) wait elsewhere and do not count.
+ */
+export function threadsInFutexOn(pid: number, shmid: number, index: number): number {
+  const bases: bigint[] = [];
+  for (const line of readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n')) {
+    const f = line.split(/\s+/);
+    if (f.length >= 6 && f[5].startsWith('/SYSV') && Number(f[4]) === shmid) bases.push(BigInt(`0x${f[0].split('-')[0]}`));
+  }
+  const targets = new Set(bases.map((b) => b + BigInt(index * 4)));
+  let count = 0;
+  for (const tid of tidsBlockedIn(pid, 'futex')) {
+    try {
+      const arg = readFileSync(`/proc/${pid}/task/${tid}/syscall`, 'utf8').split(' ')[1];
+      if (targets.has(BigInt(arg))) count++;
     } catch {
       // the thread ended meanwhile
     }
@@ -182,4 +249,28 @@ export function threadsBlockedIn(pid: number, syscall: 'msgsnd' | 'msgrcv' | 'se
 /** Waits until `n` threads of `pid` are blocked in `syscall`. */
 export function untilBlocked(pid: number, syscall: Parameters<typeof threadsBlockedIn>[1], n = 1): Promise<void> {
   return until(() => threadsBlockedIn(pid, syscall) >= n, 10000, `${n} thread(s) of ${pid} blocked in ${syscall}`);
+}
+
+/**
+ * The kernel's System V limits read straight from /proc/sys/kernel, independent
+ * of the package. shmmax and shmall are near 2^64 by default, beyond exact JS
+ * numbers: compare them with {@link nearly}.
+ */
+export function procLimits(): Record<'msgmni' | 'msgmax' | 'msgmnb' | 'semmsl' | 'semmns' | 'semopm' | 'semmni' | 'shmmni' | 'shmmax' | 'shmall', number> {
+  const read = (name: string) => readFileSync(`/proc/sys/kernel/${name}`, 'utf8').trim();
+  const [semmsl, semmns, semopm, semmni] = read('sem').split(/\s+/).map(Number);
+  return {
+    msgmni: Number(read('msgmni')),
+    msgmax: Number(read('msgmax')),
+    msgmnb: Number(read('msgmnb')),
+    semmsl, semmns, semopm, semmni,
+    shmmni: Number(read('shmmni')),
+    shmmax: Number(read('shmmax')),
+    shmall: Number(read('shmall')),
+  };
+}
+
+/** Whether `actual` is within a relative 1e-9 of `expected` (for limits near 2^64). */
+export function nearly(actual: number, expected: number): boolean {
+  return actual === expected || Math.abs(actual - expected) / Math.abs(expected) < 1e-9;
 }

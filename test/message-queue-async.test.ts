@@ -7,15 +7,16 @@
 import { execFileSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import { promises as fsp, readdirSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { MessageQueue, ClosedError, AbortError } from '..';
-import { Child, sleep, threadsBlockedIn, track, until, untilBlocked, useCleanup } from './helpers';
+import { MessageQueue, ClosedError, AbortError } from '../lib';
+import { blockedSignals, Child, record, sleep, threadsBlockedIn, tidsBlockedIn, track, until, untilBlocked, useCleanup } from './helpers';
 
 useCleanup();
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { binding } = require('../dist/binding') as { binding: { waiterThreads(): number } };
+const { binding } = require('../lib/binding') as { binding: { waiterThreads(): number } };
 
 const threadCount = () => readdirSync('/proc/self/task').length;
 
@@ -72,12 +73,24 @@ describe('off the event loop and off the threadpool', () => {
 
   test('a receive that can complete at once does not use a thread', async () => {
     const q = track(MessageQueue.create());
-    q.sendSync('ready');
     const blockedBefore = threadsBlockedIn(process.pid, 'msgrcv');
+    // The IPC_NOWAIT attempt runs synchronously: the message has left the
+    // queue before receive() returns. A waiter thread would race with this
+    // check; twenty rounds make a thread that wins every race implausible.
+    for (let i = 0; i < 20; i++) {
+      q.sendSync(`ready ${i}`);
+      const p = q.receive();
+      expect(q.info().messages).toBe(0);
+      expect((await p).data.toString()).toBe(`ready ${i}`);
+    }
+    expect(threadsBlockedIn(process.pid, 'msgrcv')).toBe(blockedBefore);
+    // timeout 0 means "only what is there now": a waiting message is delivered, not ETIMEDOUT.
+    q.sendSync('now', { type: 2 });
+    await expect(q.receive({ timeout: 0 })).resolves.toMatchObject({ type: 2, data: Buffer.from('now') });
+    q.sendSync('no thread');
     const threadsBefore = binding.waiterThreads();
     await q.receive();
     expect(binding.waiterThreads()).toBe(threadsBefore);
-    expect(threadsBlockedIn(process.pid, 'msgrcv')).toBe(blockedBefore);
   });
 
   test('waiter threads are reused, not created per wait', async () => {
@@ -111,19 +124,29 @@ describe('messages() as an async iterable', () => {
     expect(MessageQueue.fromId(q.id).info().messages).toBe(2); // the others were left alone
   });
 
-  test('ends when the queue is removed, by this process or another', async () => {
+  test.each(['this process', 'another process'])('ends when the queue is removed by %s', async (by) => {
     const q = MessageQueue.create();
+    record(q); // removed by the test itself, but on the ledger in case it is not
     const got: string[] = [];
     const done = (async () => {
       for await (const m of q.messages()) got.push(m.data.toString());
     })();
-    q.sendSync('only');
-    await until(() => got.length === 1);
-    await untilBlocked(process.pid, 'msgrcv');
-    const remover = new Child('mq-remove', [q.id]);
-    await remover.next();
-    await done;
-    expect(got).toEqual(['only']);
+    try {
+      q.sendSync('only');
+      await until(() => got.length === 1);
+      await untilBlocked(process.pid, 'msgrcv');
+      if (by === 'this process') {
+        q.remove();
+      } else {
+        const remover = new Child('mq-remove', [q.id]);
+        await remover.next();
+      }
+      await done;
+      expect(got).toEqual(['only']);
+    } finally {
+      try { q.remove(); } catch { /* removed by the test, as intended */ }
+      q.close();
+    }
   });
 
   test('an abort is thrown out of the loop; a bad option fails the first step', async () => {
@@ -165,7 +188,28 @@ describe('ending a pending wait', () => {
 
   test('timeout: ETIMEDOUT, nothing consumed, thread released', async () => {
     const q = track(MessageQueue.create());
-    await expect(q.receive({ timeout: 25 })).rejects.toMatchObject({ code: 'ETIMEDOUT', name: 'SysvIpcError' });
+    q.sendSync('not selected', { type: 2 });
+    const started = Date.now();
+    await expect(q.receive({ type: 1, timeout: 25 })).rejects.toMatchObject({ code: 'ETIMEDOUT', name: 'SysvIpcError' });
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(20);
+    expect(elapsed).toBeLessThan(5000); // generous: the machine is shared
+    expect(threadsBlockedIn(process.pid, 'msgrcv')).toBe(0);
+    // A timed-out receive must not live on in the kernel and take a later message.
+    q.sendSync('after the timeout', { type: 1 });
+    await sleep(50);
+    expect(q.info().messages).toBe(2);
+  });
+
+  test('timeout 0 on send and receive: done at once when it can be, else ETIMEDOUT without a thread', async () => {
+    const q = track(MessageQueue.create({ maxBytes: 8 }));
+    await expect(q.send(Buffer.alloc(8, 5), { timeout: 0 })).resolves.toBeUndefined(); // room: sent at once
+    expect(q.info().messages).toBe(1);
+    await expect(q.send('x', { timeout: 0 })).rejects.toMatchObject({ code: 'ETIMEDOUT', syscall: 'msgsnd' });
+    expect(threadsBlockedIn(process.pid, 'msgsnd')).toBe(0);
+    expect(q.info().messages).toBe(1);
+    await expect(q.receive({ timeout: 0 })).resolves.toMatchObject({ type: 1, data: Buffer.alloc(8, 5) });
+    await expect(q.receive({ timeout: 0 })).rejects.toMatchObject({ code: 'ETIMEDOUT', syscall: 'msgrcv' });
     expect(threadsBlockedIn(process.pid, 'msgrcv')).toBe(0);
   });
 
@@ -259,12 +303,15 @@ describe('signals never surface as EINTR', () => {
     const r = await result;
     expect(r.error).toBe('ETIMEDOUT');
     expect(r.usr2).toBeGreaterThan(0); // the handler ran: the call was really interrupted
-    expect(r.elapsedMs).toBeGreaterThanOrEqual(395); // retried with the original deadline, not restarted or cut
+    expect(r.elapsedMs).toBeGreaterThanOrEqual(395); // retried with the original deadline, not cut short
+    expect(r.elapsedMs).toBeLessThan(5000); // nor restarted by each signal (generous: the machine is shared)
   });
 
-  test.each(['sync', 'async'])('a %s receive without timeout survives SIGUSR2 and SIGCHLD, then gets its message', async (how) => {
+  // SIGCHLD is ignored by default and would interrupt nothing: the child installs
+  // handlers for both signals, and reports how many ran, so the storm provably landed.
+  test('a sync receive without timeout is interrupted by SIGUSR2 and SIGCHLD, retries, then gets its message', async () => {
     const q = track(MessageQueue.create());
-    const child = new Child('mq-wait', [q.id, how, 'usr2']);
+    const child = new Child('mq-wait', [q.id, 'sync', 'usr2+chld']);
     await child.next();
     await untilBlocked(child.proc.pid!, 'msgrcv');
     for (let i = 0; i < 30; i++) {
@@ -272,8 +319,34 @@ describe('signals never surface as EINTR', () => {
       child.kill('SIGCHLD');
       await sleep(2);
     }
+    await untilBlocked(child.proc.pid!, 'msgrcv'); // back in the kernel after the storm
     q.sendSync('after the storm', { type: 4 });
-    expect(await child.next()).toMatchObject({ ok: true, type: 4, data: 'after the storm' });
+    const r = await child.next<{ ok?: boolean; usr2: number; chld: number }>();
+    expect(r).toMatchObject({ ok: true, type: 4, data: 'after the storm' });
+    expect(r.usr2).toBeGreaterThan(0);
+    expect(r.chld).toBeGreaterThan(0);
+  });
+
+  test('an async receive waits on a thread that blocks the process\'s signals: handlers run elsewhere, the wait goes on', async () => {
+    const q = track(MessageQueue.create());
+    const child = new Child('mq-wait', [q.id, 'async', 'usr2+chld']);
+    await child.next();
+    await untilBlocked(child.proc.pid!, 'msgrcv');
+    const [waiter] = tidsBlockedIn(child.proc.pid!, 'msgrcv');
+    const blocked = blockedSignals(child.proc.pid!, waiter);
+    expect(blocked.has(os.constants.signals.SIGUSR2)).toBe(true);
+    expect(blocked.has(os.constants.signals.SIGCHLD)).toBe(true);
+    for (let i = 0; i < 30; i++) {
+      child.kill('SIGUSR2');
+      child.kill('SIGCHLD');
+      await sleep(2);
+    }
+    expect(tidsBlockedIn(child.proc.pid!, 'msgrcv')).toEqual([waiter]); // still parked, on the same thread
+    q.sendSync('after the storm', { type: 4 });
+    const r = await child.next<{ ok?: boolean; usr2: number; chld: number }>();
+    expect(r).toMatchObject({ ok: true, type: 4, data: 'after the storm' });
+    expect(r.usr2).toBeGreaterThan(0); // the process's handlers ran: the signals landed
+    expect(r.chld).toBeGreaterThan(0);
   });
 });
 
@@ -301,7 +374,9 @@ describe('process and thread lifetime', () => {
     const q = track(MessageQueue.create());
     const child = new Child('mq-lifetime', [q.id, 'exit']);
     await child.next();
+    const ready = Date.now();
     expect(await child.exited).toEqual({ code: 7, signal: null });
+    expect(Date.now() - ready).toBeLessThan(5000); // at once, not after the waits (generous: the machine is shared)
   });
 
   test('inside a worker thread: send and receive work', async () => {

@@ -3,7 +3,7 @@
  * and every bad input rejected before anything changes in the kernel.
  */
 import { readFileSync } from 'node:fs';
-import { IPC_PRIVATE, MessageQueue, MESSAGE_TYPE_MAX, SysvIpcError, ClosedError } from '..';
+import { IPC_PRIVATE, MessageQueue, MESSAGE_TYPE_MAX, SysvIpcError, ClosedError } from '../lib';
 import { randomKey, track, useCleanup } from './helpers';
 
 useCleanup();
@@ -315,35 +315,49 @@ describe('bad input is rejected and nothing changes', () => {
 });
 
 describe('the native layer defends itself', () => {
-  // Calls that bypass the TypeScript checks must still throw, never crash.
+  // Calls that bypass the TypeScript checks must be refused by the addon's own
+  // checks, never reach the kernel and never crash. Each runs on a live queue
+  // holding one 10-byte message, so that without the addon's check the kernel
+  // would accept the call (or fail with an errno, not an ERR_* code): the
+  // assertion names the addon's code and the argument it blames, and the
+  // message must still be queued afterwards.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const raw = require('../dist/binding').binding as Record<string, (...args: unknown[]) => unknown>;
+  const raw = require('../lib/binding').binding as Record<string, (...args: unknown[]) => unknown>;
+  const NOWAIT = 0o4000; // IPC_NOWAIT: a call whose check is missing returns instead of blocking the test
+  const Q = Symbol('the live queue id');
 
-  test.each([
-    ['msgget', []],
-    ['msgget', ['x', 0]],
-    ['msgget', [1, 0x40000000]],
-    ['msgsnd', [0, 'not bytes', 1, 0, -1]],
-    ['msgsnd', [0, Buffer.alloc(1), 0, 0, -1]],
-    ['msgsnd', [0, Buffer.alloc(1), 1, 0, -7]],
-    ['msgsnd', [0, Buffer.alloc(1), 1, 0x800, -1]],
-    ['msgsnd', [0, Buffer.alloc(1), 1, 0x800, 1e9]],
-    ['msgsnd', [-1, Buffer.alloc(1), 1, 0, -1]],
-    ['msgrcv', [0, -1, 0, 0, -1, Buffer.alloc(64)]],
-    ['msgrcv', [0, 2 ** 40, 0, 0, -1, Buffer.alloc(64)]],
-    ['msgrcv', [0, 10, 0, 0xffff, -1, Buffer.alloc(64)]],
-    ['msgrcv', [0, 10, 0, 0, -1]],
-    ['msgrcv', [0, 10, 0, 0, -1, Buffer.alloc(17)]],
-    ['msgrcv', [0, 10, 0, 0, -1, new ArrayBuffer(64)]],
-    ['msgrcvAsync', [0, 10, 0, 0, -1]],
-    ['msgrcvAsync', [0, 10, 0, 0, -1, -3]],
-    ['msgSet', [0, 0o7777, -1, -1, -1]],
-    ['msgStat', [{}]],
-    ['cancelWait', ['a']],
-    ['setKeepAlive', [1]],
-    ['init', [1, 2, 3]],
-    ['init', [() => {}, () => {}, new Int32Array(1)]],
-  ])('%s(%j) throws', (name, args) => {
-    expect(() => raw[name](...args)).toThrow();
+  test.each<[string, unknown[], string, string]>([
+    ['msgget', [], 'ERR_INVALID_ARG_TYPE', '"key"'],
+    ['msgget', ['x', 0], 'ERR_INVALID_ARG_TYPE', '"key"'],
+    ['msgget', [1, 0x40000000], 'ERR_OUT_OF_RANGE', '"flags"'],
+    ['msgsnd', [Q, 'not bytes', 1, 0, -1], 'ERR_INVALID_ARG_TYPE', '"data"'],
+    ['msgsnd', [Q, Buffer.alloc(1), 0, 0, -1], 'ERR_OUT_OF_RANGE', '"type"'],
+    ['msgsnd', [Q, Buffer.alloc(1), 1, 0, -7], 'ERR_OUT_OF_RANGE', '"timeout"'],
+    ['msgsnd', [Q, Buffer.alloc(1), 1, NOWAIT, -1], 'ERR_OUT_OF_RANGE', '"spinNs"'],
+    ['msgsnd', [Q, Buffer.alloc(1), 1, NOWAIT, 1e9], 'ERR_OUT_OF_RANGE', '"spinNs"'],
+    ['msgsnd', [-1, Buffer.alloc(1), 1, 0, -1], 'ERR_OUT_OF_RANGE', '"id"'],
+    ['msgrcv', [Q, -1, 0, NOWAIT, 0, Buffer.alloc(64)], 'ERR_OUT_OF_RANGE', '"maxSize"'],
+    ['msgrcv', [Q, 2 ** 40, 0, NOWAIT, 0, Buffer.alloc(64)], 'ERR_OUT_OF_RANGE', '"maxSize"'],
+    ['msgrcv', [Q, 10, 0, 0xffff, 0, Buffer.alloc(64)], 'ERR_OUT_OF_RANGE', '"flags"'],
+    ['msgrcv', [Q, 10, 0, NOWAIT, 0], 'ERR_INVALID_ARG_TYPE', '"into"'],
+    // The check that guards memory: 17 bytes cannot hold the 8-byte header and 10 bytes of body.
+    ['msgrcv', [Q, 10, 0, NOWAIT, 0, Buffer.alloc(17)], 'ERR_OUT_OF_RANGE', '"into"'],
+    ['msgrcv', [Q, 10, 0, NOWAIT, 0, new ArrayBuffer(64)], 'ERR_INVALID_ARG_TYPE', '"into"'],
+    ['msgrcvAsync', [Q, 10, 0, 0, -1], 'ERR_INVALID_ARG_TYPE', '"waitId"'],
+    ['msgrcvAsync', [Q, 10, 0, 0, -1, -3], 'ERR_OUT_OF_RANGE', '"waitId"'],
+    ['msgSet', [Q, 0o7777, -1, -1, -1], 'ERR_OUT_OF_RANGE', '"mode"'],
+    ['msgStat', [{}], 'ERR_INVALID_ARG_TYPE', '"id"'],
+    ['cancelWait', ['a'], 'ERR_INVALID_ARG_TYPE', '"waitId"'],
+    ['setKeepAlive', [1], 'ERR_INVALID_ARG_TYPE', '"on"'],
+    ['init', [1, 2, 3], 'ERR_INVALID_ARG_TYPE', '"dispatch"'],
+    ['init', [() => {}, () => {}, new Int32Array(1)], 'ERR_INVALID_ARG_TYPE', '"scratch"'],
+  ])('%s(%j) throws %s naming %s', (name, args, code, argument) => {
+    const q = newQueue();
+    q.sendSync(Buffer.alloc(10, 1), { type: 3 });
+    const before = q.info();
+    const call = () => raw[name](...args.map((a) => (a === Q ? q.id : a)));
+    expect(call).toThrow(expect.objectContaining({ code, message: expect.stringContaining(argument) }));
+    const after = q.info();
+    expect([after.messages, after.bytes, after.mode]).toEqual([before.messages, before.bytes, before.mode]);
   });
 });

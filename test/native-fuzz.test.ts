@@ -95,7 +95,7 @@ const SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED)
 
 // Errors the binding may throw: argument errors with Node's codes, failed
 // syscalls (SysvIpcError with the errno's name), and the addon's own coded errors.
-const EXPECTED_ERROR = /^(TypeError:ERR_INVALID_ARG_TYPE|RangeError:ERR_OUT_OF_RANGE|SysvIpcError:E[A-Z0-9]+|Error:ERR_SYSV_IPC_(CLOSED|READ_ONLY|NO_EXTERNAL_BUFFERS))$/;
+const EXPECTED_ERROR = /^(TypeError:ERR_INVALID_ARG_TYPE|RangeError:ERR_OUT_OF_RANGE|SysvIpcError:E[A-Z0-9]+|SysvIpcError:ERR_SYSV_IPC_(NOT_A_CHANNEL|CHANNEL_CORRUPT)|Error:ERR_SYSV_IPC_(CLOSED|READ_ONLY|NO_EXTERNAL_BUFFERS))$/;
 
 describe('native binding fuzz', () => {
   test('thousands of random calls to every entry point never crash the process', async () => {
@@ -115,7 +115,8 @@ describe('native binding fuzz', () => {
     // at least once (init never does; the removes and rare paths may not).
     const succeeded = Object.keys(stats.ok);
     for (const fn of ['msgsnd', 'msgrcv', 'msgsndAsync', 'msgrcvAsync', 'semop', 'semopOne', 'semopAsync',
-      'semSetAll', 'shmat', 'shmDetach', 'shmArrayBuffer', 'shmWrite', 'shmReadInto', 'shmWaitSync', 'shmWaitAsync', 'cancelWait']) {
+      'semSetAll', 'shmat', 'shmDetach', 'shmArrayBuffer', 'shmWrite', 'shmReadInto', 'shmWaitSync', 'shmWaitAsync', 'cancelWait',
+      'chSend', 'chReceive', 'chSendAsync', 'chReceiveAsync', 'chStats']) {
       expect(succeeded).toContain(fn);
     }
     expect(stats.asyncStarted).toBeGreaterThan(0);

@@ -52,7 +52,8 @@ function userEnvWithoutCompiler(bin: string): NodeJS.ProcessEnv {
   fs.symlinkSync(fs.realpathSync('/bin/sh'), path.join(bin, 'sh'));
   const clean: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) {
-    if (!/^npm_/i.test(name) && name !== 'INIT_CWD' && name !== 'NODE_OPTIONS') clean[name] = value;
+    // PREBUILDS_ONLY (set by scripts/ci-node-matrix.sh) is not a user's either: the build-from-source test needs build/.
+    if (!/^npm_/i.test(name) && !['INIT_CWD', 'NODE_OPTIONS', 'PREBUILDS_ONLY'].includes(name)) clean[name] = value;
   }
   clean.PATH = bin;
   return clean;
@@ -82,23 +83,52 @@ afterAll(() => {
 
 let tarball: string;
 
-test('the committed prebuild was built from the native sources in this checkout', () => {
+/** Every prebuilt binary the package ships: prebuilds/<platform>-<arch>/<file>.node. */
+function shippedPrebuilds(): string[] {
+  const dir = path.join(ROOT, 'prebuilds');
+  return fs.readdirSync(dir).flatMap((tuple) =>
+    fs.readdirSync(path.join(dir, tuple)).filter((f) => f.endsWith('.node')).map((f) => `prebuilds/${tuple}/${f}`),
+  ).sort();
+}
+
+test('the package ships a prebuild for linux-x64 and linux-arm64 (glibc)', () => {
+  expect(shippedPrebuilds()).toEqual(['prebuilds/linux-arm64/sysv-ipc.glibc.node', 'prebuilds/linux-x64/sysv-ipc.glibc.node']);
+});
+
+test('every committed prebuild was built from the native sources in this checkout, for its architecture', () => {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { sourceHash } = require('../scripts/source-hash') as { sourceHash(): string };
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { prebuildInfo } = require('../scripts/prebuild-info') as {
+    prebuildInfo(file: string): { arch: string | null; sourceHashes: string[] };
+  };
+  const stale: string[] = [];
+  for (const file of shippedPrebuilds()) {
+    const arch = file.split('/')[1].replace(/^linux-/, '');
+    // A binary for another architecture cannot be loaded here: read its ELF
+    // header and the SOURCE_HASH string compiled into it instead.
+    const info = prebuildInfo(path.join(ROOT, file));
+    expect({ file, arch: info.arch }).toEqual({ file, arch });
+    if (!info.sourceHashes.includes(sourceHash())) {
+      stale.push(`${file} (built from native sources ${info.sourceHashes.join(' or ') || '(unknown)'})`);
+    }
+  }
+  // This machine's binary is also loaded, and asked.
   const prebuildHash = execFileSync(
     process.execPath,
     ['-e', `process.stdout.write(require('node-gyp-build')(${JSON.stringify(ROOT)}).constants.SOURCE_HASH || '')`],
     { cwd: ROOT, env: { ...process.env, PREBUILDS_ONLY: '1' }, encoding: 'utf8' },
   );
-  if (prebuildHash !== sourceHash()) {
+  if (prebuildHash !== sourceHash()) stale.push(`the loaded ${process.platform}-${process.arch} prebuild (built from ${prebuildHash || '(unknown)'})`);
+  if (stale.length > 0) {
     throw new Error(
-      `prebuilds/ is stale: built from native sources ${prebuildHash || '(unknown)'}, checkout has ${sourceHash()}. ` +
+      `prebuilds/ is stale: the checkout's native sources are ${sourceHash()}, but ${stale.join(', ')}. ` +
         'Run `npm run prebuild` and commit prebuilds/.',
     );
   }
 });
 
-test('npm pack ships the prebuild, the compiled JavaScript, types and the CLI, and no build output or tests', () => {
+test('npm pack ships every prebuild, the compiled JavaScript, types and the CLI, and no build output or tests', () => {
   // --ignore-scripts: `prepare` would rebuild everything; dist/ is current under `npm test`.
   const [packed] = JSON.parse(
     run(path.join(tmp, 'bin', 'npm'), ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], ROOT),
@@ -106,14 +136,9 @@ test('npm pack ships the prebuild, the compiled JavaScript, types and the CLI, a
   tarball = path.join(tmp, packed.filename);
   const files = packed.files.map((f) => f.path);
   expect(files).toEqual(
-    expect.arrayContaining([
-      'package.json',
-      'dist/index.js',
-      'dist/index.d.ts',
-      'dist/cli.js',
-      `prebuilds/${process.platform}-${process.arch}/${fs.readdirSync(PREBUILD_DIR).find((f) => f.endsWith('.node'))}`,
-    ]),
+    expect.arrayContaining(['package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/cli.js', ...shippedPrebuilds()]),
   );
+  expect(files.filter((f) => f.startsWith('prebuilds/')).sort()).toEqual(shippedPrebuilds());
   expect(files.filter((f) => /^(build|test|node_modules)\//.test(f))).toEqual([]);
   expect(fs.readFileSync(path.join(ROOT, 'dist', 'cli.js'), 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
 });
@@ -136,8 +161,13 @@ import { MessageQueue, list, SysvIpcError } from 'sysv-ipc';
 import * as namespace from 'sysv-ipc';
 import { createRequire } from 'node:module';
 
-const cjsNames = Object.keys(createRequire(import.meta.url)('sysv-ipc')).sort();
-const esmNames = Object.keys(namespace).filter((n) => n !== 'default' && n !== '__esModule').sort();
+const cjs = createRequire(import.meta.url)('sysv-ipc');
+const cjsNames = Object.keys(cjs).sort();
+// Node's own interop names beside ours: 'default' (the CommonJS exports) everywhere,
+// and 'module.exports' (the same object) from Node 23 on.
+const interop = ['default', 'module.exports'];
+const esmNames = Object.keys(namespace).filter((n) => !interop.includes(n) && n !== '__esModule').sort();
+const interopIsExports = interop.every((n) => !(n in namespace) || namespace[n] === cjs);
 const queue = MessageQueue.create();
 try {
   await queue.send('from esm', { type: 4 });
@@ -145,6 +175,7 @@ try {
   console.log(JSON.stringify({
     type, data: data.toString(), listed: list('msg').some((e) => e.id === queue.id),
     errorClass: typeof SysvIpcError, sameNames: JSON.stringify(cjsNames) === JSON.stringify(esmNames),
+    defaultIsExports: namespace.default === cjs, interopIsExports,
     missing: cjsNames.filter((n) => !esmNames.includes(n)), extra: esmNames.filter((n) => !cjsNames.includes(n)),
   }));
 } finally {
@@ -202,7 +233,10 @@ main().catch((err: unknown) => {
 test('works from ESM with the same names as CommonJS', () => {
   fs.writeFileSync(path.join(app, 'esm.mjs'), ESM);
   const out = JSON.parse(run(path.join(tmp, 'bin', 'node'), ['esm.mjs'], app));
-  expect(out).toEqual({ type: 4, data: 'from esm', listed: true, errorClass: 'function', sameNames: true, missing: [], extra: [] });
+  expect(out).toEqual({
+    type: 4, data: 'from esm', listed: true, errorClass: 'function',
+    sameNames: true, missing: [], extra: [], defaultIsExports: true, interopIsExports: true,
+  });
 });
 
 test('works from CommonJS', () => {
@@ -241,4 +275,122 @@ test('npx sysv-ipc ls runs', () => {
   expect(out).toMatch(/\n\nShared memory segments\n/);
   const version = run(path.join(tmp, 'bin', 'npx'), ['--no-install', 'sysv-ipc', '--version'], app).trim();
   expect(version).toBe((JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version);
+});
+
+// ---- where no binary fits: one coded error, and the way out it names
+
+/** Loads the installed package in a child; prints what it threw (or 'loaded'). */
+const LOAD = `
+const first = process.argv[2];
+if (first === 'node-gyp-build-first') { require('node-gyp-build'); process.env.LIBC = 'musl'; }
+try {
+  const { MessageQueue } = require('sysv-ipc');
+  const queue = MessageQueue.create();
+  try {
+    queue.trySend('x');
+    console.log(JSON.stringify({ loaded: queue.tryReceive().data.toString() }));
+  } finally {
+    queue.remove();
+  }
+} catch (err) {
+  console.log(JSON.stringify({
+    code: err.code, platform: err.platform, libc: err.libc, prebuilds: err.prebuilds,
+    message: err.message, cause: err.cause && (err.cause.code || err.cause.message.split('\\n')[0]),
+  }));
+}
+`;
+
+interface LoadResult {
+  loaded?: string;
+  code?: string;
+  platform?: string;
+  libc?: string;
+  prebuilds?: string[];
+  message?: string;
+  cause?: string;
+}
+
+function load(dir: string, args: string[] = [], extraEnv: NodeJS.ProcessEnv = {}): LoadResult {
+  fs.writeFileSync(path.join(dir, 'load.cjs'), LOAD);
+  return JSON.parse(run(path.join(tmp, 'bin', 'node'), ['load.cjs', ...args], dir, extraEnv)) as LoadResult;
+}
+
+/** The commands the error tells the user to run, as it prints them (indented lines starting with npm). */
+const commandsIn = (message: string): string[] => [...message.matchAll(/^ {4}(npm .+)$/gm)].map((m) => m[1]);
+
+const BOTH = ['linux-arm64/sysv-ipc.glibc.node', 'linux-x64/sysv-ipc.glibc.node'];
+
+describe('ERR_SYSV_IPC_NO_BINARY', () => {
+  let pkg: string;
+  beforeAll(() => {
+    pkg = path.join(app, 'node_modules', 'sysv-ipc');
+    expect(load(app)).toEqual({ loaded: 'x' });
+  });
+
+  test('prebuilds hidden and no local build: names the platform, no prebuilds, and the commands that build it', () => {
+    fs.renameSync(path.join(pkg, 'prebuilds'), path.join(pkg, 'prebuilds.hidden'));
+    try {
+      const out = load(app);
+      expect(out).toMatchObject({ code: 'ERR_SYSV_IPC_NO_BINARY', platform: `linux-${process.arch}`, libc: 'glibc', prebuilds: [] });
+      expect(out.message).toMatch(new RegExp(`^sysv-ipc has no native addon for linux-${process.arch} \\(glibc, Node ${process.versions.node}\\): no prebuild fits`));
+      expect(out.message).toContain(`Prebuilt in ${path.join(pkg, 'prebuilds')}: none.`);
+      expect(out.message).toMatch(/python3, make and a C\+\+17 compiler/);
+      expect(commandsIn(out.message!)).toEqual(['npm install-scripts approve sysv-ipc', 'npm rebuild sysv-ipc']);
+      expect(out.cause).toMatch(/^No native build was found for platform=linux/);
+    } finally {
+      fs.renameSync(path.join(pkg, 'prebuilds.hidden'), path.join(pkg, 'prebuilds'));
+    }
+  });
+
+  test('musl (LIBC=musl, as node-gyp-build takes it; or seen in this process when node-gyp-build took glibc): no glibc binary is tried', () => {
+    const asNodeGypBuildSees = load(app, [], { LIBC: 'musl' });
+    expect(asNodeGypBuildSees).toMatchObject({ code: 'ERR_SYSV_IPC_NO_BINARY', platform: `linux-${process.arch}`, libc: 'musl', prebuilds: BOTH });
+    expect(asNodeGypBuildSees.message).toContain(`Prebuilt in ${path.join(pkg, 'prebuilds')}: ${BOTH.join(', ')}.`);
+    const missedByNodeGypBuild = load(app, ['node-gyp-build-first']);
+    expect(missedByNodeGypBuild).toMatchObject({ code: 'ERR_SYSV_IPC_NO_BINARY', libc: 'musl', prebuilds: BOTH });
+    expect(missedByNodeGypBuild.message).toContain(`the prebuild linux-${process.arch}/sysv-ipc.glibc.node is for glibc, and this Node runs on musl`);
+  });
+
+  test('another architecture (npm_config_arch, as node-gyp-build takes it)', () => {
+    const out = load(app, [], { npm_config_arch: 'ppc64' });
+    expect(out).toMatchObject({ code: 'ERR_SYSV_IPC_NO_BINARY', platform: 'linux-ppc64', prebuilds: BOTH });
+  });
+
+  test('a prebuild that fits by name but does not load here (dlopen fails) is the same error, with the cause', () => {
+    const mine = path.join(pkg, 'prebuilds', `linux-${process.arch}`, 'sysv-ipc.glibc.node');
+    const other = path.join(pkg, 'prebuilds', process.arch === 'x64' ? 'linux-arm64' : 'linux-x64', 'sysv-ipc.glibc.node');
+    fs.renameSync(mine, `${mine}.real`);
+    try {
+      fs.copyFileSync(other, mine);
+      const out = load(app);
+      expect(out).toMatchObject({ code: 'ERR_SYSV_IPC_NO_BINARY', platform: `linux-${process.arch}`, cause: 'ERR_DLOPEN_FAILED' });
+      expect(out.message).toContain(`the prebuild linux-${process.arch}/sysv-ipc.glibc.node does not load here (`);
+    } finally {
+      fs.renameSync(`${mine}.real`, mine);
+    }
+    expect(load(app)).toEqual({ loaded: 'x' });
+  });
+
+  test(
+    'the commands it names build the addon from source in an installed copy, which then works',
+    () => {
+      const project = path.join(tmp, 'from-source');
+      fs.mkdirSync(project);
+      fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'from-source', version: '1.0.0', private: true }));
+      run(path.join(tmp, 'bin', 'npm'), ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], project);
+      const installed = path.join(project, 'node_modules', 'sysv-ipc');
+      fs.rmSync(path.join(installed, 'prebuilds'), { recursive: true });
+      const failed = load(project);
+      expect(failed.code).toBe('ERR_SYSV_IPC_NO_BINARY');
+      const commands = commandsIn(failed.message!);
+      expect(commands.length).toBeGreaterThan(0);
+      // The user's shell now has the build tools the message asks for (this node first).
+      const withCompiler = { PATH: `${path.join(tmp, 'bin')}:${process.env.PATH}` };
+      for (const command of commands) run('/bin/sh', ['-c', command], project, withCompiler);
+      expect(JSON.parse(fs.readFileSync(path.join(project, 'package.json'), 'utf8')).allowScripts).toBeDefined();
+      expect(fs.existsSync(path.join(installed, 'build', 'Release', 'sysv_ipc.node'))).toBe(true);
+      expect(load(project)).toEqual({ loaded: 'x' });
+    },
+    600_000,
+  );
 });

@@ -130,13 +130,28 @@ describe('Semaphore basics', () => {
 
 describe('Semaphore waits', () => {
   test('timeouts: sync (semtimedop) and async, nothing taken', async () => {
-    const sem = make(0);
-    expect(() => sem.acquireSync({ timeout: 30 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT' }));
-    expect(() => sem.acquireSync({ timeout: 0 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT' }));
-    await expect(sem.acquire({ timeout: 30 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
-    await expect(sem.acquire({ timeout: 0 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
-    sem.value = 1;
-    await expect(sem.waitForZero({ timeout: 20 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    // Value 1 and a request for 2: a wait that took a unit (or the one there
+    // is) on its way to the timeout would show in the value.
+    const sem = make(1);
+    const bounded = async (what: () => unknown, atLeast: number) => {
+      const started = Date.now();
+      try {
+        await what();
+      } catch (err) {
+        const elapsed = Date.now() - started;
+        expect(elapsed).toBeGreaterThanOrEqual(atLeast);
+        expect(elapsed).toBeLessThan(5000); // generous: the machine is shared
+        return err;
+      }
+      throw new Error('expected a timeout');
+    };
+    const timedOut = expect.objectContaining({ code: 'ETIMEDOUT' });
+    expect(await bounded(() => sem.acquireSync({ count: 2, timeout: 30 }), 25)).toEqual(timedOut);
+    expect(await bounded(() => sem.acquireSync({ count: 2, timeout: 0 }), 0)).toEqual(timedOut);
+    expect(await bounded(() => sem.acquire({ count: 2, timeout: 30 }), 25)).toEqual(timedOut);
+    expect(await bounded(() => sem.acquire({ count: 2, timeout: 0 }), 0)).toEqual(timedOut);
+    expect(sem.value).toBe(1);
+    expect(await bounded(() => sem.waitForZero({ timeout: 20 }), 15)).toEqual(timedOut);
     expect(sem.value).toBe(1);
     expect(sem.info().waitingForNonZero).toBe(0);
     expect(sem.info().waitingForZero).toBe(0);

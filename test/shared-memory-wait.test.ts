@@ -1,7 +1,11 @@
 import { AbortError, SharedMemory, SysvIpcError } from '../lib';
-import { Child, track, until, useCleanup } from './helpers';
+import { Child, threadsInFutexOn, track, until, useCleanup } from './helpers';
 
 useCleanup();
+
+/** Waits until a thread of this process is parked in the kernel on word `index` of `shm`. */
+const untilParked = (shm: SharedMemory, index: number) =>
+  until(() => threadsInFutexOn(process.pid, shm.id, index) === 1, 10000, `a futex wait on word ${index} of segment ${shm.id}`);
 
 // Notifies until `n` waiters in all have been woken (they may not be asleep yet).
 async function notifyUntil(shm: SharedMemory, index: number, n: number): Promise<number> {
@@ -19,7 +23,11 @@ describe('SharedMemory wait/notify in one process', () => {
     const words = new Int32Array(shm.arrayBuffer);
     Atomics.store(words, 2, -5);
     expect(shm.waitSync(2, 7)).toBe('not-equal');
+    const started = Date.now();
     expect(shm.waitSync(2, -5, { timeout: 20 })).toBe('timed-out');
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(15); // waited for the timeout
+    expect(elapsed).toBeLessThan(5000); // and then returned (generous: the machine is shared)
     expect(shm.waitSync(2, -5, { timeout: 0 })).toBe('timed-out');
     // The same 32 bits as unsigned.
     expect(shm.waitSync(2, 0xfffffffb, { timeout: 1 })).toBe('timed-out');
@@ -55,8 +63,10 @@ describe('SharedMemory wait/notify in one process', () => {
     const shm = track(SharedMemory.create({ size: 16 }));
     const ac = new AbortController();
     const p = shm.wait(0, 0, { signal: ac.signal });
+    await untilParked(shm, 0); // in the kernel, not just queued for a thread
     ac.abort('enough');
     await expect(p).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR', cause: 'enough' });
+    await until(() => threadsInFutexOn(process.pid, shm.id, 0) === 0, 10000, 'the aborted wait to leave the kernel');
     await expect(shm.wait(0, 0, { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortError);
   });
 
@@ -64,6 +74,7 @@ describe('SharedMemory wait/notify in one process', () => {
     const shm = track(SharedMemory.create({ size: 16 }));
     const view = shm.buffer;
     const p = shm.wait(0, 0);
+    await untilParked(shm, 0); // in the kernel, not just queued for a thread
     shm.detach();
     await expect(p).rejects.toMatchObject({ code: 'ERR_SYSV_IPC_CLOSED' });
     expect(view.length).toBe(0);

@@ -2,7 +2,8 @@
 // Message queues: round trip (case 1), one-way throughput (case 2) and RSS
 // growth over many async round trips (the memory target). Protocol shared
 // by the C and Node ends: the client sends type 1, the echo answers type 2
-// on the same queue.
+// on the same queue. The Python rows run the same protocol through Python's
+// sysv_ipc (bench/peer.py) on a queue at a random key.
 const { pkg, nowNs, summarize, roleMain, payload } = require('../child');
 
 const SIZES = [64, 4096];
@@ -35,6 +36,17 @@ function rows() {
           : [],
         MSG),
     );
+    out.push({
+      id: `msg-rtt-${size}-python`, group, size, impl: 'Python: send()/receive()', metric: 'latency', c, expectNs: 25000,
+      targets: [], needs: [], requires: ['python'],
+      run: (h, n) =>
+        withKeyedQueue(h, (key) =>
+          h.pair(
+            () => h.python(['msg', 'echo', key, size, n.warmup + n.count]),
+            () => h.python(['msg', 'client', key, size, n.warmup, n.count]),
+          ),
+        ),
+    });
   }
   for (const size of SIZES) {
     const c = `msg-tput-${size}-c`;
@@ -57,6 +69,20 @@ function rows() {
       size === 64 ? [{ vs: c, op: '>=', factor: 0.6, text: '≥ 0.6 × C' }] : [], MSG));
     out.push(tput('await send() → for await messages()', `msg-tput-${size}-async`, 'source-async', 'sink-async', 6000,
       size === 64 ? [{ vs: c, op: '>=', factor: 0.35, text: '≥ 0.35 × C' }] : [], MSG));
+    out.push({
+      id: `msg-tput-${size}-python`, group, size, impl: 'Python: send() → receive() loop', metric: 'rate', unit: 'msg/s', c,
+      expectNs: 5000, targets: [], needs: [], requires: ['python'],
+      run: async (h, n) => {
+        const count = n.warmup + n.count;
+        const r = await withKeyedQueue(h, (key) =>
+          h.pair(
+            () => h.python(['msg', 'source', key, size, count]),
+            () => h.python(['msg', 'sink', key, size, count]),
+          ),
+        );
+        return { value: (r.n / r.ns) * 1e9 };
+      },
+    });
   }
   out.push({
     id: 'msg-rss', group: 'memory', size: 64, impl: 'RSS growth, async round trips', metric: 'memory',
@@ -84,6 +110,15 @@ async function withQueue(h, fn) {
   const id = h.createObject('msg');
   try {
     return await fn(id);
+  } finally {
+    h.removeObjects([{ kind: 'msg', id }]);
+  }
+}
+
+async function withKeyedQueue(h, fn) {
+  const { id, key } = h.createKeyedObject('msg');
+  try {
+    return await fn(key);
   } finally {
     h.removeObjects([{ kind: 'msg', id }]);
   }
@@ -199,5 +234,9 @@ function rss() {
   return process.memoryUsage.rss();
 }
 
-module.exports = { rows };
+// The cases this file owns and where they sit in the table (run.js sorts
+// groups by rank; rows of other files join a group after its owner's rows).
+const groups = { 'message round trip': 10, 'one-way throughput': 20, memory: 90 };
+
+module.exports = { rows, groups };
 roleMain(module, roles);

@@ -3,7 +3,8 @@
 // the uncontended tryAcquire + release pair in one process (case 4).
 // Written against the API of issue 3 (SemaphoreSet.fromId, at(i),
 // release(), acquire(), acquireSync(), tryAcquire({ undo })); the rows are
-// skipped until those classes are exported.
+// skipped until those classes are exported. The Python rows run the same
+// protocol through Python's sysv_ipc (bench/peer.py), on sets at random keys.
 const { pkg, nowNs, summarize, roleMain } = require('../child');
 
 function rows() {
@@ -25,6 +26,18 @@ function rows() {
       [{ vs: c, op: '<=', factor: 1.25, text: '≤ 1.25 × C' }], ['SemaphoreSet']),
     ping('release()/await acquire()', 'sem-pingpong-async', 'pong-async', 'ping-async', 35000,
       [{ vs: c, op: '<=', factor: 2.0, text: '≤ 2.0 × C' }], ['SemaphoreSet']),
+    {
+      // sysv_ipc's Semaphore is a set of one: two sets instead of two members.
+      id: 'sem-pingpong-python', group, size: null, impl: 'Python: release()/acquire()', metric: 'latency', c, expectNs: 20000,
+      targets: [], needs: [], requires: ['python'],
+      run: (h, n) =>
+        withKeyedSets(h, [0, 0], ([k0, k1]) =>
+          h.pair(
+            () => h.python(['sem', 'pong', k0, k1, n.warmup + n.count]),
+            () => h.python(['sem', 'ping', k0, k1, n.warmup, n.count]),
+          ),
+        ),
+    },
   ];
   for (const undo of [false, true]) {
     const tag = undo ? 'undo' : 'plain';
@@ -40,6 +53,11 @@ function rows() {
       id: `sem-uncontended-${tag}`, group: g, size: null, impl: `tryAcquire()+release()${label}`, metric: 'latency', batch: true,
       c: cId, expectNs: 800, targets: [{ vs: cId, op: '<=', factor: 1.2, text: '≤ 1.2 × C' }], needs: ['Semaphore'],
       run: (h, n) => withSet(h, 1, [1], async (s) => perOp(await h.node('semaphores.js', ['uncontended', s, n.count, undo ? 1 : 0]))),
+    });
+    out.push({
+      id: `sem-uncontended-${tag}-python`, group: g, size: null, impl: `Python: acquire()+release()${label}`, metric: 'latency',
+      batch: true, c: cId, expectNs: 1500, targets: [], needs: [], requires: ['python'],
+      run: (h, n) => withKeyedSets(h, [1], async ([k]) => perOp(await h.python(['sem', 'uncontended', k, n.count, undo ? 1 : 0]))),
     });
   }
   return out;
@@ -58,6 +76,17 @@ async function withSet(h, size, values, fn) {
     return await fn(id);
   } finally {
     h.removeObjects([{ kind: 'sem', id }]);
+  }
+}
+
+// One-member sets at random keys (Python's sysv_ipc attaches by key only).
+async function withKeyedSets(h, values, fn) {
+  const made = [];
+  try {
+    for (const v of values) made.push(h.createKeyedObject('sem', { size: 1, values: [v] }));
+    return await fn(made.map((m) => m.key));
+  } finally {
+    h.removeObjects(made.map((m) => ({ kind: 'sem', id: m.id })));
   }
 }
 
@@ -125,5 +154,8 @@ const roles = {
   },
 };
 
-module.exports = { rows };
+// The cases this file owns and their rank in the table (see run.js).
+const groups = { 'semaphore ping-pong': 30, 'uncontended acquire+release': 40 };
+
+module.exports = { rows, groups };
 roleMain(module, roles);

@@ -1,0 +1,650 @@
+/*
+ * sysv-ipc Channel: a many-producer, many-consumer message channel in one
+ * System V shared memory segment. Header-only, C11 (GCC/Clang __atomic
+ * builtins) and C++17: the Node addon (native/channel.cc) and C peers include
+ * this very file, so there is one implementation of the protocol.
+ * The layout and the rules are documented in docs/channel-layout.md.
+ *
+ * In short:
+ *   - a 256-byte header, then a byte ring of `capacity` bytes;
+ *   - `tail` (bytes ever published) and `head` (bytes ever consumed) are
+ *     64-bit positions that only grow; a record sits at position % capacity;
+ *   - producers serialise on one robust lock (lock.h: pid + start time; a
+ *     dead holder's lock is taken over), copy the record beyond `tail`, and
+ *     publish it by storing the new `tail` last: a producer killed at any
+ *     instant publishes nothing or a whole record;
+ *   - consumers take no lock: a consumer copies the record at `head` out and
+ *     then moves `head` with a compare-and-swap; if the CAS fails another
+ *     consumer took it first and the copy is thrown away. A consumer killed
+ *     mid-read changed nothing;
+ *   - sleepers announce themselves in a flag next to a futex sequence word;
+ *     the other side makes the wake syscall only when it finds the flag set,
+ *     so a stream between two busy peers makes no syscall;
+ *   - nothing read from the segment is trusted: the capacity and the largest
+ *     message size are read once at attach and checked against the segment's
+ *     size; every position and length read later is checked against them;
+ *     a check that fails is SYSV_IPC_CHANNEL_ECORRUPT, never an access
+ *     outside the segment or an endless loop.
+ *
+ * Return values: 0 or a positive errno value:
+ *   EAGAIN     would block (ring empty / full / lock busy in a try form)
+ *   EMSGSIZE   message larger than max_message (send), or than the buffer (receive: nothing consumed)
+ *   EIDRM      the channel was removed (sysv_ipc_channel_mark_removed or IPC_RMID seen)
+ *   ETIMEDOUT  the deadline passed
+ *   EINTR      a signal interrupted a sleep (the caller decides whether to retry)
+ *   SYSV_IPC_CHANNEL_ECORRUPT     (EBADMSG) the shared state is inconsistent
+ *   SYSV_IPC_CHANNEL_ENOTCHANNEL  (EPROTO) the segment does not hold a channel of this version
+ * Deadlines are absolute CLOCK_MONOTONIC nanoseconds; -1 means none.
+ *
+ * Linux only (futex(2)). Peers must share a pid namespace (liveness.h).
+ */
+#ifndef SYSV_IPC_CHANNEL_H
+#define SYSV_IPC_CHANNEL_H
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "liveness.h"
+#include "lock.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- layout (docs/channel-layout.md) ---- */
+
+#define SYSV_IPC_CHANNEL_MAGIC 0x48435653u /* "SVCH" in memory on little-endian */
+#define SYSV_IPC_CHANNEL_VERSION 1u
+#define SYSV_IPC_CHANNEL_HEADER_SIZE 256u
+#define SYSV_IPC_CHANNEL_MIN_CAPACITY 256u
+#define SYSV_IPC_CHANNEL_RECORD_HEADER 8u
+#define SYSV_IPC_CHANNEL_TAG_MESSAGE 0x31434552u /* "REC1" */
+#define SYSV_IPC_CHANNEL_TAG_PADDING 0x31444150u /* "PAD1" */
+
+/* Header offsets (bytes). Line 0: identity; line 1: producers; line 2: consumers. */
+#define SYSV_IPC_CHANNEL_OFF_IDENTITY 0     /* u64: magic (low 32) | version (high 32), stored last at init */
+#define SYSV_IPC_CHANNEL_OFF_HEADER_SIZE 8  /* u32 */
+#define SYSV_IPC_CHANNEL_OFF_MAX_MESSAGE 12 /* u32 */
+#define SYSV_IPC_CHANNEL_OFF_CAPACITY 16    /* u64 */
+#define SYSV_IPC_CHANNEL_OFF_STATE 24       /* u32: bit 0 = removed */
+#define SYSV_IPC_CHANNEL_OFF_INIT 32        /* 16-byte lock record (lock.h): who initialises */
+#define SYSV_IPC_CHANNEL_OFF_TAIL 64        /* u64 */
+#define SYSV_IPC_CHANNEL_OFF_DATA_SEQ 72    /* u32 futex: consumers sleep here */
+#define SYSV_IPC_CHANNEL_OFF_DATA_SLEEP 76  /* u32: 1 = a consumer sleeps (or is about to) */
+#define SYSV_IPC_CHANNEL_OFF_SEND_LOCK 80   /* 16-byte lock record (lock.h) */
+#define SYSV_IPC_CHANNEL_OFF_HEAD 128       /* u64 */
+#define SYSV_IPC_CHANNEL_OFF_SPACE_SEQ 136  /* u32 futex: producers sleep here */
+#define SYSV_IPC_CHANNEL_OFF_SPACE_SLEEP 140 /* u32: 1 = a producer sleeps (or is about to) */
+
+#define SYSV_IPC_CHANNEL_STATE_REMOVED 1u
+
+#define SYSV_IPC_CHANNEL_ECORRUPT EBADMSG
+#define SYSV_IPC_CHANNEL_ENOTCHANNEL EPROTO
+
+/* How long a sleeper sleeps at most before it looks again (removal by ipcrm, dead peers). */
+#define SYSV_IPC_CHANNEL_NAP_NS 200000000LL
+/* A consumer gives up (ECORRUPT) after this many lost races in one call: a
+ * scribbler that keeps moving `head` must not keep us looping forever. */
+#define SYSV_IPC_CHANNEL_MAX_RETRIES 1000000
+/* How long a producer spins (yielding) on a busy send lock before it sleeps:
+ * the holder only copies one message. */
+#define SYSV_IPC_CHANNEL_LOCK_SPIN_NS 20000LL
+
+/* One process's view of an attached channel. Everything here is local and
+ * trusted; everything behind `base` is shared and is not. */
+typedef struct sysv_ipc_channel {
+  unsigned char* base;   /* the attachment */
+  uint64_t segment_size; /* shm_segsz */
+  uint64_t capacity;     /* read once at attach, checked against segment_size */
+  uint32_t max_message;  /* read once at attach, checked against capacity */
+  int shmid;             /* for the IPC_RMID check of sleepers; -1 if unknown */
+  sysv_ipc_lock_self self; /* this process, for the send lock (a fork()ed child must attach again) */
+} sysv_ipc_channel;
+
+/* ---- small helpers ---- */
+
+static inline uint64_t* sysv_ipc_channel__u64(const sysv_ipc_channel* ch, size_t off) {
+  return (uint64_t*)(void*)(ch->base + off);
+}
+static inline uint32_t* sysv_ipc_channel__u32(const sysv_ipc_channel* ch, size_t off) {
+  return (uint32_t*)(void*)(ch->base + off);
+}
+static inline unsigned char* sysv_ipc_channel__ring(const sysv_ipc_channel* ch) {
+  return ch->base + SYSV_IPC_CHANNEL_HEADER_SIZE;
+}
+static inline uint64_t sysv_ipc_channel__align8(uint64_t n) { return (n + 7u) & ~(uint64_t)7u; }
+
+static inline int64_t sysv_ipc_channel_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Bytes a message of `length` takes in the ring (header + payload, 8-aligned). */
+static inline uint64_t sysv_ipc_channel_record_size(uint64_t length) {
+  return SYSV_IPC_CHANNEL_RECORD_HEADER + sysv_ipc_channel__align8(length);
+}
+
+/* Segment size for a channel of `capacity` ring bytes. */
+static inline uint64_t sysv_ipc_channel_segment_size(uint64_t capacity) {
+  return SYSV_IPC_CHANNEL_HEADER_SIZE + capacity;
+}
+
+/* The largest max_message a ring of `capacity` bytes may have: a quarter. */
+static inline uint64_t sysv_ipc_channel_max_message_limit(uint64_t capacity) { return capacity / 4; }
+
+/* Shared futex (no FUTEX_PRIVATE_FLAG: the peers are other processes). */
+static inline long sysv_ipc_channel__futex(uint32_t* word, int op, uint32_t value, const struct timespec* timeout) {
+  return syscall(SYS_futex, word, op, value, timeout, NULL, 0);
+}
+
+static inline int sysv_ipc_channel_removed(const sysv_ipc_channel* ch) {
+  return (__atomic_load_n(sysv_ipc_channel__u32(ch, SYSV_IPC_CHANNEL_OFF_STATE), __ATOMIC_ACQUIRE) &
+          SYSV_IPC_CHANNEL_STATE_REMOVED) != 0;
+}
+
+/* ---- creation and attach ---- */
+
+/* Whether the segment's header identity is a channel of this version (read-only). */
+static inline int sysv_ipc_channel__identity_ok(const unsigned char* base) {
+  uint64_t id = __atomic_load_n((const uint64_t*)(const void*)(base + SYSV_IPC_CHANNEL_OFF_IDENTITY), __ATOMIC_ACQUIRE);
+  return id == ((uint64_t)SYSV_IPC_CHANNEL_VERSION << 32 | SYSV_IPC_CHANNEL_MAGIC);
+}
+
+/*
+ * Reads and checks the header of an attached segment into `ch`. Writes
+ * nothing. EAGAIN: the identity is not there (yet): a creator may still be
+ * initialising; SYSV_IPC_CHANNEL_ENOTCHANNEL: another magic or version, or a
+ * segment too small; SYSV_IPC_CHANNEL_ECORRUPT: the identity is right but
+ * the geometry does not fit the segment.
+ */
+static inline int sysv_ipc_channel_attach(sysv_ipc_channel* ch, void* base, uint64_t segment_size, int shmid) {
+  const unsigned char* b = (const unsigned char*)base;
+  uint64_t id, capacity, header_size, max_message;
+  memset(ch, 0, sizeof *ch);
+  if (base == NULL || segment_size < SYSV_IPC_CHANNEL_HEADER_SIZE + SYSV_IPC_CHANNEL_MIN_CAPACITY) {
+    return SYSV_IPC_CHANNEL_ENOTCHANNEL;
+  }
+  id = __atomic_load_n((const uint64_t*)(const void*)(b + SYSV_IPC_CHANNEL_OFF_IDENTITY), __ATOMIC_ACQUIRE);
+  if (id == 0) return EAGAIN;
+  if ((uint32_t)id != SYSV_IPC_CHANNEL_MAGIC || (id >> 32) != SYSV_IPC_CHANNEL_VERSION) {
+    return SYSV_IPC_CHANNEL_ENOTCHANNEL;
+  }
+  header_size = __atomic_load_n((const uint32_t*)(const void*)(b + SYSV_IPC_CHANNEL_OFF_HEADER_SIZE), __ATOMIC_RELAXED);
+  max_message = __atomic_load_n((const uint32_t*)(const void*)(b + SYSV_IPC_CHANNEL_OFF_MAX_MESSAGE), __ATOMIC_RELAXED);
+  capacity = __atomic_load_n((const uint64_t*)(const void*)(b + SYSV_IPC_CHANNEL_OFF_CAPACITY), __ATOMIC_RELAXED);
+  if (header_size != SYSV_IPC_CHANNEL_HEADER_SIZE || capacity < SYSV_IPC_CHANNEL_MIN_CAPACITY || capacity % 8 != 0 ||
+      capacity > segment_size - SYSV_IPC_CHANNEL_HEADER_SIZE ||
+      max_message > sysv_ipc_channel_max_message_limit(capacity)) {
+    return SYSV_IPC_CHANNEL_ECORRUPT;
+  }
+  ch->base = (unsigned char*)base;
+  ch->segment_size = segment_size;
+  ch->capacity = capacity;
+  ch->max_message = (uint32_t)max_message;
+  ch->shmid = shmid;
+  sysv_ipc_lock_self_init(&ch->self); /* a failure leaves start 0: the send lock then says why */
+  return 0;
+}
+
+/*
+ * Writes a fresh header into a segment whose identity is still zero, then
+ * attaches. Race-free open-or-create: the caller first takes the segment's
+ * init lock (OFF_INIT, a lock.h record); the lock tells it when a previous
+ * initialiser died half-way (the header is then simply written again: no
+ * reader trusted it, because the identity word is stored last).
+ * `capacity` must be a multiple of 8 that fits the segment.
+ */
+static inline int sysv_ipc_channel__write_header(sysv_ipc_channel* ch, void* base, uint64_t segment_size,
+                                                 uint64_t capacity, uint32_t max_message, int shmid) {
+  unsigned char* b = (unsigned char*)base;
+  if (capacity < SYSV_IPC_CHANNEL_MIN_CAPACITY || capacity % 8 != 0 ||
+      segment_size < SYSV_IPC_CHANNEL_HEADER_SIZE + capacity || max_message > sysv_ipc_channel_max_message_limit(capacity)) {
+    return EINVAL;
+  }
+  /* Everything but the identity and the init lock record. */
+  memset(b + 8, 0, SYSV_IPC_CHANNEL_OFF_INIT - 8);
+  memset(b + SYSV_IPC_CHANNEL_OFF_INIT + SYSV_IPC_LOCK_SIZE, 0,
+         SYSV_IPC_CHANNEL_HEADER_SIZE - SYSV_IPC_CHANNEL_OFF_INIT - SYSV_IPC_LOCK_SIZE);
+  __atomic_store_n((uint32_t*)(void*)(b + SYSV_IPC_CHANNEL_OFF_HEADER_SIZE), SYSV_IPC_CHANNEL_HEADER_SIZE, __ATOMIC_RELAXED);
+  __atomic_store_n((uint32_t*)(void*)(b + SYSV_IPC_CHANNEL_OFF_MAX_MESSAGE), max_message, __ATOMIC_RELAXED);
+  __atomic_store_n((uint64_t*)(void*)(b + SYSV_IPC_CHANNEL_OFF_CAPACITY), capacity, __ATOMIC_RELAXED);
+  /* Published last: whoever sees the identity sees everything above. */
+  __atomic_store_n((uint64_t*)(void*)(b + SYSV_IPC_CHANNEL_OFF_IDENTITY),
+                   (uint64_t)SYSV_IPC_CHANNEL_VERSION << 32 | SYSV_IPC_CHANNEL_MAGIC, __ATOMIC_RELEASE);
+  return sysv_ipc_channel_attach(ch, base, segment_size, shmid);
+}
+
+/*
+ * Initialises (if nobody has) and attaches a segment the caller may write.
+ * `created`: the caller made the segment itself (IPC_CREAT|IPC_EXCL), so a
+ * zero header is certainly its to write. Otherwise a zero header is only
+ * written when the init lock shows that someone started initialising and
+ * died; a segment where nobody ever started is left alone (EAGAIN: the
+ * caller waits a little for its creator, then reports "not a channel").
+ */
+static inline int sysv_ipc_channel_init_or_attach(sysv_ipc_channel* ch, void* base, uint64_t segment_size,
+                                                  uint64_t capacity, uint32_t max_message, int shmid, int created) {
+  unsigned char* b = (unsigned char*)base;
+  sysv_ipc_lock* init;
+  sysv_ipc_lock_self self;
+  int r;
+  r = sysv_ipc_channel_attach(ch, base, segment_size, shmid);
+  if (r != EAGAIN) return r;
+  init = (sysv_ipc_lock*)(void*)(b + SYSV_IPC_CHANNEL_OFF_INIT);
+  /* Nobody started: leave a segment that may not be meant as a channel alone. */
+  if (!created && __atomic_load_n(&init->word, __ATOMIC_ACQUIRE) == 0) return EAGAIN;
+  r = sysv_ipc_lock_self_init(&self);
+  if (r != 0) return r;
+  /* OWNER_DIED: an initialiser died half-way; its header was never published. */
+  r = sysv_ipc_lock_acquire(init, &self, 5000000000LL);
+  if (r == SYSV_IPC_LOCK_CORRUPT) return SYSV_IPC_CHANNEL_ENOTCHANNEL;
+  if (r != 0 && r != SYSV_IPC_LOCK_OWNER_DIED) return r;
+  r = sysv_ipc_channel_attach(ch, base, segment_size, shmid);
+  if (r == EAGAIN) r = sysv_ipc_channel__write_header(ch, base, segment_size, capacity, max_message, shmid);
+  sysv_ipc_lock_release(init, &self);
+  return r;
+}
+
+/* ---- waking and sleeping ---- */
+
+/* After making progress: wake the other side if (and only if) one of them said it sleeps. */
+static inline void sysv_ipc_channel__wake(sysv_ipc_channel* ch, size_t sleep_off, size_t seq_off) {
+  uint32_t* flag = sysv_ipc_channel__u32(ch, sleep_off);
+  /* seq_cst: pairs with the sleeper's flag store then re-check (Dekker). */
+  if (__atomic_load_n(flag, __ATOMIC_SEQ_CST) == 0) return;
+  if (__atomic_exchange_n(flag, 0, __ATOMIC_SEQ_CST) == 0) return;
+  __atomic_add_fetch(sysv_ipc_channel__u32(ch, seq_off), 1, __ATOMIC_SEQ_CST);
+  sysv_ipc_channel__futex(sysv_ipc_channel__u32(ch, seq_off), FUTEX_WAKE, INT_MAX, NULL);
+}
+
+/* Whether IPC_RMID was done to the segment (by anyone, ipcrm included). */
+static inline int sysv_ipc_channel__segment_gone(const sysv_ipc_channel* ch) {
+  struct shmid_ds ds;
+  if (ch->shmid < 0) return 0;
+  if (shmctl(ch->shmid, IPC_STAT, &ds) != 0) return errno == EIDRM || errno == EINVAL;
+#ifdef SHM_DEST
+  return (ds.shm_perm.mode & SHM_DEST) != 0;
+#else
+  return 0;
+#endif
+}
+
+/*
+ * One sleep on a side's futex. `ready(ch, arg)` is the condition re-checked
+ * after announcing the sleep (it must only read). Returns 0 (woken, or the
+ * condition holds, or a nap ended: look again), ETIMEDOUT, EINTR, EIDRM.
+ */
+static inline int sysv_ipc_channel__sleep(sysv_ipc_channel* ch, size_t sleep_off, size_t seq_off,
+                                          int (*ready)(const sysv_ipc_channel*, uint64_t), uint64_t arg,
+                                          int64_t deadline_ns) {
+  uint32_t* seqp = sysv_ipc_channel__u32(ch, seq_off);
+  uint32_t seq;
+  int64_t now, left;
+  struct timespec ts;
+  if (sysv_ipc_channel_removed(ch)) return EIDRM;
+  __atomic_store_n(sysv_ipc_channel__u32(ch, sleep_off), 1, __ATOMIC_SEQ_CST);
+  seq = __atomic_load_n(seqp, __ATOMIC_SEQ_CST);
+  if (ready(ch, arg)) return 0;
+  now = sysv_ipc_channel_now_ns();
+  if (deadline_ns >= 0 && now >= deadline_ns) return ETIMEDOUT;
+  left = SYSV_IPC_CHANNEL_NAP_NS;
+  if (deadline_ns >= 0 && deadline_ns - now < left) left = deadline_ns - now;
+  ts.tv_sec = (time_t)(left / 1000000000LL);
+  ts.tv_nsec = (long)(left % 1000000000LL);
+  if (sysv_ipc_channel__futex(seqp, FUTEX_WAIT, seq, &ts) != 0) {
+    int err = errno;
+    if (err == EINTR) return EINTR;
+    if (err == ETIMEDOUT) {
+      if (sysv_ipc_channel_removed(ch) || sysv_ipc_channel__segment_gone(ch)) return EIDRM;
+      if (deadline_ns >= 0 && sysv_ipc_channel_now_ns() >= deadline_ns) return ETIMEDOUT;
+      return 0;
+    }
+    /* EAGAIN: the sequence moved before we slept. */
+  }
+  if (sysv_ipc_channel_removed(ch)) return EIDRM;
+  return 0;
+}
+
+/*
+ * Marks the channel removed and wakes every sleeper in every process (they
+ * return EIDRM). Call it just before shmctl(IPC_RMID).
+ */
+static inline void sysv_ipc_channel_mark_removed(sysv_ipc_channel* ch) {
+  __atomic_or_fetch(sysv_ipc_channel__u32(ch, SYSV_IPC_CHANNEL_OFF_STATE), SYSV_IPC_CHANNEL_STATE_REMOVED, __ATOMIC_SEQ_CST);
+  __atomic_add_fetch(sysv_ipc_channel__u32(ch, SYSV_IPC_CHANNEL_OFF_DATA_SEQ), 1, __ATOMIC_SEQ_CST);
+  __atomic_add_fetch(sysv_ipc_channel__u32(ch, SYSV_IPC_CHANNEL_OFF_SPACE_SEQ), 1, __ATOMIC_SEQ_CST);
+  sysv_ipc_channel__futex(sysv_ipc_channel__u32(ch, SYSV_IPC_CHANNEL_OFF_DATA_SEQ), FUTEX_WAKE, INT_MAX, NULL);
+  sysv_ipc_channel__futex(sysv_ipc_channel__u32(ch, SYSV_IPC_CHANNEL_OFF_SPACE_SEQ), FUTEX_WAKE, INT_MAX, NULL);
+  /* Producers parked on the send lock look at the state when they wake. */
+  sysv_ipc_lock_futex((uint32_t*)(void*)(ch->base + SYSV_IPC_CHANNEL_OFF_SEND_LOCK), FUTEX_WAKE, INT_MAX, NULL);
+}
+
+/* ---- positions ---- */
+
+/* head and tail, checked: tail - head within [0, capacity], both 8-aligned. */
+static inline int sysv_ipc_channel__positions(const sysv_ipc_channel* ch, uint64_t* head, uint64_t* tail) {
+  const uint64_t* headp = sysv_ipc_channel__u64(ch, SYSV_IPC_CHANNEL_OFF_HEAD);
+  const uint64_t* tailp = sysv_ipc_channel__u64(ch, SYSV_IPC_CHANNEL_OFF_TAIL);
+  int i;
+  for (i = 0; i < 64; i++) {
+    /* head first: it only grows, so a later tail is never behind it. But the
+     * ring may have been emptied and refilled between the two loads, so a gap
+     * wider than the ring is judged again with a fresh head. */
+    uint64_t h = __atomic_load_n(headp, __ATOMIC_ACQUIRE);
+    uint64_t t = __atomic_load_n(tailp, __ATOMIC_ACQUIRE);
+    if ((h | t) % 8 == 0 && t - h <= ch->capacity) {
+      *head = h;
+      *tail = t;
+      return 0;
+    }
+    if (__atomic_load_n(headp, __ATOMIC_ACQUIRE) == h) break;
+  }
+  return SYSV_IPC_CHANNEL_ECORRUPT;
+}
+
+static inline int sysv_ipc_channel__readable(const sysv_ipc_channel* ch, uint64_t unused) {
+  uint64_t h, t;
+  (void)unused;
+  if (sysv_ipc_channel_removed(ch)) return 1;
+  /* Corrupt counts as "look again": the caller's next try reports it. */
+  return sysv_ipc_channel__positions(ch, &h, &t) != 0 || h != t;
+}
+
+/* ---- producers ---- */
+
+/*
+ * Copies one record in and publishes it. Called with the send lock held.
+ * Returns 0, EAGAIN (not enough room now), or ECORRUPT.
+ */
+static inline int sysv_ipc_channel__write_locked(sysv_ipc_channel* ch, const void* data, uint32_t length) {
+  unsigned char* ring = sysv_ipc_channel__ring(ch);
+  uint64_t cap = ch->capacity;
+  uint64_t need = sysv_ipc_channel_record_size(length);
+  uint64_t h, t, index, pad, used;
+  uint32_t hdr[2];
+  int r = sysv_ipc_channel__positions(ch, &h, &t);
+  if (r != 0) return r;
+  index = t % cap;
+  pad = (index + need > cap) ? cap - index : 0; /* the record never straddles the end */
+  used = t - h;
+  if (cap - used < pad + need) return EAGAIN;
+  if (pad != 0) {
+    hdr[0] = (uint32_t)(pad - SYSV_IPC_CHANNEL_RECORD_HEADER);
+    hdr[1] = SYSV_IPC_CHANNEL_TAG_PADDING;
+    memcpy(ring + index, hdr, sizeof hdr);
+    index = 0;
+  }
+  hdr[0] = length;
+  hdr[1] = SYSV_IPC_CHANNEL_TAG_MESSAGE;
+  memcpy(ring + index, hdr, sizeof hdr);
+  if (length != 0) memcpy(ring + index + SYSV_IPC_CHANNEL_RECORD_HEADER, data, length);
+  /* Publish: consumers see the records only now, complete. */
+  __atomic_store_n(sysv_ipc_channel__u64(ch, SYSV_IPC_CHANNEL_OFF_TAIL), t + pad + need, __ATOMIC_SEQ_CST);
+  return 0;
+}
+
+static inline sysv_ipc_lock* sysv_ipc_channel__send_lock(const sysv_ipc_channel* ch) {
+  return (sysv_ipc_lock*)(void*)(ch->base + SYSV_IPC_CHANNEL_OFF_SEND_LOCK);
+}
+
+/*
+ * Sends one message without sleeping for room: 0, EAGAIN (full, or the send
+ * lock stayed busy for `lock_deadline_ns`), EMSGSIZE, EIDRM, ECORRUPT, or a
+ * lock error. With lock_deadline_ns -1 the lock is waited for as long as it
+ * takes (a dead holder's lock is taken over, lock.h).
+ */
+static inline int sysv_ipc_channel_try_send_waiting(sysv_ipc_channel* ch, const void* data, size_t length,
+                                                    int64_t lock_deadline_ns, sysv_ipc_lock_wait_state* wait);
+
+static inline int sysv_ipc_channel_try_send(sysv_ipc_channel* ch, const void* data, size_t length,
+                                            int64_t lock_deadline_ns) {
+  return sysv_ipc_channel_try_send_waiting(ch, data, length, lock_deadline_ns, NULL);
+}
+
+/*
+ * try_send with the lock wait's state kept by the caller (zeroed before the
+ * first call; NULL for a fresh one): a caller that waits in slices (a
+ * deadline per slice, as the addon's sync waits do to notice a worker's
+ * termination) keeps its suspicion of a dead holder across them, so the
+ * takeover of lock.h's SYSV_IPC_LOCK_STABLE_NS still happens.
+ */
+static inline int sysv_ipc_channel_try_send_waiting(sysv_ipc_channel* ch, const void* data, size_t length,
+                                                    int64_t lock_deadline_ns, sysv_ipc_lock_wait_state* wait) {
+  sysv_ipc_lock* lock = sysv_ipc_channel__send_lock(ch);
+  sysv_ipc_lock_wait_state fresh;
+  int r;
+  if (length > ch->max_message) return EMSGSIZE;
+  if (sysv_ipc_channel_removed(ch)) return EIDRM;
+  if (ch->self.start == 0 && (r = sysv_ipc_lock_self_init(&ch->self)) != 0) return r;
+  r = sysv_ipc_lock_try(lock, &ch->self);
+  if (r == SYSV_IPC_LOCK_BUSY) {
+    if (wait == NULL) {
+      memset(&fresh, 0, sizeof fresh);
+      wait = &fresh;
+    }
+    r = sysv_ipc_lock_wait(lock, &ch->self, lock_deadline_ns, SYSV_IPC_CHANNEL_LOCK_SPIN_NS, wait);
+  }
+  if (r == ETIMEDOUT) return EAGAIN;
+  if (r == SYSV_IPC_LOCK_CORRUPT) return SYSV_IPC_CHANNEL_ECORRUPT;
+  /* OWNER_DIED: the previous producer was killed holding the lock. It had
+   * published nothing it had not finished (tail is stored last): nothing to repair. */
+  if (r != 0 && r != SYSV_IPC_LOCK_OWNER_DIED) return r;
+  r = sysv_ipc_channel__write_locked(ch, data, (uint32_t)length);
+  sysv_ipc_lock_release(lock, &ch->self);
+  if (r == 0) sysv_ipc_channel__wake(ch, SYSV_IPC_CHANNEL_OFF_DATA_SLEEP, SYSV_IPC_CHANNEL_OFF_DATA_SEQ);
+  return r;
+}
+
+static inline int sysv_ipc_channel__writable(const sysv_ipc_channel* ch, uint64_t need) {
+  uint64_t h, t, index, pad;
+  if (sysv_ipc_channel_removed(ch)) return 1;
+  if (sysv_ipc_channel__positions(ch, &h, &t) != 0) return 1;
+  index = t % ch->capacity;
+  pad = (index + need > ch->capacity) ? ch->capacity - index : 0;
+  return ch->capacity - (t - h) >= pad + need;
+}
+
+/* One sleep until a message of `length` may fit (0, ETIMEDOUT, EINTR, EIDRM). */
+static inline int sysv_ipc_channel_wait_writable(sysv_ipc_channel* ch, size_t length, int64_t deadline_ns) {
+  return sysv_ipc_channel__sleep(ch, SYSV_IPC_CHANNEL_OFF_SPACE_SLEEP, SYSV_IPC_CHANNEL_OFF_SPACE_SEQ,
+                                 sysv_ipc_channel__writable, sysv_ipc_channel_record_size(length), deadline_ns);
+}
+
+/* ---- consumers ---- */
+
+/*
+ * Takes the oldest message: copies it into `buffer` (`size` bytes) and sets
+ * *length. 0, EAGAIN (empty), EMSGSIZE (the message is longer than `size`:
+ * *length says how long; nothing consumed), EIDRM, ECORRUPT.
+ * `buffer` may receive partial copies of messages another consumer won;
+ * only its first *length bytes after a 0 return mean anything.
+ */
+static inline int sysv_ipc_channel_try_receive(sysv_ipc_channel* ch, void* buffer, size_t size, size_t* length) {
+  unsigned char* ring = sysv_ipc_channel__ring(ch);
+  uint64_t* headp = sysv_ipc_channel__u64(ch, SYSV_IPC_CHANNEL_OFF_HEAD);
+  uint64_t cap = ch->capacity;
+  long tries;
+  for (tries = 0; tries < SYSV_IPC_CHANNEL_MAX_RETRIES; tries++) {
+    uint64_t h, t, index, avail, step;
+    uint32_t len, tag;
+    int r = sysv_ipc_channel__positions(ch, &h, &t);
+    if (r != 0) {
+      if (sysv_ipc_channel_removed(ch)) return EIDRM;
+      return r;
+    }
+    if (h == t) return sysv_ipc_channel_removed(ch) ? EIDRM : EAGAIN;
+    index = h % cap;
+    avail = t - h;
+    /* The record header may be rewritten under us once another consumer
+     * moves head: every check below that fails is re-judged against head. */
+    len = __atomic_load_n((uint32_t*)(void*)(ring + index), __ATOMIC_RELAXED);
+    tag = __atomic_load_n((uint32_t*)(void*)(ring + index + 4), __ATOMIC_RELAXED);
+    if (tag == SYSV_IPC_CHANNEL_TAG_PADDING) {
+      step = (uint64_t)len + SYSV_IPC_CHANNEL_RECORD_HEADER;
+      if (index + step != cap || step > avail) goto check;
+      /* Skip the padding; whoever wins the CAS, the next turn reads at 0. */
+      __atomic_compare_exchange_n(headp, &h, h + step, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+      continue;
+    }
+    if (tag != SYSV_IPC_CHANNEL_TAG_MESSAGE || len > ch->max_message) goto check;
+    step = sysv_ipc_channel_record_size(len);
+    if (step > avail || index + step > cap) goto check;
+    if (len > size) {
+      /* Only report it if the record was still ours to read. */
+      if (__atomic_load_n(headp, __ATOMIC_ACQUIRE) != h) continue;
+      *length = len;
+      return EMSGSIZE;
+    }
+    if (len != 0) memcpy(buffer, ring + index + SYSV_IPC_CHANNEL_RECORD_HEADER, len);
+    if (__atomic_compare_exchange_n(headp, &h, h + step, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
+      *length = len;
+      sysv_ipc_channel__wake(ch, SYSV_IPC_CHANNEL_OFF_SPACE_SLEEP, SYSV_IPC_CHANNEL_OFF_SPACE_SEQ);
+      return 0;
+    }
+    continue; /* another consumer took it: our copy may be torn, throw it away */
+  check:
+    if (__atomic_load_n(headp, __ATOMIC_ACQUIRE) != h) continue;
+    return SYSV_IPC_CHANNEL_ECORRUPT;
+  }
+  return SYSV_IPC_CHANNEL_ECORRUPT;
+}
+
+/* One sleep until the ring may hold a message (0, ETIMEDOUT, EINTR, EIDRM). */
+static inline int sysv_ipc_channel_wait_readable(sysv_ipc_channel* ch, int64_t deadline_ns) {
+  return sysv_ipc_channel__sleep(ch, SYSV_IPC_CHANNEL_OFF_DATA_SLEEP, SYSV_IPC_CHANNEL_OFF_DATA_SEQ,
+                                 sysv_ipc_channel__readable, 0, deadline_ns);
+}
+
+/* ---- the blocking forms (C peers; the addon composes the same pieces with its waiter) ---- */
+
+/* Spins (yielding the CPU, so a peer on this CPU can run) while `busy` and spin_ns lasts. */
+static inline int sysv_ipc_channel__spin_until(int64_t end_ns, int i) {
+  if ((i & 15) == 15 && sysv_ipc_channel_now_ns() >= end_ns) return 0;
+  sched_yield();
+  return 1;
+}
+
+/*
+ * Sends, waiting for room: spins up to spin_ns, then sleeps. 0, ETIMEDOUT,
+ * EMSGSIZE, EIDRM, ECORRUPT; EINTR only if `eintr` is set (else retried).
+ */
+static inline int sysv_ipc_channel_send_waiting(sysv_ipc_channel* ch, const void* data, size_t length,
+                                                int64_t spin_ns, int64_t deadline_ns, int eintr,
+                                                sysv_ipc_lock_wait_state* wait);
+
+static inline int sysv_ipc_channel_send(sysv_ipc_channel* ch, const void* data, size_t length, int64_t spin_ns,
+                                        int64_t deadline_ns, int eintr) {
+  sysv_ipc_lock_wait_state wait;
+  memset(&wait, 0, sizeof wait);
+  return sysv_ipc_channel_send_waiting(ch, data, length, spin_ns, deadline_ns, eintr, &wait);
+}
+
+/* send with the lock wait's state kept by the caller across calls (see try_send_waiting). */
+static inline int sysv_ipc_channel_send_waiting(sysv_ipc_channel* ch, const void* data, size_t length,
+                                                int64_t spin_ns, int64_t deadline_ns, int eintr,
+                                                sysv_ipc_lock_wait_state* wait) {
+  int64_t spin_end = spin_ns > 0 ? sysv_ipc_channel_now_ns() + spin_ns : 0;
+  int i = 0;
+  for (;;) {
+    int r = sysv_ipc_channel_try_send_waiting(ch, data, length, deadline_ns, wait);
+    if (r == EINTR && !eintr) continue;
+    if (r != EAGAIN) return r;
+    /* The lock stayed busy until the deadline, or the ring is full at it. */
+    if (deadline_ns >= 0 && sysv_ipc_channel_now_ns() >= deadline_ns) return ETIMEDOUT;
+    if (spin_ns > 0 && sysv_ipc_channel__spin_until(spin_end, i++)) continue;
+    spin_ns = 0;
+    r = sysv_ipc_channel_wait_writable(ch, length, deadline_ns);
+    if (r == EINTR && !eintr) continue;
+    if (r != 0) return r;
+  }
+}
+
+/* Receives, waiting for a message: spins up to spin_ns, then sleeps. */
+static inline int sysv_ipc_channel_receive(sysv_ipc_channel* ch, void* buffer, size_t size, size_t* length,
+                                           int64_t spin_ns, int64_t deadline_ns, int eintr) {
+  int64_t spin_end = spin_ns > 0 ? sysv_ipc_channel_now_ns() + spin_ns : 0;
+  int i = 0;
+  for (;;) {
+    int r = sysv_ipc_channel_try_receive(ch, buffer, size, length);
+    if (r != EAGAIN) return r;
+    if (spin_ns > 0 && sysv_ipc_channel__spin_until(spin_end, i++)) continue;
+    spin_ns = 0;
+    r = sysv_ipc_channel_wait_readable(ch, deadline_ns);
+    if (r == EINTR && !eintr) continue;
+    if (r != 0) return r;
+  }
+}
+
+/* ---- inspection (read-only; for info() and `sysv-ipc ls`) ---- */
+
+typedef struct sysv_ipc_channel_stats {
+  uint64_t messages; /* records between head and tail */
+  uint64_t bytes;    /* their payload bytes */
+  uint64_t used;     /* ring bytes between head and tail (framing and padding included) */
+} sysv_ipc_channel_stats;
+
+/*
+ * Walks the ring from head to tail. A snapshot: consumers and producers
+ * may move meanwhile, so it retries a few times and then reports what it
+ * last saw as consistent. ECORRUPT if the records do not add up.
+ */
+static inline int sysv_ipc_channel_stats_of(const sysv_ipc_channel* ch, sysv_ipc_channel_stats* out) {
+  const unsigned char* ring = ch->base + SYSV_IPC_CHANNEL_HEADER_SIZE;
+  int attempt;
+  for (attempt = 0; attempt < 100; attempt++) {
+    uint64_t h = 0, t = 0, p, messages = 0, bytes = 0;
+    int bad = 0;
+    if (sysv_ipc_channel__positions(ch, &h, &t) != 0) {
+      return SYSV_IPC_CHANNEL_ECORRUPT;
+    } else {
+      for (p = h; p != t;) {
+        uint64_t index = p % ch->capacity, step;
+        uint32_t len = __atomic_load_n((const uint32_t*)(const void*)(ring + index), __ATOMIC_RELAXED);
+        uint32_t tag = __atomic_load_n((const uint32_t*)(const void*)(ring + index + 4), __ATOMIC_RELAXED);
+        if (tag == SYSV_IPC_CHANNEL_TAG_PADDING) {
+          step = (uint64_t)len + SYSV_IPC_CHANNEL_RECORD_HEADER;
+          if (index + step != ch->capacity) { bad = 1; break; }
+        } else if (tag == SYSV_IPC_CHANNEL_TAG_MESSAGE && len <= ch->max_message) {
+          step = sysv_ipc_channel_record_size(len);
+          if (index + step > ch->capacity) { bad = 1; break; }
+          messages++;
+          bytes += len;
+        } else {
+          bad = 1;
+          break;
+        }
+        if (step > t - p) { bad = 1; break; }
+        p += step;
+      }
+    }
+    if (!bad) {
+      out->messages = messages;
+      out->bytes = bytes;
+      out->used = t - h;
+      return 0;
+    }
+    /* Moved under us? Then look again; if not, it really is corrupt. */
+    if (__atomic_load_n(sysv_ipc_channel__u64(ch, SYSV_IPC_CHANNEL_OFF_HEAD), __ATOMIC_ACQUIRE) == h &&
+        __atomic_load_n(sysv_ipc_channel__u64(ch, SYSV_IPC_CHANNEL_OFF_TAIL), __ATOMIC_ACQUIRE) == t) {
+      return SYSV_IPC_CHANNEL_ECORRUPT;
+    }
+  }
+  return SYSV_IPC_CHANNEL_ECORRUPT;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SYSV_IPC_CHANNEL_H */

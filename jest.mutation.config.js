@@ -1,0 +1,20 @@
+'use strict';
+// The jest configuration StrykerJS runs for each mutant (`npm run test:mutation`).
+//
+// It is the suite's own configuration minus the tests that cannot see a
+// mutant in lib/: the CLI, demo and packaging tests run dist/ (the compiled
+// package) in child processes, and the native fuzz test drives the addon
+// directly, so a mutated lib/*.ts never reaches them; running them for every
+// mutant would only cost time on a shared machine.
+const base = require('./jest.config');
+
+/** @type {import('jest').Config} */
+module.exports = {
+  ...base,
+  testPathIgnorePatterns: ['/node_modules/', '/test/cli\\.test\\.ts$', '/test/demo\\.test\\.ts$', '/test/package\\.test\\.ts$', '/test/native-fuzz\\.test\\.ts$'],
+  // Stryker's instrumented sources carry `// @ts-nocheck`, and the TypeScript
+  // checker already discards mutants that do not compile: no need to type-check again here.
+  // Stryker's coverage instrumentation slows every test; give the cross-process ones more room.
+  testTimeout: 120000,
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: false }] },
+};

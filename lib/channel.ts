@@ -1,0 +1,542 @@
+/**
+ * Channel: a message channel in one System V shared memory segment. Many
+ * producers and many competing consumers, in any processes and threads; a
+ * message costs a copy into the ring and a copy out, and the kernel is
+ * entered only to wake a peer that really sleeps.
+ *
+ * The protocol is include/sysv-ipc/channel.h (C peers include the same
+ * file); its layout and rules are docs/channel-layout.md.
+ */
+import * as v8 from 'node:v8';
+import { binding, type ChannelHandle, type RawChannelOpen } from './binding';
+import { ClosedError, OutOfRangeError, SysvIpcError, timeoutError } from './errors';
+import { IPC_PRIVATE, type Key } from './keys';
+import { readKernelTunable, statTime } from './kernel';
+import { ownershipOf, type IpcOwnership } from './ownership';
+import * as check from './validate';
+import { IpcHandle } from './ipc-handle';
+import { SpinBudget, WOULD_BLOCK, syncWaitFlags, type WaitOptions } from './waits';
+
+const C = binding.constants;
+
+/** Default ring size: 1 MiB. */
+export const CHANNEL_DEFAULT_CAPACITY = 1 << 20;
+
+const OPEN_CREATE = 1;
+const OPEN_EXCLUSIVE = 2;
+
+function maxCapacity(): number {
+  const shmmax = readKernelTunable('shmmax')?.[0];
+  const limit = shmmax !== undefined && Number.isFinite(shmmax) && shmmax > 0 ? shmmax : Number.MAX_SAFE_INTEGER;
+  return Math.min(limit, Number.MAX_SAFE_INTEGER) - C.CHANNEL_HEADER_SIZE;
+}
+
+/** Options of {@link Channel.create}. */
+export interface ChannelCreateOptions {
+  /** The key; default {@link IPC_PRIVATE}. */
+  key?: Key;
+  /**
+   * Bytes of the ring (rounded up to a multiple of 8); default 1 MiB, at
+   * least 256, at most the kernel's shmmax less the 256-byte header. Each
+   * message takes 8 bytes of framing plus its length rounded up to 8.
+   */
+  capacity?: number;
+  /** The largest message, in bytes: up to a quarter of `capacity`, which is also the default. */
+  maxMessageSize?: number;
+  /** Permission bits; default 0o600. */
+  mode?: number;
+}
+
+/** Options of {@link Channel.open}. */
+export interface ChannelOpenOptions extends Omit<ChannelCreateOptions, 'key'> {
+  /**
+   * Create the channel if no segment has this key (open-or-create, free of
+   * races: concurrent openers all end up on one initialised channel). An
+   * existing channel keeps its own capacity and maxMessageSize.
+   */
+  create?: boolean;
+}
+
+/** Options of the synchronous forms. */
+export interface ChannelSyncOptions {
+  /** Milliseconds to wait before `ETIMEDOUT`; default forever. */
+  timeout?: number;
+}
+
+/** What {@link Channel.info} reports. */
+export interface ChannelInfo extends IpcOwnership {
+  /** Bytes of the ring. */
+  capacity: number;
+  /** The largest message, in bytes. */
+  maxMessageSize: number;
+  /** Messages queued now. */
+  messages: number;
+  /** Their payload bytes. */
+  bytes: number;
+  /** Ring bytes in use (payload, framing and wrap-around padding). */
+  usedBytes: number;
+  /** The segment's size (header + ring). */
+  size: number;
+  /** Attachments of the segment, in every process. */
+  attachments: number;
+  /** Pid of the segment's creator. */
+  creatorPid: number;
+  /** Time of creation or of the last IPC_SET. */
+  lastChangeTime: Date | null;
+}
+
+/** Bytes to send, as (view, offset, length) without copying or slicing. */
+function sendBytes(data: unknown): Uint8Array {
+  return check.bytes('data', data);
+}
+
+// One receive area per thread, grown to the largest message seen; receive()
+// copies out of it into a Buffer of the message's exact size.
+let area = Buffer.allocUnsafeSlow(4096);
+
+function messageFrom(length: number): Buffer {
+  const out = Buffer.allocUnsafe(length);
+  area.copy(out, 0, 0, length);
+  return out;
+}
+
+function tooLarge(length: number, target: number, id: number): SysvIpcError {
+  const err = new SysvIpcError(C.EMSGSIZE, 'channelReceive', { id });
+  err.message = `EMSGSIZE: message too long, channelReceive (the message is ${length} bytes, the target holds ${target}; nothing was consumed)`;
+  return err;
+}
+
+/**
+ * A message channel in a System V shared memory segment.
+ *
+ * ```ts
+ * // process A
+ * using ch = Channel.open(0x5ca1ab1e, { create: true });
+ * await ch.send('hello');
+ * // process B
+ * using ch = Channel.open(0x5ca1ab1e, { create: true });
+ * const buf = await ch.receive();   // <Buffer 68 65 6c 6c 6f>
+ * ```
+ *
+ * Every message goes to exactly one receiver; the messages of one producer
+ * arrive in the order it sent them. A producer or consumer killed at any
+ * instant (SIGKILL included) loses at most the message it was sending and
+ * never stalls the others. `close()` detaches this process only; `remove()`
+ * deletes the segment and wakes every waiter in every process with EIDRM.
+ */
+export class Channel extends IpcHandle {
+  /** Bytes of the ring. */
+  readonly capacity: number;
+  /** The largest message, in bytes. */
+  readonly maxMessageSize: number;
+  /** Whether this call created the segment (create, or open-or-create that created it). */
+  readonly created: boolean;
+  private handle: ChannelHandle | null;
+  private readonly sendSpin = new SpinBudget();
+  private readonly receiveSpin = new SpinBudget();
+
+  private constructor(raw: RawChannelOpen, key: Key) {
+    super(raw.id, key, 'channel');
+    this.handle = raw.handle;
+    this.capacity = raw.capacity;
+    this.maxMessageSize = raw.maxMessageSize;
+    this.created = raw.created === true;
+  }
+
+  private static geometry(o: Partial<ChannelCreateOptions>): { capacity: number; maxMessageSize: number } {
+    const max = maxCapacity();
+    let capacity = check.optionalInteger('options.capacity', o.capacity, C.CHANNEL_MIN_CAPACITY, max, CHANNEL_DEFAULT_CAPACITY);
+    capacity = Math.ceil(capacity / 8) * 8;
+    if (capacity > max) capacity -= 8;
+    const limit = Math.min(Math.floor(capacity / 4), 0xffffffff);
+    const maxMessageSize = check.optionalInteger('options.maxMessageSize', o.maxMessageSize, 0, limit, limit);
+    return { capacity, maxMessageSize };
+  }
+
+  /**
+   * Creates a new channel in a new segment (IPC_CREAT | IPC_EXCL).
+   * @throws {RangeError} for a capacity or maxMessageSize out of range.
+   * @throws {SysvIpcError} EEXIST if a segment with this key exists; EINVAL/ENOSPC/ENOMEM at the kernel's limits.
+   */
+  static create(options?: ChannelCreateOptions): Channel {
+    const o = check.options('options', options);
+    const key = o.key === undefined ? IPC_PRIVATE : check.key('options.key', o.key);
+    const mode = check.mode('options.mode', o.mode, 0o600);
+    const { capacity, maxMessageSize } = Channel.geometry(o);
+    return new Channel(binding.chOpen(key, capacity, maxMessageSize, OPEN_EXCLUSIVE, mode), key);
+  }
+
+  /**
+   * Opens the channel with this key; with `{ create: true }`, creates it if absent.
+   * @throws {SysvIpcError} ENOENT if absent and `create` is not set;
+   *   `ERR_SYSV_IPC_NOT_A_CHANNEL` if the segment holds no channel of this
+   *   layout version (nothing is written to it); `ERR_SYSV_IPC_CHANNEL_CORRUPT`.
+   */
+  static open(key: Key, options?: ChannelOpenOptions): Channel {
+    const k = check.key('key', key);
+    const o = check.options('options', options);
+    const create = check.optionalBoolean('options.create', o.create, false);
+    const mode = check.mode('options.mode', o.mode, 0o600);
+    const { capacity, maxMessageSize } = Channel.geometry(o);
+    if (k === IPC_PRIVATE && !create) {
+      throw new OutOfRangeError('IPC_PRIVATE names no existing channel: use Channel.create() or fromId(id)');
+    }
+    if (k === IPC_PRIVATE) return Channel.create({ ...o, key: IPC_PRIVATE });
+    return new Channel(binding.chOpen(k, capacity, maxMessageSize, create ? OPEN_CREATE : 0, mode), k);
+  }
+
+  /**
+   * Attaches the channel in the segment with this identifier (writes nothing).
+   * @throws {SysvIpcError} EINVAL if no such segment; `ERR_SYSV_IPC_NOT_A_CHANNEL`.
+   */
+  static fromId(id: number): Channel {
+    const shmid = check.ipcId('id', id);
+    const stat = binding.shmStat(shmid);
+    return new Channel(binding.chAttach(shmid), stat.key);
+  }
+
+  private attached(): ChannelHandle {
+    if (this.handle === null) throw new ClosedError('The channel');
+    return this.handle;
+  }
+
+  private checkSize(length: number): void {
+    if (length > this.maxMessageSize) {
+      throw new OutOfRangeError(
+        `The message is ${length} bytes; this channel's maxMessageSize is ${this.maxMessageSize} bytes`,
+      );
+    }
+  }
+
+  // ---- send
+
+  /**
+   * Sends a message (a string as UTF-8, or the bytes of any ArrayBufferView),
+   * waiting off the event loop while the ring is full.
+   * @throws {RangeError} `ERR_OUT_OF_RANGE` if longer than maxMessageSize (nothing is written).
+   * @throws {SysvIpcError} ETIMEDOUT after `timeout`; EIDRM if the channel is removed.
+   */
+  send(data: string | ArrayBufferView, options?: WaitOptions): Promise<void> {
+    try {
+      const body = sendBytes(data);
+      return this.sendRange(body, 0, body.byteLength, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Sends `length` bytes of `source` from `offset` (no copy on the JS side,
+   * no view made): the allocation-free send of the hot path.
+   */
+  sendFrom(source: ArrayBufferView, offset?: number, length?: number, options?: WaitOptions): Promise<void> {
+    try {
+      const [off, len] = this.range(source, offset, length);
+      return this.sendRange(source, off, len, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private range(source: ArrayBufferView, offset: number | undefined, length: number | undefined): [number, number] {
+    if (!ArrayBuffer.isView(source)) check.invalidType('source', 'an instance of Buffer, TypedArray or DataView', source);
+    const size = source.byteLength;
+    const off = check.optionalInteger('offset', offset, 0, size, 0);
+    const len = check.optionalInteger('length', length, 0, size - off, size - off);
+    return [off, len];
+  }
+
+  private sendRange(body: ArrayBufferView, offset: number, length: number, options: WaitOptions | undefined): Promise<void> {
+    const handle = this.attached();
+    this.checkSize(length);
+    const timeout = check.timeout('options.timeout', options?.timeout);
+    return this.waits.run<void>({
+      syscall: 'channelSend',
+      context: { id: this.id },
+      timeout,
+      signal: check.signal('options.signal', options?.signal),
+      spin: this.sendSpin,
+      attempt: (spinNs) => (binding.chSend(handle, body, offset, length, C.IPC_NOWAIT, spinNs) ? undefined : WOULD_BLOCK),
+      park: (waitId) => binding.chSendAsync(handle, body, offset, length, timeout, waitId),
+      parked: () => undefined,
+    });
+  }
+
+  /** Sends without waiting: `false` if the ring has no room now. */
+  trySend(data: string | ArrayBufferView): boolean {
+    const handle = this.attached();
+    const body = sendBytes(data);
+    this.checkSize(body.byteLength);
+    return binding.chSend(handle, body, 0, body.byteLength, C.IPC_NOWAIT, 0);
+  }
+
+  /** {@link trySend} of `length` bytes of `source` from `offset`, allocation-free. */
+  trySendFrom(source: ArrayBufferView, offset?: number, length?: number): boolean {
+    const handle = this.attached();
+    const [off, len] = this.range(source, offset, length);
+    this.checkSize(len);
+    return binding.chSend(handle, source, off, len, C.IPC_NOWAIT, 0);
+  }
+
+  /**
+   * Sends, blocking the calling thread while the ring is full (after a short spin).
+   * @throws {SysvIpcError} ETIMEDOUT after `timeout`; EIDRM if removed.
+   */
+  sendSync(data: string | ArrayBufferView, options?: ChannelSyncOptions): void {
+    const body = sendBytes(data);
+    this.sendRangeSync(body, 0, body.byteLength, options);
+  }
+
+  /** {@link sendSync} of `length` bytes of `source` from `offset`, allocation-free. */
+  sendFromSync(source: ArrayBufferView, offset?: number, length?: number, options?: ChannelSyncOptions): void {
+    const [off, len] = this.range(source, offset, length);
+    this.sendRangeSync(source, off, len, options);
+  }
+
+  private sendRangeSync(body: ArrayBufferView, offset: number, length: number, options: ChannelSyncOptions | undefined): void {
+    const handle = this.attached();
+    this.checkSize(length);
+    const timeout = options === undefined ? -1 : check.timeout('options.timeout', check.options('options', options).timeout);
+    if (!binding.chSend(handle, body, offset, length, syncWaitFlags(timeout), timeout)) {
+      throw timeoutError('channelSend', { id: this.id });
+    }
+  }
+
+  // ---- receive
+
+  /**
+   * Receives the oldest message as a Buffer, waiting off the event loop.
+   * A cancelled or timed-out receive consumes nothing.
+   * @throws {SysvIpcError} ETIMEDOUT after `timeout`; EIDRM if removed; `ERR_SYSV_IPC_CHANNEL_CORRUPT`.
+   */
+  receive(options?: WaitOptions): Promise<Buffer> {
+    try {
+      const handle = this.attached();
+      const timeout = check.timeout('options.timeout', options?.timeout);
+      return this.waits.run<Buffer>({
+        syscall: 'channelReceive',
+        context: { id: this.id },
+        timeout,
+        signal: check.signal('options.signal', options?.signal),
+        spin: this.receiveSpin,
+        attempt: (spinNs) => {
+          const length = this.receiveToArea(handle, C.IPC_NOWAIT, spinNs);
+          return length < 0 ? WOULD_BLOCK : messageFrom(length);
+        },
+        park: (waitId) => binding.chReceiveAsync(handle, -1, timeout, waitId),
+        parked: (value) => value ?? Buffer.alloc(0),
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  // chReceive into the thread's area, growing it when a message does not fit.
+  private receiveToArea(handle: ChannelHandle, flags: number, wait: number): number {
+    for (;;) {
+      const n = binding.chReceive(handle, area, flags, wait);
+      if (n >= -1) return n;
+      area = Buffer.allocUnsafeSlow(Math.max(-2 - n, area.length * 2));
+    }
+  }
+
+  /** Receives without waiting: `undefined` if the ring is empty. */
+  tryReceive(): Buffer | undefined {
+    const length = this.receiveToArea(this.attached(), C.IPC_NOWAIT, 0);
+    return length < 0 ? undefined : messageFrom(length);
+  }
+
+  /**
+   * Receives, blocking the calling thread until a message comes (after a short spin).
+   * @throws {SysvIpcError} ETIMEDOUT after `timeout`; EIDRM.
+   */
+  receiveSync(options?: ChannelSyncOptions): Buffer {
+    const handle = this.attached();
+    const timeout = options === undefined ? -1 : check.timeout('options.timeout', check.options('options', options).timeout);
+    const length = this.receiveToArea(handle, syncWaitFlags(timeout), timeout);
+    if (length < 0) throw timeoutError('channelReceive', { id: this.id });
+    return messageFrom(length);
+  }
+
+  private intoTarget(target: ArrayBufferView): ArrayBufferView {
+    if (!ArrayBuffer.isView(target)) check.invalidType('target', 'an instance of Buffer, TypedArray or DataView', target);
+    return target;
+  }
+
+  // A chReceive result for a caller's target: -2 - n means it did not fit.
+  private intoResult(n: number, target: ArrayBufferView): number {
+    if (n <= -2) throw tooLarge(-2 - n, target.byteLength, this.id);
+    return n;
+  }
+
+  /**
+   * Copies the oldest message into `target` (from its start) and returns its
+   * length: the allocation-free receive of the hot path. A message longer
+   * than `target` fails with EMSGSIZE and stays queued. Waits off the event loop.
+   */
+  receiveInto(target: ArrayBufferView, options?: WaitOptions): Promise<number> {
+    try {
+      const handle = this.attached();
+      const into = this.intoTarget(target);
+      const timeout = check.timeout('options.timeout', options?.timeout);
+      return this.waits.run<number>({
+        syscall: 'channelReceive',
+        context: { id: this.id },
+        timeout,
+        signal: check.signal('options.signal', options?.signal),
+        spin: this.receiveSpin,
+        attempt: (spinNs) => {
+          const n = this.intoResult(binding.chReceive(handle, into, C.IPC_NOWAIT, spinNs), into);
+          return n < 0 ? WOULD_BLOCK : n;
+        },
+        park: (waitId) => binding.chReceiveAsync(handle, into.byteLength, timeout, waitId),
+        parked: (value) => {
+          const message = value ?? Buffer.alloc(0);
+          // into may have been detached or shrunk meanwhile: copy what fits, report the length.
+          const view = new Uint8Array(into.buffer, into.byteOffset, into.byteLength);
+          view.set(message.subarray(0, view.byteLength));
+          return message.byteLength;
+        },
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** {@link receiveInto} without waiting: the length, or -1 if the ring is empty. */
+  tryReceiveInto(target: ArrayBufferView): number {
+    const handle = this.attached();
+    return this.intoResult(binding.chReceive(handle, this.intoTarget(target), C.IPC_NOWAIT, 0), target);
+  }
+
+  /** {@link receiveInto} blocking the calling thread: the length. */
+  receiveIntoSync(target: ArrayBufferView, options?: ChannelSyncOptions): number {
+    const handle = this.attached();
+    const into = this.intoTarget(target);
+    const timeout = options === undefined ? -1 : check.timeout('options.timeout', check.options('options', options).timeout);
+    const n = this.intoResult(binding.chReceive(handle, into, syncWaitFlags(timeout), timeout), into);
+    if (n < 0) throw timeoutError('channelReceive', { id: this.id });
+    return n;
+  }
+
+  /**
+   * The messages as an async iterable; it ends when this object is closed or
+   * the channel is removed. It yields to the event loop now and then even
+   * when messages never stop coming.
+   */
+  async *messages(options?: { signal?: AbortSignal }): AsyncIterableIterator<Buffer> {
+    const o = check.options('options', options);
+    const signal = check.signal('options.signal', o.signal);
+    const opts = signal ? { signal } : undefined;
+    while (!this.closed) {
+      let message: Buffer;
+      try {
+        message = await this.receive(opts);
+      } catch (err) {
+        if (err instanceof ClosedError) return;
+        if (err instanceof SysvIpcError && (err.code === 'EIDRM' || err.code === 'EINVAL')) return;
+        throw err;
+      }
+      yield message;
+    }
+  }
+
+  // ---- values (node:v8 structured clone)
+
+  /** Sends any structured-cloneable value (node:v8 serialize). */
+  sendValue(value: unknown, options?: WaitOptions): Promise<void> {
+    try {
+      return this.send(v8.serialize(value), options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** {@link sendValue} without waiting: `false` if the ring has no room now. */
+  trySendValue(value: unknown): boolean {
+    return this.trySend(v8.serialize(value));
+  }
+
+  /** {@link sendValue} blocking the calling thread. */
+  sendValueSync(value: unknown, options?: ChannelSyncOptions): void {
+    this.sendSync(v8.serialize(value), options);
+  }
+
+  /** Receives a value sent with {@link sendValue}. */
+  async receiveValue(options?: WaitOptions): Promise<unknown> {
+    return v8.deserialize(await this.receive(options));
+  }
+
+  /** {@link receiveValue} without waiting: `undefined` if the ring is empty. */
+  tryReceiveValue(): unknown {
+    const buf = this.tryReceive();
+    return buf === undefined ? undefined : v8.deserialize(buf);
+  }
+
+  /** {@link receiveValue} blocking the calling thread. */
+  receiveValueSync(options?: ChannelSyncOptions): unknown {
+    return v8.deserialize(this.receiveSync(options));
+  }
+
+  // ---- state
+
+  /**
+   * The ring's state and the segment's IPC_STAT, fresh on each call.
+   * @throws {SysvIpcError} `ERR_SYSV_IPC_CHANNEL_CORRUPT` if the records do not add up.
+   */
+  info(): ChannelInfo {
+    const stats = binding.chStats(this.attached());
+    const s = binding.shmStat(this.id);
+    return {
+      ...ownershipOf(this.id, s),
+      capacity: this.capacity,
+      maxMessageSize: this.maxMessageSize,
+      messages: stats.messages,
+      bytes: stats.bytes,
+      usedBytes: stats.usedBytes,
+      size: s.size,
+      attachments: s.attachments,
+      creatorPid: s.creatorPid,
+      lastChangeTime: statTime(s.lastChangeTime),
+    };
+  }
+
+  /** Whether {@link close} was called. */
+  override get closed(): boolean {
+    return this.handle === null;
+  }
+
+  /**
+   * Detaches this process: its pending waits reject with a "closed" error
+   * (nothing is taken). The channel stays for the other processes. Idempotent.
+   */
+  override close(): void {
+    if (this.handle === null) return;
+    const handle = this.handle;
+    this.handle = null;
+    super.close();
+    binding.chClose(handle);
+  }
+
+  /**
+   * Deletes the channel: every waiter in every process wakes with EIDRM at
+   * once, and the segment goes when the last process detaches. This handle
+   * stays open (its calls then fail with EIDRM) until closed.
+   */
+  remove(): void {
+    if (this.handle !== null) {
+      binding.chMarkRemoved(this.handle);
+    } else {
+      let raw: RawChannelOpen | undefined;
+      try {
+        raw = binding.chAttach(this.id);
+        binding.chMarkRemoved(raw.handle);
+      } catch {
+        // Gone, or no longer a readable channel: removing the segment is all there is to do.
+      } finally {
+        if (raw) binding.chClose(raw.handle);
+      }
+    }
+    binding.shmRemove(this.id);
+  }
+}

@@ -1,0 +1,557 @@
+// Channel: a message channel in one shared memory segment. The protocol is
+// include/sysv-ipc/channel.h, the very code C peers include; this file only
+// attaches segments, checks arguments and runs the header's pieces on the
+// JS thread (try/spin), on the calling thread (sync) or on a waiter thread
+// (async parks, interruptible through RunBlocking's timer signal).
+//
+// Attachment safety, as SharedMemory's rules but simpler, because no
+// JavaScript view of a channel segment ever exists (every byte goes through
+// a copy): the mapping is shared by the handle and every parked call, and
+// shmdt runs when the last of them lets go. close() drops the handle's
+// share; a waiter thread still copying keeps the memory mapped until it is
+// done. Environment teardown (a worker ending) drops every handle's share
+// after the Addon's hook has joined the waiter threads.
+#include <errno.h>
+#include <sched.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sysv-ipc/channel.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <unordered_set>
+#include <vector>
+
+#include "addon.h"
+#include "arguments.h"
+#include "errors.h"
+#include "ipc_common.h"
+#include "waiter.h"
+
+namespace sysv_ipc {
+
+namespace {
+
+// One attachment of a channel segment; shmdt when the last share goes.
+class ChannelMapping {
+ public:
+  ChannelMapping(void* addr, uint64_t size) : addr_(addr), size_(size) {}
+  ~ChannelMapping() {
+    if (addr_ != nullptr) shmdt(addr_);
+  }
+  ChannelMapping(const ChannelMapping&) = delete;
+  ChannelMapping& operator=(const ChannelMapping&) = delete;
+  sysv_ipc_channel ch{};  // the header's local view (trusted copies of capacity, max_message)
+  void* addr() const { return addr_; }
+  uint64_t size() const { return size_; }
+
+ private:
+  void* addr_;
+  uint64_t size_;
+};
+
+struct ChannelRegistry;
+
+struct ChannelHandle {
+  std::shared_ptr<ChannelMapping> mapping;  // null once closed
+  ChannelRegistry* registry = nullptr;      // null after environment teardown
+};
+
+struct ChannelRegistry {
+  std::unordered_set<ChannelHandle*> live;
+};
+
+ChannelRegistry* GetRegistry(const Napi::CallbackInfo& info) { return static_cast<ChannelRegistry*>(info.Data()); }
+
+[[noreturn]] void ThrowClosed(Napi::Env env) {
+  Napi::Error e = Napi::Error::New(env, "The channel is closed");
+  e.Set("code", Napi::String::New(env, "ERR_SYSV_IPC_CLOSED"));
+  throw e;
+}
+
+// A handle is an External whose pointer this environment's registry holds.
+// (Cheaper than a type-tagged wrapped object, whose tag check and unwrap cost
+// several hundred nanoseconds per call: the hot path makes one call per
+// message. The registry lookup is what makes it safe: no other External, and
+// no handle of another environment or already finalized, passes.)
+ChannelHandle* ArgHandle(const Napi::CallbackInfo& info, size_t index) {
+  Napi::Env env = info.Env();
+  napi_value v = index < info.Length() ? static_cast<napi_value>(info[index]) : nullptr;
+  napi_valuetype type = napi_undefined;
+  void* data = nullptr;
+  if (v == nullptr || napi_typeof(env, v, &type) != napi_ok || type != napi_external ||
+      napi_get_value_external(env, v, &data) != napi_ok ||
+      GetRegistry(info)->live.count(static_cast<ChannelHandle*>(data)) == 0) {
+    ThrowTypeError(env, "The \"handle\" argument must be a channel handle");
+  }
+  return static_cast<ChannelHandle*>(data);
+}
+
+ChannelMapping& Attached(const Napi::CallbackInfo& info, size_t index) {
+  ChannelHandle* h = ArgHandle(info, index);
+  if (!h->mapping) ThrowClosed(info.Env());
+  return *h->mapping;
+}
+
+void FinalizeHandle(napi_env, void* data, void*) {
+  auto* h = static_cast<ChannelHandle*>(data);
+  if (h->registry != nullptr) h->registry->live.erase(h);
+  delete h;  // drops its share of the mapping
+}
+
+void CleanupRegistry(void* data) {
+  auto* registry = static_cast<ChannelRegistry*>(data);
+  for (ChannelHandle* h : registry->live) {
+    h->mapping.reset();
+    h->registry = nullptr;
+  }
+  delete registry;
+}
+
+// ---- blocking calls for the waiter threads and the sync forms
+
+// The spin of the synchronous forms before they sleep: a peer on another
+// CPU usually answers within microseconds, and waking a sleeping vCPU costs
+// tens of them. sched_yield in the spin lets a peer on this CPU run.
+constexpr int64_t kSyncSpinNs = 100000;
+// The longest a spin on the JS thread may last (lib/waits.ts keeps it lower).
+constexpr int64_t kMaxSpinNs = 1000000;
+// How long a try form waits for the producers' lock (held only for a copy)
+// before it says "would block".
+constexpr int64_t kTryLockNs = 200000;
+// The first buffer of a parked receive; grown to the message's size.
+constexpr size_t kFirstReceiveBuffer = 4096;
+
+class ChannelSendCall : public BlockingCall {
+ public:
+  ChannelSendCall(std::shared_ptr<ChannelMapping> m, const uint8_t* data, size_t length, int64_t spin_ns)
+      : mapping_(std::move(m)), data_(data), length_(length), spin_ns_(spin_ns) {}
+  int Attempt(const Deadline& deadline) override {
+    // The lock wait's state lives here, not per attempt: a sync wait comes
+    // back every slice (to see a worker's termination), and a dead send-lock
+    // holder is only recognised by a suspicion that lasts across slices.
+    int r = sysv_ipc_channel_send_waiting(&mapping_->ch, data_, length_, spin_ns_, deadline.at_ns, 1, &lock_wait_);
+    spin_ns_ = 0;  // spin once, not after every interruption
+    return r;
+  }
+  bool KernelTimeout() const override { return true; }
+  const char* Syscall() const override { return "channelSend"; }
+
+ protected:
+  std::shared_ptr<ChannelMapping> mapping_;
+  const uint8_t* data_;
+  size_t length_;
+  int64_t spin_ns_;
+  sysv_ipc_lock_wait_state lock_wait_{};
+};
+
+// The async form owns a copy: the JS buffer may change or go away.
+class OwnedChannelSendCall : public ChannelSendCall {
+ public:
+  OwnedChannelSendCall(std::shared_ptr<ChannelMapping> m, std::vector<uint8_t> data)
+      : ChannelSendCall(std::move(m), nullptr, data.size(), 0), storage_(std::move(data)) {
+    data_ = storage_.data();
+  }
+
+ private:
+  std::vector<uint8_t> storage_;
+};
+
+// Receives into `into`; EMSGSIZE leaves the message queued and `needed` set.
+class ChannelReceiveCall : public BlockingCall {
+ public:
+  ChannelReceiveCall(std::shared_ptr<ChannelMapping> m, uint8_t* into, size_t size, int64_t spin_ns)
+      : mapping_(std::move(m)), into_(into), size_(size), spin_ns_(spin_ns) {}
+  int Attempt(const Deadline& deadline) override {
+    int r = sysv_ipc_channel_receive(&mapping_->ch, into_, size_, &received_, spin_ns_, deadline.at_ns, 1);
+    spin_ns_ = 0;
+    return r;
+  }
+  bool KernelTimeout() const override { return true; }
+  const char* Syscall() const override { return "channelReceive"; }
+  size_t received() const { return received_; }
+
+ protected:
+  std::shared_ptr<ChannelMapping> mapping_;
+  uint8_t* into_;
+  size_t size_;
+  int64_t spin_ns_;
+  size_t received_ = 0;
+};
+
+// The parked receive owns a buffer that grows to the message's size.
+// With a limit (receiveInto's target), a longer message fails with EMSGSIZE and stays queued.
+class OwnedChannelReceiveCall : public BlockingCall {
+ public:
+  OwnedChannelReceiveCall(std::shared_ptr<ChannelMapping> m, int64_t limit) : mapping_(std::move(m)), limit_(limit) {}
+  int Attempt(const Deadline& deadline) override {
+    for (;;) {
+      if (buffer_.empty()) {
+        size_t first = kFirstReceiveBuffer;
+        if (limit_ >= 0 && static_cast<uint64_t>(limit_) < first) first = static_cast<size_t>(limit_);
+        buffer_.resize(first + 1);  // never empty, even for a limit of 0
+      }
+      size_t usable = buffer_.size() - 1;
+      int r = sysv_ipc_channel_receive(&mapping_->ch, buffer_.data(), usable, &received_, 0, deadline.at_ns, 1);
+      if (r != EMSGSIZE) return r;
+      if (limit_ >= 0 && received_ > static_cast<uint64_t>(limit_)) return EMSGSIZE;
+      // received_ <= max_message (checked by the header): a bounded allocation.
+      try {
+        buffer_.resize(received_ + 1);
+      } catch (const std::bad_alloc&) {
+        return ENOMEM;
+      }
+    }
+  }
+  bool KernelTimeout() const override { return true; }
+  const char* Syscall() const override { return "channelReceive"; }
+  Napi::Value Value(Napi::Env env) override {
+    return Napi::Buffer<uint8_t>::Copy(env, buffer_.data(), received_);
+  }
+
+ private:
+  std::shared_ptr<ChannelMapping> mapping_;
+  int64_t limit_;
+  std::vector<uint8_t> buffer_;
+  size_t received_ = 0;
+};
+
+// ---- attach
+
+// Attaches segment `id` and reads its header. Returns the mapping, or throws.
+// With `init` (the caller may initialise), a blank header is written as the
+// header's open-or-create rules say; otherwise nothing is written.
+//
+// A blank header may be a creator between its shmget and its header (an
+// open-or-create race): that is worth a wait of up to a second, but only
+// when it can be one: the creator is another process that is alive, and the
+// segment is seconds young. Anything else blank is "not a channel" at once.
+bool CreatorMayStillWrite(const struct shmid_ds& ds) {
+  if (ds.shm_cpid == getpid()) return false;  // we would know: our own creates write before they return
+  if (time(nullptr) - ds.shm_ctime > 2) return false;
+  return sysv_ipc_process_start_time(static_cast<pid_t>(ds.shm_cpid)) != 0;
+}
+
+std::shared_ptr<ChannelMapping> AttachChannel(Napi::Env env, int id, bool init, bool created, uint64_t capacity,
+                                              uint32_t max_message, bool read_only) {
+  // shmat first, then IPC_STAT: the size must be that of the segment we
+  // attached (an id removed and reused in between would name another one).
+  void* addr = shmat(id, nullptr, read_only ? SHM_RDONLY : 0);
+  if (addr == reinterpret_cast<void*>(-1)) ThrowErrno(env, errno, "shmat");
+  struct shmid_ds ds;
+  if (shmctl(id, IPC_STAT, &ds) < 0) {
+    int err = errno;
+    shmdt(addr);
+    ThrowErrno(env, err, "shmctl");
+  }
+  uint64_t size = static_cast<uint64_t>(ds.shm_segsz);
+  auto mapping = std::make_shared<ChannelMapping>(addr, size);
+  int64_t give_up = MonotonicNowNs() + 1000000000LL;
+  for (int i = 0;; i++) {
+    int r = init ? sysv_ipc_channel_init_or_attach(&mapping->ch, addr, size, capacity, max_message, id, created)
+                 : sysv_ipc_channel_attach(&mapping->ch, addr, size, id);
+    if (r == 0) return mapping;
+    if (r == EAGAIN && MonotonicNowNs() < give_up && CreatorMayStillWrite(ds)) {
+      if (i < 100) sched_yield();
+      else usleep(1000);
+      continue;
+    }
+    if (r == EAGAIN) r = SYSV_IPC_CHANNEL_ENOTCHANNEL;
+    ThrowErrno(env, r, "channelOpen");
+  }
+}
+
+Napi::Value WrapMapping(Napi::Env env, ChannelRegistry* registry, std::shared_ptr<ChannelMapping> mapping, int id) {
+  auto* h = new ChannelHandle();
+  h->mapping = std::move(mapping);
+  napi_value handle;
+  if (napi_create_external(env, h, FinalizeHandle, nullptr, &handle) != napi_ok) {
+    delete h;
+    throw Napi::Error::New(env, "sysv-ipc: cannot create the channel handle");
+  }
+  h->registry = registry;
+  registry->live.insert(h);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("handle", Napi::Value(env, handle));
+  out.Set("id", Napi::Number::New(env, id));
+  out.Set("capacity", Napi::Number::New(env, static_cast<double>(h->mapping->ch.capacity)));
+  out.Set("maxMessageSize", Napi::Number::New(env, h->mapping->ch.max_message));
+  return out;
+}
+
+// ---- entry points
+
+constexpr int kOpenCreate = 1;     // IPC_CREAT: open or create
+constexpr int kOpenExclusive = 2;  // IPC_EXCL: create only
+
+// chOpen(key, capacity, maxMessageSize, flags, mode) → { handle, id, capacity, maxMessageSize, created }
+Napi::Value ChOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  key_t key = ArgKey(info, 0);
+  uint64_t capacity = static_cast<uint64_t>(ArgInteger(info, 1, "capacity", SYSV_IPC_CHANNEL_MIN_CAPACITY,
+                                                       kMaxSafeInteger - SYSV_IPC_CHANNEL_HEADER_SIZE));
+  if (capacity % 8 != 0) ThrowRangeError(env, "The value of \"capacity\" is out of range. It must be a multiple of 8");
+  uint32_t max_message = static_cast<uint32_t>(
+      ArgInteger(info, 2, "maxMessageSize", 0,
+                 std::min<int64_t>(UINT32_MAX, static_cast<int64_t>(sysv_ipc_channel_max_message_limit(capacity)))));
+  int flags = ArgFlags(info, 3, kOpenCreate | kOpenExclusive);
+  int mode = static_cast<int>(ArgInteger(info, 4, "mode", 0, 0777));
+  bool created = false;
+  int id = -1;
+  size_t size = static_cast<size_t>(sysv_ipc_channel_segment_size(capacity));
+  if (flags & (kOpenCreate | kOpenExclusive)) {
+    id = shmget(key, size, IPC_CREAT | IPC_EXCL | mode);
+    if (id >= 0) {
+      created = true;
+    } else if (errno != EEXIST || (flags & kOpenExclusive) || key == IPC_PRIVATE) {
+      ThrowErrno(env, errno, "shmget");
+    }
+  }
+  if (!created) {
+    id = shmget(key, 0, 0);
+    if (id < 0) ThrowErrno(env, errno, "shmget");
+  }
+  std::shared_ptr<ChannelMapping> mapping;
+  try {
+    mapping = AttachChannel(env, id, (flags & (kOpenCreate | kOpenExclusive)) != 0, created, capacity, max_message,
+                            false);
+  } catch (...) {
+    if (created) shmctl(id, IPC_RMID, nullptr);  // leave no half-made segment behind
+    throw;
+  }
+  Napi::Value out = WrapMapping(env, GetRegistry(info), std::move(mapping), id);
+  out.As<Napi::Object>().Set("created", Napi::Boolean::New(env, created));
+  return out;
+}
+
+// chAttach(id) → as chOpen (an existing channel only; nothing written).
+Napi::Value ChAttach(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int id = ArgId(info, 0);
+  auto mapping = AttachChannel(env, id, false, false, 0, 0, false);
+  return WrapMapping(env, GetRegistry(info), std::move(mapping), id);
+}
+
+// chClose(handle) → whether it was open. The memory goes once parked calls let go.
+Napi::Value ChClose(const Napi::CallbackInfo& info) {
+  ChannelHandle* h = ArgHandle(info, 0);
+  bool was = static_cast<bool>(h->mapping);
+  h->mapping.reset();
+  return Napi::Boolean::New(info.Env(), was);
+}
+
+// How a sync call waits: with IPC_NOWAIT, `wait` is the spin in ns; otherwise the timeout in ms.
+struct WaitArg {
+  bool nowait;
+  int64_t spin_ns = 0;
+  int64_t timeout_ns = -1;
+};
+WaitArg ParseWaitArg(const Napi::CallbackInfo& info, size_t flags_index) {
+  WaitArg w;
+  w.nowait = (ArgFlags(info, flags_index, IPC_NOWAIT) & IPC_NOWAIT) != 0;
+  if (w.nowait) {
+    w.spin_ns = ArgInteger(info, flags_index + 1, "spinNs", 0, kMaxSpinNs);
+  } else {
+    w.timeout_ns = ArgTimeoutNs(info, flags_index + 1, "timeout");
+  }
+  return w;
+}
+
+// offset and length of a part of `view`.
+ByteView Slice(const Napi::CallbackInfo& info, ByteView view, size_t offset_index) {
+  int64_t offset = ArgInteger(info, offset_index, "offset", 0, static_cast<int64_t>(view.length));
+  int64_t length = ArgInteger(info, offset_index + 1, "length", 0, static_cast<int64_t>(view.length) - offset);
+  return ByteView{view.data + offset, static_cast<size_t>(length)};
+}
+
+[[noreturn]] void ThrowTooLarge(Napi::Env env, size_t length, uint32_t max) {
+  ThrowRangeError(env, "The message is " + std::to_string(length) + " bytes; this channel's maxMessageSize is " +
+                           std::to_string(max));
+}
+
+// chSend(handle, data, offset, length, flags, wait) → true sent, false would block / timed out.
+Napi::Value ChSend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ChannelMapping& m = Attached(info, 0);
+  ByteView data = Slice(info, ArgBytes(info, 1, "data"), 2);
+  WaitArg w = ParseWaitArg(info, 4);
+  if (data.length > m.ch.max_message) ThrowTooLarge(env, data.length, m.ch.max_message);
+  int r;
+  if (w.nowait) {
+    int64_t end = MonotonicNowNs() + w.spin_ns;
+    for (int i = 0;; i++) {
+      r = sysv_ipc_channel_try_send(&m.ch, data.data, data.length, MonotonicNowNs() + kTryLockNs);
+      if (r == EINTR) continue;
+      if (r != EAGAIN || w.spin_ns == 0 || ((i & 15) == 15 && MonotonicNowNs() >= end)) break;
+      sched_yield();
+    }
+  } else {
+    ChannelSendCall call(ArgHandle(info, 0)->mapping, data.data, data.length, kSyncSpinNs);
+    r = RunBlockingSync(env, call, w.timeout_ns);
+  }
+  if (r == EAGAIN || r == ETIMEDOUT) return Napi::Boolean::New(env, false);
+  if (r != 0) ThrowErrno(env, r, "channelSend");
+  return Napi::Boolean::New(env, true);
+}
+
+// chReceive(handle, into, flags, wait) → length, -1 (would block / timed out),
+// or -2 - n when the message (n bytes) is longer than `into` (nothing consumed).
+Napi::Value ChReceive(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ChannelHandle* h = ArgHandle(info, 0);
+  if (!h->mapping) ThrowClosed(env);
+  ChannelMapping& m = *h->mapping;
+  ByteView into = ArgBytes(info, 1, "into");
+  WaitArg w = ParseWaitArg(info, 2);
+  size_t length = 0;
+  int r;
+  if (w.nowait) {
+    int64_t end = MonotonicNowNs() + w.spin_ns;
+    for (int i = 0;; i++) {
+      r = sysv_ipc_channel_try_receive(&m.ch, into.data, into.length, &length);
+      if (r != EAGAIN || w.spin_ns == 0 || ((i & 15) == 15 && MonotonicNowNs() >= end)) break;
+      sched_yield();
+    }
+  } else {
+    ChannelReceiveCall call(h->mapping, into.data, into.length, kSyncSpinNs);
+    r = RunBlockingSync(env, call, w.timeout_ns);
+    length = call.received();
+  }
+  if (r == EAGAIN || r == ETIMEDOUT) return Napi::Number::New(env, -1);
+  if (r == EMSGSIZE) return Napi::Number::New(env, -2.0 - static_cast<double>(length));
+  if (r != 0) ThrowErrno(env, r, "channelReceive");
+  return Napi::Number::New(env, static_cast<double>(length));
+}
+
+// chSendAsync(handle, data, offset, length, timeoutMs, waitId)
+Napi::Value ChSendAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ChannelHandle* h = ArgHandle(info, 0);
+  if (!h->mapping) ThrowClosed(env);
+  ByteView data = Slice(info, ArgBytes(info, 1, "data"), 2);
+  int64_t timeout_ns = ArgTimeoutNs(info, 4, "timeout");
+  uint64_t wait_id = ArgWaitId(info, 5);
+  if (data.length > h->mapping->ch.max_message) ThrowTooLarge(env, data.length, h->mapping->ch.max_message);
+  WaiterPool& pool = env.GetInstanceData<Addon>()->Pool(env);
+  std::vector<uint8_t> copy(data.data, data.data + data.length);
+  pool.Submit(env, wait_id, std::make_unique<OwnedChannelSendCall>(h->mapping, std::move(copy)),
+              Deadline::AfterNs(timeout_ns));
+  return env.Undefined();
+}
+
+// chReceiveAsync(handle, limit, timeoutMs, waitId): reports the message as a
+// Buffer; with limit >= 0 a longer message fails with EMSGSIZE, unconsumed.
+Napi::Value ChReceiveAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ChannelHandle* h = ArgHandle(info, 0);
+  if (!h->mapping) ThrowClosed(env);
+  int64_t limit = ArgInteger(info, 1, "limit", -1, kMaxSafeInteger);
+  int64_t timeout_ns = ArgTimeoutNs(info, 2, "timeout");
+  uint64_t wait_id = ArgWaitId(info, 3);
+  WaiterPool& pool = env.GetInstanceData<Addon>()->Pool(env);
+  pool.Submit(env, wait_id, std::make_unique<OwnedChannelReceiveCall>(h->mapping, limit), Deadline::AfterNs(timeout_ns));
+  return env.Undefined();
+}
+
+Napi::Object StatsObject(Napi::Env env, const sysv_ipc_channel& ch, const sysv_ipc_channel_stats& s) {
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("capacity", Napi::Number::New(env, static_cast<double>(ch.capacity)));
+  out.Set("maxMessageSize", Napi::Number::New(env, ch.max_message));
+  out.Set("messages", Napi::Number::New(env, static_cast<double>(s.messages)));
+  out.Set("bytes", Napi::Number::New(env, static_cast<double>(s.bytes)));
+  out.Set("usedBytes", Napi::Number::New(env, static_cast<double>(s.used)));
+  out.Set("removed", Napi::Boolean::New(env, sysv_ipc_channel_removed(&ch) != 0));
+  return out;
+}
+
+// chStats(handle) → { capacity, maxMessageSize, messages, bytes, usedBytes, removed }
+Napi::Value ChStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ChannelMapping& m = Attached(info, 0);
+  sysv_ipc_channel_stats s;
+  int r = sysv_ipc_channel_stats_of(&m.ch, &s);
+  if (r != 0) ThrowErrno(env, r, "channelInfo");
+  return StatsObject(env, m.ch, s);
+}
+
+// chMarkRemoved(handle): wakes every sleeper in every process with EIDRM
+// (the caller then does IPC_RMID).
+Napi::Value ChMarkRemoved(const Napi::CallbackInfo& info) {
+  ChannelMapping& m = Attached(info, 0);
+  sysv_ipc_channel_mark_removed(&m.ch);
+  return info.Env().Undefined();
+}
+
+// chPeek(id) → stats of the channel in segment `id`, attached read-only and
+// detached again; null if the segment holds no channel; throws on attach
+// errors (EACCES…) and ECORRUPT. For `sysv-ipc ls` / `stat`.
+Napi::Value ChPeek(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int id = ArgId(info, 0);
+  struct shmid_ds ds;
+  if (shmctl(id, IPC_STAT, &ds) < 0) ThrowErrno(env, errno, "shmctl");
+  if (static_cast<uint64_t>(ds.shm_segsz) < SYSV_IPC_CHANNEL_HEADER_SIZE + SYSV_IPC_CHANNEL_MIN_CAPACITY) return env.Null();
+  void* addr = shmat(id, nullptr, SHM_RDONLY);
+  if (addr == reinterpret_cast<void*>(-1)) ThrowErrno(env, errno, "shmat");
+  // The size again, now that this segment is attached (the id cannot be reused under us any more).
+  if (shmctl(id, IPC_STAT, &ds) < 0) {
+    int err = errno;
+    shmdt(addr);
+    ThrowErrno(env, err, "shmctl");
+  }
+  uint64_t size = static_cast<uint64_t>(ds.shm_segsz);
+  ChannelMapping mapping(addr, size);  // shmdt on the way out
+  int r = sysv_ipc_channel_attach(&mapping.ch, addr, size, id);
+  if (r == EAGAIN || r == SYSV_IPC_CHANNEL_ENOTCHANNEL) return env.Null();
+  if (r != 0) ThrowErrno(env, r, "channelInfo");
+  sysv_ipc_channel_stats s;
+  r = sysv_ipc_channel_stats_of(&mapping.ch, &s);
+  if (r != 0) ThrowErrno(env, r, "channelInfo");
+  return StatsObject(env, mapping.ch, s);
+}
+
+// Open channel handles of this environment (leak tests).
+Napi::Value ChLiveHandles(const Napi::CallbackInfo& info) {
+  size_t n = 0;
+  for (ChannelHandle* h : GetRegistry(info)->live) n += h->mapping ? 1 : 0;
+  return Napi::Number::New(info.Env(), static_cast<double>(n));
+}
+
+}  // namespace
+
+void RegisterChannel(Napi::Env env, Napi::Object exports, Napi::Object constants) {
+  auto* registry = new ChannelRegistry();
+  // Registered before the Addon's own hook, so it runs after the waiter threads are joined.
+  if (napi_add_env_cleanup_hook(env, CleanupRegistry, registry) != napi_ok) {
+    delete registry;
+    throw Napi::Error::New(env, "sysv-ipc: cannot register the channel cleanup hook");
+  }
+  auto fn = [&](const char* name, Napi::Function::Callback cb) {
+    exports.Set(name, Napi::Function::New(env, cb, name, registry));
+  };
+  fn("chOpen", ChOpen);
+  fn("chAttach", ChAttach);
+  fn("chClose", ChClose);
+  fn("chSend", ChSend);
+  fn("chReceive", ChReceive);
+  fn("chSendAsync", ChSendAsync);
+  fn("chReceiveAsync", ChReceiveAsync);
+  fn("chStats", ChStats);
+  fn("chMarkRemoved", ChMarkRemoved);
+  fn("chPeek", ChPeek);
+  fn("chLiveHandles", ChLiveHandles);
+  constants.Set("CHANNEL_HEADER_SIZE", Napi::Number::New(env, SYSV_IPC_CHANNEL_HEADER_SIZE));
+  constants.Set("CHANNEL_MIN_CAPACITY", Napi::Number::New(env, SYSV_IPC_CHANNEL_MIN_CAPACITY));
+  constants.Set("CHANNEL_RECORD_HEADER", Napi::Number::New(env, SYSV_IPC_CHANNEL_RECORD_HEADER));
+  constants.Set("EBADMSG", Napi::Number::New(env, EBADMSG));
+  constants.Set("EPROTO", Napi::Number::New(env, EPROTO));
+  constants.Set("EMSGSIZE", Napi::Number::New(env, EMSGSIZE));
+}
+
+}  // namespace sysv_ipc

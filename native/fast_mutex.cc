@@ -1,0 +1,256 @@
+// FastMutex: the sleeping and waking half of a lock in shared memory.
+//
+// The lock is the record of include/sysv-ipc/lock.h, inside a shared memory
+// attachment. JavaScript takes and releases it itself when nobody waits
+// (Atomics.compareExchange on the attachment's view: no native call, no
+// syscall); it comes here only to sleep (the lock is held by someone else)
+// and to release a lock that has sleepers (FUTEX_WAKE). The protocol, the
+// dead-holder takeover and the corrupt-word checks are the header's, shared
+// with Channel and with C peers.
+//
+// Memory safety: every call holds the attachment's Mapping (shared_ptr), so
+// the address range stays valid while a waiter thread reads the record; a
+// detach meanwhile replaces the segment by anonymous memory (Mapping::Unmap),
+// which a wait notices through unmapped() and reports as "detached".
+#include <errno.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <sysv-ipc/lock.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "addon.h"
+#include "arguments.h"
+#include "errors.h"
+#include "shared_memory.h"
+#include "waiter.h"
+
+namespace sysv_ipc {
+
+namespace {
+
+// What a wait reports as its `extra` (lib/fast-mutex.ts reads the same numbers).
+enum LockOutcome { kTaken = 0, kOwnerDied = 1, kCorrupt = 2, kDetached = 3 };
+
+// Spin of a synchronous wait before it sleeps (sched_yield between looks), as
+// the header's sysv_ipc_lock_acquire. Async waits spin on the JS thread first
+// (lib/waits.ts SpinBudget) and do not spin again here.
+constexpr int64_t kSyncSpinNs = 20000;
+
+// This process's pid and start time, read once: getpid() is a syscall
+// (glibc does not cache it), and the wait and the release run it per call.
+// A forked child (no Node process does that with the addon loaded, but a
+// native module might) gets its own through the atfork handler.
+std::atomic<uint32_t> g_self_pid{0};
+uint64_t g_self_start = 0;  // written before g_self_pid (release), read after it (acquire)
+std::once_flag g_atfork_once;
+
+int Self(sysv_ipc_lock_self* out) {
+  uint32_t pid = g_self_pid.load(std::memory_order_acquire);
+  if (pid == 0) {
+    std::call_once(g_atfork_once, [] { pthread_atfork(nullptr, nullptr, [] { g_self_pid.store(0); }); });
+    sysv_ipc_lock_self self;
+    int err = sysv_ipc_lock_self_init(&self);
+    if (err != 0) return err;
+    g_self_start = self.start;
+    g_self_pid.store(self.pid, std::memory_order_release);
+    pid = self.pid;
+  }
+  out->pid = pid;
+  out->start = g_self_start;
+  return 0;
+}
+
+// The lock record at `offset` of the attachment: 8-byte aligned and inside it.
+struct LockRef {
+  std::shared_ptr<Mapping> mapping;
+  size_t offset;
+};
+
+LockRef ArgLock(const Napi::CallbackInfo& info) {
+  LockRef ref{ArgAttachedMapping(info, 0), 0};
+  int64_t size = static_cast<int64_t>(ref.mapping->size());
+  int64_t offset = ArgInteger(info, 1, "offset", 0, kMaxSafeInteger);
+  if (offset % 8 != 0 || offset > size - static_cast<int64_t>(SYSV_IPC_LOCK_SIZE)) {
+    ThrowRangeError(info.Env(), "The value of \"offset\" is out of range. It must be a multiple of 8 with " +
+                                    std::to_string(SYSV_IPC_LOCK_SIZE) + " bytes of the " + std::to_string(size) +
+                                    "-byte segment from it. Received " + std::to_string(offset));
+  }
+  if (ref.mapping->read_only()) {
+    Napi::Error e = Napi::Error::New(info.Env(), "A lock cannot be taken in a read-only attachment");
+    e.Set("code", Napi::String::New(info.Env(), "ERR_SYSV_IPC_READ_ONLY"));
+    throw e;
+  }
+  ref.offset = static_cast<size_t>(offset);
+  return ref;
+}
+
+sysv_ipc_lock* Record(uint8_t* base, size_t offset) { return reinterpret_cast<sysv_ipc_lock*>(base + offset); }
+
+// One wait for the lock, on a waiter thread (async) or the JS thread (sync).
+class LockWaitCall : public BlockingCall {
+ public:
+  LockWaitCall(LockRef ref, const sysv_ipc_lock_self& self, int64_t spin_ns)
+      : ref_(std::move(ref)), self_(self), spin_ns_(spin_ns) {
+    // The first look at the holder's liveness comes after one check period,
+    // not at once: a lock held for microseconds (the common case under
+    // contention) then costs no /proc read. A dead holder is still found
+    // within SYSV_IPC_LOCK_CHECK_NS more.
+    state_.next_check_ns = sysv_ipc_lock_now_ns() + SYSV_IPC_LOCK_CHECK_NS;
+  }
+  ~LockWaitCall() override { Undo(); }
+
+  int Attempt(const Deadline& deadline) override {
+    uint8_t* base = ref_.mapping->data();
+    if (base == nullptr) return Report(kDetached);
+    int r = sysv_ipc_lock_wait(Record(base, ref_.offset), &self_, deadline.at_ns, spin_ns_, &state_);
+    // Detached meanwhile: what the wait saw is anonymous memory (Mapping::Unmap).
+    if (ref_.mapping->unmapped()) return Report(kDetached);
+    switch (r) {
+      case SYSV_IPC_LOCK_OK:
+        taken_ = true;
+        return Report(kTaken);
+      case SYSV_IPC_LOCK_OWNER_DIED:
+        taken_ = true;
+        return Report(kOwnerDied);
+      case SYSV_IPC_LOCK_CORRUPT:
+        return Report(kCorrupt);
+      default:
+        return r;  // ETIMEDOUT, EINTR (RunBlocking retries with the same state, or stops)
+    }
+  }
+  // The wait keeps the deadline itself (futex slices, lock.h).
+  bool KernelTimeout() const override { return true; }
+  const char* Syscall() const override { return "futex"; }
+  // Delivered to JavaScript: from now on the lock is the process's, JS releases it.
+  Napi::Value Value(Napi::Env env) override {
+    taken_ = false;
+    return env.Undefined();
+  }
+  double Extra() const override { return outcome_; }
+  LockOutcome outcome() const { return outcome_; }
+  // The lock was taken but the result reaches no JavaScript (the environment
+  // is going away): release it, or it would stay held until the process
+  // exits. Idempotent: the pool calls it for a discarded result, the destructor again.
+  void Undo() override {
+    if (!taken_) return;
+    taken_ = false;
+    uint8_t* base = ref_.mapping->data();
+    if (base != nullptr) sysv_ipc_lock_release(Record(base, ref_.offset), &self_);
+  }
+
+ private:
+  int Report(LockOutcome outcome) {
+    outcome_ = outcome;
+    return 0;
+  }
+  LockRef ref_;
+  sysv_ipc_lock_self self_;
+  int64_t spin_ns_;
+  sysv_ipc_lock_wait_state state_{};
+  LockOutcome outcome_ = kTaken;
+  bool taken_ = false;
+};
+
+sysv_ipc_lock_self ArgSelf(Napi::Env env) {
+  sysv_ipc_lock_self self;
+  int err = Self(&self);
+  if (err != 0) ThrowErrno(env, err, "getpid");
+  return self;
+}
+
+// ---- entry points
+
+// fastMutexLockSync(handle, offset, timeoutMs) → outcome (kTaken, kOwnerDied,
+// kCorrupt, kDetached); throws ETIMEDOUT. Blocks the calling thread.
+Napi::Value FastMutexLockSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  LockRef ref = ArgLock(info);
+  int64_t timeout_ns = ArgTimeoutNs(info, 2, "timeout");
+  LockWaitCall call(std::move(ref), ArgSelf(env), kSyncSpinNs);
+  // RunBlockingSync without the thread's interrupter: this wait keeps its own
+  // deadline (futex slices) and has no canceller, so no signal is ever aimed
+  // at it, and the interrupter's per-wait handler check (a sigaction syscall,
+  // ~2 µs here) would add a fifth to a contended handoff. Termination of a
+  // worker is still seen between RunBlocking's slices.
+  WaitStop stop;
+  if (Addon* addon = env.GetInstanceData<Addon>()) {
+    stop.terminating = [](void* context) { return static_cast<Addon*>(context)->Terminating(); };
+    stop.context = addon;
+  }
+  int err = RunBlocking(call, Deadline::AfterNs(timeout_ns), stop, nullptr);
+  if (err != 0) ThrowErrno(env, err, call.Syscall());
+  // The JS thread holds it now: no undo when `call` goes.
+  call.Value(env);
+  return Napi::Number::New(env, call.outcome());
+}
+
+// fastMutexLockAsync(handle, offset, timeoutMs, waitId): the wait on a waiter
+// thread; reports errno 0 with extra = outcome, or ETIMEDOUT / ECANCELED.
+Napi::Value FastMutexLockAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  LockRef ref = ArgLock(info);
+  int64_t timeout_ns = ArgTimeoutNs(info, 2, "timeout");
+  uint64_t wait_id = ArgWaitId(info, 3);
+  sysv_ipc_lock_self self = ArgSelf(env);
+  WaiterPool& pool = env.GetInstanceData<Addon>()->Pool(env);
+  pool.Submit(env, wait_id, std::make_unique<LockWaitCall>(std::move(ref), self, 0), Deadline::AfterNs(timeout_ns));
+  return env.Undefined();
+}
+
+// fastMutexRelease(handle, offset) → 0, EPERM (this process does not hold
+// it) or EUCLEAN (corrupt). The release for a word that has WAITERS set:
+// clears it and wakes one sleeper (FUTEX_WAKE), as lock.h says.
+Napi::Value FastMutexRelease(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  LockRef ref = ArgLock(info);
+  sysv_ipc_lock_self self = ArgSelf(env);
+  int r = sysv_ipc_lock_release(Record(ref.mapping->data(), ref.offset), &self);
+  return Napi::Number::New(env, r);
+}
+
+// fastMutexTakeOver(handle, offset) → 1 when this process took the lock from
+// a holder that is gone (no such process, or a zombie), else 0 (free, held
+// by a live process, or another taker was first); 2 if the record is corrupt.
+// tryLock's look at the holder: one /proc read. A pid reused by another
+// process needs a wait of SYSV_IPC_LOCK_STABLE_NS to be told from a holder
+// between its CAS and its holder_start store: only the waits detect that.
+Napi::Value FastMutexTakeOver(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  LockRef ref = ArgLock(info);
+  sysv_ipc_lock_self self = ArgSelf(env);
+  sysv_ipc_lock* l = Record(ref.mapping->data(), ref.offset);
+  uint32_t w = __atomic_load_n(&l->word, __ATOMIC_RELAXED);
+  if (sysv_ipc_lock_word_corrupt(w)) return Napi::Number::New(env, 2);
+  if (w == 0) return Napi::Number::New(env, 0);
+  sysv_ipc_lock_wait_state fresh{};  // no earlier suspicion: only a gone holder counts as dead
+  if (!sysv_ipc_lock_holder_dead(l, w, &fresh, sysv_ipc_lock_now_ns())) return Napi::Number::New(env, 0);
+  // Keep WAITERS: others may sleep on the word.
+  bool taken = sysv_ipc_lock_take(l, w, self.pid | (w & SYSV_IPC_LOCK_WAITERS), &self);
+  return Napi::Number::New(env, taken ? 1 : 0);
+}
+
+}  // namespace
+
+void RegisterFastMutex(Napi::Env env, Napi::Object exports, Napi::Object constants) {
+  exports.Set("fastMutexLockSync", Napi::Function::New(env, FastMutexLockSync, "fastMutexLockSync"));
+  exports.Set("fastMutexLockAsync", Napi::Function::New(env, FastMutexLockAsync, "fastMutexLockAsync"));
+  exports.Set("fastMutexRelease", Napi::Function::New(env, FastMutexRelease, "fastMutexRelease"));
+  exports.Set("fastMutexTakeOver", Napi::Function::New(env, FastMutexTakeOver, "fastMutexTakeOver"));
+  // The record's layout (lock.h), so lib/fast-mutex.ts has one source of truth.
+  Napi::Object lock = Napi::Object::New(env);
+  lock.Set("SIZE", Napi::Number::New(env, SYSV_IPC_LOCK_SIZE));
+  lock.Set("PID_MASK", Napi::Number::New(env, SYSV_IPC_LOCK_PID_MASK));
+  lock.Set("WAITERS", Napi::Number::New(env, SYSV_IPC_LOCK_WAITERS));
+  lock.Set("RESERVED_BITS", Napi::Number::New(env, SYSV_IPC_LOCK_RESERVED_BITS));
+  lock.Set("EPERM", Napi::Number::New(env, SYSV_IPC_LOCK_NOT_HELD));
+  lock.Set("EUCLEAN", Napi::Number::New(env, SYSV_IPC_LOCK_CORRUPT));
+  constants.Set("LOCK", lock);
+}
+
+}  // namespace sysv_ipc

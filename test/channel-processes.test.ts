@@ -1,0 +1,325 @@
+/**
+ * Channel across real processes: Node and C peers (include/sysv-ipc/channel.h),
+ * many producers and consumers, SIGKILL storms, garbage from another process.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Channel, SharedMemory } from '..';
+import { randomKey, sleep, track, until, useCleanup } from './helpers';
+
+useCleanup();
+
+const ROOT = path.join(__dirname, '..');
+const PEER_JS = path.join(__dirname, 'fixtures', 'channel-peer.js');
+const live = new Set<ChildProcess>();
+
+afterEach(async () => {
+  for (const c of live) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  live.clear();
+});
+
+interface Ran {
+  proc: ChildProcess;
+  done: Promise<{ code: number | null; signal: string | null; out: Buffer; err: string }>;
+}
+
+function run(cmd: string, args: Array<string | number>): Ran {
+  const proc = spawn(cmd, args.map(String), { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT });
+  live.add(proc);
+  const out: Buffer[] = [];
+  let err = '';
+  proc.stdout!.on('data', (d: Buffer) => out.push(d));
+  proc.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  const done = new Promise<{ code: number | null; signal: string | null; out: Buffer; err: string }>((resolve) => {
+    proc.on('close', (code, signal) => {
+      live.delete(proc);
+      resolve({ code, signal, out: Buffer.concat(out), err });
+    });
+  });
+  return { proc, done };
+}
+
+const node = (...args: Array<string | number>) => run(process.execPath, [PEER_JS, ...args]);
+
+interface RecvReport { got: Record<string, number[]>; bad: number; maxGapMs: number }
+
+async function report(r: Ran): Promise<RecvReport> {
+  const res = await r.done;
+  if (res.code !== 0) throw new Error(`peer failed (code ${res.code}, signal ${res.signal}): ${res.err}`);
+  return JSON.parse(res.out.toString().trim().split('\n').pop()!) as RecvReport;
+}
+
+/** (producer, seq) pairs a C receiver wrote: 8 bytes each; a torn last record is ignored. */
+function idsOf(out: Buffer): Array<[number, number]> {
+  const ids: Array<[number, number]> = [];
+  for (let i = 0; i + 8 <= out.length; i += 8) ids.push([out.readUInt32LE(i), out.readUInt32LE(i + 4)]);
+  return ids;
+}
+
+/** Every seq of each producer in `want` exactly once overall, in order per receiver. */
+function checkDelivery(receivers: Array<Record<string, number[]>>, want: Record<number, number>, allowedMissing = 0) {
+  const seen = new Map<number, Set<number>>();
+  let duplicates = 0;
+  for (const got of receivers) {
+    for (const [p, seqs] of Object.entries(got)) {
+      for (let i = 1; i < seqs.length; i++) {
+        if (seqs[i] <= seqs[i - 1]) throw new Error(`producer ${p}: receiver saw seq ${seqs[i]} after ${seqs[i - 1]}`);
+      }
+      const s = seen.get(Number(p)) ?? new Set<number>();
+      for (const q of seqs) { if (s.has(q)) duplicates++; s.add(q); }
+      seen.set(Number(p), s);
+    }
+  }
+  expect(duplicates).toBe(0);
+  let missing = 0;
+  for (const [p, count] of Object.entries(want)) {
+    const s = seen.get(Number(p)) ?? new Set<number>();
+    for (let q = 0; q < count; q++) if (!s.has(q)) missing++;
+    for (const q of s) expect(q).toBeLessThan(count);
+  }
+  expect(missing).toBeLessThanOrEqual(allowedMissing);
+  return missing;
+}
+
+let cPeer: string | undefined;
+beforeAll(() => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysv-ipc-channel-c-'));
+  try {
+    execFileSync('cc', ['-O2', '-std=c11', '-Wall', '-Wextra', '-Werror', `-I${path.join(ROOT, 'include')}`,
+      '-o', path.join(dir, 'channel-peer'), path.join(__dirname, 'c', 'channel-peer.c')], { stdio: 'pipe' });
+    cPeer = path.join(dir, 'channel-peer');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // no cc: the C tests are skipped
+  }
+});
+
+const withC = (name: string, fn: () => Promise<void>, timeout?: number) =>
+  test(name, async () => {
+    if (!cPeer) { console.warn(`skipped (no C compiler): ${name}`); return; }
+    await fn();
+  }, timeout);
+
+describe('two processes', () => {
+  test.each([['sync', 'async'], ['async', 'sync'], ['from', 'into'], ['try', 'iter']])(
+    'a %s producer to a %s consumer: every message intact, in order, through many wrap-arounds',
+    async (sendHow, recvHow) => {
+      const ch = track(Channel.create({ capacity: 16384, maxMessageSize: 4000 }));
+      const n = 1500;
+      const consumer = node('recv', ch.id, recvHow);
+      const producer = node('send', ch.id, 7, n, 4000, sendHow);
+      await report(producer);
+      ch.sendSync('STOP');
+      const r = await report(consumer);
+      expect(r.bad).toBe(0);
+      checkDelivery([r.got], { 7: n });
+      expect(ch.info()).toMatchObject({ messages: 0, bytes: 0, usedBytes: 0 });
+    },
+  );
+});
+
+describe('3 producers x 3 consumers', () => {
+  test.each([
+    [['sync', 'async', 'from'], ['sync', 'async', 'iter']],
+    [['try', 'async', 'sync'], ['into', 'asyncinto', 'try']],
+  ])('producers %j, consumers %j: nothing lost, nothing duplicated, per-producer order', async (sends, recvs) => {
+    const ch = track(Channel.create({ capacity: 65536, maxMessageSize: 3000 }));
+    const n = 800;
+    const consumers = recvs.map((how) => node('recv', ch.id, how));
+    const producers = sends.map((how, i) => node('send', ch.id, i + 1, n, 3000, how));
+    for (const p of producers) await report(p);
+    for (let i = 0; i < consumers.length; i++) ch.sendSync('STOP');
+    const reports = await Promise.all(consumers.map(report));
+    for (const r of reports) expect(r.bad).toBe(0);
+    checkDelivery(reports.map((r) => r.got), { 1: n, 2: n, 3: n });
+    expect(ch.info().messages).toBe(0);
+  }, 60000);
+});
+
+describe('C peers (include/sysv-ipc/channel.h)', () => {
+  withC('a Node producer to a C consumer', async () => {
+    const ch = track(Channel.create({ capacity: 16384, maxMessageSize: 2000 }));
+    const consumer = run(cPeer!, ['recv', ch.id]);
+    await report(node('send', ch.id, 5, 4000, 2000, 'sync'));
+    ch.sendSync('STOP');
+    const res = await consumer.done;
+    expect(res.err).toBe('');
+    expect(res.code).toBe(0);
+    const got: Record<string, number[]> = {};
+    for (const [p, q] of idsOf(res.out)) (got[p] ??= []).push(q);
+    checkDelivery([got], { 5: 4000 });
+  });
+
+  withC('a C producer to a Node consumer, and both kinds of producer to both kinds of consumer', async () => {
+    const ch = track(Channel.create({ capacity: 32768, maxMessageSize: 2000 }));
+    const nodeConsumer = node('recv', ch.id, 'async');
+    const cConsumer = run(cPeer!, ['recv', ch.id]);
+    const cProducer = run(cPeer!, ['send', ch.id, 11, 3000, 2000]);
+    await report(node('send', ch.id, 12, 3000, 2000, 'async'));
+    expect((await cProducer.done).code).toBe(0);
+    ch.sendSync('STOP');
+    ch.sendSync('STOP');
+    const r = await report(nodeConsumer);
+    const c = await cConsumer.done;
+    expect(c.code).toBe(0);
+    const cGot: Record<string, number[]> = {};
+    for (const [p, q] of idsOf(c.out)) (cGot[p] ??= []).push(q);
+    expect(r.bad).toBe(0);
+    checkDelivery([r.got, cGot], { 11: 3000, 12: 3000 });
+  });
+});
+
+describe('open-or-create', () => {
+  test('processes racing to open(key, { create: true }) all end up on one initialised channel', async () => {
+    for (let round = 0; round < 1; round++) {
+      const key = randomKey();
+      const n = 6;
+      const script = `
+        const { Channel } = require(${JSON.stringify(path.join(ROOT, 'dist'))});
+        const ch = Channel.open(${key}, { create: true, capacity: 8192 });
+        ch.sendSync(String(process.pid));
+        process.stdout.write(JSON.stringify({ id: ch.id, created: ch.created, capacity: ch.capacity }));
+        ch.close();`;
+      const kids = Array.from({ length: n }, () => run(process.execPath, ['-e', script]));
+      const results = await Promise.all(kids.map(async (k) => {
+        const res = await k.done;
+        expect(res.err).toBe('');
+        return JSON.parse(res.out.toString()) as { id: number; created: boolean; capacity: number };
+      }));
+      const ch = track(Channel.open(key));
+      expect(new Set(results.map((r) => r.id))).toEqual(new Set([ch.id]));
+      expect(results.filter((r) => r.created)).toHaveLength(1);
+      const pids = new Set<string>();
+      for (let b = ch.tryReceive(); b; b = ch.tryReceive()) pids.add(b.toString());
+      expect(pids.size).toBe(n);
+    }
+  });
+});
+
+describe('crash safety', () => {
+  withC('SIGKILL storm: producers and consumers killed at random instants while others run', async () => {
+    const ch = track(Channel.create({ capacity: 65536, maxMessageSize: 2000 }));
+    const n = 4000;
+    const stableConsumer = node('recv', ch.id, 'async');
+    const stable = [node('send', ch.id, 1, n, 2000, 'sync'), node('send', ch.id, 2, n, 2000, 'async')];
+    // C chaos: a driver forks producers and receivers and SIGKILLs each 0-5 ms after its start.
+    const storm = run(cPeer!, ['storm', ch.id, 5000, 2000, Date.now() % 100000]);
+    // Node chaos: producers killed mid-stream, now and then.
+    let nodeKills = 0;
+    const end = Date.now() + 4500;
+    while (Date.now() < end) {
+      const victim = node('send', ch.id, 5000 + nodeKills, 1e9, 2000, nodeKills % 2 ? 'async' : 'sync');
+      await sleep(200 + Math.random() * 300);
+      victim.proc.kill('SIGKILL');
+      const res = await victim.done;
+      expect(res.err).toBe('');
+      nodeKills++;
+    }
+    const stormRes = await storm.done;
+    expect(stormRes.code).toBe(0);
+    const [kills, receiverKills] = stormRes.err.trim().split(' ').map(Number);
+    const sends = await Promise.all(stable.map((s) => report(s)));
+    ch.sendSync('STOP');
+    const r = await report(stableConsumer);
+    // The storm's receivers all wrote to the driver's stdout (8-byte writes to a pipe are atomic).
+    const chaosGot: Record<string, number[]> = {};
+    for (const [p, q] of idsOf(stormRes.out)) (chaosGot[p] ??= []).push(q);
+    expect(r.bad).toBe(0);
+    // A receiver killed between taking a message and writing its id down loses that one message.
+    // (Per-receiver order is not checkable in the merged stream of the chaos receivers: check only counts there.)
+    const missing = checkDelivery([r.got], { 1: n, 2: n }, Infinity);
+    const chaosIds = new Set(idsOf(stormRes.out).filter(([p]) => p === 1 || p === 2).map(([p, q]) => `${p}:${q}`));
+    let lost = 0;
+    for (const p of [1, 2]) {
+      const mine = new Set(r.got[p] ?? []);
+      for (let q = 0; q < n; q++) {
+        const inChaos = chaosIds.has(`${p}:${q}`);
+        expect(inChaos && mine.has(q)).toBe(false); // exactly one receiver
+        if (!inChaos && !mine.has(q)) lost++;
+      }
+    }
+    expect(lost).toBe(missing - chaosIds.size);
+    expect(lost).toBeLessThanOrEqual(receiverKills);
+    const longestSend = Math.max(...sends.map((s) => s.maxGapMs));
+    console.log(`storm: ${kills} C kills (${receiverKills} receivers) + ${nodeKills} Node producers killed; ` +
+      `${lost} messages lost with killed receivers; longest send ${longestSend.toFixed(1)} ms; ` +
+      `longest wait between two messages at the stable consumer ${r.maxGapMs.toFixed(1)} ms`);
+    // A few hundred on an idle 2-core machine; fewer under load or sanitizers (the checks above hold either way).
+    expect(kills).toBeGreaterThanOrEqual(50);
+    // The bound is 1 s; 3 s leaves room for a loaded CI machine.
+    expect(longestSend).toBeLessThan(3000);
+    expect(r.maxGapMs).toBeLessThan(3000);
+    expect(ch.info()).toMatchObject({ messages: 0, usedBytes: 0 });
+  }, 60000);
+
+  test('a producer killed while holding the send lock: the next sender takes over (zombie or reused pid)', async () => {
+    const ch = track(Channel.create({ capacity: 4096 }));
+    const shm = SharedMemory.fromId(ch.id);
+    try {
+      const words = new Uint32Array(shm.arrayBuffer, 80, 4); // the send lock record (docs/channel-layout.md)
+      // A zombie holder: our own child, killed, not reaped (we block synchronously below).
+      const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+      live.add(child);
+      await sleep(50);
+      const start = (await import('../dist/binding')).binding.processStartTime(child.pid!);
+      expect(start).toBeGreaterThan(0);
+      words[0] = child.pid!;
+      new BigUint64Array(shm.arrayBuffer, 88, 1)[0] = BigInt(start);
+      expect(ch.trySend('blocked?')).toBe(false); // alive: the lock is busy
+      child.kill('SIGKILL');
+      // Still unreaped (this thread never returns to the event loop): a zombie counts as dead.
+      ch.sendSync('after a zombie', { timeout: 5000 });
+      expect(words[0]).toBe(0);
+      // A holder whose pid now belongs to another process (a different start time).
+      words[0] = 1;
+      new BigUint64Array(shm.arrayBuffer, 88, 1)[0] = 12345n;
+      ch.sendSync('after pid reuse', { timeout: 5000 });
+      expect(ch.receiveSync().toString()).toBe('after a zombie');
+      expect(ch.receiveSync().toString()).toBe('after pid reuse');
+    } finally {
+      shm.detach();
+    }
+  });
+});
+
+describe('garbage from another process', () => {
+  withC('random bytes over the header and the records: coded errors, never a crash or a hang', async () => {
+    const seen = new Set<string>();
+    for (let seed = 1; seed <= 4; seed++) {
+      const ch = track(Channel.create({ capacity: 8192, maxMessageSize: 1000 }));
+      const script = `
+        const { Channel } = require(${JSON.stringify(path.join(ROOT, 'dist'))});
+        const codes = {};
+        let ch;
+        const t0 = Date.now();
+        try { ch = Channel.fromId(${ch.id}); } catch (e) { codes[e.code] = 1; }
+        const big = Buffer.alloc(900, 1);
+        while (ch && Date.now() - t0 < 800) {
+          for (const op of [() => ch.trySend(big), () => ch.tryReceive(), () => ch.receiveSync({ timeout: 2 }),
+                            () => ch.sendSync(big, { timeout: 2 }), () => ch.info(), () => ch.tryReceiveInto(big)]) {
+            try { op(); } catch (e) { codes[e.code] = (codes[e.code] || 0) + 1; }
+          }
+        }
+        process.stdout.write(JSON.stringify(codes));`;
+      // Real traffic first; then scribble once the victim has attached and works.
+      for (let i = 0; i < 5; i++) ch.trySend(Buffer.alloc(500, i));
+      const victim = run(process.execPath, ['-e', script]);
+      await until(() => ch.info().attachments === 2, 10000, 'the victim to attach');
+      const scribbler = run(cPeer!, ['scribble', ch.id, seed, 4000 * seed]);
+      expect((await scribbler.done).code).toBe(0);
+      let timer: NodeJS.Timeout | undefined;
+      const res = await Promise.race([victim.done, new Promise<null>((r) => { timer = setTimeout(r, 20000, null); })]);
+      clearTimeout(timer);
+      expect(res).not.toBeNull(); // no hang
+      expect(res!.signal).toBeNull(); // no crash
+      expect(res!.err).toBe('');
+      const codes = JSON.parse(res!.out.toString()) as Record<string, number>;
+      for (const code of Object.keys(codes)) {
+        seen.add(code);
+        expect(['ERR_SYSV_IPC_CHANNEL_CORRUPT', 'ERR_SYSV_IPC_NOT_A_CHANNEL', 'ETIMEDOUT', 'EIDRM', 'EMSGSIZE']).toContain(code);
+      }
+    }
+    expect(seen.has('ERR_SYSV_IPC_CHANNEL_CORRUPT')).toBe(true);
+  }, 60000);
+});
