@@ -81,6 +81,10 @@ class MsgReceiveCall : public BlockingCall {
   void SetNonBlocking() override { flags_ |= IPC_NOWAIT; }
   const char* Syscall() const override { return "msgrcv"; }
   size_t received() const { return received_; }
+  // The message was taken but can reach no JavaScript: put it back. It goes
+  // to the end of the queue (msgsnd cannot insert), and is lost only if the
+  // queue is full or gone by then.
+  void Undo() override { msgsnd(id_, buffer_, received_, IPC_NOWAIT); }
   long type() const {
     long t;
     memcpy(&t, buffer_, sizeof t);
@@ -112,10 +116,6 @@ class OwnedMsgReceiveCall : public MsgReceiveCall {
   }
   double Extra() const override { return SafeType() ? static_cast<double>(type()) : std::nan(""); }
   bool SafeType() const { return static_cast<int64_t>(type()) <= kMaxSafeInteger; }
-  // The message was taken but can reach no JavaScript: put it back. It goes
-  // to the end of the queue (msgsnd cannot insert), and is lost only if the
-  // queue is full or gone by then.
-  void Undo() override { msgsnd(id_, buffer_, received_, IPC_NOWAIT); }
 
  private:
   std::unique_ptr<char[]> storage_;

@@ -179,6 +179,24 @@ class SemOpCall : public BlockingCall {
   // One name for semop and semtimedop: the error is about the operation.
   const char* Syscall() const override { return "semop"; }
 
+  // The operation was done but can reach no JavaScript (a lock taken while
+  // its worker was ending, by a sync or an async wait): apply its inverse,
+  // with the same SEM_UNDO flags so that the undo adjustments cancel out too.
+  // Waits for zero have nothing to give back; an inverse that would block
+  // (someone took the units since) is left undone.
+  void Undo() override {
+    std::vector<sembuf> inverse;
+    for (size_t i = 0; i < count_; i++) {
+      const sembuf& op = ops_[i];
+      if (op.sem_op == 0) continue;
+      sembuf back = op;
+      back.sem_op = static_cast<short>(-op.sem_op);
+      back.sem_flg = static_cast<short>((op.sem_flg & SEM_UNDO) | IPC_NOWAIT);
+      inverse.push_back(back);
+    }
+    if (!inverse.empty()) semop(id_, inverse.data(), inverse.size());
+  }
+
  protected:
   int id_;
   sembuf* ops_;
@@ -192,22 +210,6 @@ class OwnedSemOpCall : public SemOpCall {
   OwnedSemOpCall(int id, std::vector<sembuf> ops, bool nowait)
       : SemOpCall(id, nullptr, ops.size(), nowait), storage_(std::move(ops)) {
     ops_ = storage_.data();
-  }
-  // The operation was done but can reach no JavaScript (a lock taken while
-  // its worker was ending): apply its inverse, with the same SEM_UNDO flags so
-  // that the undo adjustments cancel out too. Waits for zero have nothing to
-  // give back; an inverse that would block (someone took the units since) is
-  // left undone.
-  void Undo() override {
-    std::vector<sembuf> inverse;
-    for (const sembuf& op : storage_) {
-      if (op.sem_op == 0) continue;
-      sembuf back = op;
-      back.sem_op = static_cast<short>(-op.sem_op);
-      back.sem_flg = static_cast<short>((op.sem_flg & SEM_UNDO) | IPC_NOWAIT);
-      inverse.push_back(back);
-    }
-    if (!inverse.empty()) semop(id_, inverse.data(), inverse.size());
   }
 
  private:

@@ -156,7 +156,11 @@ bool DetachNow(napi_env env, Attachment* a) {
   if (!a->mapping) return false;
   ViewState state = DetachArrayBuffer(env, a);
   if (state == ViewState::kFailed) return false;
-  if (state != ViewState::kEscaped) a->mapping->Unmap();
+  if (state != ViewState::kEscaped) {
+    a->mapping->Unmap();
+  } else {
+    a->mapping->EscapedDetached();
+  }
   a->mapping.reset();
   // Out of the registry for good: the registry may be freed at teardown
   // before this handle's finalizer runs, which must then not touch it.
@@ -190,7 +194,13 @@ void FinalizeArrayBuffer(napi_env env, void*, void* hint) {
   // Normally this runs once V8 has freed the backing store. At environment
   // teardown Node runs it regardless, and a backing store that transfer()
   // moved out may live on in another environment: keep that mapping for good.
-  if (share->created && share->mapping->escaped() && !CanRunJavaScript(env)) KeepForever(share->mapping);
+  if (share->created && share->mapping->escaped()) {
+    if (!CanRunJavaScript(env)) {
+      KeepForever(share->mapping);
+    } else {
+      share->mapping->EscapedStoreFreed();
+    }
+  }
   share->mapping.reset();
   if (share->created) {
     delete share;
@@ -205,8 +215,8 @@ void FinalizeArrayBuffer(napi_env env, void*, void* hint) {
 // native code that writes a view off the JS thread (a threadpool job, a
 // socket write) keeps the view object reachable until it is done, as Node
 // does for every buffer it hands to such code, but not the backing store,
-// which detach() frees at once (see Mapping::Unmap). Shared with the
-// transfer guards below, which drop it once the memory has moved out.
+// which detach() or transfer() may free at once (see Mapping::Unmap and
+// GuardedTransfer).
 struct ViewHold {
   std::shared_ptr<Mapping> mapping;
 };
@@ -219,7 +229,6 @@ void ReleaseHold(napi_env, void* data, void*) { delete static_cast<std::shared_p
 // `transfer`/`transferToFixedLength`, which record the move on the mapping,
 // then call the built-in.
 struct TransferGuard {
-  std::shared_ptr<ViewHold> hold;
   std::weak_ptr<Mapping> mapping;
   const char* name;
 };
@@ -234,11 +243,13 @@ Napi::Value GuardedTransfer(const Napi::CallbackInfo& info) {
   if (auto mapping = guard->mapping.lock()) mapping->set_escaped();
   std::vector<napi_value> args;
   for (size_t i = 0; i < info.Length(); i++) args.push_back(info[i]);
-  Napi::Value moved = builtin.As<Napi::Function>().Call(info.This(), args);
-  // The old ArrayBuffer is now empty: its object no longer needs to keep
-  // the mapping (the moved backing store does, through its finalizer).
-  guard->hold->mapping.reset();
-  return moved;
+  // The old ArrayBuffer object keeps its hold until it is collected, even
+  // though it is now empty: native code that took the raw pointer before the
+  // move (a threadpool job filling a view) keeps that object reachable, not
+  // the moved backing store, which may be freed first (transfer(n) copies
+  // and frees it at once). Dropping the hold here let detach() unmap under
+  // that writer (SIGSEGV). `this` need not even be our ArrayBuffer.
+  return builtin.As<Napi::Function>().Call(info.This(), args);
 }
 
 void FinalizeGuard(napi_env, void* data, void*) { delete static_cast<TransferGuard*>(data); }
@@ -257,7 +268,7 @@ bool HoldAndGuard(napi_env env, napi_value ab, const std::shared_ptr<Mapping>& m
   if (!prototype.IsObject()) return false;
   for (const char* name : {"transfer", "transferToFixedLength"}) {
     if (!prototype.As<Napi::Object>().Get(name).IsFunction()) continue;  // Node 18, or Node 20 without the flag
-    auto* guard = new TransferGuard{hold, mapping, name};
+    auto* guard = new TransferGuard{mapping, name};
     napi_value fn = Napi::Function::New(e, GuardedTransfer, name, guard);
     if (napi_add_finalizer(env, fn, guard, FinalizeGuard, nullptr, nullptr) != napi_ok) {
       delete guard;

@@ -63,6 +63,18 @@ class Mapping {
   // JavaScript moved the backing store out of its ArrayBuffer (transfer()).
   bool escaped() const { return escaped_.load(std::memory_order_acquire); }
   void set_escaped() { escaped_.store(true, std::memory_order_release); }
+  // An escaped mapping leaves the segment (Unmap) once both its attachment
+  // was detached and the moved backing store was freed: until then JavaScript
+  // may still use it. The range itself stays valid until the last reference
+  // (the old ArrayBuffer object's hold may outlive both).
+  void EscapedDetached() {
+    detached_.store(true, std::memory_order_release);
+    if (store_freed_.load(std::memory_order_acquire)) Unmap();
+  }
+  void EscapedStoreFreed() {
+    store_freed_.store(true, std::memory_order_release);
+    if (detached_.load(std::memory_order_acquire)) Unmap();
+  }
 
  private:
   // shmat maps whole pages.
@@ -78,6 +90,8 @@ class Mapping {
   bool still_attached_ = false;  // written by Unmap, read by the last reference
   std::atomic<bool> kept_{false};
   std::atomic<bool> escaped_{false};
+  std::atomic<bool> detached_{false};
+  std::atomic<bool> store_freed_{false};
 };
 
 // The mapping of the attachment handle passed as argument `index`: a

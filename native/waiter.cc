@@ -30,6 +30,9 @@ constexpr long kInterruptRepeatNs = 1000000;
 // A sync wait wakes this often to see whether its environment is being torn
 // down (worker.terminate() has no other way to reach a thread in msgrcv).
 constexpr int64_t kSyncSliceNs = 50000000;
+// A sync call that took at least this long asks, once it succeeded, whether
+// its environment was torn down meanwhile (RunBlockingSync).
+constexpr int64_t kSyncProbeAfterNs = 1000000;
 // Without a working interrupter, kernel timeouts (futex, semtimedop) are
 // taken in slices this long, so that a cancel is seen within one slice.
 constexpr int64_t kCancelSliceNs = 10000000;
@@ -248,7 +251,20 @@ int RunBlockingSync(Napi::Env env, BlockingCall& call, int64_t timeout_ns) {
     stop.terminating = [](void* context) { return static_cast<Addon*>(context)->Terminating(); };
     stop.context = addon;
   }
-  return RunBlocking(call, deadline, stop, &interrupter);
+  int64_t started = MonotonicNowNs();
+  int result = RunBlocking(call, deadline, stop, &interrupter);
+  // worker.terminate() while the call was parked, and the call completed
+  // (the message or the unit arrived) before its next look at termination:
+  // the result would return to JavaScript that never runs again. Give it back.
+  // A call that returned within a millisecond is not asked (that saves a JS
+  // call per message on the hot path): a termination that short a time
+  // before it returned is indistinguishable from one just after.
+  if (result == 0 && stop.terminating != nullptr && MonotonicNowNs() - started >= kSyncProbeAfterNs &&
+      stop.terminating(stop.context)) {
+    call.Undo();
+    return ECANCELED;
+  }
+  return result;
 }
 
 int SpinNonBlocking(BlockingCall& call, int64_t spin_ns) {
