@@ -253,11 +253,17 @@ describe('FastMutex across processes', () => {
   });
 
   test('without the lock the same increments are lost (the race the test above would catch is real)', async () => {
-    const shm = segment();
-    const { done } = await counters(shm, ['none', 'none', 'none', 'none'], 100_000);
-    await done;
-    expect(shm.read(COUNTER_AT, 4).readInt32LE(0)).toBeLessThan(400_000);
-  });
+    // On a loaded machine the four processes may happen not to overlap in one
+    // round: a few rounds, and one lost increment in any of them shows the race.
+    const totals: number[] = [];
+    for (let round = 0; round < 5 && !totals.some((t) => t < 400_000); round++) {
+      const shm = segment();
+      const { done } = await counters(shm, ['none', 'none', 'none', 'none'], 100_000);
+      await done;
+      totals.push(shm.read(COUNTER_AT, 4).readInt32LE(0));
+    }
+    expect(Math.min(...totals)).toBeLessThan(400_000);
+  }, 90_000);
 
   test('unlock wakes a process asleep on the lock', async () => {
     const shm = segment();
