@@ -41,7 +41,8 @@ export function record(obj: object): void {
   for (let p = Object.getPrototypeOf(obj); p && !kind; p = Object.getPrototypeOf(p)) {
     const name = (p.constructor as { name?: string } | undefined)?.name ?? '';
     if (name === 'MessageQueue') kind = 'msg';
-    else if (name === 'SharedMemory') kind = 'shm';
+    // A Channel and a FastMutex live in a shared memory segment of their own.
+    else if (name === 'SharedMemory' || name === 'Channel' || name === 'FastMutex') kind = 'shm';
     else if (['SemaphoreSet', 'SemaphoreSetView', 'Semaphore', 'Mutex'].includes(name)) kind = 'sem';
   }
   if (!kind) throw new Error(`record(): cannot tell the kind of ${String(obj)}`);
