@@ -22,6 +22,7 @@
 #include <sysv-ipc/channel.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -230,10 +231,21 @@ class OwnedChannelReceiveCall : public BlockingCall {
 //
 // A blank header may be a creator between its shmget and its header (an
 // open-or-create race): that is worth a wait of up to a second, but only
-// when it can be one: the creator is another process that is alive, and the
-// segment is seconds young. Anything else blank is "not a channel" at once.
+// when it can be one: the creator is another process that is alive, or
+// another thread of this one (a worker) still creating, and the segment is
+// seconds young. Anything else blank is "not a channel" at once.
+//
+// Creates of this process that made their segment and have not written its
+// header yet, in any thread: worker threads share the pid, so a segment of
+// our own pid may be another worker's create in progress.
+std::atomic<int> g_creates_in_progress{0};
+
 bool CreatorMayStillWrite(const struct shmid_ds& ds) {
-  if (ds.shm_cpid == getpid()) return false;  // we would know: our own creates write before they return
+  if (ds.shm_cpid == getpid()) {
+    // Ours: only worth waiting for while one of our threads is creating.
+    if (g_creates_in_progress.load(std::memory_order_seq_cst) == 0) return false;
+    return time(nullptr) - ds.shm_ctime <= 2;
+  }
   if (time(nullptr) - ds.shm_ctime > 2) return false;
   return sysv_ipc_process_start_time(static_cast<pid_t>(ds.shm_cpid)) != 0;
 }
@@ -305,12 +317,29 @@ Napi::Value ChOpen(const Napi::CallbackInfo& info) {
   bool created = false;
   int id = -1;
   size_t size = static_cast<size_t>(sysv_ipc_channel_segment_size(capacity));
+  // Counted from before shmget, so that another thread of this process that
+  // finds the segment blank waits for our header (CreatorMayStillWrite).
+  struct CreateInProgress {
+    bool counted = false;
+    void Begin() {
+      g_creates_in_progress.fetch_add(1, std::memory_order_seq_cst);
+      counted = true;
+    }
+    void End() {
+      if (counted) g_creates_in_progress.fetch_sub(1, std::memory_order_seq_cst);
+      counted = false;
+    }
+    ~CreateInProgress() { End(); }
+  } in_progress;
   if (flags & (kOpenCreate | kOpenExclusive)) {
+    in_progress.Begin();
     id = shmget(key, size, IPC_CREAT | IPC_EXCL | mode);
     if (id >= 0) {
       created = true;
-    } else if (errno != EEXIST || (flags & kOpenExclusive) || key == IPC_PRIVATE) {
-      ThrowErrno(env, errno, "shmget");
+    } else {
+      int err = errno;
+      in_progress.End();  // not ours: an opener does not count (it would wait for itself)
+      if (err != EEXIST || (flags & kOpenExclusive) || key == IPC_PRIVATE) ThrowErrno(env, err, "shmget");
     }
   }
   if (!created) {

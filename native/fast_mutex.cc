@@ -185,6 +185,11 @@ Napi::Value FastMutexLockSync(const Napi::CallbackInfo& info) {
   }
   int err = RunBlocking(call, Deadline::AfterNs(timeout_ns), stop, nullptr);
   if (err != 0) ThrowErrno(env, err, call.Syscall());
+  // Taken while worker.terminate() ends this thread: no JavaScript will see
+  // it, and the process (alive) would hold it until it exits. Give it back,
+  // as the async form does with a result nobody receives: the throw unwinds
+  // `call`, whose destructor releases (Undo).
+  if (stop.terminating != nullptr && stop.terminating(stop.context)) ThrowErrno(env, ECANCELED, call.Syscall());
   // The JS thread holds it now: no undo when `call` goes.
   call.Value(env);
   return Napi::Number::New(env, call.outcome());

@@ -97,6 +97,20 @@ describe('create, open, fromId', () => {
     expect(codeOf(() => Channel.fromId(small.id))).toBe('ERR_SYSV_IPC_NOT_A_CHANNEL');
   });
 
+  test('open-or-create of one key from several worker threads at once: every one ends up on the channel', () => {
+    // Workers share the pid: a blank segment of our own pid may be another
+    // worker's create between its shmget and its header, not a non-channel.
+    // Each round's channel is removed by the fixture; a child catches a hang.
+    const keyBase = randomKey() - 1000;
+    const out = execFileSync(process.execPath, [path.join(__dirname, 'fixtures', 'channel-open-race-workers.js'), path.join(ROOT, 'dist'), '4', '400', String(keyBase)], {
+      encoding: 'utf8',
+      timeout: 60000,
+    });
+    const [rounds, failed, sample] = out.trim().split(' ');
+    expect(rounds).toBe('400');
+    expect({ failed: Number(failed), sample }).toEqual({ failed: 0, sample: undefined });
+  });
+
   test('a channel of another layout version is not opened', () => {
     const ch = track(Channel.create({ capacity: 4096 }));
     scribble(ch, (v) => v.setUint32(OFF.identity + 4, 2, true));

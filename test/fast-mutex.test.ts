@@ -4,7 +4,7 @@
  * cross-process claim runs in real child processes; crashes are real
  * SIGKILLs; hostile memory is written into the record directly.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
@@ -414,5 +414,15 @@ describe('FastMutex in worker_threads', () => {
     expect(messages).toEqual([{ done: true }]);
     expect(counter[0]).toBe(4000);
     await once(worker, 'exit');
+  });
+
+  test('a worker terminated while parked in lockSync() as the lock is released does not keep it', () => {
+    // The wait may take the lock as the worker goes; no JavaScript sees that
+    // (a child process, so a lock kept for good cannot hang jest).
+    const out = execFileSync(process.execPath, [path.join(__dirname, 'fixtures', 'fast-mutex-terminate-parked.js'), path.join(__dirname, '..', 'dist'), '10'], {
+      encoding: 'utf8',
+      timeout: 60000,
+    });
+    expect(out.trim()).toBe('leaked 0');
   });
 });
