@@ -135,6 +135,7 @@ ThreadInterrupter::~ThreadInterrupter() {
 
 void ThreadInterrupter::ArmAt(int64_t deadline_ns) {
   if (!ok_) return;
+  EnsureInterruptHandler();  // the timer's signal must interrupt, never kill or go unheard
   itimerspec its;
   its.it_value.tv_sec = static_cast<time_t>(deadline_ns / 1000000000LL);
   its.it_value.tv_nsec = static_cast<long>(deadline_ns % 1000000000LL);
@@ -190,7 +191,10 @@ int RunBlocking(BlockingCall& call, const Deadline& deadline, const WaitStop& st
   // calls with a kernel timeout wait in slices, the others poll.
   const bool polling = !signals && !kernel_timeout;
   if (polling) call.SetNonBlocking();
-  if (signals) EnsureInterruptHandler();
+  // The handler is checked where a signal is aimed at this thread (ArmAt,
+  // ArmNow), not here: a wait whose kernel enforces the deadline (futex,
+  // semtimedop, the channel) is never signalled unless cancelled, and a sync
+  // send/receive on a busy channel must not pay a sigaction(2) per message.
   // A sync wait wakes in slices to ask `terminating`; a kernel timeout
   // without signals wakes in slices to see a cancel.
   int64_t slice_ns = stop.terminating != nullptr ? kSyncSliceNs : (!signals && stop.cancelled != nullptr ? kCancelSliceNs : 0);
