@@ -370,7 +370,7 @@ describe('hostile memory', () => {
 describe('sysv-ipc ls / stat', () => {
   const cli = (args: string[], uid?: number) => {
     const root = packageRootFor(uid);
-    return execFileSync(process.execPath, [path.join(root, 'dist', 'cli.js'), ...args],
+    return execFileSync(process.execPath, [path.join(root, 'dist', 'cli', 'index.js'), ...args],
       { encoding: 'utf8', cwd: root, ...(uid === undefined ? {} : { uid, gid: uid }) });
   };
   test('show which segments hold a channel, read-only, with capacity, messages and bytes', () => {

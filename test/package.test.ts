@@ -136,11 +136,11 @@ test('npm pack ships every prebuild, the compiled JavaScript, types and the CLI,
   tarball = path.join(tmp, packed.filename);
   const files = packed.files.map((f) => f.path);
   expect(files).toEqual(
-    expect.arrayContaining(['package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/cli.js', ...shippedPrebuilds()]),
+    expect.arrayContaining(['package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/index.js', ...shippedPrebuilds()]),
   );
   expect(files.filter((f) => f.startsWith('prebuilds/')).sort()).toEqual(shippedPrebuilds());
   expect(files.filter((f) => /^(build|test|node_modules)\//.test(f))).toEqual([]);
-  expect(fs.readFileSync(path.join(ROOT, 'dist', 'cli.js'), 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
+  expect(fs.readFileSync(path.join(ROOT, 'dist', 'cli', 'index.js'), 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
 });
 
 test('installs with no compiler, loading the prebuild (also when its install script runs)', () => {

@@ -1,0 +1,38 @@
+/**
+ * A read-only look inside shared memory segments: is this one a Channel, and
+ * what does it hold? Used by `ls` (the CHANNEL column) and `stat`.
+ */
+import { peekChannel, type ChannelSummary, type IpcObject, type SharedMemoryEntry } from '../admin';
+import { formatBytes } from './format';
+
+/** A segment's channel, `null` (none), or why it could not be read. */
+export type ChannelLook = ChannelSummary | null | { unreadable: string };
+
+const looks = new Map<number, ChannelLook>();
+
+/** The segment's channel, read once per run. */
+export function channelOf(e: SharedMemoryEntry): ChannelLook {
+  let look = looks.get(e.id);
+  if (look !== undefined) return look;
+  try {
+    look = peekChannel(e.id);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    // No addon here: channels cannot be told apart (the rest of ls still works).
+    look = { unreadable: code === 'EINVAL' || code === 'EIDRM' ? 'gone' : (code ?? 'no native addon') };
+  }
+  looks.set(e.id, look);
+  return look;
+}
+
+/** A shm entry with `channel`: its summary, null, or { unreadable } (JSON output). */
+export function withChannel(e: IpcObject): IpcObject | (SharedMemoryEntry & { channel: ChannelLook }) {
+  return e.kind === 'shm' ? { ...e, channel: channelOf(e) } : e;
+}
+
+/** The CHANNEL cell of `ls`. */
+export function channelCell(look: ChannelLook): string {
+  if (look === null) return '-';
+  if ('unreadable' in look) return `unreadable (${look.unreadable})`;
+  return `${look.messages} msg, ${formatBytes(look.bytes)} of ${formatBytes(look.capacity)}${look.removed ? ', removed' : ''}`;
+}
