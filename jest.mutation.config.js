@@ -1,8 +1,11 @@
 'use strict';
 // The jest configuration StrykerJS runs for each mutant (`npm run test:mutation`).
 //
-// It is the suite's own configuration minus the tests that cannot see a
-// mutant in lib/: the CLI, demo and packaging tests run dist/ (the compiled
+// It is the suite's own configuration with two differences. The tests load
+// lib/ in-process (no mapping to dist/), because Stryker mutates lib/*.ts in
+// its sandbox and a mutant must reach the test that should see it; their
+// child processes still load dist/. And the tests that cannot see a mutant in
+// lib/ are left out: the CLI, demo and packaging tests run dist/ (the compiled
 // package) in child processes, and the native fuzz test drives the addon
 // directly, so a mutated lib/*.ts never reaches them; running them for every
 // mutant would only cost time on a shared machine.
@@ -11,7 +14,14 @@ const base = require('./jest.config');
 /** @type {import('jest').Config} */
 module.exports = {
   ...base,
-  testPathIgnorePatterns: ['/node_modules/', '/test/cli\\.test\\.ts$', '/test/demo\\.test\\.ts$', '/test/package\\.test\\.ts$', '/test/native-fuzz\\.test\\.ts$'],
+  moduleNameMapper: {},
+  testPathIgnorePatterns: [
+    '/node_modules/',
+    '/test/admin/cli\\.test\\.ts$',
+    '/test/package/demo\\.test\\.ts$',
+    '/test/package/package\\.test\\.ts$',
+    '/test/native/native-fuzz\\.test\\.ts$',
+  ],
   // Stryker's instrumented sources carry `// @ts-nocheck`, and the TypeScript
   // checker already discards mutants that do not compile: no need to type-check again here.
   // Stryker's coverage instrumentation slows every test; give the cross-process ones more room.

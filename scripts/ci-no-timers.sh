@@ -29,13 +29,13 @@ node -e '
   if (binding.constants.HAVE_THREAD_TIMERS !== false) throw new Error("the no-timers variant did not load");
   console.log("no-timers variant loaded from " + process.cwd());
 '
-# The wait tests. test/message-queue-async.test.ts is not among them: most of
+# The wait tests. test/message-queue/message-queue-async.test.ts is not among them: most of
 # its cases prove a waiter is parked in msgrcv (/proc/<pid>/task/*/syscall),
 # which a polling wait by design is not; what it checks of endings (close,
-# abort, timeout, teardown, unref'd exit) test/hardening.test.ts checks here
+# abort, timeout, teardown, unref'd exit) test/native/hardening.test.ts checks here
 # without looking at /proc.
 npx jest --ci \
-  test/hardening.test.ts \
-  test/semaphore.test.ts \
-  test/mutex.test.ts \
-  test/shared-memory-wait.test.ts
+  test/native/hardening.test.ts \
+  test/semaphore/semaphore.test.ts \
+  test/semaphore/mutex.test.ts \
+  test/shared-memory/shared-memory-wait.test.ts

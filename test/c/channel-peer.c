@@ -1,6 +1,6 @@
 /*
  * A C peer of the Node Channel, built on include/sysv-ipc/channel.h only.
- * Used by test/channel-processes.test.ts (and bench/cases/channel.js).
+ * Used by test/channel/channel-processes.test.ts (and bench/cases/channel.js).
  *
  *   channel-peer send  <shmid> <producer> <count> <maxlen>   sends count test messages, then exits
  *   channel-peer recv  <shmid>                               receives until a STOP message; writes

@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Mutex, MutexNotHeldError, SysvIpcError } from '../lib';
-import { Agent } from './sem-agent';
-import { Child, randomKey, track, until, useCleanup } from './helpers';
+import { Mutex, MutexNotHeldError, SysvIpcError } from '../../lib';
+import { Agent } from '../support/sem-agent';
+import { Child, randomKey, track, until, useCleanup } from '../support/helpers';
 
 useCleanup();
 

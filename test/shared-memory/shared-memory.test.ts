@@ -2,13 +2,13 @@ import * as path from 'node:path';
 import { once } from 'node:events';
 import { spawnSync } from 'node:child_process';
 import { MessageChannel, Worker } from 'node:worker_threads';
-import { SharedMemory, SysvIpcError } from '../lib';
-import { binding } from '../lib/binding';
-import { Child, randomKey, track, useCleanup, until } from './helpers';
+import { SharedMemory, SysvIpcError } from '../../lib';
+import { binding } from '../../lib/binding';
+import { Child, randomKey, track, useCleanup, until } from '../support/helpers';
 
 useCleanup();
 
-const fixture = (name: string) => path.join(__dirname, 'fixtures', name);
+const fixture = (name: string) => path.join(__dirname, '..', 'fixtures', name);
 
 function segmentExists(id: number): boolean {
   try {
@@ -185,7 +185,7 @@ describe('SharedMemory bad input', () => {
     // vanish with it. Over the limit the package must refuse with its own
     // RangeError (the kernel would say EINVAL); at the limit creation works.
     const script = `
-      const { SharedMemory } = require(${JSON.stringify(path.join(__dirname, '..'))});
+      const { SharedMemory } = require(${JSON.stringify(path.join(__dirname, '..', '..'))});
       const out = {};
       try { SharedMemory.create({ size: 4097 }); out.over = 'created'; } catch (e) { out.over = { name: e.name, code: e.code, message: e.message }; }
       const shm = SharedMemory.create({ size: 4096 });
@@ -575,7 +575,7 @@ describe('SharedMemory regressions', () => {
       Module._load = function (request, ...rest) {
         return request === 'node:buffer' || request === 'buffer' ? small : load.call(this, request, ...rest);
       };
-      const { SharedMemory } = require(${JSON.stringify(path.join(__dirname, '..'))});
+      const { SharedMemory } = require(${JSON.stringify(path.join(__dirname, '..', '..'))});
       const out = {};
       const attempt = (f) => { try { return f(); } catch (e) { return { code: e.code, message: e.message }; } };
       const over = SharedMemory.create({ size: 4097 });
@@ -606,7 +606,7 @@ describe('SharedMemory regressions', () => {
 
   test('npm run test:gc passes (garbage SharedMemory objects detach; segments survive)', () => {
     // A few seconds of CPU; on a shared, loaded machine it has taken nearly two minutes.
-    const r = spawnSync(process.execPath, ['--expose-gc', path.join(__dirname, 'gc', 'run.js')], {
+    const r = spawnSync(process.execPath, ['--expose-gc', path.join(__dirname, '..', 'gc', 'run.js')], {
       encoding: 'utf8',
       timeout: 240000,
     });

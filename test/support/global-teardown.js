@@ -1,7 +1,7 @@
 'use strict';
 // Fails the run if the suite left any of its own System V objects in the kernel.
 //
-// "Its own" are the objects the tests tracked (test/helpers.ts writes each to
+// "Its own" are the objects the tests tracked (test/support/helpers.ts writes each to
 // the ledger global-setup opened). Other programs' objects do not count, so
 // the check is fatal everywhere, also on a machine where several suites run
 // at once.

@@ -6,15 +6,15 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { list, MessageQueue } from '../lib';
-import { CIpc } from './admin-c';
-import { nearly, packageRootFor, procLimits, randomKey, track, useCleanup } from './helpers';
+import { list, MessageQueue } from '../../lib';
+import { CIpc } from '../support/admin-c';
+import { nearly, packageRootFor, procLimits, randomKey, track, useCleanup } from '../support/helpers';
 
 useCleanup();
 const c = new CIpc();
 c.install();
 
-const ROOT = path.join(__dirname, '..');
+const ROOT = path.join(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'dist', 'cli', 'index.js');
 
 interface Run {

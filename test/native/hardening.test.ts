@@ -9,13 +9,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync, fork, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { MessageQueue, Mutex, Semaphore, SharedMemory } from '../lib';
-import { binding } from '../lib/binding';
-import { threadsBlockedIn, track, until, useCleanup } from './helpers';
+import { MessageQueue, Mutex, Semaphore, SharedMemory } from '../../lib';
+import { binding } from '../../lib/binding';
+import { threadsBlockedIn, track, until, useCleanup } from '../support/helpers';
 
 useCleanup();
 
-const fixture = (name: string) => path.join(__dirname, 'fixtures', name);
+const fixture = (name: string) => path.join(__dirname, '..', 'fixtures', name);
 const [major] = process.versions.node.split('.').map(Number);
 // Built without per-thread timers (scripts/ci-no-timers.sh): waits poll.
 const threadTimers = binding.constants.HAVE_THREAD_TIMERS;
@@ -53,7 +53,7 @@ describe('shared memory views under a replaced global ArrayBuffer', () => {
   test('a view that cannot get its transfer guards is refused cleanly (detached at once), and the next one works', () => {
     const shm = track(SharedMemory.create({ size: 4096 }));
     const r = run(['-e', `
-      const { SharedMemory } = require(${JSON.stringify(path.join(__dirname, '..'))});
+      const { SharedMemory } = require(${JSON.stringify(path.join(__dirname, '..', '..'))});
       const shm = SharedMemory.fromId(Number(process.argv[1]));
       const real = globalThis.ArrayBuffer;
       globalThis.ArrayBuffer = 1;
@@ -93,7 +93,7 @@ describe('…Sync waits without a timeout end with their worker', () => {
 });
 
 describe('waits that nothing parks beyond reach (also built without per-thread timers: scripts/ci-no-timers.sh)', () => {
-  const lib = JSON.stringify(path.join(__dirname, '..'));
+  const lib = JSON.stringify(path.join(__dirname, '..', '..'));
   test('close(), abort and detach() end pending waits', () => {
     const q = track(MessageQueue.create());
     const sem = track(Semaphore.create());
@@ -238,7 +238,7 @@ describe('the reserved interrupt signal (SIGRTMIN+6)', () => {
       const q = track(MessageQueue.create());
       const shm = track(SharedMemory.create({ size: 4096 }));
       const script = `
-        const { MessageQueue, SharedMemory } = require(${JSON.stringify(path.join(__dirname, '..'))});
+        const { MessageQueue, SharedMemory } = require(${JSON.stringify(path.join(__dirname, '..', '..'))});
         const q = MessageQueue.fromId(Number(process.argv[1]));
         const shm = SharedMemory.fromId(Number(process.argv[2]));
         process.dlopen({ exports: {} }, process.argv[3]); // after sysv-ipc installed its handler

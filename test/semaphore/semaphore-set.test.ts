@@ -1,6 +1,6 @@
-import { SemaphoreSet, Semaphore, SEMVMX, semaphoreLimits, ClosedError } from '../lib';
-import { Agent } from './sem-agent';
-import { Child, procLimits, randomKey, track, until, useCleanup } from './helpers';
+import { SemaphoreSet, Semaphore, SEMVMX, semaphoreLimits, ClosedError } from '../../lib';
+import { Agent } from '../support/sem-agent';
+import { Child, procLimits, randomKey, track, until, useCleanup } from '../support/helpers';
 
 useCleanup();
 

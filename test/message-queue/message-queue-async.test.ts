@@ -10,13 +10,13 @@ import { promises as fsp, readdirSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { MessageQueue, ClosedError, AbortError } from '../lib';
-import { blockedSignals, Child, record, sleep, threadsBlockedIn, tidsBlockedIn, track, until, untilBlocked, useCleanup } from './helpers';
+import { MessageQueue, ClosedError, AbortError } from '../../lib';
+import { blockedSignals, Child, record, sleep, threadsBlockedIn, tidsBlockedIn, track, until, untilBlocked, useCleanup } from '../support/helpers';
 
 useCleanup();
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { binding } = require('../lib/binding') as { binding: { waiterThreads(): number } };
+const { binding } = require('../../lib/binding') as { binding: { waiterThreads(): number } };
 
 const threadCount = () => readdirSync('/proc/self/task').length;
 
@@ -381,7 +381,7 @@ describe('process and thread lifetime', () => {
 
   test('inside a worker thread: send and receive work', async () => {
     const q = track(MessageQueue.create());
-    const worker = new Worker(path.join(__dirname, 'fixtures', 'mq-worker.js'), { workerData: { id: q.id, mode: 'echo' } });
+    const worker = new Worker(path.join(__dirname, '..', 'fixtures', 'mq-worker.js'), { workerData: { id: q.id, mode: 'echo' } });
     // Every step is bounded and says where it stopped (a hang here once went unexplained).
     const events: string[] = [];
     worker.on('message', (m) => events.push(`message ${String(m)}`));
@@ -398,7 +398,7 @@ describe('process and thread lifetime', () => {
   test('a worker terminated with waits pending leaves no thread behind, and the waits take nothing', async () => {
     const q = track(MessageQueue.create());
     const baseline = threadCount();
-    const worker = new Worker(path.join(__dirname, 'fixtures', 'mq-worker.js'), { workerData: { id: q.id, mode: 'pending', n: 6 } });
+    const worker = new Worker(path.join(__dirname, '..', 'fixtures', 'mq-worker.js'), { workerData: { id: q.id, mode: 'pending', n: 6 } });
     await new Promise((r) => worker.once('message', r));
     await untilBlocked(process.pid, 'msgrcv', 6);
     await worker.terminate();
@@ -412,7 +412,7 @@ describe('process and thread lifetime', () => {
     const q = track(MessageQueue.create());
     const baseline = threadCount();
     for (let i = 0; i < 40; i++) {
-      const worker = new Worker(path.join(__dirname, 'fixtures', 'mq-worker.js'), { workerData: { id: q.id, mode: 'pending', n: 3 } });
+      const worker = new Worker(path.join(__dirname, '..', 'fixtures', 'mq-worker.js'), { workerData: { id: q.id, mode: 'pending', n: 3 } });
       await new Promise((r) => worker.once('message', r));
       // Vary the moment of teardown: waits still being submitted, parked, or just timed out.
       if (i % 3 === 1) await new Promise((r) => setImmediate(r));
@@ -427,7 +427,7 @@ describe('process and thread lifetime', () => {
   test('a worker whose only pending waits are unref\'d ends by itself and cleans up', async () => {
     const q = track(MessageQueue.create());
     const baseline = threadCount();
-    const worker = new Worker(path.join(__dirname, 'fixtures', 'mq-worker.js'), { workerData: { id: q.id, mode: 'unref', n: 3 } });
+    const worker = new Worker(path.join(__dirname, '..', 'fixtures', 'mq-worker.js'), { workerData: { id: q.id, mode: 'unref', n: 3 } });
     const exitCode = await new Promise((r) => worker.once('exit', r));
     expect(exitCode).toBe(0);
     await until(() => threadsBlockedIn(process.pid, 'msgrcv') === 0, 5000, 'waiters gone');
@@ -444,7 +444,7 @@ describe('process and thread lifetime', () => {
       return;
     }
     const script = `
-      const { MessageQueue } = require(${JSON.stringify(path.join(__dirname, '..'))});
+      const { MessageQueue } = require(${JSON.stringify(path.join(__dirname, '..', '..'))});
       const q = MessageQueue.create();
       const out = {};
       (async () => {
@@ -460,7 +460,7 @@ describe('process and thread lifetime', () => {
   });
 
   test('the package loads from ESM by its own name', () => {
-    const out = execFileSync(process.execPath, [path.join(__dirname, 'fixtures', 'mq-esm.mjs')], { encoding: 'utf8' });
+    const out = execFileSync(process.execPath, [path.join(__dirname, '..', 'fixtures', 'mq-esm.mjs')], { encoding: 'utf8' });
     expect(JSON.parse(out)).toEqual({ type: 9, data: 'from esm', isError: 'function' });
   });
 });

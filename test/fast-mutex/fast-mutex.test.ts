@@ -8,9 +8,9 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import { FastMutex, LockCorruptError, MutexNotHeldError, SharedMemory, type SysvIpcError } from '../lib';
-import { binding } from '../lib/binding';
-import { Child, sleep, track, until, useCleanup } from './helpers';
+import { FastMutex, LockCorruptError, MutexNotHeldError, SharedMemory, type SysvIpcError } from '../../lib';
+import { binding } from '../../lib/binding';
+import { Child, sleep, track, until, useCleanup } from '../support/helpers';
 
 useCleanup();
 
@@ -387,7 +387,7 @@ describe('FastMutex in worker_threads', () => {
     const shm = segment();
     const mutex = FastMutex.in(shm, 0);
     mutex.lockSync();
-    const worker = new Worker(path.join(__dirname, 'fixtures', 'fast-mutex-worker.js'), {
+    const worker = new Worker(path.join(__dirname, '..', 'fixtures', 'fast-mutex-worker.js'), {
       workerData: { id: shm.id, offset: 0, counterAt: COUNTER_AT, rounds: 2000 },
     });
     const messages: Report[] = [];
@@ -419,7 +419,7 @@ describe('FastMutex in worker_threads', () => {
   test('a worker terminated while parked in lockSync() as the lock is released does not keep it', () => {
     // The wait may take the lock as the worker goes; no JavaScript sees that
     // (a child process, so a lock kept for good cannot hang jest).
-    const out = execFileSync(process.execPath, [path.join(__dirname, 'fixtures', 'fast-mutex-terminate-parked.js'), path.join(__dirname, '..', 'dist'), '10'], {
+    const out = execFileSync(process.execPath, [path.join(__dirname, '..', 'fixtures', 'fast-mutex-terminate-parked.js'), path.join(__dirname, '..', '..', 'dist'), '10'], {
       encoding: 'utf8',
       timeout: 60000,
     });

@@ -3,8 +3,8 @@
  * and every bad input rejected before anything changes in the kernel.
  */
 import { readFileSync } from 'node:fs';
-import { IPC_PRIVATE, MessageQueue, MESSAGE_TYPE_MAX, SysvIpcError, ClosedError } from '../lib';
-import { randomKey, track, useCleanup } from './helpers';
+import { IPC_PRIVATE, MessageQueue, MESSAGE_TYPE_MAX, SysvIpcError, ClosedError } from '../../lib';
+import { randomKey, track, useCleanup } from '../support/helpers';
 
 useCleanup();
 
@@ -322,7 +322,7 @@ describe('the native layer defends itself', () => {
   // assertion names the addon's code and the argument it blames, and the
   // message must still be queued afterwards.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const raw = require('../lib/binding').binding as Record<string, (...args: unknown[]) => unknown>;
+  const raw = require('../../lib/binding').binding as Record<string, (...args: unknown[]) => unknown>;
   const NOWAIT = 0o4000; // IPC_NOWAIT: a call whose check is missing returns instead of blocking the test
   const Q = Symbol('the live queue id');
 

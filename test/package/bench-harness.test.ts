@@ -9,9 +9,9 @@ import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { list } from '../lib';
+import { list } from '../../lib';
 
-const ROOT = path.join(__dirname, '..');
+const ROOT = path.join(__dirname, '..', '..');
 const RUN = path.join(ROOT, 'bench', 'run.js');
 
 interface Row {
@@ -21,11 +21,11 @@ interface Row {
   impl: string;
   file?: string;
 }
-const registry = require('../bench/registry') as {
+const registry = require('../../bench/registry') as {
   loadCases(dir: string): Array<{ file: string; rows: () => Row[]; groups: Record<string, number> }>;
   orderedRows(cases: ReturnType<typeof registry.loadCases>, warn?: (line: string) => void): Row[];
 };
-const { renderChart } = require('../bench/chart') as { renderChart(doc: unknown): string };
+const { renderChart } = require('../../bench/chart') as { renderChart(doc: unknown): string };
 
 describe('bench/registry.js: a case file registers itself', () => {
   let dir: string;

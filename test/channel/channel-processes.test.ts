@@ -6,13 +6,13 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Channel, SharedMemory } from '..';
-import { randomKey, sleep, track, until, useCleanup } from './helpers';
+import { Channel, SharedMemory } from '../..';
+import { randomKey, sleep, track, until, useCleanup } from '../support/helpers';
 
 useCleanup();
 
-const ROOT = path.join(__dirname, '..');
-const PEER_JS = path.join(__dirname, 'fixtures', 'channel-peer.js');
+const ROOT = path.join(__dirname, '..', '..');
+const PEER_JS = path.join(__dirname, '..', 'fixtures', 'channel-peer.js');
 const live = new Set<ChildProcess>();
 
 afterEach(async () => {
@@ -88,7 +88,7 @@ beforeAll(() => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysv-ipc-channel-c-'));
   try {
     execFileSync('cc', ['-O2', '-std=c11', '-Wall', '-Wextra', '-Werror', `-I${path.join(ROOT, 'include')}`,
-      '-o', path.join(dir, 'channel-peer'), path.join(__dirname, 'c', 'channel-peer.c')], { stdio: 'pipe' });
+      '-o', path.join(dir, 'channel-peer'), path.join(__dirname, '..', 'c', 'channel-peer.c')], { stdio: 'pipe' });
     cPeer = path.join(dir, 'channel-peer');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // no cc: the C tests are skipped
@@ -262,7 +262,7 @@ describe('crash safety', () => {
       const child = spawn('sleep', ['30'], { stdio: 'ignore' });
       live.add(child);
       await sleep(50);
-      const start = (await import('../dist/binding')).binding.processStartTime(child.pid!);
+      const start = (await import('../../dist/binding')).binding.processStartTime(child.pid!);
       expect(start).toBeGreaterThan(0);
       words[0] = child.pid!;
       new BigUint64Array(shm.arrayBuffer, 88, 1)[0] = BigInt(start);

@@ -1,7 +1,7 @@
-import { Semaphore, SEMVMX, SysvIpcError, ClosedError } from '../lib';
-import { binding } from '../lib/binding';
-import { Agent } from './sem-agent';
-import { randomKey, track, until, useCleanup } from './helpers';
+import { Semaphore, SEMVMX, SysvIpcError, ClosedError } from '../../lib';
+import { binding } from '../../lib/binding';
+import { Agent } from '../support/sem-agent';
+import { randomKey, track, until, useCleanup } from '../support/helpers';
 
 useCleanup();
 

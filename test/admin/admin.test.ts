@@ -15,9 +15,9 @@ import {
   removeByKey,
   SysvIpcError,
   type IpcKind,
-} from '../lib';
-import { CIpc } from './admin-c';
-import { Child, nearly, procLimits, randomKey, track, useCleanup } from './helpers';
+} from '../../lib';
+import { CIpc } from '../support/admin-c';
+import { Child, nearly, procLimits, randomKey, track, useCleanup } from '../support/helpers';
 
 useCleanup();
 

@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-const ROOT = path.join(__dirname, '..');
+const ROOT = path.join(__dirname, '..', '..');
 const PREBUILD_DIR = path.join(ROOT, 'prebuilds', `${process.platform}-${process.arch}`);
 const TSC = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 const TYPE_ROOTS = path.join(ROOT, 'node_modules', '@types');
@@ -97,9 +97,9 @@ test('the package ships a prebuild for linux-x64 and linux-arm64 (glibc)', () =>
 
 test('every committed prebuild was built from the native sources in this checkout, for its architecture', () => {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { sourceHash } = require('../scripts/source-hash') as { sourceHash(): string };
+  const { sourceHash } = require('../../scripts/source-hash') as { sourceHash(): string };
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { prebuildInfo } = require('../scripts/prebuild-info') as {
+  const { prebuildInfo } = require('../../scripts/prebuild-info') as {
     prebuildInfo(file: string): { arch: string | null; sourceHashes: string[] };
   };
   const stale: string[] = [];

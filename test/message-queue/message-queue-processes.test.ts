@@ -3,8 +3,8 @@
  * child that opens the same kernel queue.
  */
 import { readFileSync } from 'node:fs';
-import { MessageQueue } from '../lib';
-import { Child, track, untilBlocked, useCleanup } from './helpers';
+import { MessageQueue } from '../../lib';
+import { Child, track, untilBlocked, useCleanup } from '../support/helpers';
 
 useCleanup();
 

@@ -12,10 +12,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { remove, type IpcKind } from '../lib';
-import { until } from './helpers';
+import { remove, type IpcKind } from '../../lib';
+import { until } from '../support/helpers';
 
-const ROOT = path.join(__dirname, '..');
+const ROOT = path.join(__dirname, '..', '..');
 const DEMO = path.join(ROOT, 'demo', 'demo.js');
 
 interface Row {

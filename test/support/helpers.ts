@@ -80,7 +80,7 @@ export function randomKey(): number {
   return 0x10000000 + Math.floor(Math.random() * 0x6fffffff);
 }
 
-const ROOT = path.join(__dirname, '..');
+const ROOT = path.join(__dirname, '..', '..');
 let foreignRoot: string | undefined;
 
 /**

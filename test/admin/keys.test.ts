@@ -8,8 +8,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ftok, IPC_PRIVATE, MessageQueue, SysvIpcError } from '../lib';
-import { track, useCleanup } from './helpers';
+import { ftok, IPC_PRIVATE, MessageQueue, SysvIpcError } from '../../lib';
+import { track, useCleanup } from '../support/helpers';
 
 useCleanup();
 

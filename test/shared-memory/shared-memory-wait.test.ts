@@ -1,5 +1,5 @@
-import { AbortError, SharedMemory, SysvIpcError } from '../lib';
-import { Child, threadsInFutexOn, track, until, useCleanup } from './helpers';
+import { AbortError, SharedMemory, SysvIpcError } from '../../lib';
+import { Child, threadsInFutexOn, track, until, useCleanup } from '../support/helpers';
 
 useCleanup();
 

@@ -12,10 +12,10 @@ import { fork } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { MessageQueue, SharedMemory } from '../lib';
-import { Child, sleep, track, useCleanup } from './helpers';
+import { MessageQueue, SharedMemory } from '../../lib';
+import { Child, sleep, track, useCleanup } from '../support/helpers';
 
-const FIXTURE = path.join(__dirname, 'fixtures', 'native-fuzz.js');
+const FIXTURE = path.join(__dirname, '..', 'fixtures', 'native-fuzz.js');
 // Long enough for a loaded 2-core machine; a healthy run takes a few seconds.
 const WATCHDOG_MS = 45000;
 
@@ -78,7 +78,7 @@ function expectRemoved(run: Run<unknown>): void {
   if (left.length > 0 && (run.signal !== null || run.code !== 0)) {
     // The child died before its finally: remove what it made (ids it created itself).
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { binding } = require('../lib/binding') as typeof import('../lib/binding');
+    const { binding } = require('../../lib/binding') as typeof import('../../lib/binding');
     for (const c of left) { try { binding[`${c.kind}Remove`](c.id); } catch { /* gone */ } }
   }
   expect(left).toEqual([]);

@@ -5,11 +5,11 @@
  */
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { useCleanup } from './helpers';
+import { useCleanup } from '../support/helpers';
 
 useCleanup();
 
-const fixture = (name: string) => path.join(__dirname, 'fixtures', name);
+const fixture = (name: string) => path.join(__dirname, '..', 'fixtures', name);
 const [major] = process.versions.node.split('.').map(Number);
 const transferFlags = major < 21 ? ['--harmony-rab-gsab-transfer'] : [];
 

@@ -6,13 +6,13 @@
 import { execFileSync, spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { Channel, ClosedError, SharedMemory, SysvIpcError } from '..';
-import { binding } from '../dist/binding';
-import { packageRootFor, randomKey, sleep, track, until, useCleanup } from './helpers';
+import { Channel, ClosedError, SharedMemory, SysvIpcError } from '../..';
+import { binding } from '../../dist/binding';
+import { packageRootFor, randomKey, sleep, track, until, useCleanup } from '../support/helpers';
 
 useCleanup();
 
-const ROOT = path.join(__dirname, '..');
+const ROOT = path.join(__dirname, '..', '..');
 const DIST = JSON.stringify(path.join(ROOT, 'dist'));
 
 // Offsets of docs/channel-layout.md.
@@ -102,7 +102,7 @@ describe('create, open, fromId', () => {
     // worker's create between its shmget and its header, not a non-channel.
     // Each round's channel is removed by the fixture; a child catches a hang.
     const keyBase = randomKey() - 1000;
-    const out = execFileSync(process.execPath, [path.join(__dirname, 'fixtures', 'channel-open-race-workers.js'), path.join(ROOT, 'dist'), '4', '400', String(keyBase)], {
+    const out = execFileSync(process.execPath, [path.join(__dirname, '..', 'fixtures', 'channel-open-race-workers.js'), path.join(ROOT, 'dist'), '4', '400', String(keyBase)], {
       encoding: 'utf8',
       timeout: 60000,
     });

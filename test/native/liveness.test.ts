@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { binding } from '../lib/binding';
+import { binding } from '../../lib/binding';
 
 /** Field 22 of /proc/<pid>/stat, parsed independently of the native code. */
 function startTimeFromProc(pid: number): number {
