@@ -92,7 +92,7 @@ function loadPackage() {
   if (pkgCache === undefined) {
     try {
       pkgCache = require(path.join(BENCH, '..'));
-    } catch (err) {
+    } catch {
       pkgCache = null;
     }
   }
@@ -306,7 +306,7 @@ function run(command, args, { timeoutMs = 30000, env, stdio } = {}) {
       const lines = out.trim().split('\n').filter(Boolean);
       try {
         resolve(lines.length ? JSON.parse(lines[lines.length - 1]) : null);
-      } catch (e) {
+      } catch {
         reject(new Error(`bad output from ${command}: ${out.slice(-200)}`));
       }
     };
