@@ -14,6 +14,7 @@ import { IPC_PRIVATE, type Key } from './keys';
 import { readKernelTunable, statTime } from './kernel';
 import { ownershipOf, type IpcOwnership } from './ownership';
 import * as check from './validate';
+import { parseOpen } from './open-options';
 import { IpcHandle } from './ipc-handle';
 import { SpinBudget, WOULD_BLOCK, syncWaitFlags, type WaitOptions } from './waits';
 
@@ -173,14 +174,12 @@ export class Channel extends IpcHandle {
    *   layout version (nothing is written to it); `ERR_SYSV_IPC_CHANNEL_CORRUPT`.
    */
   static open(key: Key, options?: ChannelOpenOptions): Channel {
-    const k = check.key('key', key);
-    const o = check.options('options', options);
-    const create = check.optionalBoolean('options.create', o.create, false);
-    const mode = check.mode('options.mode', o.mode, 0o600);
+    const { key: k, options: o, create, mode } = parseOpen(key, options, {
+      className: 'Channel',
+      what: 'channel',
+      privateCreates: true,
+    });
     const { capacity, maxMessageSize } = Channel.geometry(o);
-    if (k === IPC_PRIVATE && !create) {
-      throw new OutOfRangeError('IPC_PRIVATE names no existing channel: use Channel.create() or fromId(id)');
-    }
     if (k === IPC_PRIVATE) return Channel.create({ ...o, key: IPC_PRIVATE });
     return new Channel(binding.chOpen(k, capacity, maxMessageSize, create ? OPEN_CREATE : 0, mode), k);
   }

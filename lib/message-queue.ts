@@ -8,6 +8,7 @@ import { IPC_PRIVATE, type Key } from './keys';
 import { readKernelTunable, statTime } from './kernel';
 import { ownershipOf, parseOwnershipChange, type IpcOwnership, type IpcOwnershipChange } from './ownership';
 import * as check from './validate';
+import { parseOpen } from './open-options';
 import { IpcHandle } from './ipc-handle';
 import { SpinBudget, syncWaitFlags, WOULD_BLOCK, type WaitOptions } from './waits';
 
@@ -251,13 +252,7 @@ export class MessageQueue extends IpcHandle {
    * @throws {SysvIpcError} ENOENT if absent and `create` is not set; EACCES without permission.
    */
   static open(key: Key, options?: MessageQueueOpenOptions): MessageQueue {
-    const k = check.key('key', key);
-    const o = check.options('options', options);
-    const create = check.optionalBoolean('options.create', o.create, false);
-    const mode = check.mode('options.mode', o.mode, 0o600);
-    if (k === IPC_PRIVATE && !create) {
-      throw new OutOfRangeError('IPC_PRIVATE names no existing queue: use MessageQueue.create() or fromId(id)');
-    }
+    const { key: k, create, mode } = parseOpen(key, options, { className: 'MessageQueue', what: 'queue', privateCreates: true });
     const id = binding.msgget(k, create ? C.IPC_CREAT | mode : 0);
     return new MessageQueue(id, k);
   }

@@ -8,9 +8,9 @@ import { SemaphoreSetView } from './semaphore-set-view';
 import { SysvIpcError } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
 import * as check from './validate';
+import { parseInitTimeout, parseOpen } from './open-options';
 import type { WaitOptions } from './waits';
 import { createSet, openSet, SemaphoreSet, type SemaphoreSetSetOptions, type SyncWaitOptions } from './semaphore-set';
-import { OutOfRangeError } from './errors';
 import type { SemaphoreInfo } from './semaphore';
 
 const C = binding.constants;
@@ -91,18 +91,17 @@ export class Mutex extends SemaphoreSetView {
    * @throws {SysvIpcError} ENOENT if absent and `create` is not set.
    */
   static open(key: Key, options?: MutexOpenOptions): Mutex {
-    const k = check.key('key', key);
-    const o = check.options('options', options);
-    const create = check.optionalBoolean('options.create', o.create, false);
-    const mode = check.mode('options.mode', o.mode, 0o600);
-    const initTimeout = check.timeout('options.initTimeout', o.initTimeout ?? 5000);
-    if (k === IPC_PRIVATE) throw new OutOfRangeError('IPC_PRIVATE names no existing mutex: use Mutex.create() or fromId(id)');
+    const { key: k, options: o, create, mode } = parseOpen(key, options, {
+      className: 'Mutex',
+      what: 'mutex',
+      privateCreates: false,
+    });
     const opened = openSet(k, 'mutex', {
       create,
       size: create ? 1 : undefined,
       values: () => [1],
       mode,
-      initTimeout: initTimeout < 0 ? 2 ** 31 : initTimeout,
+      initTimeout: parseInitTimeout(o.initTimeout),
     });
     return new Mutex(new SemaphoreSet(opened));
   }

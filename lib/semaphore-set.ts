@@ -9,6 +9,7 @@ import { IPC_PRIVATE, type Key } from './keys';
 import { statTime } from './kernel';
 import { ownershipOf, parseOwnershipChange, type IpcOwnership, type IpcOwnershipChange } from './ownership';
 import * as check from './validate';
+import { parseInitTimeout, parseOpen } from './open-options';
 import { IpcHandle } from './ipc-handle';
 import { SpinBudget, syncWaitFlags, WOULD_BLOCK, type WaitOptions } from './waits';
 import { Semaphore } from './semaphore';
@@ -317,18 +318,16 @@ export class SemaphoreSet extends IpcHandle {
    *   ETIMEDOUT if a set exists but is never initialised.
    */
   static open(key: Key, options?: SemaphoreSetOpenOptions): SemaphoreSet {
-    const k = check.key('key', key);
-    const o = check.options('options', options);
-    const create = check.optionalBoolean('options.create', o.create, false);
+    const { key: k, options: o, create, mode } = parseOpen(key, options, {
+      className: 'SemaphoreSet',
+      what: 'set',
+      privateCreates: false,
+    });
     const size = o.size === undefined ? undefined : checkSize('options.size', o.size);
-    const mode = check.mode('options.mode', o.mode, 0o600);
-    const initTimeout = check.timeout('options.initTimeout', o.initTimeout ?? 5000);
-    if (k === IPC_PRIVATE) {
-      throw new OutOfRangeError('IPC_PRIVATE names no existing set: use SemaphoreSet.create() or fromId(id)');
-    }
+    const initTimeout = parseInitTimeout(o.initTimeout);
     const values = () => checkValues('options.initialValues', o.initialValues, size ?? 0);
     if (size !== undefined) values(); // validate up front, also when an existing set is opened
-    return new SemaphoreSet(openSet(k, 'semaphore set', { create, size, values, mode, initTimeout: initTimeout < 0 ? 2 ** 31 : initTimeout }));
+    return new SemaphoreSet(openSet(k, 'semaphore set', { create, size, values, mode, initTimeout }));
   }
 
   /**

@@ -6,6 +6,7 @@ import { binding } from './binding';
 import { SemaphoreSetView } from './semaphore-set-view';
 import { IPC_PRIVATE, type Key } from './keys';
 import * as check from './validate';
+import { parseInitTimeout, parseOpen } from './open-options';
 import type { WaitOptions } from './waits';
 import {
   createSet,
@@ -16,7 +17,6 @@ import {
   type SemaphoreSetSetOptions,
   type SyncWaitOptions,
 } from './semaphore-set';
-import { OutOfRangeError } from './errors';
 
 const C = binding.constants;
 
@@ -153,21 +153,18 @@ export class Semaphore extends SemaphoreSetView {
    * @throws {SysvIpcError} ENOENT if absent and `create` is not set; ETIMEDOUT if it is never initialised.
    */
   static open(key: Key, options?: SemaphoreOpenOptions): Semaphore {
-    const k = check.key('key', key);
-    const o = check.options('options', options);
-    const create = check.optionalBoolean('options.create', o.create, false);
+    const { key: k, options: o, create, mode } = parseOpen(key, options, {
+      className: 'Semaphore',
+      what: 'semaphore',
+      privateCreates: false,
+    });
     const value = check.optionalInteger('options.initialValue', o.initialValue, 0, SEMVMX, 0);
-    const mode = check.mode('options.mode', o.mode, 0o600);
-    const initTimeout = check.timeout('options.initTimeout', o.initTimeout ?? 5000);
-    if (k === IPC_PRIVATE) {
-      throw new OutOfRangeError('IPC_PRIVATE names no existing semaphore: use Semaphore.create() or fromId(id)');
-    }
     const opened = openSet(k, 'semaphore', {
       create,
       size: create ? 1 : undefined,
       values: () => [value],
       mode,
-      initTimeout: initTimeout < 0 ? 2 ** 31 : initTimeout,
+      initTimeout: parseInitTimeout(o.initTimeout),
     });
     return new Semaphore(new SemaphoreSet(opened), 0);
   }

@@ -10,6 +10,7 @@ import { IPC_PRIVATE, type Key } from './keys';
 import { readKernelTunable, statTime } from './kernel';
 import { ownershipOf, parseOwnershipChange, type IpcOwnership, type IpcOwnershipChange } from './ownership';
 import * as check from './validate';
+import { parseOpen } from './open-options';
 import { IpcHandle } from './ipc-handle';
 import { scratch, SpinBudget, WOULD_BLOCK, type WaitOptions } from './waits';
 
@@ -174,15 +175,13 @@ export class SharedMemory extends IpcHandle {
    *   `size` is larger than the existing segment; EACCES without permission.
    */
   static open(key: Key, options?: SharedMemoryOpenOptions): SharedMemory {
-    const k = check.key('key', key);
-    const o = check.options('options', options);
-    const create = check.optionalBoolean('options.create', o.create, false);
+    const { key: k, options: o, create, mode } = parseOpen(key, options, {
+      className: 'SharedMemory',
+      what: 'segment',
+      privateCreates: true,
+    });
     const readOnly = check.optionalBoolean('options.readOnly', o.readOnly, false);
-    const mode = check.mode('options.mode', o.mode, 0o600);
     const size = o.size === undefined ? undefined : check.integer('options.size', o.size, 1, maxSegmentSize());
-    if (k === IPC_PRIVATE && !create) {
-      throw new OutOfRangeError('IPC_PRIVATE names no existing segment: use SharedMemory.create() or fromId(id)');
-    }
     if (create && size === undefined) {
       throw new OutOfRangeError('options.size is required with options.create (the size of a new segment)');
     }
