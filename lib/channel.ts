@@ -15,7 +15,7 @@ import { readKernelTunable, statTime } from './kernel';
 import { ownershipOf, type IpcOwnership } from './ownership';
 import * as check from './validate';
 import { parseOpen } from './open-options';
-import { IpcHandle } from './ipc-handle';
+import { HandleState, IpcHandle } from './ipc-handle';
 import { SpinBudget, WOULD_BLOCK, syncWaitFlags, type WaitOptions } from './waits';
 
 const C = binding.constants;
@@ -137,7 +137,7 @@ export class Channel extends IpcHandle {
   private readonly receiveSpin = new SpinBudget();
 
   private constructor(raw: RawChannelOpen, key: Key) {
-    super(raw.id, key, 'channel');
+    super(new HandleState(raw.id, key, 'channel'));
     this.handle = raw.handle;
     this.capacity = raw.capacity;
     this.maxMessageSize = raw.maxMessageSize;

@@ -20,7 +20,7 @@ import type { Key } from './keys';
 import { MutexNotHeldError } from './mutex';
 import { SharedMemory } from './shared-memory';
 import * as check from './validate';
-import { IpcHandle } from './ipc-handle';
+import { HandleState, IpcHandle } from './ipc-handle';
 import { SpinBudget, WOULD_BLOCK, type WaitOptions } from './waits';
 
 const L = binding.constants.LOCK;
@@ -178,7 +178,7 @@ export class FastMutex extends IpcHandle {
       // A pid above 2^22 - 1 does not fit the word (Linux's PID_MAX_LIMIT is 2^22).
       throw new SysvIpcError(osConstants.errno.EOVERFLOW, 'getpid');
     }
-    super(shm.id, shm.key, 'FastMutex');
+    super(new HandleState(shm.id, shm.key, 'FastMutex'));
     this.shm = shm;
     this.offset = offset;
     this.ownsSegment = ownsSegment;

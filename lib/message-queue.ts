@@ -9,7 +9,7 @@ import { readKernelTunable, statTime } from './kernel';
 import { ownershipOf, parseOwnershipChange, type IpcOwnership, type IpcOwnershipChange } from './ownership';
 import * as check from './validate';
 import { parseOpen } from './open-options';
-import { IpcHandle } from './ipc-handle';
+import { HandleState, IpcHandle } from './ipc-handle';
 import { SpinBudget, syncWaitFlags, WOULD_BLOCK, type WaitOptions } from './waits';
 
 const C = binding.constants;
@@ -222,7 +222,7 @@ export class MessageQueue extends IpcHandle {
   private readonly sendSpin = new SpinBudget();
   private readonly receiveSpin = new SpinBudget();
   private constructor(id: number, key: Key) {
-    super(id, key, 'message queue');
+    super(new HandleState(id, key, 'message queue'));
   }
 
   /**

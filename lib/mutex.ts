@@ -10,7 +10,9 @@ import { IPC_PRIVATE, type Key } from './keys';
 import * as check from './validate';
 import { parseInitTimeout, parseOpen } from './open-options';
 import type { WaitOptions } from './waits';
-import { createSet, openSet, SemaphoreSet, type SemaphoreSetSetOptions, type SyncWaitOptions } from './semaphore-set';
+import { SemaphoreSet, type SemaphoreSetSetOptions, type SyncWaitOptions } from './semaphore-set';
+import { createSet, openSet, setById } from './semaphore-open';
+import { semopAsync, semopNow, semopSync, SetState } from './semop';
 import type { SemaphoreInfo } from './semaphore';
 
 const C = binding.constants;
@@ -70,8 +72,8 @@ export interface MutexOpenOptions {
  * happens when the whole process exits): unlock before the worker ends.
  */
 export class Mutex extends SemaphoreSetView {
-  private constructor(set: SemaphoreSet) {
-    super(set);
+  private constructor(sem: SetState) {
+    super(SemaphoreSet.of(sem), sem);
   }
 
   /**
@@ -82,7 +84,7 @@ export class Mutex extends SemaphoreSetView {
     const o = check.options('options', options);
     const key = o.key === undefined ? IPC_PRIVATE : check.key('options.key', o.key);
     const mode = check.mode('options.mode', o.mode, 0o600);
-    return new Mutex(new SemaphoreSet(createSet(key, 1, [1], mode)));
+    return new Mutex(new SetState(createSet(key, 1, [1], mode)));
   }
 
   /**
@@ -103,12 +105,12 @@ export class Mutex extends SemaphoreSetView {
       mode,
       initTimeout: parseInitTimeout(o.initTimeout),
     });
-    return new Mutex(new SemaphoreSet(opened));
+    return new Mutex(new SetState(opened));
   }
 
   /** Wraps an existing mutex by its set's identifier. */
   static fromId(id: number): Mutex {
-    return new Mutex(SemaphoreSet.fromId(id));
+    return new Mutex(new SetState(setById(check.ipcId('id', id))));
   }
 
   /** Whether this process holds the lock (see the class notes on what "hold" means). */
@@ -127,13 +129,13 @@ export class Mutex extends SemaphoreSetView {
     const o = check.options('options', options);
     const timeout = check.timeout('options.timeout', o.timeout);
     const signal = check.signal('options.signal', o.signal);
-    await this.semaphoreSet.run(LOCK(), timeout, signal);
+    await semopAsync(this.sem, LOCK(), timeout, signal);
     held.add(this.semaphoreSet.id);
   }
 
   /** Takes the lock if it is free now: `false` otherwise. */
   tryLock(): boolean {
-    if (!this.semaphoreSet.tryRun(LOCK())) return false;
+    if (!semopNow(this.sem, LOCK())) return false;
     held.add(this.semaphoreSet.id);
     return true;
   }
@@ -147,7 +149,7 @@ export class Mutex extends SemaphoreSetView {
     const o = check.options('options', options);
     const timeout = check.timeout('options.timeout', o.timeout);
     if (this.held) throw new SysvIpcError(osConstants.errno.EDEADLK, 'semop', { id: this.id, key: this.key });
-    this.semaphoreSet.runSync(LOCK(), timeout);
+    semopSync(this.sem, LOCK(), timeout);
     held.add(this.semaphoreSet.id);
   }
 

@@ -11,7 +11,7 @@ import { readKernelTunable, statTime } from './kernel';
 import { ownershipOf, parseOwnershipChange, type IpcOwnership, type IpcOwnershipChange } from './ownership';
 import * as check from './validate';
 import { parseOpen } from './open-options';
-import { IpcHandle } from './ipc-handle';
+import { HandleState, IpcHandle } from './ipc-handle';
 import { scratch, SpinBudget, WOULD_BLOCK, type WaitOptions } from './waits';
 
 const C = binding.constants;
@@ -141,7 +141,7 @@ export class SharedMemory extends IpcHandle {
   private readonly spin = new SpinBudget();
 
   private constructor(id: number, key: Key, readOnly: boolean) {
-    super(id, key, 'shared memory attachment');
+    super(new HandleState(id, key, 'shared memory attachment'));
     this.handle = binding.shmat(id, readOnly);
     this.size = scratch[0];
     this.readOnly = readOnly;

@@ -26,6 +26,23 @@ describe('SemaphoreSet', () => {
     track(SemaphoreSet.fromId(SemaphoreSet.create({ size: 2 }).id));
   });
 
+  test('a set and its views are one handle: closing any closes all, and their key, id and created agree', async () => {
+    const set = make([0, 0]);
+    const member = set.at(1);
+    expect(member.semaphoreSet).toBe(set);
+    expect([member.id, member.key, member.created]).toEqual([set.id, set.key, set.created]);
+    const waiting = set.operate([{ index: 0, delta: -1 }]);
+    await until(() => set.at(0).info().waitingForNonZero === 1, 10000, 'the waiter');
+    member.close();
+    await expect(waiting).rejects.toBeInstanceOf(ClosedError);
+    expect([set.closed, member.closed, set.at(0).closed]).toEqual([true, true, true]);
+    expect(() => set.tryOperate([{ index: 0, delta: 1 }])).toThrow(ClosedError);
+    const sem = track(Semaphore.create({ initialValue: 1 }));
+    sem.semaphoreSet.close();
+    expect(sem.closed).toBe(true);
+    expect(() => sem.tryAcquire()).toThrow(ClosedError);
+  });
+
   test('limits come from the kernel', () => {
     const limits = semaphoreLimits();
     expect(limits.SEMVMX).toBe(SEMVMX);
