@@ -25,10 +25,6 @@ export interface OpenedSet {
   created: boolean;
 }
 
-// Test hook: widens the window between semget and initialisation so the
-// racing-open tests meet it every time (and can kill a creator inside it).
-const createDelayMs = Number(process.env.SYSV_IPC_TEST_CREATE_DELAY_MS) || 0;
-
 /**
  * Gives a new set its values and stamps sem_otime: SETALL, then an operation
  * that changes nothing but marks the set as operated on. Openers that find
@@ -51,7 +47,6 @@ function initialise(id: number, values: readonly number[]): void {
 export function createSet(key: Key, size: number, values: readonly number[], mode: number): OpenedSet {
   const id = binding.semget(key, size, C.IPC_CREAT | C.IPC_EXCL | mode);
   try {
-    if (createDelayMs > 0) sleepSync(createDelayMs);
     initialise(id, values);
   } catch (err) {
     try { binding.semRemove(id); } catch { /* already gone */ }
