@@ -11,7 +11,7 @@ import { openSync, readFileSync, readSync, closeSync } from 'node:fs';
 import type { IpcOwnership } from './ownership';
 import { constants as osConstants } from 'node:os';
 import type { Binding, RawChannelStats } from './binding';
-import { InvalidArgTypeError, SysvIpcError, type IpcKind } from './errors';
+import { FeatureUnavailableError, InvalidArgTypeError, SysvIpcError, type IpcKind } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
 import { statTime } from './kernel';
 import * as check from './validate';
@@ -101,10 +101,8 @@ export interface IpcObjectOfKind {
 const SHM_DEST = 0o1000;
 const SHM_LOCKED = 0o2000;
 
-function unavailable(what: string): Error {
-  return Object.assign(new Error(`${what} is not available on this platform (it needs Linux's /proc/sysvipc)`), {
-    code: 'ERR_FEATURE_UNAVAILABLE_ON_PLATFORM',
-  });
+function unavailable(what: string): FeatureUnavailableError {
+  return new FeatureUnavailableError(`${what} is not available on this platform (it needs Linux's /proc/sysvipc)`);
 }
 
 /** Checks a kind argument ('msg' | 'sem' | 'shm'). */

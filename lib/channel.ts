@@ -9,7 +9,7 @@
  */
 import * as v8 from 'node:v8';
 import { binding, type ChannelHandle, type RawChannelOpen } from './binding';
-import { ClosedError, OutOfRangeError, SysvIpcError, timeoutError } from './errors';
+import { ClosedError, OutOfRangeError, syscallError, SysvIpcError, timeoutError } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
 import { readKernelTunable, statTime } from './kernel';
 import { ownershipOf, type IpcOwnership } from './ownership';
@@ -102,9 +102,9 @@ function messageFrom(length: number): Buffer {
 }
 
 function tooLarge(length: number, target: number, id: number): SysvIpcError {
-  const err = new SysvIpcError(C.EMSGSIZE, 'channelReceive', { id });
-  err.message = `EMSGSIZE: message too long, channelReceive (the message is ${length} bytes, the target holds ${target}; nothing was consumed)`;
-  return err;
+  return syscallError(C.EMSGSIZE, 'channelReceive', { id }, {
+    detail: `the message is ${length} bytes, the target holds ${target}; nothing was consumed`,
+  });
 }
 
 /**

@@ -3,7 +3,7 @@
  */
 import * as os from 'node:os';
 import { binding } from './binding';
-import { ClosedError, OutOfRangeError, SysvIpcError, timeoutError } from './errors';
+import { ClosedError, FeatureUnavailableError, OutOfRangeError, SysvIpcError, timeoutError, UnsafeMessageTypeError } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
 import { readKernelTunable, statTime } from './kernel';
 import { ownershipOf, parseOwnershipChange, type IpcOwnership, type IpcOwnershipChange } from './ownership';
@@ -46,24 +46,7 @@ function typeIn(header: Buffer): number | bigint {
   return type <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(type) : type;
 }
 
-/**
- * Received a message whose type (set by a C program: mtype is a C long) is
- * above Number.MAX_SAFE_INTEGER, which a `number` cannot hold exactly. The
- * message has left the queue: it is here, with its exact type.
- */
-export class UnsafeMessageTypeError extends RangeError {
-  /** Always `'ERR_SYSV_IPC_UNSAFE_MESSAGE_TYPE'`. */
-  readonly code = 'ERR_SYSV_IPC_UNSAFE_MESSAGE_TYPE';
-  constructor(
-    /** The message's exact type. */
-    readonly type: bigint,
-    /** The message's body. */
-    readonly data: Buffer,
-  ) {
-    super(`The received message's type ${type} is above Number.MAX_SAFE_INTEGER; the message is on this error (type, data)`);
-    this.name = 'RangeError';
-  }
-}
+export { UnsafeMessageTypeError };
 
 /** A received message, or the error that carries it when its type is not a safe integer. */
 function message(type: number | bigint, data: Buffer): Message {
@@ -188,9 +171,7 @@ function parseReceive(options: ReceiveSelector | undefined): Readonly<ParsedRece
   let flags = 0;
   if (except) {
     if (!C.HAVE_MSG_EXCEPT) {
-      throw Object.assign(new Error('MSG_EXCEPT (options.except) is not available on this platform'), {
-        code: 'ERR_FEATURE_UNAVAILABLE_ON_PLATFORM',
-      });
+      throw new FeatureUnavailableError('MSG_EXCEPT (options.except) is not available on this platform');
     }
     if (type <= 0) throw new OutOfRangeError('options.except needs options.type > 0 (the type to skip)');
     flags |= C.MSG_EXCEPT;

@@ -5,7 +5,7 @@
 import { constants as osConstants } from 'node:os';
 import { binding } from './binding';
 import { SemaphoreSetView } from './semaphore-set-view';
-import { SysvIpcError } from './errors';
+import { MutexNotHeldError, SysvIpcError } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
 import * as check from './validate';
 import { parseInitTimeout, parseOpen } from './open-options';
@@ -24,15 +24,7 @@ const UNLOCK = (): Int32Array => Int32Array.of(0, 1, C.SEM_UNDO);
 // environment that names the same set, whichever async task took the lock.
 const held = new Set<number>();
 
-/** Thrown by {@link Mutex.unlock} when this process does not hold the mutex. */
-export class MutexNotHeldError extends Error {
-  /** Always `'ERR_SYSV_IPC_MUTEX_NOT_HELD'`. */
-  readonly code = 'ERR_SYSV_IPC_MUTEX_NOT_HELD';
-  constructor() {
-    super('This process does not hold the mutex: unlock() would release a lock another process holds');
-    this.name = 'Error';
-  }
-}
+export { MutexNotHeldError };
 
 /** Options of {@link Mutex.create}. */
 export interface MutexCreateOptions {

@@ -10,7 +10,7 @@
  */
 import { constants as osConstants } from 'node:os';
 import { binding } from './binding';
-import { OutOfRangeError, SysvIpcError } from './errors';
+import { OutOfRangeError, syscallError, SysvIpcError } from './errors';
 import type { Key } from './keys';
 
 const C = binding.constants;
@@ -125,12 +125,12 @@ export function openSet(k: Key, what: string, o: OpenSetRequest): OpenedSet {
       }
       if (stat.lastOpTime !== 0) return { id, key: k, size: stat.size, created: false };
       if (Date.now() >= deadline) {
-        const err = new SysvIpcError(ETIMEDOUT, 'semget', { key: k, id });
-        err.message =
-          `ETIMEDOUT: the ${what} with key 0x${(k >>> 0).toString(16)} (id ${id}) exists but was not initialised ` +
-          `within ${o.initTimeout} ms (sem_otime is still 0): its creator may have died during creation, or a ` +
-          `program outside this protocol created it. Remove it, or open it without { create: true }.`;
-        throw err;
+        throw syscallError(ETIMEDOUT, 'semget', { key: k, id }, {
+          detail:
+            `the ${what} with key 0x${(k >>> 0).toString(16)} (id ${id}) exists but was not initialised ` +
+            `within ${o.initTimeout} ms (sem_otime is still 0): its creator may have died during creation, or a ` +
+            `program outside this protocol created it. Remove it, or open it without { create: true }`,
+        });
       }
       // The creator's window is two syscalls: spin briefly, then back off to 10 ms.
       if (pause > 0) sleepSync(pause);

@@ -5,7 +5,14 @@
  */
 import { constants as bufferConstants } from 'node:buffer';
 import { binding, type ShmHandle } from './binding';
-import { ClosedError, OutOfRangeError } from './errors';
+import {
+  ClosedError,
+  FeatureUnavailableError,
+  OutOfRangeError,
+  ReadOnlyError,
+  ViewTooLargeError,
+  ViewTransferredError,
+} from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
 import { readKernelTunable, statTime } from './kernel';
 import { ownershipOf, parseOwnershipChange, type IpcOwnership, type IpcOwnershipChange } from './ownership';
@@ -90,22 +97,11 @@ export interface SharedMemoryWaitSyncOptions {
 export type WaitResult = 'ok' | 'not-equal' | 'timed-out';
 
 function detachedError(): ClosedError {
-  const err = new ClosedError('The shared memory attachment');
-  err.message = 'The shared memory attachment is detached (detach() or close() was called)';
-  return err;
+  return new ClosedError('The shared memory attachment', 'is detached (detach() or close() was called)');
 }
 
-function readOnlyError(what: string): Error {
-  return Object.assign(
-    new Error(`${what}: the shared memory attachment is read-only (a write into it would crash the process); use read() or readInto()`),
-    { code: 'ERR_SYSV_IPC_READ_ONLY' },
-  );
-}
-
-function futexUnavailable(): Error {
-  return Object.assign(new Error('SharedMemory wait/notify needs futex(2), which this platform lacks'), {
-    code: 'ERR_FEATURE_UNAVAILABLE_ON_PLATFORM',
-  });
+function futexUnavailable(): FeatureUnavailableError {
+  return new FeatureUnavailableError('SharedMemory wait/notify needs futex(2), which this platform lacks');
 }
 
 /**
@@ -234,26 +230,17 @@ export class SharedMemory extends IpcHandle {
    */
   get arrayBuffer(): ArrayBuffer {
     const handle = this.attached();
-    if (this.readOnly) throw readOnlyError('arrayBuffer');
+    if (this.readOnly) throw new ReadOnlyError('arrayBuffer');
     if (this.size > bufferConstants.MAX_LENGTH) {
       // Node refuses ArrayBuffers past this length (4 GiB on Node 20).
-      throw Object.assign(
-        new RangeError(
-          `The segment is ${this.size} bytes, more than the largest ArrayBuffer this Node.js allows ` +
-            `(${bufferConstants.MAX_LENGTH}): use read(), readInto() and write()`,
-        ),
-        { code: 'ERR_SYSV_IPC_VIEW_TOO_LARGE' },
-      );
+      throw new ViewTooLargeError(this.size, bufferConstants.MAX_LENGTH);
     }
     this.cachedArrayBuffer ??= binding.shmArrayBuffer(handle);
     // Zero length while attached: JavaScript moved the backing store out
     // (ArrayBuffer.prototype.transfer). A second ArrayBuffer over the same
     // memory would abort V8, so there is no view to give any more.
     if (this.cachedArrayBuffer.byteLength === 0) {
-      throw Object.assign(
-        new Error('The ArrayBuffer of this attachment was transferred away (ArrayBuffer.prototype.transfer); detach() and attach again for a new view'),
-        { code: 'ERR_SYSV_IPC_VIEW_TRANSFERRED' },
-      );
+      throw new ViewTransferredError();
     }
     return this.cachedArrayBuffer;
   }
@@ -313,7 +300,7 @@ export class SharedMemory extends IpcHandle {
     const handle = this.attached();
     const bytes = check.bytes('data', data);
     const off = check.optionalInteger('offset', offset, 0, this.size, 0);
-    if (this.readOnly) throw readOnlyError('write');
+    if (this.readOnly) throw new ReadOnlyError('write');
     this.checkRange(off, bytes.byteLength);
     return binding.shmWrite(handle, off, bytes);
   }
