@@ -18,6 +18,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { NoBinaryError } from './errors';
+import { ownMappings } from './kernel';
 
 /** The platform a binary is looked for, as node-gyp-build sees it (with its environment overrides). */
 export interface AddonTarget {
@@ -37,14 +38,8 @@ const PACKAGE = 'sysv-ipc';
  * Undefined where that cannot be read.
  */
 export function runtimeLibc(maps?: string): 'glibc' | 'musl' | undefined {
-  let text = maps;
-  if (text === undefined) {
-    try {
-      text = fs.readFileSync('/proc/self/maps', 'utf8');
-    } catch {
-      return undefined;
-    }
-  }
+  const text = maps ?? ownMappings();
+  if (text === undefined) return undefined;
   if (/\/ld-musl-[^/\s]*\.so/.test(text)) return 'musl';
   if (/\/libc\.so\.6\b/.test(text)) return 'glibc';
   return undefined;

@@ -8,7 +8,8 @@
  * file); its layout and rules are docs/channel-layout.md.
  */
 import * as v8 from 'node:v8';
-import { binding, type ChannelHandle, type RawChannelOpen } from './binding';
+import { binding } from './addon';
+import type { ChannelHandle, RawChannelOpen } from './binding';
 import { ClosedError, OutOfRangeError, syscallError, SysvIpcError, timeoutError } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
 import { readKernelTunable, statTime } from './kernel';

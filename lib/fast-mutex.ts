@@ -14,7 +14,7 @@
  */
 import { endianness } from 'node:os';
 import { constants as osConstants } from 'node:os';
-import { binding } from './binding';
+import { binding } from './addon';
 import { ClosedError, InvalidStateError, LockCorruptError, SysvIpcError, timeoutError, type SysvIpcErrorContext } from './errors';
 import type { Key } from './keys';
 import { MutexNotHeldError } from './errors';

@@ -2,7 +2,7 @@
  * System V message queues (msgget, msgsnd, msgrcv, msgctl) as a class.
  */
 import * as os from 'node:os';
-import { binding } from './binding';
+import { binding } from './addon';
 import { ClosedError, FeatureUnavailableError, OutOfRangeError, SysvIpcError, timeoutError, UnsafeMessageTypeError } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
 import { readKernelTunable, statTime } from './kernel';

@@ -3,7 +3,7 @@
  * taken with SEM_UNDO, so the kernel releases it when a holder dies.
  */
 import { constants as osConstants } from 'node:os';
-import { binding } from './binding';
+import { binding } from './addon';
 import { SemaphoreSetView } from './semaphore-set-view';
 import { MutexNotHeldError, SysvIpcError } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';

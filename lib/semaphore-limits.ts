@@ -2,7 +2,7 @@
  * The kernel's semaphore limits (semctl IPC_INFO, tunable through
  * /proc/sys/kernel/sem) and the argument checks made against them.
  */
-import { binding } from './binding';
+import { binding } from './addon';
 import { OutOfRangeError } from './errors';
 import * as check from './validate';
 

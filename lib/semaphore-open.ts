@@ -9,7 +9,7 @@
  * already there wait until sem_otime is non-zero before they use it.
  */
 import { constants as osConstants } from 'node:os';
-import { binding } from './binding';
+import { binding } from './addon';
 import { OutOfRangeError, syscallError, SysvIpcError } from './errors';
 import type { Key } from './keys';
 

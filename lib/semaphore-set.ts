@@ -4,7 +4,7 @@
  * semaphore-open.ts, the semop runners (shared with Semaphore and Mutex) in
  * semop.ts.
  */
-import { binding } from './binding';
+import { binding } from './addon';
 import { IPC_PRIVATE, type Key } from './keys';
 import { statTime } from './kernel';
 import { ownershipOf, parseOwnershipChange, type IpcOwnership, type IpcOwnershipChange } from './ownership';

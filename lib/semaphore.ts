@@ -2,7 +2,7 @@
  * One System V semaphore (a set of one, or one member of a set) with the
  * friendly surface: acquire/release counts, wait for zero, a `using` lock.
  */
-import { binding } from './binding';
+import { binding } from './addon';
 import { SemaphoreSetView } from './semaphore-set-view';
 import { IPC_PRIVATE, type Key } from './keys';
 import * as check from './validate';

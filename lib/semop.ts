@@ -4,7 +4,7 @@
  * {@link SetState} — now (IPC_NOWAIT), async (through the set's WaitGroup:
  * try, spin, park on a waiter thread) or blocking the calling thread.
  */
-import { binding } from './binding';
+import { binding } from './addon';
 import { OutOfRangeError, timeoutError, type SysvIpcErrorContext } from './errors';
 import { HandleState } from './ipc-handle';
 import { maxOps, SEMVMX } from './semaphore-limits';

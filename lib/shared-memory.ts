@@ -4,7 +4,8 @@
  * wait/notify on a 32-bit word (futex(2) on Linux).
  */
 import { constants as bufferConstants } from 'node:buffer';
-import { binding, type ShmHandle } from './binding';
+import { binding } from './addon';
+import type { ShmHandle } from './binding';
 import {
   ClosedError,
   FeatureUnavailableError,
