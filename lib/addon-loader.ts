@@ -17,6 +17,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { NoBinaryError } from './errors';
+import { ownMappings } from './kernel';
 
 /** The platform a binary is looked for, as node-gyp-build sees it (with its environment overrides). */
 export interface AddonTarget {
@@ -26,15 +28,7 @@ export interface AddonTarget {
   libc: string | undefined;
 }
 
-/** Thrown at load when no native addon fits this platform (see the message for the way out). */
-export interface NoBinaryError extends Error {
-  code: 'ERR_SYSV_IPC_NO_BINARY';
-  /** For example 'linux-x64'. */
-  platform: string;
-  libc: string | undefined;
-  /** The prebuilds the package has, as paths under its prebuilds/ folder (for example 'linux-arm64/sysv-ipc.glibc.node'). */
-  prebuilds: string[];
-}
+export { NoBinaryError };
 
 const PACKAGE = 'sysv-ipc';
 
@@ -44,14 +38,8 @@ const PACKAGE = 'sysv-ipc';
  * Undefined where that cannot be read.
  */
 export function runtimeLibc(maps?: string): 'glibc' | 'musl' | undefined {
-  let text = maps;
-  if (text === undefined) {
-    try {
-      text = fs.readFileSync('/proc/self/maps', 'utf8');
-    } catch {
-      return undefined;
-    }
-  }
+  const text = maps ?? ownMappings();
+  if (text === undefined) return undefined;
   if (/\/ld-musl-[^/\s]*\.so/.test(text)) return 'musl';
   if (/\/libc\.so\.6\b/.test(text)) return 'glibc';
   return undefined;
@@ -94,12 +82,7 @@ function noBinaryError(root: string, target: AddonTarget, why: string, cause: un
     `npm 10 has no install-scripts command and needs only the rebuild.`,
     `For a global install: npm install -g --allow-scripts=${PACKAGE} ${PACKAGE})`,
   ].join('\n');
-  const err = new Error(message, { cause }) as NoBinaryError;
-  err.code = 'ERR_SYSV_IPC_NO_BINARY';
-  err.platform = name;
-  err.libc = target.libc;
-  err.prebuilds = prebuilds;
-  return err;
+  return new NoBinaryError(message, cause, name, target.libc, prebuilds);
 }
 
 /** Loads the addon of the package at `root` or throws ERR_SYSV_IPC_NO_BINARY. */

@@ -7,13 +7,12 @@
  * native addon (and see every object in this IPC namespace, whatever its
  * permissions, as `ipcs` does). Removal goes through the addon (IPC_RMID).
  */
-import { openSync, readFileSync, readSync, closeSync } from 'node:fs';
 import type { IpcOwnership } from './ownership';
 import { constants as osConstants } from 'node:os';
 import type { Binding, RawChannelStats } from './binding';
-import { InvalidArgTypeError, SysvIpcError, type IpcKind } from './errors';
+import { FeatureUnavailableError, InvalidArgTypeError, SysvIpcError, type IpcKind } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
-import { statTime } from './kernel';
+import { kernelTunable, pageSize, statTime, sysvipcTable } from './kernel';
 import * as check from './validate';
 
 export type { IpcKind };
@@ -101,10 +100,8 @@ export interface IpcObjectOfKind {
 const SHM_DEST = 0o1000;
 const SHM_LOCKED = 0o2000;
 
-function unavailable(what: string): Error {
-  return Object.assign(new Error(`${what} is not available on this platform (it needs Linux's /proc/sysvipc)`), {
-    code: 'ERR_FEATURE_UNAVAILABLE_ON_PLATFORM',
-  });
+function unavailable(what: string): FeatureUnavailableError {
+  return new FeatureUnavailableError(`${what} is not available on this platform (it needs Linux's /proc/sysvipc)`);
 }
 
 /** Checks a kind argument ('msg' | 'sem' | 'shm'). */
@@ -116,27 +113,10 @@ function checkKind(name: string, value: unknown): IpcKind {
   );
 }
 
-// /proc/sysvipc/<kind> is a header line of column names and one line per
-// object (ipc/util.c, ipc/{msg,sem,shm}.c). Columns are read by name, not by
-// position, because kernels add columns over time (shm's rss and swap in 4.7).
 function readTable(kind: IpcKind): Array<Record<string, string>> {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/sysvipc/${kind}`, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw unavailable('list()');
-    throw err;
-  }
-  const lines = text.split('\n').filter((line) => line.trim() !== '');
-  const header = (lines.shift() ?? '').trim().split(/\s+/);
-  return lines.map((line) => {
-    const fields = line.trim().split(/\s+/);
-    const row: Record<string, string> = {};
-    header.forEach((name, i) => {
-      row[name] = fields[i] ?? '';
-    });
-    return row;
-  });
+  const rows = sysvipcTable(kind);
+  if (rows === undefined) throw unavailable('list()');
+  return rows;
 }
 
 const int = (s: string | undefined): number => (s === undefined || s === '' ? 0 : Number(s));
@@ -259,32 +239,9 @@ export interface IpcLimits {
 const SEMVMX = 32767;
 
 function tunable(name: string): number[] {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/sys/kernel/${name}`, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw unavailable('limits()');
-    throw err;
-  }
-  return text.trim().split(/\s+/).map(Number);
-}
-
-// Node has no sysconf(_SC_PAGESIZE). The first mapping in /proc/self/smaps
-// names the kernel's page size; 4096 if that cannot be read.
-function pageSize(): number {
-  let fd: number | undefined;
-  try {
-    fd = openSync('/proc/self/smaps', 'r');
-    const buf = Buffer.alloc(8192);
-    const n = readSync(fd, buf, 0, buf.length, null);
-    const m = /^KernelPageSize:\s+(\d+) kB/m.exec(buf.toString('latin1', 0, n));
-    if (m) return Number(m[1]) * 1024;
-  } catch {
-    // fall through
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-  return 4096;
+  const values = kernelTunable(name);
+  if (values === undefined) throw unavailable('limits()');
+  return values;
 }
 
 /**
@@ -314,14 +271,15 @@ export function limits(): IpcLimits {
 
 type Remover = (id: number) => void;
 
+// The initialised addon (addon.ts), loaded on first use, so that list() and
+// limits() (and `sysv-ipc ls`) work even where the native addon cannot load.
+function addon(): Binding {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('./addon') as { binding: Binding }).binding;
+}
+
 function remover(kind: IpcKind): Remover {
-  // Loaded on first use, so that list() and limits() (and `sysv-ipc ls`) work
-  // even where the native addon cannot load. ./waits hands the addon its error
-  // class (binding.init): without it a failure would be a plain Error.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  require('./waits');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { binding } = require('./binding') as { binding: Binding };
+  const binding = addon();
   return { msg: binding.msgRemove, sem: binding.semRemove, shm: binding.shmRemove }[kind];
 }
 
@@ -341,11 +299,7 @@ export type ChannelSummary = RawChannelStats;
  */
 export function peekChannel(id: number): ChannelSummary | null {
   const shmid = check.ipcId('id', id);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  require('./waits');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { binding } = require('./binding') as { binding: Binding };
-  return binding.chPeek(shmid);
+  return addon().chPeek(shmid);
 }
 
 /**

@@ -8,13 +8,15 @@
  * file); its layout and rules are docs/channel-layout.md.
  */
 import * as v8 from 'node:v8';
-import { binding, type ChannelHandle, type RawChannelOpen } from './binding';
-import { ClosedError, OutOfRangeError, SysvIpcError, timeoutError } from './errors';
+import { binding } from './addon';
+import type { ChannelHandle, RawChannelOpen } from './binding';
+import { ClosedError, OutOfRangeError, syscallError, SysvIpcError, timeoutError } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
 import { readKernelTunable, statTime } from './kernel';
 import { ownershipOf, type IpcOwnership } from './ownership';
 import * as check from './validate';
-import { IpcHandle } from './ipc-handle';
+import { parseOpen } from './open-options';
+import { HandleState, IpcHandle } from './ipc-handle';
 import { SpinBudget, WOULD_BLOCK, syncWaitFlags, type WaitOptions } from './waits';
 
 const C = binding.constants;
@@ -101,9 +103,9 @@ function messageFrom(length: number): Buffer {
 }
 
 function tooLarge(length: number, target: number, id: number): SysvIpcError {
-  const err = new SysvIpcError(C.EMSGSIZE, 'channelReceive', { id });
-  err.message = `EMSGSIZE: message too long, channelReceive (the message is ${length} bytes, the target holds ${target}; nothing was consumed)`;
-  return err;
+  return syscallError(C.EMSGSIZE, 'channelReceive', { id }, {
+    detail: `the message is ${length} bytes, the target holds ${target}; nothing was consumed`,
+  });
 }
 
 /**
@@ -136,7 +138,7 @@ export class Channel extends IpcHandle {
   private readonly receiveSpin = new SpinBudget();
 
   private constructor(raw: RawChannelOpen, key: Key) {
-    super(raw.id, key, 'channel');
+    super(new HandleState(raw.id, key, 'channel'));
     this.handle = raw.handle;
     this.capacity = raw.capacity;
     this.maxMessageSize = raw.maxMessageSize;
@@ -173,14 +175,12 @@ export class Channel extends IpcHandle {
    *   layout version (nothing is written to it); `ERR_SYSV_IPC_CHANNEL_CORRUPT`.
    */
   static open(key: Key, options?: ChannelOpenOptions): Channel {
-    const k = check.key('key', key);
-    const o = check.options('options', options);
-    const create = check.optionalBoolean('options.create', o.create, false);
-    const mode = check.mode('options.mode', o.mode, 0o600);
+    const { key: k, options: o, create, mode } = parseOpen(key, options, {
+      className: 'Channel',
+      what: 'channel',
+      privateCreates: true,
+    });
     const { capacity, maxMessageSize } = Channel.geometry(o);
-    if (k === IPC_PRIVATE && !create) {
-      throw new OutOfRangeError('IPC_PRIVATE names no existing channel: use Channel.create() or fromId(id)');
-    }
     if (k === IPC_PRIVATE) return Channel.create({ ...o, key: IPC_PRIVATE });
     return new Channel(binding.chOpen(k, capacity, maxMessageSize, create ? OPEN_CREATE : 0, mode), k);
   }

@@ -1,6 +1,8 @@
 /**
- * The package's errors: one class for failed syscalls, plus Node-style
- * argument, timeout and abort errors.
+ * The package's errors: one class for failed syscalls, one class per code of
+ * its own (`ERR_SYSV_IPC_*`, listed in {@link ERR}), plus Node-style
+ * argument, timeout and abort errors. Each builds its message once, in its
+ * constructor.
  *
  * The native layer constructs {@link SysvIpcError} itself (the class is handed
  * to it at load), so `instanceof SysvIpcError` holds for every kernel failure
@@ -19,12 +21,45 @@ const KIND_OF_SYSCALL: Record<string, IpcKind> = {
   channelOpen: 'shm', channelSend: 'shm', channelReceive: 'shm', channelInfo: 'shm',
 };
 
+/**
+ * Every code of the package's own errors, in one place (README's "Errors"
+ * section shows the same table). Besides these, errors carry errno names
+ * (`EEXIST`, …, on {@link SysvIpcError}) and Node's codes (`ERR_INVALID_ARG_TYPE`,
+ * `ERR_OUT_OF_RANGE`, `ABORT_ERR`, `ERR_FEATURE_UNAVAILABLE_ON_PLATFORM`,
+ * `ERR_INVALID_STATE`). The addon throws some of them itself with the same
+ * codes (native/: CLOSED, READ_ONLY, NO_EXTERNAL_BUFFERS).
+ */
+export const ERR = {
+  /** Used after close() or detach(): {@link ClosedError}. */
+  CLOSED: 'ERR_SYSV_IPC_CLOSED',
+  /** A writable view or write of a read-only attachment: {@link ReadOnlyError}. */
+  READ_ONLY: 'ERR_SYSV_IPC_READ_ONLY',
+  /** A segment larger than the largest ArrayBuffer: {@link ViewTooLargeError}. */
+  VIEW_TOO_LARGE: 'ERR_SYSV_IPC_VIEW_TOO_LARGE',
+  /** The attachment's ArrayBuffer was transferred away: {@link ViewTransferredError}. */
+  VIEW_TRANSFERRED: 'ERR_SYSV_IPC_VIEW_TRANSFERRED',
+  /** The runtime refuses external ArrayBuffers (thrown by the addon). */
+  NO_EXTERNAL_BUFFERS: 'ERR_SYSV_IPC_NO_EXTERNAL_BUFFERS',
+  /** A channel's header or records do not add up: a {@link SysvIpcError} (errno EBADMSG). */
+  CHANNEL_CORRUPT: 'ERR_SYSV_IPC_CHANNEL_CORRUPT',
+  /** The segment holds no channel of this layout version: a {@link SysvIpcError} (errno EPROTO). */
+  NOT_A_CHANNEL: 'ERR_SYSV_IPC_NOT_A_CHANNEL',
+  /** A FastMutex word no holder writes: {@link LockCorruptError}. */
+  LOCK_CORRUPT: 'ERR_SYSV_IPC_LOCK_CORRUPT',
+  /** unlock() by a process that does not hold the lock: {@link MutexNotHeldError}. */
+  MUTEX_NOT_HELD: 'ERR_SYSV_IPC_MUTEX_NOT_HELD',
+  /** A received message type above Number.MAX_SAFE_INTEGER: {@link UnsafeMessageTypeError}. */
+  UNSAFE_MESSAGE_TYPE: 'ERR_SYSV_IPC_UNSAFE_MESSAGE_TYPE',
+  /** No native addon fits this platform: {@link NoBinaryError}. */
+  NO_BINARY: 'ERR_SYSV_IPC_NO_BINARY',
+} as const;
+
 // A channel's own failures (include/sysv-ipc/channel.h) travel as errno
 // values, so that sync throws and async reports alike become SysvIpcErrors;
 // here they get their codes.
 const CHANNEL_CODES: Record<string, [string, string]> = {
-  EBADMSG: ['ERR_SYSV_IPC_CHANNEL_CORRUPT', 'the channel in this segment is corrupt (its header or records do not add up)'],
-  EPROTO: ['ERR_SYSV_IPC_NOT_A_CHANNEL', 'the segment does not hold a channel of this layout version (nothing was written)'],
+  EBADMSG: [ERR.CHANNEL_CORRUPT, 'the channel in this segment is corrupt (its header or records do not add up)'],
+  EPROTO: [ERR.NOT_A_CHANNEL, 'the segment does not hold a channel of this layout version (nothing was written)'],
 };
 
 const OBJECT_NAME: Record<IpcKind, string> = {
@@ -110,8 +145,9 @@ export class SysvIpcError extends Error {
     const kind = KIND_OF_SYSCALL[syscall];
     const channel = syscall.startsWith('channel') ? CHANNEL_CODES[errnoCode] : undefined;
     const code = channel ? channel[0] : errnoCode;
-    const extra = channel ? channel[1] : hint(errnoCode, kind, syscall);
-    super(`${code}: ${text}, ${syscall}${extra ? ` (${extra})` : ''}`);
+    const { detail, path } = (context ?? {}) as ErrorDetail;
+    const extra = detail ?? (channel ? channel[1] : path === undefined ? hint(errnoCode, kind, syscall) : '');
+    super(`${code}: ${text}, ${syscall}${path === undefined ? '' : ` '${path}'`}${extra ? ` (${extra})` : ''}`);
     this.name = 'SysvIpcError';
     this.code = code;
     this.errno = Math.abs(errno);
@@ -120,6 +156,28 @@ export class SysvIpcError extends Error {
     if (context?.key !== undefined) this.key = context.key;
     if (context?.id !== undefined) this.id = context.id;
   }
+}
+
+// What syscallError() passes to SysvIpcError beside key and id (the native
+// layer passes only those: the constructor keeps its signature).
+interface ErrorDetail extends SysvIpcErrorContext {
+  /** Replaces the errno's generic explanation in parentheses. */
+  detail?: string;
+  /** A file path the call was about, shown after the syscall as Node's fs errors do (no explanation then). */
+  path?: string;
+}
+
+/**
+ * A {@link SysvIpcError} whose message explains this failure in particular
+ * (`detail`, in place of the errno's generic hint) or names a file (`path`).
+ */
+export function syscallError(
+  errno: number,
+  syscall: string,
+  context: SysvIpcErrorContext | undefined,
+  explain: { detail?: string; path?: string },
+): SysvIpcError {
+  return new SysvIpcError(errno, syscall, { ...context, ...explain } as ErrorDetail);
 }
 
 /** ETIMEDOUT from a wait whose `timeout` ran out. */
@@ -169,9 +227,126 @@ export class OutOfRangeError extends RangeError {
 /** Thrown when an object is used after `close()` (or a segment after `detach()`). */
 export class ClosedError extends Error {
   /** Always `'ERR_SYSV_IPC_CLOSED'`. */
-  readonly code = 'ERR_SYSV_IPC_CLOSED';
-  constructor(what: string) {
-    super(`${what} is closed`);
+  readonly code = ERR.CLOSED;
+  /**
+   * @param what The object, for example "The message queue".
+   * @param state How it was let go; default "is closed".
+   */
+  constructor(what: string, state = 'is closed') {
+    super(`${what} ${state}`);
+    this.name = 'Error';
+  }
+}
+
+/** A writable view of (or a write into) a read-only shared memory attachment. */
+export class ReadOnlyError extends Error {
+  /** Always `'ERR_SYSV_IPC_READ_ONLY'`. */
+  readonly code = ERR.READ_ONLY;
+  /** @param operation What was refused, for example "buffer". */
+  constructor(operation: string) {
+    super(`${operation}: the shared memory attachment is read-only (a write into it would crash the process); use read() or readInto()`);
+    this.name = 'Error';
+  }
+}
+
+/** A segment larger than the largest ArrayBuffer this Node.js allows has no view. */
+export class ViewTooLargeError extends RangeError {
+  /** Always `'ERR_SYSV_IPC_VIEW_TOO_LARGE'`. */
+  readonly code = ERR.VIEW_TOO_LARGE;
+  constructor(size: number, max: number) {
+    super(`The segment is ${size} bytes, more than the largest ArrayBuffer this Node.js allows (${max}): use read(), readInto() and write()`);
+    this.name = 'RangeError';
+  }
+}
+
+/** The attachment's ArrayBuffer was moved out (ArrayBuffer.prototype.transfer): there is no view to give any more. */
+export class ViewTransferredError extends Error {
+  /** Always `'ERR_SYSV_IPC_VIEW_TRANSFERRED'`. */
+  readonly code = ERR.VIEW_TRANSFERRED;
+  constructor() {
+    super('The ArrayBuffer of this attachment was transferred away (ArrayBuffer.prototype.transfer); detach() and attach again for a new view');
+    this.name = 'Error';
+  }
+}
+
+/**
+ * The lock record holds values no holder writes (reserved bits set, or the
+ * waiters bit without a pid): something else wrote over it.
+ */
+export class LockCorruptError extends Error {
+  /** Always `'ERR_SYSV_IPC_LOCK_CORRUPT'`. */
+  readonly code = ERR.LOCK_CORRUPT;
+  /** The lock word as read (unsigned 32 bits). */
+  readonly word: number;
+  constructor(word: number) {
+    super(`The FastMutex lock word holds 0x${(word >>> 0).toString(16).padStart(8, '0')}, which no holder writes: the memory of the lock was overwritten`);
+    this.name = 'Error';
+    this.word = word >>> 0;
+  }
+}
+
+/** Thrown by `Mutex.unlock()` and `FastMutex.unlock()` when this process does not hold the mutex. */
+export class MutexNotHeldError extends Error {
+  /** Always `'ERR_SYSV_IPC_MUTEX_NOT_HELD'`. */
+  readonly code = ERR.MUTEX_NOT_HELD;
+  constructor() {
+    super('This process does not hold the mutex: unlock() would release a lock another process holds');
+    this.name = 'Error';
+  }
+}
+
+/**
+ * Received a message whose type (set by a C program: mtype is a C long) is
+ * above Number.MAX_SAFE_INTEGER, which a `number` cannot hold exactly. The
+ * message has left the queue: it is here, with its exact type.
+ */
+export class UnsafeMessageTypeError extends RangeError {
+  /** Always `'ERR_SYSV_IPC_UNSAFE_MESSAGE_TYPE'`. */
+  readonly code = ERR.UNSAFE_MESSAGE_TYPE;
+  constructor(
+    /** The message's exact type. */
+    readonly type: bigint,
+    /** The message's body. */
+    readonly data: Buffer,
+  ) {
+    super(`The received message's type ${type} is above Number.MAX_SAFE_INTEGER; the message is on this error (type, data)`);
+    this.name = 'RangeError';
+  }
+}
+
+/** Thrown at load when no native addon fits this platform (the message gives the way out). */
+export class NoBinaryError extends Error {
+  /** Always `'ERR_SYSV_IPC_NO_BINARY'`. */
+  readonly code = ERR.NO_BINARY;
+  constructor(
+    message: string,
+    cause: unknown,
+    /** For example 'linux-x64'. */
+    readonly platform: string,
+    /** 'glibc' or 'musl' on Linux; undefined elsewhere. */
+    readonly libc: string | undefined,
+    /** The prebuilds the package has, as paths under its prebuilds/ folder (for example 'linux-arm64/sysv-ipc.glibc.node'). */
+    readonly prebuilds: string[],
+  ) {
+    super(message, { cause });
+    this.name = 'Error';
+  }
+}
+
+/** Node's `ERR_FEATURE_UNAVAILABLE_ON_PLATFORM`: what this platform's kernel lacks. */
+export class FeatureUnavailableError extends Error {
+  readonly code = 'ERR_FEATURE_UNAVAILABLE_ON_PLATFORM';
+  constructor(message: string) {
+    super(message);
+    this.name = 'Error';
+  }
+}
+
+/** Node's `ERR_INVALID_STATE`: a call the object's state does not allow. */
+export class InvalidStateError extends Error {
+  readonly code = 'ERR_INVALID_STATE';
+  constructor(message: string) {
+    super(message);
     this.name = 'Error';
   }
 }

@@ -14,13 +14,13 @@
  */
 import { endianness } from 'node:os';
 import { constants as osConstants } from 'node:os';
-import { binding } from './binding';
-import { ClosedError, SysvIpcError, timeoutError, type SysvIpcErrorContext } from './errors';
+import { binding } from './addon';
+import { ClosedError, InvalidStateError, LockCorruptError, SysvIpcError, timeoutError, type SysvIpcErrorContext } from './errors';
 import type { Key } from './keys';
-import { MutexNotHeldError } from './mutex';
+import { MutexNotHeldError } from './errors';
 import { SharedMemory } from './shared-memory';
 import * as check from './validate';
-import { IpcHandle } from './ipc-handle';
+import { HandleState, IpcHandle } from './ipc-handle';
 import { SpinBudget, WOULD_BLOCK, type WaitOptions } from './waits';
 
 const L = binding.constants.LOCK;
@@ -90,21 +90,7 @@ export interface FastMutexLockSyncOptions {
   timeout?: number;
 }
 
-/**
- * The lock record holds values no holder writes (reserved bits set, or the
- * waiters bit without a pid): something else wrote over it.
- */
-export class LockCorruptError extends Error {
-  /** Always `'ERR_SYSV_IPC_LOCK_CORRUPT'`. */
-  readonly code = 'ERR_SYSV_IPC_LOCK_CORRUPT';
-  /** The lock word as read (unsigned 32 bits). */
-  readonly word: number;
-  constructor(word: number) {
-    super(`The FastMutex lock word holds 0x${(word >>> 0).toString(16).padStart(8, '0')}, which no holder writes: the memory of the lock was overwritten`);
-    this.name = 'Error';
-    this.word = word >>> 0;
-  }
-}
+export { LockCorruptError };
 
 function corrupt(word: number): boolean {
   return (word & RESERVED_BITS) !== 0 || (word !== 0 && (word & PID_MASK) === 0);
@@ -178,7 +164,7 @@ export class FastMutex extends IpcHandle {
       // A pid above 2^22 - 1 does not fit the word (Linux's PID_MAX_LIMIT is 2^22).
       throw new SysvIpcError(osConstants.errno.EOVERFLOW, 'getpid');
     }
-    super(shm.id, shm.key, 'FastMutex');
+    super(new HandleState(shm.id, shm.key, 'FastMutex'));
     this.shm = shm;
     this.offset = offset;
     this.ownsSegment = ownsSegment;
@@ -447,9 +433,7 @@ export class FastMutex extends IpcHandle {
    */
   remove(): void {
     if (!this.ownsSegment) {
-      throw Object.assign(new Error('FastMutex.in() lives in a segment it does not own: remove the SharedMemory instead'), {
-        code: 'ERR_INVALID_STATE',
-      });
+      throw new InvalidStateError('FastMutex.in() lives in a segment it does not own: remove the SharedMemory instead');
     }
     this.shm.remove();
   }
@@ -471,7 +455,5 @@ export class FastMutex extends IpcHandle {
 }
 
 function detachedError(): ClosedError {
-  const err = new ClosedError('The shared memory attachment of the FastMutex');
-  err.message = 'The shared memory attachment of the FastMutex is detached';
-  return err;
+  return new ClosedError('The shared memory attachment of the FastMutex', 'is detached');
 }

@@ -4,36 +4,68 @@
  * this process has pending on it, and the handle's life cycle.
  *
  * Closing a handle frees what this process holds and cancels its pending
- * waits; it never removes the kernel object (only `remove()` does).
+ * waits; it never removes the kernel object (only `remove()` does). The
+ * Semaphore and Mutex views of a set are handles too, on their set's state.
  */
 import { ClosedError } from './errors';
 import type { Key } from './keys';
 import { WaitGroup } from './waits';
+
+/**
+ * What every handle on one kernel object in this process shares:
+ * its identity, its pending waits and whether it was closed. A SemaphoreSet
+ * and the Semaphore/Mutex views of it hold the same state, so closing any of
+ * them closes all.
+ */
+export class HandleState {
+  /** The waits this process started on the object and that have not settled. */
+  readonly waits: WaitGroup;
+  closed = false;
+
+  /** @param what How errors name the object, for example "message queue". */
+  constructor(readonly id: number, readonly key: Key, readonly what: string) {
+    this.waits = new WaitGroup(what);
+  }
+
+  /** @throws {ClosedError} `ERR_SYSV_IPC_CLOSED` after close. */
+  ensureOpen(): void {
+    if (this.closed) throw new ClosedError(`The ${this.what}`);
+  }
+
+  /** Marks the handle closed and cancels its pending waits; false if it already was. */
+  close(): boolean {
+    if (this.closed) return false;
+    this.closed = true;
+    this.waits.cancelAll(new ClosedError(`The ${this.what}`));
+    return true;
+  }
+}
 
 export abstract class IpcHandle implements Disposable {
   /** The key the object was created or opened with (from IPC_STAT for `fromId`). */
   readonly key: Key;
   /** The kernel's identifier (msqid, semid or shmid). */
   readonly id: number;
+  /** @internal This handle's state, shared with other views of the same handle. */
+  protected readonly state: HandleState;
   /** @internal The waits this process started on the object and that have not settled. */
   protected readonly waits: WaitGroup;
-  private isClosed = false;
 
-  /** @param what How errors name the object, for example "message queue". */
-  protected constructor(id: number, key: Key, private readonly what: string) {
-    this.id = id;
-    this.key = key;
-    this.waits = new WaitGroup(what);
+  protected constructor(state: HandleState) {
+    this.state = state;
+    this.id = state.id;
+    this.key = state.key;
+    this.waits = state.waits;
   }
 
   /** Whether {@link close} was called. */
   get closed(): boolean {
-    return this.isClosed;
+    return this.state.closed;
   }
 
   /** @throws {ClosedError} `ERR_SYSV_IPC_CLOSED` after {@link close}. */
   protected ensureOpen(): void {
-    if (this.closed) throw new ClosedError(`The ${this.what}`);
+    this.state.ensureOpen();
   }
 
   /**
@@ -42,9 +74,7 @@ export abstract class IpcHandle implements Disposable {
    * Idempotent.
    */
   close(): void {
-    if (this.isClosed) return;
-    this.isClosed = true;
-    this.waits.cancelAll(new ClosedError(`The ${this.what}`));
+    this.state.close();
   }
 
   /** Pending waits keep the process alive (the default), like a socket. */

@@ -1,19 +1,85 @@
 /**
- * Small helpers over what every class needs from the kernel: converting
- * IPC_STAT times, and reading a tunable from /proc/sys/kernel.
+ * What the package reads from the kernel outside the addon — every /proc
+ * read is here — and converting IPC_STAT times.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 
 /** Seconds since the epoch from IPC_STAT (0 means "never") as a Date or null. */
 export function statTime(seconds: number): Date | null {
   return seconds === 0 ? null : new Date(seconds * 1000);
 }
 
-/** Reads /proc/sys/kernel/<name> as numbers; undefined where it does not exist (not Linux). */
+/** A /proc file's text; undefined where it does not exist (not Linux). Other failures throw. */
+function readProc(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** /proc/sys/kernel/<name> as numbers; undefined where it does not exist. Other failures throw. */
+export function kernelTunable(name: string): number[] | undefined {
+  return readProc(`/proc/sys/kernel/${name}`)?.trim().split(/\s+/).map(Number);
+}
+
+/** /proc/sys/kernel/<name> as numbers; undefined where it cannot be read (for defaults that have a fallback). */
 export function readKernelTunable(name: string): number[] | undefined {
   try {
-    return readFileSync(`/proc/sys/kernel/${name}`, 'utf8').trim().split(/\s+/).map(Number);
+    return kernelTunable(name);
   } catch {
     return undefined;
   }
+}
+
+/**
+ * /proc/sysvipc/<kind> as one record per object, keyed by column name;
+ * undefined where it does not exist. The file is a header line of column
+ * names and one line per object (ipc/util.c, ipc/{msg,sem,shm}.c); columns
+ * are read by name, not by position, because kernels add columns over time
+ * (shm's rss and swap in 4.7).
+ */
+export function sysvipcTable(kind: 'msg' | 'sem' | 'shm'): Array<Record<string, string>> | undefined {
+  const text = readProc(`/proc/sysvipc/${kind}`);
+  if (text === undefined) return undefined;
+  const lines = text.split('\n').filter((line) => line.trim() !== '');
+  const header = (lines.shift() ?? '').trim().split(/\s+/);
+  return lines.map((line) => {
+    const fields = line.trim().split(/\s+/);
+    const row: Record<string, string> = {};
+    header.forEach((name, i) => {
+      row[name] = fields[i] ?? '';
+    });
+    return row;
+  });
+}
+
+/** /proc/self/maps (what is mapped into this process); undefined where it cannot be read. */
+export function ownMappings(): string | undefined {
+  try {
+    return readProc('/proc/self/maps');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The kernel's page size. Node has no sysconf(_SC_PAGESIZE): the first
+ * mapping in /proc/self/smaps names it; 4096 if that cannot be read.
+ */
+export function pageSize(): number {
+  let fd: number | undefined;
+  try {
+    fd = openSync('/proc/self/smaps', 'r');
+    const buf = Buffer.alloc(8192);
+    const n = readSync(fd, buf, 0, buf.length, null);
+    const m = /^KernelPageSize:\s+(\d+) kB/m.exec(buf.toString('latin1', 0, n));
+    if (m) return Number(m[1]) * 1024;
+  } catch {
+    // fall through
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  return 4096;
 }

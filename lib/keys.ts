@@ -2,7 +2,7 @@
  * IPC keys: the numbers by which unrelated processes find the same object.
  */
 import { statSync, type PathLike } from 'node:fs';
-import { SysvIpcError } from './errors';
+import { syscallError } from './errors';
 import * as check from './validate';
 
 /** A System V IPC key (C's `key_t`, a 32-bit integer). */
@@ -54,12 +54,9 @@ export function ftok(path: PathLike, projectId: number): Key {
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (typeof e.errno !== 'number' || typeof e.code !== 'string') throw err;
-    const failure = new SysvIpcError(e.errno, 'ftok');
     // SysvIpcError's own hint speaks of IPC objects; a path error reads like Node's fs errors instead.
     const shown = typeof path === 'string' ? path : path instanceof URL ? path.href : path.toString();
-    const text = failure.message.slice(0, failure.message.indexOf(', ftok'));
-    failure.message = `${text}, ftok '${shown}'`;
-    throw Object.assign(failure, { path: shown });
+    throw Object.assign(syscallError(e.errno, 'ftok', undefined, { path: shown }), { path: shown });
   }
   const key = (id << 24) | (Number(st.dev & 0xffn) << 16) | Number(st.ino & 0xffffn);
   return key | 0;

@@ -2,13 +2,14 @@
  * System V message queues (msgget, msgsnd, msgrcv, msgctl) as a class.
  */
 import * as os from 'node:os';
-import { binding } from './binding';
-import { ClosedError, OutOfRangeError, SysvIpcError, timeoutError } from './errors';
+import { binding } from './addon';
+import { ClosedError, FeatureUnavailableError, OutOfRangeError, SysvIpcError, timeoutError, UnsafeMessageTypeError } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
 import { readKernelTunable, statTime } from './kernel';
 import { ownershipOf, parseOwnershipChange, type IpcOwnership, type IpcOwnershipChange } from './ownership';
 import * as check from './validate';
-import { IpcHandle } from './ipc-handle';
+import { parseOpen } from './open-options';
+import { HandleState, IpcHandle } from './ipc-handle';
 import { SpinBudget, syncWaitFlags, WOULD_BLOCK, type WaitOptions } from './waits';
 
 const C = binding.constants;
@@ -45,24 +46,7 @@ function typeIn(header: Buffer): number | bigint {
   return type <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(type) : type;
 }
 
-/**
- * Received a message whose type (set by a C program: mtype is a C long) is
- * above Number.MAX_SAFE_INTEGER, which a `number` cannot hold exactly. The
- * message has left the queue: it is here, with its exact type.
- */
-export class UnsafeMessageTypeError extends RangeError {
-  /** Always `'ERR_SYSV_IPC_UNSAFE_MESSAGE_TYPE'`. */
-  readonly code = 'ERR_SYSV_IPC_UNSAFE_MESSAGE_TYPE';
-  constructor(
-    /** The message's exact type. */
-    readonly type: bigint,
-    /** The message's body. */
-    readonly data: Buffer,
-  ) {
-    super(`The received message's type ${type} is above Number.MAX_SAFE_INTEGER; the message is on this error (type, data)`);
-    this.name = 'RangeError';
-  }
-}
+export { UnsafeMessageTypeError };
 
 /** A received message, or the error that carries it when its type is not a safe integer. */
 function message(type: number | bigint, data: Buffer): Message {
@@ -187,9 +171,7 @@ function parseReceive(options: ReceiveSelector | undefined): Readonly<ParsedRece
   let flags = 0;
   if (except) {
     if (!C.HAVE_MSG_EXCEPT) {
-      throw Object.assign(new Error('MSG_EXCEPT (options.except) is not available on this platform'), {
-        code: 'ERR_FEATURE_UNAVAILABLE_ON_PLATFORM',
-      });
+      throw new FeatureUnavailableError('MSG_EXCEPT (options.except) is not available on this platform');
     }
     if (type <= 0) throw new OutOfRangeError('options.except needs options.type > 0 (the type to skip)');
     flags |= C.MSG_EXCEPT;
@@ -221,7 +203,7 @@ export class MessageQueue extends IpcHandle {
   private readonly sendSpin = new SpinBudget();
   private readonly receiveSpin = new SpinBudget();
   private constructor(id: number, key: Key) {
-    super(id, key, 'message queue');
+    super(new HandleState(id, key, 'message queue'));
   }
 
   /**
@@ -251,13 +233,7 @@ export class MessageQueue extends IpcHandle {
    * @throws {SysvIpcError} ENOENT if absent and `create` is not set; EACCES without permission.
    */
   static open(key: Key, options?: MessageQueueOpenOptions): MessageQueue {
-    const k = check.key('key', key);
-    const o = check.options('options', options);
-    const create = check.optionalBoolean('options.create', o.create, false);
-    const mode = check.mode('options.mode', o.mode, 0o600);
-    if (k === IPC_PRIVATE && !create) {
-      throw new OutOfRangeError('IPC_PRIVATE names no existing queue: use MessageQueue.create() or fromId(id)');
-    }
+    const { key: k, create, mode } = parseOpen(key, options, { className: 'MessageQueue', what: 'queue', privateCreates: true });
     const id = binding.msgget(k, create ? C.IPC_CREAT | mode : 0);
     return new MessageQueue(id, k);
   }

@@ -3,14 +3,16 @@
  * taken with SEM_UNDO, so the kernel releases it when a holder dies.
  */
 import { constants as osConstants } from 'node:os';
-import { binding } from './binding';
+import { binding } from './addon';
 import { SemaphoreSetView } from './semaphore-set-view';
-import { SysvIpcError } from './errors';
+import { MutexNotHeldError, SysvIpcError } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
 import * as check from './validate';
+import { parseInitTimeout, parseOpen } from './open-options';
 import type { WaitOptions } from './waits';
-import { createSet, openSet, SemaphoreSet, type SemaphoreSetSetOptions, type SyncWaitOptions } from './semaphore-set';
-import { OutOfRangeError } from './errors';
+import { SemaphoreSet, type SemaphoreSetSetOptions, type SyncWaitOptions } from './semaphore-set';
+import { createSet, openSet, setById } from './semaphore-open';
+import { semopAsync, semopNow, semopSync, SetState } from './semop';
 import type { SemaphoreInfo } from './semaphore';
 
 const C = binding.constants;
@@ -22,15 +24,7 @@ const UNLOCK = (): Int32Array => Int32Array.of(0, 1, C.SEM_UNDO);
 // environment that names the same set, whichever async task took the lock.
 const held = new Set<number>();
 
-/** Thrown by {@link Mutex.unlock} when this process does not hold the mutex. */
-export class MutexNotHeldError extends Error {
-  /** Always `'ERR_SYSV_IPC_MUTEX_NOT_HELD'`. */
-  readonly code = 'ERR_SYSV_IPC_MUTEX_NOT_HELD';
-  constructor() {
-    super('This process does not hold the mutex: unlock() would release a lock another process holds');
-    this.name = 'Error';
-  }
-}
+export { MutexNotHeldError };
 
 /** Options of {@link Mutex.create}. */
 export interface MutexCreateOptions {
@@ -70,8 +64,8 @@ export interface MutexOpenOptions {
  * happens when the whole process exits): unlock before the worker ends.
  */
 export class Mutex extends SemaphoreSetView {
-  private constructor(set: SemaphoreSet) {
-    super(set);
+  private constructor(sem: SetState) {
+    super(SemaphoreSet.of(sem), sem);
   }
 
   /**
@@ -82,7 +76,7 @@ export class Mutex extends SemaphoreSetView {
     const o = check.options('options', options);
     const key = o.key === undefined ? IPC_PRIVATE : check.key('options.key', o.key);
     const mode = check.mode('options.mode', o.mode, 0o600);
-    return new Mutex(new SemaphoreSet(createSet(key, 1, [1], mode)));
+    return new Mutex(new SetState(createSet(key, 1, [1], mode)));
   }
 
   /**
@@ -91,25 +85,24 @@ export class Mutex extends SemaphoreSetView {
    * @throws {SysvIpcError} ENOENT if absent and `create` is not set.
    */
   static open(key: Key, options?: MutexOpenOptions): Mutex {
-    const k = check.key('key', key);
-    const o = check.options('options', options);
-    const create = check.optionalBoolean('options.create', o.create, false);
-    const mode = check.mode('options.mode', o.mode, 0o600);
-    const initTimeout = check.timeout('options.initTimeout', o.initTimeout ?? 5000);
-    if (k === IPC_PRIVATE) throw new OutOfRangeError('IPC_PRIVATE names no existing mutex: use Mutex.create() or fromId(id)');
+    const { key: k, options: o, create, mode } = parseOpen(key, options, {
+      className: 'Mutex',
+      what: 'mutex',
+      privateCreates: false,
+    });
     const opened = openSet(k, 'mutex', {
       create,
       size: create ? 1 : undefined,
       values: () => [1],
       mode,
-      initTimeout: initTimeout < 0 ? 2 ** 31 : initTimeout,
+      initTimeout: parseInitTimeout(o.initTimeout),
     });
-    return new Mutex(new SemaphoreSet(opened));
+    return new Mutex(new SetState(opened));
   }
 
   /** Wraps an existing mutex by its set's identifier. */
   static fromId(id: number): Mutex {
-    return new Mutex(SemaphoreSet.fromId(id));
+    return new Mutex(new SetState(setById(check.ipcId('id', id))));
   }
 
   /** Whether this process holds the lock (see the class notes on what "hold" means). */
@@ -128,13 +121,13 @@ export class Mutex extends SemaphoreSetView {
     const o = check.options('options', options);
     const timeout = check.timeout('options.timeout', o.timeout);
     const signal = check.signal('options.signal', o.signal);
-    await this.semaphoreSet.run(LOCK(), timeout, signal);
+    await semopAsync(this.sem, LOCK(), timeout, signal);
     held.add(this.semaphoreSet.id);
   }
 
   /** Takes the lock if it is free now: `false` otherwise. */
   tryLock(): boolean {
-    if (!this.semaphoreSet.tryRun(LOCK())) return false;
+    if (!semopNow(this.sem, LOCK())) return false;
     held.add(this.semaphoreSet.id);
     return true;
   }
@@ -148,7 +141,7 @@ export class Mutex extends SemaphoreSetView {
     const o = check.options('options', options);
     const timeout = check.timeout('options.timeout', o.timeout);
     if (this.held) throw new SysvIpcError(osConstants.errno.EDEADLK, 'semop', { id: this.id, key: this.key });
-    this.semaphoreSet.runSync(LOCK(), timeout);
+    semopSync(this.sem, LOCK(), timeout);
     held.add(this.semaphoreSet.id);
   }
 

@@ -2,21 +2,22 @@
  * One System V semaphore (a set of one, or one member of a set) with the
  * friendly surface: acquire/release counts, wait for zero, a `using` lock.
  */
-import { binding } from './binding';
+import { binding } from './addon';
 import { SemaphoreSetView } from './semaphore-set-view';
 import { IPC_PRIVATE, type Key } from './keys';
 import * as check from './validate';
+import { parseInitTimeout, parseOpen } from './open-options';
 import type { WaitOptions } from './waits';
+import { SEMVMX } from './semaphore-limits';
+import { createSet, openSet, setById } from './semaphore-open';
+import { semopAsync, semopOneNow, semopSync, SetState } from './semop';
 import {
-  createSet,
-  openSet,
-  SEMVMX,
+  provideMemberView,
   SemaphoreSet,
   type SemaphoreSetInfo,
   type SemaphoreSetSetOptions,
   type SyncWaitOptions,
 } from './semaphore-set';
-import { OutOfRangeError } from './errors';
 
 const C = binding.constants;
 
@@ -122,15 +123,19 @@ export class Semaphore extends SemaphoreSetView {
   // One triple reused by the synchronous paths (the addon copies it before any wait).
   private readonly op = new Int32Array(3);
 
-  private constructor(set: SemaphoreSet, index: number) {
-    super(set);
+  private constructor(set: SemaphoreSet, sem: SetState, index: number) {
+    super(set, sem);
     this.index = index;
     this.op[0] = index;
   }
 
-  /** @internal A view of member `index` of `set`. */
-  static view(set: SemaphoreSet, index: number): Semaphore {
-    return new Semaphore(set, index);
+  // Member `index` of a set's handle state, with a new SemaphoreSet object on it.
+  private static on(sem: SetState, index: number): Semaphore {
+    return new Semaphore(SemaphoreSet.of(sem), sem, index);
+  }
+
+  static {
+    provideMemberView((set, sem, index) => new Semaphore(set, sem, index));
   }
 
   /**
@@ -143,7 +148,7 @@ export class Semaphore extends SemaphoreSetView {
     const key = o.key === undefined ? IPC_PRIVATE : check.key('options.key', o.key);
     const value = check.optionalInteger('options.initialValue', o.initialValue, 0, SEMVMX, 0);
     const mode = check.mode('options.mode', o.mode, 0o600);
-    return new Semaphore(new SemaphoreSet(createSet(key, 1, [value], mode)), 0);
+    return Semaphore.on(new SetState(createSet(key, 1, [value], mode)), 0);
   }
 
   /**
@@ -153,23 +158,20 @@ export class Semaphore extends SemaphoreSetView {
    * @throws {SysvIpcError} ENOENT if absent and `create` is not set; ETIMEDOUT if it is never initialised.
    */
   static open(key: Key, options?: SemaphoreOpenOptions): Semaphore {
-    const k = check.key('key', key);
-    const o = check.options('options', options);
-    const create = check.optionalBoolean('options.create', o.create, false);
+    const { key: k, options: o, create, mode } = parseOpen(key, options, {
+      className: 'Semaphore',
+      what: 'semaphore',
+      privateCreates: false,
+    });
     const value = check.optionalInteger('options.initialValue', o.initialValue, 0, SEMVMX, 0);
-    const mode = check.mode('options.mode', o.mode, 0o600);
-    const initTimeout = check.timeout('options.initTimeout', o.initTimeout ?? 5000);
-    if (k === IPC_PRIVATE) {
-      throw new OutOfRangeError('IPC_PRIVATE names no existing semaphore: use Semaphore.create() or fromId(id)');
-    }
     const opened = openSet(k, 'semaphore', {
       create,
       size: create ? 1 : undefined,
       values: () => [value],
       mode,
-      initTimeout: initTimeout < 0 ? 2 ** 31 : initTimeout,
+      initTimeout: parseInitTimeout(o.initTimeout),
     });
-    return new Semaphore(new SemaphoreSet(opened), 0);
+    return Semaphore.on(new SetState(opened), 0);
   }
 
   /**
@@ -177,8 +179,8 @@ export class Semaphore extends SemaphoreSetView {
    * @throws {SysvIpcError} EINVAL if no such set.
    */
   static fromId(id: number, index = 0): Semaphore {
-    const set = SemaphoreSet.fromId(id);
-    return new Semaphore(set, set.checkIndex('index', index));
+    const sem = new SetState(setById(check.ipcId('id', id)));
+    return Semaphore.on(sem, sem.checkIndex('index', index));
   }
 
   private ops(delta: number, flags: number): Int32Array {
@@ -198,7 +200,7 @@ export class Semaphore extends SemaphoreSetView {
       const a = parseAcquire(o, false);
       const timeout = check.timeout('options.timeout', o.timeout);
       const signal = check.signal('options.signal', o.signal);
-      return this.semaphoreSet.run(this.ops(-a.count, a.flags), timeout, signal);
+      return semopAsync(this.sem, this.ops(-a.count, a.flags), timeout, signal);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -207,7 +209,7 @@ export class Semaphore extends SemaphoreSetView {
   /** Takes `count` units if available now (IPC_NOWAIT): `false` otherwise, nothing taken. */
   tryAcquire(options?: AcquireSelector): boolean {
     const a = options === undefined ? ONE : parseAcquire(check.options('options', options), false);
-    return this.semaphoreSet.tryRunOne(this.index, -a.count, a.flags);
+    return semopOneNow(this.sem, this.index, -a.count, a.flags);
   }
 
   /**
@@ -217,7 +219,7 @@ export class Semaphore extends SemaphoreSetView {
   acquireSync(options?: AcquireSyncOptions): void {
     const o = check.options('options', options);
     const a = parseAcquire(o, false);
-    this.semaphoreSet.runSync(this.ops(-a.count, a.flags), check.timeout('options.timeout', o.timeout));
+    semopSync(this.sem, this.ops(-a.count, a.flags), check.timeout('options.timeout', o.timeout));
   }
 
   /**
@@ -228,7 +230,7 @@ export class Semaphore extends SemaphoreSetView {
   release(count = 1, options?: ReleaseOptions): void {
     const n = check.integer('count', count, 1, SEMVMX);
     const undo = options === undefined ? false : check.optionalBoolean('options.undo', check.options('options', options).undo, false);
-    this.semaphoreSet.tryRunOne(this.index, n, undo ? C.SEM_UNDO : 0);
+    semopOneNow(this.sem, this.index, n, undo ? C.SEM_UNDO : 0);
   }
 
   /**
@@ -241,7 +243,7 @@ export class Semaphore extends SemaphoreSetView {
       const o = check.options('options', options);
       const timeout = check.timeout('options.timeout', o.timeout);
       const signal = check.signal('options.signal', o.signal);
-      return this.semaphoreSet.run(this.ops(0, 0), timeout, signal);
+      return semopAsync(this.sem, this.ops(0, 0), timeout, signal);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -249,7 +251,7 @@ export class Semaphore extends SemaphoreSetView {
 
   /** Whether the value is zero now (a wait-for-zero with IPC_NOWAIT). */
   tryWaitForZero(): boolean {
-    return this.semaphoreSet.tryRunOne(this.index, 0, 0);
+    return semopOneNow(this.sem, this.index, 0, 0);
   }
 
   /**
@@ -258,7 +260,7 @@ export class Semaphore extends SemaphoreSetView {
    */
   waitForZeroSync(options?: SyncWaitOptions): void {
     const o = check.options('options', options);
-    this.semaphoreSet.runSync(this.ops(0, 0), check.timeout('options.timeout', o.timeout));
+    semopSync(this.sem, this.ops(0, 0), check.timeout('options.timeout', o.timeout));
   }
 
   /**
@@ -285,7 +287,7 @@ export class Semaphore extends SemaphoreSetView {
   async lock(options?: LockOptions): Promise<SemaphoreLock> {
     const o = check.options('options', options);
     const a = parseAcquire(o, true);
-    await this.semaphoreSet.run(this.ops(-a.count, a.flags), check.timeout('options.timeout', o.timeout), check.signal('options.signal', o.signal));
+    await semopAsync(this.sem, this.ops(-a.count, a.flags), check.timeout('options.timeout', o.timeout), check.signal('options.signal', o.signal));
     return this.handle(a);
   }
 
@@ -293,7 +295,7 @@ export class Semaphore extends SemaphoreSetView {
   lockSync(options?: LockSyncOptions): SemaphoreLock {
     const o = check.options('options', options);
     const a = parseAcquire(o, true);
-    this.semaphoreSet.runSync(this.ops(-a.count, a.flags), check.timeout('options.timeout', o.timeout));
+    semopSync(this.sem, this.ops(-a.count, a.flags), check.timeout('options.timeout', o.timeout));
     return this.handle(a);
   }
 

@@ -4,13 +4,22 @@
  * wait/notify on a 32-bit word (futex(2) on Linux).
  */
 import { constants as bufferConstants } from 'node:buffer';
-import { binding, type ShmHandle } from './binding';
-import { ClosedError, OutOfRangeError } from './errors';
+import { binding } from './addon';
+import type { ShmHandle } from './binding';
+import {
+  ClosedError,
+  FeatureUnavailableError,
+  OutOfRangeError,
+  ReadOnlyError,
+  ViewTooLargeError,
+  ViewTransferredError,
+} from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
 import { readKernelTunable, statTime } from './kernel';
 import { ownershipOf, parseOwnershipChange, type IpcOwnership, type IpcOwnershipChange } from './ownership';
 import * as check from './validate';
-import { IpcHandle } from './ipc-handle';
+import { parseOpen } from './open-options';
+import { HandleState, IpcHandle } from './ipc-handle';
 import { scratch, SpinBudget, WOULD_BLOCK, type WaitOptions } from './waits';
 
 const C = binding.constants;
@@ -89,22 +98,11 @@ export interface SharedMemoryWaitSyncOptions {
 export type WaitResult = 'ok' | 'not-equal' | 'timed-out';
 
 function detachedError(): ClosedError {
-  const err = new ClosedError('The shared memory attachment');
-  err.message = 'The shared memory attachment is detached (detach() or close() was called)';
-  return err;
+  return new ClosedError('The shared memory attachment', 'is detached (detach() or close() was called)');
 }
 
-function readOnlyError(what: string): Error {
-  return Object.assign(
-    new Error(`${what}: the shared memory attachment is read-only (a write into it would crash the process); use read() or readInto()`),
-    { code: 'ERR_SYSV_IPC_READ_ONLY' },
-  );
-}
-
-function futexUnavailable(): Error {
-  return Object.assign(new Error('SharedMemory wait/notify needs futex(2), which this platform lacks'), {
-    code: 'ERR_FEATURE_UNAVAILABLE_ON_PLATFORM',
-  });
+function futexUnavailable(): FeatureUnavailableError {
+  return new FeatureUnavailableError('SharedMemory wait/notify needs futex(2), which this platform lacks');
 }
 
 /**
@@ -140,7 +138,7 @@ export class SharedMemory extends IpcHandle {
   private readonly spin = new SpinBudget();
 
   private constructor(id: number, key: Key, readOnly: boolean) {
-    super(id, key, 'shared memory attachment');
+    super(new HandleState(id, key, 'shared memory attachment'));
     this.handle = binding.shmat(id, readOnly);
     this.size = scratch[0];
     this.readOnly = readOnly;
@@ -174,15 +172,13 @@ export class SharedMemory extends IpcHandle {
    *   `size` is larger than the existing segment; EACCES without permission.
    */
   static open(key: Key, options?: SharedMemoryOpenOptions): SharedMemory {
-    const k = check.key('key', key);
-    const o = check.options('options', options);
-    const create = check.optionalBoolean('options.create', o.create, false);
+    const { key: k, options: o, create, mode } = parseOpen(key, options, {
+      className: 'SharedMemory',
+      what: 'segment',
+      privateCreates: true,
+    });
     const readOnly = check.optionalBoolean('options.readOnly', o.readOnly, false);
-    const mode = check.mode('options.mode', o.mode, 0o600);
     const size = o.size === undefined ? undefined : check.integer('options.size', o.size, 1, maxSegmentSize());
-    if (k === IPC_PRIVATE && !create) {
-      throw new OutOfRangeError('IPC_PRIVATE names no existing segment: use SharedMemory.create() or fromId(id)');
-    }
     if (create && size === undefined) {
       throw new OutOfRangeError('options.size is required with options.create (the size of a new segment)');
     }
@@ -235,26 +231,17 @@ export class SharedMemory extends IpcHandle {
    */
   get arrayBuffer(): ArrayBuffer {
     const handle = this.attached();
-    if (this.readOnly) throw readOnlyError('arrayBuffer');
+    if (this.readOnly) throw new ReadOnlyError('arrayBuffer');
     if (this.size > bufferConstants.MAX_LENGTH) {
       // Node refuses ArrayBuffers past this length (4 GiB on Node 20).
-      throw Object.assign(
-        new RangeError(
-          `The segment is ${this.size} bytes, more than the largest ArrayBuffer this Node.js allows ` +
-            `(${bufferConstants.MAX_LENGTH}): use read(), readInto() and write()`,
-        ),
-        { code: 'ERR_SYSV_IPC_VIEW_TOO_LARGE' },
-      );
+      throw new ViewTooLargeError(this.size, bufferConstants.MAX_LENGTH);
     }
     this.cachedArrayBuffer ??= binding.shmArrayBuffer(handle);
     // Zero length while attached: JavaScript moved the backing store out
     // (ArrayBuffer.prototype.transfer). A second ArrayBuffer over the same
     // memory would abort V8, so there is no view to give any more.
     if (this.cachedArrayBuffer.byteLength === 0) {
-      throw Object.assign(
-        new Error('The ArrayBuffer of this attachment was transferred away (ArrayBuffer.prototype.transfer); detach() and attach again for a new view'),
-        { code: 'ERR_SYSV_IPC_VIEW_TRANSFERRED' },
-      );
+      throw new ViewTransferredError();
     }
     return this.cachedArrayBuffer;
   }
@@ -314,7 +301,7 @@ export class SharedMemory extends IpcHandle {
     const handle = this.attached();
     const bytes = check.bytes('data', data);
     const off = check.optionalInteger('offset', offset, 0, this.size, 0);
-    if (this.readOnly) throw readOnlyError('write');
+    if (this.readOnly) throw new ReadOnlyError('write');
     this.checkRange(off, bytes.byteLength);
     return binding.shmWrite(handle, off, bytes);
   }

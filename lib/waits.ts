@@ -36,6 +36,11 @@ let refedCount = 0;
 // them distinct from those of an earlier load of this module over the same
 // addon instance (test runners that reset their module registry do that).
 let generation = 0;
+
+/** Called once by addon.ts with what `binding.init` returned. */
+export function setWaitGeneration(value: number): void {
+  generation = value;
+}
 let counter = 0;
 function nextWaitId(): number {
   for (;;) {
@@ -55,7 +60,8 @@ function dropRef(): void {
   if (--refedCount === 0) binding.setKeepAlive(false);
 }
 
-function dispatch(waitId: number, errno: number, value: Buffer | undefined, extra: number): void {
+/** Where the addon reports an async wait's end (addon.ts hands it over in `binding.init`). */
+export function dispatch(waitId: number, errno: number, value: Buffer | undefined, extra: number): void {
   const p = pending.get(waitId);
   if (p === undefined) return;
   pending.delete(waitId);
@@ -80,8 +86,6 @@ function dispatch(waitId: number, errno: number, value: Buffer | undefined, extr
     p.reject(new SysvIpcError(errno, p.syscall, p.context));
   }
 }
-
-generation = binding.init(dispatch, SysvIpcError, scratch);
 
 /** The longest an async wait spins on the JS thread before parking (ns). */
 export const SPIN_MAX_NS = 50_000;

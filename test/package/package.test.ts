@@ -155,6 +155,24 @@ test('installs with no compiler, loading the prebuild (also when its install scr
   expect(fs.existsSync(path.join(pkg, 'build'))).toBe(false);
 });
 
+test('the shipped typings hold the public API only (stripInternal drops @internal members)', () => {
+  const dist = path.join(app, 'node_modules', 'sysv-ipc', 'dist');
+  const typings = fs.readdirSync(dist).filter((f) => f.endsWith('.d.ts'))
+    .map((f) => fs.readFileSync(path.join(dist, f), 'utf8')).join('\n');
+  // Public names are there...
+  for (const name of ['operate(', 'tryOperate(', 'operateSync(', 'at(index', 'tryAcquire(', 'waitSync(', 'class SysvIpcError']) {
+    expect(typings).toContain(name);
+  }
+  // ...internal ones are not: @internal members and functions still in lib/
+  // (nativeHandle, provideMemberView, the handle state field), and the
+  // semop runners SemaphoreSet once carried as public methods.
+  for (const name of ['nativeHandle', 'provideMemberView', 'protected readonly state', 'tryRunOne']) {
+    expect(typings).not.toContain(name);
+  }
+  const semaphoreSet = fs.readFileSync(path.join(dist, 'semaphore-set.d.ts'), 'utf8');
+  for (const name of ['run(', 'tryRun(', 'runSync(', 'checkIndex(', 'static of(']) expect(semaphoreSet).not.toContain(name);
+});
+
 // Each program makes a private queue, round-trips a message, and removes the queue in `finally`.
 const ESM = `
 import { MessageQueue, list, SysvIpcError } from 'sysv-ipc';

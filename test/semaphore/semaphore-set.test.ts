@@ -1,5 +1,9 @@
 import { SemaphoreSet, Semaphore, SEMVMX, semaphoreLimits, ClosedError } from '../../lib';
 import { Agent } from '../support/sem-agent';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { Child, procLimits, randomKey, track, until, useCleanup } from '../support/helpers';
 
 useCleanup();
@@ -24,6 +28,23 @@ describe('SemaphoreSet', () => {
     expect(track(SemaphoreSet.create({ size: 2 })).values()).toEqual([0, 0]);
     SemaphoreSet.fromId(SemaphoreSet.create({ size: 1 }).id).remove();
     track(SemaphoreSet.fromId(SemaphoreSet.create({ size: 2 }).id));
+  });
+
+  test('a set and its views are one handle: closing any closes all, and their key, id and created agree', async () => {
+    const set = make([0, 0]);
+    const member = set.at(1);
+    expect(member.semaphoreSet).toBe(set);
+    expect([member.id, member.key, member.created]).toEqual([set.id, set.key, set.created]);
+    const waiting = set.operate([{ index: 0, delta: -1 }]);
+    await until(() => set.at(0).info().waitingForNonZero === 1, 10000, 'the waiter');
+    member.close();
+    await expect(waiting).rejects.toBeInstanceOf(ClosedError);
+    expect([set.closed, member.closed, set.at(0).closed]).toEqual([true, true, true]);
+    expect(() => set.tryOperate([{ index: 0, delta: 1 }])).toThrow(ClosedError);
+    const sem = track(Semaphore.create({ initialValue: 1 }));
+    sem.semaphoreSet.close();
+    expect(sem.closed).toBe(true);
+    expect(() => sem.tryAcquire()).toThrow(ClosedError);
   });
 
   test('limits come from the kernel', () => {
@@ -176,31 +197,50 @@ describe('SemaphoreSet open-or-create', () => {
     expect(() => SemaphoreSet.open(key, { size: 3 })).toThrow(expect.objectContaining({ code: 'EINVAL' }));
   });
 
+  type RaceResult = { created: boolean; acquired: boolean; error?: string; message?: string };
+
   // Six long-lived children race open(key, { create: true }) on a fresh key
-  // each round; half the rounds widen the creator's window to 30 ms so the
-  // openers meet an uninitialised set for certain. Each child then takes one
-  // unit without waiting: a child that acted on the kernel's zeroed value
-  // would find nothing to take.
+  // each round. In half the rounds they race each other; in the other half a
+  // slow creator (test/c/sem-slow-creator.c: the raw semget(IPC_CREAT |
+  // IPC_EXCL), 100 ms, then the values and the sem_otime stamp) has made the
+  // set first, so every opener meets it uninitialised for certain. Each child
+  // then takes one unit without waiting: a child that acted on the kernel's
+  // zeroed value would find nothing to take.
   test('racing open-or-create: exactly one creates, nobody sees an uninitialised value', async () => {
-    const rounds = 16;
+    const rounds = 8;
     const racers = 6;
-    const spawn = (delay: number) => Array.from({ length: racers }, () => new Child('sem-open-race', [delay]));
-    for (const delay of [0, 30]) {
-      const children = spawn(delay);
+    const children = Array.from({ length: racers }, () => new Child('sem-open-race'));
+    try {
       await Promise.all(children.map((c) => c.next()));
-      for (let round = 0; round < rounds / 2; round++) {
-        const key = randomKey();
+      const race = async (round: number, key: number): Promise<RaceResult[]> => {
         for (const c of children) c.send({ round, key, initialValue: racers });
-        const results = await Promise.all(
-          children.map((c) => c.next<{ created: boolean; acquired: boolean; error?: string; message?: string }>()),
-        );
+        return Promise.all(children.map((c) => c.next<RaceResult>()));
+      };
+      for (let round = 0; round < rounds; round++) {
+        const key = randomKey();
+        const results = await race(round, key);
         const sem = track(Semaphore.open(key));
         expect(results.filter((r) => r.error)).toEqual([]);
         expect(results.filter((r) => r.created)).toHaveLength(1);
         expect(results.every((r) => r.acquired)).toBe(true);
         expect(sem.value).toBe(0);
-        sem.remove();
       }
+      for (let round = 0; round < rounds; round++) {
+        const key = randomKey();
+        const creator = slowCreator(key, racers, 100);
+        try {
+          track(SemaphoreSet.fromId(await creator.created));
+          const results = await race(round, key);
+          expect(await creator.initialised).toBe(true);
+          expect(results.filter((r) => r.error)).toEqual([]);
+          expect(results.filter((r) => r.created)).toHaveLength(0);
+          expect(results.every((r) => r.acquired)).toBe(true);
+          expect(Semaphore.open(key).value).toBe(0);
+        } finally {
+          creator.proc.kill('SIGKILL');
+        }
+      }
+    } finally {
       for (const c of children) c.send({ exit: true });
       await Promise.all(children.map((c) => c.exited));
     }
@@ -208,20 +248,16 @@ describe('SemaphoreSet open-or-create', () => {
 
   test('an opener gives up with a clear ETIMEDOUT when the creator died before initialising', async () => {
     const key = randomKey();
-    const creator = new Child('sem-create-slow', [key, 60000]);
     // The set exists (semget done) while the creator sleeps before initialising it.
-    let id = -1;
-    await until(() => {
-      try {
-        id = SemaphoreSet.open(key).id;
-        return true;
-      } catch {
-        return false;
-      }
-    }, 20000, 'the creator to call semget');
-    track(SemaphoreSet.fromId(id));
-    creator.kill();
-    await creator.exited;
+    const creator = slowCreator(key, 1, 60000);
+    let id: number;
+    try {
+      id = await creator.created;
+      track(SemaphoreSet.fromId(id));
+    } finally {
+      creator.proc.kill('SIGKILL');
+    }
+    expect(await creator.initialised).toBe(false);
     expect(SemaphoreSet.fromId(id).info().lastOpTime).toBeNull();
     expect(() => Semaphore.open(key, { create: true, initialValue: 1, initTimeout: 100 })).toThrow(
       expect.objectContaining({ code: 'ETIMEDOUT', message: expect.stringMatching(/not initialised within 100 ms/) }),
@@ -230,3 +266,43 @@ describe('SemaphoreSet open-or-create', () => {
     expect(Semaphore.open(key).value).toBe(0);
   });
 });
+
+// test/c/sem-slow-creator.c, compiled once for this file.
+let slowCreatorBin = '';
+beforeAll(() => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sem-slow-creator-'));
+  slowCreatorBin = path.join(dir, 'sem-slow-creator');
+  execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', slowCreatorBin,
+    path.join(__dirname, '..', 'c', 'sem-slow-creator.c')], { stdio: 'pipe' });
+});
+afterAll(() => {
+  if (slowCreatorBin) fs.rmSync(path.dirname(slowCreatorBin), { recursive: true, force: true });
+});
+
+/**
+ * Starts the slow creator: `created` resolves with the semid once semget is
+ * done (the set is then uninitialised for `delayMs`), `initialised` with
+ * whether it finished the handshake and exited 0.
+ */
+function slowCreator(key: number, value: number, delayMs: number): {
+  proc: ChildProcess;
+  created: Promise<number>;
+  initialised: Promise<boolean>;
+} {
+  const proc = spawn(slowCreatorBin, [String(key), String(value), String(delayMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  proc.stdout!.setEncoding('utf8');
+  const created = new Promise<number>((resolve, reject) => {
+    proc.stdout!.on('data', (chunk: string) => {
+      out += chunk;
+      const m = /^created (\d+)$/m.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    proc.on('exit', (code, signal) => reject(new Error(`sem-slow-creator exited (${code ?? signal}) before semget`)));
+  });
+  const initialised = new Promise<boolean>((resolve) => {
+    proc.on('exit', (code) => resolve(code === 0 && /^initialised$/m.test(out)));
+  });
+  created.catch(() => {}); // a rejection nobody awaits is reported by the assertions instead
+  return { proc, created, initialised };
+}

@@ -1,0 +1,118 @@
+/**
+ * The semop runners SemaphoreSet, Semaphore and Mutex share: operations
+ * encoded as [index, delta, flags] triples and applied to a set's
+ * {@link SetState} — now (IPC_NOWAIT), async (through the set's WaitGroup:
+ * try, spin, park on a waiter thread) or blocking the calling thread.
+ */
+import { binding } from './addon';
+import { OutOfRangeError, timeoutError, type SysvIpcErrorContext } from './errors';
+import { HandleState } from './ipc-handle';
+import { maxOps, SEMVMX } from './semaphore-limits';
+import type { OpenedSet } from './semaphore-open';
+import * as check from './validate';
+import { SpinBudget, syncWaitFlags, WOULD_BLOCK } from './waits';
+
+const C = binding.constants;
+
+/** One operation of an atomic {@link SemaphoreSet.operate}. */
+export interface SemaphoreOperation {
+  /** The member, 0 to size − 1. */
+  index: number;
+  /**
+   * > 0 adds (release), < 0 subtracts, waiting until the value is large enough
+   * (acquire), 0 waits until the value is zero. |delta| <= {@link SEMVMX}.
+   */
+  delta: number;
+  /**
+   * SEM_UNDO: the kernel reverses this operation's effect when the process
+   * exits (also when it is killed), so a crashed holder gives its units back.
+   */
+  undo?: boolean;
+}
+
+/** This process's handle on one semaphore set, shared by the set and its Semaphore/Mutex views. */
+export class SetState extends HandleState {
+  /** Number of members. */
+  readonly size: number;
+  /** Whether the create() or open() call that made this handle created the set. */
+  readonly created: boolean;
+  /** How long an async operation may retry on the JS thread before parking. */
+  readonly spin = new SpinBudget();
+  /** The key and id named in errors. */
+  readonly context: SysvIpcErrorContext;
+
+  constructor(opened: OpenedSet) {
+    super(opened.id, opened.key, 'semaphore set');
+    this.size = opened.size;
+    this.created = opened.created;
+    this.context = { id: opened.id, key: opened.key };
+  }
+
+  /** Checks a member index. */
+  checkIndex(name: string, index: unknown): number {
+    return check.integer(name, index, 0, this.size - 1);
+  }
+}
+
+/** Encodes operations as [index, delta, flags] triples. */
+export function encodeOps(ops: unknown, size: number): Int32Array {
+  if (!Array.isArray(ops)) check.invalidType('ops', 'an instance of Array', ops);
+  const n = ops.length;
+  if (n === 0) throw new OutOfRangeError('The "ops" argument must hold at least one operation');
+  const max = maxOps(n);
+  if (n > max) {
+    throw new OutOfRangeError(`The number of operations is out of range. It must be <= SEMOPM (${max}). Received ${n}`);
+  }
+  const out = new Int32Array(n * 3);
+  for (let i = 0; i < n; i++) {
+    const op = ops[i] as SemaphoreOperation;
+    if (op === null || typeof op !== 'object') check.invalidType(`ops[${i}]`, 'of type object', op);
+    out[i * 3] = check.integer(`ops[${i}].index`, op.index, 0, size - 1);
+    out[i * 3 + 1] = check.integer(`ops[${i}].delta`, op.delta, -SEMVMX, SEMVMX);
+    out[i * 3 + 2] = check.optionalBoolean(`ops[${i}].undo`, op.undo, false) ? C.SEM_UNDO : 0;
+  }
+  return out;
+}
+
+/**
+ * Async semop of encoded ops: tries IPC_NOWAIT first (spinning for the
+ * adaptive budget, at most 50 µs), then waits on a waiter thread.
+ */
+export function semopAsync(set: SetState, ops: Int32Array, timeout: number, signal: AbortSignal | undefined): Promise<void> {
+  try {
+    set.ensureOpen();
+    const id = set.id;
+    return set.waits.run<void>({
+      syscall: 'semop',
+      context: set.context,
+      timeout,
+      signal,
+      spin: set.spin,
+      attempt: (spinNs) => (binding.semop(id, ops, C.IPC_NOWAIT, -1, spinNs) ? undefined : WOULD_BLOCK),
+      park: (waitId) => binding.semopAsync(id, ops, 0, timeout, waitId),
+      parked: () => undefined,
+    });
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+/** semop with IPC_NOWAIT: false (nothing changed) if it would block. */
+export function semopNow(set: SetState, ops: Int32Array): boolean {
+  set.ensureOpen();
+  return binding.semop(set.id, ops, C.IPC_NOWAIT, -1);
+}
+
+/** One operation on one member, without waiting (the uncontended fast path). */
+export function semopOneNow(set: SetState, index: number, delta: number, flags: number): boolean {
+  set.ensureOpen();
+  return binding.semopOne(set.id, index, delta, flags | C.IPC_NOWAIT, 0);
+}
+
+/** semop blocking the calling thread (semtimedop with `timeout`). */
+export function semopSync(set: SetState, ops: Int32Array, timeout: number): void {
+  set.ensureOpen();
+  if (!binding.semop(set.id, ops, syncWaitFlags(timeout), timeout)) {
+    throw timeoutError('semop', set.context);
+  }
+}
