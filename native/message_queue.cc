@@ -47,6 +47,7 @@ class MsgSendCall : public BlockingCall {
     return msgsnd(id_, message_, size_, flags_) == 0 ? 0 : errno;
   }
   void SetNonBlocking() override { flags_ |= IPC_NOWAIT; }
+  int AttemptNow() override { return msgsnd(id_, message_, size_, flags_ | IPC_NOWAIT) == 0 ? 0 : errno; }
   const char* Syscall() const override { return "msgsnd"; }
 
  protected:
@@ -79,6 +80,12 @@ class MsgReceiveCall : public BlockingCall {
     return 0;
   }
   void SetNonBlocking() override { flags_ |= IPC_NOWAIT; }
+  int AttemptNow() override {
+    ssize_t n = msgrcv(id_, buffer_, max_size_, type_, flags_ | IPC_NOWAIT);
+    if (n < 0) return errno;
+    received_ = static_cast<size_t>(n);
+    return 0;
+  }
   const char* Syscall() const override { return "msgrcv"; }
   size_t received() const { return received_; }
   // The message was taken but can reach no JavaScript: put it back. It goes

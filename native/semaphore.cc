@@ -175,6 +175,13 @@ class SemOpCall : public BlockingCall {
   void SetNonBlocking() override {
     for (size_t i = 0; i < count_; i++) ops_[i].sem_flg |= IPC_NOWAIT;
   }
+  int AttemptNow() override {
+    if (nowait_) return Attempt(Deadline());
+    SetNonBlocking();
+    int err = semop(id_, ops_, count_) == 0 ? 0 : errno;
+    for (size_t i = 0; i < count_; i++) ops_[i].sem_flg &= static_cast<short>(~IPC_NOWAIT);
+    return err;
+  }
 #endif
   // One name for semop and semtimedop: the error is about the operation.
   const char* Syscall() const override { return "semop"; }

@@ -201,6 +201,13 @@ int RunBlocking(BlockingCall& call, const Deadline& deadline, const WaitStop& st
   bool armed = false;
   int64_t poll_ns = kPollMinNs;
   int result;
+  // Try once without blocking before arming the timer: most calls complete
+  // at once, and arming then disarming costs two syscalls around each.
+  // A polling wait needs no such try (every attempt is one).
+  if (signals && !kernel_timeout && !(stop.cancelled != nullptr && stop.cancelled->load(std::memory_order_acquire))) {
+    result = call.AttemptNow();
+    if (result != EAGAIN && result != ENOMSG && result != EINTR) return result;
+  }
   for (;;) {
     if (stop.cancelled != nullptr && stop.cancelled->load(std::memory_order_acquire)) {
       result = ECANCELED;

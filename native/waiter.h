@@ -26,6 +26,7 @@
 // function fails to run once termination is pending, Addon::Terminating).
 #pragma once
 
+#include <errno.h>
 #include <napi.h>
 #include <time.h>
 
@@ -110,6 +111,14 @@ class BlockingCall {
   // or ENOMSG where it would block: RunBlocking then polls. Only for calls
   // without KernelTimeout().
   virtual void SetNonBlocking() {}
+  // One attempt that never blocks (IPC_NOWAIT for this attempt only), made
+  // before RunBlocking arms anything: a call that completes at once (the
+  // common case of a sync send or receive) then costs its one syscall, not
+  // also the timer_settime pair around it. Returns 0, an errno, or
+  // EAGAIN/ENOMSG when it would block. Calls with KernelTimeout() need not
+  // implement it (nothing is armed for them); the default reports "would
+  // block", so that RunBlocking goes on to the blocking attempt.
+  virtual int AttemptNow() { return EAGAIN; }
   // The syscall's name for errors.
   virtual const char* Syscall() const = 0;
   // On the JS thread, after success: the value and extra number to report.
