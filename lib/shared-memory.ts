@@ -11,7 +11,7 @@ import { readKernelTunable, statTime } from './kernel';
 import { ownershipOf, parseOwnershipChange, type IpcOwnership, type IpcOwnershipChange } from './ownership';
 import * as check from './validate';
 import { IpcHandle } from './ipc-handle';
-import { scratch, SpinBudget, WOULD_BLOCK, type WaitOptions } from './waits';
+import { SpinBudget, WOULD_BLOCK, type WaitOptions } from './waits';
 
 const C = binding.constants;
 
@@ -141,8 +141,9 @@ export class SharedMemory extends IpcHandle {
 
   private constructor(id: number, key: Key, readOnly: boolean) {
     super(id, key, 'shared memory attachment');
-    this.handle = binding.shmat(id, readOnly);
-    this.size = scratch[0];
+    const attached = binding.shmat(id, readOnly);
+    this.handle = attached.handle;
+    this.size = attached.size;
     this.readOnly = readOnly;
   }
 

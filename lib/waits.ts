@@ -45,9 +45,6 @@ function nextWaitId(): number {
   }
 }
 
-/** Out-values of synchronous native calls (for example a received message's type). */
-export const scratch = new Float64Array(1);
-
 function addRef(): void {
   if (refedCount++ === 0) binding.setKeepAlive(true);
 }
@@ -81,7 +78,7 @@ function dispatch(waitId: number, errno: number, value: Buffer | undefined, extr
   }
 }
 
-generation = binding.init(dispatch, SysvIpcError, scratch);
+generation = binding.init(dispatch, SysvIpcError);
 
 /** The longest an async wait spins on the JS thread before parking (ns). */
 export const SPIN_MAX_NS = 50_000;

@@ -6,11 +6,6 @@ namespace sysv_ipc {
 
 namespace {
 
-[[noreturn]] void ThrowWithCode(Napi::Error error, const char* code) {
-  error.Set("code", Napi::String::New(error.Env(), code));
-  throw error;
-}
-
 std::string Describe(const Napi::Value& v) {
   switch (v.Type()) {
     case napi_undefined: return "undefined";
@@ -31,14 +26,6 @@ Napi::Value At(const Napi::CallbackInfo& info, size_t index) {
 }
 
 }  // namespace
-
-void ThrowTypeError(Napi::Env env, const std::string& message) {
-  ThrowWithCode(Napi::TypeError::New(env, message), "ERR_INVALID_ARG_TYPE");
-}
-
-void ThrowRangeError(Napi::Env env, const std::string& message) {
-  ThrowWithCode(Napi::RangeError::New(env, message), "ERR_OUT_OF_RANGE");
-}
 
 int64_t ArgInteger(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t min,
                    int64_t max) {

@@ -28,7 +28,8 @@
 #include "arguments.h"
 #include "errors.h"
 #include "shared_memory.h"
-#include "waiter.h"
+#include "blocking.h"
+#include "waiter_pool.h"
 
 namespace sysv_ipc {
 
@@ -82,9 +83,7 @@ LockRef ArgLock(const Napi::CallbackInfo& info) {
                                     "-byte segment from it. Received " + std::to_string(offset));
   }
   if (ref.mapping->read_only()) {
-    Napi::Error e = Napi::Error::New(info.Env(), "A lock cannot be taken in a read-only attachment");
-    e.Set("code", Napi::String::New(info.Env(), "ERR_SYSV_IPC_READ_ONLY"));
-    throw e;
+    ThrowState(info.Env(), "ERR_SYSV_IPC_READ_ONLY", "A lock cannot be taken in a read-only attachment");
   }
   ref.offset = static_cast<size_t>(offset);
   return ref;
@@ -128,11 +127,12 @@ class LockWaitCall : public BlockingCall {
   bool KernelTimeout() const override { return true; }
   const char* Syscall() const override { return "futex"; }
   // Delivered to JavaScript: from now on the lock is the process's, JS releases it.
-  Napi::Value Value(Napi::Env env) override {
-    taken_ = false;
-    return env.Undefined();
+  CallResult Result(Napi::Env) override {
+    KeepTaken();
+    return CallResult::Outcome(outcome_);
   }
-  double Extra() const override { return outcome_; }
+  // The JS thread holds the lock now: no Undo when this call goes.
+  void KeepTaken() { taken_ = false; }
   LockOutcome outcome() const { return outcome_; }
   // The lock was taken but the result reaches no JavaScript (the environment
   // is going away): release it, or it would stay held until the process
@@ -175,8 +175,7 @@ Napi::Value FastMutexLockSync(const Napi::CallbackInfo& info) {
   LockWaitCall call(std::move(ref), ArgSelf(env), kSyncSpinNs);
   // RunBlockingSync without the thread's interrupter: this wait keeps its own
   // deadline (futex slices) and has no canceller, so no signal is ever aimed
-  // at it, and the interrupter's per-wait handler check (a sigaction syscall,
-  // ~2 µs here) would add a fifth to a contended handoff. Termination of a
+  // at it, and it need not create the thread's timer. Termination of a
   // worker is still seen between RunBlocking's slices.
   WaitStop stop;
   if (Addon* addon = env.GetInstanceData<Addon>()) {
@@ -190,8 +189,7 @@ Napi::Value FastMutexLockSync(const Napi::CallbackInfo& info) {
   // as the async form does with a result nobody receives: the throw unwinds
   // `call`, whose destructor releases (Undo).
   if (stop.terminating != nullptr && stop.terminating(stop.context)) ThrowErrno(env, ECANCELED, call.Syscall());
-  // The JS thread holds it now: no undo when `call` goes.
-  call.Value(env);
+  call.KeepTaken();
   return Napi::Number::New(env, call.outcome());
 }
 

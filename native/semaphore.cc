@@ -20,7 +20,8 @@
 #include "arguments.h"
 #include "errors.h"
 #include "ipc_common.h"
-#include "waiter.h"
+#include "blocking.h"
+#include "waiter_pool.h"
 
 namespace sysv_ipc {
 
@@ -47,8 +48,6 @@ constexpr int kSemVmx = 32767;
 constexpr int64_t kDefaultSemOpm = 500;
 // Sync calls with up to this many ops use a stack array.
 constexpr size_t kStackOps = 16;
-// The longest a non-blocking attempt may spin (lib/waits.ts keeps it far lower).
-constexpr int64_t kMaxSpinNs = 1000000;
 
 struct Limits {
   int64_t semmsl = 32000;  // members per set
