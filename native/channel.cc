@@ -19,8 +19,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sysv-ipc/channel.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -33,10 +31,26 @@
 #include "arguments.h"
 #include "errors.h"
 #include "ipc_common.h"
+#include "platform.h"
 #include "blocking.h"
 #include "registry.h"
 
+#if SYSV_IPC_FUTEX
+#include <sysv-ipc/channel.h>
+#endif
+
 namespace sysv_ipc {
+
+namespace {
+// The errnos lib/errors.ts maps channel failures from (POSIX: every platform has them).
+void SetChannelErrnos(Napi::Env env, Napi::Object constants) {
+  constants.Set("EBADMSG", Napi::Number::New(env, EBADMSG));
+  constants.Set("EPROTO", Napi::Number::New(env, EPROTO));
+  constants.Set("EMSGSIZE", Napi::Number::New(env, EMSGSIZE));
+}
+}  // namespace
+
+#if SYSV_IPC_FUTEX
 
 namespace {
 
@@ -568,9 +582,35 @@ void RegisterChannel(Napi::Env env, Napi::Object exports, Napi::Object constants
   constants.Set("CHANNEL_HEADER_SIZE", Napi::Number::New(env, SYSV_IPC_CHANNEL_HEADER_SIZE));
   constants.Set("CHANNEL_MIN_CAPACITY", Napi::Number::New(env, SYSV_IPC_CHANNEL_MIN_CAPACITY));
   constants.Set("CHANNEL_RECORD_HEADER", Napi::Number::New(env, SYSV_IPC_CHANNEL_RECORD_HEADER));
-  constants.Set("EBADMSG", Napi::Number::New(env, EBADMSG));
-  constants.Set("EPROTO", Napi::Number::New(env, EPROTO));
-  constants.Set("EMSGSIZE", Napi::Number::New(env, EMSGSIZE));
+  SetChannelErrnos(env, constants);
 }
+
+#else  // no futex (platform.h): the entry points say so
+
+struct ChannelHandle {
+  HandleRegistry<ChannelHandle>* registry = nullptr;
+};
+
+void ReleaseChannels(ChannelRegistry& registry) {
+  registry.ReleaseAll([](ChannelHandle*) {});
+}
+
+void RegisterChannel(Napi::Env env, Napi::Object exports, Napi::Object constants, ChannelRegistry*) {
+  Export(env, exports,
+         {{"chOpen", UnavailableEntryPoint},
+          {"chAttach", UnavailableEntryPoint},
+          {"chClose", UnavailableEntryPoint},
+          {"chSend", UnavailableEntryPoint},
+          {"chReceive", UnavailableEntryPoint},
+          {"chSendAsync", UnavailableEntryPoint},
+          {"chReceiveAsync", UnavailableEntryPoint},
+          {"chStats", UnavailableEntryPoint},
+          {"chMarkRemoved", UnavailableEntryPoint},
+          {"chPeek", UnavailableEntryPoint}},
+         const_cast<char*>("Channel"));
+  SetChannelErrnos(env, constants);
+}
+
+#endif
 
 }  // namespace sysv_ipc

@@ -41,6 +41,12 @@ enum class ErrorType { kError, kTypeError, kRangeError };
 [[noreturn]] inline void ThrowClosed(Napi::Env env, const std::string& message) {
   ThrowState(env, "ERR_SYSV_IPC_CLOSED", message);
 }
+// Node's ERR_FEATURE_UNAVAILABLE_ON_PLATFORM (a TypeError, as Node throws it):
+// `feature` needs what this platform lacks (platform.h).
+[[noreturn]] inline void ThrowUnavailable(Napi::Env env, const char* feature) {
+  Throw(env, ErrorType::kTypeError, "ERR_FEATURE_UNAVAILABLE_ON_PLATFORM",
+        std::string(feature) + " is unavailable on this platform: it needs futex(2), which only Linux has");
+}
 // An internal failure: a plain Error, no code ("sysv-ipc: ..." messages).
 [[noreturn]] inline void ThrowError(Napi::Env env, const std::string& message) {
   Throw(env, ErrorType::kError, nullptr, message);

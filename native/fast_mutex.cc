@@ -16,8 +16,6 @@
 #include <pthread.h>
 #include <unistd.h>
 
-#include <sysv-ipc/lock.h>
-
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -27,11 +25,43 @@
 #include "addon.h"
 #include "arguments.h"
 #include "errors.h"
+#include "platform.h"
 #include "shared_memory.h"
 #include "blocking.h"
 #include "waiter_pool.h"
 
+#if SYSV_IPC_FUTEX
+#include <sysv-ipc/lock.h>
+#endif
+
 namespace sysv_ipc {
+
+namespace {
+// The lock record's layout (include/sysv-ipc/lock.h), exported also where
+// lock.h cannot be compiled: lib/fast-mutex.ts reads it when it loads.
+constexpr uint32_t kLockSize = 16;
+constexpr uint32_t kLockPidMask = 0x003FFFFFu;
+constexpr uint32_t kLockWaiters = 0x80000000u;
+constexpr uint32_t kLockReservedBits = 0x7FC00000u;
+#if SYSV_IPC_FUTEX
+static_assert(kLockSize == SYSV_IPC_LOCK_SIZE && kLockPidMask == SYSV_IPC_LOCK_PID_MASK &&
+                  kLockWaiters == SYSV_IPC_LOCK_WAITERS && kLockReservedBits == SYSV_IPC_LOCK_RESERVED_BITS,
+              "the layout must be lock.h's");
+#endif
+
+void SetLockConstants(Napi::Env env, Napi::Object constants, int not_held, int corrupt) {
+  Napi::Object lock = Napi::Object::New(env);
+  lock.Set("SIZE", Napi::Number::New(env, kLockSize));
+  lock.Set("PID_MASK", Napi::Number::New(env, kLockPidMask));
+  lock.Set("WAITERS", Napi::Number::New(env, kLockWaiters));
+  lock.Set("RESERVED_BITS", Napi::Number::New(env, kLockReservedBits));
+  lock.Set("EPERM", Napi::Number::New(env, not_held));
+  lock.Set("EUCLEAN", Napi::Number::New(env, corrupt));
+  constants.Set("LOCK", lock);
+}
+}  // namespace
+
+#if SYSV_IPC_FUTEX
 
 namespace {
 
@@ -241,19 +271,27 @@ Napi::Value FastMutexTakeOver(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterFastMutex(Napi::Env env, Napi::Object exports, Napi::Object constants) {
-  exports.Set("fastMutexLockSync", Napi::Function::New(env, FastMutexLockSync, "fastMutexLockSync"));
-  exports.Set("fastMutexLockAsync", Napi::Function::New(env, FastMutexLockAsync, "fastMutexLockAsync"));
-  exports.Set("fastMutexRelease", Napi::Function::New(env, FastMutexRelease, "fastMutexRelease"));
-  exports.Set("fastMutexTakeOver", Napi::Function::New(env, FastMutexTakeOver, "fastMutexTakeOver"));
-  // The record's layout (lock.h), so lib/fast-mutex.ts has one source of truth.
-  Napi::Object lock = Napi::Object::New(env);
-  lock.Set("SIZE", Napi::Number::New(env, SYSV_IPC_LOCK_SIZE));
-  lock.Set("PID_MASK", Napi::Number::New(env, SYSV_IPC_LOCK_PID_MASK));
-  lock.Set("WAITERS", Napi::Number::New(env, SYSV_IPC_LOCK_WAITERS));
-  lock.Set("RESERVED_BITS", Napi::Number::New(env, SYSV_IPC_LOCK_RESERVED_BITS));
-  lock.Set("EPERM", Napi::Number::New(env, SYSV_IPC_LOCK_NOT_HELD));
-  lock.Set("EUCLEAN", Napi::Number::New(env, SYSV_IPC_LOCK_CORRUPT));
-  constants.Set("LOCK", lock);
+  Export(env, exports,
+         {{"fastMutexLockSync", FastMutexLockSync},
+          {"fastMutexLockAsync", FastMutexLockAsync},
+          {"fastMutexRelease", FastMutexRelease},
+          {"fastMutexTakeOver", FastMutexTakeOver}});
+  // The record's layout and result codes (lock.h), so lib/fast-mutex.ts has one source of truth.
+  SetLockConstants(env, constants, SYSV_IPC_LOCK_NOT_HELD, SYSV_IPC_LOCK_CORRUPT);
 }
+
+#else  // no futex (platform.h): the entry points say so
+
+void RegisterFastMutex(Napi::Env env, Napi::Object exports, Napi::Object constants) {
+  Export(env, exports,
+         {{"fastMutexLockSync", UnavailableEntryPoint},
+          {"fastMutexLockAsync", UnavailableEntryPoint},
+          {"fastMutexRelease", UnavailableEntryPoint},
+          {"fastMutexTakeOver", UnavailableEntryPoint}},
+         const_cast<char*>("FastMutex"));
+  SetLockConstants(env, constants, EPERM, -1);  // EUCLEAN is Linux's; no lock result reaches JS here
+}
+
+#endif
 
 }  // namespace sysv_ipc

@@ -41,7 +41,9 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#ifdef HAVE_FUTEX
+#include "platform.h"
+
+#if SYSV_IPC_FUTEX
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #endif
@@ -59,6 +61,7 @@
 #include "arguments.h"
 #include "errors.h"
 #include "ipc_common.h"
+#include "platform.h"
 #include "shared_memory.h"
 #include "blocking.h"
 #include "registry.h"
@@ -298,7 +301,7 @@ void CheckRange(Napi::Env env, const Mapping& m, int64_t offset, int64_t length)
 
 // ---- futex
 
-#ifdef HAVE_FUTEX
+#if SYSV_IPC_FUTEX
 // FUTEX_WAIT/FUTEX_WAKE without FUTEX_PRIVATE_FLAG: the waiters are in other
 // processes, and the kernel keys a shared futex by the segment's page, not
 // the virtual address, so it works across processes and attachments.
@@ -319,7 +322,7 @@ class FutexWaitCall : public BlockingCall {
       : mapping_(std::move(mapping)), index_(index), expected_(expected) {}
 
   int Attempt(const Deadline& deadline) override {
-#ifdef HAVE_FUTEX
+#if SYSV_IPC_FUTEX
     // The mapping cannot go away under us (we hold a reference) unless the
     // JS thread detached it explicitly, which cancels this wait first.
     timespec ts;
@@ -579,7 +582,7 @@ Napi::Value ShmNotify(const Napi::CallbackInfo& info) {
   Mapping& m = AttachedMapping(info, 0);
   int64_t index = ArgInteger(info, 1, "index", 0, static_cast<int64_t>(m.size() / 4) - 1);
   int64_t count = ArgInteger(info, 2, "count", 0, INT_MAX);
-#ifdef HAVE_FUTEX
+#if SYSV_IPC_FUTEX
   long woken = Futex(WordAt(m, index), FUTEX_WAKE, static_cast<uint32_t>(count), nullptr);
   if (woken < 0) ThrowErrno(env, errno, "futex");
   return Napi::Number::New(env, static_cast<double>(woken));
@@ -692,7 +695,7 @@ void RegisterSharedMemory(Napi::Env env, Napi::Object exports, Napi::Object cons
          registry);
 
   constants.Set("SHM_RDONLY", Napi::Number::New(env, SHM_RDONLY));
-#ifdef HAVE_FUTEX
+#if SYSV_IPC_FUTEX
   constants.Set("HAVE_FUTEX", Napi::Boolean::New(env, true));
 #else
   constants.Set("HAVE_FUTEX", Napi::Boolean::New(env, false));
