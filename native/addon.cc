@@ -32,13 +32,13 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : env_(env) {
 #endif
 
   DefineAddon(exports, {
-      InstanceMethod("init", &Addon::Initialize),
-      InstanceMethod("setKeepAlive", &Addon::SetKeepAlive),
-      InstanceMethod("cancelWait", &Addon::CancelWait),
+                           InstanceMethod("init", &Addon::Initialize),
+                           InstanceMethod("setKeepAlive", &Addon::SetKeepAlive),
+                           InstanceMethod("cancelWait", &Addon::CancelWait),
 #ifdef SYSV_IPC_TEST_PROBES
-      InstanceMethod("waiterThreads", &Addon::WaiterThreads),
+                           InstanceMethod("waiterThreads", &Addon::WaiterThreads),
 #endif
-  });
+                       });
   RegisterMessageQueue(env, exports, constants);
   RegisterSemaphore(env, exports, constants);
   RegisterSharedMemory(env, exports, constants, &attachments_);
@@ -62,8 +62,8 @@ void Addon::Cleanup(void* data) {
   auto* addon = static_cast<Addon*>(data);
   if (addon->cleaned_up_) return;
   addon->cleaned_up_ = true;
-  if (addon->pool_) addon->pool_->Shutdown();  // 1: the pool object lives on (~Addon frees it)
-  ReleaseChannels(addon->channels_);              // 2
+  if (addon->pool_) addon->pool_->Shutdown();            // 1: the pool object lives on (~Addon frees it)
+  ReleaseChannels(addon->channels_);                     // 2
   ReleaseAttachments(addon->env_, addon->attachments_);  // 3
 }
 
@@ -81,7 +81,8 @@ bool Addon::Terminating() {
     if (napi_get_reference_value(env_, probe_, &fn) != napi_ok) fn = nullptr;
   } else {
     napi_value source;
-    if (napi_create_string_utf8(env_, "(function sysvIpcTerminationProbe() {})", NAPI_AUTO_LENGTH, &source) == napi_ok &&
+    if (napi_create_string_utf8(env_, "(function sysvIpcTerminationProbe() {})", NAPI_AUTO_LENGTH, &source) ==
+            napi_ok &&
         napi_run_script(env_, source, &fn) == napi_ok && napi_create_reference(env_, fn, 1, &probe_) == napi_ok) {
     } else {
       fn = nullptr;

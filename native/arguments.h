@@ -21,12 +21,11 @@ namespace sysv_ipc {
 constexpr int64_t kMaxSafeInteger = 9007199254740991LL;
 
 // An integer argument in [min, max]; rejects non-numbers, NaN and fractions.
-int64_t ArgInteger(const Napi::CallbackInfo& info, size_t index, const char* name,
-                   int64_t min, int64_t max);
+int64_t ArgInteger(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t min, int64_t max);
 
 // Like ArgInteger, but `undefined` gives `fallback`.
-int64_t ArgOptionalInteger(const Napi::CallbackInfo& info, size_t index, const char* name,
-                           int64_t min, int64_t max, int64_t fallback);
+int64_t ArgOptionalInteger(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t min, int64_t max,
+                           int64_t fallback);
 
 bool ArgBoolean(const Napi::CallbackInfo& info, size_t index, const char* name);
 

@@ -29,10 +29,10 @@
 
 #include "addon.h"
 #include "arguments.h"
+#include "blocking.h"
 #include "errors.h"
 #include "ipc_common.h"
 #include "platform.h"
-#include "blocking.h"
 #include "registry.h"
 
 #if SYSV_IPC_FUTEX
@@ -76,7 +76,7 @@ class ChannelMapping {
 
 // One JS channel handle. Live ones are in the Addon's ChannelRegistry.
 struct ChannelHandle {
-  std::shared_ptr<ChannelMapping> mapping;           // null once closed
+  std::shared_ptr<ChannelMapping> mapping;            // null once closed
   HandleRegistry<ChannelHandle>* registry = nullptr;  // null after environment teardown
 };
 
@@ -269,8 +269,10 @@ std::shared_ptr<ChannelMapping> AttachChannel(Napi::Env env, int id, bool init, 
                  : sysv_ipc_channel_attach(&mapping->ch, addr, size, id);
     if (r == 0) return mapping;
     if (r == EAGAIN && MonotonicNowNs() < give_up && CreatorMayStillWrite(ds)) {
-      if (i < 100) sched_yield();
-      else usleep(1000);
+      if (i < 100)
+        sched_yield();
+      else
+        usleep(1000);
       continue;
     }
     if (r == EAGAIN) r = SYSV_IPC_CHANNEL_ENOTCHANNEL;
@@ -304,8 +306,8 @@ constexpr int kOpenExclusive = 2;  // IPC_EXCL: create only
 Napi::Value ChOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   key_t key = ArgKey(info, 0);
-  uint64_t capacity = static_cast<uint64_t>(ArgInteger(info, 1, "capacity", SYSV_IPC_CHANNEL_MIN_CAPACITY,
-                                                       kMaxSafeInteger - SYSV_IPC_CHANNEL_HEADER_SIZE));
+  uint64_t capacity = static_cast<uint64_t>(
+      ArgInteger(info, 1, "capacity", SYSV_IPC_CHANNEL_MIN_CAPACITY, kMaxSafeInteger - SYSV_IPC_CHANNEL_HEADER_SIZE));
   if (capacity % 8 != 0) ThrowRangeError(env, "The value of \"capacity\" is out of range. It must be a multiple of 8");
   uint32_t max_message = static_cast<uint32_t>(
       ArgInteger(info, 2, "maxMessageSize", 0,
@@ -346,8 +348,8 @@ Napi::Value ChOpen(const Napi::CallbackInfo& info) {
   }
   std::shared_ptr<ChannelMapping> mapping;
   try {
-    mapping = AttachChannel(env, id, (flags & (kOpenCreate | kOpenExclusive)) != 0, created, capacity, max_message,
-                            false);
+    mapping =
+        AttachChannel(env, id, (flags & (kOpenCreate | kOpenExclusive)) != 0, created, capacity, max_message, false);
   } catch (...) {
     if (created) shmctl(id, IPC_RMID, nullptr);  // leave no half-made segment behind
     throw;
@@ -482,7 +484,8 @@ Napi::Value ChReceiveAsync(const Napi::CallbackInfo& info) {
   int64_t timeout_ns = ArgTimeoutNs(info, 2, "timeout");
   uint64_t wait_id = ArgWaitId(info, 3);
   WaiterPool& pool = env.GetInstanceData<Addon>()->Pool(env);
-  pool.Submit(env, wait_id, std::make_unique<OwnedChannelReceiveCall>(h->mapping, limit), Deadline::AfterNs(timeout_ns));
+  pool.Submit(env, wait_id, std::make_unique<OwnedChannelReceiveCall>(h->mapping, limit),
+              Deadline::AfterNs(timeout_ns));
   return env.Undefined();
 }
 
@@ -523,7 +526,8 @@ Napi::Value ChPeek(const Napi::CallbackInfo& info) {
   int id = ArgId(info, 0);
   struct shmid_ds ds;
   if (shmctl(id, IPC_STAT, &ds) < 0) ThrowErrno(env, errno, "shmctl");
-  if (static_cast<uint64_t>(ds.shm_segsz) < SYSV_IPC_CHANNEL_HEADER_SIZE + SYSV_IPC_CHANNEL_MIN_CAPACITY) return env.Null();
+  if (static_cast<uint64_t>(ds.shm_segsz) < SYSV_IPC_CHANNEL_HEADER_SIZE + SYSV_IPC_CHANNEL_MIN_CAPACITY)
+    return env.Null();
   void* addr = shmat(id, nullptr, SHM_RDONLY);
   if (addr == reinterpret_cast<void*>(-1)) ThrowErrno(env, errno, "shmat");
   // The size again, now that this segment is attached (the id cannot be reused under us any more).

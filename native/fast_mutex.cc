@@ -24,10 +24,10 @@
 
 #include "addon.h"
 #include "arguments.h"
+#include "blocking.h"
 #include "errors.h"
 #include "platform.h"
 #include "shared_memory.h"
-#include "blocking.h"
 #include "waiter_pool.h"
 
 #if SYSV_IPC_FUTEX
@@ -141,16 +141,10 @@ class LockWaitCall : public BlockingCall {
     // Detached meanwhile: what the wait saw is anonymous memory (Mapping::Unmap).
     if (ref_.mapping->unmapped()) return Report(kDetached);
     switch (r) {
-      case SYSV_IPC_LOCK_OK:
-        taken_ = true;
-        return Report(kTaken);
-      case SYSV_IPC_LOCK_OWNER_DIED:
-        taken_ = true;
-        return Report(kOwnerDied);
-      case SYSV_IPC_LOCK_CORRUPT:
-        return Report(kCorrupt);
-      default:
-        return r;  // ETIMEDOUT, EINTR (RunBlocking retries with the same state, or stops)
+      case SYSV_IPC_LOCK_OK: taken_ = true; return Report(kTaken);
+      case SYSV_IPC_LOCK_OWNER_DIED: taken_ = true; return Report(kOwnerDied);
+      case SYSV_IPC_LOCK_CORRUPT: return Report(kCorrupt);
+      default: return r;  // ETIMEDOUT, EINTR (RunBlocking retries with the same state, or stops)
     }
   }
   // The wait keeps the deadline itself (futex slices, lock.h).

@@ -42,8 +42,8 @@ void EnsureInterruptHandler() {
   // SIG_DFL/SIG_IGN or SA_RESTART for this signal after we installed ours.
   int sig = InterruptSignal();
   struct sigaction current;
-  if (sigaction(sig, nullptr, &current) == 0 && !(current.sa_flags & SA_SIGINFO) &&
-      current.sa_handler == NoopHandler && !(current.sa_flags & SA_RESTART)) {
+  if (sigaction(sig, nullptr, &current) == 0 && !(current.sa_flags & SA_SIGINFO) && current.sa_handler == NoopHandler &&
+      !(current.sa_flags & SA_RESTART)) {
     return;
   }
   std::lock_guard<std::mutex> lock(g_handler_mutex);

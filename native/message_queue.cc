@@ -14,9 +14,9 @@
 
 #include "addon.h"
 #include "arguments.h"
+#include "blocking.h"
 #include "errors.h"
 #include "ipc_common.h"
-#include "blocking.h"
 #include "waiter_pool.h"
 
 namespace sysv_ipc {
@@ -30,9 +30,8 @@ constexpr int kMsgExcept = 0;
 #endif
 
 // mtype is a C long; JavaScript numbers are exact up to 2^53 - 1.
-constexpr int64_t kMaxType = (static_cast<int64_t>(LONG_MAX) < 9007199254740991LL)
-                                 ? static_cast<int64_t>(LONG_MAX)
-                                 : 9007199254740991LL;
+constexpr int64_t kMaxType =
+    (static_cast<int64_t>(LONG_MAX) < 9007199254740991LL) ? static_cast<int64_t>(LONG_MAX) : 9007199254740991LL;
 // The kernel caps a message at msgmax (at most INT_MAX): a bigger request is an error here.
 constexpr int64_t kMaxSize = INT_MAX;
 // Sync receive buffers up to this size are kept per thread and reused.
@@ -114,7 +113,8 @@ class OwnedMsgReceiveCall : public MsgReceiveCall {
   // message goes to JavaScript, header included, and the type is NaN
   // (lib/message-queue.ts reads the type from the header).
   CallResult Result(Napi::Env env) override {
-    if (!SafeType()) return CallResult::Message(Napi::Buffer<char>::Copy(env, buffer_, kHeader + received()), std::nan(""));
+    if (!SafeType())
+      return CallResult::Message(Napi::Buffer<char>::Copy(env, buffer_, kHeader + received()), std::nan(""));
     return CallResult::Message(Napi::Buffer<char>::Copy(env, body(), received()), static_cast<double>(type()));
   }
   bool SafeType() const { return static_cast<int64_t>(type()) <= kMaxSafeInteger; }

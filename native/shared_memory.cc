@@ -59,12 +59,12 @@
 
 #include "addon.h"
 #include "arguments.h"
+#include "blocking.h"
 #include "errors.h"
 #include "ipc_common.h"
 #include "platform.h"
-#include "shared_memory.h"
-#include "blocking.h"
 #include "registry.h"
+#include "shared_memory.h"
 
 namespace sysv_ipc {
 
@@ -88,8 +88,8 @@ void KeepForever(std::shared_ptr<Mapping> mapping) {
 // ones are in the Addon's AttachmentRegistry, so teardown (a worker ending)
 // can detach what JavaScript left attached.
 struct Attachment {
-  std::shared_ptr<Mapping> mapping;                 // null once detached
-  napi_ref array_buffer = nullptr;                  // strong; the one ArrayBuffer over the mapping
+  std::shared_ptr<Mapping> mapping;                // null once detached
+  napi_ref array_buffer = nullptr;                 // strong; the one ArrayBuffer over the mapping
   HandleRegistry<Attachment>* registry = nullptr;  // null once detached or after teardown
   int id = -1;
 };
@@ -227,7 +227,8 @@ Napi::Value GuardedTransfer(const Napi::CallbackInfo& info) {
   Napi::Value constructor = env.Global().Get("ArrayBuffer");
   Napi::Value prototype = constructor.IsFunction() ? constructor.As<Napi::Object>().Get("prototype") : env.Undefined();
   Napi::Value builtin = prototype.IsObject() ? prototype.As<Napi::Object>().Get(guard->name) : env.Undefined();
-  if (!builtin.IsFunction()) ThrowTypeError(env, std::string("ArrayBuffer.prototype.") + guard->name + " is not a function");
+  if (!builtin.IsFunction())
+    ThrowTypeError(env, std::string("ArrayBuffer.prototype.") + guard->name + " is not a function");
   if (auto mapping = guard->mapping.lock()) mapping->set_escaped();
   std::vector<napi_value> args;
   for (size_t i = 0; i < info.Length(); i++) args.push_back(info[i]);
@@ -312,9 +313,7 @@ long Futex(uint32_t* addr, int op, uint32_t value, const timespec* timeout) {
 
 enum WaitOutcome { kOk = 0, kNotEqual = 1, kTimedOut = 2 };
 
-uint32_t* WordAt(Mapping& m, int64_t index) {
-  return reinterpret_cast<uint32_t*>(m.data() + index * 4);
-}
+uint32_t* WordAt(Mapping& m, int64_t index) { return reinterpret_cast<uint32_t*>(m.data() + index * 4); }
 
 class FutexWaitCall : public BlockingCall {
  public:
@@ -444,8 +443,8 @@ Napi::Value ShmArrayBuffer(const Napi::CallbackInfo& info) {
   if (!a->mapping) ThrowDetached(env);
   if (a->mapping->read_only()) {
     ThrowState(env, "ERR_SYSV_IPC_READ_ONLY",
-                  "A read-only attachment has no zero-copy view (a JavaScript write would crash the process): "
-                  "use read() or readInto()");
+               "A read-only attachment has no zero-copy view (a JavaScript write would crash the process): "
+               "use read() or readInto()");
   }
   if (a->array_buffer != nullptr) {
     napi_value ab;
@@ -462,9 +461,9 @@ Napi::Value ShmArrayBuffer(const Napi::CallbackInfo& info) {
     delete share;  // whether or not the finalizer ran, the box is ours to free
     if (status == napi_no_external_buffers_allowed) {
       ThrowState(env, "ERR_SYSV_IPC_NO_EXTERNAL_BUFFERS",
-                    "This runtime does not allow external ArrayBuffers (napi_no_external_buffers_allowed, as in "
-                    "Electron's V8 sandbox), so shared memory has no zero-copy view here: use read(), readInto() "
-                    "and write()");
+                 "This runtime does not allow external ArrayBuffers (napi_no_external_buffers_allowed, as in "
+                 "Electron's V8 sandbox), so shared memory has no zero-copy view here: use read(), readInto() "
+                 "and write()");
     }
     if (env.IsExceptionPending()) throw env.GetAndClearPendingException();
     ThrowError(env, "sysv-ipc: cannot create an ArrayBuffer over the attachment");

@@ -236,7 +236,8 @@ void WaiterPool::CallJs(napi_env env, napi_value, void* context, void* data) {
       // than leave its Promise pending forever.
       napi_value ignored;
       bool pending = false;
-      if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
+      if (napi_is_exception_pending(env, &pending) == napi_ok && pending)
+        napi_get_and_clear_last_exception(env, &ignored);
       job->call->Undo();
       job->result = ENOMEM;
       extra = 0;
@@ -246,8 +247,8 @@ void WaiterPool::CallJs(napi_env env, napi_value, void* context, void* data) {
   napi_value recv;
   if (napi_get_reference_value(env, delivery->dispatch->operator napi_ref(), &fn) != napi_ok || fn == nullptr ||
       napi_create_double(env, static_cast<double>(job->id), &argv[0]) != napi_ok ||
-      napi_create_int32(env, job->result, &argv[1]) != napi_ok ||
-      napi_create_double(env, extra, &argv[3]) != napi_ok || napi_get_undefined(env, &recv) != napi_ok) {
+      napi_create_int32(env, job->result, &argv[1]) != napi_ok || napi_create_double(env, extra, &argv[3]) != napi_ok ||
+      napi_get_undefined(env, &recv) != napi_ok) {
     return;
   }
   napi_call_function(env, recv, fn, 4, argv, nullptr);

@@ -86,8 +86,8 @@ class WaiterPool {
   void ReapExited();
 
   std::mutex mutex_;
-  std::vector<Worker*> idle_;                     // parked, waiting for a job
-  std::vector<std::unique_ptr<Worker>> workers_;  // every thread not yet joined
+  std::vector<Worker*> idle_;                                // parked, waiting for a job
+  std::vector<std::unique_ptr<Worker>> workers_;             // every thread not yet joined
   std::unordered_map<uint64_t, std::unique_ptr<Job>> jobs_;  // submitted, not yet delivered
   bool shutting_down_ = false;
   bool keep_alive_ = false;
