@@ -39,14 +39,6 @@ int RunBlocking(BlockingCall& call, const Deadline& deadline, const WaitStop& st
   // Without the timer's signal nothing can interrupt a parked syscall:
   // calls with a kernel timeout wait in slices, the others poll.
   const bool polling = !signals && !kernel_timeout;
-  // Try once without blocking before arming the timer: most calls complete
-  // at once, and arming then disarming costs two syscalls around each. (A
-  // polling wait needs no such try: every attempt is one; a kernel-timeout
-  // call arms nothing.)
-  if (signals && !kernel_timeout && !cancelled()) {
-    int result = call.AttemptNow();
-    if (!WouldBlock(result) && result != EINTR) return result;
-  }
   if (polling) call.SetNonBlocking();
   // The handler is checked where a signal is aimed at this thread (ArmAt,
   // ArmNow), not here: a wait whose kernel enforces the deadline (futex,
@@ -56,6 +48,16 @@ int RunBlocking(BlockingCall& call, const Deadline& deadline, const WaitStop& st
   // without signals wakes in slices to see a cancel.
   int64_t slice_ns =
       stop.terminating != nullptr ? kSyncSliceNs : (!signals && stop.cancelled != nullptr ? kCancelSliceNs : 0);
+  // A wait that will arm the timer (a sync wait's slices, or a deadline)
+  // first tries once without blocking: most such calls complete at once, and
+  // arming then disarming costs two syscalls around each. Nothing else needs
+  // the try: a polling wait's every attempt is one, a kernel-timeout call arms
+  // nothing, nor does an async wait without a deadline, whose JS side has
+  // just tried and spun before it parked (lib/waits.ts).
+  if (signals && !kernel_timeout && (slice_ns > 0 || !deadline.None()) && !cancelled()) {
+    int result = call.AttemptNow();
+    if (!WouldBlock(result) && result != EINTR) return result;
+  }
   bool armed = false;
   int64_t poll_ns = kPollMinNs;
   int result;
