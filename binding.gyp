@@ -1,4 +1,11 @@
 {
+  "variables": {
+    # Test probes (waiterThreads, shmRefuseExternalBuffers, shmLiveAttachments,
+    # chLiveHandles): compiled only when asked, as the dev/CI build does
+    # (npm run compile:native passes --sysv_ipc_test_probes=true); the shipped
+    # prebuilds (scripts/prebuild.sh) leave them out.
+    "sysv_ipc_test_probes%": "false"
+  },
   "targets": [
     {
       "target_name": "sysv_ipc",
@@ -6,7 +13,9 @@
         "native/addon.cc",
         "native/arguments.cc",
         "native/errors.cc",
-        "native/waiter.cc",
+        "native/interrupter.cc",
+        "native/blocking.cc",
+        "native/waiter_pool.cc",
         "native/message_queue.cc",
         "native/semaphore.cc",
         "native/shared_memory.cc",
@@ -34,6 +43,9 @@
         "-fvisibility=hidden"
       ],
       "conditions": [
+        ["sysv_ipc_test_probes=='true'", {
+          "defines": ["SYSV_IPC_TEST_PROBES"]
+        }],
         ["OS=='linux'", {
           "defines": ["HAVE_SEMTIMEDOP", "HAVE_MSG_EXCEPT", "HAVE_FUTEX", "HAVE_THREAD_TIMERS", "_GNU_SOURCE"],
           "libraries": ["-lrt", "-lpthread"]

@@ -8,8 +8,8 @@
  */
 import { binding } from './binding';
 import { SysvIpcError } from './errors';
-import { dispatch, scratch, setWaitGeneration } from './waits';
+import { dispatch, setWaitGeneration } from './waits';
 
-setWaitGeneration(binding.init(dispatch, SysvIpcError, scratch));
+setWaitGeneration(binding.init(dispatch, SysvIpcError));
 
 export { binding };

@@ -112,19 +112,19 @@ export interface NativeConstants {
 export interface Binding {
   readonly constants: NativeConstants;
 
-  // ---- module (native/addon.cc, native/waiter.cc)
+  // ---- module (native/addon.cc, native/waiter_pool.cc)
   /**
-   * Hands the addon the async dispatcher, the error class, and a scratch array
-   * for out-values. Returns a generation number (1 on first load; higher if the
-   * JS layer is loaded again over the same addon instance).
+   * Hands the addon the async dispatcher and the error class. Returns a
+   * generation number (1 on first load; higher if the JS layer is loaded
+   * again over the same addon instance).
    */
-  init(dispatch: WaitDispatch, errorClass: typeof SysvIpcError, scratch: Float64Array): number;
+  init(dispatch: WaitDispatch, errorClass: typeof SysvIpcError): number;
   /** Whether pending async waits keep the event loop alive. */
   setKeepAlive(on: boolean): void;
   /** Asks a pending wait to stop; it then reports ECANCELED (or its real result if it had already completed). */
   cancelWait(waitId: number): void;
-  /** Threads the waiter pool owns right now (running and idle), for tests. */
-  waiterThreads(): number;
+  /** Test probe (dev builds only, see TestProbes): threads the waiter pool owns right now (running and idle). */
+  waiterThreads?(): number;
 
   // ---- message queues (native/message_queue.cc)
   msgget(key: number, flags: number): number;
@@ -187,8 +187,8 @@ export interface Binding {
 
   // ---- shared memory (native/shared_memory.cc)
   shmget(key: number, size: number, flags: number): number;
-  /** Attaches (SHM_RDONLY when readOnly); the segment's size goes to scratch[0]. */
-  shmat(id: number, readOnly: boolean): ShmHandle;
+  /** Attaches (SHM_RDONLY when readOnly); `size` is the segment's (shm_segsz). */
+  shmat(id: number, readOnly: boolean): { handle: ShmHandle; size: number };
   /** Detaches the attachment's ArrayBuffer, then shmdt; false if it was already detached. */
   shmDetach(handle: ShmHandle): boolean;
   /** The attachment's one ArrayBuffer (the same object on every call); throws on a read-only attachment. */
@@ -213,10 +213,10 @@ export interface Binding {
   /** IPC_SET; -1 keeps a field as it is. */
   shmSet(id: number, mode: number, uid: number, gid: number): void;
   shmRemove(id: number): void;
-  /** Test hook: act as if the runtime refused external buffers (napi_no_external_buffers_allowed). */
-  shmRefuseExternalBuffers(on: boolean): void;
-  /** Attachments this environment holds natively (for leak tests). */
-  shmLiveAttachments(): number;
+  /** Test probe: act as if the runtime refused external buffers (napi_no_external_buffers_allowed). */
+  shmRefuseExternalBuffers?(on: boolean): void;
+  /** Test probe: attachments this environment holds natively (for leak tests). */
+  shmLiveAttachments?(): number;
 
   // ---- end of shared memory
 
@@ -248,8 +248,8 @@ export interface Binding {
   chMarkRemoved(handle: ChannelHandle): void;
   /** Read-only look at segment `id`: its channel's stats, or null if it holds none. */
   chPeek(id: number): RawChannelStats | null;
-  /** Open channel handles of this environment (leak tests). */
-  chLiveHandles(): number;
+  /** Test probe: open channel handles of this environment (leak tests). */
+  chLiveHandles?(): number;
 
   // ---- liveness of peer processes (include/sysv-ipc/liveness.h)
   /**

@@ -20,7 +20,7 @@ import { ownershipOf, parseOwnershipChange, type IpcOwnership, type IpcOwnership
 import * as check from './validate';
 import { parseOpen } from './open-options';
 import { HandleState, IpcHandle } from './ipc-handle';
-import { scratch, SpinBudget, WOULD_BLOCK, type WaitOptions } from './waits';
+import { SpinBudget, WOULD_BLOCK, type WaitOptions } from './waits';
 
 const C = binding.constants;
 
@@ -139,8 +139,9 @@ export class SharedMemory extends IpcHandle {
 
   private constructor(id: number, key: Key, readOnly: boolean) {
     super(new HandleState(id, key, 'shared memory attachment'));
-    this.handle = binding.shmat(id, readOnly);
-    this.size = scratch[0];
+    const attached = binding.shmat(id, readOnly);
+    this.handle = attached.handle;
+    this.size = attached.size;
     this.readOnly = readOnly;
   }
 

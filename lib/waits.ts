@@ -50,9 +50,6 @@ function nextWaitId(): number {
   }
 }
 
-/** Out-values of synchronous native calls (for example a received message's type). */
-export const scratch = new Float64Array(1);
-
 function addRef(): void {
   if (refedCount++ === 0) binding.setKeepAlive(true);
 }

@@ -9,6 +9,7 @@
 #include <sys/shm.h>
 
 #include "arguments.h"
+#include "errors.h"
 
 namespace sysv_ipc {
 
@@ -31,22 +32,24 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : env_(env) {
 #endif
 
   DefineAddon(exports, {
-      InstanceMethod("init", &Addon::Initialize),
-      InstanceMethod("setKeepAlive", &Addon::SetKeepAlive),
-      InstanceMethod("cancelWait", &Addon::CancelWait),
-      InstanceMethod("waiterThreads", &Addon::WaiterThreads),
-  });
+                           InstanceMethod("init", &Addon::Initialize),
+                           InstanceMethod("setKeepAlive", &Addon::SetKeepAlive),
+                           InstanceMethod("cancelWait", &Addon::CancelWait),
+#ifdef SYSV_IPC_TEST_PROBES
+                           InstanceMethod("waiterThreads", &Addon::WaiterThreads),
+#endif
+                       });
   RegisterMessageQueue(env, exports, constants);
   RegisterSemaphore(env, exports, constants);
-  RegisterSharedMemory(env, exports, constants);
+  RegisterSharedMemory(env, exports, constants, &attachments_);
   RegisterLiveness(env, exports, constants);
   RegisterFastMutex(env, exports, constants);
-  RegisterChannel(env, exports, constants);
+  RegisterChannel(env, exports, constants, &channels_);
   exports.Set("constants", constants);
 
-  // Environment teardown (a worker thread ending, or the main thread's normal
-  // exit): stop every waiter thread. Runs before instance data is finalized.
-  napi_add_env_cleanup_hook(env, &Addon::Cleanup, this);
+  if (napi_add_env_cleanup_hook(env, &Addon::Cleanup, this) != napi_ok) {
+    ThrowError(env, "sysv-ipc: cannot register the environment cleanup hook");
+  }
 }
 
 Addon::~Addon() {
@@ -57,10 +60,11 @@ Addon::~Addon() {
 
 void Addon::Cleanup(void* data) {
   auto* addon = static_cast<Addon*>(data);
-  if (addon->pool_ != nullptr) {
-    addon->pool_->Shutdown();  // joins the threads; the pool frees itself later
-    addon->pool_ = nullptr;
-  }
+  if (addon->cleaned_up_) return;
+  addon->cleaned_up_ = true;
+  if (addon->pool_) addon->pool_->Shutdown();            // 1: the pool object lives on (~Addon frees it)
+  ReleaseChannels(addon->channels_);                     // 2
+  ReleaseAttachments(addon->env_, addon->attachments_);  // 3
 }
 
 bool Addon::Terminating() {
@@ -77,7 +81,8 @@ bool Addon::Terminating() {
     if (napi_get_reference_value(env_, probe_, &fn) != napi_ok) fn = nullptr;
   } else {
     napi_value source;
-    if (napi_create_string_utf8(env_, "(function sysvIpcTerminationProbe() {})", NAPI_AUTO_LENGTH, &source) == napi_ok &&
+    if (napi_create_string_utf8(env_, "(function sysvIpcTerminationProbe() {})", NAPI_AUTO_LENGTH, &source) ==
+            napi_ok &&
         napi_run_script(env_, source, &fn) == napi_ok && napi_create_reference(env_, fn, 1, &probe_) == napi_ok) {
     } else {
       fn = nullptr;
@@ -92,38 +97,22 @@ bool Addon::Terminating() {
 }
 
 WaiterPool& Addon::Pool(Napi::Env env) {
-  if (pool_ == nullptr) throw Napi::Error::New(env, "sysv-ipc: the addon was not initialised (init) or is shutting down");
+  if (!pool_ || cleaned_up_) ThrowError(env, "sysv-ipc: the addon was not initialised (init) or is shutting down");
   return *pool_;
-}
-
-void Addon::SetScratch(size_t index, double value) {
-  // Looked up on every use, not cached: JavaScript could detach the array's
-  // buffer (transfer it away), and a cached pointer would then dangle.
-  if (scratch.IsEmpty()) return;
-  Napi::Float64Array array = scratch.Value();
-  void* data = nullptr;
-  size_t length = 0;
-  if (napi_get_typedarray_info(env_, array, nullptr, &length, &data, nullptr, nullptr) != napi_ok || data == nullptr) return;
-  if (index < length) static_cast<double*>(data)[index] = value;
 }
 
 Napi::Value Addon::Initialize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Function dispatch = ArgFunction(info, 0, "dispatch");
   Napi::Function error_ctor = ArgFunction(info, 1, "errorClass");
-  if (info.Length() < 3 || !info[2].IsTypedArray() ||
-      info[2].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
-    ThrowTypeError(env, "The \"scratch\" argument must be an instance of Float64Array");
-  }
   // init() runs again when the JS layer is loaded afresh over the same addon
   // instance (a test runner resetting its module registry): the new JS layer
   // takes over; the previous one's pending waits report to the new
   // dispatcher, which ignores ids it did not issue (ids carry the generation).
-  Napi::Float64Array scratch_array = info[2].As<Napi::Float64Array>();
-  scratch = Napi::Persistent(scratch_array);
   error_class = Napi::Persistent(error_ctor);
   this->dispatch = Napi::Persistent(dispatch);
-  if (pool_ == nullptr) pool_ = new WaiterPool(env, &this->dispatch);
+  if (cleaned_up_) ThrowError(env, "sysv-ipc: the environment is shutting down");
+  if (!pool_) pool_ = std::make_unique<WaiterPool>(env, &this->dispatch);
   return Napi::Number::New(env, ++generation_);
 }
 
@@ -139,9 +128,12 @@ Napi::Value Addon::CancelWait(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+#ifdef SYSV_IPC_TEST_PROBES
+// Test probe: threads of the pool not yet exited.
 Napi::Value Addon::WaiterThreads(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(pool_ == nullptr ? 0 : pool_->ThreadCount()));
+  return Napi::Number::New(info.Env(), static_cast<double>(pool_ ? pool_->ThreadCount() : 0));
 }
+#endif
 
 }  // namespace sysv_ipc
 

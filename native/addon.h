@@ -4,9 +4,19 @@
 
 #include <napi.h>
 
-#include "waiter.h"
+#include <memory>
+
+#include "registry.h"
+#include "waiter_pool.h"
 
 namespace sysv_ipc {
+
+struct Attachment;     // shared_memory.cc
+struct ChannelHandle;  // channel.cc
+struct AttachmentRegistry : HandleRegistry<Attachment> {
+  bool refuse_external_buffers = false;  // test probe: behave as if V8's sandbox refused them
+};
+using ChannelRegistry = HandleRegistry<ChannelHandle>;
 
 class Addon : public Napi::Addon<Addon> {
  public:
@@ -17,13 +27,9 @@ class Addon : public Napi::Addon<Addon> {
   Napi::FunctionReference error_class;
   // lib/waits.ts's dispatcher for async results, set by init().
   Napi::FunctionReference dispatch;
-  // Out-values of synchronous calls (a Float64Array from lib/waits.ts).
-  Napi::Reference<Napi::Float64Array> scratch;
 
-  // The waiter pool; throws if init() has not run.
+  // The waiter pool; throws if init() has not run or teardown began.
   WaiterPool& Pool(Napi::Env env);
-  // Stores an out-value in scratch[index].
-  void SetScratch(size_t index, double value);
   // Whether this environment is being torn down (worker.terminate(),
   // process.exit() ending a worker). Asked on the JS thread by sync waits
   // between slices (RunBlockingSync).
@@ -33,13 +39,30 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Initialize(const Napi::CallbackInfo& info);
   Napi::Value SetKeepAlive(const Napi::CallbackInfo& info);
   Napi::Value CancelWait(const Napi::CallbackInfo& info);
+#ifdef SYSV_IPC_TEST_PROBES
   Napi::Value WaiterThreads(const Napi::CallbackInfo& info);
+#endif
+  // The one environment cleanup hook (a worker thread ending, or the main
+  // thread's normal exit; Node runs it before it finalizes instance data).
+  // It releases, in this order:
+  //  1. the waiter pool: cancels every wait and joins every waiter thread,
+  //     so that no thread is inside a syscall on memory released below, and
+  //     closes the thread-safe function (results not yet delivered are given
+  //     back: a message to its queue, a semaphore unit to its set);
+  //  2. channel handles still open: their shares of the mappings;
+  //  3. shared memory attachments still attached: their ArrayBuffers are
+  //     detached (Node has detached them by now anyway) and the segments left.
+  // The members below are then destroyed by ~Addon, in reverse order of
+  // declaration, with nothing left to do.
   static void Cleanup(void* data);
 
   napi_env env_;
   napi_ref probe_ = nullptr;  // an empty JS function, see Terminating()
-  WaiterPool* pool_ = nullptr;  // freed by the pool's own finalizer after Shutdown()
-  uint32_t generation_ = 0;  // how many times init() ran
+  uint32_t generation_ = 0;   // how many times init() ran
+  bool cleaned_up_ = false;
+  AttachmentRegistry attachments_;
+  ChannelRegistry channels_;
+  std::unique_ptr<WaiterPool> pool_;  // created by init(): it needs `dispatch`
 };
 
 // Whether JavaScript can run in `env` now: false during environment teardown
@@ -54,9 +77,12 @@ inline bool CanRunJavaScript(napi_env env) {
 // Each IPC kind adds its functions and constants to the exports.
 void RegisterMessageQueue(Napi::Env env, Napi::Object exports, Napi::Object constants);
 void RegisterSemaphore(Napi::Env env, Napi::Object exports, Napi::Object constants);
-void RegisterSharedMemory(Napi::Env env, Napi::Object exports, Napi::Object constants);
+void RegisterSharedMemory(Napi::Env env, Napi::Object exports, Napi::Object constants, AttachmentRegistry* registry);
 void RegisterLiveness(Napi::Env env, Napi::Object exports, Napi::Object constants);
 void RegisterFastMutex(Napi::Env env, Napi::Object exports, Napi::Object constants);
-void RegisterChannel(Napi::Env env, Napi::Object exports, Napi::Object constants);
+void RegisterChannel(Napi::Env env, Napi::Object exports, Napi::Object constants, ChannelRegistry* registry);
+// Teardown of what JavaScript left open (Addon::Cleanup, steps 2 and 3).
+void ReleaseChannels(ChannelRegistry& registry);
+void ReleaseAttachments(napi_env env, AttachmentRegistry& registry);
 
 }  // namespace sysv_ipc

@@ -6,11 +6,6 @@ namespace sysv_ipc {
 
 namespace {
 
-[[noreturn]] void ThrowWithCode(Napi::Error error, const char* code) {
-  error.Set("code", Napi::String::New(error.Env(), code));
-  throw error;
-}
-
 std::string Describe(const Napi::Value& v) {
   switch (v.Type()) {
     case napi_undefined: return "undefined";
@@ -32,34 +27,25 @@ Napi::Value At(const Napi::CallbackInfo& info, size_t index) {
 
 }  // namespace
 
-void ThrowTypeError(Napi::Env env, const std::string& message) {
-  ThrowWithCode(Napi::TypeError::New(env, message), "ERR_INVALID_ARG_TYPE");
-}
-
-void ThrowRangeError(Napi::Env env, const std::string& message) {
-  ThrowWithCode(Napi::RangeError::New(env, message), "ERR_OUT_OF_RANGE");
-}
-
-int64_t ArgInteger(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t min,
-                   int64_t max) {
+int64_t ArgInteger(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t min, int64_t max) {
   Napi::Value v = At(info, index);
   // One Node-API call both checks the type and reads the value (this runs
   // for every argument of every call: it is the hot path).
   double d;
   if (napi_get_value_double(info.Env(), v, &d) != napi_ok) {
-    ThrowTypeError(info.Env(), std::string("The \"") + name + "\" argument must be of type number. Received " +
-                                   Describe(v));
+    ThrowTypeError(info.Env(),
+                   std::string("The \"") + name + "\" argument must be of type number. Received " + Describe(v));
   }
   if (std::isnan(d) || std::trunc(d) != d || d < static_cast<double>(min) || d > static_cast<double>(max)) {
-    ThrowRangeError(info.Env(), std::string("The value of \"") + name + "\" is out of range. It must be an integer >= " +
-                                    std::to_string(min) + " and <= " + std::to_string(max) + ". Received " +
-                                    v.ToString().Utf8Value());
+    ThrowRangeError(info.Env(), std::string("The value of \"") + name +
+                                    "\" is out of range. It must be an integer >= " + std::to_string(min) +
+                                    " and <= " + std::to_string(max) + ". Received " + v.ToString().Utf8Value());
   }
   return static_cast<int64_t>(d);
 }
 
-int64_t ArgOptionalInteger(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t min,
-                           int64_t max, int64_t fallback) {
+int64_t ArgOptionalInteger(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t min, int64_t max,
+                           int64_t fallback) {
   if (At(info, index).IsUndefined()) return fallback;
   return ArgInteger(info, index, name, min, max);
 }
@@ -67,8 +53,8 @@ int64_t ArgOptionalInteger(const Napi::CallbackInfo& info, size_t index, const c
 bool ArgBoolean(const Napi::CallbackInfo& info, size_t index, const char* name) {
   Napi::Value v = At(info, index);
   if (!v.IsBoolean()) {
-    ThrowTypeError(info.Env(), std::string("The \"") + name + "\" argument must be of type boolean. Received " +
-                                   Describe(v));
+    ThrowTypeError(info.Env(),
+                   std::string("The \"") + name + "\" argument must be of type boolean. Received " + Describe(v));
   }
   return v.As<Napi::Boolean>().Value();
 }
@@ -76,8 +62,8 @@ bool ArgBoolean(const Napi::CallbackInfo& info, size_t index, const char* name) 
 Napi::Function ArgFunction(const Napi::CallbackInfo& info, size_t index, const char* name) {
   Napi::Value v = At(info, index);
   if (!v.IsFunction()) {
-    ThrowTypeError(info.Env(), std::string("The \"") + name + "\" argument must be of type function. Received " +
-                                   Describe(v));
+    ThrowTypeError(info.Env(),
+                   std::string("The \"") + name + "\" argument must be of type function. Received " + Describe(v));
   }
   return v.As<Napi::Function>();
 }
@@ -85,8 +71,8 @@ Napi::Function ArgFunction(const Napi::CallbackInfo& info, size_t index, const c
 Napi::Object ArgObject(const Napi::CallbackInfo& info, size_t index, const char* name) {
   Napi::Value v = At(info, index);
   if (!v.IsObject()) {
-    ThrowTypeError(info.Env(), std::string("The \"") + name + "\" argument must be of type object. Received " +
-                                   Describe(v));
+    ThrowTypeError(info.Env(),
+                   std::string("The \"") + name + "\" argument must be of type object. Received " + Describe(v));
   }
   return v.As<Napi::Object>();
 }
@@ -120,8 +106,8 @@ ByteView ArgBytes(const Napi::CallbackInfo& info, size_t index, const char* name
 int64_t ArgTimeoutNs(const Napi::CallbackInfo& info, size_t index, const char* name) {
   Napi::Value v = At(info, index);
   if (!v.IsNumber()) {
-    ThrowTypeError(info.Env(), std::string("The \"") + name + "\" argument must be of type number. Received " +
-                                   Describe(v));
+    ThrowTypeError(info.Env(),
+                   std::string("The \"") + name + "\" argument must be of type number. Received " + Describe(v));
   }
   double ms = v.As<Napi::Number>().DoubleValue();
   if (ms == -1) return -1;

@@ -13,22 +13,19 @@
 #include <cstdint>
 #include <string>
 
+#include "errors.h"  // ThrowTypeError, ThrowRangeError
+
 namespace sysv_ipc {
 
 // Number.MAX_SAFE_INTEGER: the largest integer a JS number holds exactly.
 constexpr int64_t kMaxSafeInteger = 9007199254740991LL;
 
-// Throws a TypeError/RangeError carrying Node's `code` property.
-[[noreturn]] void ThrowTypeError(Napi::Env env, const std::string& message);
-[[noreturn]] void ThrowRangeError(Napi::Env env, const std::string& message);
-
 // An integer argument in [min, max]; rejects non-numbers, NaN and fractions.
-int64_t ArgInteger(const Napi::CallbackInfo& info, size_t index, const char* name,
-                   int64_t min, int64_t max);
+int64_t ArgInteger(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t min, int64_t max);
 
 // Like ArgInteger, but `undefined` gives `fallback`.
-int64_t ArgOptionalInteger(const Napi::CallbackInfo& info, size_t index, const char* name,
-                           int64_t min, int64_t max, int64_t fallback);
+int64_t ArgOptionalInteger(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t min, int64_t max,
+                           int64_t fallback);
 
 bool ArgBoolean(const Napi::CallbackInfo& info, size_t index, const char* name);
 

@@ -19,8 +19,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sysv-ipc/channel.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -31,11 +29,28 @@
 
 #include "addon.h"
 #include "arguments.h"
+#include "blocking.h"
 #include "errors.h"
 #include "ipc_common.h"
-#include "waiter.h"
+#include "platform.h"
+#include "registry.h"
+
+#if SYSV_IPC_FUTEX
+#include <sysv-ipc/channel.h>
+#endif
 
 namespace sysv_ipc {
+
+namespace {
+// The errnos lib/errors.ts maps channel failures from (POSIX: every platform has them).
+void SetChannelErrnos(Napi::Env env, Napi::Object constants) {
+  constants.Set("EBADMSG", Napi::Number::New(env, EBADMSG));
+  constants.Set("EPROTO", Napi::Number::New(env, EPROTO));
+  constants.Set("EMSGSIZE", Napi::Number::New(env, EMSGSIZE));
+}
+}  // namespace
+
+#if SYSV_IPC_FUTEX
 
 namespace {
 
@@ -57,24 +72,19 @@ class ChannelMapping {
   uint64_t size_;
 };
 
-struct ChannelRegistry;
+}  // namespace
 
+// One JS channel handle. Live ones are in the Addon's ChannelRegistry.
 struct ChannelHandle {
-  std::shared_ptr<ChannelMapping> mapping;  // null once closed
-  ChannelRegistry* registry = nullptr;      // null after environment teardown
+  std::shared_ptr<ChannelMapping> mapping;            // null once closed
+  HandleRegistry<ChannelHandle>* registry = nullptr;  // null after environment teardown
 };
 
-struct ChannelRegistry {
-  std::unordered_set<ChannelHandle*> live;
-};
+namespace {
 
 ChannelRegistry* GetRegistry(const Napi::CallbackInfo& info) { return static_cast<ChannelRegistry*>(info.Data()); }
 
-[[noreturn]] void ThrowClosed(Napi::Env env) {
-  Napi::Error e = Napi::Error::New(env, "The channel is closed");
-  e.Set("code", Napi::String::New(env, "ERR_SYSV_IPC_CLOSED"));
-  throw e;
-}
+[[noreturn]] void ThrowChannelClosed(Napi::Env env) { ThrowClosed(env, "The channel is closed"); }
 
 // A handle is an External whose pointer this environment's registry holds.
 // (Cheaper than a type-tagged wrapped object, whose tag check and unwrap cost
@@ -88,7 +98,7 @@ ChannelHandle* ArgHandle(const Napi::CallbackInfo& info, size_t index) {
   void* data = nullptr;
   if (v == nullptr || napi_typeof(env, v, &type) != napi_ok || type != napi_external ||
       napi_get_value_external(env, v, &data) != napi_ok ||
-      GetRegistry(info)->live.count(static_cast<ChannelHandle*>(data)) == 0) {
+      !GetRegistry(info)->Contains(static_cast<ChannelHandle*>(data))) {
     ThrowTypeError(env, "The \"handle\" argument must be a channel handle");
   }
   return static_cast<ChannelHandle*>(data);
@@ -96,23 +106,14 @@ ChannelHandle* ArgHandle(const Napi::CallbackInfo& info, size_t index) {
 
 ChannelMapping& Attached(const Napi::CallbackInfo& info, size_t index) {
   ChannelHandle* h = ArgHandle(info, index);
-  if (!h->mapping) ThrowClosed(info.Env());
+  if (!h->mapping) ThrowChannelClosed(info.Env());
   return *h->mapping;
 }
 
 void FinalizeHandle(napi_env, void* data, void*) {
   auto* h = static_cast<ChannelHandle*>(data);
-  if (h->registry != nullptr) h->registry->live.erase(h);
+  HandleRegistry<ChannelHandle>::Remove(h);
   delete h;  // drops its share of the mapping
-}
-
-void CleanupRegistry(void* data) {
-  auto* registry = static_cast<ChannelRegistry*>(data);
-  for (ChannelHandle* h : registry->live) {
-    h->mapping.reset();
-    h->registry = nullptr;
-  }
-  delete registry;
 }
 
 // ---- blocking calls for the waiter threads and the sync forms
@@ -121,8 +122,6 @@ void CleanupRegistry(void* data) {
 // CPU usually answers within microseconds, and waking a sleeping vCPU costs
 // tens of them. sched_yield in the spin lets a peer on this CPU run.
 constexpr int64_t kSyncSpinNs = 100000;
-// The longest a spin on the JS thread may last (lib/waits.ts keeps it lower).
-constexpr int64_t kMaxSpinNs = 1000000;
 // How long a try form waits for the producers' lock (held only for a copy)
 // before it says "would block".
 constexpr int64_t kTryLockNs = 200000;
@@ -212,8 +211,8 @@ class OwnedChannelReceiveCall : public BlockingCall {
   }
   bool KernelTimeout() const override { return true; }
   const char* Syscall() const override { return "channelReceive"; }
-  Napi::Value Value(Napi::Env env) override {
-    return Napi::Buffer<uint8_t>::Copy(env, buffer_.data(), received_);
+  CallResult Result(Napi::Env env) override {
+    return CallResult::Bytes(Napi::Buffer<uint8_t>::Copy(env, buffer_.data(), received_));
   }
 
  private:
@@ -270,8 +269,10 @@ std::shared_ptr<ChannelMapping> AttachChannel(Napi::Env env, int id, bool init, 
                  : sysv_ipc_channel_attach(&mapping->ch, addr, size, id);
     if (r == 0) return mapping;
     if (r == EAGAIN && MonotonicNowNs() < give_up && CreatorMayStillWrite(ds)) {
-      if (i < 100) sched_yield();
-      else usleep(1000);
+      if (i < 100)
+        sched_yield();
+      else
+        usleep(1000);
       continue;
     }
     if (r == EAGAIN) r = SYSV_IPC_CHANNEL_ENOTCHANNEL;
@@ -285,10 +286,9 @@ Napi::Value WrapMapping(Napi::Env env, ChannelRegistry* registry, std::shared_pt
   napi_value handle;
   if (napi_create_external(env, h, FinalizeHandle, nullptr, &handle) != napi_ok) {
     delete h;
-    throw Napi::Error::New(env, "sysv-ipc: cannot create the channel handle");
+    ThrowError(env, "sysv-ipc: cannot create the channel handle");
   }
-  h->registry = registry;
-  registry->live.insert(h);
+  registry->Add(h);
   Napi::Object out = Napi::Object::New(env);
   out.Set("handle", Napi::Value(env, handle));
   out.Set("id", Napi::Number::New(env, id));
@@ -306,8 +306,8 @@ constexpr int kOpenExclusive = 2;  // IPC_EXCL: create only
 Napi::Value ChOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   key_t key = ArgKey(info, 0);
-  uint64_t capacity = static_cast<uint64_t>(ArgInteger(info, 1, "capacity", SYSV_IPC_CHANNEL_MIN_CAPACITY,
-                                                       kMaxSafeInteger - SYSV_IPC_CHANNEL_HEADER_SIZE));
+  uint64_t capacity = static_cast<uint64_t>(
+      ArgInteger(info, 1, "capacity", SYSV_IPC_CHANNEL_MIN_CAPACITY, kMaxSafeInteger - SYSV_IPC_CHANNEL_HEADER_SIZE));
   if (capacity % 8 != 0) ThrowRangeError(env, "The value of \"capacity\" is out of range. It must be a multiple of 8");
   uint32_t max_message = static_cast<uint32_t>(
       ArgInteger(info, 2, "maxMessageSize", 0,
@@ -348,8 +348,8 @@ Napi::Value ChOpen(const Napi::CallbackInfo& info) {
   }
   std::shared_ptr<ChannelMapping> mapping;
   try {
-    mapping = AttachChannel(env, id, (flags & (kOpenCreate | kOpenExclusive)) != 0, created, capacity, max_message,
-                            false);
+    mapping =
+        AttachChannel(env, id, (flags & (kOpenCreate | kOpenExclusive)) != 0, created, capacity, max_message, false);
   } catch (...) {
     if (created) shmctl(id, IPC_RMID, nullptr);  // leave no half-made segment behind
     throw;
@@ -434,7 +434,7 @@ Napi::Value ChSend(const Napi::CallbackInfo& info) {
 Napi::Value ChReceive(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ChannelHandle* h = ArgHandle(info, 0);
-  if (!h->mapping) ThrowClosed(env);
+  if (!h->mapping) ThrowChannelClosed(env);
   ChannelMapping& m = *h->mapping;
   ByteView into = ArgBytes(info, 1, "into");
   WaitArg w = ParseWaitArg(info, 2);
@@ -462,7 +462,7 @@ Napi::Value ChReceive(const Napi::CallbackInfo& info) {
 Napi::Value ChSendAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ChannelHandle* h = ArgHandle(info, 0);
-  if (!h->mapping) ThrowClosed(env);
+  if (!h->mapping) ThrowChannelClosed(env);
   ByteView data = Slice(info, ArgBytes(info, 1, "data"), 2);
   int64_t timeout_ns = ArgTimeoutNs(info, 4, "timeout");
   uint64_t wait_id = ArgWaitId(info, 5);
@@ -479,12 +479,13 @@ Napi::Value ChSendAsync(const Napi::CallbackInfo& info) {
 Napi::Value ChReceiveAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ChannelHandle* h = ArgHandle(info, 0);
-  if (!h->mapping) ThrowClosed(env);
+  if (!h->mapping) ThrowChannelClosed(env);
   int64_t limit = ArgInteger(info, 1, "limit", -1, kMaxSafeInteger);
   int64_t timeout_ns = ArgTimeoutNs(info, 2, "timeout");
   uint64_t wait_id = ArgWaitId(info, 3);
   WaiterPool& pool = env.GetInstanceData<Addon>()->Pool(env);
-  pool.Submit(env, wait_id, std::make_unique<OwnedChannelReceiveCall>(h->mapping, limit), Deadline::AfterNs(timeout_ns));
+  pool.Submit(env, wait_id, std::make_unique<OwnedChannelReceiveCall>(h->mapping, limit),
+              Deadline::AfterNs(timeout_ns));
   return env.Undefined();
 }
 
@@ -525,7 +526,8 @@ Napi::Value ChPeek(const Napi::CallbackInfo& info) {
   int id = ArgId(info, 0);
   struct shmid_ds ds;
   if (shmctl(id, IPC_STAT, &ds) < 0) ThrowErrno(env, errno, "shmctl");
-  if (static_cast<uint64_t>(ds.shm_segsz) < SYSV_IPC_CHANNEL_HEADER_SIZE + SYSV_IPC_CHANNEL_MIN_CAPACITY) return env.Null();
+  if (static_cast<uint64_t>(ds.shm_segsz) < SYSV_IPC_CHANNEL_HEADER_SIZE + SYSV_IPC_CHANNEL_MIN_CAPACITY)
+    return env.Null();
   void* addr = shmat(id, nullptr, SHM_RDONLY);
   if (addr == reinterpret_cast<void*>(-1)) ThrowErrno(env, errno, "shmat");
   // The size again, now that this segment is attached (the id cannot be reused under us any more).
@@ -545,42 +547,74 @@ Napi::Value ChPeek(const Napi::CallbackInfo& info) {
   return StatsObject(env, mapping.ch, s);
 }
 
-// Open channel handles of this environment (leak tests).
+#ifdef SYSV_IPC_TEST_PROBES
+// Test probe: open channel handles of this environment (leak tests).
 Napi::Value ChLiveHandles(const Napi::CallbackInfo& info) {
   size_t n = 0;
-  for (ChannelHandle* h : GetRegistry(info)->live) n += h->mapping ? 1 : 0;
+  for (ChannelHandle* h : GetRegistry(info)->live()) n += h->mapping ? 1 : 0;
   return Napi::Number::New(info.Env(), static_cast<double>(n));
 }
+#endif
 
 }  // namespace
 
-void RegisterChannel(Napi::Env env, Napi::Object exports, Napi::Object constants) {
-  auto* registry = new ChannelRegistry();
-  // Registered before the Addon's own hook, so it runs after the waiter threads are joined.
-  if (napi_add_env_cleanup_hook(env, CleanupRegistry, registry) != napi_ok) {
-    delete registry;
-    throw Napi::Error::New(env, "sysv-ipc: cannot register the channel cleanup hook");
-  }
-  auto fn = [&](const char* name, Napi::Function::Callback cb) {
-    exports.Set(name, Napi::Function::New(env, cb, name, registry));
-  };
-  fn("chOpen", ChOpen);
-  fn("chAttach", ChAttach);
-  fn("chClose", ChClose);
-  fn("chSend", ChSend);
-  fn("chReceive", ChReceive);
-  fn("chSendAsync", ChSendAsync);
-  fn("chReceiveAsync", ChReceiveAsync);
-  fn("chStats", ChStats);
-  fn("chMarkRemoved", ChMarkRemoved);
-  fn("chPeek", ChPeek);
-  fn("chLiveHandles", ChLiveHandles);
+// Environment teardown (Addon::Cleanup, after the waiter threads are joined):
+// drop every open handle's share of its mapping. Handles' finalizers run
+// later and find their registry null.
+void ReleaseChannels(ChannelRegistry& registry) {
+  registry.ReleaseAll([](ChannelHandle* h) { h->mapping.reset(); });
+}
+
+void RegisterChannel(Napi::Env env, Napi::Object exports, Napi::Object constants, ChannelRegistry* registry) {
+  Export(env, exports,
+         {
+             {"chOpen", ChOpen},
+             {"chAttach", ChAttach},
+             {"chClose", ChClose},
+             {"chSend", ChSend},
+             {"chReceive", ChReceive},
+             {"chSendAsync", ChSendAsync},
+             {"chReceiveAsync", ChReceiveAsync},
+             {"chStats", ChStats},
+             {"chMarkRemoved", ChMarkRemoved},
+             {"chPeek", ChPeek},
+#ifdef SYSV_IPC_TEST_PROBES
+             {"chLiveHandles", ChLiveHandles},
+#endif
+         },
+         registry);
   constants.Set("CHANNEL_HEADER_SIZE", Napi::Number::New(env, SYSV_IPC_CHANNEL_HEADER_SIZE));
   constants.Set("CHANNEL_MIN_CAPACITY", Napi::Number::New(env, SYSV_IPC_CHANNEL_MIN_CAPACITY));
   constants.Set("CHANNEL_RECORD_HEADER", Napi::Number::New(env, SYSV_IPC_CHANNEL_RECORD_HEADER));
-  constants.Set("EBADMSG", Napi::Number::New(env, EBADMSG));
-  constants.Set("EPROTO", Napi::Number::New(env, EPROTO));
-  constants.Set("EMSGSIZE", Napi::Number::New(env, EMSGSIZE));
+  SetChannelErrnos(env, constants);
 }
+
+#else  // no futex (platform.h): the entry points say so
+
+struct ChannelHandle {
+  HandleRegistry<ChannelHandle>* registry = nullptr;
+};
+
+void ReleaseChannels(ChannelRegistry& registry) {
+  registry.ReleaseAll([](ChannelHandle*) {});
+}
+
+void RegisterChannel(Napi::Env env, Napi::Object exports, Napi::Object constants, ChannelRegistry*) {
+  Export(env, exports,
+         {{"chOpen", UnavailableEntryPoint},
+          {"chAttach", UnavailableEntryPoint},
+          {"chClose", UnavailableEntryPoint},
+          {"chSend", UnavailableEntryPoint},
+          {"chReceive", UnavailableEntryPoint},
+          {"chSendAsync", UnavailableEntryPoint},
+          {"chReceiveAsync", UnavailableEntryPoint},
+          {"chStats", UnavailableEntryPoint},
+          {"chMarkRemoved", UnavailableEntryPoint},
+          {"chPeek", UnavailableEntryPoint}},
+         const_cast<char*>("Channel"));
+  SetChannelErrnos(env, constants);
+}
+
+#endif
 
 }  // namespace sysv_ipc

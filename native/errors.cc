@@ -23,4 +23,12 @@ void ThrowErrno(Napi::Env env, int err, const char* syscall) {
   throw Napi::Error(env, error);
 }
 
+void Throw(Napi::Env env, ErrorType type, const char* code, const std::string& message) {
+  Napi::Error error = type == ErrorType::kTypeError    ? Napi::TypeError::New(env, message)
+                      : type == ErrorType::kRangeError ? Napi::RangeError::New(env, message)
+                                                       : Napi::Error::New(env, message);
+  if (code != nullptr) error.Set("code", Napi::String::New(env, code));
+  throw error;
+}
+
 }  // namespace sysv_ipc

@@ -16,8 +16,6 @@
 #include <pthread.h>
 #include <unistd.h>
 
-#include <sysv-ipc/lock.h>
-
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -26,11 +24,44 @@
 
 #include "addon.h"
 #include "arguments.h"
+#include "blocking.h"
 #include "errors.h"
+#include "platform.h"
 #include "shared_memory.h"
-#include "waiter.h"
+#include "waiter_pool.h"
+
+#if SYSV_IPC_FUTEX
+#include <sysv-ipc/lock.h>
+#endif
 
 namespace sysv_ipc {
+
+namespace {
+// The lock record's layout (include/sysv-ipc/lock.h), exported also where
+// lock.h cannot be compiled: lib/fast-mutex.ts reads it when it loads.
+constexpr uint32_t kLockSize = 16;
+constexpr uint32_t kLockPidMask = 0x003FFFFFu;
+constexpr uint32_t kLockWaiters = 0x80000000u;
+constexpr uint32_t kLockReservedBits = 0x7FC00000u;
+#if SYSV_IPC_FUTEX
+static_assert(kLockSize == SYSV_IPC_LOCK_SIZE && kLockPidMask == SYSV_IPC_LOCK_PID_MASK &&
+                  kLockWaiters == SYSV_IPC_LOCK_WAITERS && kLockReservedBits == SYSV_IPC_LOCK_RESERVED_BITS,
+              "the layout must be lock.h's");
+#endif
+
+void SetLockConstants(Napi::Env env, Napi::Object constants, int not_held, int corrupt) {
+  Napi::Object lock = Napi::Object::New(env);
+  lock.Set("SIZE", Napi::Number::New(env, kLockSize));
+  lock.Set("PID_MASK", Napi::Number::New(env, kLockPidMask));
+  lock.Set("WAITERS", Napi::Number::New(env, kLockWaiters));
+  lock.Set("RESERVED_BITS", Napi::Number::New(env, kLockReservedBits));
+  lock.Set("EPERM", Napi::Number::New(env, not_held));
+  lock.Set("EUCLEAN", Napi::Number::New(env, corrupt));
+  constants.Set("LOCK", lock);
+}
+}  // namespace
+
+#if SYSV_IPC_FUTEX
 
 namespace {
 
@@ -82,9 +113,7 @@ LockRef ArgLock(const Napi::CallbackInfo& info) {
                                     "-byte segment from it. Received " + std::to_string(offset));
   }
   if (ref.mapping->read_only()) {
-    Napi::Error e = Napi::Error::New(info.Env(), "A lock cannot be taken in a read-only attachment");
-    e.Set("code", Napi::String::New(info.Env(), "ERR_SYSV_IPC_READ_ONLY"));
-    throw e;
+    ThrowState(info.Env(), "ERR_SYSV_IPC_READ_ONLY", "A lock cannot be taken in a read-only attachment");
   }
   ref.offset = static_cast<size_t>(offset);
   return ref;
@@ -112,27 +141,22 @@ class LockWaitCall : public BlockingCall {
     // Detached meanwhile: what the wait saw is anonymous memory (Mapping::Unmap).
     if (ref_.mapping->unmapped()) return Report(kDetached);
     switch (r) {
-      case SYSV_IPC_LOCK_OK:
-        taken_ = true;
-        return Report(kTaken);
-      case SYSV_IPC_LOCK_OWNER_DIED:
-        taken_ = true;
-        return Report(kOwnerDied);
-      case SYSV_IPC_LOCK_CORRUPT:
-        return Report(kCorrupt);
-      default:
-        return r;  // ETIMEDOUT, EINTR (RunBlocking retries with the same state, or stops)
+      case SYSV_IPC_LOCK_OK: taken_ = true; return Report(kTaken);
+      case SYSV_IPC_LOCK_OWNER_DIED: taken_ = true; return Report(kOwnerDied);
+      case SYSV_IPC_LOCK_CORRUPT: return Report(kCorrupt);
+      default: return r;  // ETIMEDOUT, EINTR (RunBlocking retries with the same state, or stops)
     }
   }
   // The wait keeps the deadline itself (futex slices, lock.h).
   bool KernelTimeout() const override { return true; }
   const char* Syscall() const override { return "futex"; }
   // Delivered to JavaScript: from now on the lock is the process's, JS releases it.
-  Napi::Value Value(Napi::Env env) override {
-    taken_ = false;
-    return env.Undefined();
+  CallResult Result(Napi::Env) override {
+    KeepTaken();
+    return CallResult::Outcome(outcome_);
   }
-  double Extra() const override { return outcome_; }
+  // The JS thread holds the lock now: no Undo when this call goes.
+  void KeepTaken() { taken_ = false; }
   LockOutcome outcome() const { return outcome_; }
   // The lock was taken but the result reaches no JavaScript (the environment
   // is going away): release it, or it would stay held until the process
@@ -175,8 +199,7 @@ Napi::Value FastMutexLockSync(const Napi::CallbackInfo& info) {
   LockWaitCall call(std::move(ref), ArgSelf(env), kSyncSpinNs);
   // RunBlockingSync without the thread's interrupter: this wait keeps its own
   // deadline (futex slices) and has no canceller, so no signal is ever aimed
-  // at it, and the interrupter's per-wait handler check (a sigaction syscall,
-  // ~2 µs here) would add a fifth to a contended handoff. Termination of a
+  // at it, and it need not create the thread's timer. Termination of a
   // worker is still seen between RunBlocking's slices.
   WaitStop stop;
   if (Addon* addon = env.GetInstanceData<Addon>()) {
@@ -190,8 +213,7 @@ Napi::Value FastMutexLockSync(const Napi::CallbackInfo& info) {
   // as the async form does with a result nobody receives: the throw unwinds
   // `call`, whose destructor releases (Undo).
   if (stop.terminating != nullptr && stop.terminating(stop.context)) ThrowErrno(env, ECANCELED, call.Syscall());
-  // The JS thread holds it now: no undo when `call` goes.
-  call.Value(env);
+  call.KeepTaken();
   return Napi::Number::New(env, call.outcome());
 }
 
@@ -243,19 +265,27 @@ Napi::Value FastMutexTakeOver(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterFastMutex(Napi::Env env, Napi::Object exports, Napi::Object constants) {
-  exports.Set("fastMutexLockSync", Napi::Function::New(env, FastMutexLockSync, "fastMutexLockSync"));
-  exports.Set("fastMutexLockAsync", Napi::Function::New(env, FastMutexLockAsync, "fastMutexLockAsync"));
-  exports.Set("fastMutexRelease", Napi::Function::New(env, FastMutexRelease, "fastMutexRelease"));
-  exports.Set("fastMutexTakeOver", Napi::Function::New(env, FastMutexTakeOver, "fastMutexTakeOver"));
-  // The record's layout (lock.h), so lib/fast-mutex.ts has one source of truth.
-  Napi::Object lock = Napi::Object::New(env);
-  lock.Set("SIZE", Napi::Number::New(env, SYSV_IPC_LOCK_SIZE));
-  lock.Set("PID_MASK", Napi::Number::New(env, SYSV_IPC_LOCK_PID_MASK));
-  lock.Set("WAITERS", Napi::Number::New(env, SYSV_IPC_LOCK_WAITERS));
-  lock.Set("RESERVED_BITS", Napi::Number::New(env, SYSV_IPC_LOCK_RESERVED_BITS));
-  lock.Set("EPERM", Napi::Number::New(env, SYSV_IPC_LOCK_NOT_HELD));
-  lock.Set("EUCLEAN", Napi::Number::New(env, SYSV_IPC_LOCK_CORRUPT));
-  constants.Set("LOCK", lock);
+  Export(env, exports,
+         {{"fastMutexLockSync", FastMutexLockSync},
+          {"fastMutexLockAsync", FastMutexLockAsync},
+          {"fastMutexRelease", FastMutexRelease},
+          {"fastMutexTakeOver", FastMutexTakeOver}});
+  // The record's layout and result codes (lock.h), so lib/fast-mutex.ts has one source of truth.
+  SetLockConstants(env, constants, SYSV_IPC_LOCK_NOT_HELD, SYSV_IPC_LOCK_CORRUPT);
 }
+
+#else  // no futex (platform.h): the entry points say so
+
+void RegisterFastMutex(Napi::Env env, Napi::Object exports, Napi::Object constants) {
+  Export(env, exports,
+         {{"fastMutexLockSync", UnavailableEntryPoint},
+          {"fastMutexLockAsync", UnavailableEntryPoint},
+          {"fastMutexRelease", UnavailableEntryPoint},
+          {"fastMutexTakeOver", UnavailableEntryPoint}},
+         const_cast<char*>("FastMutex"));
+  SetLockConstants(env, constants, EPERM, -1);  // EUCLEAN is Linux's; no lock result reaches JS here
+}
+
+#endif
 
 }  // namespace sysv_ipc

@@ -23,8 +23,8 @@ namespace sysv_ipc {
 
 // A key_t argument: any 32-bit value, signed or unsigned (C programs print both).
 inline key_t ArgKey(const Napi::CallbackInfo& info, size_t index) {
-  return static_cast<key_t>(static_cast<int32_t>(
-      static_cast<uint32_t>(ArgInteger(info, index, "key", -2147483648LL, 4294967295LL))));
+  return static_cast<key_t>(
+      static_cast<int32_t>(static_cast<uint32_t>(ArgInteger(info, index, "key", -2147483648LL, 4294967295LL))));
 }
 
 // An IPC identifier (msqid/semid/shmid).

@@ -14,9 +14,10 @@
 
 #include "addon.h"
 #include "arguments.h"
+#include "blocking.h"
 #include "errors.h"
 #include "ipc_common.h"
-#include "waiter.h"
+#include "waiter_pool.h"
 
 namespace sysv_ipc {
 
@@ -29,9 +30,8 @@ constexpr int kMsgExcept = 0;
 #endif
 
 // mtype is a C long; JavaScript numbers are exact up to 2^53 - 1.
-constexpr int64_t kMaxType = (static_cast<int64_t>(LONG_MAX) < 9007199254740991LL)
-                                 ? static_cast<int64_t>(LONG_MAX)
-                                 : 9007199254740991LL;
+constexpr int64_t kMaxType =
+    (static_cast<int64_t>(LONG_MAX) < 9007199254740991LL) ? static_cast<int64_t>(LONG_MAX) : 9007199254740991LL;
 // The kernel caps a message at msgmax (at most INT_MAX): a bigger request is an error here.
 constexpr int64_t kMaxSize = INT_MAX;
 // Sync receive buffers up to this size are kept per thread and reused.
@@ -43,13 +43,13 @@ constexpr size_t kHeader = sizeof(long);
 class MsgSendCall : public BlockingCall {
  public:
   MsgSendCall(int id, char* message, size_t size, int flags) : id_(id), message_(message), size_(size), flags_(flags) {}
-  int Attempt(const Deadline&) override {
-    return msgsnd(id_, message_, size_, flags_) == 0 ? 0 : errno;
-  }
+  int Attempt(const Deadline&) override { return Send(flags_); }
+  int AttemptNow() override { return Send(flags_ | IPC_NOWAIT); }
   void SetNonBlocking() override { flags_ |= IPC_NOWAIT; }
   const char* Syscall() const override { return "msgsnd"; }
 
  protected:
+  int Send(int flags) { return msgsnd(id_, message_, size_, flags) == 0 ? 0 : errno; }
   int id_;
   char* message_;  // header + body
   size_t size_;    // body size
@@ -72,12 +72,8 @@ class MsgReceiveCall : public BlockingCall {
  public:
   MsgReceiveCall(int id, char* buffer, size_t max_size, long type, int flags)
       : id_(id), buffer_(buffer), max_size_(max_size), type_(type), flags_(flags) {}
-  int Attempt(const Deadline&) override {
-    ssize_t n = msgrcv(id_, buffer_, max_size_, type_, flags_);
-    if (n < 0) return errno;
-    received_ = static_cast<size_t>(n);
-    return 0;
-  }
+  int Attempt(const Deadline&) override { return Receive(flags_); }
+  int AttemptNow() override { return Receive(flags_ | IPC_NOWAIT); }
   void SetNonBlocking() override { flags_ |= IPC_NOWAIT; }
   const char* Syscall() const override { return "msgrcv"; }
   size_t received() const { return received_; }
@@ -93,6 +89,12 @@ class MsgReceiveCall : public BlockingCall {
   const char* body() const { return buffer_ + kHeader; }
 
  protected:
+  int Receive(int flags) {
+    ssize_t n = msgrcv(id_, buffer_, max_size_, type_, flags);
+    if (n < 0) return errno;
+    received_ = static_cast<size_t>(n);
+    return 0;
+  }
   int id_;
   char* buffer_;
   size_t max_size_;
@@ -108,13 +110,13 @@ class OwnedMsgReceiveCall : public MsgReceiveCall {
     buffer_ = storage_.get();
   }
   // A type above 2^53 - 1 (a C sender) has no exact double: then the whole
-  // message goes to JavaScript, header included, and Extra() is NaN
+  // message goes to JavaScript, header included, and the type is NaN
   // (lib/message-queue.ts reads the type from the header).
-  Napi::Value Value(Napi::Env env) override {
-    if (!SafeType()) return Napi::Buffer<char>::Copy(env, buffer_, kHeader + received());
-    return Napi::Buffer<char>::Copy(env, body(), received());
+  CallResult Result(Napi::Env env) override {
+    if (!SafeType())
+      return CallResult::Message(Napi::Buffer<char>::Copy(env, buffer_, kHeader + received()), std::nan(""));
+    return CallResult::Message(Napi::Buffer<char>::Copy(env, body(), received()), static_cast<double>(type()));
   }
-  double Extra() const override { return SafeType() ? static_cast<double>(type()) : std::nan(""); }
   bool SafeType() const { return static_cast<int64_t>(type()) <= kMaxSafeInteger; }
 
  private:
@@ -138,9 +140,6 @@ struct SendArgs {
   long type;
   int flags;
 };
-
-// Spinning is bounded: the event loop must never stall for long.
-constexpr int64_t kMaxSpinNs = 1000000;
 
 SendArgs ParseSend(const Napi::CallbackInfo& info) {
   SendArgs a;

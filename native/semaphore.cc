@@ -11,16 +11,17 @@
 
 #include <atomic>
 #include <climits>
-#include <string>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "addon.h"
 #include "arguments.h"
+#include "blocking.h"
 #include "errors.h"
 #include "ipc_common.h"
-#include "waiter.h"
+#include "waiter_pool.h"
 
 namespace sysv_ipc {
 
@@ -47,8 +48,6 @@ constexpr int kSemVmx = 32767;
 constexpr int64_t kDefaultSemOpm = 500;
 // Sync calls with up to this many ops use a stack array.
 constexpr size_t kStackOps = 16;
-// The longest a non-blocking attempt may spin (lib/waits.ts keeps it far lower).
-constexpr int64_t kMaxSpinNs = 1000000;
 
 struct Limits {
   int64_t semmsl = 32000;  // members per set
@@ -128,16 +127,18 @@ void ParseOps(const Napi::CallbackInfo& info, size_t index, int extra_flags, sem
     int32_t delta = src[i * 3 + 1];
     int32_t flags = src[i * 3 + 2];
     if (sem_num < 0 || sem_num > USHRT_MAX) {
-      ThrowRangeError(env, "The value of \"ops[" + std::to_string(i) + "].index\" is out of range. It must be >= 0 and <= " +
-                               std::to_string(USHRT_MAX) + ". Received " + std::to_string(sem_num));
+      ThrowRangeError(env, "The value of \"ops[" + std::to_string(i) +
+                               "].index\" is out of range. It must be >= 0 and <= " + std::to_string(USHRT_MAX) +
+                               ". Received " + std::to_string(sem_num));
     }
     if (delta < -kSemVmx || delta > kSemVmx) {
-      ThrowRangeError(env, "The value of \"ops[" + std::to_string(i) + "].delta\" is out of range. It must be >= " +
-                               std::to_string(-kSemVmx) + " and <= " + std::to_string(kSemVmx) + ". Received " +
-                               std::to_string(delta));
+      ThrowRangeError(env, "The value of \"ops[" + std::to_string(i) +
+                               "].delta\" is out of range. It must be >= " + std::to_string(-kSemVmx) +
+                               " and <= " + std::to_string(kSemVmx) + ". Received " + std::to_string(delta));
     }
     if ((flags & ~SEM_UNDO) != 0) {
-      ThrowRangeError(env, "The value of \"ops[" + std::to_string(i) + "].flags\" is out of range. It may only hold SEM_UNDO");
+      ThrowRangeError(
+          env, "The value of \"ops[" + std::to_string(i) + "].flags\" is out of range. It may only hold SEM_UNDO");
     }
     ops[i].sem_num = static_cast<unsigned short>(sem_num);
     ops[i].sem_op = static_cast<short>(delta);
@@ -174,6 +175,13 @@ class SemOpCall : public BlockingCall {
   int Attempt(const Deadline&) override { return semop(id_, ops_, count_) == 0 ? 0 : errno; }
   void SetNonBlocking() override {
     for (size_t i = 0; i < count_; i++) ops_[i].sem_flg |= IPC_NOWAIT;
+  }
+  int AttemptNow() override {
+    if (nowait_) return Attempt(Deadline());
+    SetNonBlocking();
+    int err = semop(id_, ops_, count_) == 0 ? 0 : errno;
+    for (size_t i = 0; i < count_; i++) ops_[i].sem_flg &= static_cast<short>(~IPC_NOWAIT);
+    return err;
   }
 #endif
   // One name for semop and semtimedop: the error is about the operation.
@@ -373,8 +381,9 @@ Napi::Value SemSetAll(const Napi::CallbackInfo& info) {
   for (int64_t i = 0; i < length; i++) {
     int32_t v = array[static_cast<size_t>(i)];
     if (v < 0 || v > kSemVmx) {
-      ThrowRangeError(env, "The value of \"values[" + std::to_string(i) + "]\" is out of range. It must be >= 0 and <= " +
-                               std::to_string(kSemVmx) + ". Received " + std::to_string(v));
+      ThrowRangeError(env, "The value of \"values[" + std::to_string(i) +
+                               "]\" is out of range. It must be >= 0 and <= " + std::to_string(kSemVmx) +
+                               ". Received " + std::to_string(v));
     }
   }
   size_t n = SetSize(env, id);

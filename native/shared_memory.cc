@@ -41,7 +41,9 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#ifdef HAVE_FUTEX
+#include "platform.h"
+
+#if SYSV_IPC_FUTEX
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #endif
@@ -57,10 +59,12 @@
 
 #include "addon.h"
 #include "arguments.h"
+#include "blocking.h"
 #include "errors.h"
 #include "ipc_common.h"
+#include "platform.h"
+#include "registry.h"
 #include "shared_memory.h"
-#include "waiter.h"
 
 namespace sysv_ipc {
 
@@ -78,42 +82,28 @@ void KeepForever(std::shared_ptr<Mapping> mapping) {
   kept->push_back(std::move(mapping));
 }
 
-struct Registry;
+}  // namespace
 
-// The native side of one attachment, wrapped in a JS handle object.
+// The native side of one attachment, wrapped in a JS handle object. Live
+// ones are in the Addon's AttachmentRegistry, so teardown (a worker ending)
+// can detach what JavaScript left attached.
 struct Attachment {
-  std::shared_ptr<Mapping> mapping;  // null once detached
-  napi_ref array_buffer = nullptr;   // strong; the one ArrayBuffer over the mapping
-  Registry* registry = nullptr;      // null after environment teardown
+  std::shared_ptr<Mapping> mapping;                // null once detached
+  napi_ref array_buffer = nullptr;                 // strong; the one ArrayBuffer over the mapping
+  HandleRegistry<Attachment>* registry = nullptr;  // null once detached or after teardown
   int id = -1;
 };
 
-// Per-environment set of live attachments, so teardown (a worker ending) can
-// detach what JavaScript left attached.
-struct Registry {
-  napi_env env = nullptr;
-  std::unordered_set<Attachment*> live;
-  bool refuse_external_buffers = false;  // test hook: behave as if V8's sandbox refused them
-};
+namespace {
 
 // A type tag so no other object can be passed off as an attachment handle.
 constexpr napi_type_tag kAttachmentTag = {0x7379737669706373ULL, 0x686d617474616368ULL};
 
-Registry* GetRegistry(const Napi::CallbackInfo& info) {
-  return static_cast<Registry*>(info.Data());
+AttachmentRegistry* GetRegistry(const Napi::CallbackInfo& info) {
+  return static_cast<AttachmentRegistry*>(info.Data());
 }
 
-[[noreturn]] void ThrowClosed(Napi::Env env) {
-  Napi::Error e = Napi::Error::New(env, "The shared memory attachment is detached");
-  e.Set("code", Napi::String::New(env, "ERR_SYSV_IPC_CLOSED"));
-  throw e;
-}
-
-[[noreturn]] void ThrowWithCode(Napi::Env env, const char* code, const std::string& message) {
-  Napi::Error e = Napi::Error::New(env, message);
-  e.Set("code", Napi::String::New(env, code));
-  throw e;
-}
+[[noreturn]] void ThrowDetached(Napi::Env env) { ThrowClosed(env, "The shared memory attachment is detached"); }
 
 // What became of the attachment's ArrayBuffer when we detached it.
 enum class ViewState {
@@ -162,10 +152,8 @@ bool DetachNow(napi_env env, Attachment* a) {
     a->mapping->EscapedDetached();
   }
   a->mapping.reset();
-  // Out of the registry for good: the registry may be freed at teardown
-  // before this handle's finalizer runs, which must then not touch it.
-  if (a->registry != nullptr) a->registry->live.erase(a);
-  a->registry = nullptr;
+  // Out of the registry for good: teardown has nothing left to do for it.
+  HandleRegistry<Attachment>::Remove(a);
   return true;
 }
 
@@ -175,7 +163,7 @@ bool DetachNow(napi_env env, Attachment* a) {
 void FinalizeAttachment(napi_env env, void* data, void*) {
   auto* a = static_cast<Attachment*>(data);
   if (a->array_buffer != nullptr) napi_delete_reference(env, a->array_buffer);
-  if (a->registry != nullptr) a->registry->live.erase(a);
+  HandleRegistry<Attachment>::Remove(a);
   delete a;  // drops its share of the mapping
 }
 
@@ -239,7 +227,8 @@ Napi::Value GuardedTransfer(const Napi::CallbackInfo& info) {
   Napi::Value constructor = env.Global().Get("ArrayBuffer");
   Napi::Value prototype = constructor.IsFunction() ? constructor.As<Napi::Object>().Get("prototype") : env.Undefined();
   Napi::Value builtin = prototype.IsObject() ? prototype.As<Napi::Object>().Get(guard->name) : env.Undefined();
-  if (!builtin.IsFunction()) ThrowTypeError(env, std::string("ArrayBuffer.prototype.") + guard->name + " is not a function");
+  if (!builtin.IsFunction())
+    ThrowTypeError(env, std::string("ArrayBuffer.prototype.") + guard->name + " is not a function");
   if (auto mapping = guard->mapping.lock()) mapping->set_escaped();
   std::vector<napi_value> args;
   for (size_t i = 0; i < info.Length(); i++) args.push_back(info[i]);
@@ -282,27 +271,6 @@ bool HoldAndGuard(napi_env env, napi_value ab, const std::shared_ptr<Mapping>& m
   return true;
 }
 
-// Environment teardown: detach everything still attached. Node runs cleanup
-// hooks in reverse order of registration, so the Addon's hook (registered
-// after this one) has already joined the waiter threads; the handles'
-// finalizers run later and find registry == nullptr.
-void CleanupRegistry(void* data) {
-  auto* registry = static_cast<Registry*>(data);
-  for (Attachment* a : registry->live) {
-    // By now Node has detached every ArrayBuffer of this environment itself
-    // (so the state reads kEscaped) and run their finalizers, which kept the
-    // mappings whose backing store moved elsewhere: releasing the others is
-    // safe. No libuv threadpool job of this environment is still running
-    // (Node waits for them before the cleanup hooks).
-    DetachArrayBuffer(registry->env, a);
-    if (a->mapping && !a->mapping->kept()) a->mapping->Unmap();
-    a->mapping.reset();
-    a->registry = nullptr;
-  }
-  registry->live.clear();
-  delete registry;
-}
-
 Attachment* ArgAttachment(const Napi::CallbackInfo& info, size_t index) {
   Napi::Env env = info.Env();
   Napi::Value v = index < info.Length() ? info[index] : env.Undefined();
@@ -319,7 +287,7 @@ Attachment* ArgAttachment(const Napi::CallbackInfo& info, size_t index) {
 // The attachment's mapping, or a thrown "detached" error.
 Mapping& AttachedMapping(const Napi::CallbackInfo& info, size_t index) {
   Attachment* a = ArgAttachment(info, index);
-  if (!a->mapping) ThrowClosed(info.Env());
+  if (!a->mapping) ThrowDetached(info.Env());
   return *a->mapping;
 }
 
@@ -334,7 +302,7 @@ void CheckRange(Napi::Env env, const Mapping& m, int64_t offset, int64_t length)
 
 // ---- futex
 
-#ifdef HAVE_FUTEX
+#if SYSV_IPC_FUTEX
 // FUTEX_WAIT/FUTEX_WAKE without FUTEX_PRIVATE_FLAG: the waiters are in other
 // processes, and the kernel keys a shared futex by the segment's page, not
 // the virtual address, so it works across processes and attachments.
@@ -345,9 +313,7 @@ long Futex(uint32_t* addr, int op, uint32_t value, const timespec* timeout) {
 
 enum WaitOutcome { kOk = 0, kNotEqual = 1, kTimedOut = 2 };
 
-uint32_t* WordAt(Mapping& m, int64_t index) {
-  return reinterpret_cast<uint32_t*>(m.data() + index * 4);
-}
+uint32_t* WordAt(Mapping& m, int64_t index) { return reinterpret_cast<uint32_t*>(m.data() + index * 4); }
 
 class FutexWaitCall : public BlockingCall {
  public:
@@ -355,7 +321,7 @@ class FutexWaitCall : public BlockingCall {
       : mapping_(std::move(mapping)), index_(index), expected_(expected) {}
 
   int Attempt(const Deadline& deadline) override {
-#ifdef HAVE_FUTEX
+#if SYSV_IPC_FUTEX
     // The mapping cannot go away under us (we hold a reference) unless the
     // JS thread detached it explicitly, which cancels this wait first.
     timespec ts;
@@ -386,7 +352,7 @@ class FutexWaitCall : public BlockingCall {
   }
   bool KernelTimeout() const override { return true; }
   const char* Syscall() const override { return "futex"; }
-  double Extra() const override { return outcome_; }
+  CallResult Result(Napi::Env) override { return CallResult::Outcome(outcome_); }
   WaitOutcome outcome() const { return outcome_; }
 
  private:
@@ -406,7 +372,7 @@ struct WaitArgs {
 // (handle, index, expected, timeoutMs): index of a 32-bit word in range.
 WaitArgs ParseWait(const Napi::CallbackInfo& info) {
   Attachment* a = ArgAttachment(info, 0);
-  if (!a->mapping) ThrowClosed(info.Env());
+  if (!a->mapping) ThrowDetached(info.Env());
   WaitArgs w;
   w.mapping = a->mapping;
   w.index = ArgInteger(info, 1, "index", 0, static_cast<int64_t>(w.mapping->size() / 4) - 1);
@@ -427,10 +393,10 @@ Napi::Value ShmGet(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), id);
 }
 
-// shmat(id, readOnly) → handle; the segment's size goes to scratch[0].
+// shmat(id, readOnly) → { handle, size }: the size is the segment's (shm_segsz).
 Napi::Value ShmAt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Registry* registry = GetRegistry(info);
+  AttachmentRegistry* registry = GetRegistry(info);
   int id = ArgId(info, 0);
   bool read_only = ArgBoolean(info, 1, "readOnly");
   void* addr = shmat(id, nullptr, read_only ? SHM_RDONLY : 0);
@@ -449,12 +415,13 @@ Napi::Value ShmAt(const Napi::CallbackInfo& info) {
   if (napi_type_tag_object(env, handle, &kAttachmentTag) != napi_ok ||
       napi_wrap(env, handle, a, FinalizeAttachment, nullptr, nullptr) != napi_ok) {
     delete a;  // shmdt through the mapping
-    throw Napi::Error::New(env, "sysv-ipc: cannot create the attachment handle");
+    ThrowError(env, "sysv-ipc: cannot create the attachment handle");
   }
-  a->registry = registry;
-  registry->live.insert(a);
-  env.GetInstanceData<Addon>()->SetScratch(0, static_cast<double>(ds.shm_segsz));
-  return handle;
+  registry->Add(a);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("handle", handle);
+  out.Set("size", Napi::Number::New(env, static_cast<double>(ds.shm_segsz)));
+  return out;
 }
 
 // Detaches (views first, then shmdt). true if it was attached, false if already detached.
@@ -463,7 +430,7 @@ Napi::Value ShmDetach(const Napi::CallbackInfo& info) {
   Attachment* a = ArgAttachment(info, 0);
   if (!a->mapping) return Napi::Boolean::New(env, false);
   if (!DetachNow(env, a)) {
-    throw Napi::Error::New(env, "sysv-ipc: cannot detach the ArrayBuffer of the attachment; the segment stays attached");
+    ThrowError(env, "sysv-ipc: cannot detach the ArrayBuffer of the attachment; the segment stays attached");
   }
   return Napi::Boolean::New(env, true);
 }
@@ -471,18 +438,18 @@ Napi::Value ShmDetach(const Napi::CallbackInfo& info) {
 // The attachment's one ArrayBuffer (created on first call, then the same object).
 Napi::Value ShmArrayBuffer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Registry* registry = GetRegistry(info);
+  AttachmentRegistry* registry = GetRegistry(info);
   Attachment* a = ArgAttachment(info, 0);
-  if (!a->mapping) ThrowClosed(env);
+  if (!a->mapping) ThrowDetached(env);
   if (a->mapping->read_only()) {
-    ThrowWithCode(env, "ERR_SYSV_IPC_READ_ONLY",
-                  "A read-only attachment has no zero-copy view (a JavaScript write would crash the process): "
-                  "use read() or readInto()");
+    ThrowState(env, "ERR_SYSV_IPC_READ_ONLY",
+               "A read-only attachment has no zero-copy view (a JavaScript write would crash the process): "
+               "use read() or readInto()");
   }
   if (a->array_buffer != nullptr) {
     napi_value ab;
     if (napi_get_reference_value(env, a->array_buffer, &ab) == napi_ok && ab != nullptr) return Napi::Value(env, ab);
-    ThrowWithCode(env, "ERR_SYSV_IPC_CLOSED", "The ArrayBuffer of the attachment is gone");
+    ThrowClosed(env, "The ArrayBuffer of the attachment is gone");
   }
   auto* share = new ViewShare{a->mapping};
   napi_value ab;
@@ -493,13 +460,13 @@ Napi::Value ShmArrayBuffer(const Napi::CallbackInfo& info) {
   if (status != napi_ok) {
     delete share;  // whether or not the finalizer ran, the box is ours to free
     if (status == napi_no_external_buffers_allowed) {
-      ThrowWithCode(env, "ERR_SYSV_IPC_NO_EXTERNAL_BUFFERS",
-                    "This runtime does not allow external ArrayBuffers (napi_no_external_buffers_allowed, as in "
-                    "Electron's V8 sandbox), so shared memory has no zero-copy view here: use read(), readInto() "
-                    "and write()");
+      ThrowState(env, "ERR_SYSV_IPC_NO_EXTERNAL_BUFFERS",
+                 "This runtime does not allow external ArrayBuffers (napi_no_external_buffers_allowed, as in "
+                 "Electron's V8 sandbox), so shared memory has no zero-copy view here: use read(), readInto() "
+                 "and write()");
     }
     if (env.IsExceptionPending()) throw env.GetAndClearPendingException();
-    throw Napi::Error::New(env, "sysv-ipc: cannot create an ArrayBuffer over the attachment");
+    ThrowError(env, "sysv-ipc: cannot create an ArrayBuffer over the attachment");
   }
   share->created = true;
   bool guarded = false;
@@ -512,12 +479,12 @@ Napi::Value ShmArrayBuffer(const Napi::CallbackInfo& info) {
     // Keep no view we could not guard: a second one over the same memory would abort V8.
     if (env.IsExceptionPending()) env.GetAndClearPendingException();
     napi_detach_arraybuffer(env, ab);
-    throw Napi::Error::New(env, "sysv-ipc: cannot watch the attachment's ArrayBuffer");
+    ThrowError(env, "sysv-ipc: cannot watch the attachment's ArrayBuffer");
   }
   if (napi_create_reference(env, ab, 1, &a->array_buffer) != napi_ok) {
     // Keep no view we cannot detach later.
     napi_detach_arraybuffer(env, ab);
-    throw Napi::Error::New(env, "sysv-ipc: cannot keep a reference to the attachment's ArrayBuffer");
+    ThrowError(env, "sysv-ipc: cannot keep a reference to the attachment's ArrayBuffer");
   }
   return Napi::Value(env, ab);
 }
@@ -551,7 +518,7 @@ Napi::Value ShmWrite(const Napi::CallbackInfo& info) {
   int64_t offset = ArgInteger(info, 1, "offset", 0, kMaxSafeInteger);
   ByteView data = ArgBytes(info, 2, "data");
   if (m.read_only()) {
-    ThrowWithCode(env, "ERR_SYSV_IPC_READ_ONLY", "The shared memory attachment is read-only");
+    ThrowState(env, "ERR_SYSV_IPC_READ_ONLY", "The shared memory attachment is read-only");
   }
   CheckRange(env, m, offset, static_cast<int64_t>(data.length));
   if (data.length > 0) memmove(m.data() + offset, data.data, data.length);
@@ -565,9 +532,6 @@ Napi::Value ShmLoad32(const Napi::CallbackInfo& info) {
   uint32_t v = __atomic_load_n(WordAt(m, index), __ATOMIC_SEQ_CST);
   return Napi::Number::New(info.Env(), static_cast<int32_t>(v));
 }
-
-// The longest a spin may hold the event loop (lib/waits.ts keeps it far lower).
-constexpr int64_t kMaxSpinNs = 1000000;
 
 // shmSpinWhileEqual(handle, index, expected, spinNs) → the word (as an Int32)
 // once it differs from `expected`, or `expected` when spinNs ran out. The
@@ -617,7 +581,7 @@ Napi::Value ShmNotify(const Napi::CallbackInfo& info) {
   Mapping& m = AttachedMapping(info, 0);
   int64_t index = ArgInteger(info, 1, "index", 0, static_cast<int64_t>(m.size() / 4) - 1);
   int64_t count = ArgInteger(info, 2, "count", 0, INT_MAX);
-#ifdef HAVE_FUTEX
+#if SYSV_IPC_FUTEX
   long woken = Futex(WordAt(m, index), FUTEX_WAKE, static_cast<uint32_t>(count), nullptr);
   if (woken < 0) ThrowErrno(env, errno, "futex");
   return Napi::Number::New(env, static_cast<double>(woken));
@@ -666,7 +630,8 @@ Napi::Value ShmRemove(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// Test hook: make shmArrayBuffer behave as under a V8 sandbox that refuses
+#ifdef SYSV_IPC_TEST_PROBES
+// Test probe: make shmArrayBuffer behave as under a V8 sandbox that refuses
 // external buffers (the path Electron takes), which plain Node cannot produce.
 Napi::Value ShmRefuseExternalBuffers(const Napi::CallbackInfo& info) {
   GetRegistry(info)->refuse_external_buffers = ArgBoolean(info, 0, "on");
@@ -675,48 +640,61 @@ Napi::Value ShmRefuseExternalBuffers(const Napi::CallbackInfo& info) {
 
 // Attachments this environment holds (for leak tests).
 Napi::Value ShmLiveAttachments(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(GetRegistry(info)->live.size()));
+  return Napi::Number::New(info.Env(), static_cast<double>(GetRegistry(info)->live().size()));
 }
+#endif
 
 }  // namespace
 
 std::shared_ptr<Mapping> ArgAttachedMapping(const Napi::CallbackInfo& info, size_t index) {
   Attachment* a = ArgAttachment(info, index);
-  if (!a->mapping) ThrowClosed(info.Env());
+  if (!a->mapping) ThrowDetached(info.Env());
   return a->mapping;
 }
 
-void RegisterSharedMemory(Napi::Env env, Napi::Object exports, Napi::Object constants) {
-  auto* registry = new Registry();
-  registry->env = env;
-  // Registered before the Addon's own hook, so it runs after it (reverse order).
-  if (napi_add_env_cleanup_hook(env, CleanupRegistry, registry) != napi_ok) {
-    delete registry;
-    throw Napi::Error::New(env, "sysv-ipc: cannot register the shared memory cleanup hook");
-  }
-  auto fn = [&](const char* name, Napi::Function::Callback cb) {
-    exports.Set(name, Napi::Function::New(env, cb, name, registry));
-  };
-  fn("shmget", ShmGet);
-  fn("shmat", ShmAt);
-  fn("shmDetach", ShmDetach);
-  fn("shmArrayBuffer", ShmArrayBuffer);
-  fn("shmRead", ShmRead);
-  fn("shmReadInto", ShmReadInto);
-  fn("shmWrite", ShmWrite);
-  fn("shmLoad32", ShmLoad32);
-  fn("shmSpinWhileEqual", ShmSpinWhileEqual);
-  fn("shmWaitSync", ShmWaitSync);
-  fn("shmWaitAsync", ShmWaitAsync);
-  fn("shmNotify", ShmNotify);
-  fn("shmStat", ShmStat);
-  fn("shmSet", ShmSet);
-  fn("shmRemove", ShmRemove);
-  fn("shmRefuseExternalBuffers", ShmRefuseExternalBuffers);
-  fn("shmLiveAttachments", ShmLiveAttachments);
+// Environment teardown (Addon::Cleanup, after the waiter threads are joined):
+// detach everything still attached. Handles' finalizers run later and find
+// their registry null.
+void ReleaseAttachments(napi_env env, AttachmentRegistry& registry) {
+  registry.ReleaseAll([env](Attachment* a) {
+    // By now Node has detached every ArrayBuffer of this environment itself
+    // (so the state reads kEscaped) and run their finalizers, which kept the
+    // mappings whose backing store moved elsewhere: releasing the others is
+    // safe. No libuv threadpool job of this environment is still running
+    // (Node waits for them before the cleanup hooks).
+    DetachArrayBuffer(env, a);
+    if (a->mapping && !a->mapping->kept()) a->mapping->Unmap();
+    a->mapping.reset();
+  });
+}
+
+void RegisterSharedMemory(Napi::Env env, Napi::Object exports, Napi::Object constants, AttachmentRegistry* registry) {
+  Export(env, exports,
+         {
+             {"shmget", ShmGet},
+             {"shmat", ShmAt},
+             {"shmDetach", ShmDetach},
+             {"shmArrayBuffer", ShmArrayBuffer},
+             {"shmRead", ShmRead},
+             {"shmReadInto", ShmReadInto},
+             {"shmWrite", ShmWrite},
+             {"shmLoad32", ShmLoad32},
+             {"shmSpinWhileEqual", ShmSpinWhileEqual},
+             {"shmWaitSync", ShmWaitSync},
+             {"shmWaitAsync", ShmWaitAsync},
+             {"shmNotify", ShmNotify},
+             {"shmStat", ShmStat},
+             {"shmSet", ShmSet},
+             {"shmRemove", ShmRemove},
+#ifdef SYSV_IPC_TEST_PROBES
+             {"shmRefuseExternalBuffers", ShmRefuseExternalBuffers},
+             {"shmLiveAttachments", ShmLiveAttachments},
+#endif
+         },
+         registry);
 
   constants.Set("SHM_RDONLY", Napi::Number::New(env, SHM_RDONLY));
-#ifdef HAVE_FUTEX
+#if SYSV_IPC_FUTEX
   constants.Set("HAVE_FUTEX", Napi::Boolean::New(env, true));
 #else
   constants.Set("HAVE_FUTEX", Napi::Boolean::New(env, false));

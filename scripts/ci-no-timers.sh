@@ -39,3 +39,38 @@ npx jest --ci \
   test/semaphore/semaphore.test.ts \
   test/semaphore/mutex.test.ts \
   test/shared-memory/shared-memory-wait.test.ts
+
+# The same copy built as on macOS/FreeBSD in everything this Linux can
+# imitate: no per-thread timers, no semtimedop, no MSG_EXCEPT and no futex
+# (SYSV_IPC_NO_FUTEX, native/platform.h). The package must load; Channel and
+# FastMutex must refuse with Node's ERR_FEATURE_UNAVAILABLE_ON_PLATFORM; the
+# SysV kinds must still work (their waits poll).
+sed -i 's/"HAVE_SEMTIMEDOP", "HAVE_MSG_EXCEPT", "HAVE_FUTEX", /"SYSV_IPC_NO_FUTEX", /' binding.gyp
+grep -q '"SYSV_IPC_NO_FUTEX"' binding.gyp || { echo "binding.gyp no longer defines HAVE_SEMTIMEDOP, HAVE_MSG_EXCEPT, HAVE_FUTEX as expected" >&2; exit 1; }
+npm run --silent compile:native >/dev/null
+node -e '
+  const assert = require("node:assert");
+  const { binding } = require("./dist/binding");
+  const C = binding.constants;
+  assert.deepStrictEqual([C.HAVE_THREAD_TIMERS, C.HAVE_SEMTIMEDOP, C.HAVE_MSG_EXCEPT, C.HAVE_FUTEX], [false, false, false, false]);
+  const { Channel, FastMutex, MessageQueue, Semaphore } = require("./dist");
+  const unavailable = { name: "TypeError", code: "ERR_FEATURE_UNAVAILABLE_ON_PLATFORM" };
+  assert.throws(() => Channel.create({ capacity: 4096 }), unavailable);
+  for (const fn of ["chOpen", "chAttach", "chSend", "chPeek", "fastMutexLockSync", "fastMutexRelease"]) {
+    assert.throws(() => binding[fn](), unavailable, fn);
+  }
+  // FastMutex itself loads (its layout constants are there): an uncontended
+  // lock never reaches native code; only its sleeps and wakes refuse.
+  assert.strictEqual(FastMutex.SIZE, 16);
+  const q = MessageQueue.create();
+  try {
+    q.sendSync("polled");
+    assert.strictEqual(q.receiveSync().data.toString(), "polled");
+    assert.throws(() => q.receiveSync({ timeout: 20 }), { code: "ETIMEDOUT" });
+  } finally { q.remove(); }
+  const s = Semaphore.create({ initial: 0 });
+  try {
+    assert.throws(() => s.acquireSync({ timeout: 20 }), { code: "ETIMEDOUT" });
+  } finally { s.remove(); }
+  console.log("no-futex variant (macOS/FreeBSD-like): loads; Channel and FastMutex refuse with ERR_FEATURE_UNAVAILABLE_ON_PLATFORM; queues and semaphores poll");
+'

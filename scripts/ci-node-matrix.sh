@@ -11,6 +11,10 @@
 # major that `engines` (>=18.17) covers. --skip-current leaves out the major
 # of the `node` on PATH, whose run CI already made with `npm test`.
 #
+# The shipped prebuild has no test probes (binding.gyp, sysv_ipc_test_probes):
+# the tests that need them are skipped here, and listed by jest as skipped
+# (test/helpers.ts, testIfProbes). npm test, on the dev build, runs them.
+#
 # Needs dist/ (compiled by npm ci / npm test) and node_modules/.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -57,6 +57,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   exit 1
 fi
 
+# The shipped binaries carry no test probes (binding.gyp: sysv_ipc_test_probes
+# defaults to false; `npm run compile:native` turns it on for dev builds).
+# node-gyp would take it from npm's configuration too: make sure it does not.
+unset npm_config_sysv_ipc_test_probes
 # node-gyp compiles the sources in parallel (2 cores here: 50-70 s per target instead of 60-120).
 export JOBS=${JOBS:-max}
 expected_hash=$(node scripts/source-hash.js)
@@ -99,6 +103,10 @@ for target in "${targets[@]}"; do
     const [info, arch, hash, file] = [JSON.parse(process.argv[1]), ...process.argv.slice(2)];
     if (info.arch !== arch) throw new Error(`${file} is an ${info.arch} binary, not ${arch}`);
     if (!info.sourceHashes.includes(hash)) throw new Error(`${file} does not carry SOURCE_HASH ${hash}`);
+    const probes = ["waiterThreads", "shmRefuseExternalBuffers", "shmLiveAttachments", "chLiveHandles"];
+    const binary = require("node:fs").readFileSync(file);
+    const found = probes.filter((name) => binary.includes(name));
+    if (found.length) throw new Error(`${file} carries test probes (${found.join(", ")}): built with sysv_ipc_test_probes`);
   ' "$info" "$arch" "$expected_hash" "${built[0]}"
   echo "prebuild: $target -> ${built[0]} ($(wc -c <"${built[0]}") bytes, SOURCE_HASH $expected_hash, $((SECONDS - started)) s)"
 done

@@ -72,18 +72,18 @@ extern "C" {
 #define SYSV_IPC_CHANNEL_TAG_PADDING 0x31444150u /* "PAD1" */
 
 /* Header offsets (bytes). Line 0: identity; line 1: producers; line 2: consumers. */
-#define SYSV_IPC_CHANNEL_OFF_IDENTITY 0     /* u64: magic (low 32) | version (high 32), stored last at init */
-#define SYSV_IPC_CHANNEL_OFF_HEADER_SIZE 8  /* u32 */
-#define SYSV_IPC_CHANNEL_OFF_MAX_MESSAGE 12 /* u32 */
-#define SYSV_IPC_CHANNEL_OFF_CAPACITY 16    /* u64 */
-#define SYSV_IPC_CHANNEL_OFF_STATE 24       /* u32: bit 0 = removed */
-#define SYSV_IPC_CHANNEL_OFF_INIT 32        /* 16-byte lock record (lock.h): who initialises */
-#define SYSV_IPC_CHANNEL_OFF_TAIL 64        /* u64 */
-#define SYSV_IPC_CHANNEL_OFF_DATA_SEQ 72    /* u32 futex: consumers sleep here */
-#define SYSV_IPC_CHANNEL_OFF_DATA_SLEEP 76  /* u32: 1 = a consumer sleeps (or is about to) */
-#define SYSV_IPC_CHANNEL_OFF_SEND_LOCK 80   /* 16-byte lock record (lock.h) */
-#define SYSV_IPC_CHANNEL_OFF_HEAD 128       /* u64 */
-#define SYSV_IPC_CHANNEL_OFF_SPACE_SEQ 136  /* u32 futex: producers sleep here */
+#define SYSV_IPC_CHANNEL_OFF_IDENTITY 0      /* u64: magic (low 32) | version (high 32), stored last at init */
+#define SYSV_IPC_CHANNEL_OFF_HEADER_SIZE 8   /* u32 */
+#define SYSV_IPC_CHANNEL_OFF_MAX_MESSAGE 12  /* u32 */
+#define SYSV_IPC_CHANNEL_OFF_CAPACITY 16     /* u64 */
+#define SYSV_IPC_CHANNEL_OFF_STATE 24        /* u32: bit 0 = removed */
+#define SYSV_IPC_CHANNEL_OFF_INIT 32         /* 16-byte lock record (lock.h): who initialises */
+#define SYSV_IPC_CHANNEL_OFF_TAIL 64         /* u64 */
+#define SYSV_IPC_CHANNEL_OFF_DATA_SEQ 72     /* u32 futex: consumers sleep here */
+#define SYSV_IPC_CHANNEL_OFF_DATA_SLEEP 76   /* u32: 1 = a consumer sleeps (or is about to) */
+#define SYSV_IPC_CHANNEL_OFF_SEND_LOCK 80    /* 16-byte lock record (lock.h) */
+#define SYSV_IPC_CHANNEL_OFF_HEAD 128        /* u64 */
+#define SYSV_IPC_CHANNEL_OFF_SPACE_SEQ 136   /* u32 futex: producers sleep here */
 #define SYSV_IPC_CHANNEL_OFF_SPACE_SLEEP 140 /* u32: 1 = a producer sleeps (or is about to) */
 
 #define SYSV_IPC_CHANNEL_STATE_REMOVED 1u
@@ -103,11 +103,11 @@ extern "C" {
 /* One process's view of an attached channel. Everything here is local and
  * trusted; everything behind `base` is shared and is not. */
 typedef struct sysv_ipc_channel {
-  unsigned char* base;   /* the attachment */
-  uint64_t segment_size; /* shm_segsz */
-  uint64_t capacity;     /* read once at attach, checked against segment_size */
-  uint32_t max_message;  /* read once at attach, checked against capacity */
-  int shmid;             /* for the IPC_RMID check of sleepers; -1 if unknown */
+  unsigned char* base;     /* the attachment */
+  uint64_t segment_size;   /* shm_segsz */
+  uint64_t capacity;       /* read once at attach, checked against segment_size */
+  uint32_t max_message;    /* read once at attach, checked against capacity */
+  int shmid;               /* for the IPC_RMID check of sleepers; -1 if unknown */
   sysv_ipc_lock_self self; /* this process, for the send lock (a fork()ed child must attach again) */
 } sysv_ipc_channel;
 
@@ -209,14 +209,16 @@ static inline int sysv_ipc_channel__write_header(sysv_ipc_channel* ch, void* bas
                                                  uint64_t capacity, uint32_t max_message, int shmid) {
   unsigned char* b = (unsigned char*)base;
   if (capacity < SYSV_IPC_CHANNEL_MIN_CAPACITY || capacity % 8 != 0 ||
-      segment_size < SYSV_IPC_CHANNEL_HEADER_SIZE + capacity || max_message > sysv_ipc_channel_max_message_limit(capacity)) {
+      segment_size < SYSV_IPC_CHANNEL_HEADER_SIZE + capacity ||
+      max_message > sysv_ipc_channel_max_message_limit(capacity)) {
     return EINVAL;
   }
   /* Everything but the identity and the init lock record. */
   memset(b + 8, 0, SYSV_IPC_CHANNEL_OFF_INIT - 8);
   memset(b + SYSV_IPC_CHANNEL_OFF_INIT + SYSV_IPC_LOCK_SIZE, 0,
          SYSV_IPC_CHANNEL_HEADER_SIZE - SYSV_IPC_CHANNEL_OFF_INIT - SYSV_IPC_LOCK_SIZE);
-  __atomic_store_n((uint32_t*)(void*)(b + SYSV_IPC_CHANNEL_OFF_HEADER_SIZE), SYSV_IPC_CHANNEL_HEADER_SIZE, __ATOMIC_RELAXED);
+  __atomic_store_n((uint32_t*)(void*)(b + SYSV_IPC_CHANNEL_OFF_HEADER_SIZE), SYSV_IPC_CHANNEL_HEADER_SIZE,
+                   __ATOMIC_RELAXED);
   __atomic_store_n((uint32_t*)(void*)(b + SYSV_IPC_CHANNEL_OFF_MAX_MESSAGE), max_message, __ATOMIC_RELAXED);
   __atomic_store_n((uint64_t*)(void*)(b + SYSV_IPC_CHANNEL_OFF_CAPACITY), capacity, __ATOMIC_RELAXED);
   /* Published last: whoever sees the identity sees everything above. */
@@ -321,7 +323,8 @@ static inline int sysv_ipc_channel__sleep(sysv_ipc_channel* ch, size_t sleep_off
  * return EIDRM). Call it just before shmctl(IPC_RMID).
  */
 static inline void sysv_ipc_channel_mark_removed(sysv_ipc_channel* ch) {
-  __atomic_or_fetch(sysv_ipc_channel__u32(ch, SYSV_IPC_CHANNEL_OFF_STATE), SYSV_IPC_CHANNEL_STATE_REMOVED, __ATOMIC_SEQ_CST);
+  __atomic_or_fetch(sysv_ipc_channel__u32(ch, SYSV_IPC_CHANNEL_OFF_STATE), SYSV_IPC_CHANNEL_STATE_REMOVED,
+                    __ATOMIC_SEQ_CST);
   __atomic_add_fetch(sysv_ipc_channel__u32(ch, SYSV_IPC_CHANNEL_OFF_DATA_SEQ), 1, __ATOMIC_SEQ_CST);
   __atomic_add_fetch(sysv_ipc_channel__u32(ch, SYSV_IPC_CHANNEL_OFF_SPACE_SEQ), 1, __ATOMIC_SEQ_CST);
   sysv_ipc_channel__futex(sysv_ipc_channel__u32(ch, SYSV_IPC_CHANNEL_OFF_DATA_SEQ), FUTEX_WAKE, INT_MAX, NULL);
@@ -539,9 +542,8 @@ static inline int sysv_ipc_channel__spin_until(int64_t end_ns, int i) {
  * Sends, waiting for room: spins up to spin_ns, then sleeps. 0, ETIMEDOUT,
  * EMSGSIZE, EIDRM, ECORRUPT; EINTR only if `eintr` is set (else retried).
  */
-static inline int sysv_ipc_channel_send_waiting(sysv_ipc_channel* ch, const void* data, size_t length,
-                                                int64_t spin_ns, int64_t deadline_ns, int eintr,
-                                                sysv_ipc_lock_wait_state* wait);
+static inline int sysv_ipc_channel_send_waiting(sysv_ipc_channel* ch, const void* data, size_t length, int64_t spin_ns,
+                                                int64_t deadline_ns, int eintr, sysv_ipc_lock_wait_state* wait);
 
 static inline int sysv_ipc_channel_send(sysv_ipc_channel* ch, const void* data, size_t length, int64_t spin_ns,
                                         int64_t deadline_ns, int eintr) {
@@ -551,9 +553,8 @@ static inline int sysv_ipc_channel_send(sysv_ipc_channel* ch, const void* data, 
 }
 
 /* send with the lock wait's state kept by the caller across calls (see try_send_waiting). */
-static inline int sysv_ipc_channel_send_waiting(sysv_ipc_channel* ch, const void* data, size_t length,
-                                                int64_t spin_ns, int64_t deadline_ns, int eintr,
-                                                sysv_ipc_lock_wait_state* wait) {
+static inline int sysv_ipc_channel_send_waiting(sysv_ipc_channel* ch, const void* data, size_t length, int64_t spin_ns,
+                                                int64_t deadline_ns, int eintr, sysv_ipc_lock_wait_state* wait) {
   int64_t spin_end = spin_ns > 0 ? sysv_ipc_channel_now_ns() + spin_ns : 0;
   int i = 0;
   for (;;) {
@@ -614,17 +615,26 @@ static inline int sysv_ipc_channel_stats_of(const sysv_ipc_channel* ch, sysv_ipc
         uint32_t tag = __atomic_load_n((const uint32_t*)(const void*)(ring + index + 4), __ATOMIC_RELAXED);
         if (tag == SYSV_IPC_CHANNEL_TAG_PADDING) {
           step = (uint64_t)len + SYSV_IPC_CHANNEL_RECORD_HEADER;
-          if (index + step != ch->capacity) { bad = 1; break; }
+          if (index + step != ch->capacity) {
+            bad = 1;
+            break;
+          }
         } else if (tag == SYSV_IPC_CHANNEL_TAG_MESSAGE && len <= ch->max_message) {
           step = sysv_ipc_channel_record_size(len);
-          if (index + step > ch->capacity) { bad = 1; break; }
+          if (index + step > ch->capacity) {
+            bad = 1;
+            break;
+          }
           messages++;
           bytes += len;
         } else {
           bad = 1;
           break;
         }
-        if (step > t - p) { bad = 1; break; }
+        if (step > t - p) {
+          bad = 1;
+          break;
+        }
         p += step;
       }
     }

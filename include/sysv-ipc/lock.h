@@ -88,11 +88,11 @@ typedef struct sysv_ipc_lock_self {
 
 /* State a waiter keeps across calls to sysv_ipc_lock_wait (zero it before the first). */
 typedef struct sysv_ipc_lock_wait_state {
-  int slept;              /* took part in the WAITERS protocol: take with WAITERS set */
-  uint32_t suspect_word;  /* a live pid with another start time, first seen ... */
+  int slept;             /* took part in the WAITERS protocol: take with WAITERS set */
+  uint32_t suspect_word; /* a live pid with another start time, first seen ... */
   uint64_t suspect_start;
   int64_t suspect_since_ns; /* ... at this time; 0 = no suspicion */
-  int64_t next_check_ns;  /* when to look at the holder's liveness next */
+  int64_t next_check_ns;    /* when to look at the holder's liveness next */
 } sysv_ipc_lock_wait_state;
 
 static inline int64_t sysv_ipc_lock_now_ns(void) {
@@ -189,7 +189,8 @@ static inline int sysv_ipc_lock_wait(sysv_ipc_lock* l, const sysv_ipc_lock_self*
       st->next_check_ns = now + SYSV_IPC_LOCK_CHECK_NS;
       if (sysv_ipc_lock_holder_dead(l, w, st, now)) {
         /* Keep WAITERS if it was set: others may sleep on the word. */
-        if (sysv_ipc_lock_take(l, w, self->pid | (w & SYSV_IPC_LOCK_WAITERS) | (st->slept ? SYSV_IPC_LOCK_WAITERS : 0), self)) {
+        if (sysv_ipc_lock_take(l, w, self->pid | (w & SYSV_IPC_LOCK_WAITERS) | (st->slept ? SYSV_IPC_LOCK_WAITERS : 0),
+                               self)) {
           st->suspect_since_ns = 0;
           return SYSV_IPC_LOCK_OWNER_DIED;
         }

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Channel, ClosedError, SharedMemory, SysvIpcError } from '../..';
 import { binding } from '../../dist/binding';
-import { packageRootFor, randomKey, sleep, track, until, useCleanup } from '../support/helpers';
+import { packageRootFor, randomKey, sleep, track, until, probes, testIfProbes, useCleanup } from '../support/helpers';
 
 useCleanup();
 
@@ -248,10 +248,10 @@ describe('waits', () => {
     await expect(s).rejects.toMatchObject({ name: 'AbortError' });
   });
 
-  test('close() ends this process\'s waits with ERR_SYSV_IPC_CLOSED; other handles keep working', async () => {
+  testIfProbes('close() ends this process\'s waits with ERR_SYSV_IPC_CLOSED; other handles keep working', async () => {
     const ch = track(Channel.create({ capacity: 4096 }));
     const other = Channel.fromId(ch.id);
-    const live = binding.chLiveHandles();
+    const live = probes.chLiveHandles();
     const p = other.receive();
     const it = other.messages()[Symbol.asyncIterator]();
     const n = it.next();
@@ -259,7 +259,7 @@ describe('waits', () => {
     other.close();
     await expect(p).rejects.toBeInstanceOf(ClosedError);
     await expect(n).resolves.toEqual({ done: true, value: undefined });
-    expect(binding.chLiveHandles()).toBe(live - 1);
+    expect(probes.chLiveHandles()).toBe(live - 1);
     expect(() => other.trySend('x')).toThrow(expect.objectContaining({ code: 'ERR_SYSV_IPC_CLOSED' }));
     ch.trySend('still here');
     expect(ch.tryReceive()!.toString()).toBe('still here');
@@ -440,16 +440,16 @@ describe('threads, modules, leaks', () => {
     expect(out).toBe('from esm');
   });
 
-  test('no handle or attachment outlives close(); many channels opened and closed leave nothing', () => {
+  testIfProbes('no handle or attachment outlives close(); many channels opened and closed leave nothing', () => {
     const ch = track(Channel.create({ capacity: 4096 }));
-    const before = binding.chLiveHandles();
+    const before = probes.chLiveHandles();
     for (let i = 0; i < 200; i++) {
       const c = Channel.fromId(ch.id);
       c.trySend('x');
       c.tryReceive();
       c.close();
     }
-    expect(binding.chLiveHandles()).toBe(before);
+    expect(probes.chLiveHandles()).toBe(before);
     expect(ch.info().attachments).toBe(1);
   });
 });

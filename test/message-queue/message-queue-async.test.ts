@@ -11,12 +11,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { MessageQueue, ClosedError, AbortError } from '../../lib';
-import { blockedSignals, Child, record, sleep, threadsBlockedIn, tidsBlockedIn, track, until, untilBlocked, useCleanup } from '../support/helpers';
+import { blockedSignals, Child, record, sleep, threadsBlockedIn, tidsBlockedIn, track, until, untilBlocked, probes, testIfProbes, useCleanup } from '../support/helpers';
 
 useCleanup();
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { binding } = require('../../lib/binding') as { binding: { waiterThreads(): number } };
 
 const threadCount = () => readdirSync('/proc/self/task').length;
 
@@ -71,7 +70,7 @@ describe('off the event loop and off the threadpool', () => {
     expect(q.info().messages).toBe(0);
   });
 
-  test('a receive that can complete at once does not use a thread', async () => {
+  testIfProbes('a receive that can complete at once does not use a thread', async () => {
     const q = track(MessageQueue.create());
     const blockedBefore = threadsBlockedIn(process.pid, 'msgrcv');
     // The IPC_NOWAIT attempt runs synchronously: the message has left the
@@ -88,12 +87,12 @@ describe('off the event loop and off the threadpool', () => {
     q.sendSync('now', { type: 2 });
     await expect(q.receive({ timeout: 0 })).resolves.toMatchObject({ type: 2, data: Buffer.from('now') });
     q.sendSync('no thread');
-    const threadsBefore = binding.waiterThreads();
+    const threadsBefore = probes.waiterThreads();
     await q.receive();
-    expect(binding.waiterThreads()).toBe(threadsBefore);
+    expect(probes.waiterThreads()).toBe(threadsBefore);
   });
 
-  test('waiter threads are reused, not created per wait', async () => {
+  testIfProbes('waiter threads are reused, not created per wait', async () => {
     const q = track(MessageQueue.create());
     let afterFirst = 0;
     for (let i = 0; i < 20; i++) {
@@ -101,10 +100,10 @@ describe('off the event loop and off the threadpool', () => {
       await untilBlocked(process.pid, 'msgrcv');
       q.sendSync('x');
       await p;
-      if (i === 0) afterFirst = binding.waiterThreads();
+      if (i === 0) afterFirst = probes.waiterThreads();
     }
     expect(afterFirst).toBeGreaterThanOrEqual(1);
-    expect(binding.waiterThreads()).toBe(afterFirst); // the same thread served all twenty
+    expect(probes.waiterThreads()).toBe(afterFirst); // the same thread served all twenty
   });
 });
 

@@ -350,7 +350,7 @@ describe('the native layer defends itself', () => {
     ['cancelWait', ['a'], 'ERR_INVALID_ARG_TYPE', '"waitId"'],
     ['setKeepAlive', [1], 'ERR_INVALID_ARG_TYPE', '"on"'],
     ['init', [1, 2, 3], 'ERR_INVALID_ARG_TYPE', '"dispatch"'],
-    ['init', [() => {}, () => {}, new Int32Array(1)], 'ERR_INVALID_ARG_TYPE', '"scratch"'],
+    ['init', [() => {}, 1], 'ERR_INVALID_ARG_TYPE', '"errorClass"'],
   ])('%s(%j) throws %s naming %s', (name, args, code, argument) => {
     const q = newQueue();
     q.sendSync(Buffer.alloc(10, 1), { type: 3 });

@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { MessageQueue, SharedMemory } from '../../lib';
-import { Child, sleep, track, useCleanup } from '../support/helpers';
+import { Child, sleep, testIfProbes, track, useCleanup } from '../support/helpers';
 
 const FIXTURE = path.join(__dirname, '..', 'fixtures', 'native-fuzz.js');
 // Long enough for a loaded 2-core machine; a healthy run takes a few seconds.
@@ -98,7 +98,7 @@ const SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED)
 const EXPECTED_ERROR = /^(TypeError:ERR_INVALID_ARG_TYPE|RangeError:ERR_OUT_OF_RANGE|SysvIpcError:E[A-Z0-9]+|SysvIpcError:ERR_SYSV_IPC_(NOT_A_CHANNEL|CHANNEL_CORRUPT)|Error:ERR_SYSV_IPC_(CLOSED|READ_ONLY|NO_EXTERNAL_BUFFERS))$/;
 
 describe('native binding fuzz', () => {
-  test('thousands of random calls to every entry point never crash the process', async () => {
+  testIfProbes('thousands of random calls to every entry point never crash the process', async () => {
     const run = await runFixture<ProcessReport>('process', SEED, CALLS);
     const why = explain(run, SEED);
     expect({ code: run.code, signal: run.signal, why }).toEqual({ code: 0, signal: null, why });
@@ -123,7 +123,7 @@ describe('native binding fuzz', () => {
     expectRemoved(run);
   }, WATCHDOG_MS + 15000);
 
-  test('worker threads terminated in the middle of fuzzing tear down cleanly', async () => {
+  testIfProbes('worker threads terminated in the middle of fuzzing tear down cleanly', async () => {
     const run = await runFixture<WorkerReport>('worker', SEED + 1, 2000);
     const why = explain(run, SEED + 1);
     expect({ code: run.code, signal: run.signal, why }).toEqual({ code: 0, signal: null, why });

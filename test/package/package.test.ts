@@ -12,6 +12,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { PREBUILDS_ONLY } from '../support/helpers';
 
 const ROOT = path.join(__dirname, '..', '..');
 const PREBUILD_DIR = path.join(ROOT, 'prebuilds', `${process.platform}-${process.arch}`);
@@ -126,6 +127,31 @@ test('every committed prebuild was built from the native sources in this checkou
         'Run `npm run prebuild` and commit prebuilds/.',
     );
   }
+});
+
+test('the shipped prebuilds carry no test probes; the dev build has them (binding.gyp, sysv_ipc_test_probes)', () => {
+  const PROBES = ['waiterThreads', 'shmRefuseExternalBuffers', 'shmLiveAttachments', 'chLiveHandles'];
+  for (const file of shippedPrebuilds()) {
+    const binary = fs.readFileSync(path.join(ROOT, file));
+    expect({ file, probes: PROBES.filter((name) => binary.includes(name)) }).toEqual({ file, probes: [] });
+  }
+  // This machine's prebuild, loaded: no probe among its functions. And the
+  // local build the rest of the suite loads has every one (else its probe
+  // tests would fail, never pass).
+  const exported = (prebuildsOnly: boolean): string[] =>
+    JSON.parse(
+      execFileSync(
+        process.execPath,
+        [
+          '-e',
+          `const b = require('node-gyp-build')(${JSON.stringify(ROOT)});` +
+            `process.stdout.write(JSON.stringify(${JSON.stringify(PROBES)}.filter((n) => typeof b[n] === 'function')))`,
+        ],
+        { cwd: ROOT, env: { ...process.env, PREBUILDS_ONLY: prebuildsOnly ? '1' : '' }, encoding: 'utf8' },
+      ),
+    ) as string[];
+  expect(exported(true)).toEqual([]);
+  if (!PREBUILDS_ONLY) expect(exported(false)).toEqual(PROBES);
 });
 
 test('npm pack ships every prebuild, the compiled JavaScript, types and the CLI, and no build output or tests', () => {

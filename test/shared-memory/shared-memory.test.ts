@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { SharedMemory, SysvIpcError } from '../../lib';
 import { binding } from '../../lib/binding';
-import { Child, randomKey, track, useCleanup, until } from '../support/helpers';
+import { Child, describeIfProbes, probes, randomKey, track, useCleanup, until } from '../support/helpers';
 
 useCleanup();
 
@@ -319,11 +319,11 @@ describe('SharedMemory read-only attachments', () => {
   });
 });
 
-describe('SharedMemory where external buffers are refused', () => {
-  afterEach(() => binding.shmRefuseExternalBuffers(false));
+describeIfProbes('SharedMemory where external buffers are refused', () => {
+  afterEach(() => probes.shmRefuseExternalBuffers(false));
 
   test('buffer/arrayBuffer throw a clear error; read and write still work', () => {
-    binding.shmRefuseExternalBuffers(true);
+    probes.shmRefuseExternalBuffers(true);
     const shm = track(SharedMemory.create({ size: 16 }));
     expect(() => shm.buffer).toThrow(expect.objectContaining({ code: 'ERR_SYSV_IPC_NO_EXTERNAL_BUFFERS', message: expect.stringMatching(/read\(\)/) }));
     expect(() => shm.arrayBuffer).toThrow(expect.objectContaining({ code: 'ERR_SYSV_IPC_NO_EXTERNAL_BUFFERS' }));

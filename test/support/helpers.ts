@@ -275,3 +275,37 @@ export function procLimits(): Record<'msgmni' | 'msgmax' | 'msgmnb' | 'semmsl' |
 export function nearly(actual: number, expected: number): boolean {
   return actual === expected || Math.abs(actual - expected) / Math.abs(expected) < 1e-9;
 }
+
+/**
+ * The addon's test probes (waiterThreads, shmRefuseExternalBuffers,
+ * shmLiveAttachments, chLiveHandles). The dev/CI build compiles them
+ * (`npm run compile:native`); the shipped prebuilds do not (binding.gyp,
+ * sysv_ipc_test_probes). A probe that is missing throws, so a test that
+ * uses one fails rather than passes silently.
+ */
+export interface TestProbes {
+  waiterThreads(): number;
+  shmRefuseExternalBuffers(on: boolean): void;
+  shmLiveAttachments(): number;
+  chLiveHandles(): number;
+}
+/** Whether the suite runs against the shipped prebuild only (scripts/ci-node-matrix.sh). */
+export const PREBUILDS_ONLY = process.env.PREBUILDS_ONLY === '1';
+export const probes: TestProbes = new Proxy({} as TestProbes, {
+  get(_target, name: string) {
+    const { binding } = require('../lib/binding') as { binding: Record<string, unknown> };
+    const fn = binding[name];
+    if (typeof fn !== 'function') {
+      throw new Error(`the addon has no test probe ${name}: build it with \`npm run compile:native\` (sysv_ipc_test_probes)`);
+    }
+    return fn.bind(binding);
+  },
+});
+/**
+ * `test` for a test that needs the probes: skipped (visibly) only where the
+ * suite runs against the shipped prebuild (PREBUILDS_ONLY=1), which has none;
+ * everywhere else it runs, and fails if the probes are missing.
+ */
+export const testIfProbes: jest.It = PREBUILDS_ONLY ? test.skip : test;
+/** `describe` likewise. */
+export const describeIfProbes: jest.Describe = PREBUILDS_ONLY ? describe.skip : describe;

@@ -1,0 +1,149 @@
+#include "blocking.h"
+
+#include <sched.h>
+
+#include "addon.h"
+
+namespace sysv_ipc {
+
+namespace {
+
+// A sync wait wakes this often to see whether its environment is being torn
+// down (worker.terminate() has no other way to reach a thread in msgrcv).
+constexpr int64_t kSyncSliceNs = 50000000;
+// A sync call that took at least this long asks, once it succeeded, whether
+// its environment was torn down meanwhile (RunBlockingSync).
+constexpr int64_t kSyncProbeAfterNs = 1000000;
+// Without a working interrupter, kernel timeouts (futex, semtimedop) are
+// taken in slices this long, so that a cancel is seen within one slice.
+constexpr int64_t kCancelSliceNs = 10000000;
+// Polling (no interrupter, no kernel timeout): the pause between two
+// IPC_NOWAIT attempts starts short and doubles up to this.
+constexpr int64_t kPollMinNs = 50000;
+constexpr int64_t kPollMaxNs = 10000000;
+
+void SleepNs(int64_t ns) {
+  timespec ts = ToTimespec(ns);
+  nanosleep(&ts, nullptr);  // EINTR: woken early, the caller loops anyway
+}
+
+bool WouldBlock(int result) { return result == EAGAIN || result == ENOMSG; }
+
+}  // namespace
+
+int RunBlocking(BlockingCall& call, const Deadline& deadline, const WaitStop& stop, ThreadInterrupter* interrupter) {
+  auto cancelled = [&stop] { return stop.cancelled != nullptr && stop.cancelled->load(std::memory_order_acquire); };
+  auto stopped = [&] { return cancelled() || (stop.terminating != nullptr && stop.terminating(stop.context)); };
+  const bool kernel_timeout = call.KernelTimeout();
+  const bool signals = interrupter != nullptr && interrupter->ok();
+  // Without the timer's signal nothing can interrupt a parked syscall:
+  // calls with a kernel timeout wait in slices, the others poll.
+  const bool polling = !signals && !kernel_timeout;
+  if (polling) call.SetNonBlocking();
+  // The handler is checked where a signal is aimed at this thread (ArmAt,
+  // ArmNow), not here: a wait whose kernel enforces the deadline (futex,
+  // semtimedop, the channel) is never signalled unless cancelled, and a sync
+  // send/receive on a busy channel must not pay a sigaction(2) per message.
+  // A sync wait wakes in slices to ask `terminating`; a kernel timeout
+  // without signals wakes in slices to see a cancel.
+  int64_t slice_ns =
+      stop.terminating != nullptr ? kSyncSliceNs : (!signals && stop.cancelled != nullptr ? kCancelSliceNs : 0);
+  // A wait that will arm the timer (a sync wait's slices, or a deadline)
+  // first tries once without blocking: most such calls complete at once, and
+  // arming then disarming costs two syscalls around each. Nothing else needs
+  // the try: a polling wait's every attempt is one, a kernel-timeout call arms
+  // nothing, nor does an async wait without a deadline, whose JS side has
+  // just tried and spun before it parked (lib/waits.ts).
+  if (signals && !kernel_timeout && (slice_ns > 0 || !deadline.None()) && !cancelled()) {
+    int result = call.AttemptNow();
+    if (!WouldBlock(result) && result != EINTR) return result;
+  }
+  bool armed = false;
+  int64_t poll_ns = kPollMinNs;
+  int result;
+  for (;;) {
+    if (cancelled()) {
+      result = ECANCELED;
+      break;
+    }
+    // This attempt's own end: the deadline, or sooner the end of the slice.
+    Deadline wake = deadline;
+    if (slice_ns > 0) {
+      int64_t slice_end = SaturatingAdd(MonotonicNowNs(), slice_ns);
+      if (wake.None() || slice_end < wake.at_ns) wake.at_ns = slice_end;
+    }
+    if (signals && !kernel_timeout && !wake.None()) {
+      interrupter->ArmAt(wake.at_ns);
+      armed = true;
+    }
+    result = call.Attempt(kernel_timeout ? wake : deadline);
+    bool woke = result == EINTR || (kernel_timeout && result == ETIMEDOUT && !deadline.Passed()) ||
+                (polling && WouldBlock(result));
+    if (!woke) break;
+    // Interrupted (our timer: deadline, slice or cancel; or an unrelated
+    // signal, which must not surface), a slice ended, or a poll found nothing.
+    if (deadline.Passed()) {
+      result = ETIMEDOUT;
+      break;
+    }
+    if (stopped()) {
+      result = ECANCELED;
+      break;
+    }
+    if (polling) {
+      int64_t pause = poll_ns;
+      if (slice_ns > 0 && pause > slice_ns) pause = slice_ns;
+      if (!deadline.None()) {
+        int64_t left = deadline.at_ns - MonotonicNowNs();
+        if (left < pause) pause = left > 0 ? left : 0;
+      }
+      if (pause > 0) SleepNs(pause);
+      if (poll_ns < kPollMaxNs) poll_ns *= 2;
+    }
+  }
+  if (armed) interrupter->Disarm();
+  return result;
+}
+
+int RunBlockingSync(Napi::Env env, BlockingCall& call, int64_t timeout_ns) {
+  Deadline deadline = Deadline::AfterNs(timeout_ns);
+  ThreadInterrupter& interrupter = CurrentThreadInterrupter();
+  interrupter.Retry();  // a failure on an earlier call must not last
+  Addon* addon = env.GetInstanceData<Addon>();
+  WaitStop stop;
+  if (addon != nullptr) {
+    stop.terminating = [](void* context) { return static_cast<Addon*>(context)->Terminating(); };
+    stop.context = addon;
+  }
+  int64_t started = MonotonicNowNs();
+  int result = RunBlocking(call, deadline, stop, &interrupter);
+  // worker.terminate() while the call was parked, and the call completed
+  // (the message or the unit arrived) before its next look at termination:
+  // the result would return to JavaScript that never runs again. Give it back.
+  // A call that returned within a millisecond is not asked (that saves a JS
+  // call per message on the hot path): a termination that short a time
+  // before it returned is indistinguishable from one just after.
+  if (result == 0 && stop.terminating != nullptr && MonotonicNowNs() - started >= kSyncProbeAfterNs &&
+      stop.terminating(stop.context)) {
+    call.Undo();
+    return ECANCELED;
+  }
+  return result;
+}
+
+int SpinNonBlocking(BlockingCall& call, int64_t spin_ns) {
+  int64_t end = spin_ns > 0 ? MonotonicNowNs() + spin_ns : 0;
+  for (;;) {
+    int result = call.Attempt(Deadline());
+    if (result == EINTR) continue;
+    if (!WouldBlock(result)) return result;
+    if (spin_ns <= 0 || MonotonicNowNs() >= end) return result;
+    // The peer we wait for may be runnable on this very CPU (woken by the
+    // message we just sent): a busy spin would hold the CPU it needs for the
+    // whole budget. Yielding lets it run; with nothing else runnable here it
+    // returns at once, so a peer on another CPU is still caught by the spin.
+    sched_yield();
+  }
+}
+
+}  // namespace sysv_ipc

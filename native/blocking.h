@@ -1,0 +1,115 @@
+// One blocking syscall, and how to run it so that it always ends: at its
+// deadline, at a cancel (async waits), or when its environment is torn down
+// (sync waits). The calls themselves live with their IPC kind
+// (message_queue.cc, semaphore.cc, shared_memory.cc, fast_mutex.cc,
+// channel.cc); the threads that run async ones are waiter_pool.h's.
+#pragma once
+
+#include <errno.h>
+#include <napi.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "deadline.h"
+#include "interrupter.h"
+
+namespace sysv_ipc {
+
+// The longest a spin may hold the JS thread (lib/waits.ts's SpinBudget keeps
+// it far lower): every entry point that takes a spinNs argument caps it here.
+constexpr int64_t kMaxSpinNs = 1000000;
+
+// What a completed async call reports to JavaScript, as lib/waits.ts's
+// dispatch(waitId, errno, value, extra). Each call says through a named
+// constructor which slots it fills and what they mean.
+class CallResult {
+ public:
+  // Nothing to report but success (msgsnd, semop, channel send).
+  static CallResult Done() { return CallResult(nullptr, 0); }
+  // A copy of what was received (a channel message).
+  static CallResult Bytes(Napi::Value buffer) { return CallResult(buffer, 0); }
+  // A message queue message: its body, and its type (NaN when the type has no
+  // exact double: `body` then holds the whole message, header included).
+  static CallResult Message(Napi::Value body, double type) { return CallResult(body, type); }
+  // A small outcome code of a wait that succeeded (futex: woken / not-equal;
+  // FastMutex: taken / owner died / ...), as the call's header defines it.
+  static CallResult Outcome(int code) { return CallResult(nullptr, code); }
+
+  napi_value value() const { return value_; }  // null: undefined
+  double extra() const { return extra_; }
+
+ private:
+  CallResult(napi_value value, double extra) : value_(value), extra_(extra) {}
+  napi_value value_;
+  double extra_;
+};
+
+// One blocking syscall, with everything it needs copied in (an async one
+// runs on another thread: no JavaScript values inside).
+class BlockingCall {
+ public:
+  virtual ~BlockingCall() = default;
+  // Makes one blocking attempt. Returns 0 on success, else the errno
+  // (EINTR included: RunBlocking decides whether to retry).
+  virtual int Attempt(const Deadline& deadline) = 0;
+  // True when Attempt enforces the deadline in the kernel (semtimedop,
+  // futex) and maps its expiry to ETIMEDOUT itself.
+  virtual bool KernelTimeout() const { return false; }
+  // One attempt that never blocks (IPC_NOWAIT for this attempt only), made
+  // before RunBlocking arms anything: a call that completes at once (the
+  // common case of a sync send or receive) then costs its one syscall, not
+  // also the timer_settime pair around it. Returns 0, an errno, or
+  // EAGAIN/ENOMSG when it would block. Calls with KernelTimeout() need not
+  // implement it (nothing is armed for them); the default reports "would
+  // block", so that RunBlocking goes on to the blocking attempt.
+  virtual int AttemptNow() { return EAGAIN; }
+  // Makes every later Attempt non-blocking (IPC_NOWAIT), failing with EAGAIN
+  // or ENOMSG where it would block: RunBlocking then polls. Only for calls
+  // without KernelTimeout().
+  virtual void SetNonBlocking() {}
+  // The syscall's name for errors.
+  virtual const char* Syscall() const = 0;
+  // On the JS thread, after an async success: what to report. May throw
+  // (out of memory); the pool then gives the result back (Undo).
+  virtual CallResult Result(Napi::Env) { return CallResult::Done(); }
+  // The call succeeded but its result can reach no JavaScript (environment
+  // teardown, or its value could not be made): give back what it took (a
+  // received message goes back to its queue, an acquired semaphore is
+  // released), so that nothing is lost with the environment. Any thread.
+  virtual void Undo() {}
+};
+
+// What may end a wait early besides its deadline.
+struct WaitStop {
+  // Async waits: set by WaiterPool::Cancel and Shutdown.
+  const std::atomic<bool>* cancelled = nullptr;
+  // Sync waits (on the JS thread): asked between slices whether the
+  // environment is being torn down (worker.terminate(), process.exit()).
+  bool (*terminating)(void* context) = nullptr;
+  void* context = nullptr;
+};
+
+// Runs `call` on the calling thread until it completes, fails, passes its
+// deadline (ETIMEDOUT) or is stopped (ECANCELED). EINTR is retried.
+// A wait that would arm the timer first makes one non-blocking attempt
+// (AttemptNow); then, with a working
+// `interrupter`, the call parks in the kernel and the timer's signal ends it;
+// without one (interrupter.h, PLATFORMS) it never parks uncancellably: kernel
+// timeouts are taken in short slices and other calls poll with IPC_NOWAIT.
+int RunBlocking(BlockingCall& call, const Deadline& deadline, const WaitStop& stop, ThreadInterrupter* interrupter);
+
+// For the synchronous API: runs on the calling (JS) thread with the thread's
+// interrupter, waking every 50 ms to see whether the environment is being
+// torn down (`env`'s Addon probe), so that worker.terminate() ends even a
+// wait without a timeout.
+int RunBlockingSync(Napi::Env env, BlockingCall& call, int64_t timeout_ns);
+
+// For a call made with IPC_NOWAIT: repeats the attempt while it fails with
+// EAGAIN or ENOMSG ("would block"), for at most `spin_ns` (<= kMaxSpinNs).
+// An async wait whose peer answers within microseconds then completes on the
+// JS thread, without the two thread hops of a parked wait. lib/waits.ts
+// adapts the budget.
+int SpinNonBlocking(BlockingCall& call, int64_t spin_ns);
+
+}  // namespace sysv_ipc

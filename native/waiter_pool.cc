@@ -1,0 +1,289 @@
+#include "waiter_pool.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <string>
+#include <system_error>
+
+#include "addon.h"
+#include "errors.h"
+
+namespace sysv_ipc {
+
+namespace {
+// Idle threads kept for reuse; more than this many idle threads exit.
+constexpr size_t kMaxIdleThreads = 16;
+}  // namespace
+
+struct WaiterPool::Job {
+  uint64_t id = 0;
+  std::unique_ptr<BlockingCall> call;
+  Deadline deadline;
+  std::atomic<bool> cancelled{false};
+  int result = 0;
+  Worker* worker = nullptr;  // the thread running it (guarded by mutex_)
+};
+
+struct WaiterPool::Worker {
+  std::thread thread;
+  std::condition_variable cv;
+  Job* job = nullptr;                        // borrowed from jobs_; guarded by mutex_
+  ThreadInterrupter* interrupter = nullptr;  // guarded by mutex_; null until the thread runs
+  bool cancel_armed = false;                 // guarded by mutex_: ArmNow() ran for the current job
+  bool exited = false;                       // guarded by mutex_
+};
+
+WaiterPool::WaiterPool(Napi::Env env, const Napi::FunctionReference* dispatch)
+    : delivery_(std::make_shared<Delivery>(dispatch)) {
+  EnsureInterruptHandler();
+  auto* share = new std::shared_ptr<Delivery>(delivery_);  // the thread-safe function's, freed by its finalizer
+  napi_status status =
+      napi_create_threadsafe_function(env, nullptr, nullptr, Napi::String::New(env, "sysv-ipc wait"), 0, 1, share,
+                                      &WaiterPool::FinalizeDelivery, delivery_.get(), &WaiterPool::CallJs, &tsfn_);
+  if (status != napi_ok) {
+    delete share;
+    tsfn_ = nullptr;
+    ThrowError(env, "sysv-ipc: cannot create the thread-safe function");
+  }
+  // Waits keep the loop alive only while someone asks (WaitGroup.ref()).
+  napi_unref_threadsafe_function(env, tsfn_);
+}
+
+WaiterPool::~WaiterPool() { Shutdown(); }
+
+void WaiterPool::FinalizeDelivery(napi_env, void* data, void*) { delete static_cast<std::shared_ptr<Delivery>*>(data); }
+
+void WaiterPool::Submit(Napi::Env env, uint64_t wait_id, std::unique_ptr<BlockingCall> call, Deadline deadline) {
+  auto job = std::make_unique<Job>();
+  job->id = wait_id;
+  job->call = std::move(call);
+  job->deadline = deadline;
+
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (shutting_down_) {
+    lock.unlock();
+    ThrowError(env, "sysv-ipc: the environment is shutting down");
+  }
+  if (jobs_.count(wait_id) != 0) {
+    // Never call into JavaScript while holding mutex_: making the error runs
+    // JS (a setter for `code` inherited from Error.prototype), and JS that
+    // calls back into the pool would deadlock on it.
+    lock.unlock();
+    ThrowRangeError(env, "The value of \"waitId\" is out of range: a wait with this id is still pending");
+  }
+  ReapExited();
+  Job* raw = job.get();
+  Worker* worker;
+  if (!idle_.empty()) {
+    worker = idle_.back();
+    idle_.pop_back();
+  } else {
+    auto fresh = std::make_unique<Worker>();
+    worker = fresh.get();
+    try {
+      // The new thread blocks on mutex_ (held here) before it reads anything.
+      worker->thread = std::thread(&WaiterPool::WorkerMain, this, worker);
+    } catch (const std::system_error& e) {
+      lock.unlock();
+      ThrowError(env, std::string("sysv-ipc: cannot start a waiter thread: ") + e.what());
+    }
+    workers_.push_back(std::move(fresh));
+  }
+  worker->job = raw;
+  raw->worker = worker;
+  jobs_[wait_id] = std::move(job);
+  worker->cv.notify_one();
+}
+
+void WaiterPool::Cancel(uint64_t wait_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = jobs_.find(wait_id);
+  if (it == jobs_.end()) return;
+  Job* job = it->second.get();
+  job->cancelled.store(true, std::memory_order_release);
+  if (job->worker != nullptr && job->worker->interrupter != nullptr) {
+    job->worker->interrupter->ArmNow();
+    job->worker->cancel_armed = true;
+  }
+}
+
+void WaiterPool::SetKeepAlive(Napi::Env env, bool on) {
+  if (on == keep_alive_ || tsfn_ == nullptr) return;
+  keep_alive_ = on;
+  if (on) {
+    napi_ref_threadsafe_function(env, tsfn_);
+  } else {
+    napi_unref_threadsafe_function(env, tsfn_);
+  }
+}
+
+size_t WaiterPool::ThreadCount() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  size_t n = 0;
+  for (const auto& worker : workers_) n += worker->exited ? 0 : 1;
+  return n;
+}
+
+void WaiterPool::ReapExited() {
+  // An exited thread no longer needs mutex_: joining it here cannot deadlock.
+  for (auto it = workers_.begin(); it != workers_.end();) {
+    if ((*it)->exited) {
+      if ((*it)->thread.joinable()) (*it)->thread.join();
+      it = workers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void WaiterPool::WorkerMain(Worker* worker) {
+  // Signals meant for the process (SIGCHLD, SIGINT, a user's SIGUSR2) go to
+  // the JS thread, not here; only our interrupt signal reaches this thread.
+  sigset_t mask;
+  sigfillset(&mask);
+  sigdelset(&mask, InterruptSignal());
+  pthread_sigmask(SIG_SETMASK, &mask, nullptr);
+
+  ThreadInterrupter interrupter;
+  std::unique_lock<std::mutex> lock(mutex_);
+  worker->interrupter = &interrupter;
+  for (;;) {
+    while (worker->job == nullptr && !shutting_down_) worker->cv.wait(lock);
+    Job* job = worker->job;
+    if (job == nullptr) break;  // shutting down while idle
+    // If timer_create failed for an earlier job (RLIMIT_SIGPENDING), try
+    // again: under mutex_, so no Cancel() arms the timer meanwhile. Should it
+    // fail again, this job polls (RunBlocking) rather than failing.
+    interrupter.Retry();
+    lock.unlock();
+
+    WaitStop stop;
+    stop.cancelled = &job->cancelled;
+    int result = RunBlocking(*job->call, job->deadline, stop, &interrupter);
+
+    lock.lock();
+    worker->job = nullptr;
+    job->worker = nullptr;
+    // Under the lock, so a Cancel() cannot re-arm it for the finished job. A
+    // deadline was disarmed by RunBlocking itself; only a cancel needs it here
+    // (skipping it otherwise saves a syscall per wait).
+    if (worker->cancel_armed) {
+      interrupter.Disarm();
+      worker->cancel_armed = false;
+    }
+    job->result = result;
+    // Out of the pending map: from here nothing (Cancel, Shutdown) reaches it.
+    auto it = jobs_.find(job->id);
+    std::unique_ptr<Job> done = std::move(it->second);
+    jobs_.erase(it);
+    lock.unlock();
+    Deliver(std::move(done));
+    lock.lock();
+    if (shutting_down_ || idle_.size() >= kMaxIdleThreads) break;
+    idle_.push_back(worker);
+  }
+  worker->interrupter = nullptr;
+  worker->exited = true;  // joined by the next Submit (ReapExited) or by Shutdown
+}
+
+void WaiterPool::Deliver(std::unique_ptr<Job> job) {
+  // tsfn_ is closed only by Shutdown, after every worker has been joined.
+  if (napi_call_threadsafe_function(tsfn_, job.get(), napi_tsfn_nonblocking) == napi_ok) {
+    job.release();  // the thread-safe function's now; CallJs takes it back
+  } else {
+    Discard(std::move(job));  // closing
+  }
+}
+
+void WaiterPool::Discard(std::unique_ptr<Job> job) {
+  // A result nobody will see: give back what the call took (Undo).
+  if (job->result == 0) job->call->Undo();
+}
+
+void WaiterPool::CallJs(napi_env env, napi_value, void* context, void* data) {
+  std::unique_ptr<Job> job(static_cast<Job*>(data));
+  // env is null when Node empties the queue while closing the thread-safe
+  // function, after its finalizer ran: `context` may be gone, only free the job.
+  if (env == nullptr) return Discard(std::move(job));
+  auto* delivery = static_cast<Delivery*>(context);
+  // During teardown Node may still run this callback (closing handles turns
+  // the loop once more) while JavaScript can no longer run: nobody would see
+  // the result, so it is given back like any other undeliverable one.
+  if (!delivery->open.load(std::memory_order_acquire) || delivery->dispatch->IsEmpty() || !CanRunJavaScript(env)) {
+    return Discard(std::move(job));
+  }
+  // No C++ exception may leave a thread-safe function callback (it would
+  // terminate the process), and during environment teardown calling into
+  // JavaScript fails: use the C API and drop the result if it cannot be
+  // delivered. A throw from the dispatcher stays pending and Node reports it.
+  Napi::Env e(env);
+  napi_value argv[4];
+  napi_get_undefined(env, &argv[2]);
+  double extra = 0;
+  if (job->result == 0) {
+    bool made = true;
+    try {
+      CallResult result = job->call->Result(e);
+      if (result.value() != nullptr) argv[2] = result.value();
+      extra = result.extra();
+    } catch (const std::exception&) {
+      made = false;
+    }
+    if (!made) {
+      // Could not build the value (out of memory, or the environment is going
+      // away): give the result back and settle the wait with ENOMEM rather
+      // than leave its Promise pending forever.
+      napi_value ignored;
+      bool pending = false;
+      if (napi_is_exception_pending(env, &pending) == napi_ok && pending)
+        napi_get_and_clear_last_exception(env, &ignored);
+      job->call->Undo();
+      job->result = ENOMEM;
+      extra = 0;
+    }
+  }
+  napi_value fn;
+  napi_value recv;
+  if (napi_get_reference_value(env, delivery->dispatch->operator napi_ref(), &fn) != napi_ok || fn == nullptr ||
+      napi_create_double(env, static_cast<double>(job->id), &argv[0]) != napi_ok ||
+      napi_create_int32(env, job->result, &argv[1]) != napi_ok || napi_create_double(env, extra, &argv[3]) != napi_ok ||
+      napi_get_undefined(env, &recv) != napi_ok) {
+    return;
+  }
+  napi_call_function(env, recv, fn, 4, argv, nullptr);
+}
+
+void WaiterPool::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (shutting_down_) return;
+    shutting_down_ = true;
+    // Every pending job is in jobs_ until its worker takes it out to deliver
+    // it (wait ids are unique among pending jobs: Submit refuses a reused one).
+    for (auto& entry : jobs_) {
+      Job* job = entry.second.get();
+      job->cancelled.store(true, std::memory_order_release);
+      if (job->worker != nullptr && job->worker->interrupter != nullptr) {
+        job->worker->interrupter->ArmNow();
+        job->worker->cancel_armed = true;
+      }
+    }
+    for (Worker* worker : idle_) worker->cv.notify_one();
+    idle_.clear();
+  }
+  // Every thread leaves promptly: idle ones are woken, busy ones interrupted.
+  for (auto& worker : workers_) {
+    if (worker->thread.joinable()) worker->thread.join();
+  }
+  workers_.clear();
+  delivery_->open.store(false, std::memory_order_release);
+  if (tsfn_ != nullptr) {
+    napi_threadsafe_function tsfn = tsfn_;
+    tsfn_ = nullptr;
+    // Queued results are then freed through CallJs with a null env (Discard).
+    napi_release_threadsafe_function(tsfn, napi_tsfn_abort);
+  }
+}
+
+}  // namespace sysv_ipc
