@@ -333,12 +333,15 @@ export class NoBinaryError extends Error {
   }
 }
 
-/** Node's `ERR_FEATURE_UNAVAILABLE_ON_PLATFORM`: what this platform's kernel lacks. */
-export class FeatureUnavailableError extends Error {
+/**
+ * Node's `ERR_FEATURE_UNAVAILABLE_ON_PLATFORM`: what this platform's kernel
+ * lacks. A TypeError, as Node throws it and as the addon does (native/errors.h).
+ */
+export class FeatureUnavailableError extends TypeError {
   readonly code = 'ERR_FEATURE_UNAVAILABLE_ON_PLATFORM';
   constructor(message: string) {
     super(message);
-    this.name = 'Error';
+    this.name = 'TypeError';
   }
 }
 

@@ -15,7 +15,7 @@
 import { endianness } from 'node:os';
 import { constants as osConstants } from 'node:os';
 import { binding } from './addon';
-import { ClosedError, InvalidStateError, LockCorruptError, SysvIpcError, timeoutError, type SysvIpcErrorContext } from './errors';
+import { ClosedError, FeatureUnavailableError, InvalidStateError, LockCorruptError, SysvIpcError, timeoutError, type SysvIpcErrorContext } from './errors';
 import type { Key } from './keys';
 import { MutexNotHeldError } from './errors';
 import { SharedMemory } from './shared-memory';
@@ -25,7 +25,6 @@ import { SpinBudget, WOULD_BLOCK, type WaitOptions } from './waits';
 
 const L = binding.constants.LOCK;
 const PID_MASK = L.PID_MASK;
-const WAITERS = L.WAITERS | 0; // bit 31, as an Int32
 const RESERVED_BITS = L.RESERVED_BITS;
 
 // Who this process is in the record: pid, and its start time (holder_start,
@@ -113,6 +112,15 @@ function ownershipOf(shmid: number, offset: number): Ownership {
   return o;
 }
 
+// Without futex(2) (macOS, FreeBSD) a contended lock could neither sleep nor
+// wake: refuse the lock as a whole, before any segment is made, rather than
+// hand out one that works only while uncontended.
+function requireFutex(): void {
+  if (!binding.constants.HAVE_FUTEX) {
+    throw new FeatureUnavailableError('FastMutex is unavailable on this platform: it needs futex(2), which only Linux has');
+  }
+}
+
 /**
  * An inter-process lock in shared memory: a 16-byte record (pid of the
  * holder, its start time) taken with one atomic compare-and-swap.
@@ -160,6 +168,7 @@ export class FastMutex extends IpcHandle {
   private nextLivenessCheck = 0;
 
   private constructor(shm: SharedMemory, offset: number, ownsSegment: boolean) {
+    requireFutex();
     if (START === 0) {
       // A pid above 2^22 - 1 does not fit the word (Linux's PID_MAX_LIMIT is 2^22).
       throw new SysvIpcError(osConstants.errno.EOVERFLOW, 'getpid');
@@ -178,6 +187,7 @@ export class FastMutex extends IpcHandle {
    * @throws {SysvIpcError} EEXIST if a segment with this key exists.
    */
   static create(options?: FastMutexCreateOptions): FastMutex {
+    requireFutex();
     const o = check.options('options', options);
     const shm = SharedMemory.create({ size: L.SIZE, key: o.key, mode: o.mode });
     return FastMutex.own(shm);
@@ -190,6 +200,7 @@ export class FastMutex extends IpcHandle {
    * @throws {SysvIpcError} ENOENT if absent and `create` is not set.
    */
   static open(key: Key, options?: FastMutexOpenOptions): FastMutex {
+    requireFutex();
     const o = check.options('options', options);
     const create = check.optionalBoolean('options.create', o.create, false);
     const shm = SharedMemory.open(key, { create, size: create ? L.SIZE : undefined, mode: o.mode });
@@ -198,6 +209,7 @@ export class FastMutex extends IpcHandle {
 
   /** Opens the lock of the segment with this identifier (shmid). */
   static fromId(id: number): FastMutex {
+    requireFutex();
     return FastMutex.own(SharedMemory.fromId(id));
   }
 
@@ -222,6 +234,7 @@ export class FastMutex extends IpcHandle {
    * @throws {RangeError} for a bad offset; `ERR_SYSV_IPC_READ_ONLY` on a read-only attachment.
    */
   static in(shm: SharedMemory, offset: number): FastMutex {
+    requireFutex();
     if (!(shm instanceof SharedMemory)) check.invalidType('shm', 'an instance of SharedMemory', shm);
     const off = check.integer('offset', offset, 0, Math.max(0, shm.size - L.SIZE));
     if (off % 8 !== 0 || off + L.SIZE > shm.size) {

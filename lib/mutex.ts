@@ -10,7 +10,7 @@ import { IPC_PRIVATE, type Key } from './keys';
 import * as check from './validate';
 import { parseInitTimeout, parseOpen } from './open-options';
 import type { WaitOptions } from './waits';
-import { SemaphoreSet, type SemaphoreSetSetOptions, type SyncWaitOptions } from './semaphore-set';
+import { SemaphoreSet, type SyncWaitOptions } from './semaphore-set';
 import { createSet, openSet, setById } from './semaphore-open';
 import { semopAsync, semopNow, semopSync, SetState } from './semop';
 import type { SemaphoreInfo } from './semaphore';

@@ -15,7 +15,6 @@ import {
   provideMemberView,
   SemaphoreSet,
   type SemaphoreSetInfo,
-  type SemaphoreSetSetOptions,
   type SyncWaitOptions,
 } from './semaphore-set';
 

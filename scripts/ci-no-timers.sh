@@ -59,9 +59,14 @@ node -e '
   for (const fn of ["chOpen", "chAttach", "chSend", "chPeek", "fastMutexLockSync", "fastMutexRelease"]) {
     assert.throws(() => binding[fn](), unavailable, fn);
   }
-  // FastMutex itself loads (its layout constants are there): an uncontended
-  // lock never reaches native code; only its sleeps and wakes refuse.
+  // The module loads (its layout constants are there), but no lock is made:
+  // one that worked only while uncontended would be a trap.
   assert.strictEqual(FastMutex.SIZE, 16);
+  const segments = () => require("./dist").list("shm").length;
+  const before = segments();
+  assert.throws(() => FastMutex.create(), unavailable);
+  assert.throws(() => FastMutex.open(0x5e5e0001, { create: true }), unavailable);
+  assert.strictEqual(segments(), before, "a refused FastMutex left a segment");
   const q = MessageQueue.create();
   try {
     q.sendSync("polled");

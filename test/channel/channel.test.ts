@@ -402,7 +402,7 @@ describe('sysv-ipc ls / stat', () => {
 describe('threads, modules, leaks', () => {
   test('worker_threads: a producer and a consumer in two workers, a parked worker terminated', async () => {
     const ch = track(Channel.create({ capacity: 16384 }));
-    const code = (role: string) => `
+    const code = () => `
       const { parentPort, workerData } = require('node:worker_threads');
       const { Channel } = require(${DIST});
       const ch = Channel.fromId(workerData.id);
@@ -411,7 +411,7 @@ describe('threads, modules, leaks', () => {
         else if (workerData.role === 'consume') { let sum = 0; for (let i = 0; i < 3000; i++) sum += Number(ch.receiveSync()); parentPort.postMessage(sum); }
         else { parentPort.postMessage('parking'); await ch.receive(); }
       })();`;
-    const run = (role: string) => new Worker(code(role), { eval: true, workerData: { id: ch.id, role } });
+    const run = (role: string) => new Worker(code(), { eval: true, workerData: { id: ch.id, role } });
     const parked = run('park');
     await new Promise((r) => parked.once('message', r));
     await sleep(50);

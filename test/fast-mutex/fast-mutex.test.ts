@@ -8,7 +8,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import { FastMutex, LockCorruptError, MutexNotHeldError, SharedMemory, type SysvIpcError } from '../../lib';
+import { FastMutex, LockCorruptError, MutexNotHeldError, SharedMemory } from '../../lib';
 import { binding } from '../../lib/binding';
 import { Child, sleep, track, until, useCleanup } from '../support/helpers';
 

@@ -15,8 +15,6 @@ import { blockedSignals, Child, record, sleep, threadsBlockedIn, tidsBlockedIn, 
 
 useCleanup();
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-
 const threadCount = () => readdirSync('/proc/self/task').length;
 
 describe('off the event loop and off the threadpool', () => {

@@ -21,10 +21,13 @@ interface Row {
   impl: string;
   file?: string;
 }
+// bench/ is plain CommonJS without typings: required, and typed here.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const registry = require('../../bench/registry') as {
   loadCases(dir: string): Array<{ file: string; rows: () => Row[]; groups: Record<string, number> }>;
   orderedRows(cases: ReturnType<typeof registry.loadCases>, warn?: (line: string) => void): Row[];
 };
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { renderChart } = require('../../bench/chart') as { renderChart(doc: unknown): string };
 
 describe('bench/registry.js: a case file registers itself', () => {

@@ -1,4 +1,6 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { constants as bufferConstants } from 'node:buffer';
 import { once } from 'node:events';
 import { spawnSync } from 'node:child_process';
 import { MessageChannel, Worker } from 'node:worker_threads';
@@ -169,7 +171,7 @@ describe('SharedMemory bad input', () => {
   });
 
   test('size above the kernel limit (shmmax) is refused', () => {
-    const shmmax = Number(require('node:fs').readFileSync('/proc/sys/kernel/shmmax', 'utf8').trim());
+    const shmmax = Number(fs.readFileSync('/proc/sys/kernel/shmmax', 'utf8').trim());
     if (shmmax < Number.MAX_SAFE_INTEGER) {
       expect(() => SharedMemory.create({ size: shmmax + 1 })).toThrow(RangeError);
     } else {
@@ -531,7 +533,7 @@ describe('SharedMemory regressions', () => {
   );
 
   test('a segment larger than the largest ArrayBuffer gets a clear error for views; read/write still work', () => {
-    const { MAX_LENGTH } = require('node:buffer').constants as { MAX_LENGTH: number };
+    const { MAX_LENGTH } = bufferConstants;
     const size = MAX_LENGTH + 4096;
     if (size > Number.MAX_SAFE_INTEGER) {
       // Node 22+ (MAX_LENGTH = 2^53 - 1): no segment can outgrow an ArrayBuffer,
@@ -548,7 +550,7 @@ describe('SharedMemory regressions', () => {
       // RangeError, or the kernel's EINVAL), shmall/shmmni (ENOSPC), memory (ENOMEM).
       const code = (err as { code?: string }).code;
       const hostLimit = (err instanceof SysvIpcError && ['EINVAL', 'ENOSPC', 'ENOMEM'].includes(code!))
-        || (code === 'ERR_OUT_OF_RANGE' && Number(require('node:fs').readFileSync('/proc/sys/kernel/shmmax', 'utf8')) < size);
+        || (code === 'ERR_OUT_OF_RANGE' && Number(fs.readFileSync('/proc/sys/kernel/shmmax', 'utf8')) < size);
       if (!hostLimit) throw err;
       console.warn(`this host's limits refuse a ${size}-byte segment (${code}): the real oversized case is not exercised`);
       return;

@@ -293,7 +293,9 @@ export interface TestProbes {
 export const PREBUILDS_ONLY = process.env.PREBUILDS_ONLY === '1';
 export const probes: TestProbes = new Proxy({} as TestProbes, {
   get(_target, name: string) {
-    const { binding } = require('../lib/binding') as { binding: Record<string, unknown> };
+    // Loaded on first use: a test file that needs no probe never loads the addon here.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { binding } = require('../../lib/binding') as { binding: Record<string, unknown> };
     const fn = binding[name];
     if (typeof fn !== 'function') {
       throw new Error(`the addon has no test probe ${name}: build it with \`npm run compile:native\` (sysv_ipc_test_probes)`);
