@@ -3,14 +3,15 @@
 # holds the style). `--check` (npm run lint) fails on any difference;
 # `--fix` (npm run format) rewrites the files.
 #
-# The binary comes from the clang-format devDependency; where it is not
-# installed the step says so and is skipped rather than failing the lint.
+# The binary comes from the clang-format devDependency (its npm package ships
+# the linux-x64 binary, no install script needed). A missing binary fails the
+# step: a lint that skips itself silently would pass whatever native/ holds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=node_modules/.bin/clang-format
 if [ ! -x "$bin" ]; then
-  echo "clang-format: $bin is missing (npm ci installs it): native/ was NOT checked" >&2
-  exit 0
+  echo "clang-format: $bin is missing: run npm install (the clang-format devDependency)" >&2
+  exit 1
 fi
 files=(native/*.cc native/*.h include/sysv-ipc/*.h)
 case "${1:-}" in
