@@ -86,6 +86,20 @@ describe('pending waits keep the process alive as ref() and unref() say', () => 
     await child.exitsByItself('ready\ngot 1\n');
   });
 
+  test('unref() then ref() with a receive pending: it holds the process, and so does the next one', async () => {
+    await sameCallsHere();
+    const q = track(MessageQueue.create());
+    child = new KeepAliveChild(q.id, 'ref-again');
+    await child.staysAlive(1);
+    q.sendSync('m', { type: 1 });
+    await until(() => child!.out.includes('got 1'), 20000, 'the first receive');
+    await untilBlocked(child.proc.pid!, 'msgrcv', 1);
+    await sleep(1000);
+    expect(child.exit).toBeUndefined();
+    q.sendSync('m', { type: 2 });
+    await child.exitsByItself('ready\ngot 1\ngot 2\n');
+  });
+
   test('two pending receives: held until the second settles, not the first', async () => {
     await sameCallsHere();
     const q = track(MessageQueue.create());
