@@ -6,7 +6,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Channel, SharedMemory } from '../..';
+import { Channel, SharedMemory } from '../../lib';
 import { randomKey, sleep, track, until, useCleanup } from '../support/helpers';
 
 useCleanup();
@@ -262,7 +262,7 @@ describe('crash safety', () => {
       const child = spawn('sleep', ['30'], { stdio: 'ignore' });
       live.add(child);
       await sleep(50);
-      const start = (await import('../../dist/binding')).binding.processStartTime(child.pid!);
+      const start = (await import('../../lib/binding')).binding.processStartTime(child.pid!);
       expect(start).toBeGreaterThan(0);
       words[0] = child.pid!;
       new BigUint64Array(shm.arrayBuffer, 88, 1)[0] = BigInt(start);

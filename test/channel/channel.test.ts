@@ -6,8 +6,8 @@
 import { execFileSync, spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { Channel, ClosedError, SharedMemory, SysvIpcError } from '../..';
-import { binding } from '../../dist/binding';
+import { Channel, ClosedError, SharedMemory, SysvIpcError } from '../../lib';
+import { binding } from '../../lib/binding';
 import { packageRootFor, randomKey, sleep, track, until, probes, testIfProbes, useCleanup } from '../support/helpers';
 
 useCleanup();
