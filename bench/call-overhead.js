@@ -12,7 +12,9 @@ const { compileC } = require('./harness');
 
 const n = Number(process.argv[2] || 1000000);
 const noC = compileC();
-const c = noC ? null : JSON.parse(execFileSync(path.join(__dirname, 'bin', 'overhead'), [String(n)], { encoding: 'utf8' }));
+const c = noC
+  ? null
+  : JSON.parse(execFileSync(path.join(__dirname, 'bin', 'overhead'), [String(n)], { encoding: 'utf8' }));
 if (noC) console.error(`C rows skipped: ${noC}`);
 
 function time(fn) {
@@ -30,15 +32,36 @@ const area = Buffer.allocUnsafeSlow(binding.constants.MSG_HEADER_SIZE + 64);
 const { IPC_NOWAIT } = binding.constants;
 const rows = [];
 try {
-  rows.push(['msgsnd + msgrcv, 64 B', c?.sendReceive,
-    time(() => { binding.msgsnd(queue.id, body, 1, 0, -1); binding.msgrcv(queue.id, 64, 0, 0, -1, area); }),
-    time(() => { queue.sendSync(body); queue.receiveSync(); })]);
-  rows.push(['msgrcv on an empty queue', c?.receiveEmpty,
+  rows.push([
+    'msgsnd + msgrcv, 64 B',
+    c?.sendReceive,
+    time(() => {
+      binding.msgsnd(queue.id, body, 1, 0, -1);
+      binding.msgrcv(queue.id, 64, 0, 0, -1, area);
+    }),
+    time(() => {
+      queue.sendSync(body);
+      queue.receiveSync();
+    }),
+  ]);
+  rows.push([
+    'msgrcv on an empty queue',
+    c?.receiveEmpty,
     time(() => binding.msgrcv(empty.id, 64, 0, IPC_NOWAIT, 0, area)),
-    time(() => empty.tryReceive())]);
-  rows.push(['semop release + try-acquire', c?.releaseAcquire,
-    time(() => { binding.semopOne(sem.id, 0, 1, IPC_NOWAIT, 0); binding.semopOne(sem.id, 0, -1, IPC_NOWAIT, 0); }),
-    time(() => { sem.release(); sem.tryAcquire(); })]);
+    time(() => empty.tryReceive()),
+  ]);
+  rows.push([
+    'semop release + try-acquire',
+    c?.releaseAcquire,
+    time(() => {
+      binding.semopOne(sem.id, 0, 1, IPC_NOWAIT, 0);
+      binding.semopOne(sem.id, 0, -1, IPC_NOWAIT, 0);
+    }),
+    time(() => {
+      sem.release();
+      sem.tryAcquire();
+    }),
+  ]);
 } finally {
   queue.remove();
   empty.remove();
@@ -49,4 +72,5 @@ const f = (ns) => (ns === undefined ? '–' : `${ns.toFixed(0)} ns`);
 const r = (ns, base) => (base === undefined ? '' : ` (${(ns / base).toFixed(2)}×)`);
 console.log(`| loop (${n.toLocaleString('en')} iterations, one process) | C | raw binding | classes |`);
 console.log('| --- | --- | --- | --- |');
-for (const [name, cNs, raw, cls] of rows) console.log(`| ${name} | ${f(cNs)} | ${f(raw)}${r(raw, cNs)} | ${f(cls)}${r(cls, cNs)} |`);
+for (const [name, cNs, raw, cls] of rows)
+  console.log(`| ${name} | ${f(cNs)} | ${f(raw)}${r(raw, cNs)} | ${f(cls)}${r(cls, cNs)} |`);

@@ -27,9 +27,10 @@ const COLOURS = {
   stripe: '#f4f6f8',
   header: '#e8edf3',
 };
-const FONT = "DejaVu Sans, Verdana, Arial, Helvetica, sans-serif";
+const FONT = 'DejaVu Sans, Verdana, Arial, Helvetica, sans-serif';
 
-const esc = (text) => String(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const esc = (text) =>
+  String(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const num = (x) => (Math.round(x * 10) / 10).toString();
 // A width estimate for layout (no font metrics here): DejaVu Sans averages
 // about 0.58 em per character (a little over, so that labels fit).
@@ -179,9 +180,16 @@ function renderChart(doc) {
   const met = judged.filter((t) => t.met === true).length;
   const missed = judged.filter((t) => t.met === false).length;
   const options = doc.options || {};
-  out.push(text(pad, y + 18, 'sysv-ipc benchmarks: each row as a ratio to the C row of its case (log scale)', { size: 18, weight: 'bold' }));
+  out.push(
+    text(pad, y + 18, 'sysv-ipc benchmarks: each row as a ratio to the C row of its case (log scale)', {
+      size: 18,
+      weight: 'bold',
+    }),
+  );
   y += 30;
-  const who = [m.cpu, m.cores ? `${m.cores} cores` : null, m.os, m.node ? `Node ${m.node}` : null, m.python].filter(Boolean).join(', ');
+  const who = [m.cpu, m.cores ? `${m.cores} cores` : null, m.os, m.node ? `Node ${m.node}` : null, m.python]
+    .filter(Boolean)
+    .join(', ');
   out.push(text(pad, y + 13, who, { size: smallSize, fill: COLOURS.muted }));
   y += 18;
   const run = [
@@ -212,7 +220,15 @@ function renderChart(doc) {
   // Axis labels above the plot.
   const ticks = steps(lo, hi).filter((t) => t >= lo * 0.999 && t <= hi * 1.001);
   const axis = (yy) => {
-    for (const t of ticks) out.push(text(x(t), yy, tickLabel(t), { size: smallSize, anchor: 'middle', fill: t === 1 ? COLOURS.text : COLOURS.muted, weight: t === 1 ? 'bold' : null }));
+    for (const t of ticks)
+      out.push(
+        text(x(t), yy, tickLabel(t), {
+          size: smallSize,
+          anchor: 'middle',
+          fill: t === 1 ? COLOURS.text : COLOURS.muted,
+          weight: t === 1 ? 'bold' : null,
+        }),
+      );
   };
   axis(y + 12);
   out.push(text(x0 + plotW + gap, y + 12, 'median · vs C', { size: smallSize, fill: COLOURS.muted }));
@@ -228,13 +244,25 @@ function renderChart(doc) {
     const title = `${section.case}${section.size ? ` · ${fmtSize(section.size)}` : ''}`;
     body.push(text(pad + 6, y + 17, title, { size: labelSize, weight: 'bold' }));
     // Bold glyphs are wider than the estimate's average: 0.68 em.
-    body.push(text(pad + 6 + [...title].length * labelSize * 0.68 + 16, y + 17, sectionHint(section), { size: smallSize, fill: COLOURS.muted, style: 'italic' }));
+    body.push(
+      text(pad + 6 + [...title].length * labelSize * 0.68 + 16, y + 17, sectionHint(section), {
+        size: smallSize,
+        fill: COLOURS.muted,
+        style: 'italic',
+      }),
+    );
     y += headH;
     for (const row of section.rows) {
       const h = rowH + Math.max(0, (row.targets || []).length - 1) * lineH;
       if (stripe++ % 2 === 1) back.push(rect(pad, y, width - 2 * pad, h, COLOURS.stripe));
       const mid = y + rowH / 2;
-      body.push(text(x0 - 10, mid + 4.5, row.implementation, { size: labelSize, anchor: 'end', fill: row.status === 'ok' ? COLOURS.text : COLOURS.muted }));
+      body.push(
+        text(x0 - 10, mid + 4.5, row.implementation, {
+          size: labelSize,
+          anchor: 'end',
+          fill: row.status === 'ok' ? COLOURS.text : COLOURS.muted,
+        }),
+      );
       const right = x0 + plotW + gap;
       if (row.status !== 'ok') {
         body.push(text(x0 + 8, mid + 4, row.status, { size: smallSize, fill: COLOURS.muted, style: 'italic' }));
@@ -244,21 +272,38 @@ function renderChart(doc) {
       } else if (row.vsC !== null && row.vsC !== undefined && row.vsC > 0) {
         const a = clampX(1);
         const b = clampX(row.vsC);
-        body.push(rect(Math.min(a, b), mid - 6, Math.max(2, Math.abs(b - a)), 12, COLOURS[status(row)], `bar ${status(row)}`));
+        body.push(
+          rect(Math.min(a, b), mid - 6, Math.max(2, Math.abs(b - a)), 12, COLOURS[status(row)], `bar ${status(row)}`),
+        );
         body.push(text(right, mid + 4, `${fmtValue(row, row.median)} · ${row.vsC.toFixed(2)}×`, { size: smallSize }));
       } else {
-        body.push(text(x0 + 8, mid + 4, row.reference ? 'its C row did not run' : 'no C row', { size: smallSize, fill: COLOURS.muted, style: 'italic' }));
+        body.push(
+          text(x0 + 8, mid + 4, row.reference ? 'its C row did not run' : 'no C row', {
+            size: smallSize,
+            fill: COLOURS.muted,
+            style: 'italic',
+          }),
+        );
         body.push(text(right, mid + 4, fmtValue(row, row.median), { size: smallSize }));
       }
       if (row.status === 'ok') {
-        for (const p of positions.get(row.id) || []) if (p.at >= lo && p.at <= hi) body.push(targetMark(x(p.at), y + 1, rowH - 2, p.below));
+        for (const p of positions.get(row.id) || [])
+          if (p.at >= lo && p.at <= hi) body.push(targetMark(x(p.at), y + 1, rowH - 2, p.below));
         (row.targets || []).forEach((t, i) => {
           const { text: label, state } = targetText(t, row);
-          const style = { size: smallSize, fill: state === 'none' ? COLOURS.muted : COLOURS[state], weight: state === 'missed' ? 'bold' : null };
+          const style = {
+            size: smallSize,
+            fill: state === 'none' ? COLOURS.muted : COLOURS[state],
+            weight: state === 'missed' ? 'bold' : null,
+          };
           body.push(text(right + valueW, mid + 4 + i * lineH, label, style));
         });
       } else {
-        (row.targets || []).forEach((t, i) => body.push(text(right + valueW, mid + 4 + i * lineH, `${t.text}: not run`, { size: smallSize, fill: COLOURS.muted })));
+        (row.targets || []).forEach((t, i) =>
+          body.push(
+            text(right + valueW, mid + 4 + i * lineH, `${t.text}: not run`, { size: smallSize, fill: COLOURS.muted }),
+          ),
+        );
       }
       y += h;
     }
@@ -266,15 +311,21 @@ function renderChart(doc) {
   }
   // The grid over the stripes and under the bars: one line per tick, the 1× line darker.
   out.push(...back);
-  for (const t of ticks) out.push(line(x(t), gridTop, x(t), y, t === 1 ? COLOURS.one : COLOURS.grid, t === 1 ? 1.5 : 1));
+  for (const t of ticks)
+    out.push(line(x(t), gridTop, x(t), y, t === 1 ? COLOURS.one : COLOURS.grid, t === 1 ? 1.5 : 1));
   out.push(...heads, ...body);
   axis(y + 14);
   y += 24;
   out.push(
-    text(pad, y + 6, 'Bars start at the C row (1×). Latency rows: time ÷ C time (left of 1× is faster than C); rate rows: rate ÷ C rate (right of 1× is faster).', {
-      size: smallSize,
-      fill: COLOURS.muted,
-    }),
+    text(
+      pad,
+      y + 6,
+      'Bars start at the C row (1×). Latency rows: time ÷ C time (left of 1× is faster than C); rate rows: rate ÷ C rate (right of 1× is faster).',
+      {
+        size: smallSize,
+        fill: COLOURS.muted,
+      },
+    ),
   );
   y += 14;
   const height = Math.ceil(y + pad);
@@ -318,7 +369,12 @@ function targetMark(x, y, h, below, cls = 'target') {
 // ---- command line
 
 function newestResult(dir) {
-  const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort() : [];
+  const files = fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir)
+        .filter((f) => f.endsWith('.json'))
+        .sort()
+    : [];
   return files.length ? path.join(dir, files[files.length - 1]) : null;
 }
 

@@ -7,7 +7,11 @@ function fmtValue(row, value) {
   if (value === null || value === undefined) return '';
   switch (row.metric) {
     case 'latency':
-      return value >= 1e6 ? `${(value / 1e6).toFixed(2)} ms` : value >= 1e4 ? `${(value / 1e3).toFixed(1)} µs` : `${(value / 1e3).toFixed(3)} µs`;
+      return value >= 1e6
+        ? `${(value / 1e6).toFixed(2)} ms`
+        : value >= 1e4
+          ? `${(value / 1e3).toFixed(1)} µs`
+          : `${(value / 1e3).toFixed(3)} µs`;
     case 'rate':
       return value >= 1e6 ? `${(value / 1e6).toFixed(2)} M msg/s` : `${(value / 1e3).toFixed(0)} k msg/s`;
     case 'bandwidth':

@@ -26,9 +26,12 @@ function compileC() {
     const newest = Math.max(fs.statSync(src).mtimeMs, header);
     if (fs.existsSync(out) && fs.statSync(out).mtimeMs >= newest) continue;
     try {
-      execFileSync(cc, ['-O2', '-Wall', `-I${path.join(BENCH, '..', 'include')}`, '-o', out, src], { stdio: ['ignore', 'ignore', 'pipe'] });
+      execFileSync(cc, ['-O2', '-Wall', `-I${path.join(BENCH, '..', 'include')}`, '-o', out, src], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
     } catch (err) {
-      const why = err.code === 'ENOENT' ? `no C compiler (${cc})` : `${file}: ${String(err.stderr || err.message).trim()}`;
+      const why =
+        err.code === 'ENOENT' ? `no C compiler (${cc})` : `${file}: ${String(err.stderr || err.message).trim()}`;
       return why;
     }
   }
@@ -60,10 +63,14 @@ function checkPython() {
     pythonCache = { path: null, why: null };
     for (const candidate of candidates) {
       try {
-        const version = execFileSync(candidate, ['-c', 'import sysv_ipc, sys; print(sysv_ipc.VERSION, sys.version.split()[0])'], {
-          encoding: 'utf8',
-          stdio: ['ignore', 'pipe', 'ignore'],
-        }).trim();
+        const version = execFileSync(
+          candidate,
+          ['-c', 'import sysv_ipc, sys; print(sysv_ipc.VERSION, sys.version.split()[0])'],
+          {
+            encoding: 'utf8',
+            stdio: ['ignore', 'pipe', 'ignore'],
+          },
+        ).trim();
         pythonCache = { path: candidate, version, why: null };
         break;
       } catch (err) {
@@ -134,9 +141,18 @@ function create(kind, opts, key) {
   let id;
   if (fs.existsSync(bin('ipcobj'))) {
     const args =
-      kind === 'msg' ? ['msg'] : kind === 'sem' ? ['sem', String(opts.size), ...(opts.values || []).map(String)] : ['shm', String(opts.size)];
+      kind === 'msg'
+        ? ['msg']
+        : kind === 'sem'
+          ? ['sem', String(opts.size), ...(opts.values || []).map(String)]
+          : ['shm', String(opts.size)];
     try {
-      id = Number(execFileSync(bin('ipcobj'), [...(key === null ? [] : ['-k', String(key)]), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim());
+      id = Number(
+        execFileSync(bin('ipcobj'), [...(key === null ? [] : ['-k', String(key)]), ...args], {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'pipe'],
+        }).trim(),
+      );
     } catch (err) {
       const e = new Error(`ipcobj ${args[0]}: ${String(err.stderr || err.message).trim()}`);
       e.keyTaken = err.status === 3; // EEXIST
@@ -155,7 +171,8 @@ function create(kind, opts, key) {
     }
   }
   live.set(`${kind}:${id}`, { kind, id });
-  if (process.env.BENCH_DEBUG) process.stderr.write(`bench: created ${kind} ${id}${key === null ? '' : ` key ${key}`}\n`);
+  if (process.env.BENCH_DEBUG)
+    process.stderr.write(`bench: created ${kind} ${id}${key === null ? '' : ` key ${key}`}\n`);
   return id;
 }
 
@@ -211,7 +228,10 @@ function setPlacement(mode) {
   let allowed;
   try {
     // The CPUs this process may use (a container may restrict them).
-    const out = execFileSync('taskset', ['-cp', String(process.pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const out = execFileSync('taskset', ['-cp', String(process.pid)], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     allowed = parseCpuList(out.slice(out.lastIndexOf(':') + 1).trim());
   } catch {
     return 'taskset is not available: children not pinned';
@@ -300,7 +320,11 @@ function run(command, args, { timeoutMs = 30000, env, stdio } = {}) {
       if (code !== 0) {
         const [cmd, argv] = command === 'taskset' ? [args[2], args.slice(3)] : [command, args];
         const name = path.basename(argv[0] && !cmd.includes('/bench/bin/') ? argv[0] : cmd);
-        reject(new Error(`${name} ${argv.slice(1, 2).join(' ')} exited ${signal || code}: ${err.trim().split('\n').slice(-3).join(' | ')}`));
+        reject(
+          new Error(
+            `${name} ${argv.slice(1, 2).join(' ')} exited ${signal || code}: ${err.trim().split('\n').slice(-3).join(' | ')}`,
+          ),
+        );
         return;
       }
       const lines = out.trim().split('\n').filter(Boolean);
@@ -325,7 +349,11 @@ function run(command, args, { timeoutMs = 30000, env, stdio } = {}) {
 
 /** Runs a Node script of bench/cases with a role. */
 function node(caseFile, args, opts = {}) {
-  return run(process.execPath, [...(opts.nodeFlags || []), path.join(BENCH, 'cases', caseFile), ...args.map(String)], opts);
+  return run(
+    process.execPath,
+    [...(opts.nodeFlags || []), path.join(BENCH, 'cases', caseFile), ...args.map(String)],
+    opts,
+  );
 }
 
 /** Runs bench/peer.py (Python's sysv_ipc) with a role; placed and killed like the C programs. */

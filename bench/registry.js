@@ -43,7 +43,10 @@ function orderedRows(cases, warn = () => {}) {
   for (const c of cases) {
     for (const [name, rank] of Object.entries(c.groups)) {
       const first = owner.get(name);
-      if (first) warn(`bench: cases/${c.file} and cases/${first.file} both declare the group "${name}"; cases/${first.file} keeps it`);
+      if (first)
+        warn(
+          `bench: cases/${c.file} and cases/${first.file} both declare the group "${name}"; cases/${first.file} keeps it`,
+        );
       else owner.set(name, { file: c.file, rank });
     }
   }
@@ -52,7 +55,9 @@ function orderedRows(cases, warn = () => {}) {
   for (const row of rows) {
     if (!owner.has(row.group) && !undeclared.includes(row.group)) {
       undeclared.push(row.group);
-      warn(`bench: cases/${row.file}: the group "${row.group}" has no rank (declare it in the file's \`groups\`): listed last`);
+      warn(
+        `bench: cases/${row.file}: the group "${row.group}" has no rank (declare it in the file's \`groups\`): listed last`,
+      );
     }
   }
   const rank = (row) => (owner.has(row.group) ? owner.get(row.group).rank : Infinity);

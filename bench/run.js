@@ -42,9 +42,10 @@ function parseArgs(argv) {
         process.stderr.write('bench: --cpus takes same, split or free\n');
         process.exit(2);
       }
-    }
-    else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: npm run bench -- [--quick] [--json] [--filter <text>] [--reps <n>] [--cpus same|split|free]\n');
+    } else if (a === '--help' || a === '-h') {
+      process.stdout.write(
+        'usage: npm run bench -- [--quick] [--json] [--filter <text>] [--reps <n>] [--cpus same|split|free]\n',
+      );
       process.exit(0);
     } else {
       process.stderr.write(`bench: unknown option ${a}\n`);
@@ -110,7 +111,10 @@ function table(rows) {
   for (const row of rows) {
     const status = row.status === 'ok' ? null : row.status;
     const targets = (row.judged || [])
-      .map((t) => `${t.text}: ${t.met === null ? 'n/a' : t.met ? 'met' : 'MISSED'}${t.ratio !== null ? ` (${t.ratio.toFixed(2)})` : ''}`)
+      .map(
+        (t) =>
+          `${t.text}: ${t.met === null ? 'n/a' : t.met ? 'met' : 'MISSED'}${t.ratio !== null ? ` (${t.ratio.toFixed(2)})` : ''}`,
+      )
       .join('; ');
     lines.push([
       row.group === group ? '' : row.group,
@@ -119,7 +123,9 @@ function table(rows) {
       status || fmtValue(row, row.value),
       status ? '' : fmtValue(row, row.p99),
       status || row.vsC === null ? '' : `${row.vsC.toFixed(2)}×`,
-      status && row.targets.length ? `${row.targets.map((t) => t.text).join('; ')}: not run` : targets || (row.detail ? `(${row.detail})` : ''),
+      status && row.targets.length
+        ? `${row.targets.map((t) => t.text).join('; ')}: not run`
+        : targets || (row.detail ? `(${row.detail})` : ''),
     ]);
     group = row.group;
   }
@@ -136,7 +142,11 @@ function machine() {
   const cpus = os.cpus();
   let commit = null;
   try {
-    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: __dirname, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: __dirname,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
   } catch {
     // not a git checkout
   }
@@ -189,13 +199,18 @@ async function main() {
   let rows = registry.orderedRows(registry.loadCases(), (line) => process.stderr.write(line + '\n'));
   if (opts.filter) {
     const f = opts.filter.toLowerCase();
-    const picked = new Set(rows.filter((r) => r.id.includes(f) || r.group.toLowerCase().includes(f) || r.impl.toLowerCase().includes(f)).map((r) => r.id));
+    const picked = new Set(
+      rows
+        .filter((r) => r.id.includes(f) || r.group.toLowerCase().includes(f) || r.impl.toLowerCase().includes(f))
+        .map((r) => r.id),
+    );
     if (picked.size === 0) {
       process.stderr.write(`bench: no case matches "${opts.filter}"; cases: ${rows.map((r) => r.id).join(', ')}\n`);
       process.exit(2);
     }
     // The rows that ratios and targets refer to come along.
-    for (const r of rows) if (picked.has(r.id)) for (const dep of [r.c, ...r.targets.map((t) => t.vs)]) if (dep) picked.add(dep);
+    for (const r of rows)
+      if (picked.has(r.id)) for (const dep of [r.c, ...r.targets.map((t) => t.vs)]) if (dep) picked.add(dep);
     rows = rows.filter((r) => picked.has(r.id));
   }
   // What rows may require besides the package: a C compiler, Python's sysv_ipc.
@@ -209,8 +224,10 @@ async function main() {
     row.status = 'ok';
     row.samples = [];
     if (!row.c) row.vsC = null;
-    if (row.needs.length && !h.packageHas(row.needs)) row.status = pkgLoaded ? 'skipped (not built yet)' : 'skipped (package not built)';
-    else if (noC && (row.id.endsWith('-c') || /^C /.test(row.impl) || (row.requires || []).includes('cc'))) row.status = 'skipped (no C compiler)';
+    if (row.needs.length && !h.packageHas(row.needs))
+      row.status = pkgLoaded ? 'skipped (not built yet)' : 'skipped (package not built)';
+    else if (noC && (row.id.endsWith('-c') || /^C /.test(row.impl) || (row.requires || []).includes('cc')))
+      row.status = 'skipped (no C compiler)';
     else if (missing.python && (row.requires || []).includes('python')) row.status = 'skipped (no Python sysv_ipc)';
     if (row.counts) row.n = row.counts(quick);
     else {
@@ -243,9 +260,11 @@ async function main() {
 
   // Aggregate, then ratios and targets (which need every row's value).
   for (const row of rows) {
-    row.value = row.status === 'ok' ? median(row.samples.map((s) => (s.value !== undefined ? s.value : s.median))) : null;
+    row.value =
+      row.status === 'ok' ? median(row.samples.map((s) => (s.value !== undefined ? s.value : s.median))) : null;
     row.p99 = row.status === 'ok' && row.metric === 'latency' ? median(row.samples.map((s) => s.p99)) : null;
-    if (row.samples.length && row.samples[row.samples.length - 1].detail) row.detail = row.samples[row.samples.length - 1].detail;
+    if (row.samples.length && row.samples[row.samples.length - 1].detail)
+      row.detail = row.samples[row.samples.length - 1].detail;
   }
   const byId = new Map(rows.map((r) => [r.id, r]));
   for (const row of rows) {
@@ -276,7 +295,12 @@ async function main() {
       reference: r.c || null,
       iterations: r.n,
       repetitions: r.samples,
-      targets: r.targets.map((t, i) => ({ ...(r.judged[i] || { text: t.text, ratio: null, met: null }), vs: t.vs, op: t.op, factor: t.factor })),
+      targets: r.targets.map((t, i) => ({
+        ...(r.judged[i] || { text: t.text, ratio: null, met: null }),
+        vs: t.vs,
+        op: t.op,
+        factor: t.factor,
+      })),
       detail: r.detail,
     })),
   };

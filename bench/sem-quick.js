@@ -74,9 +74,16 @@ async function pingPong(mode) {
     const exited = new Promise((r) => child.on('exit', r));
     const ping = set.at(0);
     const pong = set.at(1);
-    const trip = mode === 'sync'
-      ? async () => { ping.release(); pong.acquireSync(); }
-      : async () => { ping.release(); await pong.acquire(); };
+    const trip =
+      mode === 'sync'
+        ? async () => {
+            ping.release();
+            pong.acquireSync();
+          }
+        : async () => {
+            ping.release();
+            await pong.acquire();
+          };
     for (let i = 0; i < warm; i++) await trip();
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < roundTrips; i++) await trip();
@@ -89,7 +96,9 @@ async function pingPong(mode) {
 }
 
 (async () => {
-  console.log(`node ${process.version}, ${require('node:os').cpus().length} CPUs, load ${require('node:os').loadavg()[0].toFixed(2)}`);
+  console.log(
+    `node ${process.version}, ${require('node:os').cpus().length} CPUs, load ${require('node:os').loadavg()[0].toFixed(2)}`,
+  );
   uncontended();
   await pingPong('sync');
   await pingPong('async');

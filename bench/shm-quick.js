@@ -54,7 +54,9 @@ async function roundTrip(mode, rounds) {
     }
     const us = Number(process.hrtime.bigint() - t0) / 1e3 / rounds;
     await new Promise((resolve) => child.once('exit', resolve));
-    console.log(`${`wait/notify round trip (${mode === 'sync' ? 'waitSync both sides' : 'parent async wait, child waitSync'})`.padEnd(58)} ${us.toFixed(1).padStart(6)} µs  (${rounds} rounds)`);
+    console.log(
+      `${`wait/notify round trip (${mode === 'sync' ? 'waitSync both sides' : 'parent async wait, child waitSync'})`.padEnd(58)} ${us.toFixed(1).padStart(6)} µs  (${rounds} rounds)`,
+    );
   } finally {
     shm.remove();
     shm.detach();

@@ -52,7 +52,8 @@ function parseOptions(argv) {
   const int = (name, value, fallback, max) => {
     if (value === undefined) return fallback;
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`--${name} must be an integer from 1 to ${max}, got ${JSON.stringify(value)}`);
+    if (!Number.isInteger(n) || n < 1 || n > max)
+      throw new Error(`--${name} must be an integer from 1 to ${max}, got ${JSON.stringify(value)}`);
     return n;
   };
   const workers = int('workers', values.workers, 4, 64);
@@ -79,7 +80,8 @@ if (options.help) {
 
 // ---------------------------------------------------------------- output
 const tty = Boolean(process.stdout.isTTY);
-const fmt = (n, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const fmt = (n, digits = 0) =>
+  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 let progressShown = false; // a TTY progress line is on screen, not yet ended
 function say(line = '') {
   if (progressShown) {
@@ -128,8 +130,17 @@ function describeExit(code, signal) {
 }
 
 function startWorker(index, ids) {
-  const cfg = { index, ...ids, workers: options.workers, jobs: options.jobs, span: SPAN, crash: index === options.crashWorker };
-  const proc = fork(path.join(__dirname, 'worker.js'), [JSON.stringify(cfg)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const cfg = {
+    index,
+    ...ids,
+    workers: options.workers,
+    jobs: options.jobs,
+    span: SPAN,
+    crash: index === options.crashWorker,
+  };
+  const proc = fork(path.join(__dirname, 'worker.js'), [JSON.stringify(cfg)], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const w = { index, proc, exitInfo: null };
   w.exited = new Promise((resolve) => {
     proc.on('exit', (code, signal) => {
@@ -149,7 +160,12 @@ function startWorker(index, ids) {
 async function reapWorkers(ms) {
   const all = Promise.all(workers.map((w) => w.exited));
   let t;
-  await Promise.race([all, new Promise((r) => { t = setTimeout(r, ms); })]);
+  await Promise.race([
+    all,
+    new Promise((r) => {
+      t = setTimeout(r, ms);
+    }),
+  ]);
   clearTimeout(t);
   for (const w of workers) if (w.exitInfo === null) w.proc.kill('SIGKILL');
   await all;
@@ -223,7 +239,9 @@ async function main() {
   const mutex = own('sem', Mutex.create());
   const shm = own('shm', SharedMemory.create({ size: tableSize(n, jobs) }));
   const table = tableViews(shm.arrayBuffer, n, jobs);
-  say(`ipc objects: msg ${queue.id} (jobs and control), sem ${barrier.id} (barrier = ${n}), sem ${mutex.id} (mutex), shm ${shm.id} (${fmt(shm.size)} bytes)`);
+  say(
+    `ipc objects: msg ${queue.id} (jobs and control), sem ${barrier.id} (barrier = ${n}), sem ${mutex.id} (mutex), shm ${shm.id} (${fmt(shm.size)} bytes)`,
+  );
 
   // 2. The workers get the identifiers; they open, never create.
   const ids = { queue: queue.id, barrier: barrier.id, mutex: mutex.id, shm: shm.id };
@@ -293,11 +311,19 @@ async function main() {
   const ok = correct === jobs && counted.done === jobs && perSum === jobs;
   say('');
   say('Summary');
-  say(`  jobs         ${fmt(jobs)} in ${jobSeconds.toFixed(2)} s (${fmt(jobs / jobSeconds)} jobs/s) by ${n} workers: ${counted.per.map((c, i) => `w${i} ${c}`).join(', ')}`);
-  say(`  messages     ${fmt(jobMessages)} through the queue while working (${fmt(jobMessages / jobSeconds)} msg/s, bound by the prime counting); ping-pong ${fmt((2 * (warmup + options.pings)) / pingSeconds)} msg/s`);
-  say(`  round trip   parent <-> worker 0 on the queue, ${fmt(rtt.length)} pings: median ${micros(percentile(rtt, 50))}, p99 ${micros(percentile(rtt, 99))}`);
+  say(
+    `  jobs         ${fmt(jobs)} in ${jobSeconds.toFixed(2)} s (${fmt(jobs / jobSeconds)} jobs/s) by ${n} workers: ${counted.per.map((c, i) => `w${i} ${c}`).join(', ')}`,
+  );
+  say(
+    `  messages     ${fmt(jobMessages)} through the queue while working (${fmt(jobMessages / jobSeconds)} msg/s, bound by the prime counting); ping-pong ${fmt((2 * (warmup + options.pings)) / pingSeconds)} msg/s`,
+  );
+  say(
+    `  round trip   parent <-> worker 0 on the queue, ${fmt(rtt.length)} pings: median ${micros(percentile(rtt, 50))}, p99 ${micros(percentile(rtt, 99))}`,
+  );
   say(`  counters     ${counted.done} jobs counted under the mutex, per-worker sum ${perSum}`);
-  say(`  verified     ${ok ? 'all' : 'NOT all'} ${fmt(correct)}/${fmt(jobs)} results in shared memory match a segmented sieve (${fmt(total)} primes below ${fmt(jobs * SPAN)})`);
+  say(
+    `  verified     ${ok ? 'all' : 'NOT all'} ${fmt(correct)}/${fmt(jobs)} results in shared memory match a segmented sieve (${fmt(total)} primes below ${fmt(jobs * SPAN)})`,
+  );
   for (const line of wrong) say(`               ${line}`);
   say(`  cleanup      removed ${removed.join(', ')}`);
   process.exitCode = ok ? 0 : 1;

@@ -15,11 +15,17 @@ function jobRange(job, span) {
 function countPrimes(lo, hi) {
   let count = 0;
   for (let n = Math.max(lo, 2); n < hi; n++) {
-    if (n < 4) { count++; continue; }
+    if (n < 4) {
+      count++;
+      continue;
+    }
     if ((n & 1) === 0) continue;
     let prime = true;
     for (let d = 3; d * d <= n; d += 2) {
-      if (n % d === 0) { prime = false; break; }
+      if (n % d === 0) {
+        prime = false;
+        break;
+      }
     }
     if (prime) count++;
   }

@@ -44,7 +44,9 @@ async function main() {
       // --crash-worker: die holding the mutex. SEM_UNDO makes the kernel
       // release it, so the others are not stuck behind a dead holder.
       mutex.lockSync();
-      throw new Error(`worker ${me}: simulated crash (--crash-worker) after ${table.perWorker[me]} jobs, holding the mutex`);
+      throw new Error(
+        `worker ${me}: simulated crash (--crash-worker) after ${table.perWorker[me]} jobs, holding the mutex`,
+      );
     }
 
     // The shared counters change only with the mutex held: a read-modify-write

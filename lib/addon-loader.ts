@@ -63,7 +63,11 @@ function prebuildsIn(root: string): string[] {
     }
   };
   return list(dir)
-    .flatMap((tuple) => list(path.join(dir, tuple)).filter((f) => f.endsWith('.node')).map((f) => `${tuple}/${f}`))
+    .flatMap((tuple) =>
+      list(path.join(dir, tuple))
+        .filter((f) => f.endsWith('.node'))
+        .map((f) => `${tuple}/${f}`),
+    )
     .sort();
 }
 

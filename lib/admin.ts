@@ -198,7 +198,11 @@ export function list(kind?: IpcKind): IpcObject[] {
   const out: IpcObject[] = [];
   for (const k of kinds) {
     const parse = PARSERS[k] as (row: Record<string, string>) => IpcObject;
-    out.push(...readTable(k).map(parse).sort((a, b) => a.id - b.id));
+    out.push(
+      ...readTable(k)
+        .map(parse)
+        .sort((a, b) => a.id - b.id),
+    );
   }
   return out;
 }

@@ -24,23 +24,50 @@ export type WaitDispatch = (waitId: number, errno: number, value: Buffer | undef
 
 /** Raw IPC_STAT of a message queue (times in seconds since the epoch, 0 = never). */
 export interface RawMsgStat {
-  key: number; uid: number; gid: number; cuid: number; cgid: number; mode: number;
-  messages: number; bytes: number; maxBytes: number;
-  lastSendPid: number; lastReceivePid: number;
-  lastSendTime: number; lastReceiveTime: number; lastChangeTime: number;
+  key: number;
+  uid: number;
+  gid: number;
+  cuid: number;
+  cgid: number;
+  mode: number;
+  messages: number;
+  bytes: number;
+  maxBytes: number;
+  lastSendPid: number;
+  lastReceivePid: number;
+  lastSendTime: number;
+  lastReceiveTime: number;
+  lastChangeTime: number;
 }
 
 /** Raw IPC_STAT of a semaphore set (times in seconds since the epoch, 0 = never). */
 export interface RawSemStat {
-  key: number; uid: number; gid: number; cuid: number; cgid: number; mode: number;
-  size: number; lastOpTime: number; lastChangeTime: number;
+  key: number;
+  uid: number;
+  gid: number;
+  cuid: number;
+  cgid: number;
+  mode: number;
+  size: number;
+  lastOpTime: number;
+  lastChangeTime: number;
 }
 
 /** Raw IPC_STAT of a shared memory segment (times in seconds since the epoch, 0 = never). */
 export interface RawShmStat {
-  key: number; uid: number; gid: number; cuid: number; cgid: number; mode: number;
-  size: number; creatorPid: number; lastPid: number; attachments: number;
-  lastAttachTime: number; lastDetachTime: number; lastChangeTime: number;
+  key: number;
+  uid: number;
+  gid: number;
+  cuid: number;
+  cgid: number;
+  mode: number;
+  size: number;
+  creatorPid: number;
+  lastPid: number;
+  attachments: number;
+  lastAttachTime: number;
+  lastDetachTime: number;
+  lastChangeTime: number;
 }
 
 /** An opaque native attachment handle (shared memory); type-tagged, checked on every call. */
@@ -75,12 +102,17 @@ export interface RawChannelStats {
 
 /** Constants compiled into the addon for this platform. */
 export interface NativeConstants {
-  IPC_PRIVATE: number; IPC_CREAT: number; IPC_EXCL: number; IPC_NOWAIT: number;
+  IPC_PRIVATE: number;
+  IPC_CREAT: number;
+  IPC_EXCL: number;
+  IPC_NOWAIT: number;
   MSG_NOERROR: number;
   /** 0 where the platform has no MSG_EXCEPT (macOS, FreeBSD). */
   MSG_EXCEPT: number;
-  SEM_UNDO: number; SHM_RDONLY: number;
-  ECANCELED: number; ETIMEDOUT: number;
+  SEM_UNDO: number;
+  SHM_RDONLY: number;
+  ECANCELED: number;
+  ETIMEDOUT: number;
   /** Whether semtimedop(2) exists (real kernel timeouts for semaphores). */
   HAVE_SEMTIMEDOP: boolean;
   HAVE_MSG_EXCEPT: boolean;
@@ -171,7 +203,10 @@ export interface Binding {
   /** SETVAL (clears every process's undo adjustment for this member, semctl(2)). */
   semSetValue(id: number, index: number, value: number): void;
   /** GETVAL, GETPID, GETNCNT and GETZCNT of one member. */
-  semMember(id: number, index: number): { value: number; lastPid: number; waitingForNonZero: number; waitingForZero: number };
+  semMember(
+    id: number,
+    index: number,
+  ): { value: number; lastPid: number; waitingForNonZero: number; waitingForZero: number };
   /** GETALL. */
   semGetAll(id: number): number[];
   /** SETALL; `values` must hold exactly one value per member. */
@@ -234,13 +269,27 @@ export interface Binding {
    * Sends data[offset, offset + length). `flags` IPC_NOWAIT: `wait` is the
    * spin in ns; else the timeout in ms (-1: none). false: would block / timed out.
    */
-  chSend(handle: ChannelHandle, data: ArrayBufferView, offset: number, length: number, flags: number, wait: number): boolean;
+  chSend(
+    handle: ChannelHandle,
+    data: ArrayBufferView,
+    offset: number,
+    length: number,
+    flags: number,
+    wait: number,
+  ): boolean;
   /**
    * Receives into `into`: the length; -1 would block / timed out; -2 - n when
    * the message (n bytes) is longer than `into` (nothing consumed).
    */
   chReceive(handle: ChannelHandle, into: ArrayBufferView, flags: number, wait: number): number;
-  chSendAsync(handle: ChannelHandle, data: ArrayBufferView, offset: number, length: number, timeoutMs: number, waitId: number): void;
+  chSendAsync(
+    handle: ChannelHandle,
+    data: ArrayBufferView,
+    offset: number,
+    length: number,
+    timeoutMs: number,
+    waitId: number,
+  ): void;
   /** Reports the message as `value`; with `limit` >= 0, a longer message fails with EMSGSIZE and stays queued. */
   chReceiveAsync(handle: ChannelHandle, limit: number, timeoutMs: number, waitId: number): void;
   chStats(handle: ChannelHandle): RawChannelStats;

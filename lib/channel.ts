@@ -103,9 +103,14 @@ function messageFrom(length: number): Buffer {
 }
 
 function tooLarge(length: number, target: number, id: number): SysvIpcError {
-  return syscallError(C.EMSGSIZE, 'channelReceive', { id }, {
-    detail: `the message is ${length} bytes, the target holds ${target}; nothing was consumed`,
-  });
+  return syscallError(
+    C.EMSGSIZE,
+    'channelReceive',
+    { id },
+    {
+      detail: `the message is ${length} bytes, the target holds ${target}; nothing was consumed`,
+    },
+  );
 }
 
 /**
@@ -147,7 +152,13 @@ export class Channel extends IpcHandle {
 
   private static geometry(o: Partial<ChannelCreateOptions>): { capacity: number; maxMessageSize: number } {
     const max = maxCapacity();
-    let capacity = check.optionalInteger('options.capacity', o.capacity, C.CHANNEL_MIN_CAPACITY, max, CHANNEL_DEFAULT_CAPACITY);
+    let capacity = check.optionalInteger(
+      'options.capacity',
+      o.capacity,
+      C.CHANNEL_MIN_CAPACITY,
+      max,
+      CHANNEL_DEFAULT_CAPACITY,
+    );
     capacity = Math.ceil(capacity / 8) * 8;
     if (capacity > max) capacity -= 8;
     const limit = Math.min(Math.floor(capacity / 4), 0xffffffff);
@@ -175,7 +186,12 @@ export class Channel extends IpcHandle {
    *   layout version (nothing is written to it); `ERR_SYSV_IPC_CHANNEL_CORRUPT`.
    */
   static open(key: Key, options?: ChannelOpenOptions): Channel {
-    const { key: k, options: o, create, mode } = parseOpen(key, options, {
+    const {
+      key: k,
+      options: o,
+      create,
+      mode,
+    } = parseOpen(key, options, {
       className: 'Channel',
       what: 'channel',
       privateCreates: true,
@@ -239,14 +255,20 @@ export class Channel extends IpcHandle {
   }
 
   private range(source: ArrayBufferView, offset: number | undefined, length: number | undefined): [number, number] {
-    if (!ArrayBuffer.isView(source)) check.invalidType('source', 'an instance of Buffer, TypedArray or DataView', source);
+    if (!ArrayBuffer.isView(source))
+      check.invalidType('source', 'an instance of Buffer, TypedArray or DataView', source);
     const size = source.byteLength;
     const off = check.optionalInteger('offset', offset, 0, size, 0);
     const len = check.optionalInteger('length', length, 0, size - off, size - off);
     return [off, len];
   }
 
-  private sendRange(body: ArrayBufferView, offset: number, length: number, options: WaitOptions | undefined): Promise<void> {
+  private sendRange(
+    body: ArrayBufferView,
+    offset: number,
+    length: number,
+    options: WaitOptions | undefined,
+  ): Promise<void> {
     const handle = this.attached();
     this.checkSize(length);
     const timeout = check.timeout('options.timeout', options?.timeout);
@@ -256,7 +278,8 @@ export class Channel extends IpcHandle {
       timeout,
       signal: check.signal('options.signal', options?.signal),
       spin: this.sendSpin,
-      attempt: (spinNs) => (binding.chSend(handle, body, offset, length, C.IPC_NOWAIT, spinNs) ? undefined : WOULD_BLOCK),
+      attempt: (spinNs) =>
+        binding.chSend(handle, body, offset, length, C.IPC_NOWAIT, spinNs) ? undefined : WOULD_BLOCK,
       park: (waitId) => binding.chSendAsync(handle, body, offset, length, timeout, waitId),
       parked: () => undefined,
     });
@@ -293,10 +316,16 @@ export class Channel extends IpcHandle {
     this.sendRangeSync(source, off, len, options);
   }
 
-  private sendRangeSync(body: ArrayBufferView, offset: number, length: number, options: ChannelSyncOptions | undefined): void {
+  private sendRangeSync(
+    body: ArrayBufferView,
+    offset: number,
+    length: number,
+    options: ChannelSyncOptions | undefined,
+  ): void {
     const handle = this.attached();
     this.checkSize(length);
-    const timeout = options === undefined ? -1 : check.timeout('options.timeout', check.options('options', options).timeout);
+    const timeout =
+      options === undefined ? -1 : check.timeout('options.timeout', check.options('options', options).timeout);
     if (!binding.chSend(handle, body, offset, length, syncWaitFlags(timeout), timeout)) {
       throw timeoutError('channelSend', { id: this.id });
     }
@@ -352,14 +381,16 @@ export class Channel extends IpcHandle {
    */
   receiveSync(options?: ChannelSyncOptions): Buffer {
     const handle = this.attached();
-    const timeout = options === undefined ? -1 : check.timeout('options.timeout', check.options('options', options).timeout);
+    const timeout =
+      options === undefined ? -1 : check.timeout('options.timeout', check.options('options', options).timeout);
     const length = this.receiveToArea(handle, syncWaitFlags(timeout), timeout);
     if (length < 0) throw timeoutError('channelReceive', { id: this.id });
     return messageFrom(length);
   }
 
   private intoTarget(target: ArrayBufferView): ArrayBufferView {
-    if (!ArrayBuffer.isView(target)) check.invalidType('target', 'an instance of Buffer, TypedArray or DataView', target);
+    if (!ArrayBuffer.isView(target))
+      check.invalidType('target', 'an instance of Buffer, TypedArray or DataView', target);
     return target;
   }
 
@@ -413,7 +444,8 @@ export class Channel extends IpcHandle {
   receiveIntoSync(target: ArrayBufferView, options?: ChannelSyncOptions): number {
     const handle = this.attached();
     const into = this.intoTarget(target);
-    const timeout = options === undefined ? -1 : check.timeout('options.timeout', check.options('options', options).timeout);
+    const timeout =
+      options === undefined ? -1 : check.timeout('options.timeout', check.options('options', options).timeout);
     const n = this.intoResult(binding.chReceive(handle, into, syncWaitFlags(timeout), timeout), into);
     if (n < 0) throw timeoutError('channelReceive', { id: this.id });
     return n;

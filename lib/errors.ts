@@ -15,10 +15,23 @@ import { constants as osConstants } from 'node:os';
 export type IpcKind = 'msg' | 'sem' | 'shm';
 
 const KIND_OF_SYSCALL: Record<string, IpcKind> = {
-  msgget: 'msg', msgsnd: 'msg', msgrcv: 'msg', msgctl: 'msg',
-  semget: 'sem', semop: 'sem', semtimedop: 'sem', semctl: 'sem',
-  shmget: 'shm', shmat: 'shm', shmdt: 'shm', shmctl: 'shm', futex: 'shm',
-  channelOpen: 'shm', channelSend: 'shm', channelReceive: 'shm', channelInfo: 'shm',
+  msgget: 'msg',
+  msgsnd: 'msg',
+  msgrcv: 'msg',
+  msgctl: 'msg',
+  semget: 'sem',
+  semop: 'sem',
+  semtimedop: 'sem',
+  semctl: 'sem',
+  shmget: 'shm',
+  shmat: 'shm',
+  shmdt: 'shm',
+  shmctl: 'shm',
+  futex: 'shm',
+  channelOpen: 'shm',
+  channelSend: 'shm',
+  channelReceive: 'shm',
+  channelInfo: 'shm',
 };
 
 /**
@@ -73,16 +86,28 @@ const OBJECT_NAME: Record<IpcKind, string> = {
 function hint(code: string, kind: IpcKind | undefined, syscall = ''): string {
   const what = syscall.startsWith('channel') ? 'the channel' : kind ? `the ${OBJECT_NAME[kind]}` : 'the object';
   switch (code) {
-    case 'EMSGSIZE': return 'the message is longer than the target (nothing was consumed)';
-    case 'EIDRM': return `${what} was removed`;
-    case 'EEXIST': return `${what} already exists for this key`;
-    case 'ENOENT': return `no ${kind ? OBJECT_NAME[kind] : 'object'} exists for this key`;
-    case 'EINVAL': return kind === 'msg' || kind === 'sem' || kind === 'shm' ? `invalid identifier or argument for ${what}` : '';
-    case 'EACCES': return `permission denied by ${what}'s mode`;
-    case 'E2BIG': return kind === 'msg' ? 'the message is larger than the receive size (nothing was consumed)' : 'too many operations in one call';
-    case 'ERANGE': return 'the value is outside the semaphore range (0 to SEMVMX)';
-    case 'ENOSPC': return 'a system-wide limit on the number of objects was reached';
-    default: return '';
+    case 'EMSGSIZE':
+      return 'the message is longer than the target (nothing was consumed)';
+    case 'EIDRM':
+      return `${what} was removed`;
+    case 'EEXIST':
+      return `${what} already exists for this key`;
+    case 'ENOENT':
+      return `no ${kind ? OBJECT_NAME[kind] : 'object'} exists for this key`;
+    case 'EINVAL':
+      return kind === 'msg' || kind === 'sem' || kind === 'shm' ? `invalid identifier or argument for ${what}` : '';
+    case 'EACCES':
+      return `permission denied by ${what}'s mode`;
+    case 'E2BIG':
+      return kind === 'msg'
+        ? 'the message is larger than the receive size (nothing was consumed)'
+        : 'too many operations in one call';
+    case 'ERANGE':
+      return 'the value is outside the semaphore range (0 to SEMVMX)';
+    case 'ENOSPC':
+      return 'a system-wide limit on the number of objects was reached';
+    default:
+      return '';
   }
 }
 
@@ -244,7 +269,9 @@ export class ReadOnlyError extends Error {
   readonly code = ERR.READ_ONLY;
   /** @param operation What was refused, for example "buffer". */
   constructor(operation: string) {
-    super(`${operation}: the shared memory attachment is read-only (a write into it would crash the process); use read() or readInto()`);
+    super(
+      `${operation}: the shared memory attachment is read-only (a write into it would crash the process); use read() or readInto()`,
+    );
     this.name = 'Error';
   }
 }
@@ -254,7 +281,9 @@ export class ViewTooLargeError extends RangeError {
   /** Always `'ERR_SYSV_IPC_VIEW_TOO_LARGE'`. */
   readonly code = ERR.VIEW_TOO_LARGE;
   constructor(size: number, max: number) {
-    super(`The segment is ${size} bytes, more than the largest ArrayBuffer this Node.js allows (${max}): use read(), readInto() and write()`);
+    super(
+      `The segment is ${size} bytes, more than the largest ArrayBuffer this Node.js allows (${max}): use read(), readInto() and write()`,
+    );
     this.name = 'RangeError';
   }
 }
@@ -264,7 +293,9 @@ export class ViewTransferredError extends Error {
   /** Always `'ERR_SYSV_IPC_VIEW_TRANSFERRED'`. */
   readonly code = ERR.VIEW_TRANSFERRED;
   constructor() {
-    super('The ArrayBuffer of this attachment was transferred away (ArrayBuffer.prototype.transfer); detach() and attach again for a new view');
+    super(
+      'The ArrayBuffer of this attachment was transferred away (ArrayBuffer.prototype.transfer); detach() and attach again for a new view',
+    );
     this.name = 'Error';
   }
 }
@@ -279,7 +310,9 @@ export class LockCorruptError extends Error {
   /** The lock word as read (unsigned 32 bits). */
   readonly word: number;
   constructor(word: number) {
-    super(`The FastMutex lock word holds 0x${(word >>> 0).toString(16).padStart(8, '0')}, which no holder writes: the memory of the lock was overwritten`);
+    super(
+      `The FastMutex lock word holds 0x${(word >>> 0).toString(16).padStart(8, '0')}, which no holder writes: the memory of the lock was overwritten`,
+    );
     this.name = 'Error';
     this.word = word >>> 0;
   }
@@ -309,7 +342,9 @@ export class UnsafeMessageTypeError extends RangeError {
     /** The message's body. */
     readonly data: Buffer,
   ) {
-    super(`The received message's type ${type} is above Number.MAX_SAFE_INTEGER; the message is on this error (type, data)`);
+    super(
+      `The received message's type ${type} is above Number.MAX_SAFE_INTEGER; the message is on this error (type, data)`,
+    );
     this.name = 'RangeError';
   }
 }

@@ -15,7 +15,15 @@
 import { endianness } from 'node:os';
 import { constants as osConstants } from 'node:os';
 import { binding } from './addon';
-import { ClosedError, FeatureUnavailableError, InvalidStateError, LockCorruptError, SysvIpcError, timeoutError, type SysvIpcErrorContext } from './errors';
+import {
+  ClosedError,
+  FeatureUnavailableError,
+  InvalidStateError,
+  LockCorruptError,
+  SysvIpcError,
+  timeoutError,
+  type SysvIpcErrorContext,
+} from './errors';
 import type { Key } from './keys';
 import { MutexNotHeldError } from './errors';
 import { SharedMemory } from './shared-memory';
@@ -117,7 +125,9 @@ function ownershipOf(shmid: number, offset: number): Ownership {
 // hand out one that works only while uncontended.
 function requireFutex(): void {
   if (!binding.constants.HAVE_FUTEX) {
-    throw new FeatureUnavailableError('FastMutex is unavailable on this platform: it needs futex(2), which only Linux has');
+    throw new FeatureUnavailableError(
+      'FastMutex is unavailable on this platform: it needs futex(2), which only Linux has',
+    );
   }
 }
 
@@ -238,7 +248,11 @@ export class FastMutex extends IpcHandle {
     if (!(shm instanceof SharedMemory)) check.invalidType('shm', 'an instance of SharedMemory', shm);
     const off = check.integer('offset', offset, 0, Math.max(0, shm.size - L.SIZE));
     if (off % 8 !== 0 || off + L.SIZE > shm.size) {
-      check.outOfRange('offset', `a multiple of 8 with ${L.SIZE} bytes of the ${shm.size}-byte segment from it`, offset);
+      check.outOfRange(
+        'offset',
+        `a multiple of 8 with ${L.SIZE} bytes of the ${shm.size}-byte segment from it`,
+        offset,
+      );
     }
     return new FastMutex(shm, off, false);
   }
@@ -363,7 +377,8 @@ export class FastMutex extends IpcHandle {
    */
   lockSync(options?: FastMutexLockSyncOptions): FastMutexLockResult {
     // No options object to read on the hot path (`lockSync()`).
-    const timeout = options === undefined ? -1 : check.timeout('options.timeout', check.options('options', options).timeout);
+    const timeout =
+      options === undefined ? -1 : check.timeout('options.timeout', check.options('options', options).timeout);
     this.ensureUsable();
     if (this.take()) return ALIVE;
     this.checkWord();

@@ -23,7 +23,11 @@ export class HandleState {
   closed = false;
 
   /** @param what How errors name the object, for example "message queue". */
-  constructor(readonly id: number, readonly key: Key, readonly what: string) {
+  constructor(
+    readonly id: number,
+    readonly key: Key,
+    readonly what: string,
+  ) {
     this.waits = new WaitGroup(what);
   }
 

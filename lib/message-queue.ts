@@ -3,7 +3,14 @@
  */
 import * as os from 'node:os';
 import { binding } from './addon';
-import { ClosedError, FeatureUnavailableError, OutOfRangeError, SysvIpcError, timeoutError, UnsafeMessageTypeError } from './errors';
+import {
+  ClosedError,
+  FeatureUnavailableError,
+  OutOfRangeError,
+  SysvIpcError,
+  timeoutError,
+  UnsafeMessageTypeError,
+} from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
 import { readKernelTunable, statTime } from './kernel';
 import { ownershipOf, parseOwnershipChange, type IpcOwnership, type IpcOwnershipChange } from './ownership';
@@ -214,7 +221,8 @@ export class MessageQueue extends IpcHandle {
     const o = check.options('options', options);
     const key = o.key === undefined ? IPC_PRIVATE : check.key('options.key', o.key);
     const mode = check.mode('options.mode', o.mode, 0o600);
-    const maxBytes = o.maxBytes === undefined ? undefined : check.integer('options.maxBytes', o.maxBytes, 0, 0x7fffffff);
+    const maxBytes =
+      o.maxBytes === undefined ? undefined : check.integer('options.maxBytes', o.maxBytes, 0, 0x7fffffff);
     const id = binding.msgget(key, C.IPC_CREAT | C.IPC_EXCL | mode);
     const queue = new MessageQueue(id, key);
     if (maxBytes !== undefined) {
@@ -233,7 +241,11 @@ export class MessageQueue extends IpcHandle {
    * @throws {SysvIpcError} ENOENT if absent and `create` is not set; EACCES without permission.
    */
   static open(key: Key, options?: MessageQueueOpenOptions): MessageQueue {
-    const { key: k, create, mode } = parseOpen(key, options, { className: 'MessageQueue', what: 'queue', privateCreates: true });
+    const {
+      key: k,
+      create,
+      mode,
+    } = parseOpen(key, options, { className: 'MessageQueue', what: 'queue', privateCreates: true });
     const id = binding.msgget(k, create ? C.IPC_CREAT | mode : 0);
     return new MessageQueue(id, k);
   }

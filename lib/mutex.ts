@@ -85,7 +85,12 @@ export class Mutex extends SemaphoreSetView {
    * @throws {SysvIpcError} ENOENT if absent and `create` is not set.
    */
   static open(key: Key, options?: MutexOpenOptions): Mutex {
-    const { key: k, options: o, create, mode } = parseOpen(key, options, {
+    const {
+      key: k,
+      options: o,
+      create,
+      mode,
+    } = parseOpen(key, options, {
       className: 'Mutex',
       what: 'mutex',
       privateCreates: false,
@@ -109,7 +114,6 @@ export class Mutex extends SemaphoreSetView {
   get held(): boolean {
     return held.has(this.semaphoreSet.id);
   }
-
 
   /**
    * Takes the lock, waiting (off the event loop) while another process — or

@@ -34,7 +34,11 @@ export interface IpcOwnershipChange {
 }
 
 /** Validates an IPC_SET request; a field left out becomes -1 ("keep"), as the native layer expects. */
-export function parseOwnershipChange(options: IpcOwnershipChange | undefined): { mode: number; uid: number; gid: number } {
+export function parseOwnershipChange(options: IpcOwnershipChange | undefined): {
+  mode: number;
+  uid: number;
+  gid: number;
+} {
   const o = check.options('options', options);
   return {
     mode: o.mode === undefined ? -1 : check.integer('options.mode', o.mode, 0, 0o777),

@@ -51,7 +51,9 @@ export function checkValues(name: string, value: unknown, size: number): number[
   if (value === undefined) return new Array<number>(size).fill(0);
   if (!Array.isArray(value)) check.invalidType(name, 'an instance of Array', value);
   if (value.length !== size) {
-    throw new OutOfRangeError(`The "${name}" argument must hold one value per member (${size}). Received ${value.length}`);
+    throw new OutOfRangeError(
+      `The "${name}" argument must hold one value per member (${size}). Received ${value.length}`,
+    );
   }
   return value.map((v, i) => check.integer(`${name}[${i}]`, v, 0, SEMVMX));
 }

@@ -49,7 +49,11 @@ export function createSet(key: Key, size: number, values: readonly number[], mod
   try {
     initialise(id, values);
   } catch (err) {
-    try { binding.semRemove(id); } catch { /* already gone */ }
+    try {
+      binding.semRemove(id);
+    } catch {
+      /* already gone */
+    }
     throw err;
   }
   return { id, key, size, created: true };
@@ -125,12 +129,17 @@ export function openSet(k: Key, what: string, o: OpenSetRequest): OpenedSet {
       }
       if (stat.lastOpTime !== 0) return { id, key: k, size: stat.size, created: false };
       if (Date.now() >= deadline) {
-        throw syscallError(ETIMEDOUT, 'semget', { key: k, id }, {
-          detail:
-            `the ${what} with key 0x${(k >>> 0).toString(16)} (id ${id}) exists but was not initialised ` +
-            `within ${o.initTimeout} ms (sem_otime is still 0): its creator may have died during creation, or a ` +
-            `program outside this protocol created it. Remove it, or open it without { create: true }`,
-        });
+        throw syscallError(
+          ETIMEDOUT,
+          'semget',
+          { key: k, id },
+          {
+            detail:
+              `the ${what} with key 0x${(k >>> 0).toString(16)} (id ${id}) exists but was not initialised ` +
+              `within ${o.initTimeout} ms (sem_otime is still 0): its creator may have died during creation, or a ` +
+              `program outside this protocol created it. Remove it, or open it without { create: true }`,
+          },
+        );
       }
       // The creator's window is two syscalls: spin briefly, then back off to 10 ms.
       if (pause > 0) sleepSync(pause);

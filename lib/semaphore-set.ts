@@ -135,7 +135,12 @@ export class SemaphoreSet extends IpcHandle {
    *   ETIMEDOUT if a set exists but is never initialised.
    */
   static open(key: Key, options?: SemaphoreSetOpenOptions): SemaphoreSet {
-    const { key: k, options: o, create, mode } = parseOpen(key, options, {
+    const {
+      key: k,
+      options: o,
+      create,
+      mode,
+    } = parseOpen(key, options, {
       className: 'SemaphoreSet',
       what: 'set',
       privateCreates: false,
@@ -165,7 +170,12 @@ export class SemaphoreSet extends IpcHandle {
     try {
       const encoded = encodeOps(ops, this.size);
       const o = check.options('options', options);
-      return semopAsync(this.sem, encoded, check.timeout('options.timeout', o.timeout), check.signal('options.signal', o.signal));
+      return semopAsync(
+        this.sem,
+        encoded,
+        check.timeout('options.timeout', o.timeout),
+        check.signal('options.signal', o.signal),
+      );
     } catch (err) {
       return Promise.reject(err);
     }
@@ -204,7 +214,8 @@ export class SemaphoreSet extends IpcHandle {
   /** A {@link Semaphore} view of member `index`, sharing this set's handle (closing either closes both). */
   at(index: number): Semaphore {
     const i = this.sem.checkIndex('index', index);
-    if (memberView === undefined) throw new Error('SemaphoreSet.at() needs lib/semaphore.ts loaded (index.ts loads it)');
+    if (memberView === undefined)
+      throw new Error('SemaphoreSet.at() needs lib/semaphore.ts loaded (index.ts loads it)');
     return memberView(this, this.sem, i);
   }
 

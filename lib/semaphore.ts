@@ -11,12 +11,7 @@ import type { WaitOptions } from './waits';
 import { SEMVMX } from './semaphore-limits';
 import { createSet, openSet, setById } from './semaphore-open';
 import { semopAsync, semopOneNow, semopSync, SetState } from './semop';
-import {
-  provideMemberView,
-  SemaphoreSet,
-  type SemaphoreSetInfo,
-  type SyncWaitOptions,
-} from './semaphore-set';
+import { provideMemberView, SemaphoreSet, type SemaphoreSetInfo, type SyncWaitOptions } from './semaphore-set';
 
 const C = binding.constants;
 
@@ -157,7 +152,12 @@ export class Semaphore extends SemaphoreSetView {
    * @throws {SysvIpcError} ENOENT if absent and `create` is not set; ETIMEDOUT if it is never initialised.
    */
   static open(key: Key, options?: SemaphoreOpenOptions): Semaphore {
-    const { key: k, options: o, create, mode } = parseOpen(key, options, {
+    const {
+      key: k,
+      options: o,
+      create,
+      mode,
+    } = parseOpen(key, options, {
       className: 'Semaphore',
       what: 'semaphore',
       privateCreates: false,
@@ -228,7 +228,10 @@ export class Semaphore extends SemaphoreSetView {
    */
   release(count = 1, options?: ReleaseOptions): void {
     const n = check.integer('count', count, 1, SEMVMX);
-    const undo = options === undefined ? false : check.optionalBoolean('options.undo', check.options('options', options).undo, false);
+    const undo =
+      options === undefined
+        ? false
+        : check.optionalBoolean('options.undo', check.options('options', options).undo, false);
     semopOneNow(this.sem, this.index, n, undo ? C.SEM_UNDO : 0);
   }
 
@@ -286,7 +289,12 @@ export class Semaphore extends SemaphoreSetView {
   async lock(options?: LockOptions): Promise<SemaphoreLock> {
     const o = check.options('options', options);
     const a = parseAcquire(o, true);
-    await semopAsync(this.sem, this.ops(-a.count, a.flags), check.timeout('options.timeout', o.timeout), check.signal('options.signal', o.signal));
+    await semopAsync(
+      this.sem,
+      this.ops(-a.count, a.flags),
+      check.timeout('options.timeout', o.timeout),
+      check.signal('options.signal', o.signal),
+    );
     return this.handle(a);
   }
 

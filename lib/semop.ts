@@ -78,7 +78,12 @@ export function encodeOps(ops: unknown, size: number): Int32Array {
  * Async semop of encoded ops: tries IPC_NOWAIT first (spinning for the
  * adaptive budget, at most 50 µs), then waits on a waiter thread.
  */
-export function semopAsync(set: SetState, ops: Int32Array, timeout: number, signal: AbortSignal | undefined): Promise<void> {
+export function semopAsync(
+  set: SetState,
+  ops: Int32Array,
+  timeout: number,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   try {
     set.ensureOpen();
     const id = set.id;

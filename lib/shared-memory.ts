@@ -173,7 +173,12 @@ export class SharedMemory extends IpcHandle {
    *   `size` is larger than the existing segment; EACCES without permission.
    */
   static open(key: Key, options?: SharedMemoryOpenOptions): SharedMemory {
-    const { key: k, options: o, create, mode } = parseOpen(key, options, {
+    const {
+      key: k,
+      options: o,
+      create,
+      mode,
+    } = parseOpen(key, options, {
       className: 'SharedMemory',
       what: 'segment',
       privateCreates: true,
@@ -349,7 +354,8 @@ export class SharedMemory extends IpcHandle {
         spin: this.spin,
         // A word that changes during the spin is reported as it would be a
         // moment later by the kernel's own check: 'not-equal'.
-        attempt: (spinNs) => (binding.shmSpinWhileEqual(handle, i, value, spinNs) !== value ? 'not-equal' : WOULD_BLOCK),
+        attempt: (spinNs) =>
+          binding.shmSpinWhileEqual(handle, i, value, spinNs) !== value ? 'not-equal' : WOULD_BLOCK,
         park: (waitId) => binding.shmWaitAsync(handle, i, value, timeout, waitId),
         parked: (_value, extra) => (extra === 1 ? 'not-equal' : 'ok'),
       });

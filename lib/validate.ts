@@ -13,7 +13,8 @@ function describe(value: unknown): string {
     const ctor = (value as object).constructor;
     return ctor?.name ? `an instance of ${ctor.name}` : 'an object';
   }
-  if (typeof value === 'string') return `type string (${JSON.stringify(value.length > 28 ? `${value.slice(0, 25)}...` : value)})`;
+  if (typeof value === 'string')
+    return `type string (${JSON.stringify(value.length > 28 ? `${value.slice(0, 25)}...` : value)})`;
   return `type ${typeof value} (${String(value)})`;
 }
 

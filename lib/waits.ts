@@ -241,7 +241,10 @@ export class WaitGroup {
     this.refed = true;
     for (const waitId of this.waits) {
       const p = pending.get(waitId);
-      if (p && !p.refed) { p.refed = true; addRef(); }
+      if (p && !p.refed) {
+        p.refed = true;
+        addRef();
+      }
     }
   }
 
@@ -251,7 +254,10 @@ export class WaitGroup {
     this.refed = false;
     for (const waitId of this.waits) {
       const p = pending.get(waitId);
-      if (p && p.refed) { p.refed = false; dropRef(); }
+      if (p && p.refed) {
+        p.refed = false;
+        dropRef();
+      }
     }
   }
 

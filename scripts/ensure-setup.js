@@ -11,9 +11,7 @@ const path = require('node:path');
 
 const root = path.join(__dirname, '..');
 const has = (rel) => fs.existsSync(path.join(root, rel));
-const npm = process.env.npm_execpath
-  ? [process.execPath, [process.env.npm_execpath]]
-  : ['npm', []];
+const npm = process.env.npm_execpath ? [process.execPath, [process.env.npm_execpath]] : ['npm', []];
 
 function run(args, why) {
   process.stderr.write(`sysv-ipc: ${why}: npm ${args.join(' ')}\n`);
@@ -21,7 +19,10 @@ function run(args, why) {
 }
 
 if (!has('node_modules/typescript') || !has('node_modules/jest') || !has('node_modules/node-addon-api')) {
-  run(['install'], 'this checkout has no dependencies installed yet; installing them (builds the addon and the TypeScript)');
+  run(
+    ['install'],
+    'this checkout has no dependencies installed yet; installing them (builds the addon and the TypeScript)',
+  );
 } else if (!has('dist/index.js')) {
   run(['run', 'compile:ts'], 'the TypeScript is not compiled yet');
 }

@@ -22,13 +22,27 @@ function rows() {
     const group = 'message round trip';
     const c = `msg-rtt-${size}-c`;
     out.push({
-      id: `alt-uds-${size}`, group, size, impl: 'Node: Unix socket pair', metric: 'latency', c, expectNs: 40000,
-      targets: [], needs: [],
+      id: `alt-uds-${size}`,
+      group,
+      size,
+      impl: 'Node: Unix socket pair',
+      metric: 'latency',
+      c,
+      expectNs: 40000,
+      targets: [],
+      needs: [],
       run: (h, n) => h.node('alternatives.js', ['uds-client', size, n.warmup, n.count]),
     });
     out.push({
-      id: `alt-ipc-${size}`, group, size, impl: 'Node: child_process IPC', metric: 'latency', c, expectNs: 60000,
-      targets: [], needs: [],
+      id: `alt-ipc-${size}`,
+      group,
+      size,
+      impl: 'Node: child_process IPC',
+      metric: 'latency',
+      c,
+      expectNs: 60000,
+      targets: [],
+      needs: [],
       run: (h, n) => h.node('alternatives.js', ['ipc-client', size, n.warmup, n.count]),
     });
   }
@@ -65,7 +79,9 @@ const roles = {
   async 'uds-client'(size, warmup, count) {
     size = Number(size);
     const echo = echoCommand();
-    const child = spawn(echo.file, [...echo.pre, __filename, 'uds-echo'], { stdio: ['ignore', 'ignore', 'inherit', 'pipe'] });
+    const child = spawn(echo.file, [...echo.pre, __filename, 'uds-echo'], {
+      stdio: ['ignore', 'ignore', 'inherit', 'pipe'],
+    });
     const sock = child.stdio[3];
     const body = payload(size);
     const rt = roundTrips(() => sock.write(body), Number(warmup), Number(count));

@@ -21,73 +21,196 @@ function rows() {
   const cMsg = 'chan-rtt-64-msg-c';
   const cChan = 'chan-rtt-64-c';
   const rtt = (impl, id, sz, echoRole, clientRole, expectNs, targets, needs, c) => ({
-    id, group: rttGroup, size: sz, impl, metric: 'latency', c, expectNs, targets, needs,
+    id,
+    group: rttGroup,
+    size: sz,
+    impl,
+    metric: 'latency',
+    c,
+    expectNs,
+    targets,
+    needs,
     run: (hh, n) =>
       echoRole === 'msg'
-        ? withQueue(hh, (q) => hh.pair(
-          () => hh.c('msg', ['echo', q, sz, n.warmup + n.count]),
-          () => hh.c('msg', ['client', q, sz, n.warmup, n.count])))
-        : withChannels(hh, 2, sz, ([req, rep]) => hh.pair(
-          () => (echoRole === 'c' ? hh.c('channel', ['echo', req, rep, sz, n.warmup + n.count]) : hh.node('channel.js', [echoRole, req, rep, sz, n.warmup + n.count])),
-          () => (clientRole === 'c' ? hh.c('channel', ['client', req, rep, sz, n.warmup, n.count]) : hh.node('channel.js', [clientRole, req, rep, sz, n.warmup, n.count])))),
+        ? withQueue(hh, (q) =>
+            hh.pair(
+              () => hh.c('msg', ['echo', q, sz, n.warmup + n.count]),
+              () => hh.c('msg', ['client', q, sz, n.warmup, n.count]),
+            ),
+          )
+        : withChannels(hh, 2, sz, ([req, rep]) =>
+            hh.pair(
+              () =>
+                echoRole === 'c'
+                  ? hh.c('channel', ['echo', req, rep, sz, n.warmup + n.count])
+                  : hh.node('channel.js', [echoRole, req, rep, sz, n.warmup + n.count]),
+              () =>
+                clientRole === 'c'
+                  ? hh.c('channel', ['client', req, rep, sz, n.warmup, n.count])
+                  : hh.node('channel.js', [clientRole, req, rep, sz, n.warmup, n.count]),
+            ),
+          ),
   });
   out.push(rtt('C msgsnd/msgrcv', cMsg, size, 'msg', 'msg', 20000, [], [], cMsg));
   out.push(rtt('C channel.h', cChan, size, 'c', 'c', 5000, [], CH, cMsg));
-  out.push(rtt('sendSync/receiveSync', 'chan-rtt-64-sync', size, 'echo-sync', 'client-sync', 8000,
-    split
-      ? [{ vs: cMsg, op: '<=', factor: 0.1, text: '≤ 0.1 × C msg' }, { vs: cChan, op: '<=', factor: 3, text: '≤ 3 × C channel' }]
-      : [{ vs: cMsg, op: '<=', factor: 0.9, text: '≤ 0.9 × C msg' }],
-    CH, cMsg));
-  out.push(rtt('await send()/receive()', 'chan-rtt-64-async', size, 'echo-async', 'client-async', 12000,
-    split ? [{ vs: cMsg, op: '<=', factor: 0.2, text: '≤ 0.2 × C msg' }] : [{ vs: cMsg, op: '<=', factor: 1.2, text: '≤ 1.2 × C msg' }],
-    CH, cMsg));
+  out.push(
+    rtt(
+      'sendSync/receiveSync',
+      'chan-rtt-64-sync',
+      size,
+      'echo-sync',
+      'client-sync',
+      8000,
+      split
+        ? [
+            { vs: cMsg, op: '<=', factor: 0.1, text: '≤ 0.1 × C msg' },
+            { vs: cChan, op: '<=', factor: 3, text: '≤ 3 × C channel' },
+          ]
+        : [{ vs: cMsg, op: '<=', factor: 0.9, text: '≤ 0.9 × C msg' }],
+      CH,
+      cMsg,
+    ),
+  );
+  out.push(
+    rtt(
+      'await send()/receive()',
+      'chan-rtt-64-async',
+      size,
+      'echo-async',
+      'client-async',
+      12000,
+      split
+        ? [{ vs: cMsg, op: '<=', factor: 0.2, text: '≤ 0.2 × C msg' }]
+        : [{ vs: cMsg, op: '<=', factor: 1.2, text: '≤ 1.2 × C msg' }],
+      CH,
+      cMsg,
+    ),
+  );
   // 64 KiB: beyond a SysV message (msgmax); compared with a Node Unix socket pair.
   const uds = 'chan-rtt-64k-uds';
   out.push({
-    id: uds, group: rttGroup, size: 65536, impl: 'Node: Unix socket pair', metric: 'latency', c: null, expectNs: 100000,
-    targets: [], needs: [],
+    id: uds,
+    group: rttGroup,
+    size: 65536,
+    impl: 'Node: Unix socket pair',
+    metric: 'latency',
+    c: null,
+    expectNs: 100000,
+    targets: [],
+    needs: [],
     run: (hh, n) => hh.node('alternatives.js', ['uds-client', 65536, n.warmup, n.count]),
   });
   out.push(rtt('C channel.h', 'chan-rtt-64k-c', 65536, 'c', 'c', 30000, [], CH, null));
   // The hot-path forms: a Buffer per 64 KiB message costs more than the channel (fresh pages).
-  out.push(rtt('sendFromSync/receiveIntoSync', 'chan-rtt-64k-sync', 65536, 'echo-into', 'client-into', 40000,
-    [{ vs: uds, op: '<=', factor: 0.5, text: '≤ 0.5 × Unix socket' }], CH, null));
+  out.push(
+    rtt(
+      'sendFromSync/receiveIntoSync',
+      'chan-rtt-64k-sync',
+      65536,
+      'echo-into',
+      'client-into',
+      40000,
+      [{ vs: uds, op: '<=', factor: 0.5, text: '≤ 0.5 × Unix socket' }],
+      CH,
+      null,
+    ),
+  );
 
   const tGroup = 'channel one-way throughput';
   const tMsg = 'chan-tput-64-msg-c';
   const tChan = 'chan-tput-64-c';
   const tput = (impl, id, source, sink, expectNs, targets, needs) => ({
-    id, group: tGroup, size, impl, metric: 'rate', unit: 'msg/s', c: tMsg, expectNs, targets, needs,
+    id,
+    group: tGroup,
+    size,
+    impl,
+    metric: 'rate',
+    unit: 'msg/s',
+    c: tMsg,
+    expectNs,
+    targets,
+    needs,
     run: async (hh, n) => {
       const count = n.warmup + n.count;
-      const r = source[0] === 'msg'
-        ? await withQueue(hh, (q) => hh.pair(
-          () => hh.c('msg', ['source', q, size, count]),
-          () => hh.c('msg', ['sink', q, size, count])))
-        : await withChannels(hh, 1, size, ([id1]) => hh.pair(
-          () => (source === 'c' ? hh.c('channel', ['source', id1, size, count]) : hh.node('channel.js', [source, id1, size, count])),
-          () => (sink === 'c' ? hh.c('channel', ['sink', id1, size, count]) : hh.node('channel.js', [sink, id1, size, count]))));
+      const r =
+        source[0] === 'msg'
+          ? await withQueue(hh, (q) =>
+              hh.pair(
+                () => hh.c('msg', ['source', q, size, count]),
+                () => hh.c('msg', ['sink', q, size, count]),
+              ),
+            )
+          : await withChannels(hh, 1, size, ([id1]) =>
+              hh.pair(
+                () =>
+                  source === 'c'
+                    ? hh.c('channel', ['source', id1, size, count])
+                    : hh.node('channel.js', [source, id1, size, count]),
+                () =>
+                  sink === 'c'
+                    ? hh.c('channel', ['sink', id1, size, count])
+                    : hh.node('channel.js', [sink, id1, size, count]),
+              ),
+            );
       return { value: (r.n / r.ns) * 1e9 };
     },
   });
   out.push(tput('C msgsnd/msgrcv loop', tMsg, ['msg'], 'msg', 3000, [], []));
   out.push(tput('C channel.h loop', tChan, 'c', 'c', 300, [], CH));
-  out.push(tput('sendSync → receiveSync loop', 'chan-tput-64-sync', 'source-sync', 'sink-sync', 600,
-    split ? [{ vs: tMsg, op: '>=', factor: 5, text: '≥ 5 × C msg' }, { vs: tChan, op: '>=', factor: 0.3, text: '≥ 0.3 × C channel' }] : [],
-    CH));
-  out.push(tput('sendSync → for await messages()', 'chan-tput-64-iter', 'source-sync', 'sink-iter', 1000,
-    split ? [{ vs: tMsg, op: '>=', factor: 2, text: '≥ 2 × C msg' }] : [], CH));
+  out.push(
+    tput(
+      'sendSync → receiveSync loop',
+      'chan-tput-64-sync',
+      'source-sync',
+      'sink-sync',
+      600,
+      split
+        ? [
+            { vs: tMsg, op: '>=', factor: 5, text: '≥ 5 × C msg' },
+            { vs: tChan, op: '>=', factor: 0.3, text: '≥ 0.3 × C channel' },
+          ]
+        : [],
+      CH,
+    ),
+  );
+  out.push(
+    tput(
+      'sendSync → for await messages()',
+      'chan-tput-64-iter',
+      'source-sync',
+      'sink-iter',
+      1000,
+      split ? [{ vs: tMsg, op: '>=', factor: 2, text: '≥ 2 × C msg' }] : [],
+      CH,
+    ),
+  );
 
   out.push({
-    id: 'chan-rss', group: 'memory', size: 64, impl: 'Channel: RSS growth, receiveInto', metric: 'memory',
-    c: null, needs: CH, once: true,
+    id: 'chan-rss',
+    group: 'memory',
+    size: 64,
+    impl: 'Channel: RSS growth, receiveInto',
+    metric: 'memory',
+    c: null,
+    needs: CH,
+    once: true,
     targets: [{ vs: null, op: '<', factor: 10 * 1024 * 1024, text: '< 10 MB' }],
     counts: (quick) => ({ warmup: quick ? 20000 : 100000, count: quick ? 500000 : 10000000 }),
     run: async (hh, n) => {
-      const r = await withChannels(hh, 1, 64, ([id1]) => hh.pair(
-        () => hh.node('channel.js', ['rss-sink', id1, 64, n.warmup, n.count], { nodeFlags: ['--expose-gc'], timeoutMs: 600000 }),
-        () => hh.node('channel.js', ['rss-source', id1, 64, n.warmup, n.count], { nodeFlags: ['--expose-gc'], timeoutMs: 600000 }),
-      ));
+      const r = await withChannels(hh, 1, 64, ([id1]) =>
+        hh.pair(
+          () =>
+            hh.node('channel.js', ['rss-sink', id1, 64, n.warmup, n.count], {
+              nodeFlags: ['--expose-gc'],
+              timeoutMs: 600000,
+            }),
+          () =>
+            hh.node('channel.js', ['rss-source', id1, 64, n.warmup, n.count], {
+              nodeFlags: ['--expose-gc'],
+              timeoutMs: 600000,
+            }),
+        ),
+      );
       return {
         value: Math.max(r.growth, r.server.growth),
         detail: `${n.count} messages; receiver ${mb(r.server.growth)}, sender ${mb(r.growth)}`,

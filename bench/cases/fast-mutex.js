@@ -27,51 +27,136 @@ function rows() {
   const cPing = 'fastmutex-handoff-c-semop';
   const mutexIncr = 'fastmutex-increments-mutex';
   const uncontended = (id, impl, expectNs, targets, needs, run) => ({
-    id, group: UNCONTENDED, size: null, impl, metric: 'latency', batch: true, c: cSemUndo, expectNs, targets, needs, run,
+    id,
+    group: UNCONTENDED,
+    size: null,
+    impl,
+    metric: 'latency',
+    batch: true,
+    c: cSemUndo,
+    expectNs,
+    targets,
+    needs,
+    run,
   });
   const handoff = (id, impl, expectNs, targets, needs, a, b) => ({
-    id, group: HANDOFF, size: null, impl, metric: 'latency', c: cPing, expectNs, targets, needs,
-    run: (h, n) => withShm(h, (s) => h.pair(() => b(h, s, n.warmup + n.count), () => a(h, s, n.warmup, n.count))),
+    id,
+    group: HANDOFF,
+    size: null,
+    impl,
+    metric: 'latency',
+    c: cPing,
+    expectNs,
+    targets,
+    needs,
+    run: (h, n) =>
+      withShm(h, (s) =>
+        h.pair(
+          () => b(h, s, n.warmup + n.count),
+          () => a(h, s, n.warmup, n.count),
+        ),
+      ),
   });
   const increments = (id, impl, kind, targets, needs) => ({
-    id, group: INCREMENTS, size: null, impl, metric: 'latency', batch: true, c: null, expectNs: 2000, targets, needs,
+    id,
+    group: INCREMENTS,
+    size: null,
+    impl,
+    metric: 'latency',
+    batch: true,
+    c: null,
+    expectNs: 2000,
+    targets,
+    needs,
     counts: (quick) => ({ warmup: 0, count: quick ? 5000 : 20000 }),
     run: (h, n) =>
-      withShm(h, (shm) => (kind === 'mutex' ? withSem(h, [1], (sem) => increment(h, 'incr-mutex', sem, shm, n.count)) : increment(h, 'incr-fast', shm, shm, n.count))),
+      withShm(h, (shm) =>
+        kind === 'mutex'
+          ? withSem(h, [1], (sem) => increment(h, 'incr-mutex', sem, shm, n.count))
+          : increment(h, 'incr-fast', shm, shm, n.count),
+      ),
   });
   return [
     uncontended(cSemUndo, 'C semop pair, SEM_UNDO', 600, [], [], (h, n) =>
-      withSem(h, [1], async (s) => perOp(await h.c('sem', ['uncontended', s, n.count, 1])))),
+      withSem(h, [1], async (s) => perOp(await h.c('sem', ['uncontended', s, n.count, 1]))),
+    ),
     uncontended('fastmutex-uncontended-c-lockh', 'C lock.h try+release', 40, [], [], (h, n) =>
-      withShm(h, async (s) => perOp(await h.c('fastmutex', ['uncontended', s, n.count])))),
+      withShm(h, async (s) => perOp(await h.c('fastmutex', ['uncontended', s, n.count]))),
+    ),
     uncontended('fastmutex-uncontended-mutex', 'Mutex tryLock()+unlock()', 800, [], ['Mutex'], (h, n) =>
-      withSem(h, [1], async (s) => perOp(await h.node('fast-mutex.js', ['uncontended-mutex', s, n.count])))),
-    uncontended('fastmutex-uncontended-try', 'FastMutex tryLock()+unlock()', 80,
-      [{ vs: cSemUndo, op: '<=', factor: 0.1, text: '≤ 0.1 × C semop pair' }], ['FastMutex'], (h, n) =>
-        withShm(h, async (s) => perOp(await h.node('fast-mutex.js', ['uncontended', s, n.count, 'try'])))),
-    uncontended('fastmutex-uncontended-sync', 'FastMutex lockSync()+unlock()', 80,
-      [{ vs: cSemUndo, op: '<=', factor: 0.1, text: '≤ 0.1 × C semop pair' }], ['FastMutex'], (h, n) =>
-        withShm(h, async (s) => perOp(await h.node('fast-mutex.js', ['uncontended', s, n.count, 'sync'])))),
+      withSem(h, [1], async (s) => perOp(await h.node('fast-mutex.js', ['uncontended-mutex', s, n.count]))),
+    ),
+    uncontended(
+      'fastmutex-uncontended-try',
+      'FastMutex tryLock()+unlock()',
+      80,
+      [{ vs: cSemUndo, op: '<=', factor: 0.1, text: '≤ 0.1 × C semop pair' }],
+      ['FastMutex'],
+      (h, n) => withShm(h, async (s) => perOp(await h.node('fast-mutex.js', ['uncontended', s, n.count, 'try']))),
+    ),
+    uncontended(
+      'fastmutex-uncontended-sync',
+      'FastMutex lockSync()+unlock()',
+      80,
+      [{ vs: cSemUndo, op: '<=', factor: 0.1, text: '≤ 0.1 × C semop pair' }],
+      ['FastMutex'],
+      (h, n) => withShm(h, async (s) => perOp(await h.node('fast-mutex.js', ['uncontended', s, n.count, 'sync']))),
+    ),
 
     {
-      id: cPing, group: HANDOFF, size: null, impl: 'C semop ping-pong', metric: 'latency', c: cPing, expectNs: 15000, targets: [], needs: [],
+      id: cPing,
+      group: HANDOFF,
+      size: null,
+      impl: 'C semop ping-pong',
+      metric: 'latency',
+      c: cPing,
+      expectNs: 15000,
+      targets: [],
+      needs: [],
       run: (h, n) =>
-        withSem(h, [0, 0], (s) => h.pair(() => h.c('sem', ['pong', s, n.warmup + n.count]), () => h.c('sem', ['ping', s, n.warmup, n.count]))),
+        withSem(h, [0, 0], (s) =>
+          h.pair(
+            () => h.c('sem', ['pong', s, n.warmup + n.count]),
+            () => h.c('sem', ['ping', s, n.warmup, n.count]),
+          ),
+        ),
     },
-    handoff('fastmutex-handoff-c-lockh', 'C lock.h handoff', 15000, [], [],
+    handoff(
+      'fastmutex-handoff-c-lockh',
+      'C lock.h handoff',
+      15000,
+      [],
+      [],
       (h, s, warmup, count) => h.c('fastmutex', ['hand-a', s, warmup, count]),
-      (h, s, steps) => h.c('fastmutex', ['hand-b', s, steps])),
-    handoff('fastmutex-handoff-sync', 'FastMutex lockSync() handoff', 15000,
-      [{ vs: cPing, op: '<=', factor: 1.0, text: '≤ 1.0 × C semop ping-pong' }], ['FastMutex'],
+      (h, s, steps) => h.c('fastmutex', ['hand-b', s, steps]),
+    ),
+    handoff(
+      'fastmutex-handoff-sync',
+      'FastMutex lockSync() handoff',
+      15000,
+      [{ vs: cPing, op: '<=', factor: 1.0, text: '≤ 1.0 × C semop ping-pong' }],
+      ['FastMutex'],
       (h, s, warmup, count) => h.node('fast-mutex.js', ['hand-a', s, warmup, count, 'sync']),
-      (h, s, steps) => h.node('fast-mutex.js', ['hand-b', s, steps, 'sync'])),
-    handoff('fastmutex-handoff-async', 'FastMutex await lock() handoff', 30000, [], ['FastMutex'],
+      (h, s, steps) => h.node('fast-mutex.js', ['hand-b', s, steps, 'sync']),
+    ),
+    handoff(
+      'fastmutex-handoff-async',
+      'FastMutex await lock() handoff',
+      30000,
+      [],
+      ['FastMutex'],
       (h, s, warmup, count) => h.node('fast-mutex.js', ['hand-a', s, warmup, count, 'async']),
-      (h, s, steps) => h.node('fast-mutex.js', ['hand-b', s, steps, 'async'])),
+      (h, s, steps) => h.node('fast-mutex.js', ['hand-b', s, steps, 'async']),
+    ),
 
     increments(mutexIncr, 'Mutex lockSync()+unlock()', 'mutex', [], ['Mutex']),
-    increments('fastmutex-increments-fast', 'FastMutex lockSync()+unlock()', 'fast',
-      [{ vs: mutexIncr, op: '<=', factor: 0.5, text: '≤ 0.5 × Mutex' }], ['FastMutex']),
+    increments(
+      'fastmutex-increments-fast',
+      'FastMutex lockSync()+unlock()',
+      'fast',
+      [{ vs: mutexIncr, op: '<=', factor: 0.5, text: '≤ 0.5 × Mutex' }],
+      ['FastMutex'],
+    ),
   ];
 }
 
@@ -214,12 +299,22 @@ const roles = {
   },
   'incr-fast'(lockId, shmId, count) {
     const { shm, mutex } = lockAt(shmId, 0);
-    return incrementUnder(shm, () => mutex.lockSync(), () => mutex.unlock(), Number(count));
+    return incrementUnder(
+      shm,
+      () => mutex.lockSync(),
+      () => mutex.unlock(),
+      Number(count),
+    );
   },
   'incr-mutex'(lockId, shmId, count) {
     const mutex = pkg().Mutex.fromId(Number(lockId));
     const shm = pkg().SharedMemory.fromId(Number(shmId));
-    return incrementUnder(shm, () => mutex.lockSync(), () => mutex.unlock(), Number(count));
+    return incrementUnder(
+      shm,
+      () => mutex.lockSync(),
+      () => mutex.unlock(),
+      Number(count),
+    );
   },
 };
 

@@ -15,30 +15,68 @@ function rows() {
     const c = `msg-rtt-${size}-c`;
     const group = 'message round trip';
     const rtt = (impl, id, echoRole, clientRole, expectNs, targets, needs) => ({
-      id, group, size, impl, metric: 'latency', c, expectNs, targets, needs,
+      id,
+      group,
+      size,
+      impl,
+      metric: 'latency',
+      c,
+      expectNs,
+      targets,
+      needs,
       run: (h, n) =>
         withQueue(h, (q) =>
           h.pair(
-            () => (echoRole === 'c' ? h.c('msg', ['echo', q, size, n.warmup + n.count]) : h.node('messages.js', [echoRole, q, size, n.warmup + n.count])),
-            () => (clientRole === 'c' ? h.c('msg', ['client', q, size, n.warmup, n.count]) : h.node('messages.js', [clientRole, q, size, n.warmup, n.count])),
+            () =>
+              echoRole === 'c'
+                ? h.c('msg', ['echo', q, size, n.warmup + n.count])
+                : h.node('messages.js', [echoRole, q, size, n.warmup + n.count]),
+            () =>
+              clientRole === 'c'
+                ? h.c('msg', ['client', q, size, n.warmup, n.count])
+                : h.node('messages.js', [clientRole, q, size, n.warmup, n.count]),
           ),
         ),
     });
     out.push(rtt('C msgsnd/msgrcv', c, 'c', 'c', 20000, [], []));
-    out.push(rtt('sendSync/receiveSync', `msg-rtt-${size}-sync`, 'echo-sync', 'client-sync', 22000, size === 64 ? [{ vs: c, op: '<=', factor: 1.25, text: '≤ 1.25 × C' }] : [], MSG));
     out.push(
-      rtt('await send()/receive()', `msg-rtt-${size}-async`, 'echo-async', 'client-async', 40000,
+      rtt(
+        'sendSync/receiveSync',
+        `msg-rtt-${size}-sync`,
+        'echo-sync',
+        'client-sync',
+        22000,
+        size === 64 ? [{ vs: c, op: '<=', factor: 1.25, text: '≤ 1.25 × C' }] : [],
+        MSG,
+      ),
+    );
+    out.push(
+      rtt(
+        'await send()/receive()',
+        `msg-rtt-${size}-async`,
+        'echo-async',
+        'client-async',
+        40000,
         size === 64
           ? [
               { vs: c, op: '<=', factor: 2.0, text: '≤ 2.0 × C' },
               { vs: `alt-uds-${size}`, op: '<=', factor: 0.8, text: '≤ 0.8 × Unix socket' },
             ]
           : [],
-        MSG),
+        MSG,
+      ),
     );
     out.push({
-      id: `msg-rtt-${size}-python`, group, size, impl: 'Python: send()/receive()', metric: 'latency', c, expectNs: 25000,
-      targets: [], needs: [], requires: ['python'],
+      id: `msg-rtt-${size}-python`,
+      group,
+      size,
+      impl: 'Python: send()/receive()',
+      metric: 'latency',
+      c,
+      expectNs: 25000,
+      targets: [],
+      needs: [],
+      requires: ['python'],
       run: (h, n) =>
         withKeyedQueue(h, (key) =>
           h.pair(
@@ -52,26 +90,68 @@ function rows() {
     const c = `msg-tput-${size}-c`;
     const group = 'one-way throughput';
     const tput = (impl, id, sourceRole, sinkRole, expectNs, targets, needs) => ({
-      id, group, size, impl, metric: 'rate', unit: 'msg/s', c, expectNs, targets, needs,
+      id,
+      group,
+      size,
+      impl,
+      metric: 'rate',
+      unit: 'msg/s',
+      c,
+      expectNs,
+      targets,
+      needs,
       run: async (h, n) => {
         const count = n.warmup + n.count;
         const r = await withQueue(h, (q) =>
           h.pair(
-            () => (sourceRole === 'c' ? h.c('msg', ['source', q, size, count]) : h.node('messages.js', [sourceRole, q, size, count])),
-            () => (sinkRole === 'c' ? h.c('msg', ['sink', q, size, count]) : h.node('messages.js', [sinkRole, q, size, count])),
+            () =>
+              sourceRole === 'c'
+                ? h.c('msg', ['source', q, size, count])
+                : h.node('messages.js', [sourceRole, q, size, count]),
+            () =>
+              sinkRole === 'c'
+                ? h.c('msg', ['sink', q, size, count])
+                : h.node('messages.js', [sinkRole, q, size, count]),
           ),
         );
         return { value: (r.n / r.ns) * 1e9 };
       },
     });
     out.push(tput('C msgsnd/msgrcv loop', c, 'c', 'c', 3000, [], []));
-    out.push(tput('sendSync → receiveSync loop', `msg-tput-${size}-sync`, 'source-sync', 'sink-sync', 4000,
-      size === 64 ? [{ vs: c, op: '>=', factor: 0.6, text: '≥ 0.6 × C' }] : [], MSG));
-    out.push(tput('await send() → for await messages()', `msg-tput-${size}-async`, 'source-async', 'sink-async', 6000,
-      size === 64 ? [{ vs: c, op: '>=', factor: 0.35, text: '≥ 0.35 × C' }] : [], MSG));
+    out.push(
+      tput(
+        'sendSync → receiveSync loop',
+        `msg-tput-${size}-sync`,
+        'source-sync',
+        'sink-sync',
+        4000,
+        size === 64 ? [{ vs: c, op: '>=', factor: 0.6, text: '≥ 0.6 × C' }] : [],
+        MSG,
+      ),
+    );
+    out.push(
+      tput(
+        'await send() → for await messages()',
+        `msg-tput-${size}-async`,
+        'source-async',
+        'sink-async',
+        6000,
+        size === 64 ? [{ vs: c, op: '>=', factor: 0.35, text: '≥ 0.35 × C' }] : [],
+        MSG,
+      ),
+    );
     out.push({
-      id: `msg-tput-${size}-python`, group, size, impl: 'Python: send() → receive() loop', metric: 'rate', unit: 'msg/s', c,
-      expectNs: 5000, targets: [], needs: [], requires: ['python'],
+      id: `msg-tput-${size}-python`,
+      group,
+      size,
+      impl: 'Python: send() → receive() loop',
+      metric: 'rate',
+      unit: 'msg/s',
+      c,
+      expectNs: 5000,
+      targets: [],
+      needs: [],
+      requires: ['python'],
       run: async (h, n) => {
         const count = n.warmup + n.count;
         const r = await withKeyedQueue(h, (key) =>
@@ -85,18 +165,35 @@ function rows() {
     });
   }
   out.push({
-    id: 'msg-rss', group: 'memory', size: 64, impl: 'RSS growth, async round trips', metric: 'memory',
-    c: null, needs: MSG, once: true,
+    id: 'msg-rss',
+    group: 'memory',
+    size: 64,
+    impl: 'RSS growth, async round trips',
+    metric: 'memory',
+    c: null,
+    needs: MSG,
+    once: true,
     targets: [{ vs: null, op: '<', factor: 10 * 1024 * 1024, text: '< 10 MB' }],
     counts: (quick) => ({ warmup: quick ? 5000 : 20000, count: quick ? 50000 : 1000000 }),
     run: async (h, n) => {
       const r = await withQueue(h, (q) =>
         h.pair(
-          () => h.node('messages.js', ['rss-echo', q, 64, n.warmup, n.count], { nodeFlags: ['--expose-gc'], timeoutMs: 600000 }),
-          () => h.node('messages.js', ['rss-client', q, 64, n.warmup, n.count], { nodeFlags: ['--expose-gc'], timeoutMs: 600000 }),
+          () =>
+            h.node('messages.js', ['rss-echo', q, 64, n.warmup, n.count], {
+              nodeFlags: ['--expose-gc'],
+              timeoutMs: 600000,
+            }),
+          () =>
+            h.node('messages.js', ['rss-client', q, 64, n.warmup, n.count], {
+              nodeFlags: ['--expose-gc'],
+              timeoutMs: 600000,
+            }),
         ),
       );
-      return { value: Math.max(r.growth, r.server.growth), detail: `${n.count} trips; client ${mb(r.growth)}, echo ${mb(r.server.growth)}` };
+      return {
+        value: Math.max(r.growth, r.server.growth),
+        detail: `${n.count} trips; client ${mb(r.growth)}, echo ${mb(r.server.growth)}`,
+      };
     },
   });
   return out;

@@ -11,25 +11,61 @@ function rows() {
   const c = 'sem-pingpong-c';
   const group = 'semaphore ping-pong';
   const ping = (impl, id, pongRole, pingRole, expectNs, targets, needs) => ({
-    id, group, size: null, impl, metric: 'latency', c, expectNs, targets, needs,
+    id,
+    group,
+    size: null,
+    impl,
+    metric: 'latency',
+    c,
+    expectNs,
+    targets,
+    needs,
     run: (h, n) =>
       withSet(h, 2, [0, 0], (s) =>
         h.pair(
-          () => (pongRole === 'c' ? h.c('sem', ['pong', s, n.warmup + n.count]) : h.node('semaphores.js', [pongRole, s, n.warmup + n.count])),
-          () => (pingRole === 'c' ? h.c('sem', ['ping', s, n.warmup, n.count]) : h.node('semaphores.js', [pingRole, s, n.warmup, n.count])),
+          () =>
+            pongRole === 'c'
+              ? h.c('sem', ['pong', s, n.warmup + n.count])
+              : h.node('semaphores.js', [pongRole, s, n.warmup + n.count]),
+          () =>
+            pingRole === 'c'
+              ? h.c('sem', ['ping', s, n.warmup, n.count])
+              : h.node('semaphores.js', [pingRole, s, n.warmup, n.count]),
         ),
       ),
   });
   const out = [
     ping('C semop', c, 'c', 'c', 15000, [], []),
-    ping('release()/acquireSync()', 'sem-pingpong-sync', 'pong-sync', 'ping-sync', 18000,
-      [{ vs: c, op: '<=', factor: 1.25, text: '≤ 1.25 × C' }], ['SemaphoreSet']),
-    ping('release()/await acquire()', 'sem-pingpong-async', 'pong-async', 'ping-async', 35000,
-      [{ vs: c, op: '<=', factor: 2.0, text: '≤ 2.0 × C' }], ['SemaphoreSet']),
+    ping(
+      'release()/acquireSync()',
+      'sem-pingpong-sync',
+      'pong-sync',
+      'ping-sync',
+      18000,
+      [{ vs: c, op: '<=', factor: 1.25, text: '≤ 1.25 × C' }],
+      ['SemaphoreSet'],
+    ),
+    ping(
+      'release()/await acquire()',
+      'sem-pingpong-async',
+      'pong-async',
+      'ping-async',
+      35000,
+      [{ vs: c, op: '<=', factor: 2.0, text: '≤ 2.0 × C' }],
+      ['SemaphoreSet'],
+    ),
     {
       // sysv_ipc's Semaphore is a set of one: two sets instead of two members.
-      id: 'sem-pingpong-python', group, size: null, impl: 'Python: release()/acquire()', metric: 'latency', c, expectNs: 20000,
-      targets: [], needs: [], requires: ['python'],
+      id: 'sem-pingpong-python',
+      group,
+      size: null,
+      impl: 'Python: release()/acquire()',
+      metric: 'latency',
+      c,
+      expectNs: 20000,
+      targets: [],
+      needs: [],
+      requires: ['python'],
       run: (h, n) =>
         withKeyedSets(h, [0, 0], ([k0, k1]) =>
           h.pair(
@@ -45,19 +81,49 @@ function rows() {
     const g = 'uncontended acquire+release';
     const label = undo ? ', SEM_UNDO' : '';
     out.push({
-      id: cId, group: g, size: null, impl: `C semop pair${label}`, metric: 'latency', batch: true, c: cId, expectNs: 600,
-      targets: [], needs: [],
-      run: (h, n) => withSet(h, 1, [1], async (s) => perOp(await h.c('sem', ['uncontended', s, n.count, undo ? 1 : 0]))),
+      id: cId,
+      group: g,
+      size: null,
+      impl: `C semop pair${label}`,
+      metric: 'latency',
+      batch: true,
+      c: cId,
+      expectNs: 600,
+      targets: [],
+      needs: [],
+      run: (h, n) =>
+        withSet(h, 1, [1], async (s) => perOp(await h.c('sem', ['uncontended', s, n.count, undo ? 1 : 0]))),
     });
     out.push({
-      id: `sem-uncontended-${tag}`, group: g, size: null, impl: `tryAcquire()+release()${label}`, metric: 'latency', batch: true,
-      c: cId, expectNs: 800, targets: [{ vs: cId, op: '<=', factor: 1.2, text: '≤ 1.2 × C' }], needs: ['Semaphore'],
-      run: (h, n) => withSet(h, 1, [1], async (s) => perOp(await h.node('semaphores.js', ['uncontended', s, n.count, undo ? 1 : 0]))),
+      id: `sem-uncontended-${tag}`,
+      group: g,
+      size: null,
+      impl: `tryAcquire()+release()${label}`,
+      metric: 'latency',
+      batch: true,
+      c: cId,
+      expectNs: 800,
+      targets: [{ vs: cId, op: '<=', factor: 1.2, text: '≤ 1.2 × C' }],
+      needs: ['Semaphore'],
+      run: (h, n) =>
+        withSet(h, 1, [1], async (s) =>
+          perOp(await h.node('semaphores.js', ['uncontended', s, n.count, undo ? 1 : 0])),
+        ),
     });
     out.push({
-      id: `sem-uncontended-${tag}-python`, group: g, size: null, impl: `Python: acquire()+release()${label}`, metric: 'latency',
-      batch: true, c: cId, expectNs: 1500, targets: [], needs: [], requires: ['python'],
-      run: (h, n) => withKeyedSets(h, [1], async ([k]) => perOp(await h.python(['sem', 'uncontended', k, n.count, undo ? 1 : 0]))),
+      id: `sem-uncontended-${tag}-python`,
+      group: g,
+      size: null,
+      impl: `Python: acquire()+release()${label}`,
+      metric: 'latency',
+      batch: true,
+      c: cId,
+      expectNs: 1500,
+      targets: [],
+      needs: [],
+      requires: ['python'],
+      run: (h, n) =>
+        withKeyedSets(h, [1], async ([k]) => perOp(await h.python(['sem', 'uncontended', k, n.count, undo ? 1 : 0]))),
     });
   }
   return out;

@@ -14,7 +14,16 @@ function rows() {
   const c = 'shm-bw-c';
   const ref = 'shm-bw-copy';
   const bw = (impl, id, role, targets, needs) => ({
-    id, group, size: MIB64, impl, metric: 'bandwidth', unit: 'B/s', c, targets, needs, fixed: true,
+    id,
+    group,
+    size: MIB64,
+    impl,
+    metric: 'bandwidth',
+    unit: 'B/s',
+    c,
+    targets,
+    needs,
+    fixed: true,
     counts: (quick) => ({ warmup: 1, count: quick ? 3 : 6 }),
     run: async (h, n) => {
       let r;
@@ -36,20 +45,46 @@ function rows() {
   const out = [
     bw('C memcpy, private → private', c, 'c', [], []),
     bw('Buffer.copy, private → private', ref, 'copy', [], []),
-    bw('write: private.copy(shm.buffer)', 'shm-bw-write', 'write', [{ vs: ref, op: '>=', factor: 0.95, text: '≥ 0.95 × Buffer.copy' }], ['SharedMemory']),
-    bw('read: shm.buffer.copy(private)', 'shm-bw-read', 'read', [{ vs: ref, op: '>=', factor: 0.95, text: '≥ 0.95 × Buffer.copy' }], ['SharedMemory']),
+    bw(
+      'write: private.copy(shm.buffer)',
+      'shm-bw-write',
+      'write',
+      [{ vs: ref, op: '>=', factor: 0.95, text: '≥ 0.95 × Buffer.copy' }],
+      ['SharedMemory'],
+    ),
+    bw(
+      'read: shm.buffer.copy(private)',
+      'shm-bw-read',
+      'read',
+      [{ vs: ref, op: '>=', factor: 0.95, text: '≥ 0.95 × Buffer.copy' }],
+      ['SharedMemory'],
+    ),
   ];
   const fc = 'futex-rtt-c';
   const fgroup = 'wait/notify round trip';
   const msgC = 'msg-rtt-64-c';
   const futex = (impl, id, pongRole, pingRole, expectNs, targets, needs) => ({
-    id, group: fgroup, size: null, impl, metric: 'latency', c: fc, expectNs, targets, needs,
+    id,
+    group: fgroup,
+    size: null,
+    impl,
+    metric: 'latency',
+    c: fc,
+    expectNs,
+    targets,
+    needs,
     run: async (h, n) => {
       const shm = h.createObject('shm', { size: 4096 });
       try {
         return await h.pair(
-          () => (pongRole === 'c' ? h.c('shm', ['pong', shm, n.warmup + n.count]) : h.node('shared-memory.js', [pongRole, shm, n.warmup + n.count])),
-          () => (pingRole === 'c' ? h.c('shm', ['ping', shm, n.warmup, n.count]) : h.node('shared-memory.js', [pingRole, shm, n.warmup, n.count])),
+          () =>
+            pongRole === 'c'
+              ? h.c('shm', ['pong', shm, n.warmup + n.count])
+              : h.node('shared-memory.js', [pongRole, shm, n.warmup + n.count]),
+          () =>
+            pingRole === 'c'
+              ? h.c('shm', ['ping', shm, n.warmup, n.count])
+              : h.node('shared-memory.js', [pingRole, shm, n.warmup, n.count]),
         );
       } finally {
         h.removeObjects([{ kind: 'shm', id: shm }]);
@@ -57,10 +92,28 @@ function rows() {
     },
   });
   out.push(futex('C futex on a shm word', fc, 'c', 'c', 12000, [], []));
-  out.push(futex('notify()/waitSync()', 'futex-rtt-sync', 'pong-sync', 'ping-sync', 15000,
-    [{ vs: msgC, op: '<=', factor: 1.0, text: '≤ 1.0 × C message RTT' }], ['SharedMemory']));
-  out.push(futex('notify()/await wait()', 'futex-rtt-async', 'pong-async', 'ping-async', 35000,
-    [{ vs: msgC, op: '<=', factor: 1.0, text: '≤ 1.0 × C message RTT' }], ['SharedMemory']));
+  out.push(
+    futex(
+      'notify()/waitSync()',
+      'futex-rtt-sync',
+      'pong-sync',
+      'ping-sync',
+      15000,
+      [{ vs: msgC, op: '<=', factor: 1.0, text: '≤ 1.0 × C message RTT' }],
+      ['SharedMemory'],
+    ),
+  );
+  out.push(
+    futex(
+      'notify()/await wait()',
+      'futex-rtt-async',
+      'pong-async',
+      'ping-async',
+      35000,
+      [{ vs: msgC, op: '<=', factor: 1.0, text: '≤ 1.0 × C message RTT' }],
+      ['SharedMemory'],
+    ),
+  );
   return out;
 }
 
@@ -105,7 +158,7 @@ const roles = {
   'pong-sync'(id, count) {
     const { shm, w } = words(id);
     for (let i = 1; i <= count; i++) {
-      for (let v; (v = Atomics.load(w, 0)) !== i; ) shm.waitSync(0, v);
+      for (let v; (v = Atomics.load(w, 0)) !== i;) shm.waitSync(0, v);
       Atomics.store(w, 1, i);
       shm.notify(1, 1);
     }
@@ -118,7 +171,7 @@ const roles = {
       const t0 = nowNs();
       Atomics.store(w, 0, i);
       shm.notify(0, 1);
-      for (let v; (v = Atomics.load(w, 1)) !== i; ) shm.waitSync(1, v);
+      for (let v; (v = Atomics.load(w, 1)) !== i;) shm.waitSync(1, v);
       if (i > warmup) samples[i - 1 - warmup] = nowNs() - t0;
     }
     return summarize(samples);
@@ -126,7 +179,7 @@ const roles = {
   async 'pong-async'(id, count) {
     const { shm, w } = words(id);
     for (let i = 1; i <= count; i++) {
-      for (let v; (v = Atomics.load(w, 0)) !== i; ) await shm.wait(0, v);
+      for (let v; (v = Atomics.load(w, 0)) !== i;) await shm.wait(0, v);
       Atomics.store(w, 1, i);
       shm.notify(1, 1);
     }
@@ -139,7 +192,7 @@ const roles = {
       const t0 = nowNs();
       Atomics.store(w, 0, i);
       shm.notify(0, 1);
-      for (let v; (v = Atomics.load(w, 1)) !== i; ) await shm.wait(1, v);
+      for (let v; (v = Atomics.load(w, 1)) !== i;) await shm.wait(1, v);
       if (i > warmup) samples[i - 1 - warmup] = nowNs() - t0;
     }
     return summarize(samples);

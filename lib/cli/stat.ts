@@ -17,7 +17,9 @@ function find(kind: IpcKind, id: number | undefined, key: number | undefined): I
   const entry = list(kind).find((e) => (id !== undefined ? e.id === id : e.key === key));
   if (!entry) {
     throw new Error(
-      id !== undefined ? `no ${KIND_NAMES[kind]} with id ${id}` : `no ${KIND_NAMES[kind]} with key ${formatKey(key ?? 0)}`,
+      id !== undefined
+        ? `no ${KIND_NAMES[kind]} with id ${id}`
+        : `no ${KIND_NAMES[kind]} with key ${formatKey(key ?? 0)}`,
     );
   }
   return entry;
@@ -46,7 +48,11 @@ function statLines(e: IpcObject, now: number): Array<[string, string]> {
     lines.push(
       ['size', `${formatBytes(e.size)}${e.size >= 1024 ? ` (${e.size})` : ''}`],
       ['attachments', String(e.attachments)],
-      ['status', [e.removed ? 'removed (goes at the last detach)' : '', e.locked ? 'locked' : ''].filter(Boolean).join(', ') || '-'],
+      [
+        'status',
+        [e.removed ? 'removed (goes at the last detach)' : '', e.locked ? 'locked' : ''].filter(Boolean).join(', ') ||
+          '-',
+      ],
       ['creator pid', pid(e.creatorPid)],
       ['last pid', pid(e.lastPid)],
       ['last attach', when(e.lastAttachTime)],
@@ -61,7 +67,10 @@ function statLines(e: IpcObject, now: number): Array<[string, string]> {
       lines.push(
         ['channel', `yes (layout version 1)${look.removed ? ', removed' : ''}`],
         ['  capacity', `${formatBytes(look.capacity)} ring, messages up to ${formatBytes(look.maxMessageSize)}`],
-        ['  queued', `${look.messages} messages, ${formatBytes(look.bytes)} (${formatBytes(look.usedBytes)} of the ring)`],
+        [
+          '  queued',
+          `${look.messages} messages, ${formatBytes(look.bytes)} (${formatBytes(look.usedBytes)} of the ring)`,
+        ],
       );
     }
   }
@@ -78,7 +87,9 @@ export function run(args: string[]): number {
   if ((keyArg === undefined) === (rest.length === 0)) throw new UsageError('give either one <id> or --key K', 'stat');
   if (rest.length > 1) throw new UsageError('stat takes one id', 'stat');
   const entry =
-    keyArg !== undefined ? find(kind, undefined, parseKey(keyArg, 'stat')) : find(kind, parseId(rest[0], 'stat'), undefined);
+    keyArg !== undefined
+      ? find(kind, undefined, parseKey(keyArg, 'stat'))
+      : find(kind, parseId(rest[0], 'stat'), undefined);
   if (values.json) {
     json(withChannel(entry));
     return 0;

@@ -37,7 +37,12 @@ export interface Parsed {
 /** node:util's parseArgs with --help added, strict, its errors turned into one-line usage errors. */
 export function parse(command: string, args: string[], options: NonNullable<ParseArgsConfig['options']>): Parsed {
   try {
-    const config = { args, options: { help: { type: 'boolean', short: 'h' }, ...options }, allowPositionals: true, strict: true };
+    const config = {
+      args,
+      options: { help: { type: 'boolean', short: 'h' }, ...options },
+      allowPositionals: true,
+      strict: true,
+    };
     return parseArgs(config as ParseArgsConfig) as Parsed;
   } catch (err) {
     // parseArgs' messages can span lines: errors here are always one line.

@@ -6,16 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import {
-  IPC_KINDS,
-  limits,
-  list,
-  MessageQueue,
-  remove,
-  removeByKey,
-  SysvIpcError,
-  type IpcKind,
-} from '../../lib';
+import { IPC_KINDS, limits, list, MessageQueue, remove, removeByKey, SysvIpcError, type IpcKind } from '../../lib';
 import { CIpc } from '../support/admin-c';
 import { Child, nearly, procLimits, randomKey, track, useCleanup } from '../support/helpers';
 

@@ -57,19 +57,46 @@ describe('sysv-ipc ls', () => {
     expect(r.status).toBe(0);
     expect(r.stderr).toBe('');
     const sections = r.stdout.split('\n\n');
-    expect(sections.map((s) => s.split('\n')[0])).toEqual(['Message queues', 'Semaphore sets', 'Shared memory segments']);
+    expect(sections.map((s) => s.split('\n')[0])).toEqual([
+      'Message queues',
+      'Semaphore sets',
+      'Shared memory segments',
+    ]);
     const row = (section: string, id: number) =>
-      section.split('\n').find((line) => line.split(/\s+/)[1] === String(id))?.split(/\s{2,}/);
+      section
+        .split('\n')
+        .find((line) => line.split(/\s+/)[1] === String(id))
+        ?.split(/\s{2,}/);
     expect(sections[0]).toMatch(/^KEY\s+ID\s+OWNER\s+PERMS\s+MESSAGES\s+BYTES\s+LAST SEND\s+LAST RECEIVE\s+CHANGED$/m);
     expect(row(sections[0], queue.id)).toEqual([
-      hex(key), String(queue.id), os.userInfo().username, '640', '1', '1.5 KiB',
-      expect.stringMatching(/ago$|^just now$/), 'never', expect.stringMatching(/ago$|^just now$/),
+      hex(key),
+      String(queue.id),
+      os.userInfo().username,
+      '640',
+      '1',
+      '1.5 KiB',
+      expect.stringMatching(/ago$|^just now$/),
+      'never',
+      expect.stringMatching(/ago$|^just now$/),
     ]);
     expect(row(sections[1], semId)).toEqual([
-      hex(semKey), String(semId), os.userInfo().username, '640', '4', 'never', expect.stringMatching(/ago$|^just now$/),
+      hex(semKey),
+      String(semId),
+      os.userInfo().username,
+      '640',
+      '4',
+      'never',
+      expect.stringMatching(/ago$|^just now$/),
     ]);
     expect(row(sections[2], shmId)?.slice(0, 8)).toEqual([
-      '0x00000000', String(shmId), os.userInfo().username, '640', '3 MiB', '0', expect.stringMatching(/^\d+$/), '-',
+      '0x00000000',
+      String(shmId),
+      os.userInfo().username,
+      '640',
+      '3 MiB',
+      '0',
+      expect.stringMatching(/^\d+$/),
+      '-',
     ]);
   });
 
@@ -82,7 +109,14 @@ describe('sysv-ipc ls', () => {
     const entries = JSON.parse(r.stdout) as Array<Record<string, unknown>>;
     expect(entries.every((e) => e.kind === 'msg')).toBe(true);
     expect(entries.find((e) => e.id === queue.id)).toMatchObject({
-      kind: 'msg', key, id: queue.id, mode: 0o600, messages: 1, bytes: 4, lastSendPid: process.pid, lastReceiveTime: null,
+      kind: 'msg',
+      key,
+      id: queue.id,
+      mode: 0o600,
+      messages: 1,
+      bytes: 4,
+      lastSendPid: process.pid,
+      lastReceiveTime: null,
     });
     expect(new Date(entries.find((e) => e.id === queue.id)?.lastSendTime as string).getTime()).not.toBeNaN();
 
@@ -96,7 +130,9 @@ describe('sysv-ipc ls', () => {
     const shmId = c.create('shm', randomKey(), 4096);
     await c.hold(shmId);
     c.remove('shm', shmId);
-    const line = cli(['ls', '--kind', 'shm']).stdout.split('\n').find((l) => l.split(/\s+/)[1] === String(shmId));
+    const line = cli(['ls', '--kind', 'shm'])
+      .stdout.split('\n')
+      .find((l) => l.split(/\s+/)[1] === String(shmId));
     expect(line?.split(/\s{2,}/).slice(5, 8)).toEqual(['1', expect.stringMatching(/^\d+$/), 'removed']);
   });
 });
@@ -194,12 +230,29 @@ describe('sysv-ipc limits', () => {
   test('prints the limits as a table and as JSON', () => {
     const text = cli(['limits']);
     expect(text.status).toBe(0);
-    for (const name of ['msgmni', 'msgmax', 'msgmnb', 'semmni', 'semmsl', 'semmns', 'semopm', 'semvmx', 'shmmni', 'shmmax', 'shmall', 'pageSize']) {
+    for (const name of [
+      'msgmni',
+      'msgmax',
+      'msgmnb',
+      'semmni',
+      'semmsl',
+      'semmns',
+      'semopm',
+      'semvmx',
+      'shmmni',
+      'shmmax',
+      'shmall',
+      'pageSize',
+    ]) {
       expect(text.stdout).toMatch(new RegExp(`^${name}\\s+\\S`, 'm'));
     }
     const asJson = JSON.parse(cli(['limits', '--json']).stdout) as Record<string, number>;
     const { shmmax, shmall, ...exact } = procLimits();
-    expect(asJson).toMatchObject({ ...exact, semvmx: 32767, pageSize: Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8' })) });
+    expect(asJson).toMatchObject({
+      ...exact,
+      semvmx: 32767,
+      pageSize: Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8' })),
+    });
     // Near 2^64 by default: beyond exact JS numbers, compared with a relative margin.
     expect(nearly(asJson.shmmax, shmmax)).toBe(true);
     expect(nearly(asJson.shmall, shmall)).toBe(true);
@@ -217,7 +270,10 @@ describe('help, version and usage errors', () => {
     expect(main.status).toBe(0);
     for (const command of ['ls', 'stat', 'rm', 'limits']) {
       expect(main.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
-      for (const args of [[command, '--help'], ['help', command]]) {
+      for (const args of [
+        [command, '--help'],
+        ['help', command],
+      ]) {
         const r = cli(args);
         expect(r.status).toBe(0);
         expect(r.stdout).toMatch(new RegExp(`^Usage: sysv-ipc ${command}`));

@@ -51,7 +51,10 @@ afterAll(() => {
 });
 
 function cKey(file: string, id: number): { key: number; errno: number } {
-  const [key, errno] = execFileSync(cFtok, ['key', file, String(id)], { encoding: 'utf8' }).trim().split(' ').map(Number);
+  const [key, errno] = execFileSync(cFtok, ['key', file, String(id)], { encoding: 'utf8' })
+    .trim()
+    .split(' ')
+    .map(Number);
   return { key, errno };
 }
 
@@ -60,7 +63,9 @@ describe('ftok', () => {
     const file = path.join(dir, 'some-file');
     fs.writeFileSync(file, 'x');
     // /proc, /sys and /dev are other file systems: their st_dev exercises the device byte.
-    const paths = [file, dir, '/', process.execPath, __filename, '/proc', '/sys', '/dev'].filter((p) => fs.existsSync(p));
+    const paths = [file, dir, '/', process.execPath, __filename, '/proc', '/sys', '/dev'].filter((p) =>
+      fs.existsSync(p),
+    );
     expect(new Set(paths.map((p) => fs.statSync(p).dev & 0xff)).size).toBeGreaterThan(1);
     for (const p of paths) {
       for (const id of [1, 65, 127, 128, 200, 255]) {
@@ -103,7 +108,9 @@ describe('ftok', () => {
   test('a path through a regular file is ENOTDIR', () => {
     const file = path.join(dir, 'plain');
     fs.writeFileSync(file, 'x');
-    expect(() => ftok(path.join(file, 'below'), 1)).toThrow(expect.objectContaining({ code: 'ENOTDIR', syscall: 'ftok' }));
+    expect(() => ftok(path.join(file, 'below'), 1)).toThrow(
+      expect.objectContaining({ code: 'ENOTDIR', syscall: 'ftok' }),
+    );
   });
 
   test('refuses project ids C would alias or discourage, and non-integers', () => {

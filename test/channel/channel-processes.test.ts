@@ -31,7 +31,9 @@ function run(cmd: string, args: Array<string | number>): Ran {
   const out: Buffer[] = [];
   let err = '';
   proc.stdout!.on('data', (d: Buffer) => out.push(d));
-  proc.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  proc.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
   const done = new Promise<{ code: number | null; signal: string | null; out: Buffer; err: string }>((resolve) => {
     proc.on('close', (code, signal) => {
       live.delete(proc);
@@ -43,7 +45,11 @@ function run(cmd: string, args: Array<string | number>): Ran {
 
 const node = (...args: Array<string | number>) => run(process.execPath, [PEER_JS, ...args]);
 
-interface RecvReport { got: Record<string, number[]>; bad: number; maxGapMs: number }
+interface RecvReport {
+  got: Record<string, number[]>;
+  bad: number;
+  maxGapMs: number;
+}
 
 async function report(r: Ran): Promise<RecvReport> {
   const res = await r.done;
@@ -68,7 +74,10 @@ function checkDelivery(receivers: Array<Record<string, number[]>>, want: Record<
         if (seqs[i] <= seqs[i - 1]) throw new Error(`producer ${p}: receiver saw seq ${seqs[i]} after ${seqs[i - 1]}`);
       }
       const s = seen.get(Number(p)) ?? new Set<number>();
-      for (const q of seqs) { if (s.has(q)) duplicates++; s.add(q); }
+      for (const q of seqs) {
+        if (s.has(q)) duplicates++;
+        s.add(q);
+      }
       seen.set(Number(p), s);
     }
   }
@@ -87,8 +96,21 @@ let cPeer: string | undefined;
 beforeAll(() => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysv-ipc-channel-c-'));
   try {
-    execFileSync('cc', ['-O2', '-std=c11', '-Wall', '-Wextra', '-Werror', `-I${path.join(ROOT, 'include')}`,
-      '-o', path.join(dir, 'channel-peer'), path.join(__dirname, '..', 'c', 'channel-peer.c')], { stdio: 'pipe' });
+    execFileSync(
+      'cc',
+      [
+        '-O2',
+        '-std=c11',
+        '-Wall',
+        '-Wextra',
+        '-Werror',
+        `-I${path.join(ROOT, 'include')}`,
+        '-o',
+        path.join(dir, 'channel-peer'),
+        path.join(__dirname, '..', 'c', 'channel-peer.c'),
+      ],
+      { stdio: 'pipe' },
+    );
     cPeer = path.join(dir, 'channel-peer');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // no cc: the C tests are skipped
@@ -96,13 +118,25 @@ beforeAll(() => {
 });
 
 const withC = (name: string, fn: () => Promise<void>, timeout?: number) =>
-  test(name, async () => {
-    if (!cPeer) { console.warn(`skipped (no C compiler): ${name}`); return; }
-    await fn();
-  }, timeout);
+  test(
+    name,
+    async () => {
+      if (!cPeer) {
+        console.warn(`skipped (no C compiler): ${name}`);
+        return;
+      }
+      await fn();
+    },
+    timeout,
+  );
 
 describe('two processes', () => {
-  test.each([['sync', 'async'], ['async', 'sync'], ['from', 'into'], ['try', 'iter']])(
+  test.each([
+    ['sync', 'async'],
+    ['async', 'sync'],
+    ['from', 'into'],
+    ['try', 'iter'],
+  ])(
     'a %s producer to a %s consumer: every message intact, in order, through many wrap-arounds',
     async (sendHow, recvHow) => {
       const ch = track(Channel.create({ capacity: 16384, maxMessageSize: 4000 }));
@@ -121,20 +155,33 @@ describe('two processes', () => {
 
 describe('3 producers x 3 consumers', () => {
   test.each([
-    [['sync', 'async', 'from'], ['sync', 'async', 'iter']],
-    [['try', 'async', 'sync'], ['into', 'asyncinto', 'try']],
-  ])('producers %j, consumers %j: nothing lost, nothing duplicated, per-producer order', async (sends, recvs) => {
-    const ch = track(Channel.create({ capacity: 65536, maxMessageSize: 3000 }));
-    const n = 800;
-    const consumers = recvs.map((how) => node('recv', ch.id, how));
-    const producers = sends.map((how, i) => node('send', ch.id, i + 1, n, 3000, how));
-    for (const p of producers) await report(p);
-    for (let i = 0; i < consumers.length; i++) ch.sendSync('STOP');
-    const reports = await Promise.all(consumers.map(report));
-    for (const r of reports) expect(r.bad).toBe(0);
-    checkDelivery(reports.map((r) => r.got), { 1: n, 2: n, 3: n });
-    expect(ch.info().messages).toBe(0);
-  }, 60000);
+    [
+      ['sync', 'async', 'from'],
+      ['sync', 'async', 'iter'],
+    ],
+    [
+      ['try', 'async', 'sync'],
+      ['into', 'asyncinto', 'try'],
+    ],
+  ])(
+    'producers %j, consumers %j: nothing lost, nothing duplicated, per-producer order',
+    async (sends, recvs) => {
+      const ch = track(Channel.create({ capacity: 65536, maxMessageSize: 3000 }));
+      const n = 800;
+      const consumers = recvs.map((how) => node('recv', ch.id, how));
+      const producers = sends.map((how, i) => node('send', ch.id, i + 1, n, 3000, how));
+      for (const p of producers) await report(p);
+      for (let i = 0; i < consumers.length; i++) ch.sendSync('STOP');
+      const reports = await Promise.all(consumers.map(report));
+      for (const r of reports) expect(r.bad).toBe(0);
+      checkDelivery(
+        reports.map((r) => r.got),
+        { 1: n, 2: n, 3: n },
+      );
+      expect(ch.info().messages).toBe(0);
+    },
+    60000,
+  );
 });
 
 describe('C peers (include/sysv-ipc/channel.h)', () => {
@@ -182,11 +229,13 @@ describe('open-or-create', () => {
         process.stdout.write(JSON.stringify({ id: ch.id, created: ch.created, capacity: ch.capacity }));
         ch.close();`;
       const kids = Array.from({ length: n }, () => run(process.execPath, ['-e', script]));
-      const results = await Promise.all(kids.map(async (k) => {
-        const res = await k.done;
-        expect(res.err).toBe('');
-        return JSON.parse(res.out.toString()) as { id: number; created: boolean; capacity: number };
-      }));
+      const results = await Promise.all(
+        kids.map(async (k) => {
+          const res = await k.done;
+          expect(res.err).toBe('');
+          return JSON.parse(res.out.toString()) as { id: number; created: boolean; capacity: number };
+        }),
+      );
       const ch = track(Channel.open(key));
       expect(new Set(results.map((r) => r.id))).toEqual(new Set([ch.id]));
       expect(results.filter((r) => r.created)).toHaveLength(1);
@@ -198,60 +247,70 @@ describe('open-or-create', () => {
 });
 
 describe('crash safety', () => {
-  withC('SIGKILL storm: producers and consumers killed at random instants while others run', async () => {
-    const ch = track(Channel.create({ capacity: 65536, maxMessageSize: 2000 }));
-    const n = 4000;
-    const stableConsumer = node('recv', ch.id, 'async');
-    const stable = [node('send', ch.id, 1, n, 2000, 'sync'), node('send', ch.id, 2, n, 2000, 'async')];
-    // C chaos: a driver forks producers and receivers and SIGKILLs each 0-5 ms after its start.
-    const storm = run(cPeer!, ['storm', ch.id, 5000, 2000, Date.now() % 100000]);
-    // Node chaos: producers killed mid-stream, now and then.
-    let nodeKills = 0;
-    const end = Date.now() + 4500;
-    while (Date.now() < end) {
-      const victim = node('send', ch.id, 5000 + nodeKills, 1e9, 2000, nodeKills % 2 ? 'async' : 'sync');
-      await sleep(200 + Math.random() * 300);
-      victim.proc.kill('SIGKILL');
-      const res = await victim.done;
-      expect(res.err).toBe('');
-      nodeKills++;
-    }
-    const stormRes = await storm.done;
-    expect(stormRes.code).toBe(0);
-    const [kills, receiverKills] = stormRes.err.trim().split(' ').map(Number);
-    const sends = await Promise.all(stable.map((s) => report(s)));
-    ch.sendSync('STOP');
-    const r = await report(stableConsumer);
-    // The storm's receivers all wrote to the driver's stdout (8-byte writes to a pipe are atomic).
-    const chaosGot: Record<string, number[]> = {};
-    for (const [p, q] of idsOf(stormRes.out)) (chaosGot[p] ??= []).push(q);
-    expect(r.bad).toBe(0);
-    // A receiver killed between taking a message and writing its id down loses that one message.
-    // (Per-receiver order is not checkable in the merged stream of the chaos receivers: check only counts there.)
-    const missing = checkDelivery([r.got], { 1: n, 2: n }, Infinity);
-    const chaosIds = new Set(idsOf(stormRes.out).filter(([p]) => p === 1 || p === 2).map(([p, q]) => `${p}:${q}`));
-    let lost = 0;
-    for (const p of [1, 2]) {
-      const mine = new Set(r.got[p] ?? []);
-      for (let q = 0; q < n; q++) {
-        const inChaos = chaosIds.has(`${p}:${q}`);
-        expect(inChaos && mine.has(q)).toBe(false); // exactly one receiver
-        if (!inChaos && !mine.has(q)) lost++;
+  withC(
+    'SIGKILL storm: producers and consumers killed at random instants while others run',
+    async () => {
+      const ch = track(Channel.create({ capacity: 65536, maxMessageSize: 2000 }));
+      const n = 4000;
+      const stableConsumer = node('recv', ch.id, 'async');
+      const stable = [node('send', ch.id, 1, n, 2000, 'sync'), node('send', ch.id, 2, n, 2000, 'async')];
+      // C chaos: a driver forks producers and receivers and SIGKILLs each 0-5 ms after its start.
+      const storm = run(cPeer!, ['storm', ch.id, 5000, 2000, Date.now() % 100000]);
+      // Node chaos: producers killed mid-stream, now and then.
+      let nodeKills = 0;
+      const end = Date.now() + 4500;
+      while (Date.now() < end) {
+        const victim = node('send', ch.id, 5000 + nodeKills, 1e9, 2000, nodeKills % 2 ? 'async' : 'sync');
+        await sleep(200 + Math.random() * 300);
+        victim.proc.kill('SIGKILL');
+        const res = await victim.done;
+        expect(res.err).toBe('');
+        nodeKills++;
       }
-    }
-    expect(lost).toBe(missing - chaosIds.size);
-    expect(lost).toBeLessThanOrEqual(receiverKills);
-    const longestSend = Math.max(...sends.map((s) => s.maxGapMs));
-    console.log(`storm: ${kills} C kills (${receiverKills} receivers) + ${nodeKills} Node producers killed; ` +
-      `${lost} messages lost with killed receivers; longest send ${longestSend.toFixed(1)} ms; ` +
-      `longest wait between two messages at the stable consumer ${r.maxGapMs.toFixed(1)} ms`);
-    // A few hundred on an idle 2-core machine; fewer under load or sanitizers (the checks above hold either way).
-    expect(kills).toBeGreaterThanOrEqual(50);
-    // The bound is 1 s; 3 s leaves room for a loaded CI machine.
-    expect(longestSend).toBeLessThan(3000);
-    expect(r.maxGapMs).toBeLessThan(3000);
-    expect(ch.info()).toMatchObject({ messages: 0, usedBytes: 0 });
-  }, 60000);
+      const stormRes = await storm.done;
+      expect(stormRes.code).toBe(0);
+      const [kills, receiverKills] = stormRes.err.trim().split(' ').map(Number);
+      const sends = await Promise.all(stable.map((s) => report(s)));
+      ch.sendSync('STOP');
+      const r = await report(stableConsumer);
+      // The storm's receivers all wrote to the driver's stdout (8-byte writes to a pipe are atomic).
+      const chaosGot: Record<string, number[]> = {};
+      for (const [p, q] of idsOf(stormRes.out)) (chaosGot[p] ??= []).push(q);
+      expect(r.bad).toBe(0);
+      // A receiver killed between taking a message and writing its id down loses that one message.
+      // (Per-receiver order is not checkable in the merged stream of the chaos receivers: check only counts there.)
+      const missing = checkDelivery([r.got], { 1: n, 2: n }, Infinity);
+      const chaosIds = new Set(
+        idsOf(stormRes.out)
+          .filter(([p]) => p === 1 || p === 2)
+          .map(([p, q]) => `${p}:${q}`),
+      );
+      let lost = 0;
+      for (const p of [1, 2]) {
+        const mine = new Set(r.got[p] ?? []);
+        for (let q = 0; q < n; q++) {
+          const inChaos = chaosIds.has(`${p}:${q}`);
+          expect(inChaos && mine.has(q)).toBe(false); // exactly one receiver
+          if (!inChaos && !mine.has(q)) lost++;
+        }
+      }
+      expect(lost).toBe(missing - chaosIds.size);
+      expect(lost).toBeLessThanOrEqual(receiverKills);
+      const longestSend = Math.max(...sends.map((s) => s.maxGapMs));
+      console.log(
+        `storm: ${kills} C kills (${receiverKills} receivers) + ${nodeKills} Node producers killed; ` +
+          `${lost} messages lost with killed receivers; longest send ${longestSend.toFixed(1)} ms; ` +
+          `longest wait between two messages at the stable consumer ${r.maxGapMs.toFixed(1)} ms`,
+      );
+      // A few hundred on an idle 2-core machine; fewer under load or sanitizers (the checks above hold either way).
+      expect(kills).toBeGreaterThanOrEqual(50);
+      // The bound is 1 s; 3 s leaves room for a loaded CI machine.
+      expect(longestSend).toBeLessThan(3000);
+      expect(r.maxGapMs).toBeLessThan(3000);
+      expect(ch.info()).toMatchObject({ messages: 0, usedBytes: 0 });
+    },
+    60000,
+  );
 
   test('a producer killed while holding the send lock: the next sender takes over (zombie or reused pid)', async () => {
     const ch = track(Channel.create({ capacity: 4096 }));
@@ -284,11 +343,13 @@ describe('crash safety', () => {
 });
 
 describe('garbage from another process', () => {
-  withC('random bytes over the header and the records: coded errors, never a crash or a hang', async () => {
-    const seen = new Set<string>();
-    for (let seed = 1; seed <= 4; seed++) {
-      const ch = track(Channel.create({ capacity: 8192, maxMessageSize: 1000 }));
-      const script = `
+  withC(
+    'random bytes over the header and the records: coded errors, never a crash or a hang',
+    async () => {
+      const seen = new Set<string>();
+      for (let seed = 1; seed <= 4; seed++) {
+        const ch = track(Channel.create({ capacity: 8192, maxMessageSize: 1000 }));
+        const script = `
         const { Channel } = require(${JSON.stringify(path.join(ROOT, 'dist'))});
         const codes = {};
         let ch;
@@ -302,24 +363,37 @@ describe('garbage from another process', () => {
           }
         }
         process.stdout.write(JSON.stringify(codes));`;
-      // Real traffic first; then scribble once the victim has attached and works.
-      for (let i = 0; i < 5; i++) ch.trySend(Buffer.alloc(500, i));
-      const victim = run(process.execPath, ['-e', script]);
-      await until(() => ch.info().attachments === 2, 10000, 'the victim to attach');
-      const scribbler = run(cPeer!, ['scribble', ch.id, seed, 4000 * seed]);
-      expect((await scribbler.done).code).toBe(0);
-      let timer: NodeJS.Timeout | undefined;
-      const res = await Promise.race([victim.done, new Promise<null>((r) => { timer = setTimeout(r, 20000, null); })]);
-      clearTimeout(timer);
-      expect(res).not.toBeNull(); // no hang
-      expect(res!.signal).toBeNull(); // no crash
-      expect(res!.err).toBe('');
-      const codes = JSON.parse(res!.out.toString()) as Record<string, number>;
-      for (const code of Object.keys(codes)) {
-        seen.add(code);
-        expect(['ERR_SYSV_IPC_CHANNEL_CORRUPT', 'ERR_SYSV_IPC_NOT_A_CHANNEL', 'ETIMEDOUT', 'EIDRM', 'EMSGSIZE']).toContain(code);
+        // Real traffic first; then scribble once the victim has attached and works.
+        for (let i = 0; i < 5; i++) ch.trySend(Buffer.alloc(500, i));
+        const victim = run(process.execPath, ['-e', script]);
+        await until(() => ch.info().attachments === 2, 10000, 'the victim to attach');
+        const scribbler = run(cPeer!, ['scribble', ch.id, seed, 4000 * seed]);
+        expect((await scribbler.done).code).toBe(0);
+        let timer: NodeJS.Timeout | undefined;
+        const res = await Promise.race([
+          victim.done,
+          new Promise<null>((r) => {
+            timer = setTimeout(r, 20000, null);
+          }),
+        ]);
+        clearTimeout(timer);
+        expect(res).not.toBeNull(); // no hang
+        expect(res!.signal).toBeNull(); // no crash
+        expect(res!.err).toBe('');
+        const codes = JSON.parse(res!.out.toString()) as Record<string, number>;
+        for (const code of Object.keys(codes)) {
+          seen.add(code);
+          expect([
+            'ERR_SYSV_IPC_CHANNEL_CORRUPT',
+            'ERR_SYSV_IPC_NOT_A_CHANNEL',
+            'ETIMEDOUT',
+            'EIDRM',
+            'EMSGSIZE',
+          ]).toContain(code);
+        }
       }
-    }
-    expect(seen.has('ERR_SYSV_IPC_CHANNEL_CORRUPT')).toBe(true);
-  }, 60000);
+      expect(seen.has('ERR_SYSV_IPC_CHANNEL_CORRUPT')).toBe(true);
+    },
+    60000,
+  );
 });

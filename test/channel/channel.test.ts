@@ -43,7 +43,17 @@ describe('create, open, fromId', () => {
     expect(ch.maxMessageSize).toBe(1 << 18);
     expect(ch.created).toBe(true);
     const info = ch.info();
-    expect(info).toMatchObject({ key: 0, id: ch.id, capacity: 1 << 20, maxMessageSize: 1 << 18, messages: 0, bytes: 0, usedBytes: 0, mode: 0o600, attachments: 1 });
+    expect(info).toMatchObject({
+      key: 0,
+      id: ch.id,
+      capacity: 1 << 20,
+      maxMessageSize: 1 << 18,
+      messages: 0,
+      bytes: 0,
+      usedBytes: 0,
+      mode: 0o600,
+      attachments: 1,
+    });
     expect(info.size).toBe((1 << 20) + binding.constants.CHANNEL_HEADER_SIZE);
   });
 
@@ -61,7 +71,9 @@ describe('create, open, fromId', () => {
       a.sendSync('one');
       expect(b.receiveSync().toString()).toBe('one');
     } finally {
-      b.close(); c.close(); d.close();
+      b.close();
+      c.close();
+      d.close();
     }
     expect(codeOf(() => Channel.create({ key }))).toBe('EEXIST');
     expect(codeOf(() => Channel.open(randomKey()))).toBe('ENOENT');
@@ -82,8 +94,19 @@ describe('create, open, fromId', () => {
     const shm = track(SharedMemory.create({ key, size: 4096 }));
     for (let i = 0; i < 4096; i++) shm.buffer[i] = (i * 7 + 3) & 255;
     const before = Buffer.from(shm.buffer);
-    for (const open of [() => Channel.open(key), () => Channel.open(key, { create: true }), () => Channel.fromId(shm.id)]) {
-      const err = (() => { try { open(); } catch (e) { return e as SysvIpcError; } return undefined; })();
+    for (const open of [
+      () => Channel.open(key),
+      () => Channel.open(key, { create: true }),
+      () => Channel.fromId(shm.id),
+    ]) {
+      const err = (() => {
+        try {
+          open();
+        } catch (e) {
+          return e as SysvIpcError;
+        }
+        return undefined;
+      })();
       expect(err).toBeInstanceOf(SysvIpcError);
       expect(err!.code).toBe('ERR_SYSV_IPC_NOT_A_CHANNEL');
     }
@@ -102,10 +125,20 @@ describe('create, open, fromId', () => {
     // worker's create between its shmget and its header, not a non-channel.
     // Each round's channel is removed by the fixture; a child catches a hang.
     const keyBase = randomKey() - 1000;
-    const out = execFileSync(process.execPath, [path.join(__dirname, '..', 'fixtures', 'channel-open-race-workers.js'), path.join(ROOT, 'dist'), '4', '400', String(keyBase)], {
-      encoding: 'utf8',
-      timeout: 60000,
-    });
+    const out = execFileSync(
+      process.execPath,
+      [
+        path.join(__dirname, '..', 'fixtures', 'channel-open-race-workers.js'),
+        path.join(ROOT, 'dist'),
+        '4',
+        '400',
+        String(keyBase),
+      ],
+      {
+        encoding: 'utf8',
+        timeout: 60000,
+      },
+    );
     const [rounds, failed, sample] = out.trim().split(' ');
     expect(rounds).toBe('400');
     expect({ failed: Number(failed), sample }).toEqual({ failed: 0, sample: undefined });
@@ -140,15 +173,25 @@ describe('messages', () => {
 
   test('a message over maxMessageSize is a RangeError and nothing is written', () => {
     const ch = track(Channel.create({ capacity: 4096 }));
-    for (const send of [() => ch.trySend(Buffer.alloc(1025)), () => ch.sendSync(Buffer.alloc(1025)), () => ch.trySendFrom(Buffer.alloc(2000), 0, 1025)]) {
+    for (const send of [
+      () => ch.trySend(Buffer.alloc(1025)),
+      () => ch.sendSync(Buffer.alloc(1025)),
+      () => ch.trySendFrom(Buffer.alloc(2000), 0, 1025),
+    ]) {
       let err: unknown;
-      try { send(); } catch (e) { err = e; }
+      try {
+        send();
+      } catch (e) {
+        err = e;
+      }
       expect(err).toBeInstanceOf(RangeError);
       expect((err as { code: string }).code).toBe('ERR_OUT_OF_RANGE');
     }
-    return expect(ch.send(Buffer.alloc(1025))).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' }).then(() => {
-      expect(ch.info()).toMatchObject({ messages: 0, usedBytes: 0 });
-    });
+    return expect(ch.send(Buffer.alloc(1025)))
+      .rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' })
+      .then(() => {
+        expect(ch.info()).toMatchObject({ messages: 0, usedBytes: 0 });
+      });
   });
 
   test('a 64 KiB ring holds dozens of 1000-byte messages; full means trySend false, and wrap-around many times', () => {
@@ -212,7 +255,10 @@ describe('waits', () => {
     await expect(ch.receive({ timeout: 0 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
     while (ch.trySend(Buffer.alloc(64)));
     expect(codeOf(() => ch.sendSync(Buffer.alloc(64), { timeout: 20 }))).toBe('ETIMEDOUT');
-    await expect(ch.send(Buffer.alloc(64), { timeout: 20 })).rejects.toMatchObject({ code: 'ETIMEDOUT', syscall: 'channelSend' });
+    await expect(ch.send(Buffer.alloc(64), { timeout: 20 })).rejects.toMatchObject({
+      code: 'ETIMEDOUT',
+      syscall: 'channelSend',
+    });
     const before = ch.info().messages;
     expect(before).toBeGreaterThan(0);
     expect(ch.receiveSync({ timeout: 0 }).length).toBe(64); // a message waiting: timeout 0 still takes it
@@ -226,7 +272,10 @@ describe('waits', () => {
     ch.trySend('later');
     expect((await p).toString()).toBe('later');
     const q = ch.receive();
-    execFileSync(process.execPath, ['-e', `const { Channel } = require(${DIST}); Channel.fromId(${ch.id}).sendSync('from a child');`]);
+    execFileSync(process.execPath, [
+      '-e',
+      `const { Channel } = require(${DIST}); Channel.fromId(${ch.id}).sendSync('from a child');`,
+    ]);
     expect((await q).toString()).toBe('from a child');
   });
 
@@ -248,7 +297,7 @@ describe('waits', () => {
     await expect(s).rejects.toMatchObject({ name: 'AbortError' });
   });
 
-  testIfProbes('close() ends this process\'s waits with ERR_SYSV_IPC_CLOSED; other handles keep working', async () => {
+  testIfProbes("close() ends this process's waits with ERR_SYSV_IPC_CLOSED; other handles keep working", async () => {
     const ch = track(Channel.create({ capacity: 4096 }));
     const other = Channel.fromId(ch.id);
     const live = probes.chLiveHandles();
@@ -273,10 +322,16 @@ describe('waits', () => {
       try { ch.receiveSync(); } catch (e) { process.stdout.write(e.code); }`;
     const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
-    child.stdout.on('data', (d) => { out += d; });
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
     await until(() => out.includes('ready'));
     const p = ch.receive();
-    const iter = (async () => { let k = 0; for await (const _ of ch.messages()) k++; return k; })();
+    const iter = (async () => {
+      let k = 0;
+      for await (const _ of ch.messages()) k++;
+      return k;
+    })();
     await sleep(50);
     const t = Date.now();
     ch.remove();
@@ -319,7 +374,9 @@ describe('waits', () => {
     expect(Date.now() - t).toBeLessThan(10000);
     const child = spawn(process.execPath, ['-e', script(true)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
-    child.stdout.on('data', (d) => { out += d; });
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
     await until(() => ch.info().attachments === 2);
     await sleep(300);
     expect(child.exitCode).toBeNull(); // kept alive by the pending receive
@@ -338,7 +395,14 @@ describe('hostile memory', () => {
     ['head after tail', (v: DataView) => v.setBigUint64(OFF.head, 64n, true), 'use'],
     ['a record length', (v: DataView) => v.setUint32(OFF.ring, 0x7fffffff, true), 'use'],
     ['a record tag', (v: DataView) => v.setUint32(OFF.ring + 4, 0xdeadbeef, true), 'use'],
-    ['a padding record that does not reach the end', (v: DataView) => { v.setUint32(OFF.ring, 8, true); v.setUint32(OFF.ring + 4, 0x31444150, true); }, 'use'],
+    [
+      'a padding record that does not reach the end',
+      (v: DataView) => {
+        v.setUint32(OFF.ring, 8, true);
+        v.setUint32(OFF.ring + 4, 0x31444150, true);
+      },
+      'use',
+    ],
   ])('garbage in %s: ERR_SYSV_IPC_CHANNEL_CORRUPT', (_what, write, when) => {
     const ch = track(Channel.create({ capacity: 4096 }));
     ch.trySend(Buffer.alloc(40, 1));
@@ -356,7 +420,10 @@ describe('hostile memory', () => {
 
   test('a lock word naming a live process that never lets go: sends time out instead of hanging', () => {
     const ch = track(Channel.create({ capacity: 4096 }));
-    scribble(ch, (v) => { v.setUint32(80, 1, true); v.setBigUint64(88, BigInt(binding.processStartTime(1)), true); });
+    scribble(ch, (v) => {
+      v.setUint32(80, 1, true);
+      v.setBigUint64(88, BigInt(binding.processStartTime(1)), true);
+    });
     expect(ch.trySend('x')).toBe(false);
     expect(codeOf(() => ch.sendSync('x', { timeout: 50 }))).toBe('ETIMEDOUT');
     expect(ch.tryReceive()).toBeUndefined(); // receivers take no lock
@@ -370,8 +437,11 @@ describe('hostile memory', () => {
 describe('sysv-ipc ls / stat', () => {
   const cli = (args: string[], uid?: number) => {
     const root = packageRootFor(uid);
-    return execFileSync(process.execPath, [path.join(root, 'dist', 'cli', 'index.js'), ...args],
-      { encoding: 'utf8', cwd: root, ...(uid === undefined ? {} : { uid, gid: uid }) });
+    return execFileSync(process.execPath, [path.join(root, 'dist', 'cli', 'index.js'), ...args], {
+      encoding: 'utf8',
+      cwd: root,
+      ...(uid === undefined ? {} : { uid, gid: uid }),
+    });
   };
   test('show which segments hold a channel, read-only, with capacity, messages and bytes', () => {
     const ch = track(Channel.create({ capacity: 65536, mode: 0o600 }));
@@ -391,10 +461,21 @@ describe('sysv-ipc ls / stat', () => {
     expect(stat).toMatch(/^ {4}queued +2 messages, 1003 B/m);
     expect(cli(['stat', 'shm', String(plain.id)])).toMatch(/^ {2}channel +no$/m);
     const asJson = JSON.parse(cli(['stat', 'shm', String(ch.id), '--json'])) as { channel: unknown };
-    expect(asJson.channel).toEqual({ capacity: 65536, maxMessageSize: 16384, messages: 2, bytes: 1003, usedBytes: 1024, removed: false });
+    expect(asJson.channel).toEqual({
+      capacity: 65536,
+      maxMessageSize: 16384,
+      messages: 2,
+      bytes: 1003,
+      usedBytes: 1024,
+      removed: false,
+    });
     // The look wrote nothing.
     const shm = SharedMemory.fromId(ch.id);
-    try { expect(shm.read().equals(before)).toBe(true); } finally { shm.detach(); }
+    try {
+      expect(shm.read().equals(before)).toBe(true);
+    } finally {
+      shm.detach();
+    }
     expect(ch.tryReceive()!.toString()).toBe('abc');
   });
 });
@@ -432,11 +513,18 @@ describe('threads, modules, leaks', () => {
   });
 
   test('ESM: import { Channel } from "sysv-ipc"', () => {
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', `
+    const out = execFileSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `
       import { Channel } from 'sysv-ipc';
       const ch = Channel.create({ capacity: 4096 });
-      try { ch.sendSync('from esm'); process.stdout.write(ch.receiveSync().toString()); } finally { ch.remove(); ch.close(); }`],
-    { cwd: ROOT, encoding: 'utf8' });
+      try { ch.sendSync('from esm'); process.stdout.write(ch.receiveSync().toString()); } finally { ch.remove(); ch.close(); }`,
+      ],
+      { cwd: ROOT, encoding: 'utf8' },
+    );
     expect(out).toBe('from esm');
   });
 

@@ -18,7 +18,9 @@ describe('FastMutex at its edges', () => {
   test('a segment smaller than FastMutex.SIZE is refused, and not left attached', () => {
     const small = segment(8);
     const attachedBefore = small.info().attachments;
-    expect(() => FastMutex.fromId(small.id)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining('segment size') }));
+    expect(() => FastMutex.fromId(small.id)).toThrow(
+      expect.objectContaining({ code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining('segment size') }),
+    );
     expect(small.info().attachments).toBe(attachedBefore);
   });
 
@@ -28,7 +30,10 @@ describe('FastMutex at its edges', () => {
     const mutex = FastMutex.in(attachment, 0);
     expect(mutex.tryLock()).toEqual({ ownerDied: false });
     attachment.detach();
-    const closed = expect.objectContaining({ code: 'ERR_SYSV_IPC_CLOSED', message: expect.stringContaining('detached') });
+    const closed = expect.objectContaining({
+      code: 'ERR_SYSV_IPC_CLOSED',
+      message: expect.stringContaining('detached'),
+    });
     expect(() => mutex.tryLock()).toThrow(closed);
     expect(() => mutex.lockSync({ timeout: 0 })).toThrow(closed);
     expect(() => mutex.unlock()).toThrow(closed);
@@ -55,7 +60,7 @@ describe('FastMutex at its edges', () => {
     expect(mutex.held).toBe(false);
   });
 
-  test('taking the lock writes this process\'s start time over what an earlier holder left', () => {
+  test("taking the lock writes this process's start time over what an earlier holder left", () => {
     const shm = segment();
     const b = Buffer.alloc(16);
     b.writeBigUInt64LE(0xdeadbeef_cafef00dn, 8); // word 0 (unlocked), an old holder's start time

@@ -34,7 +34,11 @@ async function holder(shm: SharedMemory, offset = 0, how = 'sync'): Promise<{ ch
 }
 
 /** Children that increment the counter under the lock, started together. */
-async function counters(shm: SharedMemory, styles: string[], rounds: number): Promise<{ children: Child[]; done: Promise<Report[]> }> {
+async function counters(
+  shm: SharedMemory,
+  styles: string[],
+  rounds: number,
+): Promise<{ children: Child[]; done: Promise<Report[]> }> {
   const children = styles.map((style) => new Child('fast-mutex-counter', [shm.id, 0, COUNTER_AT, rounds, style]));
   for (const c of children) expect(await c.next<Report>()).toEqual({ ready: true });
   for (const c of children) c.send('go');
@@ -51,7 +55,8 @@ function writeRecord(shm: SharedMemory, offset: number, word: number, start = 0)
 
 const word = (shm: SharedMemory, offset = 0) => shm.read(offset, 4).readUInt32LE(0);
 /** Until a locker sleeps on the lock: sleepers set WAITERS (bit 31) before their futex wait. */
-const untilSleeping = (shm: SharedMemory) => until(() => word(shm) >>> 31 === 1, 10000, 'a locker to sleep on the lock');
+const untilSleeping = (shm: SharedMemory) =>
+  until(() => word(shm) >>> 31 === 1, 10000, 'a locker to sleep on the lock');
 
 describe('FastMutex in one process', () => {
   test('tryLock, lockSync, lock, unlock, holder and ownership', async () => {
@@ -103,7 +108,9 @@ describe('FastMutex in one process', () => {
     for (const bad of [4, 12, 50, 56, 64, -8, 1.5]) {
       expect(() => FastMutex.in(shm, bad)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
     }
-    expect(() => FastMutex.in({} as SharedMemory, 0)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => FastMutex.in({} as SharedMemory, 0)).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }),
+    );
     const readOnly = SharedMemory.fromId(shm.id, { readOnly: true });
     expect(() => FastMutex.in(readOnly, 0)).toThrow(expect.objectContaining({ code: 'ERR_SYSV_IPC_READ_ONLY' }));
     readOnly.detach();
@@ -157,7 +164,11 @@ describe('FastMutex in one process', () => {
     handle.release(); // idempotent
     expect(mutex.holder).toBe(0);
     expect(await mutex.withLock(({ ownerDied }) => (mutex.held ? `held ${ownerDied}` : 'not held'))).toBe('held false');
-    await expect(mutex.withLock(() => { throw new Error('inside'); })).rejects.toThrow('inside');
+    await expect(
+      mutex.withLock(() => {
+        throw new Error('inside');
+      }),
+    ).rejects.toThrow('inside');
     expect(mutex.holder).toBe(0);
   });
 
@@ -168,7 +179,9 @@ describe('FastMutex in one process', () => {
       writeRecord(shm, 0, garbage);
       expect(mutex.holder).toBe(0);
       expect(() => mutex.tryLock()).toThrow(LockCorruptError);
-      expect(() => mutex.lockSync({ timeout: 1000 })).toThrow(expect.objectContaining({ code: 'ERR_SYSV_IPC_LOCK_CORRUPT', word: garbage }));
+      expect(() => mutex.lockSync({ timeout: 1000 })).toThrow(
+        expect.objectContaining({ code: 'ERR_SYSV_IPC_LOCK_CORRUPT', word: garbage }),
+      );
       await expect(mutex.lock({ timeout: 1000 })).rejects.toMatchObject({ code: 'ERR_SYSV_IPC_LOCK_CORRUPT' });
       expect(word(shm)).toBe(garbage); // nothing "repaired" behind the caller's back
     }
@@ -217,7 +230,9 @@ describe('FastMutex in one process', () => {
     // Bad options are refused before anything is taken.
     const other = FastMutex.in(shm, 16);
     await expect(other.lock({ timeout: -1 })).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
-    expect(() => other.lockSync({ timeout: 'x' as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => other.lockSync({ timeout: 'x' as never })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }),
+    );
     expect(other.holder).toBe(0);
   });
 
@@ -419,10 +434,18 @@ describe('FastMutex in worker_threads', () => {
   test('a worker terminated while parked in lockSync() as the lock is released does not keep it', () => {
     // The wait may take the lock as the worker goes; no JavaScript sees that
     // (a child process, so a lock kept for good cannot hang jest).
-    const out = execFileSync(process.execPath, [path.join(__dirname, '..', 'fixtures', 'fast-mutex-terminate-parked.js'), path.join(__dirname, '..', '..', 'dist'), '10'], {
-      encoding: 'utf8',
-      timeout: 60000,
-    });
+    const out = execFileSync(
+      process.execPath,
+      [
+        path.join(__dirname, '..', 'fixtures', 'fast-mutex-terminate-parked.js'),
+        path.join(__dirname, '..', '..', 'dist'),
+        '10',
+      ],
+      {
+        encoding: 'utf8',
+        timeout: 60000,
+      },
+    );
     expect(out.trim()).toBe('leaked 0');
   });
 });

@@ -103,7 +103,10 @@ async function main() {
   // 2000 attachments of a 1 MiB segment, each view filled: a mapping or a
   // native allocation kept per cycle would add up to hundreds of MiB (a
   // mapping alone ~2 GiB). Measured growth is about 0; the bound is generous.
-  assert.ok(results.rssGrowthMiB < RSS_GROWTH_LIMIT_MIB, `RSS grew by ${results.rssGrowthMiB} MiB over 2000 attach/drop cycles (limit ${RSS_GROWTH_LIMIT_MIB} MiB)`);
+  assert.ok(
+    results.rssGrowthMiB < RSS_GROWTH_LIMIT_MIB,
+    `RSS grew by ${results.rssGrowthMiB} MiB over 2000 attach/drop cycles (limit ${RSS_GROWTH_LIMIT_MIB} MiB)`,
+  );
 
   console.log('test:gc ok', JSON.stringify(results));
 }

@@ -11,7 +11,20 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { MessageQueue, ClosedError, AbortError } from '../../lib';
-import { blockedSignals, Child, record, sleep, threadsBlockedIn, tidsBlockedIn, track, until, untilBlocked, probes, testIfProbes, useCleanup } from '../support/helpers';
+import {
+  blockedSignals,
+  Child,
+  record,
+  sleep,
+  threadsBlockedIn,
+  tidsBlockedIn,
+  track,
+  until,
+  untilBlocked,
+  probes,
+  testIfProbes,
+  useCleanup,
+} from '../support/helpers';
 
 useCleanup();
 
@@ -27,10 +40,12 @@ describe('off the event loop and off the threadpool', () => {
     // Each of these needs a threadpool thread; with the pool parked they would hang.
     const work = await Promise.all([
       ...Array.from({ length: poolSize * 2 }, () => fsp.readFile(__filename)),
-      ...Array.from({ length: poolSize * 2 }, () =>
-        new Promise<Buffer>((resolve, reject) =>
-          crypto.pbkdf2('pw', 'salt', 1000, 32, 'sha256', (err, key) => (err ? reject(err) : resolve(key))),
-        ),
+      ...Array.from(
+        { length: poolSize * 2 },
+        () =>
+          new Promise<Buffer>((resolve, reject) =>
+            crypto.pbkdf2('pw', 'salt', 1000, 32, 'sha256', (err, key) => (err ? reject(err) : resolve(key))),
+          ),
       ),
       fsp.stat(__dirname),
     ]);
@@ -58,7 +73,9 @@ describe('off the event loop and off the threadpool', () => {
     for (let i = 0; i < n; i++) q.sendSync('x');
     let receivedWhenImmediateRan = -1;
     let received = 0;
-    setImmediate(() => { receivedWhenImmediateRan = received; });
+    setImmediate(() => {
+      receivedWhenImmediateRan = received;
+    });
     while (received < n) {
       await q.receive();
       received++;
@@ -141,7 +158,11 @@ describe('messages() as an async iterable', () => {
       await done;
       expect(got).toEqual(['only']);
     } finally {
-      try { q.remove(); } catch { /* removed by the test, as intended */ }
+      try {
+        q.remove();
+      } catch {
+        /* removed by the test, as intended */
+      }
       q.close();
     }
   });
@@ -187,7 +208,10 @@ describe('ending a pending wait', () => {
     const q = track(MessageQueue.create());
     q.sendSync('not selected', { type: 2 });
     const started = Date.now();
-    await expect(q.receive({ type: 1, timeout: 25 })).rejects.toMatchObject({ code: 'ETIMEDOUT', name: 'SysvIpcError' });
+    await expect(q.receive({ type: 1, timeout: 25 })).rejects.toMatchObject({
+      code: 'ETIMEDOUT',
+      name: 'SysvIpcError',
+    });
     const elapsed = Date.now() - started;
     expect(elapsed).toBeGreaterThanOrEqual(20);
     expect(elapsed).toBeLessThan(5000); // generous: the machine is shared
@@ -283,9 +307,15 @@ describe('ending a pending wait', () => {
 describe('signals never surface as EINTR', () => {
   async function spam(child: Child, until: Promise<unknown>): Promise<void> {
     let done = false;
-    void until.finally(() => { done = true; });
+    void until.finally(() => {
+      done = true;
+    });
     while (!done) {
-      try { child.kill('SIGUSR2'); } catch { break; }
+      try {
+        child.kill('SIGUSR2');
+      } catch {
+        break;
+      }
       await sleep(2);
     }
   }
@@ -324,7 +354,7 @@ describe('signals never surface as EINTR', () => {
     expect(r.chld).toBeGreaterThan(0);
   });
 
-  test('an async receive waits on a thread that blocks the process\'s signals: handlers run elsewhere, the wait goes on', async () => {
+  test("an async receive waits on a thread that blocks the process's signals: handlers run elsewhere, the wait goes on", async () => {
     const q = track(MessageQueue.create());
     const child = new Child('mq-wait', [q.id, 'async', 'usr2+chld']);
     await child.next();
@@ -348,7 +378,7 @@ describe('signals never surface as EINTR', () => {
 });
 
 describe('process and thread lifetime', () => {
-  test('an unref\'d pending receive does not keep the process alive', async () => {
+  test("an unref'd pending receive does not keep the process alive", async () => {
     const q = track(MessageQueue.create());
     const child = new Child('mq-lifetime', [q.id, 'unref']);
     await child.next();
@@ -378,13 +408,20 @@ describe('process and thread lifetime', () => {
 
   test('inside a worker thread: send and receive work', async () => {
     const q = track(MessageQueue.create());
-    const worker = new Worker(path.join(__dirname, '..', 'fixtures', 'mq-worker.js'), { workerData: { id: q.id, mode: 'echo' } });
+    const worker = new Worker(path.join(__dirname, '..', 'fixtures', 'mq-worker.js'), {
+      workerData: { id: q.id, mode: 'echo' },
+    });
     // Every step is bounded and says where it stopped (a hang here once went unexplained).
     const events: string[] = [];
     worker.on('message', (m) => events.push(`message ${String(m)}`));
     worker.on('error', (e) => events.push(`error ${e.message}`));
     worker.on('exit', (code) => events.push(`exit ${code}`));
-    const step = (what: string) => until(() => events.includes(what), 10000, `${what} (events so far: ${events.join(', ')}; messages queued: ${q.info().messages})`);
+    const step = (what: string) =>
+      until(
+        () => events.includes(what),
+        10000,
+        `${what} (events so far: ${events.join(', ')}; messages queued: ${q.info().messages})`,
+      );
     await step('message ready');
     q.sendSync('ping from main', { type: 1 });
     await step('message done');
@@ -395,7 +432,9 @@ describe('process and thread lifetime', () => {
   test('a worker terminated with waits pending leaves no thread behind, and the waits take nothing', async () => {
     const q = track(MessageQueue.create());
     const baseline = threadCount();
-    const worker = new Worker(path.join(__dirname, '..', 'fixtures', 'mq-worker.js'), { workerData: { id: q.id, mode: 'pending', n: 6 } });
+    const worker = new Worker(path.join(__dirname, '..', 'fixtures', 'mq-worker.js'), {
+      workerData: { id: q.id, mode: 'pending', n: 6 },
+    });
     await new Promise((r) => worker.once('message', r));
     await untilBlocked(process.pid, 'msgrcv', 6);
     await worker.terminate();
@@ -409,7 +448,9 @@ describe('process and thread lifetime', () => {
     const q = track(MessageQueue.create());
     const baseline = threadCount();
     for (let i = 0; i < 40; i++) {
-      const worker = new Worker(path.join(__dirname, '..', 'fixtures', 'mq-worker.js'), { workerData: { id: q.id, mode: 'pending', n: 3 } });
+      const worker = new Worker(path.join(__dirname, '..', 'fixtures', 'mq-worker.js'), {
+        workerData: { id: q.id, mode: 'pending', n: 3 },
+      });
       await new Promise((r) => worker.once('message', r));
       // Vary the moment of teardown: waits still being submitted, parked, or just timed out.
       if (i % 3 === 1) await new Promise((r) => setImmediate(r));
@@ -421,10 +462,12 @@ describe('process and thread lifetime', () => {
     expect(q.info().messages).toBe(0);
   });
 
-  test('a worker whose only pending waits are unref\'d ends by itself and cleans up', async () => {
+  test("a worker whose only pending waits are unref'd ends by itself and cleans up", async () => {
     const q = track(MessageQueue.create());
     const baseline = threadCount();
-    const worker = new Worker(path.join(__dirname, '..', 'fixtures', 'mq-worker.js'), { workerData: { id: q.id, mode: 'unref', n: 3 } });
+    const worker = new Worker(path.join(__dirname, '..', 'fixtures', 'mq-worker.js'), {
+      workerData: { id: q.id, mode: 'unref', n: 3 },
+    });
     const exitCode = await new Promise((r) => worker.once('exit', r));
     expect(exitCode).toBe(0);
     await until(() => threadsBlockedIn(process.pid, 'msgrcv') === 0, 5000, 'waiters gone');
@@ -452,12 +495,22 @@ describe('process and thread lifetime', () => {
         q.remove();
         console.log(JSON.stringify(out));
       })();`;
-    const stdout = execFileSync(prlimit, ['--sigpending=0', process.execPath, '-e', script], { encoding: 'utf8', timeout: 20000 });
-    expect(JSON.parse(stdout)).toEqual({ async: 'ETIMEDOUT', sync: 'ETIMEDOUT', abort: 'ABORT_ERR', tryReceive: 'still works' });
+    const stdout = execFileSync(prlimit, ['--sigpending=0', process.execPath, '-e', script], {
+      encoding: 'utf8',
+      timeout: 20000,
+    });
+    expect(JSON.parse(stdout)).toEqual({
+      async: 'ETIMEDOUT',
+      sync: 'ETIMEDOUT',
+      abort: 'ABORT_ERR',
+      tryReceive: 'still works',
+    });
   });
 
   test('the package loads from ESM by its own name', () => {
-    const out = execFileSync(process.execPath, [path.join(__dirname, '..', 'fixtures', 'mq-esm.mjs')], { encoding: 'utf8' });
+    const out = execFileSync(process.execPath, [path.join(__dirname, '..', 'fixtures', 'mq-esm.mjs')], {
+      encoding: 'utf8',
+    });
     expect(JSON.parse(out)).toEqual({ type: 9, data: 'from esm', isError: 'function' });
   });
 });

@@ -10,28 +10,35 @@ useCleanup();
 
 const msgmax = Number(readFileSync('/proc/sys/kernel/msgmax', 'utf8'));
 
-interface Got { got?: string[]; error?: string; done?: number }
+interface Got {
+  got?: string[];
+  error?: string;
+  done?: number;
+}
 
 describe('messages between processes', () => {
-  test.each(['sync', 'async'])('every size from 0 to msgmax and every type arrives intact from a %s child', async (mode) => {
-    const q = track(MessageQueue.create());
-    const n = 40;
-    const child = new Child('mq-producer', [q.id, n, -1, 0, 'p', mode]);
-    const received: Array<{ type: number; data: Buffer }> = [];
-    while (received.length < n) received.push(await q.receive());
-    expect(await child.next<Got>()).toEqual({ done: n });
-    for (let i = 0; i < n; i++) {
-      const size = Math.floor((i * msgmax) / (n - 1));
-      expect(received[i].type).toBe((i % 5) + 1);
-      // The whole body, byte for byte, as mq-producer makes it: "p:<i>:" then the fill letter.
-      const expected = Buffer.alloc(size, 0x61 + (i % 26));
-      Buffer.from(`p:${i}:`).copy(expected, 0, 0, Math.min(size, `p:${i}:`.length));
-      expect(received[i].data.length).toBe(size);
-      expect(received[i].data.equals(expected)).toBe(true);
-    }
-  });
+  test.each(['sync', 'async'])(
+    'every size from 0 to msgmax and every type arrives intact from a %s child',
+    async (mode) => {
+      const q = track(MessageQueue.create());
+      const n = 40;
+      const child = new Child('mq-producer', [q.id, n, -1, 0, 'p', mode]);
+      const received: Array<{ type: number; data: Buffer }> = [];
+      while (received.length < n) received.push(await q.receive());
+      expect(await child.next<Got>()).toEqual({ done: n });
+      for (let i = 0; i < n; i++) {
+        const size = Math.floor((i * msgmax) / (n - 1));
+        expect(received[i].type).toBe((i % 5) + 1);
+        // The whole body, byte for byte, as mq-producer makes it: "p:<i>:" then the fill letter.
+        const expected = Buffer.alloc(size, 0x61 + (i % 26));
+        Buffer.from(`p:${i}:`).copy(expected, 0, 0, Math.min(size, `p:${i}:`.length));
+        expect(received[i].data.length).toBe(size);
+        expect(received[i].data.equals(expected)).toBe(true);
+      }
+    },
+  );
 
-  test('type selection sees another process\'s messages in the kernel\'s order', async () => {
+  test("type selection sees another process's messages in the kernel's order", async () => {
     const q = track(MessageQueue.create());
     const child = new Child('mq-producer', [q.id, 10, 16, 0, 't', 'sync']);
     await child.next();
@@ -56,7 +63,9 @@ describe('messages between processes', () => {
       await c.next();
       await untilBlocked(c.proc.pid!, 'msgrcv');
     }
-    const producers = ['a', 'b', 'c'].map((tag, i) => new Child('mq-producer', [q.id, perProducer, 24, 1, tag, i === 1 ? 'async' : 'sync']));
+    const producers = ['a', 'b', 'c'].map(
+      (tag, i) => new Child('mq-producer', [q.id, perProducer, 24, 1, tag, i === 1 ? 'async' : 'sync']),
+    );
     for (const p of producers) expect(await p.next<Got>()).toEqual({ done: perProducer });
     // One stop message per consumer, after all the data.
     for (let i = 0; i < consumers.length; i++) q.sendSync('stop', { type: 99 });
@@ -86,7 +95,7 @@ describe('messages between processes', () => {
     expect(q.info().messages).toBe(0);
   });
 
-  test('a pending receive is woken by another process\'s send', async () => {
+  test("a pending receive is woken by another process's send", async () => {
     const q = track(MessageQueue.create());
     const pending = q.receive({ type: 3 });
     await untilBlocked(process.pid, 'msgrcv'); // parked in the kernel, on a waiter thread
@@ -137,7 +146,9 @@ describe('messages between processes', () => {
     q.sendSync(Buffer.alloc(40, 1), { type: 1 });
     q.sendSync(Buffer.alloc(24, 2), { type: 2 });
     let sent = false;
-    const pending = q.send(Buffer.alloc(30, 3), { type: 3 }).then(() => { sent = true; });
+    const pending = q.send(Buffer.alloc(30, 3), { type: 3 }).then(() => {
+      sent = true;
+    });
     await untilBlocked(process.pid, 'msgsnd');
     expect(sent).toBe(false);
     expect(q.info().messages).toBe(2);

@@ -95,7 +95,9 @@ describe('life cycle', () => {
     const q = track(MessageQueue.create({ maxBytes: 100 }));
     expect(q.info().maxBytes).toBe(100);
     const key = randomKey();
-    expect(() => MessageQueue.create({ key, maxBytes: msgmnb * 4 })).toThrow(expect.objectContaining({ code: 'EPERM' }));
+    expect(() => MessageQueue.create({ key, maxBytes: msgmnb * 4 })).toThrow(
+      expect.objectContaining({ code: 'EPERM' }),
+    );
     expect(() => MessageQueue.open(key)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
   });
 
@@ -237,11 +239,15 @@ describe('choosing what to receive', () => {
 
   test('sync timeouts: receiveSync on an empty queue and sendSync on a full one end with ETIMEDOUT', () => {
     const q = newQueue();
-    expect(() => q.receiveSync({ timeout: 30 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT', syscall: 'msgrcv' }));
+    expect(() => q.receiveSync({ timeout: 30 })).toThrow(
+      expect.objectContaining({ code: 'ETIMEDOUT', syscall: 'msgrcv' }),
+    );
     expect(() => q.receiveSync({ timeout: 0 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT' }));
     q.set({ maxBytes: 8 });
     q.sendSync(Buffer.alloc(8));
-    expect(() => q.sendSync('more', { timeout: 30 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT', syscall: 'msgsnd' }));
+    expect(() => q.sendSync('more', { timeout: 30 })).toThrow(
+      expect.objectContaining({ code: 'ETIMEDOUT', syscall: 'msgsnd' }),
+    );
     expect(() => q.sendSync('more', { timeout: 0 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT' }));
     expect(q.info().messages).toBe(1);
   });

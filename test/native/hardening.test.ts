@@ -38,7 +38,9 @@ describe('shared memory that cannot crash the process', () => {
 
   test('a backing store moved out with transfer() outlives the worker that made it', () => {
     const flags = major < 21 ? ['--harmony-rab-gsab-transfer'] : [];
-    const probe = spawnSync(process.execPath, [...flags, '-p', 'typeof ArrayBuffer.prototype.transfer'], { encoding: 'utf8' });
+    const probe = spawnSync(process.execPath, [...flags, '-p', 'typeof ArrayBuffer.prototype.transfer'], {
+      encoding: 'utf8',
+    });
     if (probe.stdout.trim() !== 'function') {
       console.warn(`ArrayBuffer.prototype.transfer is missing on Node ${process.versions.node}: not exercised`);
       return;
@@ -52,7 +54,9 @@ describe('shared memory that cannot crash the process', () => {
 describe('shared memory views under a replaced global ArrayBuffer', () => {
   test('a view that cannot get its transfer guards is refused cleanly (detached at once), and the next one works', () => {
     const shm = track(SharedMemory.create({ size: 4096 }));
-    const r = run(['-e', `
+    const r = run([
+      '-e',
+      `
       const { SharedMemory } = require(${JSON.stringify(path.join(__dirname, '..', '..'))});
       const shm = SharedMemory.fromId(Number(process.argv[1]));
       const real = globalThis.ArrayBuffer;
@@ -61,7 +65,9 @@ describe('shared memory views under a replaced global ArrayBuffer', () => {
       try { void shm.arrayBuffer; first = 'accepted'; } catch (e) { first = 'refused'; }
       globalThis.ArrayBuffer = real;
       shm.buffer[0] = 7;
-      console.log(JSON.stringify({ first, read: shm.read(0, 1)[0] }));`, String(shm.id)]);
+      console.log(JSON.stringify({ first, read: shm.read(0, 1)[0] }));`,
+      String(shm.id),
+    ]);
     expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
     expect(JSON.parse(r.stdout)).toEqual({ first: 'refused', read: 7 });
   });
@@ -112,7 +118,7 @@ describe('waits that nothing parks beyond reach (also built without per-thread t
     expect(JSON.parse(r.stdout)).toEqual(['ERR_SYSV_IPC_CLOSED', 'ABORT_ERR', 'ERR_SYSV_IPC_CLOSED']);
   });
 
-  test('a process whose only pending waits are unref\'d exits by itself', () => {
+  test("a process whose only pending waits are unref'd exits by itself", () => {
     const q = track(MessageQueue.create());
     const sem = track(Semaphore.create());
     const script = `
@@ -122,7 +128,11 @@ describe('waits that nothing parks beyond reach (also built without per-thread t
       q.receive().catch(() => {}); s.acquire().catch(() => {});
       setTimeout(() => console.log('end of script'), 200);`;
     const r = run(['-e', script, String(q.id), String(sem.id)], 20000);
-    expect({ status: r.status, signal: r.signal, stdout: r.stdout.trim() }).toEqual({ status: 0, signal: null, stdout: 'end of script' });
+    expect({ status: r.status, signal: r.signal, stdout: r.stdout.trim() }).toEqual({
+      status: 0,
+      signal: null,
+      stdout: 'end of script',
+    });
   });
 });
 
@@ -137,7 +147,8 @@ describe('waits that a failed timer does not poison', () => {
     }
     const q = track(MessageQueue.create());
     // The hard limit stays: an unprivileged process may raise its soft limit back to it.
-    const hard = /Max pending signals\s+\S+\s+(\S+)/.exec(fs.readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? 'unlimited';
+    const hard =
+      /Max pending signals\s+\S+\s+(\S+)/.exec(fs.readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? 'unlimited';
     // prlimit runs node in its place (same pid, same IPC channel) with a soft limit of 0.
     const child = fork(fixture('wait-timer-retry.js'), [String(q.id)], {
       execPath: prlimit,
@@ -152,7 +163,11 @@ describe('waits that a failed timer does not poison', () => {
       wake?.();
     });
     const next = async <T>(): Promise<T> => {
-      await until(() => inbox.length > 0 || child.exitCode !== null || child.signalCode !== null, 20000, 'a message from the child');
+      await until(
+        () => inbox.length > 0 || child.exitCode !== null || child.signalCode !== null,
+        20000,
+        'a message from the child',
+      );
       if (inbox.length === 0) throw new Error(`child exited (${child.exitCode}, ${child.signalCode})`);
       return inbox.shift() as T;
     };
@@ -215,7 +230,15 @@ describe('the reserved interrupt signal (SIGRTMIN+6)', () => {
     try {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysv-ipc-rogue-'));
       const include = path.join(path.dirname(path.dirname(process.execPath)), 'include', 'node');
-      execFileSync('cc', ['-shared', '-fPIC', '-DNODE_GYP_MODULE_NAME=rogue', `-I${include}`, '-o', path.join(dir, 'rogue.node'), fixture('signal-rogue.c')]);
+      execFileSync('cc', [
+        '-shared',
+        '-fPIC',
+        '-DNODE_GYP_MODULE_NAME=rogue',
+        `-I${include}`,
+        '-o',
+        path.join(dir, 'rogue.node'),
+        fixture('signal-rogue.c'),
+      ]);
       rogue = path.join(dir, 'rogue.node');
     } catch (err) {
       console.warn(`cannot build the stand-in native module (${(err as Error).message}): not exercised`);
@@ -247,9 +270,16 @@ describe('the reserved interrupt signal (SIGRTMIN+6)', () => {
         setTimeout(() => ac.abort(), 200);
         wait.then(() => 'resolved', (e) => e.code).then((code) => console.log(code));`;
       const r = spawnSync(process.execPath, ['-e', script, String(q.id), String(shm.id), rogue, kind], {
-        encoding: 'utf8', timeout: 20000, killSignal: 'SIGKILL', env: { ...process.env, SYSV_IPC_ROGUE: mode },
+        encoding: 'utf8',
+        timeout: 20000,
+        killSignal: 'SIGKILL',
+        env: { ...process.env, SYSV_IPC_ROGUE: mode },
       });
-      expect({ status: r.status, signal: r.signal, stdout: r.stdout.trim() }).toEqual({ status: 0, signal: null, stdout: 'ABORT_ERR' });
+      expect({ status: r.status, signal: r.signal, stdout: r.stdout.trim() }).toEqual({
+        status: 0,
+        signal: null,
+        stdout: 'ABORT_ERR',
+      });
     });
   }
 });
@@ -307,7 +337,11 @@ int main(int argc, char** argv) {
     await new Promise((r) => setTimeout(r, 100));
     send();
     const parked = await pending;
-    expect([parked.code, parked.type, parked.data.toString()]).toEqual(['ERR_SYSV_IPC_UNSAFE_MESSAGE_TYPE', BIG, 'big']);
+    expect([parked.code, parked.type, parked.data.toString()]).toEqual([
+      'ERR_SYSV_IPC_UNSAFE_MESSAGE_TYPE',
+      BIG,
+      'big',
+    ]);
     // The largest safe type is still a plain number.
     execFileSync(sender, [String(q.id), String(Number.MAX_SAFE_INTEGER)]);
     expect(q.receiveSync()).toEqual({ type: Number.MAX_SAFE_INTEGER, data: Buffer.from('big') });

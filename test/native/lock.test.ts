@@ -25,8 +25,17 @@ beforeAll(() => {
   if (!haveCc) return;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lock-stress-'));
   program = path.join(dir, 'lock-stress');
-  execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-I', path.join(ROOT, 'include'), '-o', program,
-    path.join(ROOT, 'test/c/lock-stress.c')]);
+  execFileSync('cc', [
+    '-O2',
+    '-Wall',
+    '-Wextra',
+    '-Werror',
+    '-I',
+    path.join(ROOT, 'include'),
+    '-o',
+    program,
+    path.join(ROOT, 'test/c/lock-stress.c'),
+  ]);
 });
 afterAll(() => {
   if (program) fs.rmSync(path.dirname(program), { recursive: true, force: true });

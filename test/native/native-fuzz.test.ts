@@ -19,7 +19,10 @@ const FIXTURE = path.join(__dirname, '..', 'fixtures', 'native-fuzz.js');
 // Long enough for a loaded 2-core machine; a healthy run takes a few seconds.
 const WATCHDOG_MS = 45000;
 
-interface Created { kind: 'msg' | 'sem' | 'shm'; id: number }
+interface Created {
+  kind: 'msg' | 'sem' | 'shm';
+  id: number;
+}
 interface Stats {
   calls: number;
   ok: Record<string, number>;
@@ -29,10 +32,32 @@ interface Stats {
   asyncStarted: number;
   cancels: number;
 }
-interface ProcessReport { mode: 'process'; seed: number; ms: number; stats: Stats; created: Created[]; liveAttachments: number }
-interface WorkerReport { mode: 'worker'; seed: number; ms: number; progress: number; attachments: number; created: Created[]; workerError: string | null }
+interface ProcessReport {
+  mode: 'process';
+  seed: number;
+  ms: number;
+  stats: Stats;
+  created: Created[];
+  liveAttachments: number;
+}
+interface WorkerReport {
+  mode: 'worker';
+  seed: number;
+  ms: number;
+  progress: number;
+  attachments: number;
+  created: Created[];
+  workerError: string | null;
+}
 
-interface Run<R> { code: number | null; signal: NodeJS.Signals | null; report: R | undefined; lastCall: string; ledger: Created[]; timedOut: boolean }
+interface Run<R> {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  report: R | undefined;
+  lastCall: string;
+  ledger: Created[];
+  timedOut: boolean;
+}
 
 async function runFixture<R>(mode: 'process' | 'worker', seed: number, calls: number): Promise<Run<R>> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysv-ipc-fuzz-'));
@@ -44,30 +69,48 @@ async function runFixture<R>(mode: 'process' | 'worker', seed: number, calls: nu
     execArgv: ['--expose-gc'],
   });
   let report: R | undefined;
-  child.on('message', (m) => { report = m as R; });
+  child.on('message', (m) => {
+    report = m as R;
+  });
   let timedOut = false;
-  const watchdog = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, WATCHDOG_MS);
+  const watchdog = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, WATCHDOG_MS);
   const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on('exit', (c, s) => resolve({ code: c, signal: s }));
   });
   clearTimeout(watchdog);
   // The main thread's trace, or each worker's (trace.0, trace.1, ...).
-  const traces = fs.readdirSync(dir).filter((f) => f.startsWith('trace')).sort();
+  const traces = fs
+    .readdirSync(dir)
+    .filter((f) => f.startsWith('trace'))
+    .sort();
   const lastCall = traces.map((f) => fs.readFileSync(path.join(dir, f), 'utf8').trim()).join(' | ') || '(none)';
-  const ledgerEntries = fs.readFileSync(ledger, 'utf8').trim().split('\n').filter(Boolean).map((line) => {
-    const [kind, id] = line.split(' ');
-    return { kind: kind as Created['kind'], id: Number(id) };
-  });
+  const ledgerEntries = fs
+    .readFileSync(ledger, 'utf8')
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [kind, id] = line.split(' ');
+      return { kind: kind as Created['kind'], id: Number(id) };
+    });
   fs.rmSync(dir, { recursive: true, force: true });
   return { code, signal, report, lastCall, ledger: ledgerEntries, timedOut };
 }
 
 /** The ids of each kind in /proc/sysvipc right now. */
 function kernelIds(): Record<Created['kind'], Set<number>> {
-  const read = (kind: string) => new Set(
-    fs.readFileSync(`/proc/sysvipc/${kind}`, 'utf8').trim().split('\n').slice(1)
-      .map((line) => Number(line.trim().split(/\s+/)[1])),
-  );
+  const read = (kind: string) =>
+    new Set(
+      fs
+        .readFileSync(`/proc/sysvipc/${kind}`, 'utf8')
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((line) => Number(line.trim().split(/\s+/)[1])),
+    );
   return { msg: read('msg'), sem: read('sem'), shm: read('shm') };
 }
 
@@ -79,14 +122,22 @@ function expectRemoved(run: Run<unknown>): void {
     // The child died before its finally: remove what it made (ids it created itself).
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { binding } = require('../../lib/binding') as typeof import('../../lib/binding');
-    for (const c of left) { try { binding[`${c.kind}Remove`](c.id); } catch { /* gone */ } }
+    for (const c of left) {
+      try {
+        binding[`${c.kind}Remove`](c.id);
+      } catch {
+        /* gone */
+      }
+    }
   }
   expect(left).toEqual([]);
 }
 
 function explain(run: Run<unknown>, seed: number): string {
-  return `seed ${seed} (replay with FUZZ_SEED=${seed}): exit code ${run.code}, signal ${run.signal}` +
-    `${run.timedOut ? `, killed by the ${WATCHDOG_MS} ms watchdog` : ''}; last call: ${run.lastCall}`;
+  return (
+    `seed ${seed} (replay with FUZZ_SEED=${seed}): exit code ${run.code}, signal ${run.signal}` +
+    `${run.timedOut ? `, killed by the ${WATCHDOG_MS} ms watchdog` : ''}; last call: ${run.lastCall}`
+  );
 }
 
 // About 1.5 s of calls on an idle machine.
@@ -95,47 +146,77 @@ const SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED)
 
 // Errors the binding may throw: argument errors with Node's codes, failed
 // syscalls (SysvIpcError with the errno's name), and the addon's own coded errors.
-const EXPECTED_ERROR = /^(TypeError:ERR_INVALID_ARG_TYPE|RangeError:ERR_OUT_OF_RANGE|SysvIpcError:E[A-Z0-9]+|SysvIpcError:ERR_SYSV_IPC_(NOT_A_CHANNEL|CHANNEL_CORRUPT)|Error:ERR_SYSV_IPC_(CLOSED|READ_ONLY|NO_EXTERNAL_BUFFERS))$/;
+const EXPECTED_ERROR =
+  /^(TypeError:ERR_INVALID_ARG_TYPE|RangeError:ERR_OUT_OF_RANGE|SysvIpcError:E[A-Z0-9]+|SysvIpcError:ERR_SYSV_IPC_(NOT_A_CHANNEL|CHANNEL_CORRUPT)|Error:ERR_SYSV_IPC_(CLOSED|READ_ONLY|NO_EXTERNAL_BUFFERS))$/;
 
 describe('native binding fuzz', () => {
-  testIfProbes('thousands of random calls to every entry point never crash the process', async () => {
-    const run = await runFixture<ProcessReport>('process', SEED, CALLS);
-    const why = explain(run, SEED);
-    expect({ code: run.code, signal: run.signal, why }).toEqual({ code: 0, signal: null, why });
-    const report = run.report!;
-    expect(report).toBeDefined();
-    const { stats } = report;
-    expect(stats.calls).toBeGreaterThanOrEqual(CALLS);
-    // Every throw was an Error, and of a kind the binding documents.
-    expect(stats.nonErrors).toEqual([]);
-    const unexpected = Object.keys(stats.errors).filter((k) => !EXPECTED_ERROR.test(k))
-      .map((k) => ({ kind: k, ...stats.samples[k] }));
-    expect(unexpected).toEqual([]);
-    // The fuzzer got past validation into the syscalls: most entry points succeeded
-    // at least once (init never does; the removes and rare paths may not).
-    const succeeded = Object.keys(stats.ok);
-    for (const fn of ['msgsnd', 'msgrcv', 'msgsndAsync', 'msgrcvAsync', 'semop', 'semopOne', 'semopAsync',
-      'semSetAll', 'shmat', 'shmDetach', 'shmArrayBuffer', 'shmWrite', 'shmReadInto', 'shmWaitSync', 'shmWaitAsync', 'cancelWait',
-      'chSend', 'chReceive', 'chSendAsync', 'chReceiveAsync', 'chStats']) {
-      expect(succeeded).toContain(fn);
-    }
-    expect(stats.asyncStarted).toBeGreaterThan(0);
-    expectRemoved(run);
-  }, WATCHDOG_MS + 15000);
+  testIfProbes(
+    'thousands of random calls to every entry point never crash the process',
+    async () => {
+      const run = await runFixture<ProcessReport>('process', SEED, CALLS);
+      const why = explain(run, SEED);
+      expect({ code: run.code, signal: run.signal, why }).toEqual({ code: 0, signal: null, why });
+      const report = run.report!;
+      expect(report).toBeDefined();
+      const { stats } = report;
+      expect(stats.calls).toBeGreaterThanOrEqual(CALLS);
+      // Every throw was an Error, and of a kind the binding documents.
+      expect(stats.nonErrors).toEqual([]);
+      const unexpected = Object.keys(stats.errors)
+        .filter((k) => !EXPECTED_ERROR.test(k))
+        .map((k) => ({ kind: k, ...stats.samples[k] }));
+      expect(unexpected).toEqual([]);
+      // The fuzzer got past validation into the syscalls: most entry points succeeded
+      // at least once (init never does; the removes and rare paths may not).
+      const succeeded = Object.keys(stats.ok);
+      for (const fn of [
+        'msgsnd',
+        'msgrcv',
+        'msgsndAsync',
+        'msgrcvAsync',
+        'semop',
+        'semopOne',
+        'semopAsync',
+        'semSetAll',
+        'shmat',
+        'shmDetach',
+        'shmArrayBuffer',
+        'shmWrite',
+        'shmReadInto',
+        'shmWaitSync',
+        'shmWaitAsync',
+        'cancelWait',
+        'chSend',
+        'chReceive',
+        'chSendAsync',
+        'chReceiveAsync',
+        'chStats',
+      ]) {
+        expect(succeeded).toContain(fn);
+      }
+      expect(stats.asyncStarted).toBeGreaterThan(0);
+      expectRemoved(run);
+    },
+    WATCHDOG_MS + 15000,
+  );
 
-  testIfProbes('worker threads terminated in the middle of fuzzing tear down cleanly', async () => {
-    const run = await runFixture<WorkerReport>('worker', SEED + 1, 2000);
-    const why = explain(run, SEED + 1);
-    expect({ code: run.code, signal: run.signal, why }).toEqual({ code: 0, signal: null, why });
-    const report = run.report!;
-    expect(report).toBeDefined();
-    expect(report.workerError).toBeNull();
-    // Three workers, stopped after about 1/3, 2/3 and all of 2000 calls.
-    expect(report.progress).toBeGreaterThanOrEqual(4000);
-    // The environments' cleanup detached every attachment the workers made.
-    expect(report.attachments).toBe(0);
-    expectRemoved(run);
-  }, WATCHDOG_MS + 15000);
+  testIfProbes(
+    'worker threads terminated in the middle of fuzzing tear down cleanly',
+    async () => {
+      const run = await runFixture<WorkerReport>('worker', SEED + 1, 2000);
+      const why = explain(run, SEED + 1);
+      expect({ code: run.code, signal: run.signal, why }).toEqual({ code: 0, signal: null, why });
+      const report = run.report!;
+      expect(report).toBeDefined();
+      expect(report.workerError).toBeNull();
+      // Three workers, stopped after about 1/3, 2/3 and all of 2000 calls.
+      expect(report.progress).toBeGreaterThanOrEqual(4000);
+      // The environments' cleanup detached every attachment the workers made.
+      expect(report.attachments).toBe(0);
+      expectRemoved(run);
+    },
+    WATCHDOG_MS + 15000,
+  );
 });
 
 // Minimal cases the fuzzer found, kept as plain tests.

@@ -20,7 +20,9 @@ function run(args: string[], timeout = 30000) {
 }
 
 function hasTransfer(): boolean {
-  const probe = spawnSync(process.execPath, [...transferFlags, '-p', 'typeof ArrayBuffer.prototype.transfer'], { encoding: 'utf8' });
+  const probe = spawnSync(process.execPath, [...transferFlags, '-p', 'typeof ArrayBuffer.prototype.transfer'], {
+    encoding: 'utf8',
+  });
   if (probe.stdout.trim() === 'function') return true;
   console.warn(`ArrayBuffer.prototype.transfer is missing on Node ${process.versions.node}: not exercised`);
   return false;

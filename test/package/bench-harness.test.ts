@@ -37,7 +37,11 @@ describe('bench/registry.js: a case file registers itself', () => {
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  const caseFile = (name: string, groups: Record<string, number> | null, rows: Array<[string, number | null, string]>) =>
+  const caseFile = (
+    name: string,
+    groups: Record<string, number> | null,
+    rows: Array<[string, number | null, string]>,
+  ) =>
     fs.writeFileSync(
       path.join(dir, name),
       `module.exports = { rows: () => ${JSON.stringify(rows.map(([group, size, impl]) => ({ id: `${name}:${impl}`, group, size, impl })))}` +
@@ -46,9 +50,20 @@ describe('bench/registry.js: a case file registers itself', () => {
 
   test('groups by rank, then size; the owner of a group first, then other files by name; undeclared groups last', () => {
     // "aaa.js" sorts first but owns nothing: its rows follow the owner's.
-    caseFile('aaa.js', null, [['round trip', 64, 'alt'], ['mystery', null, 'x']]);
-    caseFile('zzz.js', { 'round trip': 10, memory: 90 }, [['memory', 64, 'rss'], ['round trip', 4096, 'C big'], ['round trip', 64, 'C'], ['round trip', 64, 'sync']]);
-    caseFile('channel.js', { 'channel round trip': 15 }, [['channel round trip', 64, 'C channel'], ['channel round trip', 64, 'sendSync']]);
+    caseFile('aaa.js', null, [
+      ['round trip', 64, 'alt'],
+      ['mystery', null, 'x'],
+    ]);
+    caseFile('zzz.js', { 'round trip': 10, memory: 90 }, [
+      ['memory', 64, 'rss'],
+      ['round trip', 4096, 'C big'],
+      ['round trip', 64, 'C'],
+      ['round trip', 64, 'sync'],
+    ]);
+    caseFile('channel.js', { 'channel round trip': 15 }, [
+      ['channel round trip', 64, 'C channel'],
+      ['channel round trip', 64, 'sendSync'],
+    ]);
     const warnings: string[] = [];
     const rows = registry.orderedRows(registry.loadCases(dir), (w) => warnings.push(w));
     expect(rows.map((r) => `${r.group}|${r.size}|${r.impl}`)).toEqual([
@@ -61,7 +76,16 @@ describe('bench/registry.js: a case file registers itself', () => {
       'memory|64|rss',
       'mystery|null|x',
     ]);
-    expect(rows.map((r) => r.file)).toEqual(['zzz.js', 'zzz.js', 'aaa.js', 'zzz.js', 'channel.js', 'channel.js', 'zzz.js', 'aaa.js']);
+    expect(rows.map((r) => r.file)).toEqual([
+      'zzz.js',
+      'zzz.js',
+      'aaa.js',
+      'zzz.js',
+      'channel.js',
+      'channel.js',
+      'zzz.js',
+      'aaa.js',
+    ]);
     expect(warnings).toEqual([expect.stringMatching(/cases\/aaa\.js: the group "mystery" has no rank/)]);
   });
 
@@ -75,14 +99,33 @@ describe('bench/registry.js: a case file registers itself', () => {
     const rows = registry.orderedRows(registry.loadCases(path.join(ROOT, 'bench', 'cases')), (w) => warnings.push(w));
     expect(warnings).toEqual([]);
     expect(rows.filter((r) => r.id.endsWith('-python')).map((r) => r.group)).toEqual(
-      expect.arrayContaining(['message round trip', 'one-way throughput', 'semaphore ping-pong', 'uncontended acquire+release']),
+      expect.arrayContaining([
+        'message round trip',
+        'one-way throughput',
+        'semaphore ping-pong',
+        'uncontended acquire+release',
+      ]),
     );
   });
 });
 
 describe('bench/chart.js', () => {
-  const target = (vs: string | null, op: string, factor: number, text: string, ratio: number | null, met: boolean | null) => ({ vs, op, factor, text, ratio, met });
-  const row = (id: string, impl: string, median: number, vsC: number | null, targets: unknown[] = [], extra: object = {}) => ({
+  const target = (
+    vs: string | null,
+    op: string,
+    factor: number,
+    text: string,
+    ratio: number | null,
+    met: boolean | null,
+  ) => ({ vs, op, factor, text, ratio, met });
+  const row = (
+    id: string,
+    impl: string,
+    median: number,
+    vsC: number | null,
+    targets: unknown[] = [],
+    extra: object = {},
+  ) => ({
     id,
     case: 'round trip',
     size: 64,
@@ -99,21 +142,40 @@ describe('bench/chart.js', () => {
   const doc = {
     date: '2026-12-01T12:00:00.000Z',
     options: { quick: false, reps: 5, filter: null },
-    machine: { cpu: 'Test CPU', cores: 2, os: 'Linux', node: 'v20', commit: 'abc1234', placement: { mode: 'split', cpus: [0, 1] }, python: null },
+    machine: {
+      cpu: 'Test CPU',
+      cores: 2,
+      os: 'Linux',
+      node: 'v20',
+      commit: 'abc1234',
+      placement: { mode: 'split', cpus: [0, 1] },
+      python: null,
+    },
     rows: [
       row('c', 'C msgsnd/msgrcv', 1000, 1),
       row('slow', 'sync <slow> & co', 2000, 2, [target('c', '<=', 1.25, '≤ 1.25 × C', 2, false)]),
       // Its second target is against the C row of another case (as wait/notify's is against the C message round trip).
-      row('fast', 'async', 500, 0.5, [target('c', '<=', 1.25, '≤ 1.25 × C', 0.5, true), target('otherC', '<=', 0.8, '≤ 0.8 × other C', 0.167, true)]),
+      row('fast', 'async', 500, 0.5, [
+        target('c', '<=', 1.25, '≤ 1.25 × C', 0.5, true),
+        target('otherC', '<=', 0.8, '≤ 0.8 × other C', 0.167, true),
+      ]),
       row('other', 'other', 4000, 4),
       row('otherC', 'C elsewhere', 3000, 1, [], { case: 'elsewhere', reference: 'otherC' }),
       row('skipped', 'Python: send()/receive()', 0, null, [], { status: 'skipped (no Python sysv_ipc)', median: null }),
-      row('rss', 'RSS growth', 1e6, null, [target(null, '<', 1e7, '< 10 MB', null, true)], { case: 'memory', metric: 'memory', reference: null }),
+      row('rss', 'RSS growth', 1e6, null, [target(null, '<', 1e7, '< 10 MB', null, true)], {
+        case: 'memory',
+        metric: 'memory',
+        reference: null,
+      }),
     ],
   };
 
   const bars = (svg: string) =>
-    [...svg.matchAll(/<rect class="bar (\w+)" x="([\d.]+)" y="[\d.]+" width="([\d.]+)"/g)].map((m) => ({ status: m[1], x: Number(m[2]), w: Number(m[3]) }));
+    [...svg.matchAll(/<rect class="bar (\w+)" x="([\d.]+)" y="[\d.]+" width="([\d.]+)"/g)].map((m) => ({
+      status: m[1],
+      x: Number(m[2]),
+      w: Number(m[3]),
+    }));
   const marks = (svg: string) => [...svg.matchAll(/<g class="target"><line x1="([\d.]+)"/g)].map((m) => Number(m[1]));
 
   test('bars start at the C row and are log-scaled: ×2 and ÷2 are the same length on either side', () => {
@@ -132,7 +194,7 @@ describe('bench/chart.js', () => {
     const svg = renderChart(doc);
     const [slow] = bars(svg);
     const perDoubling = slow.w; // pixels from 1× to 2×
-    const at = (ratio: number) => slow.x + (Math.log2(ratio) * perDoubling);
+    const at = (ratio: number) => slow.x + Math.log2(ratio) * perDoubling;
     // slow: ≤ 1.25 × C; fast: ≤ 1.25 × C and ≤ 0.8 × other C = 0.8 × 3000/1000 = 2.4 × C. The memory target has no place.
     expect(marks(svg)).toHaveLength(3);
     const [m1, m2, m3] = marks(svg);
@@ -184,18 +246,30 @@ describe('npm run bench -- --quick: the Python peer rows, end to end', () => {
   };
 
   test('rows run (or are skipped with a note), a chart is written, nothing is left in the kernel', () => {
-    const r = spawnSync(process.execPath, [RUN, '--quick', '--reps', '1', '--filter', 'python', '--json', '--cpus', 'same'], {
-      encoding: 'utf8',
-      env: { ...process.env, BENCH_DEBUG: '1' },
-      timeout: 120000,
-    });
+    const r = spawnSync(
+      process.execPath,
+      [RUN, '--quick', '--reps', '1', '--filter', 'python', '--json', '--cpus', 'same'],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, BENCH_DEBUG: '1' },
+        timeout: 120000,
+      },
+    );
     const files = r.stdout ? resultFiles(r.stdout) : [];
     try {
       expect(r.status).toBe(0);
       const doc = JSON.parse(r.stdout) as { rows: Array<{ id: string; status: string }> };
       const python = doc.rows.filter((row) => row.id.endsWith('-python'));
       expect(python.map((row) => row.id).sort()).toEqual(
-        ['msg-rtt-64-python', 'msg-rtt-4096-python', 'msg-tput-64-python', 'msg-tput-4096-python', 'sem-pingpong-python', 'sem-uncontended-plain-python', 'sem-uncontended-undo-python'].sort(),
+        [
+          'msg-rtt-64-python',
+          'msg-rtt-4096-python',
+          'msg-tput-64-python',
+          'msg-tput-4096-python',
+          'sem-pingpong-python',
+          'sem-uncontended-plain-python',
+          'sem-uncontended-undo-python',
+        ].sort(),
       );
       if (pythonPresent) {
         expect(python.map((row) => row.status)).toEqual(python.map(() => 'ok'));
@@ -212,39 +286,44 @@ describe('npm run bench -- --quick: the Python peer rows, end to end', () => {
     }
   }, 130000);
 
-  (pythonPresent ? test : test.skip)('SIGINT while Python children run: children gone, objects removed, exit 130', async () => {
-    const child = spawn(process.execPath, [RUN, '--filter', 'msg-tput-64-python', '--reps', '50'], {
-      env: { ...process.env, BENCH_DEBUG: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const exited = once(child, 'exit');
-    try {
-      // Wait for a keyed queue (a Python row) and for its peer.py processes.
-      const deadline = Date.now() + 60000;
-      let key: string | undefined;
-      let peers: number[] = [];
-      while (Date.now() < deadline) {
-        key = [...stderr.matchAll(/created msg \d+ key (\d+)/g)].pop()?.[1];
-        peers = key ? processesWith(['peer.py', key]) : [];
-        if (peers.length > 0) break;
-        await new Promise((r) => setTimeout(r, 20));
+  (pythonPresent ? test : test.skip)(
+    'SIGINT while Python children run: children gone, objects removed, exit 130',
+    async () => {
+      const child = spawn(process.execPath, [RUN, '--filter', 'msg-tput-64-python', '--reps', '50'], {
+        env: { ...process.env, BENCH_DEBUG: '1' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const exited = once(child, 'exit');
+      try {
+        // Wait for a keyed queue (a Python row) and for its peer.py processes.
+        const deadline = Date.now() + 60000;
+        let key: string | undefined;
+        let peers: number[] = [];
+        while (Date.now() < deadline) {
+          key = [...stderr.matchAll(/created msg \d+ key (\d+)/g)].pop()?.[1];
+          peers = key ? processesWith(['peer.py', key]) : [];
+          if (peers.length > 0) break;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        expect(peers.length).toBeGreaterThan(0);
+        child.kill('SIGINT');
+        const [code] = await exited;
+        expect(code).toBe(130);
+        expect(stderr).toMatch(/SIGINT during .*children killed, objects removed/);
+        // SIGKILLed children are gone once reaped; give the kernel a moment.
+        for (let i = 0; i < 50 && processesWith(['peer.py', key!]).length > 0; i++)
+          await new Promise((r) => setTimeout(r, 20));
+        expect(processesWith(['peer.py', key!])).toEqual([]);
+        const { left } = leftovers(stderr);
+        expect(left).toEqual([]);
+      } finally {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       }
-      expect(peers.length).toBeGreaterThan(0);
-      child.kill('SIGINT');
-      const [code] = await exited;
-      expect(code).toBe(130);
-      expect(stderr).toMatch(/SIGINT during .*children killed, objects removed/);
-      // SIGKILLed children are gone once reaped; give the kernel a moment.
-      for (let i = 0; i < 50 && processesWith(['peer.py', key!]).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
-      expect(processesWith(['peer.py', key!])).toEqual([]);
-      const { left } = leftovers(stderr);
-      expect(left).toEqual([]);
-    } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    }
-  }, 90000);
+    },
+    90000,
+  );
 });
 
 /** Pids of live (not zombie) processes whose command line has every one of `words` as an argument. */
@@ -255,7 +334,8 @@ function processesWith(words: string[]): number[] {
     try {
       const args = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
       const state = fs.readFileSync(`/proc/${entry}/stat`, 'utf8').replace(/^.*\) /, '')[0];
-      if (state !== 'Z' && words.every((w) => args.some((a) => a === w || a.endsWith(`/${w}`)))) out.push(Number(entry));
+      if (state !== 'Z' && words.every((w) => args.some((a) => a === w || a.endsWith(`/${w}`))))
+        out.push(Number(entry));
     } catch {
       // gone meanwhile
     }

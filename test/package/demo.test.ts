@@ -69,7 +69,9 @@ class Demo {
     const announced = new Set(this.announced());
     const pids = new Set(this.pids());
     return kernelObjects()
-      .filter((r) => announced.has(`${r.kind}:${idOf(r)}`) || ['cpid', 'lspid', 'lrpid'].some((f) => pids.has(r.fields[f])))
+      .filter(
+        (r) => announced.has(`${r.kind}:${idOf(r)}`) || ['cpid', 'lspid', 'lrpid'].some((f) => pids.has(r.fields[f])),
+      )
       .map((r) => `${r.kind}:${idOf(r)}`);
   }
 
@@ -79,14 +81,19 @@ class Demo {
    * its mappings, so it counts as alive until it is the last task left.
    */
   liveWorkers(): number[] {
-    return this.pids().slice(1).filter((pid) => {
-      try {
-        const state = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/\(.*\)/, 'x').split(' ')[2];
-        return state !== 'Z' || fs.readdirSync(`/proc/${pid}/task`).length > 1;
-      } catch {
-        return false; // reaped
-      }
-    });
+    return this.pids()
+      .slice(1)
+      .filter((pid) => {
+        try {
+          const state = fs
+            .readFileSync(`/proc/${pid}/stat`, 'utf8')
+            .replace(/\(.*\)/, 'x')
+            .split(' ')[2];
+          return state !== 'Z' || fs.readdirSync(`/proc/${pid}/task`).length > 1;
+        } catch {
+          return false; // reaped
+        }
+      });
   }
 
   /** Removes whatever the demo left (only the kill -9 test expects any). */
@@ -120,7 +127,8 @@ afterEach(async () => {
 });
 
 beforeAll(() => {
-  if (!fs.existsSync(path.join(ROOT, 'dist', 'index.js'))) throw new Error('dist/ is missing: run `npm run compile:ts` first');
+  if (!fs.existsSync(path.join(ROOT, 'dist', 'index.js')))
+    throw new Error('dist/ is missing: run `npm run compile:ts` first');
 });
 
 /** Waits for the first progress line: the workers are past the barrier and working. */

@@ -38,5 +38,7 @@ test('a SysvIpcError with its own explanation or a path builds its message once,
   expect(timedOut.message).toBe('ETIMEDOUT: connection timed out, semget (the set was never initialised)');
   const missing = syscallError(2, 'ftok', undefined, { path: '/nowhere' });
   expect(missing.message).toBe("ENOENT: no such file or directory, ftok '/nowhere'");
-  expect(new SysvIpcError(2, 'msgget').message).toBe('ENOENT: no such file or directory, msgget (no message queue exists for this key)');
+  expect(new SysvIpcError(2, 'msgget').message).toBe(
+    'ENOENT: no such file or directory, msgget (no message queue exists for this key)',
+  );
 });

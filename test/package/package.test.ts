@@ -75,7 +75,10 @@ beforeAll(() => {
   }
   app = path.join(tmp, 'app');
   fs.mkdirSync(app);
-  fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }, null, 2));
+  fs.writeFileSync(
+    path.join(app, 'package.json'),
+    JSON.stringify({ name: 'app', version: '1.0.0', private: true }, null, 2),
+  );
 });
 
 afterAll(() => {
@@ -87,13 +90,22 @@ let tarball: string;
 /** Every prebuilt binary the package ships: prebuilds/<platform>-<arch>/<file>.node. */
 function shippedPrebuilds(): string[] {
   const dir = path.join(ROOT, 'prebuilds');
-  return fs.readdirSync(dir).flatMap((tuple) =>
-    fs.readdirSync(path.join(dir, tuple)).filter((f) => f.endsWith('.node')).map((f) => `prebuilds/${tuple}/${f}`),
-  ).sort();
+  return fs
+    .readdirSync(dir)
+    .flatMap((tuple) =>
+      fs
+        .readdirSync(path.join(dir, tuple))
+        .filter((f) => f.endsWith('.node'))
+        .map((f) => `prebuilds/${tuple}/${f}`),
+    )
+    .sort();
 }
 
 test('the package ships a prebuild for linux-x64 and linux-arm64 (glibc)', () => {
-  expect(shippedPrebuilds()).toEqual(['prebuilds/linux-arm64/sysv-ipc.glibc.node', 'prebuilds/linux-x64/sysv-ipc.glibc.node']);
+  expect(shippedPrebuilds()).toEqual([
+    'prebuilds/linux-arm64/sysv-ipc.glibc.node',
+    'prebuilds/linux-x64/sysv-ipc.glibc.node',
+  ]);
 });
 
 test('every committed prebuild was built from the native sources in this checkout, for its architecture', () => {
@@ -120,7 +132,8 @@ test('every committed prebuild was built from the native sources in this checkou
     ['-e', `process.stdout.write(require('node-gyp-build')(${JSON.stringify(ROOT)}).constants.SOURCE_HASH || '')`],
     { cwd: ROOT, env: { ...process.env, PREBUILDS_ONLY: '1' }, encoding: 'utf8' },
   );
-  if (prebuildHash !== sourceHash()) stale.push(`the loaded ${process.platform}-${process.arch} prebuild (built from ${prebuildHash || '(unknown)'})`);
+  if (prebuildHash !== sourceHash())
+    stale.push(`the loaded ${process.platform}-${process.arch} prebuild (built from ${prebuildHash || '(unknown)'})`);
   if (stale.length > 0) {
     throw new Error(
       `prebuilds/ is stale: the checkout's native sources are ${sourceHash()}, but ${stale.join(', ')}. ` +
@@ -162,18 +175,30 @@ test('npm pack ships every prebuild, the compiled JavaScript, types and the CLI,
   tarball = path.join(tmp, packed.filename);
   const files = packed.files.map((f) => f.path);
   expect(files).toEqual(
-    expect.arrayContaining(['package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/index.js', ...shippedPrebuilds()]),
+    expect.arrayContaining([
+      'package.json',
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/cli/index.js',
+      ...shippedPrebuilds(),
+    ]),
   );
   expect(files.filter((f) => f.startsWith('prebuilds/')).sort()).toEqual(shippedPrebuilds());
   expect(files.filter((f) => /^(build|test|node_modules)\//.test(f))).toEqual([]);
-  expect(fs.readFileSync(path.join(ROOT, 'dist', 'cli', 'index.js'), 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
+  expect(fs.readFileSync(path.join(ROOT, 'dist', 'cli', 'index.js'), 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(
+    true,
+  );
 });
 
 test('installs with no compiler, loading the prebuild (also when its install script runs)', () => {
   run(path.join(tmp, 'bin', 'npm'), ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], app);
   const pkg = path.join(app, 'node_modules', 'sysv-ipc');
   expect(fs.existsSync(path.join(pkg, 'build'))).toBe(false);
-  const loaded = run(path.join(tmp, 'bin', 'node'), ['-p', `require('node-gyp-build').path(${JSON.stringify(pkg)})`], app).trim();
+  const loaded = run(
+    path.join(tmp, 'bin', 'node'),
+    ['-p', `require('node-gyp-build').path(${JSON.stringify(pkg)})`],
+    app,
+  ).trim();
   expect(loaded.startsWith(path.join(pkg, 'prebuilds') + path.sep)).toBe(true);
   // The package's own install script is `node-gyp-build`: where npm runs it, it must find the
   // prebuild and exit 0 without trying to compile (there is nothing to compile with here).
@@ -183,10 +208,21 @@ test('installs with no compiler, loading the prebuild (also when its install scr
 
 test('the shipped typings hold the public API only (stripInternal drops @internal members)', () => {
   const dist = path.join(app, 'node_modules', 'sysv-ipc', 'dist');
-  const typings = fs.readdirSync(dist).filter((f) => f.endsWith('.d.ts'))
-    .map((f) => fs.readFileSync(path.join(dist, f), 'utf8')).join('\n');
+  const typings = fs
+    .readdirSync(dist)
+    .filter((f) => f.endsWith('.d.ts'))
+    .map((f) => fs.readFileSync(path.join(dist, f), 'utf8'))
+    .join('\n');
   // Public names are there...
-  for (const name of ['operate(', 'tryOperate(', 'operateSync(', 'at(index', 'tryAcquire(', 'waitSync(', 'class SysvIpcError']) {
+  for (const name of [
+    'operate(',
+    'tryOperate(',
+    'operateSync(',
+    'at(index',
+    'tryAcquire(',
+    'waitSync(',
+    'class SysvIpcError',
+  ]) {
     expect(typings).toContain(name);
   }
   // ...internal ones are not: @internal members and functions still in lib/
@@ -196,7 +232,8 @@ test('the shipped typings hold the public API only (stripInternal drops @interna
     expect(typings).not.toContain(name);
   }
   const semaphoreSet = fs.readFileSync(path.join(dist, 'semaphore-set.d.ts'), 'utf8');
-  for (const name of ['run(', 'tryRun(', 'runSync(', 'checkIndex(', 'static of(']) expect(semaphoreSet).not.toContain(name);
+  for (const name of ['run(', 'tryRun(', 'runSync(', 'checkIndex(', 'static of('])
+    expect(semaphoreSet).not.toContain(name);
 });
 
 // Each program makes a private queue, round-trips a message, and removes the queue in `finally`.
@@ -278,14 +315,25 @@ test('works from ESM with the same names as CommonJS', () => {
   fs.writeFileSync(path.join(app, 'esm.mjs'), ESM);
   const out = JSON.parse(run(path.join(tmp, 'bin', 'node'), ['esm.mjs'], app));
   expect(out).toEqual({
-    type: 4, data: 'from esm', listed: true, errorClass: 'function',
-    sameNames: true, missing: [], extra: [], defaultIsExports: true, interopIsExports: true,
+    type: 4,
+    data: 'from esm',
+    listed: true,
+    errorClass: 'function',
+    sameNames: true,
+    missing: [],
+    extra: [],
+    defaultIsExports: true,
+    interopIsExports: true,
   });
 });
 
 test('works from CommonJS', () => {
   fs.writeFileSync(path.join(app, 'cjs.cjs'), CJS);
-  expect(JSON.parse(run(path.join(tmp, 'bin', 'node'), ['cjs.cjs'], app))).toEqual({ type: 5, data: 'from cjs', key: 'number' });
+  expect(JSON.parse(run(path.join(tmp, 'bin', 'node'), ['cjs.cjs'], app))).toEqual({
+    type: 5,
+    data: 'from cjs',
+    key: 'number',
+  });
 });
 
 test('type-checks in strict mode (without skipLibCheck) and runs from TypeScript', () => {
@@ -310,7 +358,15 @@ test('type-checks in strict mode (without skipLibCheck) and runs from TypeScript
   );
   run(path.join(tmp, 'bin', 'node'), [TSC, '-p', 'tsconfig.json'], app);
   const out = JSON.parse(run(path.join(tmp, 'bin', 'node'), [path.join('out', 'main.js')], app));
-  expect(out).toEqual({ type: 6, data: 'from ts', messages: 0, listed: true, msgmax: true, key: 'number', err: 'function' });
+  expect(out).toEqual({
+    type: 6,
+    data: 'from ts',
+    messages: 0,
+    listed: true,
+    msgmax: true,
+    key: 'number',
+    err: 'function',
+  });
 });
 
 test('npx sysv-ipc ls runs', () => {
@@ -318,7 +374,9 @@ test('npx sysv-ipc ls runs', () => {
   expect(out).toMatch(/^Message queues\n/);
   expect(out).toMatch(/\n\nShared memory segments\n/);
   const version = run(path.join(tmp, 'bin', 'npx'), ['--no-install', 'sysv-ipc', '--version'], app).trim();
-  expect(version).toBe((JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version);
+  expect(version).toBe(
+    (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version,
+  );
 });
 
 // ---- where no binary fits: one coded error, and the way out it names
@@ -375,8 +433,17 @@ describe('ERR_SYSV_IPC_NO_BINARY', () => {
     fs.renameSync(path.join(pkg, 'prebuilds'), path.join(pkg, 'prebuilds.hidden'));
     try {
       const out = load(app);
-      expect(out).toMatchObject({ code: 'ERR_SYSV_IPC_NO_BINARY', platform: `linux-${process.arch}`, libc: 'glibc', prebuilds: [] });
-      expect(out.message).toMatch(new RegExp(`^sysv-ipc has no native addon for linux-${process.arch} \\(glibc, Node ${process.versions.node}\\): no prebuild fits`));
+      expect(out).toMatchObject({
+        code: 'ERR_SYSV_IPC_NO_BINARY',
+        platform: `linux-${process.arch}`,
+        libc: 'glibc',
+        prebuilds: [],
+      });
+      expect(out.message).toMatch(
+        new RegExp(
+          `^sysv-ipc has no native addon for linux-${process.arch} \\(glibc, Node ${process.versions.node}\\): no prebuild fits`,
+        ),
+      );
       expect(out.message).toContain(`Prebuilt in ${path.join(pkg, 'prebuilds')}: none.`);
       expect(out.message).toMatch(/python3, make and a C\+\+17 compiler/);
       expect(commandsIn(out.message!)).toEqual(['npm install-scripts approve sysv-ipc', 'npm rebuild sysv-ipc']);
@@ -388,11 +455,18 @@ describe('ERR_SYSV_IPC_NO_BINARY', () => {
 
   test('musl (LIBC=musl, as node-gyp-build takes it; or seen in this process when node-gyp-build took glibc): no glibc binary is tried', () => {
     const asNodeGypBuildSees = load(app, [], { LIBC: 'musl' });
-    expect(asNodeGypBuildSees).toMatchObject({ code: 'ERR_SYSV_IPC_NO_BINARY', platform: `linux-${process.arch}`, libc: 'musl', prebuilds: BOTH });
+    expect(asNodeGypBuildSees).toMatchObject({
+      code: 'ERR_SYSV_IPC_NO_BINARY',
+      platform: `linux-${process.arch}`,
+      libc: 'musl',
+      prebuilds: BOTH,
+    });
     expect(asNodeGypBuildSees.message).toContain(`Prebuilt in ${path.join(pkg, 'prebuilds')}: ${BOTH.join(', ')}.`);
     const missedByNodeGypBuild = load(app, ['node-gyp-build-first']);
     expect(missedByNodeGypBuild).toMatchObject({ code: 'ERR_SYSV_IPC_NO_BINARY', libc: 'musl', prebuilds: BOTH });
-    expect(missedByNodeGypBuild.message).toContain(`the prebuild linux-${process.arch}/sysv-ipc.glibc.node is for glibc, and this Node runs on musl`);
+    expect(missedByNodeGypBuild.message).toContain(
+      `the prebuild linux-${process.arch}/sysv-ipc.glibc.node is for glibc, and this Node runs on musl`,
+    );
   });
 
   test('another architecture (npm_config_arch, as node-gyp-build takes it)', () => {
@@ -402,12 +476,21 @@ describe('ERR_SYSV_IPC_NO_BINARY', () => {
 
   test('a prebuild that fits by name but does not load here (dlopen fails) is the same error, with the cause', () => {
     const mine = path.join(pkg, 'prebuilds', `linux-${process.arch}`, 'sysv-ipc.glibc.node');
-    const other = path.join(pkg, 'prebuilds', process.arch === 'x64' ? 'linux-arm64' : 'linux-x64', 'sysv-ipc.glibc.node');
+    const other = path.join(
+      pkg,
+      'prebuilds',
+      process.arch === 'x64' ? 'linux-arm64' : 'linux-x64',
+      'sysv-ipc.glibc.node',
+    );
     fs.renameSync(mine, `${mine}.real`);
     try {
       fs.copyFileSync(other, mine);
       const out = load(app);
-      expect(out).toMatchObject({ code: 'ERR_SYSV_IPC_NO_BINARY', platform: `linux-${process.arch}`, cause: 'ERR_DLOPEN_FAILED' });
+      expect(out).toMatchObject({
+        code: 'ERR_SYSV_IPC_NO_BINARY',
+        platform: `linux-${process.arch}`,
+        cause: 'ERR_DLOPEN_FAILED',
+      });
       expect(out.message).toContain(`the prebuild linux-${process.arch}/sysv-ipc.glibc.node does not load here (`);
     } finally {
       fs.renameSync(`${mine}.real`, mine);
@@ -415,26 +498,25 @@ describe('ERR_SYSV_IPC_NO_BINARY', () => {
     expect(load(app)).toEqual({ loaded: 'x' });
   });
 
-  test(
-    'the commands it names build the addon from source in an installed copy, which then works',
-    () => {
-      const project = path.join(tmp, 'from-source');
-      fs.mkdirSync(project);
-      fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'from-source', version: '1.0.0', private: true }));
-      run(path.join(tmp, 'bin', 'npm'), ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], project);
-      const installed = path.join(project, 'node_modules', 'sysv-ipc');
-      fs.rmSync(path.join(installed, 'prebuilds'), { recursive: true });
-      const failed = load(project);
-      expect(failed.code).toBe('ERR_SYSV_IPC_NO_BINARY');
-      const commands = commandsIn(failed.message!);
-      expect(commands.length).toBeGreaterThan(0);
-      // The user's shell now has the build tools the message asks for (this node first).
-      const withCompiler = { PATH: `${path.join(tmp, 'bin')}:${process.env.PATH}` };
-      for (const command of commands) run('/bin/sh', ['-c', command], project, withCompiler);
-      expect(JSON.parse(fs.readFileSync(path.join(project, 'package.json'), 'utf8')).allowScripts).toBeDefined();
-      expect(fs.existsSync(path.join(installed, 'build', 'Release', 'sysv_ipc.node'))).toBe(true);
-      expect(load(project)).toEqual({ loaded: 'x' });
-    },
-    600_000,
-  );
+  test('the commands it names build the addon from source in an installed copy, which then works', () => {
+    const project = path.join(tmp, 'from-source');
+    fs.mkdirSync(project);
+    fs.writeFileSync(
+      path.join(project, 'package.json'),
+      JSON.stringify({ name: 'from-source', version: '1.0.0', private: true }),
+    );
+    run(path.join(tmp, 'bin', 'npm'), ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], project);
+    const installed = path.join(project, 'node_modules', 'sysv-ipc');
+    fs.rmSync(path.join(installed, 'prebuilds'), { recursive: true });
+    const failed = load(project);
+    expect(failed.code).toBe('ERR_SYSV_IPC_NO_BINARY');
+    const commands = commandsIn(failed.message!);
+    expect(commands.length).toBeGreaterThan(0);
+    // The user's shell now has the build tools the message asks for (this node first).
+    const withCompiler = { PATH: `${path.join(tmp, 'bin')}:${process.env.PATH}` };
+    for (const command of commands) run('/bin/sh', ['-c', command], project, withCompiler);
+    expect(JSON.parse(fs.readFileSync(path.join(project, 'package.json'), 'utf8')).allowScripts).toBeDefined();
+    expect(fs.existsSync(path.join(installed, 'build', 'Release', 'sysv_ipc.node'))).toBe(true);
+    expect(load(project)).toEqual({ loaded: 'x' });
+  }, 600_000);
 });

@@ -41,7 +41,9 @@ describe('Mutex', () => {
     expect(() => mutex.unlock()).toThrow(MutexNotHeldError);
     expect(mutex.info().value).toBe(0);
     await mutex.lock({ timeout: 20 }).then(
-      () => { throw new Error('locked a held mutex'); },
+      () => {
+        throw new Error('locked a held mutex');
+      },
       (err: SysvIpcError) => expect(err.code).toBe('ETIMEDOUT'),
     );
     // ...and the other way round.
@@ -111,7 +113,11 @@ describe('Mutex', () => {
 
   test('withLock unlocks when the callback throws, and returns its value', async () => {
     const mutex = make();
-    await expect(mutex.withLock(() => { throw new Error('boom'); })).rejects.toThrow('boom');
+    await expect(
+      mutex.withLock(() => {
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
     expect(mutex.held).toBe(false);
     expect(await mutex.withLock(async () => 42)).toBe(42);
     expect(mutex.info().value).toBe(1);
@@ -154,7 +160,12 @@ describe('Mutex', () => {
   test('EIDRM to a pending lock when another process removes the mutex', async () => {
     const mutex = make();
     mutex.lockSync();
-    const waiting = Mutex.fromId(mutex.id).lock().then(() => null, (err: unknown) => err);
+    const waiting = Mutex.fromId(mutex.id)
+      .lock()
+      .then(
+        () => null,
+        (err: unknown) => err,
+      );
     await until(() => mutex.info().waitingForNonZero === 1, 10000, 'the waiter');
     const agent = new Agent();
     await agent.ok('remove', { id: mutex.id });

@@ -68,9 +68,12 @@ describe('SemaphoreSet', () => {
     await expect(set.operate(ops, { timeout: 20 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
     expect(set.values()).toEqual([1, 0, 5]);
     // ERANGE on one op (5 + SEMVMX) fails the whole call.
-    expect(() => set.tryOperate([{ index: 0, delta: -1 }, { index: 2, delta: SEMVMX }])).toThrow(
-      expect.objectContaining({ code: 'ERANGE' }),
-    );
+    expect(() =>
+      set.tryOperate([
+        { index: 0, delta: -1 },
+        { index: 2, delta: SEMVMX },
+      ]),
+    ).toThrow(expect.objectContaining({ code: 'ERANGE' }));
     expect(set.values()).toEqual([1, 0, 5]);
     set.at(1).release();
     expect(set.tryOperate(ops)).toBe(true);
@@ -106,9 +109,15 @@ describe('SemaphoreSet', () => {
       [{ index: 0, delta: NaN }],
       [{ index: 0, delta: SEMVMX + 1 }],
       [{ index: 0, delta: -SEMVMX - 1 }],
-      [{ index: 0, delta: -1 }, { index: 1, delta: -1, undo: 'yes' }],
+      [
+        { index: 0, delta: -1 },
+        { index: 1, delta: -1, undo: 'yes' },
+      ],
       [{ index: 0, delta: -1 }, null],
-      [{ index: 0, delta: -1 }, { index: '1', delta: -1 }],
+      [
+        { index: 0, delta: -1 },
+        { index: '1', delta: -1 },
+      ],
       new Array(SEMOPM + 1).fill({ index: 0, delta: -1 }),
       { index: 0, delta: -1 },
       'ops',
@@ -165,7 +174,10 @@ describe('SemaphoreSet', () => {
   test('EIDRM to an operate waiter when another process removes the set', async () => {
     const set = make([0]);
     const agent = new Agent();
-    const waiting = set.operate([{ index: 0, delta: -1 }]).then(() => null, (err: unknown) => err);
+    const waiting = set.operate([{ index: 0, delta: -1 }]).then(
+      () => null,
+      (err: unknown) => err,
+    );
     await until(() => set.at(0).info().waitingForNonZero === 1, 10000, 'the waiter');
     await agent.ok('remove', { id: set.id });
     expect(await waiting).toMatchObject({ code: 'EIDRM' });
@@ -272,8 +284,11 @@ let slowCreatorBin = '';
 beforeAll(() => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sem-slow-creator-'));
   slowCreatorBin = path.join(dir, 'sem-slow-creator');
-  execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', slowCreatorBin,
-    path.join(__dirname, '..', 'c', 'sem-slow-creator.c')], { stdio: 'pipe' });
+  execFileSync(
+    'cc',
+    ['-O2', '-Wall', '-Wextra', '-Werror', '-o', slowCreatorBin, path.join(__dirname, '..', 'c', 'sem-slow-creator.c')],
+    { stdio: 'pipe' },
+  );
 });
 afterAll(() => {
   if (slowCreatorBin) fs.rmSync(path.dirname(slowCreatorBin), { recursive: true, force: true });
@@ -284,12 +299,18 @@ afterAll(() => {
  * done (the set is then uninitialised for `delayMs`), `initialised` with
  * whether it finished the handshake and exited 0.
  */
-function slowCreator(key: number, value: number, delayMs: number): {
+function slowCreator(
+  key: number,
+  value: number,
+  delayMs: number,
+): {
   proc: ChildProcess;
   created: Promise<number>;
   initialised: Promise<boolean>;
 } {
-  const proc = spawn(slowCreatorBin, [String(key), String(value), String(delayMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(slowCreatorBin, [String(key), String(value), String(delayMs)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   proc.stdout!.setEncoding('utf8');
   const created = new Promise<number>((resolve, reject) => {

@@ -39,7 +39,16 @@ describe('Semaphore basics', () => {
     const c = Semaphore.fromId(a.id);
     expect(c.key).toBe(key);
     const info = a.info();
-    expect(info).toMatchObject({ key, id: a.id, mode: 0o640, size: 1, index: 0, value: 4, waitingForNonZero: 0, waitingForZero: 0 });
+    expect(info).toMatchObject({
+      key,
+      id: a.id,
+      mode: 0o640,
+      size: 1,
+      index: 0,
+      value: 4,
+      waitingForNonZero: 0,
+      waitingForZero: 0,
+    });
     expect(info.lastPid).toBe(process.pid); // the creation handshake's semop
     expect(info.lastOpTime).toBeInstanceOf(Date);
     expect(info.lastChangeTime).toBeInstanceOf(Date);
@@ -80,8 +89,12 @@ describe('Semaphore basics', () => {
       expect(() => sem.acquireSync({ timeout })).toThrow(RangeError);
       await expect(sem.waitForZero({ timeout })).rejects.toThrow(RangeError);
     }
-    expect(() => { sem.value = SEMVMX + 1; }).toThrow(RangeError);
-    expect(() => { sem.value = -1; }).toThrow(RangeError);
+    expect(() => {
+      sem.value = SEMVMX + 1;
+    }).toThrow(RangeError);
+    expect(() => {
+      sem.value = -1;
+    }).toThrow(RangeError);
     expect(() => Semaphore.create({ initialValue: SEMVMX + 1 })).toThrow(RangeError);
     expect(() => sem.tryAcquire({ undo: 1 as unknown as boolean })).toThrow(TypeError);
     expect(sem.value).toBe(5);
@@ -163,7 +176,10 @@ describe('Semaphore waits', () => {
     const aborted = sem.acquire({ signal: ac.signal });
     await until(() => sem.info().waitingForNonZero === 1, 10000, 'the waiter to block');
     ac.abort(new Error('stop'));
-    await expect(aborted).rejects.toMatchObject({ name: 'AbortError', cause: expect.objectContaining({ message: 'stop' }) });
+    await expect(aborted).rejects.toMatchObject({
+      name: 'AbortError',
+      cause: expect.objectContaining({ message: 'stop' }),
+    });
     await until(() => sem.info().waitingForNonZero === 0, 10000, 'the waiter to leave');
 
     const closed = sem.acquire();
@@ -241,7 +257,10 @@ describe('Semaphore waits', () => {
     const sem = make(0);
     const blocked = new Agent();
     const remover = new Agent();
-    const waiting = sem.acquire().then(() => null, (err: unknown) => err);
+    const waiting = sem.acquire().then(
+      () => null,
+      (err: unknown) => err,
+    );
     const waitingSync = blocked.run('acquireSync', { id: sem.id });
     await until(() => sem.info().waitingForNonZero === 2, 20000, 'two waiters');
     await remover.ok('remove', { id: sem.id });

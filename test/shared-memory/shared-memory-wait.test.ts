@@ -5,15 +5,23 @@ useCleanup();
 
 /** Waits until a thread of this process is parked in the kernel on word `index` of `shm`. */
 const untilParked = (shm: SharedMemory, index: number) =>
-  until(() => threadsInFutexOn(process.pid, shm.id, index) === 1, 10000, `a futex wait on word ${index} of segment ${shm.id}`);
+  until(
+    () => threadsInFutexOn(process.pid, shm.id, index) === 1,
+    10000,
+    `a futex wait on word ${index} of segment ${shm.id}`,
+  );
 
 // Notifies until `n` waiters in all have been woken (they may not be asleep yet).
 async function notifyUntil(shm: SharedMemory, index: number, n: number): Promise<number> {
   let woken = 0;
-  await until(() => {
-    woken += shm.notify(index, n - woken);
-    return woken >= n;
-  }, 10000, `${n} waiter(s) to be woken`);
+  await until(
+    () => {
+      woken += shm.notify(index, n - woken);
+      return woken >= n;
+    },
+    10000,
+    `${n} waiter(s) to be woken`,
+  );
   return woken;
 }
 
@@ -48,12 +56,16 @@ describe('SharedMemory wait/notify in one process', () => {
     const waits = [shm.wait(1, 0), shm.wait(1, 0), shm.wait(1, 0)];
     expect(shm.notify(2)).toBe(0); // another word: nobody
     let total = 0;
-    await until(() => {
-      const n = shm.notify(1, 2);
-      expect(n).toBeLessThanOrEqual(2);
-      total += n;
-      return total >= 3;
-    }, 10000, 'three waiters');
+    await until(
+      () => {
+        const n = shm.notify(1, 2);
+        expect(n).toBeLessThanOrEqual(2);
+        total += n;
+        return total >= 3;
+      },
+      10000,
+      'three waiters',
+    );
     expect(total).toBe(3);
     await expect(Promise.all(waits)).resolves.toEqual(['ok', 'ok', 'ok']);
     expect(shm.notify(1)).toBe(0);

@@ -99,7 +99,9 @@ describe('SharedMemory lifecycle', () => {
       () => shm.notify(0),
       () => shm.waitSync(0, 0),
     ]) {
-      expect(use).toThrow(expect.objectContaining({ code: 'ERR_SYSV_IPC_CLOSED', message: expect.stringMatching(/detached/) }));
+      expect(use).toThrow(
+        expect.objectContaining({ code: 'ERR_SYSV_IPC_CLOSED', message: expect.stringMatching(/detached/) }),
+      );
     }
     return expect(shm.wait(0, 0)).rejects.toMatchObject({ code: 'ERR_SYSV_IPC_CLOSED' });
   });
@@ -180,7 +182,7 @@ describe('SharedMemory bad input', () => {
     }
   });
 
-  test('the package\'s own shmmax check, where shmmax is low (a private IPC namespace)', () => {
+  test("the package's own shmmax check, where shmmax is low (a private IPC namespace)", () => {
     // Linux's default shmmax is near 2^64, so the check above meets the kernel's
     // other limits instead. A child in a new IPC namespace (unshare -i, root
     // here) gets its own shmmax, lowered to 4096, and its own objects, which
@@ -194,27 +196,41 @@ describe('SharedMemory bad input', () => {
       out.at = shm.size;
       shm.remove();
       console.log(JSON.stringify(out));`;
-    const r = spawnSync('unshare', ['-i', 'sh', '-c', 'echo 4096 > /proc/sys/kernel/shmmax && exec "$0" -e "$1"', process.execPath, script], {
-      encoding: 'utf8',
-      timeout: 20000,
-    });
+    const r = spawnSync(
+      'unshare',
+      ['-i', 'sh', '-c', 'echo 4096 > /proc/sys/kernel/shmmax && exec "$0" -e "$1"', process.execPath, script],
+      {
+        encoding: 'utf8',
+        timeout: 20000,
+      },
+    );
     if (r.error || (r.status !== 0 && /unshare failed|Operation not permitted/.test(r.stderr))) {
       // Only where a new IPC namespace cannot be made (no CAP_SYS_ADMIN, no util-linux).
-      console.warn(`unshare -i is not available here: the low-shmmax case is not exercised (${r.error?.message ?? r.stderr.trim()})`);
+      console.warn(
+        `unshare -i is not available here: the low-shmmax case is not exercised (${r.error?.message ?? r.stderr.trim()})`,
+      );
       return;
     }
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const out = JSON.parse(r.stdout);
-    expect(out.over).toEqual({ name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining('4096') });
+    expect(out.over).toEqual({
+      name: 'RangeError',
+      code: 'ERR_OUT_OF_RANGE',
+      message: expect.stringContaining('4096'),
+    });
     expect(out.at).toBe(4096);
   });
 
   test('opening an existing segment with a larger size is EINVAL', () => {
     const key = randomKey();
     track(SharedMemory.create({ key, size: 100 }));
-    expect(() => SharedMemory.open(key, { size: 200 })).toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'shmget' }));
-    expect(() => SharedMemory.open(key, { create: true, size: 200 })).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect(() => SharedMemory.open(key, { size: 200 })).toThrow(
+      expect.objectContaining({ code: 'EINVAL', syscall: 'shmget' }),
+    );
+    expect(() => SharedMemory.open(key, { create: true, size: 200 })).toThrow(
+      expect.objectContaining({ code: 'EINVAL' }),
+    );
     expect(SharedMemory.open(key, { size: 50 }).size).toBe(100);
   });
 
@@ -289,7 +305,9 @@ describe('SharedMemory read-only attachments', () => {
     // The native layer refuses too.
     const handle = (ro as unknown as { handle: never }).handle;
     expect(() => binding.shmArrayBuffer(handle)).toThrow(expect.objectContaining({ code: 'ERR_SYSV_IPC_READ_ONLY' }));
-    expect(() => binding.shmWrite(handle, 0, Buffer.from('x'))).toThrow(expect.objectContaining({ code: 'ERR_SYSV_IPC_READ_ONLY' }));
+    expect(() => binding.shmWrite(handle, 0, Buffer.from('x'))).toThrow(
+      expect.objectContaining({ code: 'ERR_SYSV_IPC_READ_ONLY' }),
+    );
     // Reads follow the writer at once.
     shm.write('xyz');
     expect(ro.read(0, 3).toString()).toBe('xyz');
@@ -327,7 +345,9 @@ describeIfProbes('SharedMemory where external buffers are refused', () => {
   test('buffer/arrayBuffer throw a clear error; read and write still work', () => {
     probes.shmRefuseExternalBuffers(true);
     const shm = track(SharedMemory.create({ size: 16 }));
-    expect(() => shm.buffer).toThrow(expect.objectContaining({ code: 'ERR_SYSV_IPC_NO_EXTERNAL_BUFFERS', message: expect.stringMatching(/read\(\)/) }));
+    expect(() => shm.buffer).toThrow(
+      expect.objectContaining({ code: 'ERR_SYSV_IPC_NO_EXTERNAL_BUFFERS', message: expect.stringMatching(/read\(\)/) }),
+    );
     expect(() => shm.arrayBuffer).toThrow(expect.objectContaining({ code: 'ERR_SYSV_IPC_NO_EXTERNAL_BUFFERS' }));
     expect(shm.write('ok')).toBe(2);
     expect(shm.read(0, 2).toString()).toBe('ok');
@@ -497,23 +517,29 @@ describe('SharedMemory views that leave through the language', () => {
 
   // ArrayBuffer.prototype.transfer: Node 20 behind a flag, on by default from Node 21; Node 18 has none.
   const testTransfer = Number(process.versions.node.split('.')[0]) >= 20 ? test : test.skip;
-  testTransfer('ArrayBuffer.prototype.transfer moves the mapping out: detach leaves shmdt to the moved buffer’s GC (no SIGSEGV)', () => {
-    const flags = ['--expose-gc'];
-    if (typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer !== 'function') {
-      flags.push('--harmony-rab-gsab-transfer'); // Node 20; on by default from Node 21
-    }
-    const r = spawnSync(process.execPath, [...flags, fixture('shm-transfer.js')], { encoding: 'utf8', timeout: 20000 });
-    expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
-    expect(JSON.parse(r.stdout)).toEqual({
-      originalLength: 0,
-      bufferError: 'ERR_SYSV_IPC_VIEW_TRANSFERRED',
-      zeroCopy: true,
-      movedAfterDetach: [3, 4],
-      attachedWhileMovedLives: 1,
-      attachedAfterGc: 0,
-      code: 'EINVAL',
-    });
-  });
+  testTransfer(
+    'ArrayBuffer.prototype.transfer moves the mapping out: detach leaves shmdt to the moved buffer’s GC (no SIGSEGV)',
+    () => {
+      const flags = ['--expose-gc'];
+      if (typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer !== 'function') {
+        flags.push('--harmony-rab-gsab-transfer'); // Node 20; on by default from Node 21
+      }
+      const r = spawnSync(process.execPath, [...flags, fixture('shm-transfer.js')], {
+        encoding: 'utf8',
+        timeout: 20000,
+      });
+      expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+      expect(JSON.parse(r.stdout)).toEqual({
+        originalLength: 0,
+        bufferError: 'ERR_SYSV_IPC_VIEW_TRANSFERRED',
+        zeroCopy: true,
+        movedAfterDetach: [3, 4],
+        attachedWhileMovedLives: 1,
+        attachedAfterGc: 0,
+        code: 'EINVAL',
+      });
+    },
+  );
 });
 
 describe('SharedMemory regressions', () => {
@@ -549,10 +575,13 @@ describe('SharedMemory regressions', () => {
       // Only the host's named limits may skip this: shmmax (the package's
       // RangeError, or the kernel's EINVAL), shmall/shmmni (ENOSPC), memory (ENOMEM).
       const code = (err as { code?: string }).code;
-      const hostLimit = (err instanceof SysvIpcError && ['EINVAL', 'ENOSPC', 'ENOMEM'].includes(code!))
-        || (code === 'ERR_OUT_OF_RANGE' && Number(fs.readFileSync('/proc/sys/kernel/shmmax', 'utf8')) < size);
+      const hostLimit =
+        (err instanceof SysvIpcError && ['EINVAL', 'ENOSPC', 'ENOMEM'].includes(code!)) ||
+        (code === 'ERR_OUT_OF_RANGE' && Number(fs.readFileSync('/proc/sys/kernel/shmmax', 'utf8')) < size);
       if (!hostLimit) throw err;
-      console.warn(`this host's limits refuse a ${size}-byte segment (${code}): the real oversized case is not exercised`);
+      console.warn(
+        `this host's limits refuse a ${size}-byte segment (${code}): the real oversized case is not exercised`,
+      );
       return;
     }
     expect(() => shm.arrayBuffer).toThrow(expect.objectContaining({ code: 'ERR_SYSV_IPC_VIEW_TOO_LARGE' }));
@@ -597,7 +626,13 @@ describe('SharedMemory regressions', () => {
     const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20000 });
     expect(r.stderr).toBe('');
     const tooLarge = { code: 'ERR_SYSV_IPC_VIEW_TOO_LARGE', message: expect.stringContaining('(4096)') };
-    expect(JSON.parse(r.stdout)).toEqual({ overArrayBuffer: tooLarge, overBuffer: tooLarge, overRead: 'end', atArrayBuffer: 4096, atBuffer: 4096 });
+    expect(JSON.parse(r.stdout)).toEqual({
+      overArrayBuffer: tooLarge,
+      overBuffer: tooLarge,
+      overRead: 'end',
+      atArrayBuffer: 4096,
+      atBuffer: 4096,
+    });
   });
 
   test('a segment smaller than one word says so for wait and notify', async () => {

@@ -22,5 +22,7 @@ module.exports = async function globalTeardown() {
     if (leaked.length === 0) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`The test suite left ${leaked.length} of its System V object(s) in the kernel (kind:id:key): ${leaked.join(', ')}`);
+  throw new Error(
+    `The test suite left ${leaked.length} of its System V object(s) in the kernel (kind:id:key): ${leaked.join(', ')}`,
+  );
 };

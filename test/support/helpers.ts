@@ -59,7 +59,11 @@ export async function cleanup(): Promise<void> {
   }
   children.clear();
   for (const obj of tracked) {
-    try { obj.close?.(); } catch { /* already closed */ }
+    try {
+      obj.close?.();
+    } catch {
+      /* already closed */
+    }
     try {
       obj.remove();
     } catch (err) {
@@ -98,7 +102,15 @@ export function packageRootFor(uid?: number): string {
   const copy = (rel: string) => {
     if (fs.existsSync(path.join(ROOT, rel))) fs.cpSync(path.join(ROOT, rel), path.join(dir, rel), { recursive: true });
   };
-  for (const rel of ['package.json', 'dist', 'prebuilds', 'build/Release/sysv_ipc.node', 'node_modules/node-gyp-build', 'test/fixtures']) copy(rel);
+  for (const rel of [
+    'package.json',
+    'dist',
+    'prebuilds',
+    'build/Release/sysv_ipc.node',
+    'node_modules/node-gyp-build',
+    'test/fixtures',
+  ])
+    copy(rel);
   // cpSync keeps the source modes; make every directory enterable and every file readable.
   const open = (p: string) => {
     const st = fs.statSync(p);
@@ -131,7 +143,8 @@ export class Child {
     children.add(this.proc);
     this.proc.on('message', (m) => {
       const w = this.waiters.shift();
-      if (w) w(m); else this.inbox.push(m);
+      if (w) w(m);
+      else this.inbox.push(m);
     });
     this.exited = new Promise((resolve) => {
       this.proc.on('exit', (code, signal) => resolve({ code, signal }));
@@ -232,7 +245,8 @@ export function threadsInFutexOn(pid: number, shmid: number, index: number): num
   const bases: bigint[] = [];
   for (const line of readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n')) {
     const f = line.split(/\s+/);
-    if (f.length >= 6 && f[5].startsWith('/SYSV') && Number(f[4]) === shmid) bases.push(BigInt(`0x${f[0].split('-')[0]}`));
+    if (f.length >= 6 && f[5].startsWith('/SYSV') && Number(f[4]) === shmid)
+      bases.push(BigInt(`0x${f[0].split('-')[0]}`));
   }
   const targets = new Set(bases.map((b) => b + BigInt(index * 4)));
   let count = 0;
@@ -257,14 +271,20 @@ export function untilBlocked(pid: number, syscall: Parameters<typeof threadsBloc
  * of the package. shmmax and shmall are near 2^64 by default, beyond exact JS
  * numbers: compare them with {@link nearly}.
  */
-export function procLimits(): Record<'msgmni' | 'msgmax' | 'msgmnb' | 'semmsl' | 'semmns' | 'semopm' | 'semmni' | 'shmmni' | 'shmmax' | 'shmall', number> {
+export function procLimits(): Record<
+  'msgmni' | 'msgmax' | 'msgmnb' | 'semmsl' | 'semmns' | 'semopm' | 'semmni' | 'shmmni' | 'shmmax' | 'shmall',
+  number
+> {
   const read = (name: string) => readFileSync(`/proc/sys/kernel/${name}`, 'utf8').trim();
   const [semmsl, semmns, semopm, semmni] = read('sem').split(/\s+/).map(Number);
   return {
     msgmni: Number(read('msgmni')),
     msgmax: Number(read('msgmax')),
     msgmnb: Number(read('msgmnb')),
-    semmsl, semmns, semopm, semmni,
+    semmsl,
+    semmns,
+    semopm,
+    semmni,
     shmmni: Number(read('shmmni')),
     shmmax: Number(read('shmmax')),
     shmall: Number(read('shmall')),
@@ -298,7 +318,9 @@ export const probes: TestProbes = new Proxy({} as TestProbes, {
     const { binding } = require('../../lib/binding') as { binding: Record<string, unknown> };
     const fn = binding[name];
     if (typeof fn !== 'function') {
-      throw new Error(`the addon has no test probe ${name}: build it with \`npm run compile:native\` (sysv_ipc_test_probes)`);
+      throw new Error(
+        `the addon has no test probe ${name}: build it with \`npm run compile:native\` (sysv_ipc_test_probes)`,
+      );
     }
     return fn.bind(binding);
   },

@@ -37,7 +37,8 @@ function assertDistFresh(root = ROOT) {
     sources.add(rel);
     const js = path.join(dist, `${rel}.js`);
     if (!fs.existsSync(js)) problems.push(`dist/${rel}.js is missing`);
-    else if (fs.statSync(ts).mtimeMs > fs.statSync(js).mtimeMs) problems.push(`lib/${rel}.ts is newer than dist/${rel}.js`);
+    else if (fs.statSync(ts).mtimeMs > fs.statSync(js).mtimeMs)
+      problems.push(`lib/${rel}.ts is newer than dist/${rel}.js`);
   }
   for (const js of walk(dist, '.js')) {
     const rel = path.relative(dist, js).replace(/\.js$/, '');

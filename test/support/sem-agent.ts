@@ -19,11 +19,19 @@ export class Agent {
   constructor(options: { uid?: number; gid?: number } = {}) {
     this.child = new Child('sem-agent', [], options);
     let markReady!: () => void;
-    this.ready = new Promise((r) => { markReady = r; });
+    this.ready = new Promise((r) => {
+      markReady = r;
+    });
     this.child.proc.on('message', (m: { seq?: number; ready?: boolean } & AgentReply) => {
-      if (m.ready) { markReady(); return; }
+      if (m.ready) {
+        markReady();
+        return;
+      }
       const resolve = this.replies.get(m.seq!);
-      if (resolve) { this.replies.delete(m.seq!); resolve(m); }
+      if (resolve) {
+        this.replies.delete(m.seq!);
+        resolve(m);
+      }
     });
     // A killed agent answers every pending command with EXITED (never an unhandled rejection).
     this.child.proc.on('exit', () => {

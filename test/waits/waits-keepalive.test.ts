@@ -21,14 +21,29 @@ describe('pending waits keep the process alive as ref() and unref() say', () => 
     exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
     readonly exited: Promise<void>;
     constructor(id: number, scenario: string) {
-      this.proc = spawn(process.execPath, [path.join(__dirname, '..', 'fixtures', 'waits-keepalive.js'), String(id), scenario], {
-        stdio: ['ignore', 'pipe', 'inherit'],
+      this.proc = spawn(
+        process.execPath,
+        [path.join(__dirname, '..', 'fixtures', 'waits-keepalive.js'), String(id), scenario],
+        {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      );
+      this.proc.stdout!.on('data', (d: Buffer) => {
+        this.out += d.toString();
       });
-      this.proc.stdout!.on('data', (d: Buffer) => { this.out += d.toString(); });
-      this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => { this.exit = { code, signal }; resolve(); }));
+      this.exited = new Promise((resolve) =>
+        this.proc.on('exit', (code, signal) => {
+          this.exit = { code, signal };
+          resolve();
+        }),
+      );
     }
     ready(): Promise<void> {
-      return until(() => this.out.includes('ready\n') || this.exit !== undefined, 30000, 'the child to start its waits');
+      return until(
+        () => this.out.includes('ready\n') || this.exit !== undefined,
+        30000,
+        'the child to start its waits',
+      );
     }
     /** Its `n` receives are parked, and it is still running a second later: the waits hold it. */
     async staysAlive(n: number): Promise<void> {
@@ -40,14 +55,22 @@ describe('pending waits keep the process alive as ref() and unref() say', () => 
     }
     async exitsByItself(out: string): Promise<void> {
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.exited, new Promise((r) => { timer = setTimeout(r, 20000); })]);
+      await Promise.race([
+        this.exited,
+        new Promise((r) => {
+          timer = setTimeout(r, 20000);
+        }),
+      ]);
       clearTimeout(timer);
       expect({ exit: this.exit, out: this.out }).toEqual({ exit: { code: 0, signal: null }, out });
     }
   }
 
   let child: KeepAliveChild | undefined;
-  afterEach(() => { if (child?.exit === undefined) child?.proc.kill('SIGKILL'); child = undefined; });
+  afterEach(() => {
+    if (child?.exit === undefined) child?.proc.kill('SIGKILL');
+    child = undefined;
+  });
 
   // The same calls in this process too: Stryker runs a test against a mutant
   // only if the test reached the mutated line in-process (perTest coverage).
@@ -69,7 +92,7 @@ describe('pending waits keep the process alive as ref() and unref() say', () => 
     await child.exitsByItself('ready\ngot 1\n');
   });
 
-  test.each(['unref-before', 'unref-after'])('%s: an unref\'d pending receive does not hold it', async (scenario) => {
+  test.each(['unref-before', 'unref-after'])("%s: an unref'd pending receive does not hold it", async (scenario) => {
     await sameCallsHere();
     const q = track(MessageQueue.create());
     child = new KeepAliveChild(q.id, scenario);
@@ -113,14 +136,14 @@ describe('pending waits keep the process alive as ref() and unref() say', () => 
     await child.exitsByItself('ready\ngot 1\ngot 2\n');
   });
 
-  test('an unref\'d receive settling does not release the hold of a ref\'d one', async () => {
+  test("an unref'd receive settling does not release the hold of a ref'd one", async () => {
     await sameCallsHere();
     const q = track(MessageQueue.create());
     child = new KeepAliveChild(q.id, 'mixed');
     await child.ready();
     await untilBlocked(child.proc.pid!, 'msgrcv', 2);
     q.sendSync('m', { type: 1 });
-    await until(() => child!.out.includes('got 1'), 20000, 'the unref\'d receive');
+    await until(() => child!.out.includes('got 1'), 20000, "the unref'd receive");
     await sleep(1000);
     expect(child.exit).toBeUndefined();
     q.sendSync('m', { type: 2 });

@@ -52,7 +52,7 @@ describe('the first cancellation reason wins', () => {
     await expect(pending).rejects.toBeInstanceOf(ClosedError);
   });
 
-  test('abort() then close(): the wait rejects as aborted, with the signal\'s reason as cause', async () => {
+  test("abort() then close(): the wait rejects as aborted, with the signal's reason as cause", async () => {
     const q = track(MessageQueue.create());
     const ac = new AbortController();
     const pending = q.receive({ signal: ac.signal });
@@ -81,7 +81,9 @@ describe('the streak of immediate results starts again on every turn of the even
   // slowed down for good once it has once run long.
   const deliveredWithinMicrotasks = async (q: MessageQueue): Promise<boolean> => {
     let delivered = false;
-    const p = q.receive().then(() => { delivered = true; });
+    const p = q.receive().then(() => {
+      delivered = true;
+    });
     for (let i = 0; i < 10; i++) await Promise.resolve();
     const now = delivered;
     await p;
@@ -111,16 +113,31 @@ describe('timeout 0 never parks', () => {
   // timeout 0 must settle on the JS thread, within the microtasks of the call.
   const settlesWithinMicrotasks = async (p: Promise<unknown>): Promise<unknown> => {
     let outcome: unknown = 'pending';
-    p.then((v) => { outcome = { value: v }; }, (e: unknown) => { outcome = e; });
+    p.then(
+      (v) => {
+        outcome = { value: v };
+      },
+      (e: unknown) => {
+        outcome = e;
+      },
+    );
     for (let i = 0; i < 10; i++) await Promise.resolve();
     return outcome;
   };
 
   test('receive and send with timeout 0 reject ETIMEDOUT before the event loop turns', async () => {
     const q = track(MessageQueue.create({ maxBytes: 8 }));
-    expect(await settlesWithinMicrotasks(q.receive({ timeout: 0 }))).toMatchObject({ code: 'ETIMEDOUT', syscall: 'msgrcv', id: q.id });
+    expect(await settlesWithinMicrotasks(q.receive({ timeout: 0 }))).toMatchObject({
+      code: 'ETIMEDOUT',
+      syscall: 'msgrcv',
+      id: q.id,
+    });
     q.sendSync(Buffer.alloc(8));
-    expect(await settlesWithinMicrotasks(q.send('x', { timeout: 0 }))).toMatchObject({ code: 'ETIMEDOUT', syscall: 'msgsnd', id: q.id });
+    expect(await settlesWithinMicrotasks(q.send('x', { timeout: 0 }))).toMatchObject({
+      code: 'ETIMEDOUT',
+      syscall: 'msgsnd',
+      id: q.id,
+    });
     expect(q.info().messages).toBe(1);
   });
 });
