@@ -9,7 +9,7 @@
  * on a SharedArrayBuffer (the builtin, which the optimizing compiler calls or
  * inlines, emits `lock cmpxchg` on x64 and a load-/store-exclusive loop or
  * `casal` on arm64), and the other processes race on the very same physical
- * word. README "FastMutex" and test/fast-mutex.test.ts (4 processes ×
+ * word. README "FastMutex" and test/fast-mutex/fast-mutex.test.ts (4 processes ×
  * 10,000 unguarded increments) say how that was checked.
  */
 import { endianness } from 'node:os';

@@ -13,7 +13,7 @@
 #
 # The shipped prebuild has no test probes (binding.gyp, sysv_ipc_test_probes):
 # the tests that need them are skipped here, and listed by jest as skipped
-# (test/helpers.ts, testIfProbes). npm test, on the dev build, runs them.
+# (test/support/helpers.ts, testIfProbes). npm test, on the dev build, runs them.
 #
 # Needs dist/ (compiled by npm ci / npm test) and node_modules/.
 set -euo pipefail
