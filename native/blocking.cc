@@ -75,6 +75,14 @@ int RunBlocking(BlockingCall& call, const Deadline& deadline, const WaitStop& st
     if (signals && !kernel_timeout && !wake.None()) {
       interrupter->ArmAt(wake.at_ns);
       armed = true;
+      // A cancel (WaiterPool::Cancel or Shutdown: flag, then ArmNow) that
+      // landed since the check above had its "fire now" replaced by this
+      // deadline: the call would park until the deadline (and Shutdown's
+      // join with it). Its flag is set by now, so look again.
+      if (cancelled()) {
+        result = ECANCELED;
+        break;
+      }
     }
     result = call.Attempt(kernel_timeout ? wake : deadline);
     bool woke = result == EINTR || (kernel_timeout && result == ETIMEDOUT && !deadline.Passed()) ||

@@ -251,7 +251,12 @@ void WaiterPool::CallJs(napi_env env, napi_value, void* context, void* data) {
       napi_get_undefined(env, &recv) != napi_ok) {
     return;
   }
-  napi_call_function(env, recv, fn, 4, argv, nullptr);
+  // The dispatcher did not run to its end: worker.terminate() landed between
+  // the check above and this call (V8 refuses to enter JavaScript once its
+  // termination is requested; Node-API reports napi_pending_exception), so
+  // no JavaScript will see the result either. Give it back, as a result
+  // that comes after Shutdown would be; dropping it lost the message.
+  if (napi_call_function(env, recv, fn, 4, argv, nullptr) != napi_ok && job->result == 0) job->call->Undo();
 }
 
 void WaiterPool::Shutdown() {

@@ -44,3 +44,11 @@ describe('results that complete after worker.terminate() in a …Sync wait', () 
     expect(JSON.parse(r.stdout)).toEqual({ messages: 3, units: 3 });
   });
 });
+
+describe('a cancel that lands as the waiter thread arms its deadline', () => {
+  test('20000 async receives with a 20 s timeout, each aborted as it parks: all settle at once (none sleeps to its deadline)', () => {
+    const r = run([fixture('wait-cancel-arm-race.js'), '20000'], 120000);
+    expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+    expect(JSON.parse(r.stdout)).toEqual({ waits: true, slow: 0 });
+  }, 130000);
+});
