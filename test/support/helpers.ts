@@ -151,17 +151,31 @@ export class Child {
     });
   }
 
-  /** The next message the child sends (rejects if it exits first). */
+  /**
+   * The next message the child sends (rejects if its IPC channel closes first).
+   * It waits for 'disconnect', not 'exit': 'exit' can come before the child's
+   * last messages are read from the channel, which made a child that sent its
+   * result and exited look as if it had sent nothing.
+   */
   next<T = unknown>(): Promise<T> {
     if (this.inbox.length > 0) return Promise.resolve(this.inbox.shift() as T);
+    const gone = () =>
+      new Error(
+        `child closed its IPC channel (exit code ${this.proc.exitCode}, signal ${this.proc.signalCode}) before sending a message`,
+      );
+    if (!this.proc.connected) return Promise.reject(gone());
     return new Promise<T>((resolve, reject) => {
-      const onExit = (code: number | null, signal: string | null) =>
-        reject(new Error(`child exited (code ${code}, signal ${signal}) before sending a message`));
-      this.proc.once('exit', onExit);
-      this.waiters.push((m) => {
-        this.proc.off('exit', onExit);
+      const onDisconnect = () => {
+        const i = this.waiters.indexOf(deliver);
+        if (i >= 0) this.waiters.splice(i, 1);
+        reject(gone());
+      };
+      const deliver = (m: unknown) => {
+        this.proc.off('disconnect', onDisconnect);
         resolve(m as T);
-      });
+      };
+      this.proc.once('disconnect', onDisconnect);
+      this.waiters.push(deliver);
     });
   }
 
