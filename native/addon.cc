@@ -37,6 +37,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : env_(env) {
                            InstanceMethod("cancelWait", &Addon::CancelWait),
 #ifdef SYSV_IPC_TEST_PROBES
                            InstanceMethod("waiterThreads", &Addon::WaiterThreads),
+                           InstanceMethod("undeliveredResults", &Addon::UndeliveredResults),
 #endif
                        });
   RegisterMessageQueue(env, exports, constants);
@@ -132,6 +133,11 @@ Napi::Value Addon::CancelWait(const Napi::CallbackInfo& info) {
 // Test probe: threads of the pool not yet exited.
 Napi::Value Addon::WaiterThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(pool_ ? pool_->ThreadCount() : 0));
+}
+
+// Test probe: async successes given back because their dispatch failed.
+Napi::Value Addon::UndeliveredResults(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(WaiterPool::UndeliveredResults()));
 }
 #endif
 

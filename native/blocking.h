@@ -78,6 +78,11 @@ class BlockingCall {
   // received message goes back to its queue, an acquired semaphore is
   // released), so that nothing is lost with the environment. Any thread.
   virtual void Undo() {}
+  // On the JS thread, once the dispatcher ran with this call's success: the
+  // result is JavaScript's now, so nothing may be given back any more. Until
+  // then (Result made the value but the dispatch may still fail, e.g. at
+  // worker.terminate()) Undo must still find what the call took.
+  virtual void Delivered() {}
 };
 
 // What may end a wait early besides its deadline.

@@ -150,11 +150,11 @@ class LockWaitCall : public BlockingCall {
   // The wait keeps the deadline itself (futex slices, lock.h).
   bool KernelTimeout() const override { return true; }
   const char* Syscall() const override { return "futex"; }
-  // Delivered to JavaScript: from now on the lock is the process's, JS releases it.
-  CallResult Result(Napi::Env) override {
-    KeepTaken();
-    return CallResult::Outcome(outcome_);
-  }
+  CallResult Result(Napi::Env) override { return CallResult::Outcome(outcome_); }
+  // Delivered to JavaScript: from now on the lock is the process's, JS
+  // releases it. Not in Result: the dispatch after it can still fail (the
+  // worker is being terminated), and the pool's Undo must then release.
+  void Delivered() override { KeepTaken(); }
   // The JS thread holds the lock now: no Undo when this call goes.
   void KeepTaken() { taken_ = false; }
   LockOutcome outcome() const { return outcome_; }

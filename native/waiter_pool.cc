@@ -14,6 +14,25 @@ namespace sysv_ipc {
 namespace {
 // Idle threads kept for reuse; more than this many idle threads exit.
 constexpr size_t kMaxIdleThreads = 16;
+
+// Successes given back because their dispatch failed (test probe
+// undeliveredResults: lets a test see that its race hit this path).
+std::atomic<uint64_t> g_undelivered_results{0};
+
+// Drops an exception a failed Node-API call left pending, so that the next
+// calls in the same callback can still run.
+void ClearPendingException(napi_env env) {
+  napi_value ignored;
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
+}
+
+// The numbers of dispatch(waitId, errno, value, extra); argv[2] is the
+// caller's. False when one could not be made.
+bool MakeDispatchArgs(napi_env env, uint64_t wait_id, int result, double extra, napi_value argv[4]) {
+  return napi_create_double(env, static_cast<double>(wait_id), &argv[0]) == napi_ok &&
+         napi_create_int32(env, result, &argv[1]) == napi_ok && napi_create_double(env, extra, &argv[3]) == napi_ok;
+}
 }  // namespace
 
 struct WaiterPool::Job {
@@ -51,6 +70,8 @@ WaiterPool::WaiterPool(Napi::Env env, const Napi::FunctionReference* dispatch)
 }
 
 WaiterPool::~WaiterPool() { Shutdown(); }
+
+uint64_t WaiterPool::UndeliveredResults() { return g_undelivered_results.load(std::memory_order_relaxed); }
 
 void WaiterPool::FinalizeDelivery(napi_env, void* data, void*) { delete static_cast<std::shared_ptr<Delivery>*>(data); }
 
@@ -234,10 +255,7 @@ void WaiterPool::CallJs(napi_env env, napi_value, void* context, void* data) {
       // Could not build the value (out of memory, or the environment is going
       // away): give the result back and settle the wait with ENOMEM rather
       // than leave its Promise pending forever.
-      napi_value ignored;
-      bool pending = false;
-      if (napi_is_exception_pending(env, &pending) == napi_ok && pending)
-        napi_get_and_clear_last_exception(env, &ignored);
+      ClearPendingException(env);
       job->call->Undo();
       job->result = ENOMEM;
       extra = 0;
@@ -246,17 +264,35 @@ void WaiterPool::CallJs(napi_env env, napi_value, void* context, void* data) {
   napi_value fn;
   napi_value recv;
   if (napi_get_reference_value(env, delivery->dispatch->operator napi_ref(), &fn) != napi_ok || fn == nullptr ||
-      napi_create_double(env, static_cast<double>(job->id), &argv[0]) != napi_ok ||
-      napi_create_int32(env, job->result, &argv[1]) != napi_ok || napi_create_double(env, extra, &argv[3]) != napi_ok ||
       napi_get_undefined(env, &recv) != napi_ok) {
+    // The dispatcher is out of reach: no JavaScript can see the result.
+    if (job->result == 0) job->call->Undo();
     return;
+  }
+  if (!MakeDispatchArgs(env, job->id, job->result, extra, argv)) {
+    // A number could not be made (out of memory): give the result back and
+    // try once more to settle the wait, with ENOMEM and no value, rather
+    // than leave its Promise pending forever.
+    ClearPendingException(env);
+    if (job->result == 0) job->call->Undo();
+    job->result = ENOMEM;
+    extra = 0;
+    if (napi_get_undefined(env, &argv[2]) != napi_ok || !MakeDispatchArgs(env, job->id, job->result, extra, argv)) {
+      return;
+    }
   }
   // The dispatcher did not run to its end: worker.terminate() landed between
   // the check above and this call (V8 refuses to enter JavaScript once its
   // termination is requested; Node-API reports napi_pending_exception), so
   // no JavaScript will see the result either. Give it back, as a result
-  // that comes after Shutdown would be; dropping it lost the message.
-  if (napi_call_function(env, recv, fn, 4, argv, nullptr) != napi_ok && job->result == 0) job->call->Undo();
+  // that comes after Shutdown would be; dropping it lost the message. Only
+  // a dispatch that succeeded hands the result to JavaScript (Delivered).
+  if (napi_call_function(env, recv, fn, 4, argv, nullptr) == napi_ok) {
+    if (job->result == 0) job->call->Delivered();
+  } else if (job->result == 0) {
+    job->call->Undo();
+    g_undelivered_results.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 void WaiterPool::Shutdown() {

@@ -143,7 +143,13 @@ test('every committed prebuild was built from the native sources in this checkou
 });
 
 test('the shipped prebuilds carry no test probes; the dev build has them (binding.gyp, sysv_ipc_test_probes)', () => {
-  const PROBES = ['waiterThreads', 'shmRefuseExternalBuffers', 'shmLiveAttachments', 'chLiveHandles'];
+  const PROBES = [
+    'waiterThreads',
+    'undeliveredResults',
+    'shmRefuseExternalBuffers',
+    'shmLiveAttachments',
+    'chLiveHandles',
+  ];
   for (const file of shippedPrebuilds()) {
     const binary = fs.readFileSync(path.join(ROOT, file));
     expect({ file, probes: PROBES.filter((name) => binary.includes(name)) }).toEqual({ file, probes: [] });

@@ -319,6 +319,7 @@ export function nearly(actual: number, expected: number): boolean {
  */
 export interface TestProbes {
   waiterThreads(): number;
+  undeliveredResults(): number;
   shmRefuseExternalBuffers(on: boolean): void;
   shmLiveAttachments(): number;
   chLiveHandles(): number;
