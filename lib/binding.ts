@@ -22,14 +22,18 @@ import type { SysvIpcError } from './errors';
 /** Called on the JS thread when an async wait ends. */
 export type WaitDispatch = (waitId: number, errno: number, value: Buffer | undefined, extra: number) => void;
 
-/** Raw IPC_STAT of a message queue (times in seconds since the epoch, 0 = never). */
-export interface RawMsgStat {
+/** The ipc_perm part every raw IPC_STAT carries (SetPermFields in native/ipc_common.h fills it). */
+export interface RawIpcPerm {
   key: number;
   uid: number;
   gid: number;
   cuid: number;
   cgid: number;
   mode: number;
+}
+
+/** Raw IPC_STAT of a message queue (times in seconds since the epoch, 0 = never). */
+export interface RawMsgStat extends RawIpcPerm {
   messages: number;
   bytes: number;
   maxBytes: number;
@@ -41,26 +45,14 @@ export interface RawMsgStat {
 }
 
 /** Raw IPC_STAT of a semaphore set (times in seconds since the epoch, 0 = never). */
-export interface RawSemStat {
-  key: number;
-  uid: number;
-  gid: number;
-  cuid: number;
-  cgid: number;
-  mode: number;
+export interface RawSemStat extends RawIpcPerm {
   size: number;
   lastOpTime: number;
   lastChangeTime: number;
 }
 
 /** Raw IPC_STAT of a shared memory segment (times in seconds since the epoch, 0 = never). */
-export interface RawShmStat {
-  key: number;
-  uid: number;
-  gid: number;
-  cuid: number;
-  cgid: number;
-  mode: number;
+export interface RawShmStat extends RawIpcPerm {
   size: number;
   creatorPid: number;
   lastPid: number;
