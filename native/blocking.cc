@@ -48,13 +48,13 @@ int RunBlocking(BlockingCall& call, const Deadline& deadline, const WaitStop& st
   // without signals wakes in slices to see a cancel.
   int64_t slice_ns =
       stop.terminating != nullptr ? kSyncSliceNs : (!signals && stop.cancelled != nullptr ? kCancelSliceNs : 0);
-  // A wait that will arm the timer (a sync wait's slices, or a deadline)
-  // first tries once without blocking: most such calls complete at once, and
-  // arming then disarming costs two syscalls around each. Nothing else needs
-  // the try: a polling wait's every attempt is one, a kernel-timeout call arms
-  // nothing, nor does an async wait without a deadline, whose JS side has
-  // just tried and spun before it parked (lib/waits.ts).
-  if (signals && !kernel_timeout && (slice_ns > 0 || !deadline.None()) && !cancelled()) {
+  // A sync wait (it arms the timer for its termination slices) first tries
+  // once without blocking: most such calls complete at once, and arming then
+  // disarming costs two syscalls around each. Nothing else needs the try: a
+  // polling wait's every attempt is one, a kernel-timeout call arms nothing,
+  // and an async wait's JS side has just tried and spun before it parked
+  // (lib/waits.ts), so a try here would nearly always be one wasted syscall.
+  if (stop.terminating != nullptr && signals && !kernel_timeout && !cancelled()) {
     int result = call.AttemptNow();
     if (!WouldBlock(result) && result != EINTR) return result;
   }

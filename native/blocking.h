@@ -97,8 +97,8 @@ struct WaitStop {
 
 // Runs `call` on the calling thread until it completes, fails, passes its
 // deadline (ETIMEDOUT) or is stopped (ECANCELED). EINTR is retried.
-// A wait that would arm the timer first makes one non-blocking attempt
-// (AttemptNow); then, with a working
+// A sync wait first makes one non-blocking attempt (AttemptNow), so that a
+// call that completes at once arms no timer; then, with a working
 // `interrupter`, the call parks in the kernel and the timer's signal ends it;
 // without one (interrupter.h, PLATFORMS) it never parks uncancellably: kernel
 // timeouts are taken in short slices and other calls poll with IPC_NOWAIT.
