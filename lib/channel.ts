@@ -423,9 +423,12 @@ export class Channel extends IpcHandle {
         park: (waitId) => binding.chReceiveAsync(handle, into.byteLength, timeout, waitId),
         parked: (value) => {
           const message = value ?? Buffer.alloc(0);
-          // into may have been detached or shrunk meanwhile: copy what fits, report the length.
-          const view = new Uint8Array(into.buffer, into.byteOffset, into.byteLength);
-          view.set(message.subarray(0, view.byteLength));
+          // into may have been detached (e.g. a SharedMemory view after detach())
+          // or shrunk meanwhile: copy what fits, report the length. A Uint8Array
+          // over a detached ArrayBuffer cannot even be constructed (TypeError),
+          // and the message is already out of the ring: never throw here.
+          const room = Math.min(into.byteLength, into.buffer.byteLength - into.byteOffset);
+          if (room > 0) new Uint8Array(into.buffer, into.byteOffset, room).set(message.subarray(0, room));
           return message.byteLength;
         },
       });

@@ -234,6 +234,16 @@ describe('messages', () => {
     expect(() => ch.trySendFrom(source, 10, 10)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
   });
 
+  test('a parked receiveInto whose target is detached meanwhile (SharedMemory.detach) resolves with the length, no TypeError', async () => {
+    const ch = track(Channel.create({ capacity: 4096 }));
+    const shm = track(SharedMemory.create({ size: 4096 }));
+    const p = ch.receiveInto(shm.buffer);
+    await sleep(20);
+    shm.detach();
+    ch.sendSync('hello');
+    await expect(p).resolves.toBe(5);
+  });
+
   test('values through node:v8 serialization', async () => {
     const ch = track(Channel.create({ capacity: 65536 }));
     const value = { a: 1, b: [1, 'two', null], m: new Map([[1, new Date(5)]]), big: 10n, u: new Uint8Array([1, 2]) };
