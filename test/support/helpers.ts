@@ -2,7 +2,7 @@
  * Shared test plumbing: tracking every kernel object a test makes (removed in
  * afterEach even when the test fails), random keys, and child processes.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -303,6 +303,33 @@ export function procLimits(): Record<
     shmmax: Number(read('shmmax')),
     shmall: Number(read('shmall')),
   };
+}
+
+/**
+ * The package loaded from lib/ (test/fixtures/load-lib.js), for `require()` in
+ * a child's script: a child that loads dist/ never sees a mutant of lib/.
+ */
+export const LOAD_LIB = path.join(__dirname, '..', 'fixtures', 'load-lib.js');
+
+/**
+ * Runs `node -e script` in a new IPC namespace (`unshare -i`, root here) whose
+ * kernel.shmmax is `shmmax`: the limit is private to the child, and so are the
+ * objects it makes, which vanish with it. Returns null (and says so) where no
+ * namespace can be made (no CAP_SYS_ADMIN, no util-linux).
+ */
+export function runWithShmmax(shmmax: number, script: string): SpawnSyncReturns<string> | null {
+  const r = spawnSync(
+    'unshare',
+    ['-i', 'sh', '-c', `echo ${shmmax} > /proc/sys/kernel/shmmax && exec "$0" -e "$1"`, process.execPath, script],
+    { encoding: 'utf8', timeout: 30000 },
+  );
+  if (r.error || (r.status !== 0 && /unshare failed|Operation not permitted/.test(r.stderr))) {
+    console.warn(
+      `unshare -i is not available here: the low-shmmax case is not exercised (${r.error?.message ?? r.stderr.trim()})`,
+    );
+    return null;
+  }
+  return r;
 }
 
 /** Whether `actual` is within a relative 1e-9 of `expected` (for limits near 2^64). */
