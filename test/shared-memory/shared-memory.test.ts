@@ -6,7 +6,18 @@ import { spawnSync } from 'node:child_process';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { SharedMemory, SysvIpcError } from '../../lib';
 import { binding } from '../../lib/binding';
-import { Child, describeIfProbes, probes, testIfProbes, randomKey, track, useCleanup, until } from '../support/helpers';
+import {
+  Child,
+  describeIfProbes,
+  LOAD_LIB,
+  probes,
+  testIfProbes,
+  randomKey,
+  runWithShmmax,
+  track,
+  useCleanup,
+  until,
+} from '../support/helpers';
 
 useCleanup();
 
@@ -184,42 +195,39 @@ describe('SharedMemory bad input', () => {
 
   test("the package's own shmmax check, where shmmax is low (a private IPC namespace)", () => {
     // Linux's default shmmax is near 2^64, so the check above meets the kernel's
-    // other limits instead. A child in a new IPC namespace (unshare -i, root
-    // here) gets its own shmmax, lowered to 4096, and its own objects, which
-    // vanish with it. Over the limit the package must refuse with its own
-    // RangeError (the kernel would say EINVAL); at the limit creation works.
+    // other limits instead. A child in a new IPC namespace gets its own shmmax,
+    // lowered to 4096, and its own objects, which vanish with it. Over the
+    // limit the package must refuse with its own RangeError (the kernel would
+    // say EINVAL), for create() and for open() with create; at the limit both
+    // work. The child loads lib/, so that a mutant of the check reaches it.
     const script = `
-      const { SharedMemory } = require(${JSON.stringify(path.join(__dirname, '..', '..'))});
-      const out = {};
-      try { SharedMemory.create({ size: 4097 }); out.over = 'created'; } catch (e) { out.over = { name: e.name, code: e.code, message: e.message }; }
-      const shm = SharedMemory.create({ size: 4096 });
-      out.at = shm.size;
-      shm.remove();
-      console.log(JSON.stringify(out));`;
-    const r = spawnSync(
-      'unshare',
-      ['-i', 'sh', '-c', 'echo 4096 > /proc/sys/kernel/shmmax && exec "$0" -e "$1"', process.execPath, script],
-      {
-        encoding: 'utf8',
-        timeout: 20000,
-      },
-    );
-    if (r.error || (r.status !== 0 && /unshare failed|Operation not permitted/.test(r.stderr))) {
-      // Only where a new IPC namespace cannot be made (no CAP_SYS_ADMIN, no util-linux).
-      console.warn(
-        `unshare -i is not available here: the low-shmmax case is not exercised (${r.error?.message ?? r.stderr.trim()})`,
-      );
-      return;
-    }
-    expect(r.stderr).toBe('');
-    expect(r.status).toBe(0);
-    const out = JSON.parse(r.stdout);
-    expect(out.over).toEqual({
-      name: 'RangeError',
-      code: 'ERR_OUT_OF_RANGE',
-      message: expect.stringContaining('4096'),
-    });
-    expect(out.at).toBe(4096);
+      const { SharedMemory, IPC_PRIVATE } = require(${JSON.stringify(LOAD_LIB)});
+      const attempt = (f) => { try { const shm = f(); shm.remove(); return shm.size; } catch (e) { return { name: e.name, code: e.code, message: e.message }; } };
+      console.log(JSON.stringify({
+        over: attempt(() => SharedMemory.create({ size: 4097 })),
+        openOver: attempt(() => SharedMemory.open(IPC_PRIVATE, { create: true, size: 4097 })),
+        at: attempt(() => SharedMemory.create({ size: 4096 })),
+        openAt: attempt(() => SharedMemory.open(IPC_PRIVATE, { create: true, size: 4096 })),
+      }));`;
+    const r = runWithShmmax(4096, script);
+    if (r === null) return;
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+    const overLimit = { name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining('<= 4096') };
+    expect(JSON.parse(r.stdout)).toEqual({ over: overLimit, openOver: overLimit, at: 4096, openAt: 4096 });
+  });
+
+  test('a shmmax of 0 is no limit the package can apply: the kernel answers (EINVAL)', () => {
+    // 0 is what the guard in maxSegmentSize() stands for: it is not taken as a
+    // limit (every size would be a RangeError "must be >= 1 and <= 0"); the
+    // kernel, whose own check refuses every size then, says EINVAL.
+    const script = `
+      const { SharedMemory } = require(${JSON.stringify(LOAD_LIB)});
+      try { SharedMemory.create({ size: 1 }).remove(); console.log('"created"'); }
+      catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, syscall: e.syscall })); }`;
+    const r = runWithShmmax(0, script);
+    if (r === null) return;
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(JSON.parse(r.stdout)).toEqual({ name: 'SysvIpcError', code: 'EINVAL', syscall: 'shmget' });
   });
 
   test('opening an existing segment with a larger size is EINVAL', () => {
@@ -597,7 +605,8 @@ describe('SharedMemory regressions', () => {
   test('views are refused exactly above the largest ArrayBuffer (a Node.js whose limit is 4096)', () => {
     // The limit is Node's and cannot be changed; a child whose package sees
     // MAX_LENGTH = 4096 (node:buffer swapped at require time) lets real
-    // segments on either side of it show the check on every Node.
+    // segments on either side of it show the check on every Node. The child
+    // loads lib/, so that a mutant of the check reaches it.
     const script = `
       const Module = require('node:module');
       const real = require('node:buffer');
@@ -606,7 +615,7 @@ describe('SharedMemory regressions', () => {
       Module._load = function (request, ...rest) {
         return request === 'node:buffer' || request === 'buffer' ? small : load.call(this, request, ...rest);
       };
-      const { SharedMemory } = require(${JSON.stringify(path.join(__dirname, '..', '..'))});
+      const { SharedMemory } = require(${JSON.stringify(LOAD_LIB)});
       const out = {};
       const attempt = (f) => { try { return f(); } catch (e) { return { code: e.code, message: e.message }; } };
       const over = SharedMemory.create({ size: 4097 });
@@ -618,6 +627,8 @@ describe('SharedMemory regressions', () => {
         out.overRead = over.read(4094, 3).toString();
         out.atArrayBuffer = attempt(() => at.arrayBuffer.byteLength);
         out.atBuffer = attempt(() => at.buffer.length);
+        // Read-only comes first: such an attachment has no view at any size.
+        out.overReadOnly = attempt(() => SharedMemory.fromId(over.id, { readOnly: true }).arrayBuffer).code;
       } finally {
         over.remove();
         at.remove();
@@ -632,6 +643,7 @@ describe('SharedMemory regressions', () => {
       overRead: 'end',
       atArrayBuffer: 4096,
       atBuffer: 4096,
+      overReadOnly: 'ERR_SYSV_IPC_READ_ONLY',
     });
   });
 
