@@ -54,6 +54,15 @@ describe('SharedMemory.notify counts', () => {
   });
 });
 
+describe('SharedMemory.wait timeouts', () => {
+  test('ETIMEDOUT names the segment (err.id), at once (timeout 0) and after parking', async () => {
+    const shm = track(SharedMemory.create({ size: 16 }));
+    const timedOut = { name: 'SysvIpcError', code: 'ETIMEDOUT', syscall: 'futex', id: shm.id };
+    await expect(shm.wait(0, 0, { timeout: 0 })).rejects.toMatchObject(timedOut);
+    await expect(shm.wait(0, 0, { timeout: 20 })).rejects.toMatchObject(timedOut);
+  });
+});
+
 describe('SharedMemory.open with IPC_PRIVATE', () => {
   test('create: true makes a new private segment on each call', () => {
     const a = track(SharedMemory.open(IPC_PRIVATE, { create: true, size: 64 }));
