@@ -55,6 +55,13 @@ describe('SharedMemory.notify counts', () => {
 });
 
 describe('SharedMemory.wait timeouts', () => {
+  test("a word that already differs is 'not-equal', also with timeout 0 (a poll never times out then)", async () => {
+    const shm = track(SharedMemory.create({ size: 16 }));
+    shm.write(Buffer.from([1, 0, 0, 0]));
+    await expect(shm.wait(0, 0, { timeout: 0 })).resolves.toBe('not-equal');
+    await expect(shm.wait(0, 0)).resolves.toBe('not-equal');
+  });
+
   test('ETIMEDOUT names the segment (err.id), at once (timeout 0) and after parking', async () => {
     const shm = track(SharedMemory.create({ size: 16 }));
     const timedOut = { name: 'SysvIpcError', code: 'ETIMEDOUT', syscall: 'futex', id: shm.id };
