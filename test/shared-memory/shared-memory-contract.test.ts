@@ -30,9 +30,10 @@ describe('SharedMemory.waitSync results', () => {
 
 describe('SharedMemory.notify counts', () => {
   // The waiters are async waits, parked on the addon's waiter threads: they
-  // stay in futex(2) until woken. (A waitSync leaves the kernel every 50 ms to
-  // see whether its environment is being torn down, and a notify in that gap
-  // finds it absent, so exact counts are only certain with async waits.)
+  // stay in futex(2) until woken. (A waitSync re-enters the kernel every 50 ms
+  // to see whether its environment is being torn down (native/blocking.cc,
+  // kSyncSliceNs), and a notify in that gap can miss it, so exact counts are
+  // only certain with async waits.)
   test('no count and Infinity wake every waiter; a count wakes exactly that many', async () => {
     const shm = track(SharedMemory.create({ size: 16 }));
     const parked = (n: number) =>
