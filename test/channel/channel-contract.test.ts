@@ -7,10 +7,9 @@
  * messages() ending or rethrowing, remove() after close(), and the capacity
  * limit at the kernel's shmmax.
  */
-import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { Channel, IPC_PRIVATE, SharedMemory, SysvIpcError } from '../../lib';
-import { Child, sleep, threadsInFutexOn, track, until, useCleanup } from '../support/helpers';
+import { Child, runInPrivateIpcNamespace, sleep, threadsInFutexOn, track, until, useCleanup } from '../support/helpers';
 
 useCleanup();
 
@@ -338,18 +337,12 @@ describe("capacity at the kernel's shmmax (a private IPC namespace)", () => {
     // Outside the namespace (shmmax near 2^64) the same capacities are fine. This
     // also runs the size checks in this process, which Stryker's per-test coverage needs to pick this test.
     expect(track(Channel.create({ capacity: 3845 })).capacity).toBe(3848);
-    const r = spawnSync(
-      'unshare',
-      ['-i', process.execPath, path.join(__dirname, '..', 'fixtures', 'channel-shmmax.js'), JSON.stringify(cases)],
-      { encoding: 'utf8', timeout: 30000 },
-    );
-    if (r.error || (r.status !== 0 && /unshare failed|Operation not permitted/.test(r.stderr))) {
-      // Only where a new IPC namespace cannot be made (no CAP_SYS_ADMIN, no util-linux).
-      console.warn(
-        `unshare -i is not available here: the shmmax case is not exercised (${r.error?.message ?? r.stderr.trim()})`,
-      );
-      return;
-    }
+    const r = runInPrivateIpcNamespace([
+      process.execPath,
+      path.join(__dirname, '..', 'fixtures', 'channel-shmmax.js'),
+      JSON.stringify(cases),
+    ]);
+    if (r === null) return;
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const range = { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' };

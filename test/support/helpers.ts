@@ -312,24 +312,31 @@ export function procLimits(): Record<
 export const LOAD_LIB = path.join(__dirname, '..', 'fixtures', 'load-lib.js');
 
 /**
- * Runs `node -e script` in a new IPC namespace (`unshare -i`, root here) whose
- * kernel.shmmax is `shmmax`: the limit is private to the child, and so are the
+ * Runs `command` in a new IPC namespace (`unshare -i`, root here): its kernel
+ * limits (/proc/sys/kernel/shm*, sem, msg*) are private to it, and so are the
  * objects it makes, which vanish with it. Returns null (and says so) where no
  * namespace can be made (no CAP_SYS_ADMIN, no util-linux).
  */
-export function runWithShmmax(shmmax: number, script: string): SpawnSyncReturns<string> | null {
-  const r = spawnSync(
-    'unshare',
-    ['-i', 'sh', '-c', `echo ${shmmax} > /proc/sys/kernel/shmmax && exec "$0" -e "$1"`, process.execPath, script],
-    { encoding: 'utf8', timeout: 30000 },
-  );
+export function runInPrivateIpcNamespace(command: string[]): SpawnSyncReturns<string> | null {
+  const r = spawnSync('unshare', ['-i', ...command], { encoding: 'utf8', timeout: 30000 });
   if (r.error || (r.status !== 0 && /unshare failed|Operation not permitted/.test(r.stderr))) {
     console.warn(
-      `unshare -i is not available here: the low-shmmax case is not exercised (${r.error?.message ?? r.stderr.trim()})`,
+      `unshare -i is not available here: the private-namespace case is not exercised (${r.error?.message ?? r.stderr.trim()})`,
     );
     return null;
   }
   return r;
+}
+
+/** Runs `node -e script` in a new IPC namespace (runInPrivateIpcNamespace) whose kernel.shmmax is `shmmax`. */
+export function runWithShmmax(shmmax: number, script: string): SpawnSyncReturns<string> | null {
+  return runInPrivateIpcNamespace([
+    'sh',
+    '-c',
+    `echo ${shmmax} > /proc/sys/kernel/shmmax && exec "$0" -e "$1"`,
+    process.execPath,
+    script,
+  ]);
 }
 
 /** Whether `actual` is within a relative 1e-9 of `expected` (for limits near 2^64). */
