@@ -278,6 +278,11 @@ describe('SemaphoreSet.operate argument checks', () => {
     expect(() => set.tryOperate([{ index: 0, delta: 1 }, 5 as never])).toThrow(
       expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }),
     );
+    // A function is not an operation, even one that carries index and delta.
+    const fnOp = Object.assign(() => undefined, { index: 0, delta: 1 });
+    expect(() => set.operateSync([fnOp as never])).toThrow(
+      expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }),
+    );
     expect(set.values()).toEqual([1]);
   });
 });
