@@ -205,6 +205,21 @@ export function syscallError(
   return new SysvIpcError(errno, syscall, { ...context, ...explain } as ErrorDetail);
 }
 
+/**
+ * `err` with the key and id of the object a synchronous call was about. The
+ * addon builds a failed syscall's SysvIpcError from errno and syscall alone;
+ * the async waits add the context when they settle, and the sync waits call
+ * this where the addon threw (ETIMEDOUT after a timeout, EIDRM, …), so both
+ * forms of a call fail alike. Anything else passes through untouched.
+ */
+export function withContext(err: unknown, context: SysvIpcErrorContext): unknown {
+  if (err instanceof SysvIpcError) {
+    if (err.key === undefined && context.key !== undefined) err.key = context.key;
+    if (err.id === undefined && context.id !== undefined) err.id = context.id;
+  }
+  return err;
+}
+
 /** ETIMEDOUT from a wait whose `timeout` ran out. */
 export function timeoutError(syscall: string, context?: SysvIpcErrorContext): SysvIpcError {
   return new SysvIpcError(osConstants.errno.ETIMEDOUT, syscall, context);

@@ -10,6 +10,7 @@ import {
   SysvIpcError,
   timeoutError,
   UnsafeMessageTypeError,
+  withContext,
 } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
 import { readKernelTunable, statTime } from './kernel';
@@ -312,9 +313,13 @@ export class MessageQueue extends IpcHandle {
     const body = this.bytesToSend(data);
     const type = parseType(options);
     const timeout = check.timeout('options.timeout', options?.timeout);
-    if (!binding.msgsnd(this.id, body, type, syncWaitFlags(timeout), timeout)) {
-      throw timeoutError('msgsnd', { id: this.id });
+    let sent: boolean;
+    try {
+      sent = binding.msgsnd(this.id, body, type, syncWaitFlags(timeout), timeout);
+    } catch (err) {
+      throw withContext(err, { id: this.id });
     }
+    if (!sent) throw timeoutError('msgsnd', { id: this.id });
   }
 
   /**
@@ -367,7 +372,12 @@ export class MessageQueue extends IpcHandle {
     const r = parseReceive(options);
     const timeout = check.timeout('options.timeout', options?.timeout);
     const area = areaFor(r.maxSize);
-    const length = binding.msgrcv(this.id, r.maxSize, r.type, r.flags | syncWaitFlags(timeout), timeout, area);
+    let length: number;
+    try {
+      length = binding.msgrcv(this.id, r.maxSize, r.type, r.flags | syncWaitFlags(timeout), timeout, area);
+    } catch (err) {
+      throw withContext(err, { id: this.id });
+    }
     if (length < 0) throw timeoutError('msgrcv', { id: this.id });
     return messageIn(area, length);
   }

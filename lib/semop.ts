@@ -5,7 +5,7 @@
  * try, spin, park on a waiter thread) or blocking the calling thread.
  */
 import { binding } from './addon';
-import { OutOfRangeError, timeoutError, type SysvIpcErrorContext } from './errors';
+import { OutOfRangeError, timeoutError, withContext, type SysvIpcErrorContext } from './errors';
 import { HandleState } from './ipc-handle';
 import { maxOps, SEMVMX } from './semaphore-limits';
 import type { OpenedSet } from './semaphore-open';
@@ -117,7 +117,11 @@ export function semopOneNow(set: SetState, index: number, delta: number, flags: 
 /** semop blocking the calling thread (semtimedop with `timeout`). */
 export function semopSync(set: SetState, ops: Int32Array, timeout: number): void {
   set.ensureOpen();
-  if (!binding.semop(set.id, ops, syncWaitFlags(timeout), timeout)) {
-    throw timeoutError('semop', set.context);
+  let done: boolean;
+  try {
+    done = binding.semop(set.id, ops, syncWaitFlags(timeout), timeout);
+  } catch (err) {
+    throw withContext(err, set.context);
   }
+  if (!done) throw timeoutError('semop', set.context);
 }

@@ -42,3 +42,48 @@ test('a SysvIpcError with its own explanation or a path builds its message once,
     'ENOENT: no such file or directory, msgget (no message queue exists for this key)',
   );
 });
+
+describe('a sync wait that fails in the kernel names the object, as the async form does', () => {
+  // The addon builds these errors from errno and syscall alone (ETIMEDOUT after
+  // a timeout above 0, EIDRM/EINVAL once the object is gone); lib adds the id.
+  const { MessageQueue, Semaphore } = require('../../lib') as typeof import('../../lib');
+
+  test('MessageQueue receiveSync/sendSync: ETIMEDOUT after the timeout and EINVAL after removal carry the id', async () => {
+    const queue = MessageQueue.create({ maxBytes: 16 });
+    try {
+      const id = queue.id;
+      expect(() => queue.receiveSync({ timeout: 30 })).toThrow(
+        expect.objectContaining({ code: 'ETIMEDOUT', syscall: 'msgrcv', id }),
+      );
+      queue.sendSync(Buffer.alloc(16));
+      expect(() => queue.sendSync(Buffer.alloc(16), { timeout: 30 })).toThrow(
+        expect.objectContaining({ code: 'ETIMEDOUT', syscall: 'msgsnd', id }),
+      );
+      // The async form, for comparison: the same fields.
+      await expect(queue.send(Buffer.alloc(16), { timeout: 30 })).rejects.toMatchObject({ code: 'ETIMEDOUT', id });
+      queue.remove();
+      expect(() => queue.receiveSync({ timeout: 30 })).toThrow(expect.objectContaining({ code: 'EINVAL', id }));
+    } finally {
+      try {
+        queue.remove();
+      } catch {
+        // removed above
+      }
+    }
+  });
+
+  test('Semaphore acquireSync / waitForZeroSync: ETIMEDOUT after the timeout carries the id and key', () => {
+    const sem = Semaphore.create({ initialValue: 0 });
+    try {
+      expect(() => sem.acquireSync({ timeout: 30 })).toThrow(
+        expect.objectContaining({ code: 'ETIMEDOUT', syscall: 'semop', id: sem.id, key: 0 }),
+      );
+      sem.release(1);
+      expect(() => sem.waitForZeroSync({ timeout: 30 })).toThrow(
+        expect.objectContaining({ code: 'ETIMEDOUT', syscall: 'semop', id: sem.id }),
+      );
+    } finally {
+      sem.remove();
+    }
+  });
+});
