@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { MessageQueue, Semaphore } from '../../lib';
 import { ERR, syscallError, SysvIpcError } from '../../lib/errors';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -46,8 +47,6 @@ test('a SysvIpcError with its own explanation or a path builds its message once,
 describe('a sync wait that fails in the kernel names the object, as the async form does', () => {
   // The addon builds these errors from errno and syscall alone (ETIMEDOUT after
   // a timeout above 0, EIDRM/EINVAL once the object is gone); lib adds the id.
-  const { MessageQueue, Semaphore } = require('../../lib') as typeof import('../../lib');
-
   test('MessageQueue receiveSync/sendSync: ETIMEDOUT after the timeout and EINVAL after removal carry the id', async () => {
     const queue = MessageQueue.create({ maxBytes: 16 });
     try {
