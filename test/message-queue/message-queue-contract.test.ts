@@ -8,8 +8,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { IPC_PRIVATE, MessageQueue, SysvIpcError, UnsafeMessageTypeError } from '../../lib';
-import { track, useCleanup } from '../support/helpers';
+import { runInPrivateIpcNamespace, track, useCleanup } from '../support/helpers';
 
 useCleanup();
 
@@ -117,8 +118,8 @@ describe('capacity changes leave the other fields alone', () => {
   });
 });
 
-// The sync forms' ETIMEDOUT comes from the addon (msgsnd/msgrcv with a timeout
-// throw it themselves), without the queue id: see the report on issue #14.
+// The sync forms' ETIMEDOUT after a timeout > 0 comes from the addon (msgsnd/msgrcv
+// with a deadline throw it themselves), without the queue id: see the report on issue #14.
 describe('timeout errors carry the syscall (and, from the async forms, the queue id)', () => {
   function fullQueue(): MessageQueue {
     const q = newQueue({ maxBytes: 16 });
@@ -137,6 +138,21 @@ describe('timeout errors carry the syscall (and, from the async forms, the queue
     const q = newQueue();
     expect(() => q.receiveSync({ timeout: 20 })).toThrow(
       expect.objectContaining({ code: 'ETIMEDOUT', syscall: 'msgrcv' }),
+    );
+  });
+
+  // timeout 0 is one IPC_NOWAIT attempt, its "would block" reported as a timeout by lib/.
+  test('sendSync({ timeout: 0 }) on a full queue: id too', () => {
+    const q = fullQueue();
+    expect(() => q.sendSync('x', { timeout: 0 })).toThrow(
+      expect.objectContaining({ code: 'ETIMEDOUT', syscall: 'msgsnd', id: q.id }),
+    );
+  });
+
+  test('receiveSync({ timeout: 0 }) on an empty queue: id too', () => {
+    const q = newQueue();
+    expect(() => q.receiveSync({ timeout: 0 })).toThrow(
+      expect.objectContaining({ code: 'ETIMEDOUT', syscall: 'msgrcv', id: q.id }),
     );
   });
 
@@ -199,4 +215,29 @@ describe('messages() ends on removal, rethrows other errors', () => {
     await expect(iterate()).rejects.toBeInstanceOf(SysvIpcError);
     expect(q.info().messages).toBe(1);
   });
+});
+
+test("the send limit and default receive size are the kernel's msgmax (a private IPC namespace with msgmax 100)", () => {
+  // The child loads lib/ (fixtures/load-lib.js), so a mutant there reaches it;
+  // the queue dies with the namespace.
+  const script = `
+    const { MessageQueue } = require(${JSON.stringify(path.join(__dirname, '..', 'fixtures', 'load-lib.js'))});
+    const q = MessageQueue.create();
+    const out = {};
+    try { q.trySend(Buffer.alloc(101)); out.over = 'sent'; } catch (e) { out.over = e.code; }
+    out.atMax = q.trySend(Buffer.alloc(100));
+    out.received = q.tryReceive().data.length;
+    q.remove();
+    process.stdout.write(JSON.stringify(out));`;
+  const r = runInPrivateIpcNamespace([
+    'sh',
+    '-c',
+    'echo 100 > /proc/sys/kernel/msgmax && exec "$0" -e "$1"',
+    process.execPath,
+    script,
+  ]);
+  if (r === null) return;
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  expect(JSON.parse(r.stdout)).toEqual({ over: 'ERR_OUT_OF_RANGE', atMax: true, received: 100 });
 });
