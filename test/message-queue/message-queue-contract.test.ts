@@ -130,14 +130,14 @@ describe('timeout errors carry the syscall (and, from the async forms, the queue
   test('sendSync', () => {
     const q = fullQueue();
     expect(() => q.sendSync('x', { timeout: 20 })).toThrow(
-      expect.objectContaining({ code: 'ETIMEDOUT', syscall: 'msgsnd' }),
+      expect.objectContaining({ code: 'ETIMEDOUT', syscall: 'msgsnd', id: q.id }),
     );
   });
 
   test('receiveSync', () => {
     const q = newQueue();
     expect(() => q.receiveSync({ timeout: 20 })).toThrow(
-      expect.objectContaining({ code: 'ETIMEDOUT', syscall: 'msgrcv' }),
+      expect.objectContaining({ code: 'ETIMEDOUT', syscall: 'msgrcv', id: q.id }),
     );
   });
 
