@@ -77,7 +77,7 @@ extern "C" {
 #define SYSV_IPC_CHANNEL_OFF_MAX_MESSAGE 12  /* u32 */
 #define SYSV_IPC_CHANNEL_OFF_CAPACITY 16     /* u64 */
 #define SYSV_IPC_CHANNEL_OFF_STATE 24        /* u32: bit 0 = removed */
-#define SYSV_IPC_CHANNEL_OFF_INIT 32         /* 16-byte lock record (lock.h): who initialises */
+#define SYSV_IPC_CHANNEL_OFF_INIT 32         /* 16 bytes reserved (the init lock of earlier releases): never read */
 #define SYSV_IPC_CHANNEL_OFF_TAIL 64         /* u64 */
 #define SYSV_IPC_CHANNEL_OFF_DATA_SEQ 72     /* u32 futex: consumers sleep here */
 #define SYSV_IPC_CHANNEL_OFF_DATA_SLEEP 76   /* u32: 1 = a consumer sleeps (or is about to) */
@@ -198,11 +198,8 @@ static inline int sysv_ipc_channel_attach(sysv_ipc_channel* ch, void* base, uint
 }
 
 /*
- * Writes a fresh header into a segment whose identity is still zero, then
- * attaches. Race-free open-or-create: the caller first takes the segment's
- * init lock (OFF_INIT, a lock.h record); the lock tells it when a previous
- * initialiser died half-way (the header is then simply written again: no
- * reader trusted it, because the identity word is stored last).
+ * Writes a fresh header into a segment this process created, then attaches.
+ * The identity is stored last (release): a reader that sees it sees the rest.
  * `capacity` must be a multiple of 8 that fits the segment.
  */
 static inline int sysv_ipc_channel__write_header(sysv_ipc_channel* ch, void* base, uint64_t segment_size,
@@ -213,10 +210,9 @@ static inline int sysv_ipc_channel__write_header(sysv_ipc_channel* ch, void* bas
       max_message > sysv_ipc_channel_max_message_limit(capacity)) {
     return EINVAL;
   }
-  /* Everything but the identity and the init lock record. */
-  memset(b + 8, 0, SYSV_IPC_CHANNEL_OFF_INIT - 8);
-  memset(b + SYSV_IPC_CHANNEL_OFF_INIT + SYSV_IPC_LOCK_SIZE, 0,
-         SYSV_IPC_CHANNEL_HEADER_SIZE - SYSV_IPC_CHANNEL_OFF_INIT - SYSV_IPC_LOCK_SIZE);
+  /* Everything but the identity. The creator's segment came zeroed from
+   * shmget(2); this only clears what another attacher wrote before us. */
+  memset(b + 8, 0, SYSV_IPC_CHANNEL_HEADER_SIZE - 8);
   __atomic_store_n((uint32_t*)(void*)(b + SYSV_IPC_CHANNEL_OFF_HEADER_SIZE), SYSV_IPC_CHANNEL_HEADER_SIZE,
                    __ATOMIC_RELAXED);
   __atomic_store_n((uint32_t*)(void*)(b + SYSV_IPC_CHANNEL_OFF_MAX_MESSAGE), max_message, __ATOMIC_RELAXED);
@@ -228,34 +224,21 @@ static inline int sysv_ipc_channel__write_header(sysv_ipc_channel* ch, void* bas
 }
 
 /*
- * Initialises (if nobody has) and attaches a segment the caller may write.
- * `created`: the caller made the segment itself (IPC_CREAT|IPC_EXCL), so a
- * zero header is certainly its to write. Otherwise a zero header is only
- * written when the init lock shows that someone started initialising and
- * died; a segment where nobody ever started is left alone (EAGAIN: the
- * caller waits a little for its creator, then reports "not a channel").
+ * Attaches a segment, initialising it first if this process created it.
+ * `created`: shmget(IPC_CREAT | IPC_EXCL) succeeded in this process, so the
+ * segment is ours and its blank header is ours to write. Without it nothing
+ * is ever written: a blank segment is someone else's (a creator still
+ * writing its header, one that died before it could, or a segment that was
+ * never meant as a channel) and gives EAGAIN: the caller waits a little for a
+ * live creator, then reports "not a channel" (SYSV_IPC_CHANNEL_ENOTCHANNEL).
+ * Bytes 32-47 (the init lock of earlier releases) are not looked at: taking
+ * them for a lock let an opener overwrite a segment that was not a channel.
  */
 static inline int sysv_ipc_channel_init_or_attach(sysv_ipc_channel* ch, void* base, uint64_t segment_size,
                                                   uint64_t capacity, uint32_t max_message, int shmid, int created) {
-  unsigned char* b = (unsigned char*)base;
-  sysv_ipc_lock* init;
-  sysv_ipc_lock_self self;
-  int r;
-  r = sysv_ipc_channel_attach(ch, base, segment_size, shmid);
-  if (r != EAGAIN) return r;
-  init = (sysv_ipc_lock*)(void*)(b + SYSV_IPC_CHANNEL_OFF_INIT);
-  /* Nobody started: leave a segment that may not be meant as a channel alone. */
-  if (!created && __atomic_load_n(&init->word, __ATOMIC_ACQUIRE) == 0) return EAGAIN;
-  r = sysv_ipc_lock_self_init(&self);
-  if (r != 0) return r;
-  /* OWNER_DIED: an initialiser died half-way; its header was never published. */
-  r = sysv_ipc_lock_acquire(init, &self, 5000000000LL);
-  if (r == SYSV_IPC_LOCK_CORRUPT) return SYSV_IPC_CHANNEL_ENOTCHANNEL;
-  if (r != 0 && r != SYSV_IPC_LOCK_OWNER_DIED) return r;
-  r = sysv_ipc_channel_attach(ch, base, segment_size, shmid);
-  if (r == EAGAIN) r = sysv_ipc_channel__write_header(ch, base, segment_size, capacity, max_message, shmid);
-  sysv_ipc_lock_release(init, &self);
-  return r;
+  int r = sysv_ipc_channel_attach(ch, base, segment_size, shmid);
+  if (r != EAGAIN || !created) return r;
+  return sysv_ipc_channel__write_header(ch, base, segment_size, capacity, max_message, shmid);
 }
 
 /* ---- waking and sleeping ---- */

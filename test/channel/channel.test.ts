@@ -3,7 +3,7 @@
  * waits (timeout, abort, close, remove), hostile headers, workers, ESM, leaks.
  * The many-process and crash tests are in channel-processes.test.ts.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Channel, ClosedError, SharedMemory, SysvIpcError } from '../../lib';
@@ -25,6 +25,12 @@ function scribble(ch: Channel, fn: (view: DataView) => void): void {
   } finally {
     shm.detach();
   }
+}
+
+/** The pid of a child that has exited and been reaped (nothing runs under it now). */
+function deadPid(): number {
+  const child = spawnSync('true');
+  return child.pid!;
 }
 
 const codeOf = (fn: () => unknown) => {
@@ -118,6 +124,45 @@ describe('create, open, fromId', () => {
     // Too small to be a channel.
     const small = track(SharedMemory.create({ size: 64 }));
     expect(codeOf(() => Channel.fromId(small.id))).toBe('ERR_SYSV_IPC_NOT_A_CHANNEL');
+  });
+
+  // Issue 19 item 2: bytes 0-7 zero read as "no identity yet", and non-zero
+  // bytes 32-35 were taken for a channel's init lock: the opener took that
+  // "lock" over (a dead pid at once, a live one after a wait) and wrote a
+  // header over the application's data. Only the segment's creator writes one.
+  test.each([
+    ['a dead pid', () => deadPid()],
+    ['a live pid', () => process.pid],
+  ])(
+    'a segment with a blank identity and %s in bytes 32-35: every open fails NOT_A_CHANNEL, every byte unchanged',
+    (_what, pidOf) => {
+      const key = randomKey();
+      const shm = track(SharedMemory.create({ key, size: 8192 }));
+      shm.buffer.writeUInt32LE(pidOf(), 32);
+      shm.buffer.write('the application keeps its own data here, not a channel', 100);
+      const before = Buffer.from(shm.buffer);
+      for (const open of [
+        () => Channel.open(key, { create: true, capacity: 4096 }),
+        () => Channel.open(key),
+        () => Channel.fromId(shm.id),
+      ]) {
+        expect(codeOf(open)).toBe('ERR_SYSV_IPC_NOT_A_CHANNEL');
+        expect(Buffer.from(shm.buffer).equals(before)).toBe(true);
+      }
+    },
+  );
+
+  test('a creator that died before writing its header: open-or-create fails NOT_A_CHANNEL and writes nothing', () => {
+    const key = randomKey();
+    // Another process makes the segment (IPC_CREAT | IPC_EXCL, as a channel's creator does) and exits.
+    execFileSync(process.execPath, [
+      '-e',
+      `require(${DIST}).SharedMemory.create({ key: ${key}, size: 4096 + 256 }).detach()`,
+    ]);
+    const shm = track(SharedMemory.open(key));
+    expect(shm.info().creatorPid).not.toBe(process.pid);
+    expect(codeOf(() => Channel.open(key, { create: true, capacity: 4096 }))).toBe('ERR_SYSV_IPC_NOT_A_CHANNEL');
+    expect(shm.buffer.every((b) => b === 0)).toBe(true);
   });
 
   test('open-or-create of one key from several worker threads at once: every one ends up on the channel', () => {
