@@ -385,9 +385,31 @@ static inline sysv_ipc_lock* sysv_ipc_channel__send_lock(const sysv_ipc_channel*
 }
 
 /*
+ * What a producer parked on the send lock looks at around each sleep
+ * (sysv_ipc_lock_wait_or_stop): the removed bit, which remove() sets before
+ * it wakes the lock word's sleepers, and an IPC_RMID by another tool, at
+ * most once per nap (a syscall). Without it a sender with no deadline slept
+ * on through the removal and, once the lock came free, published into it.
+ */
+typedef struct sysv_ipc_channel__lock_stop {
+  const sysv_ipc_channel* ch;
+  int64_t next_gone_check_ns;
+} sysv_ipc_channel__lock_stop;
+
+static inline int sysv_ipc_channel__lock_stop_check(void* arg) {
+  sysv_ipc_channel__lock_stop* s = (sysv_ipc_channel__lock_stop*)arg;
+  int64_t now;
+  if (sysv_ipc_channel_removed(s->ch)) return EIDRM;
+  now = sysv_ipc_channel_now_ns();
+  if (now < s->next_gone_check_ns) return 0;
+  s->next_gone_check_ns = now + SYSV_IPC_CHANNEL_NAP_NS;
+  return sysv_ipc_channel__segment_gone(s->ch) ? EIDRM : 0;
+}
+
+/*
  * Sends one message without sleeping for room: 0, EAGAIN (full, or the send
- * lock stayed busy for `lock_deadline_ns`), EMSGSIZE, EIDRM, ECORRUPT, or a
- * lock error. With lock_deadline_ns -1 the lock is waited for as long as it
+ * lock stayed busy for `lock_deadline_ns`), EMSGSIZE, EIDRM (also while
+ * waiting for the lock), ECORRUPT, or a lock error. With lock_deadline_ns -1 the lock is waited for as long as it
  * takes (a dead holder's lock is taken over, lock.h).
  */
 static inline int sysv_ipc_channel_try_send_waiting(sysv_ipc_channel* ch, const void* data, size_t length,
@@ -415,17 +437,26 @@ static inline int sysv_ipc_channel_try_send_waiting(sysv_ipc_channel* ch, const 
   if (ch->self.start == 0 && (r = sysv_ipc_lock_self_init(&ch->self)) != 0) return r;
   r = sysv_ipc_lock_try(lock, &ch->self);
   if (r == SYSV_IPC_LOCK_BUSY) {
+    sysv_ipc_channel__lock_stop stop;
     if (wait == NULL) {
       memset(&fresh, 0, sizeof fresh);
       wait = &fresh;
     }
-    r = sysv_ipc_lock_wait(lock, &ch->self, lock_deadline_ns, SYSV_IPC_CHANNEL_LOCK_SPIN_NS, wait);
+    stop.ch = ch;
+    stop.next_gone_check_ns = 0;
+    r = sysv_ipc_lock_wait_or_stop(lock, &ch->self, lock_deadline_ns, SYSV_IPC_CHANNEL_LOCK_SPIN_NS, wait,
+                                   sysv_ipc_channel__lock_stop_check, &stop);
   }
   if (r == ETIMEDOUT) return EAGAIN;
   if (r == SYSV_IPC_LOCK_CORRUPT) return SYSV_IPC_CHANNEL_ECORRUPT;
   /* OWNER_DIED: the previous producer was killed holding the lock. It had
    * published nothing it had not finished (tail is stored last): nothing to repair. */
   if (r != 0 && r != SYSV_IPC_LOCK_OWNER_DIED) return r;
+  /* Removed while we waited for the lock: publish nothing into a removed channel. */
+  if (sysv_ipc_channel_removed(ch)) {
+    sysv_ipc_lock_release(lock, &ch->self);
+    return EIDRM;
+  }
   r = sysv_ipc_channel__write_locked(ch, data, (uint32_t)length);
   sysv_ipc_lock_release(lock, &ch->self);
   if (r == 0) sysv_ipc_channel__wake(ch, SYSV_IPC_CHANNEL_OFF_DATA_SLEEP, SYSV_IPC_CHANNEL_OFF_DATA_SEQ);

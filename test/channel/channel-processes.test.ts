@@ -6,8 +6,8 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Channel, SharedMemory } from '../../lib';
-import { randomKey, sleep, track, until, useCleanup } from '../support/helpers';
+import { Channel, SharedMemory, remove } from '../../lib';
+import { randomKey, sleep, threadsInFutexOn, track, until, useCleanup } from '../support/helpers';
 
 useCleanup();
 
@@ -340,6 +340,70 @@ describe('crash safety', () => {
       shm.detach();
     }
   });
+});
+
+describe('removal reaches senders parked on the send lock', () => {
+  // Issue 19 item 8: lock_wait never read the channel's state, so a sender
+  // parked on a held send lock with no deadline slept on through remove() and,
+  // once the lock came free, published one more record into the removed channel.
+  const cases: Array<[string, (ch: Channel) => void]> = [
+    ['remove()', (ch) => ch.remove()],
+    // IPC_RMID alone, as ipcrm does: no removed bit, seen by the sleepers' look at IPC_STAT.
+    ['an IPC_RMID by another tool', (ch) => remove('shm', ch.id)],
+  ];
+  for (const [how, removeIt] of cases) {
+    withC(
+      `${how}: a C sender and a Node sendSync() parked on a lock a live process holds end with EIDRM, nothing published`,
+      async () => {
+        const ch = track(Channel.create({ capacity: 4096 }));
+        const shm = SharedMemory.fromId(ch.id);
+        const holder = spawn('sleep', ['60'], { stdio: 'ignore' });
+        live.add(holder);
+        try {
+          const { binding } = await import('../../lib/binding');
+          await until(() => binding.processStartTime(holder.pid!) > 0, 10000, 'the holder to run');
+          // The send lock record (docs/channel-layout.md, lock.h): a live holder that never lets go.
+          new BigUint64Array(shm.arrayBuffer, 88, 1)[0] = BigInt(binding.processStartTime(holder.pid!));
+          const lockWord = new Uint32Array(shm.arrayBuffer, 80, 1);
+          lockWord[0] = holder.pid!;
+          const tail = new BigUint64Array(shm.arrayBuffer, 64, 1);
+          const cSender = run(cPeer!, ['send', ch.id, 1, 1, 64]);
+          const nodeSender = run(process.execPath, [
+            '-e',
+            `const { Channel } = require(${JSON.stringify(path.join(ROOT, 'dist'))});
+           const ch = Channel.fromId(${ch.id});
+           try { ch.sendSync('one more'); process.stdout.write('sent'); } catch (e) { process.stdout.write(e.code); }`,
+          ]);
+          for (const s of [cSender, nodeSender]) {
+            await until(
+              () => threadsInFutexOn(s.proc.pid!, ch.id, 20) > 0,
+              20000,
+              'the sender to park on the send lock',
+            );
+          }
+          removeIt(ch);
+          let timer: NodeJS.Timeout | undefined;
+          const ended = await Promise.race([
+            Promise.all([cSender.done, nodeSender.done]),
+            new Promise<null>((r) => {
+              timer = setTimeout(r, 15000, null);
+            }),
+          ]);
+          clearTimeout(timer);
+          expect(ended).not.toBeNull(); // still parked after remove(): the removal was not seen
+          const [c, n] = ended!;
+          expect({ code: c.code, err: c.err.trim() }).toEqual({ code: 1, err: 'send: Identifier removed' });
+          expect(n.out.toString()).toBe('EIDRM');
+          expect(tail[0]).toBe(0n); // nothing was published
+          expect(lockWord[0] & 0x3fffff).toBe(holder.pid); // and the live holder's lock was not taken (bit 31: its waiters)
+        } finally {
+          holder.kill('SIGKILL');
+          shm.detach();
+        }
+      },
+      60000,
+    );
+  }
 });
 
 describe('garbage from another process', () => {
