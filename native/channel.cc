@@ -495,16 +495,18 @@ Napi::Object StatsObject(Napi::Env env, const sysv_ipc_channel& ch, const sysv_i
   out.Set("messages", Napi::Number::New(env, static_cast<double>(s.messages)));
   out.Set("bytes", Napi::Number::New(env, static_cast<double>(s.bytes)));
   out.Set("usedBytes", Napi::Number::New(env, static_cast<double>(s.used)));
+  out.Set("countsExact", Napi::Boolean::New(env, s.counted == s.used));
   out.Set("removed", Napi::Boolean::New(env, sysv_ipc_channel_removed(&ch) != 0));
   return out;
 }
 
-// chStats(handle) → { capacity, maxMessageSize, messages, bytes, usedBytes, removed }
+// chStats(handle) → { capacity, maxMessageSize, messages, bytes, usedBytes, countsExact, removed }
+// The walk is bounded (SYSV_IPC_CHANNEL_STATS_WALK records): it runs on the JS thread.
 Napi::Value ChStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ChannelMapping& m = Attached(info, 0);
   sysv_ipc_channel_stats s;
-  int r = sysv_ipc_channel_stats_of(&m.ch, &s);
+  int r = sysv_ipc_channel_stats_bounded(&m.ch, &s, SYSV_IPC_CHANNEL_STATS_WALK);
   if (r != 0) ThrowErrno(env, r, "channelInfo");
   return StatsObject(env, m.ch, s);
 }
@@ -541,7 +543,7 @@ Napi::Value ChPeek(const Napi::CallbackInfo& info) {
   if (r == EAGAIN || r == SYSV_IPC_CHANNEL_ENOTCHANNEL) return env.Null();
   if (r != 0) ThrowErrno(env, r, "channelInfo");
   sysv_ipc_channel_stats s;
-  r = sysv_ipc_channel_stats_of(&mapping.ch, &s);
+  r = sysv_ipc_channel_stats_bounded(&mapping.ch, &s, SYSV_IPC_CHANNEL_STATS_WALK);
   if (r != 0) ThrowErrno(env, r, "channelInfo");
   return StatsObject(env, mapping.ch, s);
 }
@@ -585,6 +587,7 @@ void RegisterChannel(Napi::Env env, Napi::Object exports, Napi::Object constants
   constants.Set("CHANNEL_HEADER_SIZE", Napi::Number::New(env, SYSV_IPC_CHANNEL_HEADER_SIZE));
   constants.Set("CHANNEL_MIN_CAPACITY", Napi::Number::New(env, SYSV_IPC_CHANNEL_MIN_CAPACITY));
   constants.Set("CHANNEL_RECORD_HEADER", Napi::Number::New(env, SYSV_IPC_CHANNEL_RECORD_HEADER));
+  constants.Set("CHANNEL_STATS_WALK", Napi::Number::New(env, SYSV_IPC_CHANNEL_STATS_WALK));
   SetChannelErrnos(env, constants);
 }
 

@@ -603,68 +603,85 @@ static inline int sysv_ipc_channel_receive(sysv_ipc_channel* ch, void* buffer, s
 
 /* ---- inspection (read-only; for info() and `sysv-ipc ls`) ---- */
 
+/* The most records the addon's info() and `sysv-ipc ls` walk per look (a few
+ * milliseconds): a ring of tiny messages can hold capacity / 8 records, and
+ * the walk runs on the JavaScript thread. */
+#define SYSV_IPC_CHANNEL_STATS_WALK (1u << 20)
+
 typedef struct sysv_ipc_channel_stats {
-  uint64_t messages; /* records between head and tail */
+  uint64_t messages; /* records counted from head: all of them when counted == used */
   uint64_t bytes;    /* their payload bytes */
   uint64_t used;     /* ring bytes between head and tail (framing and padding included) */
+  uint64_t counted;  /* ring bytes from head that the counts cover: == used, or fewer when the walk stopped */
 } sysv_ipc_channel_stats;
 
 /*
- * Walks the ring from head to tail. A snapshot: consumers and producers
- * may move meanwhile, so it retries a few times and then reports what it
- * last saw as consistent. ECORRUPT if the records do not add up.
+ * Walks the ring from head towards tail, at most `max_records` records
+ * (UINT64_MAX: all). A snapshot: consumers and producers may move meanwhile;
+ * a record that does not check out is corruption only if head and tail did
+ * not move (else it was reused under us, and the walk starts again, a few
+ * times at most). When the walk stops at max_records, messages and bytes
+ * count the oldest records only (counted < used): lower bounds.
  */
-static inline int sysv_ipc_channel_stats_of(const sysv_ipc_channel* ch, sysv_ipc_channel_stats* out) {
+static inline int sysv_ipc_channel_stats_bounded(const sysv_ipc_channel* ch, sysv_ipc_channel_stats* out,
+                                                 uint64_t max_records) {
   const unsigned char* ring = ch->base + SYSV_IPC_CHANNEL_HEADER_SIZE;
   int attempt;
-  for (attempt = 0; attempt < 100; attempt++) {
-    uint64_t h = 0, t = 0, p, messages = 0, bytes = 0;
+  for (attempt = 0; attempt < 4; attempt++) {
+    uint64_t h = 0, t = 0, p, index, messages = 0, bytes = 0, records = 0;
     int bad = 0;
-    if (sysv_ipc_channel__positions(ch, &h, &t) != 0) {
-      return SYSV_IPC_CHANNEL_ECORRUPT;
-    } else {
-      for (p = h; p != t;) {
-        uint64_t index = p % ch->capacity, step;
-        uint32_t len = __atomic_load_n((const uint32_t*)(const void*)(ring + index), __ATOMIC_RELAXED);
-        uint32_t tag = __atomic_load_n((const uint32_t*)(const void*)(ring + index + 4), __ATOMIC_RELAXED);
-        if (tag == SYSV_IPC_CHANNEL_TAG_PADDING) {
-          step = (uint64_t)len + SYSV_IPC_CHANNEL_RECORD_HEADER;
-          if (index + step != ch->capacity) {
-            bad = 1;
-            break;
-          }
-        } else if (tag == SYSV_IPC_CHANNEL_TAG_MESSAGE && len <= ch->max_message) {
-          step = sysv_ipc_channel_record_size(len);
-          if (index + step > ch->capacity) {
-            bad = 1;
-            break;
-          }
-          messages++;
-          bytes += len;
-        } else {
-          bad = 1;
-          break;
-        }
-        if (step > t - p) {
-          bad = 1;
-          break;
-        }
-        p += step;
+    if (sysv_ipc_channel__positions(ch, &h, &t) != 0) return SYSV_IPC_CHANNEL_ECORRUPT;
+    /* index follows p without a division per record (records never straddle the end) */
+    for (p = h, index = h % ch->capacity; p != t && records < max_records; records++) {
+      uint64_t step;
+      uint32_t len = __atomic_load_n((const uint32_t*)(const void*)(ring + index), __ATOMIC_RELAXED);
+      uint32_t tag = __atomic_load_n((const uint32_t*)(const void*)(ring + index + 4), __ATOMIC_RELAXED);
+      if (tag == SYSV_IPC_CHANNEL_TAG_PADDING) {
+        step = (uint64_t)len + SYSV_IPC_CHANNEL_RECORD_HEADER;
+        if (index + step != ch->capacity) bad = 1;
+      } else if (tag == SYSV_IPC_CHANNEL_TAG_MESSAGE && len <= ch->max_message) {
+        step = sysv_ipc_channel_record_size(len);
+        if (index + step > ch->capacity) bad = 1;
+        messages++;
+        bytes += len;
+      } else {
+        bad = 1;
       }
+      if (bad || step > t - p) {
+        bad = 1;
+        break;
+      }
+      p += step;
+      index += step;
+      if (index == ch->capacity) index = 0;
     }
     if (!bad) {
       out->messages = messages;
       out->bytes = bytes;
       out->used = t - h;
+      out->counted = p - h;
       return 0;
     }
-    /* Moved under us? Then look again; if not, it really is corrupt. */
-    if (__atomic_load_n(sysv_ipc_channel__u64(ch, SYSV_IPC_CHANNEL_OFF_HEAD), __ATOMIC_ACQUIRE) == h &&
-        __atomic_load_n(sysv_ipc_channel__u64(ch, SYSV_IPC_CHANNEL_OFF_TAIL), __ATOMIC_ACQUIRE) == t) {
+    /* Moved under us? Then look again; if not, it really is corrupt. The
+     * fence keeps the record loads above before these (seqlock read barrier). */
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (__atomic_load_n(sysv_ipc_channel__u64(ch, SYSV_IPC_CHANNEL_OFF_HEAD), __ATOMIC_RELAXED) == h &&
+        __atomic_load_n(sysv_ipc_channel__u64(ch, SYSV_IPC_CHANNEL_OFF_TAIL), __ATOMIC_RELAXED) == t) {
       return SYSV_IPC_CHANNEL_ECORRUPT;
     }
+    out->used = t - h;
   }
-  return SYSV_IPC_CHANNEL_ECORRUPT;
+  /* Reused under every walk (a small ring, busy on both sides): nothing
+   * counted, which is true, rather than a corruption that is not. */
+  out->messages = 0;
+  out->bytes = 0;
+  out->counted = 0;
+  return 0;
+}
+
+/* The whole walk (C peers): every record between head and tail. */
+static inline int sysv_ipc_channel_stats_of(const sysv_ipc_channel* ch, sysv_ipc_channel_stats* out) {
+  return sysv_ipc_channel_stats_bounded(ch, out, UINT64_MAX);
 }
 
 #ifdef __cplusplus

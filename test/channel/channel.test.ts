@@ -6,7 +6,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { Channel, ClosedError, SharedMemory, SysvIpcError } from '../../lib';
+import { Channel, ClosedError, SharedMemory, SysvIpcError, peekChannel } from '../../lib';
 import { binding } from '../../lib/binding';
 import { packageRootFor, randomKey, sleep, track, until, probes, testIfProbes, useCleanup } from '../support/helpers';
 
@@ -489,6 +489,46 @@ describe('hostile memory', () => {
   });
 });
 
+// Issue 19 item 9: info() and `sysv-ipc ls` walked the whole ring (capacity / 8
+// records, up to 100 times) on the JS thread. The walk now stops at
+// CHANNEL_STATS_WALK records and says so; the work is counted by what it reports.
+describe('info() of a huge ring of tiny messages', () => {
+  test('a 64 MiB ring full of 1-byte messages (4 Mi records): counts of the oldest 2^20, marked not exact; exact below the bound', () => {
+    const capacity = 64 << 20;
+    const ch = track(Channel.create({ capacity }));
+    const walk = binding.constants.CHANNEL_STATS_WALK;
+    expect(walk).toBe(1 << 20);
+    const record = 16; // 8-byte record header + 1 byte, padded to 8
+    // Fill the ring by hand as a producer would (docs/channel-layout.md): 4 Mi sends would take seconds.
+    const shm = SharedMemory.fromId(ch.id);
+    try {
+      const one = Buffer.alloc(record);
+      one.writeUInt32LE(1, 0); // length
+      one.writeUInt32LE(0x31434552, 4); // "REC1"
+      one[8] = 0x2a;
+      shm.buffer.subarray(OFF.ring, OFF.ring + capacity).fill(one);
+      const positions = new BigUint64Array(shm.arrayBuffer, 0, OFF.ring / 8);
+      positions[OFF.tail / 8] = BigInt(capacity);
+      const started = process.hrtime.bigint();
+      const full = ch.info();
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      expect(full).toMatchObject({ usedBytes: capacity, messages: walk, bytes: walk, countsExact: false });
+      expect(peekChannel(ch.id)).toMatchObject({ usedBytes: capacity, messages: walk, countsExact: false });
+      // Consumed down to the bound, and one below it: every record counted.
+      positions[OFF.head / 8] = BigInt(capacity - walk * record);
+      expect(ch.info()).toMatchObject({ messages: walk, bytes: walk, usedBytes: walk * record, countsExact: true });
+      positions[OFF.head / 8] = BigInt(capacity - (walk - 1) * record);
+      expect(ch.info()).toMatchObject({ messages: walk - 1, countsExact: true });
+      // The hand-made records are real messages.
+      expect(ch.tryReceive()).toEqual(Buffer.from([0x2a]));
+      expect(ch.info()).toMatchObject({ messages: walk - 2, countsExact: true });
+      console.log(`info() of a full 64 MiB ring of 1-byte messages: ${ms.toFixed(1)} ms (walks ${walk} records)`);
+    } finally {
+      shm.detach();
+    }
+  });
+});
+
 describe('sysv-ipc ls / stat', () => {
   const cli = (args: string[], uid?: number) => {
     const root = packageRootFor(uid);
@@ -522,6 +562,7 @@ describe('sysv-ipc ls / stat', () => {
       messages: 2,
       bytes: 1003,
       usedBytes: 1024,
+      countsExact: true,
       removed: false,
     });
     // The look wrote nothing.
