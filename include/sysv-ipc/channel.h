@@ -280,6 +280,13 @@ static inline int sysv_ipc_channel__sleep(sysv_ipc_channel* ch, size_t sleep_off
   if (sysv_ipc_channel_removed(ch)) return EIDRM;
   __atomic_store_n(sysv_ipc_channel__u32(ch, sleep_off), 1, __ATOMIC_SEQ_CST);
   seq = __atomic_load_n(seqp, __ATOMIC_SEQ_CST);
+  /* Dekker: flag store, then the re-check of head/tail, against the other
+   * side's position store, then its flag load (both seq_cst). ready() reads
+   * the positions with acquire loads, which alone may be satisfied before the
+   * flag store is visible (arm64's LDAPR is RCpc): the fence puts them after
+   * it in the single total order, so either we see the new position or the
+   * other side sees our flag. */
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
   if (ready(ch, arg)) return 0;
   now = sysv_ipc_channel_now_ns();
   if (deadline_ns >= 0 && now >= deadline_ns) return ETIMEDOUT;
@@ -361,6 +368,14 @@ static inline int sysv_ipc_channel__write_locked(sysv_ipc_channel* ch, const voi
   uint32_t hdr[2];
   int r = sysv_ipc_channel__positions(ch, &h, &t);
   if (r != 0) return r;
+  /* The space we are about to write was freed by a consumer's head CAS,
+   * which our acquire load of head read. This fence pairs with the acquire
+   * fence of a consumer that still reads the old record there (try_receive,
+   * stats_of): if it reads any byte we write, its re-check of head sees the
+   * CAS that freed the space, so it throws the read away. (On hardware the
+   * acquire load already keeps our stores after it; the fence makes it hold
+   * in the C11 model too: free on x86, one DMB on arm64.) */
+  __atomic_thread_fence(__ATOMIC_RELEASE);
   index = t % cap;
   pad = (index + need > cap) ? cap - index : 0; /* the record never straddles the end */
   used = t - h;
@@ -518,8 +533,11 @@ static inline int sysv_ipc_channel_try_receive(sysv_ipc_channel* ch, void* buffe
     step = sysv_ipc_channel_record_size(len);
     if (step > avail || index + step > cap) goto check;
     if (len > size) {
-      /* Only report it if the record was still ours to read. */
-      if (__atomic_load_n(headp, __ATOMIC_ACQUIRE) != h) continue;
+      /* Only report it if the record was still ours to read. The fence keeps
+       * the len/tag loads above before the head load (an acquire load orders
+       * only what comes after it): the seqlock read barrier. */
+      __atomic_thread_fence(__ATOMIC_ACQUIRE);
+      if (__atomic_load_n(headp, __ATOMIC_RELAXED) != h) continue;
       *length = len;
       return EMSGSIZE;
     }
@@ -531,7 +549,8 @@ static inline int sysv_ipc_channel_try_receive(sysv_ipc_channel* ch, void* buffe
     }
     continue; /* another consumer took it: our copy may be torn, throw it away */
   check:
-    if (__atomic_load_n(headp, __ATOMIC_ACQUIRE) != h) continue;
+    __atomic_thread_fence(__ATOMIC_ACQUIRE); /* as above: len/tag before the re-check */
+    if (__atomic_load_n(headp, __ATOMIC_RELAXED) != h) continue;
     return SYSV_IPC_CHANNEL_ECORRUPT;
   }
   return SYSV_IPC_CHANNEL_ECORRUPT;
