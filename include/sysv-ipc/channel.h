@@ -652,7 +652,7 @@ static inline int sysv_ipc_channel_stats_bounded(const sysv_ipc_channel* ch, sys
     if (sysv_ipc_channel__positions(ch, &h, &t) != 0) return SYSV_IPC_CHANNEL_ECORRUPT;
     /* index follows p without a division per record (records never straddle the end) */
     for (p = h, index = h % ch->capacity; p != t && records < max_records; records++) {
-      uint64_t step;
+      uint64_t step = 0;
       uint32_t len = __atomic_load_n((const uint32_t*)(const void*)(ring + index), __ATOMIC_RELAXED);
       uint32_t tag = __atomic_load_n((const uint32_t*)(const void*)(ring + index + 4), __ATOMIC_RELAXED);
       if (tag == SYSV_IPC_CHANNEL_TAG_PADDING) {
