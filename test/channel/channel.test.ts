@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Channel, ClosedError, SharedMemory, SysvIpcError, peekChannel } from '../../lib';
 import { binding } from '../../lib/binding';
+import { channelCell } from '../../lib/cli/channel-look';
 import { packageRootFor, randomKey, sleep, track, until, probes, testIfProbes, useCleanup } from '../support/helpers';
 
 useCleanup();
@@ -513,7 +514,9 @@ describe('info() of a huge ring of tiny messages', () => {
       const full = ch.info();
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       expect(full).toMatchObject({ usedBytes: capacity, messages: walk, bytes: walk, countsExact: false });
-      expect(peekChannel(ch.id)).toMatchObject({ usedBytes: capacity, messages: walk, countsExact: false });
+      const look = peekChannel(ch.id);
+      expect(look).toMatchObject({ usedBytes: capacity, messages: walk, countsExact: false });
+      expect(channelCell(look)).toBe('>=1048576 msg, >=1 MiB of 64 MiB'); // sysv-ipc ls
       // Consumed down to the bound, and one below it: every record counted.
       positions[OFF.head / 8] = BigInt(capacity - walk * record);
       expect(ch.info()).toMatchObject({ messages: walk, bytes: walk, usedBytes: walk * record, countsExact: true });
