@@ -376,7 +376,7 @@ describe('removal reaches senders parked on the send lock', () => {
   ];
   for (const [how, removeIt] of cases) {
     withC(
-      `${how}: a C sender and a Node sendSync() parked on a lock a live process holds end with EIDRM, nothing published`,
+      `${how}: a C sender, a Node sendSync() and a send() parked on a lock a live process holds end with EIDRM, nothing published`,
       async () => {
         const ch = track(Channel.create({ capacity: 4096 }));
         const shm = SharedMemory.fromId(ch.id);
@@ -391,13 +391,16 @@ describe('removal reaches senders parked on the send lock', () => {
           lockWord[0] = holder.pid!;
           const tail = new BigUint64Array(shm.arrayBuffer, 64, 1);
           const cSender = run(cPeer!, ['send', ch.id, 1, 1, 64]);
-          const nodeSender = run(process.execPath, [
-            '-e',
-            `const { Channel } = require(${JSON.stringify(path.join(ROOT, 'dist'))});
-           const ch = Channel.fromId(${ch.id});
-           try { ch.sendSync('one more'); process.stdout.write('sent'); } catch (e) { process.stdout.write(e.code); }`,
-          ]);
-          for (const s of [cSender, nodeSender]) {
+          const nodeSenders = ['sendSync', 'send'].map((form) =>
+            run(process.execPath, [
+              '-e',
+              `const { Channel } = require(${JSON.stringify(path.join(ROOT, 'dist'))});
+             const ch = Channel.fromId(${ch.id});
+             const out = (s) => process.stdout.write(s);
+             try { Promise.resolve(ch.${form}('one more')).then(() => out('sent'), (e) => out(e.code)); } catch (e) { out(e.code); }`,
+            ]),
+          );
+          for (const s of [cSender, ...nodeSenders]) {
             await until(
               () => threadsInFutexOn(s.proc.pid!, ch.id, 20) > 0,
               20000,
@@ -407,16 +410,16 @@ describe('removal reaches senders parked on the send lock', () => {
           removeIt(ch);
           let timer: NodeJS.Timeout | undefined;
           const ended = await Promise.race([
-            Promise.all([cSender.done, nodeSender.done]),
+            Promise.all([cSender.done, ...nodeSenders.map((n) => n.done)]),
             new Promise<null>((r) => {
               timer = setTimeout(r, 15000, null);
             }),
           ]);
           clearTimeout(timer);
           expect(ended).not.toBeNull(); // still parked after remove(): the removal was not seen
-          const [c, n] = ended!;
+          const [c, ...nodes] = ended!;
           expect({ code: c.code, err: c.err.trim() }).toEqual({ code: 1, err: 'send: Identifier removed' });
-          expect(n.out.toString()).toBe('EIDRM');
+          expect(nodes.map((n) => n.out.toString())).toEqual(['EIDRM', 'EIDRM']);
           expect(tail[0]).toBe(0n); // nothing was published
           expect(lockWord[0] & 0x3fffff).toBe(holder.pid); // and the live holder's lock was not taken (bit 31: its waiters)
         } finally {
