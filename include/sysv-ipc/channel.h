@@ -424,8 +424,9 @@ static inline int sysv_ipc_channel__lock_stop_check(void* arg) {
 /*
  * Sends one message without sleeping for room: 0, EAGAIN (full, or the send
  * lock stayed busy for `lock_deadline_ns`), EMSGSIZE, EIDRM (also while
- * waiting for the lock), ECORRUPT, or a lock error. With lock_deadline_ns -1 the lock is waited for as long as it
- * takes (a dead holder's lock is taken over, lock.h).
+ * waiting for the lock), ECORRUPT, or a lock error. With lock_deadline_ns -1
+ * the lock is waited for as long as it takes (a dead holder's lock is taken
+ * over, lock.h).
  */
 static inline int sysv_ipc_channel_try_send_waiting(sysv_ipc_channel* ch, const void* data, size_t length,
                                                     int64_t lock_deadline_ns, sysv_ipc_lock_wait_state* wait);
