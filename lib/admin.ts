@@ -290,7 +290,9 @@ function remover(kind: IpcKind): Remover {
 /**
  * What {@link peekChannel} reports about a segment that holds a channel:
  * capacity, maxMessageSize, messages, bytes, usedBytes (ring bytes in use,
- * framing and padding included) and removed (marked by Channel.remove()).
+ * framing and padding included), countsExact (false when the ring holds more
+ * than the 2^20 records a look walks: messages and bytes are then lower
+ * bounds, as for Channel info()) and removed (marked by Channel.remove()).
  */
 export type ChannelSummary = RawChannelStats;
 

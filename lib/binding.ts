@@ -89,6 +89,8 @@ export interface RawChannelStats {
   messages: number;
   bytes: number;
   usedBytes: number;
+  /** false when the walk stopped at CHANNEL_STATS_WALK records: messages and bytes are then lower bounds. */
+  countsExact: boolean;
   removed: boolean;
 }
 
@@ -120,6 +122,8 @@ export interface NativeConstants {
   CHANNEL_HEADER_SIZE: number;
   CHANNEL_MIN_CAPACITY: number;
   CHANNEL_RECORD_HEADER: number;
+  /** The most records info() and peekChannel() walk to count messages. */
+  CHANNEL_STATS_WALK: number;
   /** errno of a corrupt channel (ERR_SYSV_IPC_CHANNEL_CORRUPT). */
   EBADMSG: number;
   /** errno of a segment that holds no channel of this version (ERR_SYSV_IPC_NOT_A_CHANNEL). */

@@ -71,12 +71,23 @@ export interface ChannelInfo extends IpcOwnership {
   capacity: number;
   /** The largest message, in bytes. */
   maxMessageSize: number;
-  /** Messages queued now. */
+  /**
+   * Messages queued now. Counted by walking the records from the oldest, at
+   * most 2^20 of them, so that info() stays cheap on a huge ring of tiny
+   * messages: when the ring holds more, this counts the oldest 2^20 only (a
+   * lower bound) and {@link ChannelInfo.countsExact} is false.
+   */
   messages: number;
-  /** Their payload bytes. */
+  /** Their payload bytes (a lower bound too when `countsExact` is false). */
   bytes: number;
-  /** Ring bytes in use (payload, framing and wrap-around padding). */
+  /** Ring bytes in use (payload, framing and wrap-around padding); always exact. */
   usedBytes: number;
+  /**
+   * Whether `messages` and `bytes` count every queued message: false when the
+   * walk stopped at 2^20 records, or when the records were reused under every
+   * look (a small ring, busy on both sides).
+   */
+  countsExact: boolean;
   /** The segment's size (header + ring). */
   size: number;
   /** Attachments of the segment, in every process. */
@@ -529,6 +540,7 @@ export class Channel extends IpcHandle {
       messages: stats.messages,
       bytes: stats.bytes,
       usedBytes: stats.usedBytes,
+      countsExact: stats.countsExact,
       size: s.size,
       attachments: s.attachments,
       creatorPid: s.creatorPid,

@@ -225,14 +225,15 @@ class OwnedChannelReceiveCall : public BlockingCall {
 // ---- attach
 
 // Attaches segment `id` and reads its header. Returns the mapping, or throws.
-// With `init` (the caller may initialise), a blank header is written as the
-// header's open-or-create rules say; otherwise nothing is written.
+// With `created` (shmget IPC_CREAT|IPC_EXCL succeeded in this call) the blank
+// header is written; otherwise nothing is written, ever (channel.h).
 //
 // A blank header may be a creator between its shmget and its header (an
 // open-or-create race): that is worth a wait of up to a second, but only
 // when it can be one: the creator is another process that is alive, or
 // another thread of this one (a worker) still creating, and the segment is
-// seconds young. Anything else blank is "not a channel" at once.
+// seconds young. Anything else blank (a creator that died before its header,
+// a segment that is no channel) is "not a channel" at once.
 //
 // Creates of this process that made their segment and have not written its
 // header yet, in any thread: worker threads share the pid, so a segment of
@@ -249,7 +250,7 @@ bool CreatorMayStillWrite(const struct shmid_ds& ds) {
   return sysv_ipc_process_start_time(static_cast<pid_t>(ds.shm_cpid)) != 0;
 }
 
-std::shared_ptr<ChannelMapping> AttachChannel(Napi::Env env, int id, bool init, bool created, uint64_t capacity,
+std::shared_ptr<ChannelMapping> AttachChannel(Napi::Env env, int id, bool created, uint64_t capacity,
                                               uint32_t max_message, bool read_only) {
   // shmat first, then IPC_STAT: the size must be that of the segment we
   // attached (an id removed and reused in between would name another one).
@@ -265,8 +266,7 @@ std::shared_ptr<ChannelMapping> AttachChannel(Napi::Env env, int id, bool init, 
   auto mapping = std::make_shared<ChannelMapping>(addr, size);
   int64_t give_up = MonotonicNowNs() + 1000000000LL;
   for (int i = 0;; i++) {
-    int r = init ? sysv_ipc_channel_init_or_attach(&mapping->ch, addr, size, capacity, max_message, id, created)
-                 : sysv_ipc_channel_attach(&mapping->ch, addr, size, id);
+    int r = sysv_ipc_channel_init_or_attach(&mapping->ch, addr, size, capacity, max_message, id, created);
     if (r == 0) return mapping;
     if (r == EAGAIN && MonotonicNowNs() < give_up && CreatorMayStillWrite(ds)) {
       if (i < 100)
@@ -348,8 +348,7 @@ Napi::Value ChOpen(const Napi::CallbackInfo& info) {
   }
   std::shared_ptr<ChannelMapping> mapping;
   try {
-    mapping =
-        AttachChannel(env, id, (flags & (kOpenCreate | kOpenExclusive)) != 0, created, capacity, max_message, false);
+    mapping = AttachChannel(env, id, created, capacity, max_message, false);
   } catch (...) {
     if (created) shmctl(id, IPC_RMID, nullptr);  // leave no half-made segment behind
     throw;
@@ -363,7 +362,7 @@ Napi::Value ChOpen(const Napi::CallbackInfo& info) {
 Napi::Value ChAttach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int id = ArgId(info, 0);
-  auto mapping = AttachChannel(env, id, false, false, 0, 0, false);
+  auto mapping = AttachChannel(env, id, false, 0, 0, false);
   return WrapMapping(env, GetRegistry(info), std::move(mapping), id);
 }
 
@@ -496,16 +495,18 @@ Napi::Object StatsObject(Napi::Env env, const sysv_ipc_channel& ch, const sysv_i
   out.Set("messages", Napi::Number::New(env, static_cast<double>(s.messages)));
   out.Set("bytes", Napi::Number::New(env, static_cast<double>(s.bytes)));
   out.Set("usedBytes", Napi::Number::New(env, static_cast<double>(s.used)));
+  out.Set("countsExact", Napi::Boolean::New(env, s.counted == s.used));
   out.Set("removed", Napi::Boolean::New(env, sysv_ipc_channel_removed(&ch) != 0));
   return out;
 }
 
-// chStats(handle) → { capacity, maxMessageSize, messages, bytes, usedBytes, removed }
+// chStats(handle) → { capacity, maxMessageSize, messages, bytes, usedBytes, countsExact, removed }
+// The walk is bounded (SYSV_IPC_CHANNEL_STATS_WALK records): it runs on the JS thread.
 Napi::Value ChStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ChannelMapping& m = Attached(info, 0);
   sysv_ipc_channel_stats s;
-  int r = sysv_ipc_channel_stats_of(&m.ch, &s);
+  int r = sysv_ipc_channel_stats_bounded(&m.ch, &s, SYSV_IPC_CHANNEL_STATS_WALK);
   if (r != 0) ThrowErrno(env, r, "channelInfo");
   return StatsObject(env, m.ch, s);
 }
@@ -542,7 +543,7 @@ Napi::Value ChPeek(const Napi::CallbackInfo& info) {
   if (r == EAGAIN || r == SYSV_IPC_CHANNEL_ENOTCHANNEL) return env.Null();
   if (r != 0) ThrowErrno(env, r, "channelInfo");
   sysv_ipc_channel_stats s;
-  r = sysv_ipc_channel_stats_of(&mapping.ch, &s);
+  r = sysv_ipc_channel_stats_bounded(&mapping.ch, &s, SYSV_IPC_CHANNEL_STATS_WALK);
   if (r != 0) ThrowErrno(env, r, "channelInfo");
   return StatsObject(env, mapping.ch, s);
 }
@@ -586,6 +587,7 @@ void RegisterChannel(Napi::Env env, Napi::Object exports, Napi::Object constants
   constants.Set("CHANNEL_HEADER_SIZE", Napi::Number::New(env, SYSV_IPC_CHANNEL_HEADER_SIZE));
   constants.Set("CHANNEL_MIN_CAPACITY", Napi::Number::New(env, SYSV_IPC_CHANNEL_MIN_CAPACITY));
   constants.Set("CHANNEL_RECORD_HEADER", Napi::Number::New(env, SYSV_IPC_CHANNEL_RECORD_HEADER));
+  constants.Set("CHANNEL_STATS_WALK", Napi::Number::New(env, SYSV_IPC_CHANNEL_STATS_WALK));
   SetChannelErrnos(env, constants);
 }
 

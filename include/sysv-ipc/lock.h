@@ -166,9 +166,15 @@ static inline int sysv_ipc_lock_holder_dead(sysv_ipc_lock* l, uint32_t w, sysv_i
  * ETIMEDOUT, CORRUPT, or EINTR when a signal interrupted a sleep (call again
  * with the same state and deadline to go on: the caller decides, which lets
  * a waiter thread be cancelled). `st` must be zeroed before the first call.
+ * sysv_ipc_lock_wait_or_stop: the same, and `stop(arg)` is asked around every
+ * sleep (before it and after each wake or slice): a non-zero answer ends the
+ * wait with that value, the lock not taken. What guards the lock uses it to
+ * let its waiters go when it goes away (the Channel's removal, EIDRM): wake
+ * the lock word's sleepers after making `stop` true.
  */
-static inline int sysv_ipc_lock_wait(sysv_ipc_lock* l, const sysv_ipc_lock_self* self, int64_t deadline_ns,
-                                     int64_t spin_ns, sysv_ipc_lock_wait_state* st) {
+static inline int sysv_ipc_lock_wait_or_stop(sysv_ipc_lock* l, const sysv_ipc_lock_self* self, int64_t deadline_ns,
+                                             int64_t spin_ns, sysv_ipc_lock_wait_state* st, int (*stop)(void*),
+                                             void* arg) {
   int64_t start = sysv_ipc_lock_now_ns();
   int64_t now = start;
   for (;;) {
@@ -206,6 +212,10 @@ static inline int sysv_ipc_lock_wait(sysv_ipc_lock* l, const sysv_ipc_lock_self*
       w |= SYSV_IPC_LOCK_WAITERS;
     }
     st->slept = 1;
+    if (stop != NULL) {
+      int why = stop(arg);
+      if (why != 0) return why;
+    }
     {
       int64_t slice = st->next_check_ns - now;
       struct timespec ts;
@@ -216,7 +226,16 @@ static inline int sysv_ipc_lock_wait(sysv_ipc_lock* l, const sysv_ipc_lock_self*
       if (sysv_ipc_lock_futex(&l->word, FUTEX_WAIT, w, &ts) != 0 && errno == EINTR) return EINTR;
       /* woken, timed out (a liveness check or the deadline is due), or EAGAIN (the word changed): look again */
     }
+    if (stop != NULL) {
+      int why = stop(arg);
+      if (why != 0) return why;
+    }
   }
+}
+
+static inline int sysv_ipc_lock_wait(sysv_ipc_lock* l, const sysv_ipc_lock_self* self, int64_t deadline_ns,
+                                     int64_t spin_ns, sysv_ipc_lock_wait_state* st) {
+  return sysv_ipc_lock_wait_or_stop(l, self, deadline_ns, spin_ns, st, NULL, NULL);
 }
 
 /*

@@ -34,5 +34,7 @@ export function withChannel(e: IpcObject): IpcObject | (SharedMemoryEntry & { ch
 export function channelCell(look: ChannelLook): string {
   if (look === null) return '-';
   if ('unreadable' in look) return `unreadable (${look.unreadable})`;
-  return `${look.messages} msg, ${formatBytes(look.bytes)} of ${formatBytes(look.capacity)}${look.removed ? ', removed' : ''}`;
+  // Not exact: a ring of more records than a look walks (messages and bytes are lower bounds).
+  const atLeast = look.countsExact === false ? '>=' : '';
+  return `${atLeast}${look.messages} msg, ${atLeast}${formatBytes(look.bytes)} of ${formatBytes(look.capacity)}${look.removed ? ', removed' : ''}`;
 }

@@ -69,7 +69,9 @@ function statLines(e: IpcObject, now: number): Array<[string, string]> {
         ['  capacity', `${formatBytes(look.capacity)} ring, messages up to ${formatBytes(look.maxMessageSize)}`],
         [
           '  queued',
-          `${look.messages} messages, ${formatBytes(look.bytes)} (${formatBytes(look.usedBytes)} of the ring)`,
+          look.countsExact === false
+            ? `at least ${look.messages} messages, ${formatBytes(look.bytes)} (counted in the oldest records; ${formatBytes(look.usedBytes)} of the ring in use)`
+            : `${look.messages} messages, ${formatBytes(look.bytes)} (${formatBytes(look.usedBytes)} of the ring)`,
         ],
       );
     }

@@ -6,8 +6,8 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Channel, SharedMemory } from '../../lib';
-import { randomKey, sleep, track, until, useCleanup } from '../support/helpers';
+import { Channel, SharedMemory, remove } from '../../lib';
+import { randomKey, sleep, threadsInFutexOn, track, until, useCleanup } from '../support/helpers';
 
 useCleanup();
 
@@ -93,9 +93,10 @@ function checkDelivery(receivers: Array<Record<string, number[]>>, want: Record<
 }
 
 let cPeer: string | undefined;
+let cLitmus: string | undefined;
 beforeAll(() => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysv-ipc-channel-c-'));
-  try {
+  const build = (name: string) => {
     execFileSync(
       'cc',
       [
@@ -106,12 +107,16 @@ beforeAll(() => {
         '-Werror',
         `-I${path.join(ROOT, 'include')}`,
         '-o',
-        path.join(dir, 'channel-peer'),
-        path.join(__dirname, '..', 'c', 'channel-peer.c'),
+        path.join(dir, name),
+        path.join(__dirname, '..', 'c', `${name}.c`),
       ],
       { stdio: 'pipe' },
     );
-    cPeer = path.join(dir, 'channel-peer');
+    return path.join(dir, name);
+  };
+  try {
+    cPeer = build('channel-peer');
+    cLitmus = build('channel-litmus');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // no cc: the C tests are skipped
   }
@@ -340,6 +345,91 @@ describe('crash safety', () => {
       shm.detach();
     }
   });
+});
+
+describe('memory ordering (docs/channel-layout.md, "Ordering")', () => {
+  // Issue 19 item 6. The stress is the litmus test on real arm64 hardware; on
+  // x86 (and under qemu in scripts/ci-arm64-smoke.sh) it runs the protocol's
+  // reuse races: records taken and rewritten under readers, all checked.
+  withC(
+    'competing consumers on a full 256-byte ring: no CORRUPT, no wrong EMSGSIZE, every payload intact and in order',
+    async () => {
+      const res = await run(cLitmus!, [2, 4, 100000]).done;
+      expect(res.err).toBe('');
+      expect(res.out.toString()).toMatch(
+        /received 200000 of 200000; corrupt 0, emsgsize 0, bad 0, order 0, stats corrupt 0/,
+      );
+      expect(res.code).toBe(0);
+    },
+    120000,
+  );
+});
+
+describe('removal reaches senders parked on the send lock', () => {
+  // Issue 19 item 8: lock_wait never read the channel's state, so a sender
+  // parked on a held send lock with no deadline slept on through remove() and,
+  // once the lock came free, published one more record into the removed channel.
+  const cases: Array<[string, (ch: Channel) => void]> = [
+    ['remove()', (ch) => ch.remove()],
+    // IPC_RMID alone, as ipcrm does: no removed bit, seen by the sleepers' look at IPC_STAT.
+    ['an IPC_RMID by another tool', (ch) => remove('shm', ch.id)],
+  ];
+  for (const [how, removeIt] of cases) {
+    withC(
+      `${how}: a C sender, a Node sendSync() and a send() parked on a lock a live process holds end with EIDRM, nothing published`,
+      async () => {
+        const ch = track(Channel.create({ capacity: 4096 }));
+        const shm = SharedMemory.fromId(ch.id);
+        const holder = spawn('sleep', ['60'], { stdio: 'ignore' });
+        live.add(holder);
+        try {
+          const { binding } = await import('../../lib/binding');
+          await until(() => binding.processStartTime(holder.pid!) > 0, 10000, 'the holder to run');
+          // The send lock record (docs/channel-layout.md, lock.h): a live holder that never lets go.
+          new BigUint64Array(shm.arrayBuffer, 88, 1)[0] = BigInt(binding.processStartTime(holder.pid!));
+          const lockWord = new Uint32Array(shm.arrayBuffer, 80, 1);
+          lockWord[0] = holder.pid!;
+          const tail = new BigUint64Array(shm.arrayBuffer, 64, 1);
+          const cSender = run(cPeer!, ['send', ch.id, 1, 1, 64]);
+          const nodeSenders = ['sendSync', 'send'].map((form) =>
+            run(process.execPath, [
+              '-e',
+              `const { Channel } = require(${JSON.stringify(path.join(ROOT, 'dist'))});
+             const ch = Channel.fromId(${ch.id});
+             const out = (s) => process.stdout.write(s);
+             try { Promise.resolve(ch.${form}('one more')).then(() => out('sent'), (e) => out(e.code)); } catch (e) { out(e.code); }`,
+            ]),
+          );
+          for (const s of [cSender, ...nodeSenders]) {
+            await until(
+              () => threadsInFutexOn(s.proc.pid!, ch.id, 20) > 0,
+              20000,
+              'the sender to park on the send lock',
+            );
+          }
+          removeIt(ch);
+          let timer: NodeJS.Timeout | undefined;
+          const ended = await Promise.race([
+            Promise.all([cSender.done, ...nodeSenders.map((n) => n.done)]),
+            new Promise<null>((r) => {
+              timer = setTimeout(r, 15000, null);
+            }),
+          ]);
+          clearTimeout(timer);
+          expect(ended).not.toBeNull(); // still parked after remove(): the removal was not seen
+          const [c, ...nodes] = ended!;
+          expect({ code: c.code, err: c.err.trim() }).toEqual({ code: 1, err: 'send: Identifier removed' });
+          expect(nodes.map((n) => n.out.toString())).toEqual(['EIDRM', 'EIDRM']);
+          expect(tail[0]).toBe(0n); // nothing was published
+          expect(lockWord[0] & 0x3fffff).toBe(holder.pid); // and the live holder's lock was not taken (bit 31: its waiters)
+        } finally {
+          holder.kill('SIGKILL');
+          shm.detach();
+        }
+      },
+      60000,
+    );
+  }
 });
 
 describe('garbage from another process', () => {

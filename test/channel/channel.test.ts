@@ -3,11 +3,12 @@
  * waits (timeout, abort, close, remove), hostile headers, workers, ESM, leaks.
  * The many-process and crash tests are in channel-processes.test.ts.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { Channel, ClosedError, SharedMemory, SysvIpcError } from '../../lib';
+import { Channel, ClosedError, SharedMemory, SysvIpcError, peekChannel } from '../../lib';
 import { binding } from '../../lib/binding';
+import { channelCell } from '../../lib/cli/channel-look';
 import { packageRootFor, randomKey, sleep, track, until, probes, testIfProbes, useCleanup } from '../support/helpers';
 
 useCleanup();
@@ -25,6 +26,12 @@ function scribble(ch: Channel, fn: (view: DataView) => void): void {
   } finally {
     shm.detach();
   }
+}
+
+/** The pid of a child that has exited and been reaped (nothing runs under it now). */
+function deadPid(): number {
+  const child = spawnSync('true');
+  return child.pid!;
 }
 
 const codeOf = (fn: () => unknown) => {
@@ -118,6 +125,45 @@ describe('create, open, fromId', () => {
     // Too small to be a channel.
     const small = track(SharedMemory.create({ size: 64 }));
     expect(codeOf(() => Channel.fromId(small.id))).toBe('ERR_SYSV_IPC_NOT_A_CHANNEL');
+  });
+
+  // Issue 19 item 2: bytes 0-7 zero read as "no identity yet", and non-zero
+  // bytes 32-35 were taken for a channel's init lock: the opener took that
+  // "lock" over (a dead pid at once, a live one after a wait) and wrote a
+  // header over the application's data. Only the segment's creator writes one.
+  test.each([
+    ['a dead pid', () => deadPid()],
+    ['a live pid', () => process.pid],
+  ])(
+    'a segment with a blank identity and %s in bytes 32-35: every open fails NOT_A_CHANNEL, every byte unchanged',
+    (_what, pidOf) => {
+      const key = randomKey();
+      const shm = track(SharedMemory.create({ key, size: 8192 }));
+      shm.buffer.writeUInt32LE(pidOf(), 32);
+      shm.buffer.write('the application keeps its own data here, not a channel', 100);
+      const before = Buffer.from(shm.buffer);
+      for (const open of [
+        () => Channel.open(key, { create: true, capacity: 4096 }),
+        () => Channel.open(key),
+        () => Channel.fromId(shm.id),
+      ]) {
+        expect(codeOf(open)).toBe('ERR_SYSV_IPC_NOT_A_CHANNEL');
+        expect(Buffer.from(shm.buffer).equals(before)).toBe(true);
+      }
+    },
+  );
+
+  test('a creator that died before writing its header: open-or-create fails NOT_A_CHANNEL and writes nothing', () => {
+    const key = randomKey();
+    // Another process makes the segment (IPC_CREAT | IPC_EXCL, as a channel's creator does) and exits.
+    execFileSync(process.execPath, [
+      '-e',
+      `require(${DIST}).SharedMemory.create({ key: ${key}, size: 4096 + 256 }).detach()`,
+    ]);
+    const shm = track(SharedMemory.open(key));
+    expect(shm.info().creatorPid).not.toBe(process.pid);
+    expect(codeOf(() => Channel.open(key, { create: true, capacity: 4096 }))).toBe('ERR_SYSV_IPC_NOT_A_CHANNEL');
+    expect(shm.buffer.every((b) => b === 0)).toBe(true);
   });
 
   test('open-or-create of one key from several worker threads at once: every one ends up on the channel', () => {
@@ -444,6 +490,48 @@ describe('hostile memory', () => {
   });
 });
 
+// Issue 19 item 9: info() and `sysv-ipc ls` walked the whole ring (capacity / 8
+// records, up to 100 times) on the JS thread. The walk now stops at
+// CHANNEL_STATS_WALK records and says so; the work is counted by what it reports.
+describe('info() of a huge ring of tiny messages', () => {
+  test('a 64 MiB ring full of 1-byte messages (4 Mi records): counts of the oldest 2^20, marked not exact; exact below the bound', () => {
+    const capacity = 64 << 20;
+    const ch = track(Channel.create({ capacity }));
+    const walk = binding.constants.CHANNEL_STATS_WALK;
+    expect(walk).toBe(1 << 20);
+    const record = 16; // 8-byte record header + 1 byte, padded to 8
+    // Fill the ring by hand as a producer would (docs/channel-layout.md): 4 Mi sends would take seconds.
+    const shm = SharedMemory.fromId(ch.id);
+    try {
+      const one = Buffer.alloc(record);
+      one.writeUInt32LE(1, 0); // length
+      one.writeUInt32LE(0x31434552, 4); // "REC1"
+      one[8] = 0x2a;
+      shm.buffer.subarray(OFF.ring, OFF.ring + capacity).fill(one);
+      const positions = new BigUint64Array(shm.arrayBuffer, 0, OFF.ring / 8);
+      positions[OFF.tail / 8] = BigInt(capacity);
+      const started = process.hrtime.bigint();
+      const full = ch.info();
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      expect(full).toMatchObject({ usedBytes: capacity, messages: walk, bytes: walk, countsExact: false });
+      const look = peekChannel(ch.id);
+      expect(look).toMatchObject({ usedBytes: capacity, messages: walk, countsExact: false });
+      expect(channelCell(look)).toBe('>=1048576 msg, >=1 MiB of 64 MiB'); // sysv-ipc ls
+      // Consumed down to the bound, and one below it: every record counted.
+      positions[OFF.head / 8] = BigInt(capacity - walk * record);
+      expect(ch.info()).toMatchObject({ messages: walk, bytes: walk, usedBytes: walk * record, countsExact: true });
+      positions[OFF.head / 8] = BigInt(capacity - (walk - 1) * record);
+      expect(ch.info()).toMatchObject({ messages: walk - 1, countsExact: true });
+      // The hand-made records are real messages.
+      expect(ch.tryReceive()).toEqual(Buffer.from([0x2a]));
+      expect(ch.info()).toMatchObject({ messages: walk - 2, countsExact: true });
+      console.log(`info() of a full 64 MiB ring of 1-byte messages: ${ms.toFixed(1)} ms (walks ${walk} records)`);
+    } finally {
+      shm.detach();
+    }
+  });
+});
+
 describe('sysv-ipc ls / stat', () => {
   const cli = (args: string[], uid?: number) => {
     const root = packageRootFor(uid);
@@ -477,6 +565,7 @@ describe('sysv-ipc ls / stat', () => {
       messages: 2,
       bytes: 1003,
       usedBytes: 1024,
+      countsExact: true,
       removed: false,
     });
     // The look wrote nothing.
