@@ -366,7 +366,9 @@ export class SharedMemory extends IpcHandle {
 
   /**
    * Like {@link wait}, blocking the calling thread (for workers and scripts),
-   * with `Atomics.wait`'s results.
+   * with `Atomics.wait`'s results. `'not-equal'` only if the word differed as the
+   * wait began; in a worker thread a notify without a store, landing between two
+   * 50 ms termination slices, can be missed (README, SharedMemory).
    * @returns `'ok'` when woken, `'not-equal'`, or `'timed-out'` after `timeout`.
    */
   waitSync(index: number, expected: number, options?: SharedMemoryWaitSyncOptions): WaitResult {

@@ -7,13 +7,43 @@
 #include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
+#include <unistd.h>
+
+#ifdef __linux__
+#include <sys/syscall.h>
+#elif defined(__APPLE__) || defined(__FreeBSD__)
+#include <pthread.h>
+#ifdef __FreeBSD__
+#include <pthread_np.h>
+#endif
+#endif
 
 #include "arguments.h"
 #include "errors.h"
 
 namespace sysv_ipc {
 
+namespace {
+
+// Node-API does not say whether an environment is a worker's. The thread
+// does: Node runs the main environment on the process's first thread and
+// every worker on a thread of its own. An embedder that runs its main
+// environment elsewhere is taken for a worker: its sync waits then slice,
+// which costs syscalls, never a hang.
+bool IsProcessMainThread() {
+#ifdef __linux__
+  return syscall(SYS_gettid) == getpid();  // gettid(2): the first thread's id is the pid
+#elif defined(__APPLE__) || defined(__FreeBSD__)
+  return pthread_main_np() == 1;
+#else
+  return false;
+#endif
+}
+
+}  // namespace
+
 Addon::Addon(Napi::Env env, Napi::Object exports) : env_(env) {
+  main_thread_ = IsProcessMainThread();
   Napi::Object constants = Napi::Object::New(env);
   constants.Set("IPC_PRIVATE", Napi::Number::New(env, IPC_PRIVATE));
   constants.Set("IPC_CREAT", Napi::Number::New(env, IPC_CREAT));

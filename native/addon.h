@@ -34,6 +34,10 @@ class Addon : public Napi::Addon<Addon> {
   // process.exit() ending a worker). Asked on the JS thread by sync waits
   // between slices (RunBlockingSync).
   bool Terminating();
+  // Whether this environment runs on the process's main thread, the one
+  // worker.terminate() cannot reach: its sync waits need no termination
+  // slices (RunBlockingSync).
+  bool OnMainThread() const { return main_thread_; }
 
  private:
   Napi::Value Initialize(const Napi::CallbackInfo& info);
@@ -61,6 +65,7 @@ class Addon : public Napi::Addon<Addon> {
   napi_ref probe_ = nullptr;  // an empty JS function, see Terminating()
   uint32_t generation_ = 0;   // how many times init() ran
   bool cleaned_up_ = false;
+  bool main_thread_ = false;
   AttachmentRegistry attachments_;
   ChannelRegistry channels_;
   std::unique_ptr<WaiterPool> pool_;  // created by init(): it needs `dispatch`

@@ -8,8 +8,9 @@ namespace sysv_ipc {
 
 namespace {
 
-// A sync wait wakes this often to see whether its environment is being torn
-// down (worker.terminate() has no other way to reach a thread in msgrcv).
+// A worker's sync wait wakes this often to see whether its environment is
+// being torn down (worker.terminate() has no other way to reach a thread in
+// msgrcv). The main thread's never does (RunBlockingSync).
 constexpr int64_t kSyncSliceNs = 50000000;
 // A sync call that took at least this long asks, once it succeeded, whether
 // its environment was torn down meanwhile (RunBlockingSync).
@@ -37,8 +38,11 @@ int RunBlocking(BlockingCall& call, const Deadline& deadline, const WaitStop& st
   const bool kernel_timeout = call.KernelTimeout();
   const bool signals = interrupter != nullptr && interrupter->ok();
   // Without the timer's signal nothing can interrupt a parked syscall:
-  // calls with a kernel timeout wait in slices, the others poll.
-  const bool polling = !signals && !kernel_timeout;
+  // calls with a kernel timeout wait in slices, the others poll, unless
+  // nothing would ever interrupt them anyway (no deadline, no cancel, no
+  // termination: the main thread's sync wait without a timeout).
+  const bool interruptible = !deadline.None() || stop.cancelled != nullptr || stop.terminating != nullptr;
+  const bool polling = !signals && !kernel_timeout && interruptible;
   if (polling) call.SetNonBlocking();
   // The handler is checked where a signal is aimed at this thread (ArmAt,
   // ArmNow), not here: a wait whose kernel enforces the deadline (futex,
@@ -48,13 +52,15 @@ int RunBlocking(BlockingCall& call, const Deadline& deadline, const WaitStop& st
   // without signals wakes in slices to see a cancel.
   int64_t slice_ns =
       stop.terminating != nullptr ? kSyncSliceNs : (!signals && stop.cancelled != nullptr ? kCancelSliceNs : 0);
-  // A sync wait (it arms the timer for its termination slices) first tries
-  // once without blocking: most such calls complete at once, and arming then
-  // disarming costs two syscalls around each. Nothing else needs the try: a
+  // A sync wait that is about to arm the timer (a deadline, or a worker's
+  // termination slices) first tries once without blocking: most such calls
+  // complete at once, and arming then disarming costs two syscalls around
+  // each. Nothing else needs the try: a sync wait that arms nothing (the main
+  // thread, no timeout) is the one blocking syscall a C program makes, a
   // polling wait's every attempt is one, a kernel-timeout call arms nothing,
   // and an async wait's JS side has just tried and spun before it parked
-  // (lib/waits.ts), so a try here would nearly always be one wasted syscall.
-  if (stop.terminating != nullptr && signals && !kernel_timeout && !cancelled()) {
+  // (lib/waits.ts), so a try there would nearly always be one wasted syscall.
+  if (stop.sync && signals && !kernel_timeout && (slice_ns > 0 || !deadline.None()) && !cancelled()) {
     int result = call.AttemptNow();
     if (!WouldBlock(result) && result != EINTR) return result;
   }
@@ -113,17 +119,24 @@ int RunBlocking(BlockingCall& call, const Deadline& deadline, const WaitStop& st
   return result;
 }
 
+WaitStop SyncWaitStop(Napi::Env env) {
+  WaitStop stop;
+  stop.sync = true;
+  // Only a worker's environment can be torn down under a sync wait.
+  Addon* addon = env.GetInstanceData<Addon>();
+  if (addon != nullptr && !addon->OnMainThread()) {
+    stop.terminating = [](void* context) { return static_cast<Addon*>(context)->Terminating(); };
+    stop.context = addon;
+  }
+  return stop;
+}
+
 int RunBlockingSync(Napi::Env env, BlockingCall& call, int64_t timeout_ns) {
   Deadline deadline = Deadline::AfterNs(timeout_ns);
   ThreadInterrupter& interrupter = CurrentThreadInterrupter();
   interrupter.Retry();  // a failure on an earlier call must not last
-  Addon* addon = env.GetInstanceData<Addon>();
-  WaitStop stop;
-  if (addon != nullptr) {
-    stop.terminating = [](void* context) { return static_cast<Addon*>(context)->Terminating(); };
-    stop.context = addon;
-  }
-  int64_t started = MonotonicNowNs();
+  WaitStop stop = SyncWaitStop(env);
+  int64_t started = stop.terminating != nullptr ? MonotonicNowNs() : 0;
   int result = RunBlocking(call, deadline, stop, &interrupter);
   // worker.terminate() while the call was parked, and the call completed
   // (the message or the unit arrived) before its next look at termination:

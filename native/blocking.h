@@ -89,26 +89,44 @@ class BlockingCall {
 struct WaitStop {
   // Async waits: set by WaiterPool::Cancel and Shutdown.
   const std::atomic<bool>* cancelled = nullptr;
-  // Sync waits (on the JS thread): asked between slices whether the
+  // Sync waits in a worker thread: asked between slices whether the
   // environment is being torn down (worker.terminate(), process.exit()).
   bool (*terminating)(void* context) = nullptr;
   void* context = nullptr;
+  // A sync wait (on the JS thread): before it arms the thread's timer it
+  // tries once without blocking (AttemptNow).
+  bool sync = false;
 };
 
 // Runs `call` on the calling thread until it completes, fails, passes its
-// deadline (ETIMEDOUT) or is stopped (ECANCELED). EINTR is retried.
-// A sync wait first makes one non-blocking attempt (AttemptNow), so that a
-// call that completes at once arms no timer; then, with a working
-// `interrupter`, the call parks in the kernel and the timer's signal ends it;
-// without one (interrupter.h, PLATFORMS) it never parks uncancellably: kernel
-// timeouts are taken in short slices and other calls poll with IPC_NOWAIT.
+// deadline (ETIMEDOUT) or is stopped (ECANCELED). EINTR is retried, with the
+// time left. A wait is never sliced without reason: only `terminating` (a
+// worker's sync wait) or the lack of a timer (a cancellable wait without
+// signals) makes it wake before its deadline, and a call whose wake-up
+// leaves no trace (a futex) must take a change seen after a slice as a
+// wake-up (FutexWaitCall).
+// A sync call that would arm the timer first makes one non-blocking attempt
+// (AttemptNow), so that a call that completes at once arms nothing; then,
+// with a working `interrupter`, the call parks in the kernel and the timer's
+// signal ends it; without one (interrupter.h, PLATFORMS) it never parks
+// uncancellably: kernel timeouts are taken in short slices and other calls
+// poll with IPC_NOWAIT.
 int RunBlocking(BlockingCall& call, const Deadline& deadline, const WaitStop& stop, ThreadInterrupter* interrupter);
 
-// For the synchronous API: runs on the calling (JS) thread with the thread's
-// interrupter, waking every 50 ms to see whether the environment is being
-// torn down (`env`'s Addon probe), so that worker.terminate() ends even a
-// wait without a timeout.
+// For the synchronous API, on the calling (JS) thread.
+// On the main thread, which worker.terminate() cannot reach, the call is what
+// a C program makes: one blocking syscall without a timeout; with one, the
+// kernel's (semtimedop, futex) or the thread's timer armed once at the
+// deadline (msgsnd/msgrcv: a try without blocking first, see RunBlocking).
+// In a worker thread it wakes every 50 ms to see whether the environment is
+// being torn down (`env`'s Addon probe), so that worker.terminate() ends even
+// a wait without a timeout.
 int RunBlockingSync(Napi::Env env, BlockingCall& call, int64_t timeout_ns);
+
+// The WaitStop of a sync wait on `env`'s JS thread: `sync`, and in a worker
+// thread `terminating` (the Addon's probe); on the main thread nothing that
+// slices. For a sync wait that calls RunBlocking itself (FastMutexLockSync).
+WaitStop SyncWaitStop(Napi::Env env);
 
 // For a call made with IPC_NOWAIT: repeats the attempt while it fails with
 // EAGAIN or ENOMSG ("would block"), for at most `spin_ns` (<= kMaxSpinNs).

@@ -340,11 +340,19 @@ class FutexWaitCall : public BlockingCall {
       outcome_ = kOk;
       return 0;
     }
-    if (err == EAGAIN) {  // the word was not `expected`
-      outcome_ = kNotEqual;
+    if (err == EAGAIN) {
+      // The word was not `expected`. On the first attempt that is the
+      // answer; on a later one (after EINTR, or a slice's end) the word was
+      // `expected` when this wait began and changed while it waited: a
+      // notifier stored, and its FUTEX_WAKE found us between two attempts
+      // or is still to come. That is a wake-up, not 'not-equal'.
+      outcome_ = waited_ ? kOk : kNotEqual;
       return 0;
     }
-    return err;  // ETIMEDOUT, EINTR (RunBlocking retries or stops), others
+    // ETIMEDOUT, EINTR (RunBlocking retries or stops), others: the word
+    // was `expected` when the kernel looked (futex(2) checks it first).
+    if (err == EINTR || err == ETIMEDOUT) waited_ = true;
+    return err;
 #else
     (void)deadline;
     return ENOSYS;
@@ -360,6 +368,7 @@ class FutexWaitCall : public BlockingCall {
   int64_t index_;
   uint32_t expected_;
   WaitOutcome outcome_ = kOk;
+  bool waited_ = false;  // an attempt parked and returned without a wake
 };
 
 struct WaitArgs {
