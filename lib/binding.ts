@@ -82,15 +82,25 @@ export interface RawChannelOpen {
   created?: boolean;
 }
 
-/** A channel's state, read from its header and ring. */
+/**
+ * A channel's state, read from its header and ring.
+ *
+ * @inline
+ */
 export interface RawChannelStats {
+  /** Bytes in the ring. */
   capacity: number;
+  /** The largest message the channel takes, in bytes. */
   maxMessageSize: number;
+  /** Messages queued (a lower bound when countsExact is false). */
   messages: number;
+  /** Bytes of those messages' bodies (a lower bound when countsExact is false). */
   bytes: number;
+  /** Ring bytes in use, framing and padding included. */
   usedBytes: number;
   /** false when the walk stopped at CHANNEL_STATS_WALK records: messages and bytes are then lower bounds. */
   countsExact: boolean;
+  /** Whether Channel.remove() marked the channel removed. */
   removed: boolean;
 }
 
