@@ -16,6 +16,7 @@ export default defineConfig(
     'coverage/',
     'bench/results/',
     'docs/bench/',
+    'docs/api/',
     '.stryker-tmp/',
   ]),
   js.configs.recommended,
