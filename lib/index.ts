@@ -1,6 +1,12 @@
 /**
  * sysv-ipc: System V message queues, semaphores and shared memory for Node.js.
  *
+ * @document ../CONTRIBUTING.md
+ * @document ../CHANGELOG.md
+ * @document ../docs/architecture.md
+ * @document ../docs/benchmarks.md
+ * @document ../docs/demo.md
+ * @document ../docs/channel-layout.md
  * @packageDocumentation
  */
 export { MessageQueue, MESSAGE_TYPE_MAX, UnsafeMessageTypeError } from './message-queue';
