@@ -37,11 +37,24 @@ const RESERVED_BITS = L.RESERVED_BITS;
 
 // Who this process is in the record: pid, and its start time (holder_start,
 // a u64 at byte 8, host-endian) as two 32-bit halves. Every thread of the
-// process (workers too) is the same holder, as the protocol says.
+// process (workers too) is the same holder, as the protocol says. The start
+// time is read by the first FastMutex made, not when the package loads: a
+// process out of file descriptors can still load it, and the FastMutex then
+// throws why /proc/self/stat could not be read.
 const PID = process.pid;
-const START = PID > 0 && PID <= PID_MASK ? binding.processStartTime(PID) : 0;
-const START_LO = (START % 0x100000000) | 0;
-const START_HI = Math.floor(START / 0x100000000) | 0;
+let START = 0;
+let START_LO = 0;
+let START_HI = 0;
+function identify(): void {
+  if (START !== 0) return;
+  // A pid above 2^22 - 1 does not fit the word (Linux's PID_MAX_LIMIT is 2^22).
+  if (PID <= 0 || PID > PID_MASK) throw new SysvIpcError(osConstants.errno.EOVERFLOW, 'getpid');
+  const start = binding.processStartTime(PID); // throws EMFILE, ... when /proc cannot tell
+  if (start === 0) throw new SysvIpcError(osConstants.errno.ESRCH, 'open'); // not for a live process: defensive
+  START_LO = (start % 0x100000000) | 0;
+  START_HI = Math.floor(start / 0x100000000) | 0;
+  START = start;
+}
 // Int32 indexes of holder_start's halves in the 16-byte record.
 const LO = endianness() === 'LE' ? 2 : 3;
 const HI = endianness() === 'LE' ? 3 : 2;
@@ -179,10 +192,7 @@ export class FastMutex extends IpcHandle {
 
   private constructor(shm: SharedMemory, offset: number, ownsSegment: boolean) {
     requireFutex();
-    if (START === 0) {
-      // A pid above 2^22 - 1 does not fit the word (Linux's PID_MAX_LIMIT is 2^22).
-      throw new SysvIpcError(osConstants.errno.EOVERFLOW, 'getpid');
-    }
+    identify();
     super(new HandleState(shm.id, shm.key, 'FastMutex'));
     this.shm = shm;
     this.offset = offset;

@@ -181,10 +181,14 @@ class LockWaitCall : public BlockingCall {
   bool taken_ = false;
 };
 
+// This process's identity, or a throw that says why it could not be read:
+// EOVERFLOW (the pid does not fit the word) from getpid, or open's errno for
+// /proc/self/stat (EMFILE when this process is out of descriptors, ...).
+// RegisterFastMutex fills the cache while descriptors are plentiful.
 sysv_ipc_lock_self ArgSelf(Napi::Env env) {
   sysv_ipc_lock_self self;
   int err = Self(&self);
-  if (err != 0) ThrowErrno(env, err, "getpid");
+  if (err != 0) ThrowErrno(env, err, err == EOVERFLOW ? "getpid" : "open");
   return self;
 }
 
@@ -272,6 +276,10 @@ void RegisterFastMutex(Napi::Env env, Napi::Object exports, Napi::Object constan
           {"fastMutexTakeOver", FastMutexTakeOver}});
   // The record's layout and result codes (lock.h), so lib/fast-mutex.ts has one source of truth.
   SetLockConstants(env, constants, SYSV_IPC_LOCK_NOT_HELD, SYSV_IPC_LOCK_CORRUPT);
+  // Read this process's identity now, while it can: a first lock call made
+  // when the process is out of file descriptors could not read /proc/self/stat.
+  sysv_ipc_lock_self self;
+  Self(&self);  // a failure is not cached: the first call that needs it tries again and throws why
 }
 
 #else  // no futex (platform.h): the entry points say so

@@ -101,13 +101,18 @@ static inline int64_t sysv_ipc_lock_now_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* Fills `self` for the calling process; EOVERFLOW if its pid does not fit the word. */
+/*
+ * Fills `self` for the calling process: 0, EOVERFLOW if its pid does not fit
+ * the word, or why /proc/self/stat could not be read (EMFILE, ENFILE,
+ * ENOMEM, EACCES, EIO: sysv_ipc_process_lookup); self->start is then 0.
+ */
 static inline int sysv_ipc_lock_self_init(sysv_ipc_lock_self* self) {
   pid_t pid = getpid();
+  self->pid = 0;
+  self->start = 0;
   if (pid <= 0 || (uint32_t)pid > SYSV_IPC_LOCK_PID_MASK) return EOVERFLOW;
   self->pid = (uint32_t)pid;
-  self->start = sysv_ipc_process_start_time(pid);
-  return self->start == 0 ? ESRCH : 0;
+  return sysv_ipc_process_lookup(pid, &self->start);
 }
 
 static inline int sysv_ipc_lock_word_corrupt(uint32_t w) {
@@ -137,13 +142,22 @@ static inline int sysv_ipc_lock_try(sysv_ipc_lock* l, const sysv_ipc_lock_self* 
 
 /*
  * Whether the holder named by `w` is dead. Reads /proc, so it is called at
- * most every SYSV_IPC_LOCK_CHECK_NS while waiting.
+ * most every SYSV_IPC_LOCK_CHECK_NS while waiting. Only a holder known dead
+ * (no such process, or a zombie) or a pid reused by another process counts:
+ * when /proc cannot tell (this waiter is out of file descriptors, /proc is
+ * mounted hidepid=2 and the holder is another user's: liveness.h), the
+ * holder counts as alive and the waiter looks again at the next check.
  */
 static inline int sysv_ipc_lock_holder_dead(sysv_ipc_lock* l, uint32_t w, sysv_ipc_lock_wait_state* st, int64_t now) {
   uint32_t pid = w & SYSV_IPC_LOCK_PID_MASK;
   uint64_t recorded = __atomic_load_n(&l->holder_start, __ATOMIC_ACQUIRE);
-  uint64_t actual = sysv_ipc_process_start_time((pid_t)pid);
-  if (actual == 0) return 1; /* no such process, or a zombie */
+  uint64_t actual;
+  int err = sysv_ipc_process_lookup((pid_t)pid, &actual);
+  if (err == ESRCH) return 1; /* no such process, or a zombie */
+  if (err != 0) {             /* unknown: alive, and no suspicion carried over a look that saw nothing */
+    st->suspect_since_ns = 0;
+    return 0;
+  }
   if (actual == recorded) {
     st->suspect_since_ns = 0;
     return 0;
