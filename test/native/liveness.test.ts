@@ -55,12 +55,20 @@ test('a live child has its own start time, and none once it is dead and reaped',
 });
 
 test('a killed process that its parent has not reaped (a zombie) counts as dead', async () => {
-  // The shell starts a background sleep, prints its pid, then becomes a
-  // second sleep (exec): that sleep is the background one's parent and never
-  // reaps it, so once killed it stays a zombie.
-  const parent = spawn('sh', ['-c', 'sleep 30 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  // The shell starts a background sleep, then becomes (exec) a node process
+  // that never reaps it (libuv waits only for the children it spawned
+  // itself), so once killed it stays a zombie. The pid is printed by that
+  // node process, after the exec: a kill that landed while the shell still
+  // ran could be reaped by the shell (then /proc/<pid> is gone: ENOENT).
+  const parent = spawn(
+    'sh',
+    ['-c', 'sleep 30 & exec "$0" -e "console.log(process.argv[1]); setInterval(() => {}, 60000)" $!', process.execPath],
+    { stdio: ['ignore', 'pipe', 'ignore'] },
+  );
   children.push(parent);
   const pid = Number(await readLine(parent));
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  expect(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[4 - 3])).toBe(parent.pid); // ppid: the node process
   expect(binding.processStartTime(pid)).toBeGreaterThan(0);
   process.kill(pid, 'SIGKILL');
   for (let i = 0; i < 500 && !/\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')); i++) {
