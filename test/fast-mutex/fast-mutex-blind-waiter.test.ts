@@ -69,7 +69,7 @@ function expectNothingTaken(r: Report, seen: string): void {
 }
 
 test.each(['cold', 'warm'])(
-  'a waiter out of file descriptors (%s) never takes a live holder\'s lock, and the holder unlocks',
+  "a waiter out of file descriptors (%s) never takes a live holder's lock, and the holder unlocks",
   async (warm) => {
     const { shm, mutex } = heldLock();
     const r = await report([
