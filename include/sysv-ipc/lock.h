@@ -46,6 +46,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -173,24 +174,46 @@ static inline int sysv_ipc_lock_holder_dead(sysv_ipc_lock* l, uint32_t w, sysv_i
 }
 
 /*
+ * How sysv_ipc_lock_wait_with takes the lock from `seen` (0, or a dead
+ * holder's word): 1 taken (as sysv_ipc_lock_take does it), 0 lost the race
+ * (the wait looks again), -1 stop without taking (the wait returns
+ * ECANCELED). For a caller whose memory can go away under a waiting thread
+ * (the addon's detach): it takes, and notes the take, atomically with
+ * respect to that.
+ */
+typedef int (*sysv_ipc_lock_take_fn)(void* ctx, sysv_ipc_lock* l, uint32_t seen, uint32_t mine,
+                                     const sysv_ipc_lock_self* self);
+
+static inline int sysv_ipc_lock__take_with(sysv_ipc_lock_take_fn take, void* ctx, sysv_ipc_lock* l, uint32_t seen,
+                                           uint32_t mine, const sysv_ipc_lock_self* self) {
+  return take != NULL ? take(ctx, l, seen, mine, self) : sysv_ipc_lock_take(l, seen, mine, self);
+}
+
+/*
  * Takes the lock, waiting while another process holds it: a spin of up to
  * `spin_ns` (sched_yield between looks), then futex sleeps.
  * `deadline_ns`: CLOCK_MONOTONIC nanoseconds (sysv_ipc_lock_now_ns), or -1
  * for none. Returns OK, OWNER_DIED (the lock is now held by the caller),
  * ETIMEDOUT, CORRUPT, or EINTR when a signal interrupted a sleep (call again
  * with the same state and deadline to go on: the caller decides, which lets
- * a waiter thread be cancelled). `st` must be zeroed before the first call.
+ * a waiter thread be cancelled), or ECANCELED when `take` said stop. `take`
+ * and `ctx`: NULL for a plain compare-and-swap (sysv_ipc_lock_wait). `st`
+ * must be zeroed before the first call.
  */
-static inline int sysv_ipc_lock_wait(sysv_ipc_lock* l, const sysv_ipc_lock_self* self, int64_t deadline_ns,
-                                     int64_t spin_ns, sysv_ipc_lock_wait_state* st) {
+static inline int sysv_ipc_lock_wait_with(sysv_ipc_lock* l, const sysv_ipc_lock_self* self, int64_t deadline_ns,
+                                          int64_t spin_ns, sysv_ipc_lock_wait_state* st, sysv_ipc_lock_take_fn take,
+                                          void* ctx) {
   int64_t start = sysv_ipc_lock_now_ns();
+  int t;
   int64_t now = start;
   for (;;) {
     uint32_t w = __atomic_load_n(&l->word, __ATOMIC_RELAXED);
     uint32_t mine = self->pid | (st->slept ? SYSV_IPC_LOCK_WAITERS : 0);
     if (sysv_ipc_lock_word_corrupt(w)) return SYSV_IPC_LOCK_CORRUPT;
     if (w == 0) {
-      if (sysv_ipc_lock_take(l, 0, mine, self)) return SYSV_IPC_LOCK_OK;
+      t = sysv_ipc_lock__take_with(take, ctx, l, 0, mine, self);
+      if (t < 0) return ECANCELED;
+      if (t > 0) return SYSV_IPC_LOCK_OK;
       continue;
     }
     now = sysv_ipc_lock_now_ns();
@@ -203,8 +226,10 @@ static inline int sysv_ipc_lock_wait(sysv_ipc_lock* l, const sysv_ipc_lock_self*
       st->next_check_ns = now + SYSV_IPC_LOCK_CHECK_NS;
       if (sysv_ipc_lock_holder_dead(l, w, st, now)) {
         /* Keep WAITERS if it was set: others may sleep on the word. */
-        if (sysv_ipc_lock_take(l, w, self->pid | (w & SYSV_IPC_LOCK_WAITERS) | (st->slept ? SYSV_IPC_LOCK_WAITERS : 0),
-                               self)) {
+        t = sysv_ipc_lock__take_with(
+            take, ctx, l, w, self->pid | (w & SYSV_IPC_LOCK_WAITERS) | (st->slept ? SYSV_IPC_LOCK_WAITERS : 0), self);
+        if (t < 0) return ECANCELED;
+        if (t > 0) {
           st->suspect_since_ns = 0;
           return SYSV_IPC_LOCK_OWNER_DIED;
         }
@@ -231,6 +256,12 @@ static inline int sysv_ipc_lock_wait(sysv_ipc_lock* l, const sysv_ipc_lock_self*
       /* woken, timed out (a liveness check or the deadline is due), or EAGAIN (the word changed): look again */
     }
   }
+}
+
+/* sysv_ipc_lock_wait_with, taking with a plain compare-and-swap. */
+static inline int sysv_ipc_lock_wait(sysv_ipc_lock* l, const sysv_ipc_lock_self* self, int64_t deadline_ns,
+                                     int64_t spin_ns, sysv_ipc_lock_wait_state* st) {
+  return sysv_ipc_lock_wait_with(l, self, deadline_ns, spin_ns, st, NULL, NULL);
 }
 
 /*

@@ -357,6 +357,7 @@ export interface TestProbes {
   shmRefuseExternalBuffers(on: boolean): void;
   shmLiveAttachments(): number;
   chLiveHandles(): number;
+  fastMutexPauseAfterTake(on: boolean): void;
 }
 /** Whether the suite runs against the shipped prebuild only (scripts/ci-node-matrix.sh). */
 export const PREBUILDS_ONLY = process.env.PREBUILDS_ONLY === '1';
