@@ -161,7 +161,9 @@ function requireFutex(): void {
  *   wake syscall only when someone sleeps.
  * - Crash safety: a waiter that finds the holder dead (exited, killed,
  *   zombie, or its pid now names another process) takes the lock within
- *   0.1 to 0.3 s and is told (`ownerDied: true`). Unlike {@link Mutex}, the
+ *   0.1 to 0.3 s and is told (`ownerDied: true`). A holder it cannot see in
+ *   /proc (out of file descriptors, hidepid=2) or one stopped between taking
+ *   the word and writing its start time counts as alive (README FastMutex). Unlike {@link Mutex}, the
  *   kernel releases nothing: a locker's look at the holder does, so a dead
  *   holder's lock stays taken until someone wants it.
  * - Ownership is per process (this JavaScript environment: the main thread
@@ -278,13 +280,14 @@ export class FastMutex extends IpcHandle {
     return this.ownership.held;
   }
 
-  // The uncontended path: one compare-and-swap, then holder_start (skipped
-  // when it already names this process, as after its own last unlock).
+  // The uncontended path: one compare-and-swap, then holder_start (lock.h:
+  // 0 until then, since every release sets it to 0, and a waiter takes 0
+  // under a live pid for a holder between the two, however long it stays there).
   private take(): boolean {
     const r = this.record;
     if (Atomics.compareExchange(r, 0, 0, PID) !== 0) return false;
-    if (r[LO] !== START_LO) r[LO] = START_LO;
-    if (r[HI] !== START_HI) r[HI] = START_HI;
+    r[LO] = START_LO;
+    r[HI] = START_HI;
     this.ownership.held = true;
     return true;
   }
@@ -409,6 +412,14 @@ export class FastMutex extends IpcHandle {
     const r = this.record;
     if (r.length === 0) throw detachedError();
     this.ownership.held = false;
+    // holder_start to 0 before the word (lock.h's release), when the word is
+    // still ours: the next taker's window then reads 0. Plain stores: V8 keeps
+    // them before the compare-and-swap (one effect chain), and the CAS orders
+    // them for other CPUs (x64 `lock cmpxchg`, arm64 `casal`/`stlxr`: release).
+    if ((r[0]! & PID_MASK) === PID) {
+      r[LO] = 0;
+      r[HI] = 0;
+    }
     if (Atomics.compareExchange(r, 0, PID, 0) !== PID) this.releaseContended();
     if (this.closed) this.detachIfDone();
   }
