@@ -3,12 +3,15 @@
  * binding.processStartTime): the identity (pid, start time) that Channel and
  * FastMutex stamp into shared memory, and what counts as dead.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { binding } from '../../lib/binding';
+import { packageRootFor } from '../support/helpers';
+
+const ROOT = path.join(__dirname, '..', '..');
 
 /** Field 22 of /proc/<pid>/stat, parsed independently of the native code. */
 function startTimeFromProc(pid: number): number {
@@ -109,5 +112,55 @@ test('bad pids are refused with coded errors, not read', () => {
   expect(() => binding.processStartTime(1.5)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
   expect(() => binding.processStartTime('1' as unknown as number)).toThrow(
     expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }),
+  );
+});
+
+describe('when /proc cannot tell, that is not "dead"', () => {
+  // A node child that looks at `pid` with processStartTime and prints what it got: the start
+  // time, or the error's code. 'emfile': it first opens files until it has no descriptor left.
+  const look = (root: string, how: 'emfile' | 'plain', pid: number) =>
+    `const fs = require('fs'); require(${JSON.stringify(root)}); const { binding } = require(${JSON.stringify(path.join(root, 'dist', 'binding'))});` +
+    `const hoard = []; if (${JSON.stringify(how)} === 'emfile') for (;;) { try { hoard.push(fs.openSync('/dev/null', 'r')); } catch { break; } }` +
+    `let out; try { out = String(binding.processStartTime(${pid})); } catch (err) { out = err.code + ' ' + err.syscall; }` +
+    `for (const fd of hoard) fs.closeSync(fd); console.log(out);`;
+
+  test('a looker out of file descriptors gets EMFILE, not 0', () => {
+    const out = execFileSync(
+      'sh',
+      ['-c', 'ulimit -n 64 && exec "$0" -e "$1"', process.execPath, look(ROOT, 'emfile', process.pid)],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(out.trim()).toBe('EMFILE open');
+  });
+
+  const hidepid = (() => {
+    if (process.getuid?.() !== 0) return 'not root (a proc mount needs CAP_SYS_ADMIN)';
+    const r = spawnSync('unshare', ['-m', 'sh', '-c', 'mount -t proc -o hidepid=2 proc /proc'], { encoding: 'utf8' });
+    if (r.error) return `unshare: ${r.error.message}`;
+    return r.status === 0 ? '' : `the kernel refused the hidepid=2 proc mount: ${r.stderr.trim()}`;
+  })();
+  (hidepid === '' ? test : test.skip)(
+    `another user under /proc hidepid=2 gets EACCES for a live process, 0 for a dead one${hidepid ? ` (skipped: ${hidepid})` : ''}`,
+    () => {
+      const pidMax = Number(fs.readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
+      const root = packageRootFor(65534);
+      const run = (pid: number) =>
+        execFileSync(
+          'unshare',
+          [
+            '-m',
+            'sh',
+            '-c',
+            'mount -t proc -o hidepid=2 proc /proc && exec setpriv --reuid=65534 --regid=65534 --clear-groups "$0" -e "$1"',
+            process.execPath,
+            look(root, 'plain', pid),
+          ],
+          { encoding: 'utf8' },
+        ).trim();
+      expect(run(process.pid)).toBe('EACCES open'); // root's: hidden, and kill(2) says it exists (EPERM)
+      expect(run(pidMax + 1)).toBe('0'); // no such process: dead, as before
+    },
   );
 });
