@@ -5,11 +5,11 @@
  * process" and a zombie mean dead (include/sysv-ipc/liveness.h); the holder
  * here is this test process, alive throughout, and its unlock must work after.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import * as path from 'node:path';
 import { FastMutex, SharedMemory } from '../../lib';
-import { packageRootFor, track, useCleanup } from '../support/helpers';
+import { hidepidAs, hidepidUnavailable, packageRootFor, track, useCleanup } from '../support/helpers';
 
 useCleanup();
 
@@ -91,29 +91,11 @@ test.each(['cold', 'warm'])(
 
 // A mount namespace of its own with a proc mount hidepid=2, the waiter as
 // uid 65534 there: the holder (root, this process) is invisible to it.
-const hidepid = (() => {
-  if (process.getuid?.() !== 0) return 'not root (a proc mount needs CAP_SYS_ADMIN)';
-  const r = spawnSync('unshare', ['-m', 'sh', '-c', 'mount -t proc -o hidepid=2 proc /proc'], { encoding: 'utf8' });
-  if (r.error) return `unshare: ${r.error.message}`;
-  return r.status === 0 ? '' : `the kernel refused the hidepid=2 proc mount: ${r.stderr.trim()}`;
-})();
-
-(hidepid === '' ? test : test.skip)(
-  `a waiter that /proc hidepid=2 keeps from seeing the holder never takes its lock${hidepid ? ` (skipped: ${hidepid})` : ''}`,
+(hidepidUnavailable === '' ? test : test.skip)(
+  `a waiter that /proc hidepid=2 keeps from seeing the holder never takes its lock${hidepidUnavailable ? ` (skipped: ${hidepidUnavailable})` : ''}`,
   async () => {
     const { shm, mutex } = heldLock();
-    const r = await report([
-      'unshare',
-      '-m',
-      'sh',
-      '-c',
-      'mount -t proc -o hidepid=2 proc /proc && exec setpriv --reuid=65534 --regid=65534 --clear-groups "$0" "$@"',
-      process.execPath,
-      fixture(65534),
-      String(shm.id),
-      'hidden',
-      'cold',
-    ]);
+    const r = await report(hidepidAs(65534, process.execPath, fixture(65534), String(shm.id), 'hidden', 'cold'));
     expectNothingTaken(r, 'ENOENT');
     expect(() => mutex.unlock()).not.toThrow();
     expect(mutex.holder).toBe(0);

@@ -13,6 +13,22 @@ useCleanup();
 
 const word = (shm: SharedMemory) => shm.read(0, 4).readUInt32LE(0);
 
+/**
+ * A lock() of this environment parked on the lock `holder` holds, through an
+ * attachment of its own (to detach under it): its outcome, 'resolved' or the error's code.
+ */
+async function parkedWaiter(shm: SharedMemory, holder: FastMutex) {
+  const attachment = SharedMemory.fromId(shm.id);
+  const waiter = FastMutex.in(attachment, 0);
+  holder.lockSync();
+  const outcome = waiter.lock().then(
+    () => 'resolved',
+    (err: { code?: string }) => err.code ?? String(err),
+  );
+  await until(() => word(shm) >>> 31 === 1, 10000, 'the waiter to sleep on the lock');
+  return { attachment, outcome };
+}
+
 test('lock() racing detach() never leaves this live process holding a lock it cannot release', async () => {
   const shm = track(SharedMemory.create({ size: 4096 }));
   const holder = FastMutex.in(shm, 0); // same environment: shares the ownership with every waiter below
@@ -20,14 +36,7 @@ test('lock() racing detach() never leaves this live process holding a lock it ca
   let resolved = 0;
   const leaked: number[] = [];
   for (let i = 0; i < 400; i++) {
-    const attachment = SharedMemory.fromId(shm.id);
-    const waiter = FastMutex.in(attachment, 0);
-    holder.lockSync();
-    const outcome = waiter.lock().then(
-      () => 'resolved',
-      (err: { code?: string }) => err.code ?? String(err),
-    );
-    await until(() => word(shm) >>> 31 === 1, 10000, 'the waiter to sleep on the lock');
+    const { attachment, outcome } = await parkedWaiter(shm, holder);
     holder.unlock(); // wakes the waiter thread: it takes the lock now ...
     const spinUntil = process.hrtime.bigint() + BigInt((i % 40) * 1000); // ... while this thread detaches after 0-39 µs
     while (process.hrtime.bigint() < spinUntil);
@@ -60,14 +69,7 @@ testIfProbes(
   async () => {
     const shm = track(SharedMemory.create({ size: 4096 }));
     const holder = FastMutex.in(shm, 0);
-    const attachment = SharedMemory.fromId(shm.id);
-    const waiter = FastMutex.in(attachment, 0);
-    holder.lockSync();
-    const outcome = waiter.lock().then(
-      () => 'resolved',
-      (err: { code?: string }) => err.code ?? String(err),
-    );
-    await until(() => word(shm) >>> 31 === 1, 10000, 'the waiter to sleep on the lock');
+    const { attachment, outcome } = await parkedWaiter(shm, holder);
     probes.fastMutexPauseAfterTake(true); // the waiter thread stops right after its take ...
     try {
       holder.unlock();

@@ -3,13 +3,13 @@
  * binding.processStartTime): the identity (pid, start time) that Channel and
  * FastMutex stamp into shared memory, and what counts as dead.
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { binding } from '../../lib/binding';
-import { packageRootFor } from '../support/helpers';
+import { hidepidAs, hidepidUnavailable, packageRootFor } from '../support/helpers';
 
 const ROOT = path.join(__dirname, '..', '..');
 
@@ -135,30 +135,15 @@ describe('when /proc cannot tell, that is not "dead"', () => {
     expect(out.trim()).toBe('EMFILE open');
   });
 
-  const hidepid = (() => {
-    if (process.getuid?.() !== 0) return 'not root (a proc mount needs CAP_SYS_ADMIN)';
-    const r = spawnSync('unshare', ['-m', 'sh', '-c', 'mount -t proc -o hidepid=2 proc /proc'], { encoding: 'utf8' });
-    if (r.error) return `unshare: ${r.error.message}`;
-    return r.status === 0 ? '' : `the kernel refused the hidepid=2 proc mount: ${r.stderr.trim()}`;
-  })();
-  (hidepid === '' ? test : test.skip)(
-    `another user under /proc hidepid=2 gets EACCES for a live process, 0 for a dead one${hidepid ? ` (skipped: ${hidepid})` : ''}`,
+  (hidepidUnavailable === '' ? test : test.skip)(
+    `another user under /proc hidepid=2 gets EACCES for a live process, 0 for a dead one${hidepidUnavailable ? ` (skipped: ${hidepidUnavailable})` : ''}`,
     () => {
       const pidMax = Number(fs.readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
       const root = packageRootFor(65534);
-      const run = (pid: number) =>
-        execFileSync(
-          'unshare',
-          [
-            '-m',
-            'sh',
-            '-c',
-            'mount -t proc -o hidepid=2 proc /proc && exec setpriv --reuid=65534 --regid=65534 --clear-groups "$0" -e "$1"',
-            process.execPath,
-            look(root, 'plain', pid),
-          ],
-          { encoding: 'utf8' },
-        ).trim();
+      const run = (pid: number) => {
+        const [program, ...args] = hidepidAs(65534, process.execPath, '-e', look(root, 'plain', pid));
+        return execFileSync(program!, args, { encoding: 'utf8' }).trim();
+      };
       expect(run(process.pid)).toBe('EACCES open'); // root's: hidden, and kill(2) says it exists (EPERM)
       expect(run(pidMax + 1)).toBe('0'); // no such process: dead, as before
     },
