@@ -311,6 +311,8 @@ export interface Binding {
    * The start time of process `pid` (clock ticks after boot; /proc/<pid>/stat
    * field 22), or 0 if there is no such process or it is a zombie. A process
    * is named by (pid, start time): a reused pid has another start time.
+   * Throws (`open`'s errno: EMFILE, EACCES under hidepid, ...) when /proc
+   * cannot tell, which is not "dead".
    */
   processStartTime(pid: number): number;
 

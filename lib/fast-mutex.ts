@@ -37,11 +37,24 @@ const RESERVED_BITS = L.RESERVED_BITS;
 
 // Who this process is in the record: pid, and its start time (holder_start,
 // a u64 at byte 8, host-endian) as two 32-bit halves. Every thread of the
-// process (workers too) is the same holder, as the protocol says.
+// process (workers too) is the same holder, as the protocol says. The start
+// time is read by the first FastMutex made, not when the package loads: a
+// process out of file descriptors can still load it, and the FastMutex then
+// throws why /proc/self/stat could not be read.
 const PID = process.pid;
-const START = PID > 0 && PID <= PID_MASK ? binding.processStartTime(PID) : 0;
-const START_LO = (START % 0x100000000) | 0;
-const START_HI = Math.floor(START / 0x100000000) | 0;
+let START = 0;
+let START_LO = 0;
+let START_HI = 0;
+function identify(): void {
+  if (START !== 0) return;
+  // A pid above 2^22 - 1 does not fit the word (Linux's PID_MAX_LIMIT is 2^22).
+  if (PID <= 0 || PID > PID_MASK) throw new SysvIpcError(osConstants.errno.EOVERFLOW, 'getpid');
+  const start = binding.processStartTime(PID); // throws EMFILE, ... when /proc cannot tell
+  if (start === 0) throw new SysvIpcError(osConstants.errno.ESRCH, 'open'); // not for a live process: defensive
+  START_LO = (start % 0x100000000) | 0;
+  START_HI = Math.floor(start / 0x100000000) | 0;
+  START = start;
+}
 // Int32 indexes of holder_start's halves in the 16-byte record.
 const LO = endianness() === 'LE' ? 2 : 3;
 const HI = endianness() === 'LE' ? 3 : 2;
@@ -148,7 +161,9 @@ function requireFutex(): void {
  *   wake syscall only when someone sleeps.
  * - Crash safety: a waiter that finds the holder dead (exited, killed,
  *   zombie, or its pid now names another process) takes the lock within
- *   0.1 to 0.3 s and is told (`ownerDied: true`). Unlike {@link Mutex}, the
+ *   0.1 to 0.3 s and is told (`ownerDied: true`). A holder it cannot see in
+ *   /proc (out of file descriptors, hidepid=2) or one stopped between taking
+ *   the word and writing its start time counts as alive (README FastMutex). Unlike {@link Mutex}, the
  *   kernel releases nothing: a locker's look at the holder does, so a dead
  *   holder's lock stays taken until someone wants it.
  * - Ownership is per process (this JavaScript environment: the main thread
@@ -179,10 +194,7 @@ export class FastMutex extends IpcHandle {
 
   private constructor(shm: SharedMemory, offset: number, ownsSegment: boolean) {
     requireFutex();
-    if (START === 0) {
-      // A pid above 2^22 - 1 does not fit the word (Linux's PID_MAX_LIMIT is 2^22).
-      throw new SysvIpcError(osConstants.errno.EOVERFLOW, 'getpid');
-    }
+    identify();
     super(new HandleState(shm.id, shm.key, 'FastMutex'));
     this.shm = shm;
     this.offset = offset;
@@ -268,13 +280,14 @@ export class FastMutex extends IpcHandle {
     return this.ownership.held;
   }
 
-  // The uncontended path: one compare-and-swap, then holder_start (skipped
-  // when it already names this process, as after its own last unlock).
+  // The uncontended path: one compare-and-swap, then holder_start (lock.h:
+  // 0 until then, since every release sets it to 0, and a waiter takes 0
+  // under a live pid for a holder between the two, however long it stays there).
   private take(): boolean {
     const r = this.record;
     if (Atomics.compareExchange(r, 0, 0, PID) !== 0) return false;
-    if (r[LO] !== START_LO) r[LO] = START_LO;
-    if (r[HI] !== START_HI) r[HI] = START_HI;
+    r[LO] = START_LO;
+    r[HI] = START_HI;
     this.ownership.held = true;
     return true;
   }
@@ -399,6 +412,14 @@ export class FastMutex extends IpcHandle {
     const r = this.record;
     if (r.length === 0) throw detachedError();
     this.ownership.held = false;
+    // holder_start to 0 before the word (lock.h's release), when the word is
+    // still ours: the next taker's window then reads 0. Plain stores: V8 keeps
+    // them before the compare-and-swap (one effect chain), and the CAS orders
+    // them for other CPUs (x64 `lock cmpxchg`, arm64 `casal`/`stlxr`: release).
+    if ((r[0]! & PID_MASK) === PID) {
+      r[LO] = 0;
+      r[HI] = 0;
+    }
     if (Atomics.compareExchange(r, 0, PID, 0) !== PID) this.releaseContended();
     if (this.closed) this.detachIfDone();
   }

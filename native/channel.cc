@@ -247,7 +247,8 @@ bool CreatorMayStillWrite(const struct shmid_ds& ds) {
     return time(nullptr) - ds.shm_ctime <= 2;
   }
   if (time(nullptr) - ds.shm_ctime > 2) return false;
-  return sysv_ipc_process_start_time(static_cast<pid_t>(ds.shm_cpid)) != 0;
+  uint64_t start;  // unknown (/proc could not tell) counts as alive: liveness.h
+  return sysv_ipc_process_lookup(static_cast<pid_t>(ds.shm_cpid), &start) != ESRCH;
 }
 
 std::shared_ptr<ChannelMapping> AttachChannel(Napi::Env env, int id, bool created, uint64_t capacity,

@@ -121,6 +121,17 @@ LockRef ArgLock(const Napi::CallbackInfo& info) {
 
 sysv_ipc_lock* Record(uint8_t* base, size_t offset) { return reinterpret_cast<sysv_ipc_lock*>(base + offset); }
 
+#ifdef SYSV_IPC_TEST_PROBES
+// Test probe: while on (at most 60 s), a wait pauses between its take and
+// its look at the mapping, to put a detach in that window
+// (test/fast-mutex/fast-mutex-detach-race.test.ts).
+std::atomic<bool> g_pause_after_take{false};
+Napi::Value FastMutexPauseAfterTake(const Napi::CallbackInfo& info) {
+  g_pause_after_take.store(ArgBoolean(info, 0, "on"));
+  return info.Env().Undefined();
+}
+#endif
+
 // One wait for the lock, on a waiter thread (async) or the JS thread (sync).
 class LockWaitCall : public BlockingCall {
  public:
@@ -137,38 +148,76 @@ class LockWaitCall : public BlockingCall {
   int Attempt(const Deadline& deadline) override {
     uint8_t* base = ref_.mapping->data();
     if (base == nullptr) return Report(kDetached);
-    int r = sysv_ipc_lock_wait(Record(base, ref_.offset), &self_, deadline.at_ns, spin_ns_, &state_);
-    // Detached meanwhile: what the wait saw is anonymous memory (Mapping::Unmap).
-    if (ref_.mapping->unmapped()) return Report(kDetached);
-    switch (r) {
-      case SYSV_IPC_LOCK_OK: taken_ = true; return Report(kTaken);
-      case SYSV_IPC_LOCK_OWNER_DIED: taken_ = true; return Report(kOwnerDied);
-      case SYSV_IPC_LOCK_CORRUPT: return Report(kCorrupt);
-      default: return r;  // ETIMEDOUT, EINTR (RunBlocking retries with the same state, or stops)
+    int r = sysv_ipc_lock_wait_with(Record(base, ref_.offset), &self_, deadline.at_ns, spin_ns_, &state_, &TakeMapped,
+                                    this);
+    if (r == SYSV_IPC_LOCK_OK || r == SYSV_IPC_LOCK_OWNER_DIED) {
+      taken_ = true;  // in the segment (TakeMapped), and Unmap gives it back until JavaScript has it
+#ifdef SYSV_IPC_TEST_PROBES
+      for (int i = 0; i < 60000 && g_pause_after_take.load(); i++) usleep(1000);
+#endif
+      // Detached since: Unmap released the lock (or is releasing it) before it left the segment.
+      if (GivenBack()) return Report(kDetached);
+      return Report(r == SYSV_IPC_LOCK_OK ? kTaken : kOwnerDied);
     }
+    // Detached meanwhile: what the wait saw is anonymous memory (Mapping::Unmap), and nothing was taken.
+    if (r == ECANCELED || ref_.mapping->unmapped()) return Report(kDetached);
+    if (r == SYSV_IPC_LOCK_CORRUPT) return Report(kCorrupt);
+    return r;  // ETIMEDOUT, EINTR (RunBlocking retries with the same state, or stops)
   }
   // The wait keeps the deadline itself (futex slices, lock.h).
   bool KernelTimeout() const override { return true; }
   const char* Syscall() const override { return "futex"; }
-  CallResult Result(Napi::Env) override { return CallResult::Outcome(outcome_); }
+  CallResult Result(Napi::Env) override {
+    // Detached between the take and now (on this thread, before the result
+    // reached JavaScript): Unmap gave the lock back, so JavaScript holds nothing.
+    if (taken_ && GivenBack()) outcome_ = kDetached;
+    return CallResult::Outcome(outcome_);
+  }
   // Delivered to JavaScript: from now on the lock is the process's, JS
   // releases it. Not in Result: the dispatch after it can still fail (the
   // worker is being terminated), and the pool's Undo must then release.
   void Delivered() override { KeepTaken(); }
-  // The JS thread holds the lock now: no Undo when this call goes.
-  void KeepTaken() { taken_ = false; }
+  // The JS thread holds the lock now: no Undo when this call goes, and a
+  // detach no longer gives it back (JavaScript unlocks it, README FastMutex).
+  void KeepTaken() {
+    if (!taken_) return;
+    taken_ = false;
+    ref_.mapping->DropAtUnmap(this, [](uint8_t*) {});
+  }
   LockOutcome outcome() const { return outcome_; }
   // The lock was taken but the result reaches no JavaScript (the environment
   // is going away): release it, or it would stay held until the process
-  // exits. Idempotent: the pool calls it for a discarded result, the destructor again.
+  // exits. Idempotent: the pool calls it for a discarded result, the
+  // destructor again. After a detach, Unmap has released it already.
   void Undo() override {
     if (!taken_) return;
     taken_ = false;
-    uint8_t* base = ref_.mapping->data();
-    if (base != nullptr) sysv_ipc_lock_release(Record(base, ref_.offset), &self_);
+    ref_.mapping->DropAtUnmap(this,
+                              [this](uint8_t* base) { sysv_ipc_lock_release(Record(base, ref_.offset), &self_); });
   }
 
  private:
+  // The wait's take (lock.h sysv_ipc_lock_take_fn): a compare-and-swap in
+  // the segment, never in the anonymous memory a detach leaves (then: stop),
+  // and registered with the mapping in the same step, so that a detach
+  // before JavaScript has the lock gives it back instead of leaving this
+  // live process holding it until it exits.
+  static int TakeMapped(void* ctx, sysv_ipc_lock* l, uint32_t seen, uint32_t mine, const sysv_ipc_lock_self* self) {
+    auto* call = static_cast<LockWaitCall*>(ctx);
+    int taken = 0;
+    bool mapped = call->ref_.mapping->WhileMapped([&](uint8_t*) {
+      if (!sysv_ipc_lock_take(l, seen, mine, self)) return;
+      taken = 1;
+      size_t offset = call->ref_.offset;
+      sysv_ipc_lock_self me = *self;
+      call->ref_.mapping->AtUnmapLocked(
+          call, [offset, me](uint8_t* base) { sysv_ipc_lock_release(Record(base, offset), &me); });
+    });
+    return mapped ? taken : -1;
+  }
+  // Whether Unmap has run the give-back registered by TakeMapped.
+  bool GivenBack() const { return ref_.mapping->unmapped(); }
+
   int Report(LockOutcome outcome) {
     outcome_ = outcome;
     return 0;
@@ -181,10 +230,14 @@ class LockWaitCall : public BlockingCall {
   bool taken_ = false;
 };
 
+// This process's identity, or a throw that says why it could not be read:
+// EOVERFLOW (the pid does not fit the word) from getpid, or open's errno for
+// /proc/self/stat (EMFILE when this process is out of descriptors, ...).
+// RegisterFastMutex fills the cache while descriptors are plentiful.
 sysv_ipc_lock_self ArgSelf(Napi::Env env) {
   sysv_ipc_lock_self self;
   int err = Self(&self);
-  if (err != 0) ThrowErrno(env, err, "getpid");
+  if (err != 0) ThrowErrno(env, err, err == EOVERFLOW ? "getpid" : "open");
   return self;
 }
 
@@ -266,12 +319,21 @@ Napi::Value FastMutexTakeOver(const Napi::CallbackInfo& info) {
 
 void RegisterFastMutex(Napi::Env env, Napi::Object exports, Napi::Object constants) {
   Export(env, exports,
-         {{"fastMutexLockSync", FastMutexLockSync},
-          {"fastMutexLockAsync", FastMutexLockAsync},
-          {"fastMutexRelease", FastMutexRelease},
-          {"fastMutexTakeOver", FastMutexTakeOver}});
+         {
+             {"fastMutexLockSync", FastMutexLockSync},
+             {"fastMutexLockAsync", FastMutexLockAsync},
+             {"fastMutexRelease", FastMutexRelease},
+             {"fastMutexTakeOver", FastMutexTakeOver},
+#ifdef SYSV_IPC_TEST_PROBES
+             {"fastMutexPauseAfterTake", FastMutexPauseAfterTake},
+#endif
+         });
   // The record's layout and result codes (lock.h), so lib/fast-mutex.ts has one source of truth.
   SetLockConstants(env, constants, SYSV_IPC_LOCK_NOT_HELD, SYSV_IPC_LOCK_CORRUPT);
+  // Read this process's identity now, while it can: a first lock call made
+  // when the process is out of file descriptors could not read /proc/self/stat.
+  sysv_ipc_lock_self self;
+  Self(&self);  // a failure is not cached: the first call that needs it tries again and throws why
 }
 
 #else  // no futex (platform.h): the entry points say so

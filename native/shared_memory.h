@@ -11,7 +11,10 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <unordered_map>
 
 namespace sysv_ipc {
 
@@ -39,15 +42,46 @@ class Mapping {
   // instead of faulting; it sees null data() and reports a cancellation.
   // Only called once no JavaScript can reach the memory (its ArrayBuffer is
   // detached or never existed).
+  // Before it leaves, it runs what AtUnmapLocked registered (locks taken
+  // for JavaScript and not yet handed to it: fast_mutex.cc).
   void Unmap() {
+    std::lock_guard<std::mutex> guard(unmap_mutex_);
     void* addr = addr_.exchange(nullptr, std::memory_order_acq_rel);
     if (addr == nullptr) return;
+    for (auto& entry : at_unmap_) entry.second(static_cast<uint8_t*>(addr));
+    at_unmap_.clear();
     int prot = read_only_ ? PROT_READ : PROT_READ | PROT_WRITE;
     if (mmap(base_, span_, prot, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == MAP_FAILED) {
       // Not replaceable (a huge-page segment whose range cannot be split at
       // this page size): stay attached until the last reference instead.
       still_attached_ = true;
     }
+  }
+
+  // Runs fn(data) if still mapped, with no Unmap able to start meanwhile:
+  // false (fn not run) once unmapped. For a waiter thread's write that must
+  // land in the segment, not in the anonymous memory that replaces it.
+  template <typename F>
+  bool WhileMapped(F&& fn) {
+    std::lock_guard<std::mutex> guard(unmap_mutex_);
+    uint8_t* d = data();
+    if (d == nullptr) return false;
+    fn(d);
+    return true;
+  }
+  // Only inside WhileMapped's fn: Unmap will run fn(data) before it leaves
+  // the segment, unless DropAtUnmap(key) comes first.
+  void AtUnmapLocked(const void* key, std::function<void(uint8_t*)> fn) { at_unmap_[key] = std::move(fn); }
+  // Takes back what AtUnmapLocked registered under `key`, running then(data)
+  // with no Unmap able to start meanwhile: false if there was none (Unmap ran it).
+  template <typename F>
+  bool DropAtUnmap(const void* key, F&& then) {
+    std::lock_guard<std::mutex> guard(unmap_mutex_);
+    auto it = at_unmap_.find(key);
+    if (it == at_unmap_.end()) return false;
+    at_unmap_.erase(it);
+    then(data());
+    return true;
   }
 
   // Null once unmapped. A waiter thread reads it while the JS thread may unmap.
@@ -92,6 +126,8 @@ class Mapping {
   std::atomic<bool> escaped_{false};
   std::atomic<bool> detached_{false};
   std::atomic<bool> store_freed_{false};
+  std::mutex unmap_mutex_;  // orders Unmap against WhileMapped and DropAtUnmap
+  std::unordered_map<const void*, std::function<void(uint8_t*)>> at_unmap_;
 };
 
 // The mapping of the attachment handle passed as argument `index`: a

@@ -12,7 +12,10 @@
  *                               | WAITERS (bit 31: someone may sleep on it)
  *   offset 4  u32 reserved      0
  *   offset 8  u64 holder_start  the holder's start time (liveness.h), written
- *                               by the holder right after it takes the lock
+ *                               by the holder right after it takes the lock,
+ *                               and set to 0 by the holder right before it
+ *                               releases it: 0 under a held word means "the
+ *                               holder has not written it yet"
  *
  * Bits 22..30 of the word are always 0 (Linux pids are below 2^22,
  * PID_MAX_LIMIT); a word with any of them set, or WAITERS without a pid, is
@@ -22,19 +25,35 @@
  * Protocol:
  * - take:    CAS word 0 -> pid (-> pid|WAITERS after having slept, since
  *            others may still sleep), then store holder_start.
- * - release: only the holder: exchange word -> 0; if the old value had
- *            WAITERS, FUTEX_WAKE one sleeper.
+ * - release: only the holder: store holder_start 0, then exchange word -> 0;
+ *            if the old value had WAITERS, FUTEX_WAKE one sleeper.
  * - sleep:   set WAITERS on the current value (CAS), then FUTEX_WAIT on the
  *            word expecting that value, in slices of at most
  *            SYSV_IPC_LOCK_CHECK_NS so a dead holder is noticed in time.
  * - a dead holder: a waiter that finds the holder's pid gone or a zombie
  *            takes the lock with a CAS from the value it saw and is told
  *            (SYSV_IPC_LOCK_OWNER_DIED), so it can repair what the lock
- *            guards. A pid that is alive but with another start time than
- *            holder_start is either a reused pid (holder dead) or a holder
- *            between its CAS and its holder_start store: it counts as dead
- *            only when word and holder_start stay unchanged for
+ *            guards. A taker-over sets holder_start to 0 (CAS from what it
+ *            saw) before its CAS of the word, as a taker of a free lock finds it.
+ * - a live pid, holder_start 0: the holder between its CAS and its store,
+ *            which a stop (SIGSTOP, a cgroup freezer, a VM pause) can make
+ *            last any time: alive, unless that process started after the
+ *            waiter first saw the pid in the word (CLOCK_BOOTTIME against
+ *            /proc/<pid>/stat's start time, both in clock ticks since boot),
+ *            when it is a newcomer that reused the pid of a holder that died
+ *            in that window.
+ * - a live pid, another nonzero start time than holder_start: a reused pid
+ *            (holder dead), or a peer built against an earlier version of
+ *            this header (which left the last holder's start time in place
+ *            and so looks the same between its CAS and its store): it counts
+ *            as dead only when word and holder_start stay unchanged for
  *            SYSV_IPC_LOCK_STABLE_NS.
+ * - /proc cannot tell (liveness.h: EMFILE, hidepid=2, ...): alive.
+ *
+ * Limits: a holder that died between its CAS and its store, whose pid a
+ * process that started before the waiter looked took since, is waited for
+ * until that process exits. A peer of an earlier version stopped between its
+ * CAS and its store for longer than SYSV_IPC_LOCK_STABLE_NS is taken over.
  *
  * Ownership is per process (pid), as for SEM_UNDO semaphores: any thread of
  * the holder's process may release it. A lock is not recursive.
@@ -46,6 +65,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -93,6 +113,8 @@ typedef struct sysv_ipc_lock_wait_state {
   uint64_t suspect_start;
   int64_t suspect_since_ns; /* ... at this time; 0 = no suspicion */
   int64_t next_check_ns;    /* when to look at the holder's liveness next */
+  uint32_t window_pid;      /* a holder pid seen with holder_start 0, first ... */
+  uint64_t window_ticks;    /* ... at this CLOCK_BOOTTIME, in clock ticks */
 } sysv_ipc_lock_wait_state;
 
 static inline int64_t sysv_ipc_lock_now_ns(void) {
@@ -101,13 +123,27 @@ static inline int64_t sysv_ipc_lock_now_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* Fills `self` for the calling process; EOVERFLOW if its pid does not fit the word. */
+/* CLOCK_BOOTTIME in clock ticks (sysconf(_SC_CLK_TCK)), the unit of /proc/<pid>/stat's start time. */
+static inline uint64_t sysv_ipc_lock_boot_ticks(void) {
+  struct timespec ts;
+  long hz = sysconf(_SC_CLK_TCK);
+  if (hz <= 0) hz = 100;
+  clock_gettime(CLOCK_BOOTTIME, &ts);
+  return (uint64_t)ts.tv_sec * (uint64_t)hz + (uint64_t)ts.tv_nsec / (1000000000u / (uint64_t)hz);
+}
+
+/*
+ * Fills `self` for the calling process: 0, EOVERFLOW if its pid does not fit
+ * the word, or why /proc/self/stat could not be read (EMFILE, ENFILE,
+ * ENOMEM, EACCES, EIO: sysv_ipc_process_lookup); self->start is then 0.
+ */
 static inline int sysv_ipc_lock_self_init(sysv_ipc_lock_self* self) {
   pid_t pid = getpid();
+  self->pid = 0;
+  self->start = 0;
   if (pid <= 0 || (uint32_t)pid > SYSV_IPC_LOCK_PID_MASK) return EOVERFLOW;
   self->pid = (uint32_t)pid;
-  self->start = sysv_ipc_process_start_time(pid);
-  return self->start == 0 ? ESRCH : 0;
+  return sysv_ipc_process_lookup(pid, &self->start);
 }
 
 static inline int sysv_ipc_lock_word_corrupt(uint32_t w) {
@@ -119,9 +155,20 @@ static inline long sysv_ipc_lock_futex(uint32_t* addr, int op, uint32_t value, c
   return syscall(SYS_futex, addr, op, value, timeout, NULL, 0);
 }
 
-/* Takes the lock from `seen` (0 or a dead holder's word) for `self`. */
+/*
+ * Takes the lock from `seen` (0 or a dead holder's word) for `self`. From a
+ * dead holder, holder_start goes to 0 first (a CAS: a taker that won
+ * meanwhile has written its own, and this one lost), so that between the
+ * word's CAS and the store below the record reads as any take's does.
+ */
 static inline int sysv_ipc_lock_take(sysv_ipc_lock* l, uint32_t seen, uint32_t mine, const sysv_ipc_lock_self* self) {
-  if (!__atomic_compare_exchange_n(&l->word, &seen, mine, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return 0;
+  if (seen != 0) {
+    uint64_t old = __atomic_load_n(&l->holder_start, __ATOMIC_ACQUIRE);
+    if (old != 0 && !__atomic_compare_exchange_n(&l->holder_start, &old, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
+      return 0;
+    }
+  }
+  if (!__atomic_compare_exchange_n(&l->word, &seen, mine, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) return 0;
   __atomic_store_n(&l->holder_start, self->start, __ATOMIC_RELEASE);
   return 1;
 }
@@ -137,16 +184,37 @@ static inline int sysv_ipc_lock_try(sysv_ipc_lock* l, const sysv_ipc_lock_self* 
 
 /*
  * Whether the holder named by `w` is dead. Reads /proc, so it is called at
- * most every SYSV_IPC_LOCK_CHECK_NS while waiting.
+ * most every SYSV_IPC_LOCK_CHECK_NS while waiting. Only a holder known dead
+ * (no such process, or a zombie) or a pid reused by another process counts:
+ * when /proc cannot tell (this waiter is out of file descriptors, /proc is
+ * mounted hidepid=2 and the holder is another user's: liveness.h), the
+ * holder counts as alive and the waiter looks again at the next check.
  */
 static inline int sysv_ipc_lock_holder_dead(sysv_ipc_lock* l, uint32_t w, sysv_ipc_lock_wait_state* st, int64_t now) {
   uint32_t pid = w & SYSV_IPC_LOCK_PID_MASK;
   uint64_t recorded = __atomic_load_n(&l->holder_start, __ATOMIC_ACQUIRE);
-  uint64_t actual = sysv_ipc_process_start_time((pid_t)pid);
-  if (actual == 0) return 1; /* no such process, or a zombie */
+  uint64_t actual;
+  int err = sysv_ipc_process_lookup((pid_t)pid, &actual);
+  if (err == ESRCH) return 1; /* no such process, or a zombie */
+  if (err != 0) {             /* unknown: alive, and no suspicion carried over a look that saw nothing */
+    st->suspect_since_ns = 0;
+    return 0;
+  }
+  if (recorded != 0) st->window_pid = 0; /* the holder is past its window: a later one starts afresh */
   if (actual == recorded) {
     st->suspect_since_ns = 0;
     return 0;
+  }
+  if (recorded == 0) {
+    /* Between its CAS and its store (stopped there, maybe): the holder is
+       this process unless it started after this waiter first saw its pid. */
+    st->suspect_since_ns = 0;
+    if (st->window_pid != pid || st->window_ticks == 0) {
+      st->window_pid = pid;
+      st->window_ticks = sysv_ipc_lock_boot_ticks();
+      return 0;
+    }
+    return actual > st->window_ticks;
   }
   /* Alive under another start time: a reused pid, or a holder that has not stored holder_start yet. */
   if (st->suspect_since_ns == 0 || st->suspect_word != w || st->suspect_start != recorded) {
@@ -159,30 +227,52 @@ static inline int sysv_ipc_lock_holder_dead(sysv_ipc_lock* l, uint32_t w, sysv_i
 }
 
 /*
+ * How sysv_ipc_lock_wait_with takes the lock from `seen` (0, or a dead
+ * holder's word): 1 taken (as sysv_ipc_lock_take does it), 0 lost the race
+ * (the wait looks again), -1 stop without taking (the wait returns
+ * ECANCELED). For a caller whose memory can go away under a waiting thread
+ * (the addon's detach): it takes, and notes the take, atomically with
+ * respect to that.
+ */
+typedef int (*sysv_ipc_lock_take_fn)(void* ctx, sysv_ipc_lock* l, uint32_t seen, uint32_t mine,
+                                     const sysv_ipc_lock_self* self);
+
+static inline int sysv_ipc_lock__take_with(sysv_ipc_lock_take_fn take, void* ctx, sysv_ipc_lock* l, uint32_t seen,
+                                           uint32_t mine, const sysv_ipc_lock_self* self) {
+  return take != NULL ? take(ctx, l, seen, mine, self) : sysv_ipc_lock_take(l, seen, mine, self);
+}
+
+/*
  * Takes the lock, waiting while another process holds it: a spin of up to
  * `spin_ns` (sched_yield between looks), then futex sleeps.
  * `deadline_ns`: CLOCK_MONOTONIC nanoseconds (sysv_ipc_lock_now_ns), or -1
  * for none. Returns OK, OWNER_DIED (the lock is now held by the caller),
  * ETIMEDOUT, CORRUPT, or EINTR when a signal interrupted a sleep (call again
  * with the same state and deadline to go on: the caller decides, which lets
- * a waiter thread be cancelled). `st` must be zeroed before the first call.
- * sysv_ipc_lock_wait_or_stop: the same, and `stop(arg)` is asked around every
- * sleep (before it and after each wake or slice): a non-zero answer ends the
- * wait with that value, the lock not taken. What guards the lock uses it to
- * let its waiters go when it goes away (the Channel's removal, EIDRM): wake
- * the lock word's sleepers after making `stop` true.
+ * a waiter thread be cancelled), or ECANCELED when `take` said stop.
+ * `take` and `ctx`: NULL for a plain compare-and-swap. `stop(arg)` (or NULL)
+ * is asked around every sleep (before it and after each wake or slice): a
+ * non-zero answer ends the wait with that value, the lock not taken. What
+ * guards the lock uses it to let its waiters go when it goes away (the
+ * Channel's removal, EIDRM): wake the lock word's sleepers after making
+ * `stop` true. `st` must be zeroed before the first call.
+ * sysv_ipc_lock_wait, sysv_ipc_lock_wait_with and sysv_ipc_lock_wait_or_stop
+ * below are this with the parts a caller does not need left out.
  */
-static inline int sysv_ipc_lock_wait_or_stop(sysv_ipc_lock* l, const sysv_ipc_lock_self* self, int64_t deadline_ns,
-                                             int64_t spin_ns, sysv_ipc_lock_wait_state* st, int (*stop)(void*),
-                                             void* arg) {
+static inline int sysv_ipc_lock_wait_full(sysv_ipc_lock* l, const sysv_ipc_lock_self* self, int64_t deadline_ns,
+                                          int64_t spin_ns, sysv_ipc_lock_wait_state* st, sysv_ipc_lock_take_fn take,
+                                          void* ctx, int (*stop)(void*), void* arg) {
   int64_t start = sysv_ipc_lock_now_ns();
+  int t;
   int64_t now = start;
   for (;;) {
     uint32_t w = __atomic_load_n(&l->word, __ATOMIC_RELAXED);
     uint32_t mine = self->pid | (st->slept ? SYSV_IPC_LOCK_WAITERS : 0);
     if (sysv_ipc_lock_word_corrupt(w)) return SYSV_IPC_LOCK_CORRUPT;
     if (w == 0) {
-      if (sysv_ipc_lock_take(l, 0, mine, self)) return SYSV_IPC_LOCK_OK;
+      t = sysv_ipc_lock__take_with(take, ctx, l, 0, mine, self);
+      if (t < 0) return ECANCELED;
+      if (t > 0) return SYSV_IPC_LOCK_OK;
       continue;
     }
     now = sysv_ipc_lock_now_ns();
@@ -195,8 +285,10 @@ static inline int sysv_ipc_lock_wait_or_stop(sysv_ipc_lock* l, const sysv_ipc_lo
       st->next_check_ns = now + SYSV_IPC_LOCK_CHECK_NS;
       if (sysv_ipc_lock_holder_dead(l, w, st, now)) {
         /* Keep WAITERS if it was set: others may sleep on the word. */
-        if (sysv_ipc_lock_take(l, w, self->pid | (w & SYSV_IPC_LOCK_WAITERS) | (st->slept ? SYSV_IPC_LOCK_WAITERS : 0),
-                               self)) {
+        t = sysv_ipc_lock__take_with(
+            take, ctx, l, w, self->pid | (w & SYSV_IPC_LOCK_WAITERS) | (st->slept ? SYSV_IPC_LOCK_WAITERS : 0), self);
+        if (t < 0) return ECANCELED;
+        if (t > 0) {
           st->suspect_since_ns = 0;
           return SYSV_IPC_LOCK_OWNER_DIED;
         }
@@ -233,9 +325,24 @@ static inline int sysv_ipc_lock_wait_or_stop(sysv_ipc_lock* l, const sysv_ipc_lo
   }
 }
 
+/* Taking with `take` (see sysv_ipc_lock_take_fn), no stop. */
+static inline int sysv_ipc_lock_wait_with(sysv_ipc_lock* l, const sysv_ipc_lock_self* self, int64_t deadline_ns,
+                                          int64_t spin_ns, sysv_ipc_lock_wait_state* st, sysv_ipc_lock_take_fn take,
+                                          void* ctx) {
+  return sysv_ipc_lock_wait_full(l, self, deadline_ns, spin_ns, st, take, ctx, NULL, NULL);
+}
+
+/* A plain compare-and-swap, ended early by `stop(arg)`. */
+static inline int sysv_ipc_lock_wait_or_stop(sysv_ipc_lock* l, const sysv_ipc_lock_self* self, int64_t deadline_ns,
+                                             int64_t spin_ns, sysv_ipc_lock_wait_state* st, int (*stop)(void*),
+                                             void* arg) {
+  return sysv_ipc_lock_wait_full(l, self, deadline_ns, spin_ns, st, NULL, NULL, stop, arg);
+}
+
+/* A plain compare-and-swap, no stop. */
 static inline int sysv_ipc_lock_wait(sysv_ipc_lock* l, const sysv_ipc_lock_self* self, int64_t deadline_ns,
                                      int64_t spin_ns, sysv_ipc_lock_wait_state* st) {
-  return sysv_ipc_lock_wait_or_stop(l, self, deadline_ns, spin_ns, st, NULL, NULL);
+  return sysv_ipc_lock_wait_full(l, self, deadline_ns, spin_ns, st, NULL, NULL, NULL, NULL);
 }
 
 /*
@@ -247,6 +354,8 @@ static inline int sysv_ipc_lock_release(sysv_ipc_lock* l, const sysv_ipc_lock_se
   for (;;) {
     if (sysv_ipc_lock_word_corrupt(w)) return SYSV_IPC_LOCK_CORRUPT;
     if ((w & SYSV_IPC_LOCK_PID_MASK) != self->pid) return SYSV_IPC_LOCK_NOT_HELD;
+    /* Ours: "no start time" before "free", so that the next taker's window reads 0 (see the protocol). */
+    __atomic_store_n(&l->holder_start, 0, __ATOMIC_RELAXED);
     if (__atomic_compare_exchange_n(&l->word, &w, 0, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) break;
   }
   if (w & SYSV_IPC_LOCK_WAITERS) sysv_ipc_lock_futex(&l->word, FUTEX_WAKE, 1, NULL);
@@ -261,9 +370,10 @@ static inline uint32_t sysv_ipc_lock_holder(sysv_ipc_lock* l) {
 
 /* For C programs: waits with retries on EINTR. */
 static inline int sysv_ipc_lock_acquire(sysv_ipc_lock* l, const sysv_ipc_lock_self* self, int64_t timeout_ns) {
-  sysv_ipc_lock_wait_state st = {0, 0, 0, 0, 0};
+  sysv_ipc_lock_wait_state st;
   int64_t deadline = timeout_ns < 0 ? -1 : sysv_ipc_lock_now_ns() + timeout_ns;
   int r;
+  memset(&st, 0, sizeof st);
   do {
     r = sysv_ipc_lock_wait(l, self, deadline, 20000, &st);
   } while (r == EINTR);

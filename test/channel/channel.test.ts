@@ -483,8 +483,12 @@ describe('hostile memory', () => {
     expect(ch.trySend('x')).toBe(false);
     expect(codeOf(() => ch.sendSync('x', { timeout: 50 }))).toBe('ETIMEDOUT');
     expect(ch.tryReceive()).toBeUndefined(); // receivers take no lock
-    // A live pid but no start time stamped for over a second: garbage (a real holder stamps within nanoseconds).
+    // A live pid and no start time yet: a holder between its CAS and its start-time store,
+    // stopped there maybe (lock.h): alive, however long it stays so.
     scribble(ch, (v) => v.setBigUint64(88, 0n, true));
+    expect(codeOf(() => ch.sendSync('x', { timeout: 500 }))).toBe('ETIMEDOUT');
+    // A live pid under another start time, unchanged for the stable window: a reused pid, taken over.
+    scribble(ch, (v) => v.setBigUint64(88, BigInt(binding.processStartTime(1) + 1), true));
     ch.sendSync('taken over', { timeout: 10000 });
     expect(ch.tryReceive()!.toString()).toBe('taken over');
   });

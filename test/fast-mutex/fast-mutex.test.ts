@@ -399,36 +399,66 @@ describe('FastMutex across processes', () => {
 
 describe('FastMutex in worker_threads', () => {
   test('a worker and the main thread exclude each other; ownership is per environment', async () => {
+    // Every wait here is bounded and says, when it runs out, who held the
+    // lock: a hang fails loudly rather than at jest's timeout. (The hang seen
+    // on Node 24 and 26, issue 19 item 5, was this test's: it awaited the
+    // worker's 'exit' after its last message, and Node may emit 'exit' first.)
     const shm = segment();
     const mutex = FastMutex.in(shm, 0);
+    const counter = new Int32Array(shm.arrayBuffer, COUNTER_AT, 1);
+    let round = 0;
+    const state = () =>
+      `round ${round}, counter ${counter[0]}, word 0x${word(shm).toString(16)} (holder ${mutex.holder}, ` +
+      `this process ${process.pid}, main thread holds: ${mutex.held})`;
+    const within = <T>(promise: Promise<T>, what: string, ms = 20_000): Promise<T> => {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms: ${state()}`)), ms);
+      });
+      return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+    };
+    const named = (err: unknown): never => {
+      throw (err as { code?: string }).code === 'ETIMEDOUT'
+        ? new Error(`the main thread waited 20 s for the lock: ${state()}`)
+        : err;
+    };
     mutex.lockSync();
     const worker = new Worker(path.join(__dirname, '..', 'fixtures', 'fast-mutex-worker.js'), {
-      workerData: { id: shm.id, offset: 0, counterAt: COUNTER_AT, rounds: 2000 },
+      workerData: { id: shm.id, offset: 0, counterAt: COUNTER_AT, rounds: 2000, timeout: 20_000 },
     });
-    const messages: Report[] = [];
-    const next = () =>
-      new Promise<Report & { notHeld?: string }>((resolve, reject) => {
-        worker.once('message', resolve);
-        worker.once('error', reject);
-      });
-    const first = await next();
+    const exited = once(worker, 'exit'); // from the start: 'exit' may come before the last message is read
+    const inbox: Report[] = [];
+    const arrived: Array<(m: Report) => void> = [];
+    worker.on('message', (m: Report) => (arrived.length > 0 ? arrived.shift()!(m) : inbox.push(m)));
+    const failed = new Promise<never>((_, reject) => worker.once('error', reject));
+    const next = (what: string) =>
+      within(
+        Promise.race([
+          inbox.length > 0 ? Promise.resolve(inbox.shift()!) : new Promise<Report>((r) => arrived.push(r)),
+          failed,
+        ]),
+        what,
+      );
+    const first = await next("the worker's first message");
     expect(first).toEqual({ notHeld: 'ERR_SYSV_IPC_MUTEX_NOT_HELD' }); // the main thread's lock, not the worker's
     expect(mutex.holder).toBe(process.pid);
-    const finished = next();
+    const finished = next("the worker's end");
     mutex.unlock();
-    const counter = new Int32Array(shm.arrayBuffer, COUNTER_AT, 1);
-    for (let i = 0; i < 2000; i++) {
-      if (i % 2) mutex.lockSync();
-      else await mutex.lock();
-      const v = counter[0];
+    for (; round < 2000; round++) {
+      try {
+        if (round % 2) mutex.lockSync({ timeout: 20_000 });
+        else await mutex.lock({ timeout: 20_000 });
+      } catch (err) {
+        named(err);
+      }
+      const v = counter[0]!;
       for (let j = 0; j < 20; j++);
       counter[0] = v + 1;
       mutex.unlock();
     }
-    messages.push(await finished);
-    expect(messages).toEqual([{ done: true }]);
+    expect(await finished).toEqual({ done: true });
     expect(counter[0]).toBe(4000);
-    await once(worker, 'exit');
+    expect((await within(exited, "the worker's exit"))[0]).toBe(0);
   });
 
   test('a worker terminated while parked in lockSync() as the lock is released does not keep it', () => {

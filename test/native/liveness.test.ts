@@ -3,12 +3,15 @@
  * binding.processStartTime): the identity (pid, start time) that Channel and
  * FastMutex stamp into shared memory, and what counts as dead.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { binding } from '../../lib/binding';
+import { hidepidAs, hidepidUnavailable, packageRootFor } from '../support/helpers';
+
+const ROOT = path.join(__dirname, '..', '..');
 
 /** Field 22 of /proc/<pid>/stat, parsed independently of the native code. */
 function startTimeFromProc(pid: number): number {
@@ -55,12 +58,20 @@ test('a live child has its own start time, and none once it is dead and reaped',
 });
 
 test('a killed process that its parent has not reaped (a zombie) counts as dead', async () => {
-  // The shell starts a background sleep, prints its pid, then becomes a
-  // second sleep (exec): that sleep is the background one's parent and never
-  // reaps it, so once killed it stays a zombie.
-  const parent = spawn('sh', ['-c', 'sleep 30 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  // The shell starts a background sleep, then becomes (exec) a node process
+  // that never reaps it (libuv waits only for the children it spawned
+  // itself), so once killed it stays a zombie. The pid is printed by that
+  // node process, after the exec: a kill that landed while the shell still
+  // ran could be reaped by the shell (then /proc/<pid> is gone: ENOENT).
+  const parent = spawn(
+    'sh',
+    ['-c', 'sleep 30 & exec "$0" -e "console.log(process.argv[1]); setInterval(() => {}, 60000)" $!', process.execPath],
+    { stdio: ['ignore', 'pipe', 'ignore'] },
+  );
   children.push(parent);
   const pid = Number(await readLine(parent));
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  expect(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[4 - 3])).toBe(parent.pid); // ppid: the node process
   expect(binding.processStartTime(pid)).toBeGreaterThan(0);
   process.kill(pid, 'SIGKILL');
   for (let i = 0; i < 500 && !/\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')); i++) {
@@ -101,5 +112,40 @@ test('bad pids are refused with coded errors, not read', () => {
   expect(() => binding.processStartTime(1.5)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
   expect(() => binding.processStartTime('1' as unknown as number)).toThrow(
     expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }),
+  );
+});
+
+describe('when /proc cannot tell, that is not "dead"', () => {
+  // A node child that looks at `pid` with processStartTime and prints what it got: the start
+  // time, or the error's code. 'emfile': it first opens files until it has no descriptor left.
+  const look = (root: string, how: 'emfile' | 'plain', pid: number) =>
+    `const fs = require('fs'); require(${JSON.stringify(root)}); const { binding } = require(${JSON.stringify(path.join(root, 'dist', 'binding'))});` +
+    `const hoard = []; if (${JSON.stringify(how)} === 'emfile') for (;;) { try { hoard.push(fs.openSync('/dev/null', 'r')); } catch { break; } }` +
+    `let out; try { out = String(binding.processStartTime(${pid})); } catch (err) { out = err.code + ' ' + err.syscall; }` +
+    `for (const fd of hoard) fs.closeSync(fd); console.log(out);`;
+
+  test('a looker out of file descriptors gets EMFILE, not 0', () => {
+    const out = execFileSync(
+      'sh',
+      ['-c', 'ulimit -n 64 && exec "$0" -e "$1"', process.execPath, look(ROOT, 'emfile', process.pid)],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(out.trim()).toBe('EMFILE open');
+  });
+
+  (hidepidUnavailable === '' ? test : test.skip)(
+    `another user under /proc hidepid=2 gets EACCES for a live process, 0 for a dead one${hidepidUnavailable ? ` (skipped: ${hidepidUnavailable})` : ''}`,
+    () => {
+      const pidMax = Number(fs.readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
+      const root = packageRootFor(65534);
+      const run = (pid: number) => {
+        const [program, ...args] = hidepidAs(65534, process.execPath, '-e', look(root, 'plain', pid));
+        return execFileSync(program!, args, { encoding: 'utf8' }).trim();
+      };
+      expect(run(process.pid)).toBe('EACCES open'); // root's: hidden, and kill(2) says it exists (EPERM)
+      expect(run(pidMax + 1)).toBe('0'); // no such process: dead, as before
+    },
   );
 });

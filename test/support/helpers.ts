@@ -339,6 +339,31 @@ export function runWithShmmax(shmmax: number, script: string): SpawnSyncReturns<
   ]);
 }
 
+/**
+ * Why a /proc mounted hidepid=2 cannot be had here ('' when it can): the
+ * argv prefix from hidepidAs() runs a command in a mount namespace of its
+ * own with such a proc mount (needs root: CAP_SYS_ADMIN), as `uid`.
+ */
+export const hidepidUnavailable: string = (() => {
+  if (process.getuid?.() !== 0) return 'not root (a proc mount needs CAP_SYS_ADMIN)';
+  const r = spawnSync('unshare', ['-m', 'sh', '-c', 'mount -t proc -o hidepid=2 proc /proc'], { encoding: 'utf8' });
+  if (r.error) return `unshare: ${r.error.message}`;
+  return r.status === 0 ? '' : `the kernel refused the hidepid=2 proc mount: ${r.stderr.trim()}`;
+})();
+/** argv that runs `program ...args` under a /proc mounted hidepid=2, as `uid` (see hidepidUnavailable). */
+export function hidepidAs(uid: number, program: string, ...args: string[]): string[] {
+  const as = `setpriv --reuid=${uid} --regid=${uid} --clear-groups`;
+  return [
+    'unshare',
+    '-m',
+    'sh',
+    '-c',
+    `mount -t proc -o hidepid=2 proc /proc && exec ${as} "$0" "$@"`,
+    program,
+    ...args,
+  ];
+}
+
 /** Whether `actual` is within a relative 1e-9 of `expected` (for limits near 2^64). */
 export function nearly(actual: number, expected: number): boolean {
   return actual === expected || Math.abs(actual - expected) / Math.abs(expected) < 1e-9;
@@ -357,6 +382,7 @@ export interface TestProbes {
   shmRefuseExternalBuffers(on: boolean): void;
   shmLiveAttachments(): number;
   chLiveHandles(): number;
+  fastMutexPauseAfterTake(on: boolean): void;
 }
 /** Whether the suite runs against the shipped prebuild only (scripts/ci-node-matrix.sh). */
 export const PREBUILDS_ONLY = process.env.PREBUILDS_ONLY === '1';
