@@ -124,7 +124,8 @@ const time = (s: string | undefined): Date | null => statTime(int(s));
 
 function base(row: Record<string, string>, idColumn: string): Omit<IpcObjectBase, 'kind'> {
   return {
-    key: int(row.key) | 0, // printed with %d: already the signed key_t
+    // Printed with %d (the signed key_t): reported unsigned, as written in hex (0xdeadbeef, not -559038737).
+    key: int(row.key) >>> 0,
     id: int(row[idColumn]),
     mode: parseInt(row.perms ?? '0', 8) & 0o777,
     uid: int(row.uid),
@@ -341,8 +342,9 @@ export function removeByKey(kind: IpcKind, key: Key): number {
   if (wanted === IPC_PRIVATE) {
     check.outOfRange('key', 'a key other than IPC_PRIVATE (0), which names no single object', key);
   }
-  const entry = list(k).find((e) => e.key === wanted);
-  if (!entry) throw new SysvIpcError(osConstants.errno.ENOENT, `${k}get`, { key: wanted });
+  // Signed or unsigned, the same 32 bits: compare unsigned, as list() reports keys.
+  const entry = list(k).find((e) => e.key === wanted >>> 0);
+  if (!entry) throw new SysvIpcError(osConstants.errno.ENOENT, `${k}get`, { key: wanted >>> 0 });
   remover(k)(entry.id);
   return entry.id;
 }
