@@ -8,7 +8,7 @@
  * permissions, as `ipcs` does). Removal goes through the addon (IPC_RMID).
  */
 import type { IpcOwnership } from './ownership';
-import { constants as osConstants } from 'node:os';
+import { constants as osConstants, endianness as osEndianness } from 'node:os';
 import type { Binding, RawChannelStats } from './binding';
 import { FeatureUnavailableError, InvalidArgTypeError, SysvIpcError, type IpcKind } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
@@ -307,6 +307,80 @@ export type ChannelSummary = RawChannelStats;
 export function peekChannel(id: number): ChannelSummary | null {
   const shmid = check.ipcId('id', id);
   return addon().chPeek(shmid);
+}
+
+/** One member of a semaphore set as {@link semaphoreMembers} reports it. */
+export interface SemaphoreMember {
+  /** The member's index in the set (semnum). */
+  index: number;
+  /** Its value (GETVAL). */
+  value: number;
+  /** Processes blocked waiting for the value to rise (GETNCNT). */
+  waitingForNonZero: number;
+  /** Processes blocked waiting for the value to be zero (GETZCNT). */
+  waitingForZero: number;
+  /** The pid of the last semop on it, or of SETVAL/SETALL (GETPID); 0 if none. */
+  lastPid: number;
+}
+
+/**
+ * Every member of semaphore set `id`: value, waiters and last pid
+ * (semctl(2) GETVAL, GETNCNT, GETZCNT, GETPID). Reading them changes
+ * nothing (no time, no pid). Used by `sysv-ipc stat sem`; not exported from
+ * the package index.
+ * @throws {SysvIpcError} EACCES without read permission; EINVAL/EIDRM if the set is gone.
+ */
+export function semaphoreMembers(id: number): SemaphoreMember[] {
+  const semid = check.ipcId('id', id);
+  const binding = addon();
+  const size = binding.semStat(semid).size;
+  const members: SemaphoreMember[] = [];
+  for (let index = 0; index < size; index++) {
+    const m = binding.semMember(semid, index);
+    members.push({
+      index,
+      value: m.value,
+      waitingForNonZero: m.waitingForNonZero,
+      waitingForZero: m.waitingForZero,
+      lastPid: m.lastPid,
+    });
+  }
+  return members;
+}
+
+/** A lock record (include/sysv-ipc/lock.h) as {@link peekLockRecord} reads it. */
+export interface LockRecord {
+  /** The lock word: 0 free, else the holder's pid (bits 0..21) | WAITERS (bit 31). */
+  word: number;
+  /** The reserved u32 after the word (0 in a valid record). */
+  reserved: number;
+  /** The holder's start time (clock ticks after boot, liveness.h), 0 before it is stamped. */
+  holderStart: number;
+}
+
+/**
+ * The 16-byte lock record at `offset` of shared memory segment `id` (a
+ * FastMutex, or a Channel's send lock at byte 80), read through a read-only
+ * attachment that is detached again: nothing is written, but the kernel
+ * records the attach (shm_lpid, shm_atime, shm_dtime). Used by the CLI's
+ * `--peek`; not exported from the package index.
+ * @throws {SysvIpcError} EACCES if this process may not read the segment; EINVAL if there is no such segment.
+ * @throws {RangeError} `ERR_OUT_OF_RANGE` if the record does not fit in the segment.
+ */
+export function peekLockRecord(id: number, offset: number): LockRecord {
+  const shmid = check.ipcId('id', id);
+  const binding = addon();
+  const { handle, size } = binding.shmat(shmid, true);
+  try {
+    const at = check.integer('offset', offset, 0, Math.max(0, size - binding.constants.LOCK.SIZE));
+    const bytes = binding.shmRead(handle, at, binding.constants.LOCK.SIZE);
+    const le = osEndianness() === 'LE';
+    const u32 = (i: number) => (le ? bytes.readUInt32LE(i) : bytes.readUInt32BE(i));
+    const start = le ? bytes.readBigUInt64LE(8) : bytes.readBigUInt64BE(8);
+    return { word: u32(0), reserved: u32(4), holderStart: Number(start) };
+  } finally {
+    binding.shmDetach(handle);
+  }
 }
 
 /**

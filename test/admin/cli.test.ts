@@ -67,7 +67,9 @@ describe('sysv-ipc ls', () => {
         .split('\n')
         .find((line) => line.split(/\s+/)[1] === String(id))
         ?.split(/\s{2,}/);
-    expect(sections[0]).toMatch(/^KEY\s+ID\s+OWNER\s+PERMS\s+MESSAGES\s+BYTES\s+LAST SEND\s+LAST RECEIVE\s+CHANGED$/m);
+    expect(sections[0]).toMatch(
+      /^KEY\s+ID\s+OWNER\s+PERMS\s+MESSAGES\s+BYTES\s+LAST SEND\s+LAST RECEIVE\s+CHANGED\s+LSPID\s+LRPID$/m,
+    );
     expect(row(sections[0], queue.id)).toEqual([
       hex(key),
       String(queue.id),
@@ -78,6 +80,8 @@ describe('sysv-ipc ls', () => {
       expect.stringMatching(/ago$|^just now$/),
       'never',
       expect.stringMatching(/ago$|^just now$/),
+      String(process.pid),
+      '-',
     ]);
     expect(row(sections[1], semId)).toEqual([
       hex(semKey),
@@ -95,7 +99,7 @@ describe('sysv-ipc ls', () => {
       '640',
       '3 MiB',
       '0',
-      expect.stringMatching(/^\d+$/),
+      expect.stringMatching(/^\d+ \(dead\)$/), // the C program that made it has exited
       '-',
     ]);
   });
@@ -133,7 +137,7 @@ describe('sysv-ipc ls', () => {
     const line = cli(['ls', '--kind', 'shm'])
       .stdout.split('\n')
       .find((l) => l.split(/\s+/)[1] === String(shmId));
-    expect(line?.split(/\s{2,}/).slice(5, 8)).toEqual(['1', expect.stringMatching(/^\d+$/), 'removed']);
+    expect(line?.split(/\s{2,}/).slice(5, 8)).toEqual(['1', expect.stringMatching(/^\d+ \(dead\)$/), 'removed']);
   });
 });
 
@@ -149,7 +153,7 @@ describe('sysv-ipc stat', () => {
     expect(byId.stdout).toMatch(/^ {2}mode +600 \(rw-------\)$/m);
     expect(byId.stdout).toMatch(/^ {2}messages +1$/m);
     expect(byId.stdout).toMatch(/^ {2}bytes +2 KiB \(2000\)$/m);
-    expect(byId.stdout).toMatch(new RegExp(`^  last send +\\S+ \\(.+\\), pid ${process.pid}$`, 'm'));
+    expect(byId.stdout).toMatch(new RegExp(`^  last send +\\S+ \\(.+\\), pid ${process.pid} \\(alive\\)$`, 'm'));
     expect(byId.stdout).toMatch(/^ {2}last receive +never, pid none$/m);
 
     const byKey = cli(['stat', 'msg', '--key', hex(key)]);
@@ -158,6 +162,19 @@ describe('sysv-ipc stat', () => {
     expect(byKey.stdout.split('\n')[0]).toBe(`message queue ${queue.id}`);
     const asDecimal = cli(['stat', 'msg', '--key', String(key), '--json']);
     expect(JSON.parse(asDecimal.stdout)).toMatchObject({ kind: 'msg', id: queue.id, key, messages: 1, bytes: 2000 });
+  });
+
+  test('a key above 0x7fffffff: unsigned in --json, hex in the table, found by hex or signed decimal (issue 22 item 10)', () => {
+    const key = 0x80000000 + (randomKey() & 0x0fffffff);
+    const queue = track(MessageQueue.create({ key }));
+    const entries = JSON.parse(cli(['ls', '-k', 'msg', '--json']).stdout) as Array<{ id: number; key: number }>;
+    expect(entries.find((e) => e.id === queue.id)?.key).toBe(key);
+    expect(cli(['ls', '-k', 'msg']).stdout).toMatch(new RegExp(`^${hex(key)}\\s+${queue.id}\\s`, 'm'));
+    for (const spelling of [hex(key), String(key), String(key | 0)]) {
+      const r = cli(['stat', 'msg', `--key=${spelling}`, '--json']);
+      expect(r.stderr).toBe('');
+      expect(JSON.parse(r.stdout)).toMatchObject({ id: queue.id, key });
+    }
   });
 
   test('shows a semaphore set and a segment', () => {
