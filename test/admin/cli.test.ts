@@ -201,7 +201,7 @@ describe('sysv-ipc rm', () => {
     const b = track(MessageQueue.create());
     const key = randomKey();
     const k = track(MessageQueue.create({ key }));
-    const r = cli(['rm', 'msg', String(a.id), String(b.id), '--key', hex(key)]);
+    const r = cli(['rm', 'msg', String(a.id), String(b.id), '--key', hex(key), '--yes']);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toBe(
@@ -216,13 +216,14 @@ describe('sysv-ipc rm', () => {
     const gone = track(MessageQueue.create());
     gone.remove();
     const missingKey = randomKey();
-    const r = cli(['rm', 'msg', String(gone.id), String(good.id), '--key', hex(missingKey)]);
+    const r = cli(['rm', 'msg', String(gone.id), String(good.id), '--key', hex(missingKey), '--yes']);
     expect(r.status).toBe(1);
     expect(r.stdout).toBe(`removed message queue ${good.id}\n`);
     const lines = r.stderr.trimEnd().split('\n');
+    // Keys are looked up before anything is removed: a missing one is reported first.
     expect(lines).toEqual([
-      expect.stringMatching(new RegExp(`^sysv-ipc: cannot remove message queue ${gone.id}: EINVAL: `)),
       expect.stringMatching(new RegExp(`^sysv-ipc: cannot remove message queue with key ${hex(missingKey)}: ENOENT: `)),
+      expect.stringMatching(new RegExp(`^sysv-ipc: cannot remove message queue ${gone.id}: EINVAL: `)),
     ]);
     expect(list('msg').some((e) => e.id === good.id)).toBe(false);
   });
@@ -305,7 +306,7 @@ describe('help, version and usage errors', () => {
     [['ls', '--kind', 'queue'], /unknown kind 'queue': use msg, sem or shm/],
     [['stat', 'msg'], /give either one <id> or --key K/],
     [['stat', 'msg', 'abc'], /'abc' is not an id/],
-    [['rm', 'msg'], /give at least one <id> or --key K/],
+    [['rm', 'msg'], /give <kind> <id>\.\.\., --key K\.\.\. or --all/],
     [['rm', 'msg', '--key', 'zz'], /'zz' is not a key/],
     [['rm', 'msg', '--key', '-5'], /argument is ambiguous/],
     [['rm', 'msg', '--key', '0x100000000'], /out of 32-bit range/],
