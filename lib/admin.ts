@@ -182,7 +182,8 @@ const PARSERS: { [K in IpcKind]: (row: Record<string, string>) => IpcObjectOfKin
  * Every System V object of one kind (or of all kinds) that the kernel holds
  * in this IPC namespace, read from `/proc/sysvipc/{msg,sem,shm}` — the same
  * source as `ipcs`, so it includes objects this process may not open.
- * Ordered by kind, then by id.
+ * Ordered by kind, then by id. Keys are unsigned (0 to 2^32 - 1: 0xdeadbeef is
+ * 3735928559, as written), whatever sign the caller used when creating.
  *
  * ```ts
  * for (const q of list('msg')) console.log(q.id, q.messages);
@@ -354,6 +355,12 @@ export interface LockRecord {
   word: number;
   /** The reserved u32 after the word (0 in a valid record). */
   reserved: number;
+  /** Whether the record holds possible values (lock.h: no reserved bit set, WAITERS only with a pid, reserved 0). */
+  valid: boolean;
+  /** The holder's pid (0: free). */
+  holder: number;
+  /** Whether a process said it sleeps waiting for the lock (WAITERS). */
+  waiters: boolean;
   /** The holder's start time (clock ticks after boot, liveness.h), 0 before it is stamped. */
   holderStart: number;
 }
@@ -370,14 +377,19 @@ export interface LockRecord {
 export function peekLockRecord(id: number, offset: number): LockRecord {
   const shmid = check.ipcId('id', id);
   const binding = addon();
+  const L = binding.constants.LOCK;
   const { handle, size } = binding.shmat(shmid, true);
   try {
-    const at = check.integer('offset', offset, 0, Math.max(0, size - binding.constants.LOCK.SIZE));
-    const bytes = binding.shmRead(handle, at, binding.constants.LOCK.SIZE);
+    const at = check.integer('offset', offset, 0, Math.max(0, size - L.SIZE));
+    const bytes = binding.shmRead(handle, at, L.SIZE);
     const le = osEndianness() === 'LE';
     const u32 = (i: number) => (le ? bytes.readUInt32LE(i) : bytes.readUInt32BE(i));
+    const word = u32(0);
+    const reserved = u32(4);
+    const holder = word & L.PID_MASK;
+    const valid = (word & L.RESERVED_BITS) === 0 && (word === 0 || holder !== 0) && reserved === 0;
     const start = le ? bytes.readBigUInt64LE(8) : bytes.readBigUInt64BE(8);
-    return { word: u32(0), reserved: u32(4), holderStart: Number(start) };
+    return { word, reserved, valid, holder, waiters: (word & L.WAITERS) !== 0, holderStart: Number(start) };
   } finally {
     binding.shmDetach(handle);
   }

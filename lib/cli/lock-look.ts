@@ -8,11 +8,8 @@ import { peekLockRecord, type SharedMemoryEntry } from '../admin';
 import { processStartTime } from '../kernel';
 import type { ChannelLook } from './channel-look';
 
-// lock.h: the record's size and the word's bits (the same constants as the addon's LOCK).
+/** FastMutex.SIZE: the lock record's bytes (SYSV_IPC_LOCK_SIZE, lock.h), known without loading the addon. */
 const LOCK_SIZE = 16;
-const PID_MASK = 0x003fffff;
-const WAITERS = 0x80000000;
-const RESERVED_BITS = 0x7fc00000;
 /** Where a Channel keeps its producers' lock (SYSV_IPC_CHANNEL_OFF_SEND_LOCK, channel.h). */
 const CHANNEL_SEND_LOCK = 80;
 
@@ -35,14 +32,6 @@ export type LockLook =
   | { at: number; what: LockRole; corrupt: string }
   | { at: number; what: LockRole; unreadable: string };
 
-function corruption(word: number, reserved: number): string | undefined {
-  if ((word & RESERVED_BITS) !== 0 || (word !== 0 && (word & PID_MASK) === 0)) {
-    return `word 0x${word.toString(16).padStart(8, '0')}`;
-  }
-  if (reserved !== 0) return `reserved word 0x${reserved.toString(16)}`;
-  return undefined;
-}
-
 /** Reads the record at `at`: its holder and whether that process still runs. */
 export function lookAtLock(id: number, at: number, what: LockRole): LockLook {
   let record;
@@ -52,10 +41,11 @@ export function lookAtLock(id: number, at: number, what: LockRole): LockLook {
     const code = (err as { code?: string }).code;
     return { at, what, unreadable: code === 'EINVAL' || code === 'EIDRM' ? 'gone' : (code ?? 'no native addon') };
   }
-  const bad = corruption(record.word, record.reserved);
-  if (bad !== undefined) return { at, what, corrupt: bad };
-  const holder = record.word & PID_MASK;
-  const waiters = (record.word & WAITERS) !== 0;
+  if (!record.valid) {
+    const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
+    return { at, what, corrupt: `word ${hex(record.word)}, reserved ${hex(record.reserved)}` };
+  }
+  const { holder, waiters } = record;
   if (holder === 0) return { at, what, holder, alive: null, waiters };
   // lock.h's rule: gone or a zombie is dead; a live pid with another start time
   // than the one the holder stamped is a later process under a reused pid.

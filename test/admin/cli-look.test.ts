@@ -171,6 +171,25 @@ describe('who holds it (item 4)', () => {
     expect(asJson.locks).toEqual([{ at: 0, what: 'fast mutex', holder: pid, alive: false, waiters: false }]);
   });
 
+  test('--peek shows that others wait for a FastMutex, and the waiter that took it over from a killed holder', async () => {
+    const mutex = track(FastMutex.create());
+    const first = new Child('fast-mutex-holder', [mutex.id, 0]);
+    const { pid } = await first.next<{ pid: number }>();
+    const second = new Child('fast-mutex-holder', [mutex.id, 0]); // blocks in lockSync
+    type Looked = { locks: Array<{ holder: number; alive: boolean; waiters: boolean }> };
+    const look = () => JSON.parse(cli(['stat', 'shm', String(mutex.id), '--peek', '--json']).stdout) as Looked;
+    await until(() => look().locks[0]?.waiters === true, 20000, 'the second locker to say it sleeps');
+    expect(cli(['stat', 'shm', String(mutex.id), '--peek']).stdout).toMatch(
+      new RegExp(`^ {2}fast mutex +held by ${pid} \\(alive\\), others waiting$`, 'm'),
+    );
+    first.kill('SIGKILL');
+    const taken = await second.next<{ pid: number; ownerDied: boolean }>();
+    expect(taken.ownerDied).toBe(true);
+    expect(look().locks[0]).toMatchObject({ holder: taken.pid, alive: true });
+    second.send('exit');
+    await second.exited;
+  });
+
   test('--peek shows the producer that holds a Channel’s send lock', async () => {
     const ch = track(Channel.create({ capacity: 4096 }));
     expect(cli(['stat', 'shm', String(ch.id), '--peek']).stdout).toMatch(/^ {2}send lock +free$/m);
