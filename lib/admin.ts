@@ -8,7 +8,7 @@
  * permissions, as `ipcs` does). Removal goes through the addon (IPC_RMID).
  */
 import type { IpcOwnership } from './ownership';
-import { constants as osConstants } from 'node:os';
+import { constants as osConstants, endianness as osEndianness } from 'node:os';
 import type { Binding, RawChannelStats } from './binding';
 import { FeatureUnavailableError, InvalidArgTypeError, SysvIpcError, type IpcKind } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
@@ -124,7 +124,8 @@ const time = (s: string | undefined): Date | null => statTime(int(s));
 
 function base(row: Record<string, string>, idColumn: string): Omit<IpcObjectBase, 'kind'> {
   return {
-    key: int(row.key) | 0, // printed with %d: already the signed key_t
+    // Printed with %d (the signed key_t): reported unsigned, as written in hex (0xdeadbeef, not -559038737).
+    key: int(row.key) >>> 0,
     id: int(row[idColumn]),
     mode: parseInt(row.perms ?? '0', 8) & 0o777,
     uid: int(row.uid),
@@ -181,7 +182,8 @@ const PARSERS: { [K in IpcKind]: (row: Record<string, string>) => IpcObjectOfKin
  * Every System V object of one kind (or of all kinds) that the kernel holds
  * in this IPC namespace, read from `/proc/sysvipc/{msg,sem,shm}` — the same
  * source as `ipcs`, so it includes objects this process may not open.
- * Ordered by kind, then by id.
+ * Ordered by kind, then by id. Keys are unsigned (0 to 2^32 - 1: 0xdeadbeef is
+ * 3735928559, as written), whatever sign the caller used when creating.
  *
  * ```ts
  * for (const q of list('msg')) console.log(q.id, q.messages);
@@ -308,6 +310,91 @@ export function peekChannel(id: number): ChannelSummary | null {
   return addon().chPeek(shmid);
 }
 
+/** One member of a semaphore set as {@link semaphoreMembers} reports it. */
+export interface SemaphoreMember {
+  /** The member's index in the set (semnum). */
+  index: number;
+  /** Its value (GETVAL). */
+  value: number;
+  /** Processes blocked waiting for the value to rise (GETNCNT). */
+  waitingForNonZero: number;
+  /** Processes blocked waiting for the value to be zero (GETZCNT). */
+  waitingForZero: number;
+  /** The pid of the last semop on it, or of SETVAL/SETALL (GETPID); 0 if none. */
+  lastPid: number;
+}
+
+/**
+ * Every member of semaphore set `id`: value, waiters and last pid
+ * (semctl(2) GETVAL, GETNCNT, GETZCNT, GETPID). Reading them changes
+ * nothing (no time, no pid). Used by `sysv-ipc stat sem`; not exported from
+ * the package index.
+ * @throws {SysvIpcError} EACCES without read permission; EINVAL/EIDRM if the set is gone.
+ */
+export function semaphoreMembers(id: number): SemaphoreMember[] {
+  const semid = check.ipcId('id', id);
+  const binding = addon();
+  const size = binding.semStat(semid).size;
+  const members: SemaphoreMember[] = [];
+  for (let index = 0; index < size; index++) {
+    const m = binding.semMember(semid, index);
+    members.push({
+      index,
+      value: m.value,
+      waitingForNonZero: m.waitingForNonZero,
+      waitingForZero: m.waitingForZero,
+      lastPid: m.lastPid,
+    });
+  }
+  return members;
+}
+
+/** A lock record (include/sysv-ipc/lock.h) as {@link peekLockRecord} reads it. */
+export interface LockRecord {
+  /** The lock word: 0 free, else the holder's pid (bits 0..21) | WAITERS (bit 31). */
+  word: number;
+  /** The reserved u32 after the word (0 in a valid record). */
+  reserved: number;
+  /** Whether the record holds possible values (lock.h: no reserved bit set, WAITERS only with a pid, reserved 0). */
+  valid: boolean;
+  /** The holder's pid (0: free). */
+  holder: number;
+  /** Whether a process said it sleeps waiting for the lock (WAITERS). */
+  waiters: boolean;
+  /** The holder's start time (clock ticks after boot, liveness.h), 0 before it is stamped. */
+  holderStart: number;
+}
+
+/**
+ * The 16-byte lock record at `offset` of shared memory segment `id` (a
+ * FastMutex, or a Channel's send lock at byte 80), read through a read-only
+ * attachment that is detached again: nothing is written, but the kernel
+ * records the attach (shm_lpid, shm_atime, shm_dtime). Used by the CLI's
+ * `--peek`; not exported from the package index.
+ * @throws {SysvIpcError} EACCES if this process may not read the segment; EINVAL if there is no such segment.
+ * @throws {RangeError} `ERR_OUT_OF_RANGE` if the record does not fit in the segment.
+ */
+export function peekLockRecord(id: number, offset: number): LockRecord {
+  const shmid = check.ipcId('id', id);
+  const binding = addon();
+  const L = binding.constants.LOCK;
+  const { handle, size } = binding.shmat(shmid, true);
+  try {
+    const at = check.integer('offset', offset, 0, Math.max(0, size - L.SIZE));
+    const bytes = binding.shmRead(handle, at, L.SIZE);
+    const le = osEndianness() === 'LE';
+    const u32 = (i: number) => (le ? bytes.readUInt32LE(i) : bytes.readUInt32BE(i));
+    const word = u32(0);
+    const reserved = u32(4);
+    const holder = word & L.PID_MASK;
+    const valid = (word & L.RESERVED_BITS) === 0 && (word === 0 || holder !== 0) && reserved === 0;
+    const start = le ? bytes.readBigUInt64LE(8) : bytes.readBigUInt64BE(8);
+    return { word, reserved, valid, holder, waiters: (word & L.WAITERS) !== 0, holderStart: Number(start) };
+  } finally {
+    binding.shmDetach(handle);
+  }
+}
+
 /**
  * Removes an object by its identifier (msgctl/semctl/shmctl with IPC_RMID),
  * like `ipcrm -q|-s|-m id`. Processes blocked on a removed queue or semaphore
@@ -341,8 +428,9 @@ export function removeByKey(kind: IpcKind, key: Key): number {
   if (wanted === IPC_PRIVATE) {
     check.outOfRange('key', 'a key other than IPC_PRIVATE (0), which names no single object', key);
   }
-  const entry = list(k).find((e) => e.key === wanted);
-  if (!entry) throw new SysvIpcError(osConstants.errno.ENOENT, `${k}get`, { key: wanted });
+  // Signed or unsigned, the same 32 bits: compare unsigned, as list() reports keys.
+  const entry = list(k).find((e) => e.key === wanted >>> 0);
+  if (!entry) throw new SysvIpcError(osConstants.errno.ENOENT, `${k}get`, { key: wanted >>> 0 });
   remover(k)(entry.id);
   return entry.id;
 }

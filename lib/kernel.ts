@@ -83,3 +83,27 @@ export function pageSize(): number {
   }
   return 4096;
 }
+
+/**
+ * The start time of process `pid` (clock ticks after boot, field 22 of
+ * /proc/<pid>/stat, proc(5)), or 0 if there is no such process, it is a
+ * zombie, or its entry cannot be read: include/sysv-ipc/liveness.h's rule,
+ * read without the addon, so that a process is alive here exactly when it is
+ * alive for a lock's waiters. Start times are exact integers up to 2^53 ticks.
+ */
+export function processStartTime(pid: number): number {
+  if (!Number.isInteger(pid) || pid <= 0) return 0;
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return 0;
+  }
+  // "pid (comm) state ..." — comm may hold spaces and ')': the last ')' ends it.
+  const end = text.lastIndexOf(')');
+  if (end < 0) return 0;
+  const fields = text.slice(end + 2).split(' '); // fields[0] is field 3 (state)
+  if (fields[0] === 'Z' || fields[0] === 'X' || fields[0] === 'x') return 0;
+  const start = Number(fields[22 - 3]);
+  return Number.isSafeInteger(start) ? start : 0;
+}

@@ -1,9 +1,13 @@
 /**
  * A read-only look inside shared memory segments: is this one a Channel, and
- * what does it hold? Used by `ls` (the CHANNEL column) and `stat`.
+ * what does it hold? Used by `ls --peek` (the CHANNEL column) and `stat --peek`.
+ * Looking attaches the segment (read-only, detached again): the kernel then
+ * records the CLI as the segment's last pid, with new attach and detach
+ * times, which is why only --peek looks.
  */
 import { peekChannel, type ChannelSummary, type IpcObject, type SharedMemoryEntry } from '../admin';
 import { formatBytes } from './format';
+import { locksOf, type LockLook } from './lock-look';
 
 /** A segment's channel, `null` (none), or why it could not be read. */
 export type ChannelLook = ChannelSummary | null | { unreadable: string };
@@ -25,9 +29,11 @@ export function channelOf(e: SharedMemoryEntry): ChannelLook {
   return look;
 }
 
-/** A shm entry with `channel`: its summary, null, or { unreadable } (JSON output). */
-export function withChannel(e: IpcObject): IpcObject | (SharedMemoryEntry & { channel: ChannelLook }) {
-  return e.kind === 'shm' ? { ...e, channel: channelOf(e) } : e;
+/** A shm entry with what --peek saw (JSON output): `channel` (its summary, null, or { unreadable }) and `locks`. */
+export function withLook(e: IpcObject): IpcObject | (SharedMemoryEntry & { channel: ChannelLook; locks: LockLook[] }) {
+  if (e.kind !== 'shm') return e;
+  const channel = channelOf(e);
+  return { ...e, channel, locks: locksOf(e, channel) };
 }
 
 /** The CHANNEL cell of `ls`. */

@@ -51,20 +51,27 @@ export function formatMode(mode: number): string {
 }
 
 let users: Map<number, string> | undefined;
+let uids: Map<string, number> | undefined;
+function readUsers(): void {
+  if (users) return;
+  users = new Map();
+  uids = new Map();
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const [name, , id] = line.split(':');
+      if (!name || id === undefined || !/^\d+$/.test(id)) continue;
+      if (!users.has(Number(id))) users.set(Number(id), name);
+      if (!uids.has(name)) uids.set(name, Number(id));
+    }
+  } catch {
+    // no /etc/passwd: show numbers
+  }
+}
+
 /** The user's name from /etc/passwd, or the number where there is none. */
 export function userName(uid: number): string {
-  if (!users) {
-    users = new Map();
-    try {
-      for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
-        const [name, , id] = line.split(':');
-        if (name && id !== undefined && !users.has(Number(id))) users.set(Number(id), name);
-      }
-    } catch {
-      // no /etc/passwd: show numbers
-    }
-  }
-  return users.get(uid) ?? String(uid);
+  readUsers();
+  return users?.get(uid) ?? String(uid);
 }
 
 /** The columns every kind's table starts with: key, id, owner, permissions. */
@@ -90,3 +97,9 @@ export const out = (text: string): void => {
 
 /** A value as indented JSON on stdout (the --json forms). */
 export const json = (value: unknown): void => out(JSON.stringify(value, null, 2));
+
+/** The uid of a user name from /etc/passwd, or undefined if there is none. */
+export function userId(name: string): number | undefined {
+  readUsers();
+  return uids?.get(name);
+}

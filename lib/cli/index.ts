@@ -6,7 +6,8 @@
  * share, format.ts the way they print.
  *
  * It imports the admin module, not the package index, so `ls`, `stat` and
- * `limits` work even where the native addon cannot load; only `rm` needs it.
+ * `limits` work even where the native addon cannot load; `rm`, `stat sem`'s
+ * member values and --peek need it.
  * Failures print one line on stderr and exit non-zero (1 for a failed
  * operation, 2 for a usage error); `SYSV_IPC_DEBUG=1` adds the stack.
  *
@@ -31,17 +32,19 @@ const MAIN_HELP = `Usage: sysv-ipc <command> [options]
 System V message queues, semaphore sets and shared memory segments on this host.
 
 Commands:
-  ls [--kind msg|sem|shm] [--json]      list what the kernel holds (like ipcs)
-  stat <kind> <id> | --key K [--json]   one object in detail
-  rm <kind> <id...> | --key K...        remove objects (IPC_RMID), without asking
-  limits [--json]                       the kernel's System V limits
+  ls [--kind msg|sem|shm] [--peek] [--json]   list what the kernel holds (like ipcs -p)
+  stat <kind> <id> | --key K [--json]         one object in detail, who holds it
+  rm <kind> <id>... | --key K... | --all      remove objects (IPC_RMID); filters, --dry-run,
+                                              asks before removing several (--yes)
+  limits [--json]                             the kernel's System V limits
 
 Options:
   -h, --help       show help (also: sysv-ipc <command> --help)
   -v, --version    show the version
 
 Kinds are msg (message queues), sem (semaphore sets) and shm (shared memory).
-Keys are accepted in hex (0x1234abcd) or decimal and shown in hex, as ipcs does.`;
+Keys are accepted in hex (0x1234abcd) or decimal and shown in hex, as ipcs does.
+Only --peek and --mutex-at attach a segment to look inside; everything else reads /proc.`;
 
 const COMMANDS: Record<string, Command> = { ls, list: ls, stat, rm, limits };
 

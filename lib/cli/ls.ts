@@ -7,8 +7,10 @@ import {
   type SemaphoreSetEntry,
   type SharedMemoryEntry,
 } from '../admin';
-import { channelCell, channelOf, withChannel } from './channel-look';
+import { channelCell, channelOf, withLook } from './channel-look';
 import { commonCells, formatAge, formatBytes, json, out, table } from './format';
+import { lockCell, locksOf } from './lock-look';
+import { pidCell, withLiveness } from './processes';
 import { parse, parseKind, showHelp, UsageError } from './usage';
 
 const SECTION_TITLES: Record<IpcKind, string> = {
@@ -17,9 +19,10 @@ const SECTION_TITLES: Record<IpcKind, string> = {
   shm: 'Shared memory segments',
 };
 
-function kindTable(kind: IpcKind, entries: IpcObject[], now: number): string {
+function kindTable(kind: IpcKind, entries: IpcObject[], now: number, peek: boolean): string {
   const head = ['KEY', 'ID', 'OWNER', 'PERMS'];
   const num = [false, true, false, false];
+  // New columns go at the end of each table, so the ones scripts may cut stay where they were.
   if (kind === 'msg') {
     const rows = (entries as MessageQueueEntry[]).map((e) => [
       ...commonCells(e),
@@ -28,17 +31,22 @@ function kindTable(kind: IpcKind, entries: IpcObject[], now: number): string {
       formatAge(e.lastSendTime, now),
       formatAge(e.lastReceiveTime, now),
       formatAge(e.lastChangeTime, now),
+      pidCell(e.lastSendPid),
+      pidCell(e.lastReceivePid),
     ]);
-    return table([...head, 'MESSAGES', 'BYTES', 'LAST SEND', 'LAST RECEIVE', 'CHANGED'], rows, [
+    return table([...head, 'MESSAGES', 'BYTES', 'LAST SEND', 'LAST RECEIVE', 'CHANGED', 'LSPID', 'LRPID'], rows, [
       ...num,
       true,
       true,
       false,
       false,
       false,
+      true,
+      true,
     ]);
   }
   if (kind === 'sem') {
+    // /proc/sysvipc/sem has no pids (each member has its own): `stat sem` shows them.
     const rows = (entries as SemaphoreSetEntry[]).map((e) => [
       ...commonCells(e),
       String(e.members),
@@ -47,54 +55,70 @@ function kindTable(kind: IpcKind, entries: IpcObject[], now: number): string {
     ]);
     return table([...head, 'MEMBERS', 'LAST OP', 'CHANGED'], rows, [...num, true, false, false]);
   }
-  const rows = (entries as SharedMemoryEntry[]).map((e) => [
-    ...commonCells(e),
-    formatBytes(e.size),
-    String(e.attachments),
-    String(e.creatorPid),
-    [e.removed ? 'removed' : '', e.locked ? 'locked' : ''].filter(Boolean).join(',') || '-',
-    formatAge(e.lastAttachTime, now),
-    formatAge(e.lastChangeTime, now),
-    channelCell(channelOf(e)),
-  ]);
-  return table([...head, 'SIZE', 'ATTACHED', 'CREATOR', 'STATUS', 'LAST ATTACH', 'CHANGED', 'CHANNEL'], rows, [
-    ...num,
-    true,
-    true,
-    true,
-    false,
-    false,
-    false,
-    false,
-  ]);
+  const rows = (entries as SharedMemoryEntry[]).map((e) => {
+    const cells = [
+      ...commonCells(e),
+      formatBytes(e.size),
+      String(e.attachments),
+      pidCell(e.creatorPid),
+      [e.removed ? 'removed' : '', e.locked ? 'locked' : ''].filter(Boolean).join(',') || '-',
+      formatAge(e.lastAttachTime, now),
+      formatAge(e.lastChangeTime, now),
+      pidCell(e.lastPid),
+    ];
+    if (peek) {
+      const channel = channelOf(e);
+      cells.push(lockCell(locksOf(e, channel)), channelCell(channel));
+    }
+    return cells;
+  });
+  const header = [...head, 'SIZE', 'ATTACHED', 'CREATOR', 'STATUS', 'LAST ATTACH', 'CHANGED', 'LPID'];
+  const numeric = [...num, true, true, true, false, false, false, true];
+  if (peek) {
+    header.push('LOCK', 'CHANNEL');
+    numeric.push(false, false);
+  }
+  return table(header, rows, numeric);
 }
 
-export const help = `Usage: sysv-ipc ls [--kind msg|sem|shm] [--json]
+export const help = `Usage: sysv-ipc ls [--kind msg|sem|shm] [--peek] [--json]
 
 Lists the System V objects in this IPC namespace (from /proc/sysvipc), one
-table per kind, with sizes and ages in human units.
+table per kind, with sizes and ages in human units and the pids the kernel
+keeps (queues: last sender and receiver; segments: creator and last
+attach/detach), "(dead)" beside a pid whose process has gone. It only reads
+/proc: the objects' times and pids stay as they were.
 
 Options:
   -k, --kind KIND   only this kind: msg, sem or shm
-  --json            print a JSON array instead (times as ISO strings, keys as numbers)`;
+  --peek            also look inside each segment (attaching it read-only) for
+                    a Channel (CHANNEL column) and a lock holder (LOCK: a
+                    Channel's send lock, or a FastMutex in a segment of its own):
+                    the kernel then records this command as the segments' last
+                    pid, with new attach and detach times
+  --json            print a JSON array instead (times as ISO strings, keys as
+                    unsigned numbers, an ...Alive field beside each pid; with
+                    --peek, segments get "channel" and "locks")`;
 
 export function run(args: string[]): number {
   const { values, positionals } = parse('ls', args, {
     kind: { type: 'string', short: 'k' },
+    peek: { type: 'boolean' },
     json: { type: 'boolean' },
   });
   if (values.help) return showHelp(help);
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`, 'ls');
   const kinds: IpcKind[] = values.kind === undefined ? ['msg', 'sem', 'shm'] : [parseKind(values.kind as string, 'ls')];
+  const peek = values.peek === true;
   const entries = kinds.flatMap((k) => list(k));
   if (values.json) {
-    json(entries.map(withChannel));
+    json(entries.map((e) => withLiveness(peek ? withLook(e) : e)));
     return 0;
   }
   const now = Date.now();
   const sections = kinds.map((kind) => {
     const ofKind = entries.filter((e) => e.kind === kind);
-    const body = ofKind.length === 0 ? '(none)' : kindTable(kind, ofKind, now);
+    const body = ofKind.length === 0 ? '(none)' : kindTable(kind, ofKind, now, peek);
     return `${SECTION_TITLES[kind]}\n${body}`;
   });
   out(sections.join('\n\n'));

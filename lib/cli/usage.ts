@@ -63,7 +63,7 @@ export function parseId(value: string, command: string): number {
   return id;
 }
 
-/** A key in hex (0x…, as ipcs prints) or decimal, signed or unsigned. */
+/** A key in hex (0x…, as ipcs prints) or decimal, signed or unsigned; returned unsigned, as list() reports keys. */
 export function parseKey(value: string, command: string): number {
   const m = /^(-?)(0x[0-9a-f]+|\d+)$/i.exec(value);
   if (!m) throw new UsageError(`'${value}' is not a key (use hex like 0x1234abcd, or decimal)`, command);
@@ -72,5 +72,5 @@ export function parseKey(value: string, command: string): number {
   if (n === 0) {
     throw new UsageError('key 0 is IPC_PRIVATE, which names no object: give the id instead', command);
   }
-  return check.key('key', n);
+  return check.key('key', n) >>> 0;
 }

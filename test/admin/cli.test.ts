@@ -67,7 +67,9 @@ describe('sysv-ipc ls', () => {
         .split('\n')
         .find((line) => line.split(/\s+/)[1] === String(id))
         ?.split(/\s{2,}/);
-    expect(sections[0]).toMatch(/^KEY\s+ID\s+OWNER\s+PERMS\s+MESSAGES\s+BYTES\s+LAST SEND\s+LAST RECEIVE\s+CHANGED$/m);
+    expect(sections[0]).toMatch(
+      /^KEY\s+ID\s+OWNER\s+PERMS\s+MESSAGES\s+BYTES\s+LAST SEND\s+LAST RECEIVE\s+CHANGED\s+LSPID\s+LRPID$/m,
+    );
     expect(row(sections[0], queue.id)).toEqual([
       hex(key),
       String(queue.id),
@@ -78,6 +80,8 @@ describe('sysv-ipc ls', () => {
       expect.stringMatching(/ago$|^just now$/),
       'never',
       expect.stringMatching(/ago$|^just now$/),
+      String(process.pid),
+      '-',
     ]);
     expect(row(sections[1], semId)).toEqual([
       hex(semKey),
@@ -95,7 +99,7 @@ describe('sysv-ipc ls', () => {
       '640',
       '3 MiB',
       '0',
-      expect.stringMatching(/^\d+$/),
+      expect.stringMatching(/^\d+ \(dead\)$/), // the C program that made it has exited
       '-',
     ]);
   });
@@ -133,7 +137,7 @@ describe('sysv-ipc ls', () => {
     const line = cli(['ls', '--kind', 'shm'])
       .stdout.split('\n')
       .find((l) => l.split(/\s+/)[1] === String(shmId));
-    expect(line?.split(/\s{2,}/).slice(5, 8)).toEqual(['1', expect.stringMatching(/^\d+$/), 'removed']);
+    expect(line?.split(/\s{2,}/).slice(5, 8)).toEqual(['1', expect.stringMatching(/^\d+ \(dead\)$/), 'removed']);
   });
 });
 
@@ -149,7 +153,7 @@ describe('sysv-ipc stat', () => {
     expect(byId.stdout).toMatch(/^ {2}mode +600 \(rw-------\)$/m);
     expect(byId.stdout).toMatch(/^ {2}messages +1$/m);
     expect(byId.stdout).toMatch(/^ {2}bytes +2 KiB \(2000\)$/m);
-    expect(byId.stdout).toMatch(new RegExp(`^  last send +\\S+ \\(.+\\), pid ${process.pid}$`, 'm'));
+    expect(byId.stdout).toMatch(new RegExp(`^  last send +\\S+ \\(.+\\), pid ${process.pid} \\(alive\\)$`, 'm'));
     expect(byId.stdout).toMatch(/^ {2}last receive +never, pid none$/m);
 
     const byKey = cli(['stat', 'msg', '--key', hex(key)]);
@@ -158,6 +162,19 @@ describe('sysv-ipc stat', () => {
     expect(byKey.stdout.split('\n')[0]).toBe(`message queue ${queue.id}`);
     const asDecimal = cli(['stat', 'msg', '--key', String(key), '--json']);
     expect(JSON.parse(asDecimal.stdout)).toMatchObject({ kind: 'msg', id: queue.id, key, messages: 1, bytes: 2000 });
+  });
+
+  test('a key above 0x7fffffff: unsigned in --json, hex in the table, found by hex or signed decimal (issue 22 item 10)', () => {
+    const key = 0x80000000 + (randomKey() & 0x0fffffff);
+    const queue = track(MessageQueue.create({ key }));
+    const entries = JSON.parse(cli(['ls', '-k', 'msg', '--json']).stdout) as Array<{ id: number; key: number }>;
+    expect(entries.find((e) => e.id === queue.id)?.key).toBe(key);
+    expect(cli(['ls', '-k', 'msg']).stdout).toMatch(new RegExp(`^${hex(key)}\\s+${queue.id}\\s`, 'm'));
+    for (const spelling of [hex(key), String(key), String(key | 0)]) {
+      const r = cli(['stat', 'msg', `--key=${spelling}`, '--json']);
+      expect(r.stderr).toBe('');
+      expect(JSON.parse(r.stdout)).toMatchObject({ id: queue.id, key });
+    }
   });
 
   test('shows a semaphore set and a segment', () => {
@@ -184,7 +201,7 @@ describe('sysv-ipc rm', () => {
     const b = track(MessageQueue.create());
     const key = randomKey();
     const k = track(MessageQueue.create({ key }));
-    const r = cli(['rm', 'msg', String(a.id), String(b.id), '--key', hex(key)]);
+    const r = cli(['rm', 'msg', String(a.id), String(b.id), '--key', hex(key), '--yes']);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toBe(
@@ -199,13 +216,14 @@ describe('sysv-ipc rm', () => {
     const gone = track(MessageQueue.create());
     gone.remove();
     const missingKey = randomKey();
-    const r = cli(['rm', 'msg', String(gone.id), String(good.id), '--key', hex(missingKey)]);
+    const r = cli(['rm', 'msg', String(gone.id), String(good.id), '--key', hex(missingKey), '--yes']);
     expect(r.status).toBe(1);
     expect(r.stdout).toBe(`removed message queue ${good.id}\n`);
     const lines = r.stderr.trimEnd().split('\n');
+    // Keys are looked up before anything is removed: a missing one is reported first.
     expect(lines).toEqual([
-      expect.stringMatching(new RegExp(`^sysv-ipc: cannot remove message queue ${gone.id}: EINVAL: `)),
       expect.stringMatching(new RegExp(`^sysv-ipc: cannot remove message queue with key ${hex(missingKey)}: ENOENT: `)),
+      expect.stringMatching(new RegExp(`^sysv-ipc: cannot remove message queue ${gone.id}: EINVAL: `)),
     ]);
     expect(list('msg').some((e) => e.id === good.id)).toBe(false);
   });
@@ -288,7 +306,7 @@ describe('help, version and usage errors', () => {
     [['ls', '--kind', 'queue'], /unknown kind 'queue': use msg, sem or shm/],
     [['stat', 'msg'], /give either one <id> or --key K/],
     [['stat', 'msg', 'abc'], /'abc' is not an id/],
-    [['rm', 'msg'], /give at least one <id> or --key K/],
+    [['rm', 'msg'], /give <kind> <id>\.\.\., --key K\.\.\. or --all/],
     [['rm', 'msg', '--key', 'zz'], /'zz' is not a key/],
     [['rm', 'msg', '--key', '-5'], /argument is ambiguous/],
     [['rm', 'msg', '--key', '0x100000000'], /out of 32-bit range/],

@@ -545,6 +545,7 @@ describe('sysv-ipc ls / stat', () => {
       ...(uid === undefined ? {} : { uid, gid: uid }),
     });
   };
+  // --peek: looking inside a segment attaches it (read-only), so the CLI does it only when asked (issue 22 item 3).
   test('show which segments hold a channel, read-only, with capacity, messages and bytes', () => {
     const ch = track(Channel.create({ capacity: 65536, mode: 0o600 }));
     ch.trySend('abc');
@@ -552,17 +553,17 @@ describe('sysv-ipc ls / stat', () => {
     const plain = track(SharedMemory.create({ size: 4096, mode: 0o644 }));
     const before = Buffer.from(SharedMemory.fromId(ch.id).read());
     const rowOf = (out: string, id: number) => out.split('\n').find((l) => l.split(/\s+/)[1] === String(id)) ?? '';
-    const ls = cli(['ls', '-k', 'shm']);
+    const ls = cli(['ls', '-k', 'shm', '--peek']);
     expect(ls.split('\n')[1]).toMatch(/CHANNEL$/);
     expect(rowOf(ls, ch.id)).toMatch(/2 msg, 1003 B of 64 KiB$/);
     expect(rowOf(ls, plain.id)).toMatch(/ -$/);
     // Another user without read permission: shown as unreadable, not skipped.
-    expect(rowOf(cli(['ls', '-k', 'shm'], 65534), ch.id)).toMatch(/unreadable \(EACCES\)$/);
-    const stat = cli(['stat', 'shm', String(ch.id)]);
+    expect(rowOf(cli(['ls', '-k', 'shm', '--peek'], 65534), ch.id)).toMatch(/unreadable \(EACCES\)$/);
+    const stat = cli(['stat', 'shm', String(ch.id), '--peek']);
     expect(stat).toMatch(/^ {2}channel +yes \(layout version 1\)$/m);
     expect(stat).toMatch(/^ {4}queued +2 messages, 1003 B/m);
-    expect(cli(['stat', 'shm', String(plain.id)])).toMatch(/^ {2}channel +no$/m);
-    const asJson = JSON.parse(cli(['stat', 'shm', String(ch.id), '--json'])) as { channel: unknown };
+    expect(cli(['stat', 'shm', String(plain.id), '--peek'])).toMatch(/^ {2}channel +no$/m);
+    const asJson = JSON.parse(cli(['stat', 'shm', String(ch.id), '--peek', '--json'])) as { channel: unknown };
     expect(asJson.channel).toEqual({
       capacity: 65536,
       maxMessageSize: 16384,
