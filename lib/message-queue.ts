@@ -32,19 +32,8 @@ function msgmax(): number {
 }
 const defaultMaxSize = msgmax();
 
-// Synchronous receives land here (header, then body), and only the body is
-// copied out into a Buffer of its exact size: cheaper than making a Buffer in
-// native code for every message. Areas above 1 MiB are not kept.
+// A received message starts with its mtype, a native-endian C long.
 const HEADER = C.MSG_HEADER_SIZE;
-const KEPT_AREA_BYTES = 1 << 20;
-let receiveArea = Buffer.allocUnsafeSlow(HEADER + defaultMaxSize);
-function areaFor(maxSize: number): Buffer {
-  const bytes = HEADER + maxSize;
-  if (receiveArea.length >= bytes) return receiveArea;
-  if (bytes > KEPT_AREA_BYTES) return Buffer.allocUnsafeSlow(bytes);
-  receiveArea = Buffer.allocUnsafeSlow(bytes);
-  return receiveArea;
-}
 const littleEndian = os.endianness() === 'LE';
 
 /** The mtype at the start of a received message (a native-endian C long), exactly. */
@@ -62,11 +51,9 @@ function message(type: number | bigint, data: Buffer): Message {
   return { type, data };
 }
 
-/** The message the native receive left in `area`, copied out. */
-function messageIn(area: Buffer, length: number): Message {
-  const data = Buffer.allocUnsafeSlow(length);
-  area.copy(data, 0, HEADER, HEADER + length);
-  return message(typeIn(area), data);
+/** msgrcvMessage's report of a message whose type is not a safe integer (NaN; `data` holds the header too). */
+function unsafeMessage(m: Message): Message {
+  return message(typeIn(m.data), m.data.subarray(HEADER));
 }
 
 /** A received message. */
@@ -342,9 +329,8 @@ export class MessageQueue extends IpcHandle {
         signal: check.signal('options.signal', options?.signal),
         spin: this.receiveSpin,
         attempt: (spinNs) => {
-          const area = areaFor(r.maxSize);
-          const length = binding.msgrcv(id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, spinNs, area);
-          return length >= 0 ? messageIn(area, length) : WOULD_BLOCK;
+          const m = binding.msgrcvMessage(id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, spinNs);
+          return m === null ? WOULD_BLOCK : m.type === m.type ? m : unsafeMessage(m);
         },
         park: (waitId) => binding.msgrcvAsync(id, r.maxSize, r.type, r.flags, timeout, waitId),
         parked: toMessage,
@@ -358,9 +344,8 @@ export class MessageQueue extends IpcHandle {
   tryReceive(options?: ReceiveSelector): Message | undefined {
     this.ensureOpen();
     const r = parseReceive(options);
-    const area = areaFor(r.maxSize);
-    const length = binding.msgrcv(this.id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, 0, area);
-    return length < 0 ? undefined : messageIn(area, length);
+    const m = binding.msgrcvMessage(this.id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, 0);
+    return m === null ? undefined : m.type === m.type ? m : unsafeMessage(m);
   }
 
   /**
@@ -371,15 +356,17 @@ export class MessageQueue extends IpcHandle {
     this.ensureOpen();
     const r = parseReceive(options);
     const timeout = check.timeout('options.timeout', options?.timeout);
-    const area = areaFor(r.maxSize);
-    let length: number;
+    let m: Message | null;
     try {
-      length = binding.msgrcv(this.id, r.maxSize, r.type, r.flags | syncWaitFlags(timeout), timeout, area);
+      m = binding.msgrcvMessage(this.id, r.maxSize, r.type, r.flags | syncWaitFlags(timeout), timeout);
     } catch (err) {
       throw withContext(err, { id: this.id });
     }
-    if (length < 0) throw timeoutError('msgrcv', { id: this.id });
-    return messageIn(area, length);
+    if (m === null) throw timeoutError('msgrcv', { id: this.id });
+    // The message is made natively and returned as it is: no JavaScript
+    // function runs between its take and the caller's next statement (where
+    // a worker being terminated would stop and lose it).
+    return m.type === m.type ? m : unsafeMessage(m);
   }
 
   /**

@@ -228,6 +228,62 @@ Napi::Value MsgRcv(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(call.received()));
 }
 
+// A received message as JavaScript gets it, { type, data }, made here: no
+// JavaScript function then runs between the take and the caller's next
+// statement, where a terminated worker stops (see MsgRcvMessage). A type
+// above 2^53 - 1 (a C sender) has no exact double: `type` is then NaN and
+// `data` the whole message, header included (lib/message-queue.ts reads the
+// exact type from it and throws UnsafeMessageTypeError).
+Napi::Object MessageObject(Napi::Env env, const char* buffer, size_t length) {
+  long type;
+  memcpy(&type, buffer, sizeof type);
+  bool safe = static_cast<int64_t>(type) <= kMaxSafeInteger;
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("type", Napi::Number::New(env, safe ? static_cast<double>(type) : std::nan("")));
+  out.Set("data", safe ? Napi::Buffer<char>::Copy(env, buffer + kHeader, length)
+                       : Napi::Buffer<char>::Copy(env, buffer, kHeader + length));
+  return out;
+}
+
+// msgrcvMessage(id, maxSize, type, flags, wait) → { type, data }, or null
+// (IPC_NOWAIT and nothing matches). The receive of the sync form and of an
+// async receive's attempt on the JS thread: a message taken as this thread's
+// worker is being terminated (worker.terminate() while it was parked, or
+// during the spin) goes back to its queue, so that only a message JavaScript
+// gets is taken. Asking costs a call into JavaScript per message.
+Napi::Value MsgRcvMessage(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ReceiveArgs a = ParseReceive(info);
+  int64_t timeout_ns = -1, spin_ns = 0;
+  ParseWait(info, 4, a.flags, &timeout_ns, &spin_ns);
+  std::unique_ptr<char[]> oversized;
+  char* buffer = ThreadBuffer(kHeader + a.max_size, oversized);
+  MsgReceiveCall call(a.id, buffer, a.max_size, a.type, a.flags);
+  int err = (a.flags & IPC_NOWAIT) ? SpinNonBlocking(call, spin_ns) : RunBlockingSync(env, call, timeout_ns);
+  // msgrcv(2): with IPC_NOWAIT and no matching message, ENOMSG (EAGAIN on some systems).
+  if ((err == ENOMSG || err == EAGAIN) && (a.flags & IPC_NOWAIT)) return env.Null();
+  if (err != 0) ThrowErrno(env, err, "msgrcv");
+  // The value first, then the last look: nothing after it can fail or run
+  // JavaScript before the caller has the message. The look asks V8 (an empty
+  // JavaScript function call, Addon::Terminating): Node-API has no answer,
+  // and V8 acts on a termination request at the next call, which is then
+  // this one; a request that comes later takes effect at the caller's next
+  // function call, after it has the message.
+  Napi::Object out;
+  try {
+    out = MessageObject(env, buffer, call.received());
+  } catch (const Napi::Error&) {
+    call.Undo();  // back to the end of its queue (msgsnd cannot insert)
+    throw;
+  }
+  Addon* addon = env.GetInstanceData<Addon>();
+  if (addon != nullptr && addon->Terminating()) {
+    call.Undo();
+    ThrowErrno(env, ECANCELED, "msgrcv");
+  }
+  return out;
+}
+
 Napi::Value MsgSndAsync(const Napi::CallbackInfo& info) {
   SendArgs a = ParseSend(info);
   uint64_t wait_id = ArgWaitId(info, 5);
@@ -304,6 +360,7 @@ void RegisterMessageQueue(Napi::Env env, Napi::Object exports, Napi::Object cons
   exports.Set("msgget", Napi::Function::New(env, MsgGet, "msgget"));
   exports.Set("msgsnd", Napi::Function::New(env, MsgSnd, "msgsnd"));
   exports.Set("msgrcv", Napi::Function::New(env, MsgRcv, "msgrcv"));
+  exports.Set("msgrcvMessage", Napi::Function::New(env, MsgRcvMessage, "msgrcvMessage"));
   exports.Set("msgsndAsync", Napi::Function::New(env, MsgSndAsync, "msgsndAsync"));
   exports.Set("msgrcvAsync", Napi::Function::New(env, MsgRcvAsync, "msgrcvAsync"));
   exports.Set("msgStat", Napi::Function::New(env, MsgStat, "msgStat"));
