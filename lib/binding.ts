@@ -166,16 +166,18 @@ export interface Binding {
    */
   msgrcv(id: number, maxSize: number, type: number, flags: number, wait: number, into: Uint8Array): number;
   /**
-   * msgrcv into a { type, data } made natively (`type` NaN: not a safe
-   * integer, `data` then holds the header too); null: IPC_NOWAIT and nothing matches.
+   * msgrcv into a new Buffer made natively, the type written to `typeOut[0]`
+   * (NaN: not a safe integer, the Buffer then holds the header too); null:
+   * IPC_NOWAIT and nothing matches.
    */
-  msgrcvMessage(
+  msgrcvBuffer(
     id: number,
     maxSize: number,
     type: number,
     flags: number,
     wait: number,
-  ): { type: number; data: Buffer } | null;
+    typeOut: Float64Array,
+  ): Buffer | null;
   msgsndAsync(id: number, data: Uint8Array, type: number, flags: number, timeoutMs: number, waitId: number): void;
   /** Reports the body as `value` and the type as `extra`. */
   msgrcvAsync(id: number, maxSize: number, type: number, flags: number, timeoutMs: number, waitId: number): void;

@@ -34,6 +34,8 @@ const defaultMaxSize = msgmax();
 
 // A received message starts with its mtype, a native-endian C long.
 const HEADER = C.MSG_HEADER_SIZE;
+// Where msgrcvBuffer reports a received message's type (one per thread).
+const typeOut = new Float64Array(1);
 const littleEndian = os.endianness() === 'LE';
 
 /** The mtype at the start of a received message (a native-endian C long), exactly. */
@@ -51,9 +53,9 @@ function message(type: number | bigint, data: Buffer): Message {
   return { type, data };
 }
 
-/** msgrcvMessage's report of a message whose type is not a safe integer (NaN; `data` holds the header too). */
-function unsafeMessage(m: Message): Message {
-  return message(typeIn(m.data), m.data.subarray(HEADER));
+/** msgrcvBuffer's report of a message whose type is not a safe integer (type NaN): `whole` holds the header too. */
+function unsafeMessage(whole: Buffer): Message {
+  return message(typeIn(whole), whole.subarray(HEADER));
 }
 
 /** A received message. */
@@ -329,8 +331,10 @@ export class MessageQueue extends IpcHandle {
         signal: check.signal('options.signal', options?.signal),
         spin: this.receiveSpin,
         attempt: (spinNs) => {
-          const m = binding.msgrcvMessage(id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, spinNs);
-          return m === null ? WOULD_BLOCK : m.type === m.type ? m : unsafeMessage(m);
+          const data = binding.msgrcvBuffer(id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, spinNs, typeOut);
+          if (data === null) return WOULD_BLOCK;
+          const type = typeOut[0];
+          return type === type ? { type, data } : unsafeMessage(data);
         },
         park: (waitId) => binding.msgrcvAsync(id, r.maxSize, r.type, r.flags, timeout, waitId),
         parked: toMessage,
@@ -344,8 +348,10 @@ export class MessageQueue extends IpcHandle {
   tryReceive(options?: ReceiveSelector): Message | undefined {
     this.ensureOpen();
     const r = parseReceive(options);
-    const m = binding.msgrcvMessage(this.id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, 0);
-    return m === null ? undefined : m.type === m.type ? m : unsafeMessage(m);
+    const data = binding.msgrcvBuffer(this.id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, 0, typeOut);
+    if (data === null) return undefined;
+    const type = typeOut[0];
+    return type === type ? { type, data } : unsafeMessage(data);
   }
 
   /**
@@ -356,17 +362,18 @@ export class MessageQueue extends IpcHandle {
     this.ensureOpen();
     const r = parseReceive(options);
     const timeout = check.timeout('options.timeout', options?.timeout);
-    let m: Message | null;
+    let data: Buffer | null;
     try {
-      m = binding.msgrcvMessage(this.id, r.maxSize, r.type, r.flags | syncWaitFlags(timeout), timeout);
+      data = binding.msgrcvBuffer(this.id, r.maxSize, r.type, r.flags | syncWaitFlags(timeout), timeout, typeOut);
     } catch (err) {
       throw withContext(err, { id: this.id });
     }
-    if (m === null) throw timeoutError('msgrcv', { id: this.id });
-    // The message is made natively and returned as it is: no JavaScript
-    // function runs between its take and the caller's next statement (where
-    // a worker being terminated would stop and lose it).
-    return m.type === m.type ? m : unsafeMessage(m);
+    if (data === null) throw timeoutError('msgrcv', { id: this.id });
+    // Returned with no JavaScript function call after the receive (an object
+    // literal is none): a worker being terminated stops at a call, and would
+    // stop with the message taken (msgrcvBuffer gives back only what it can see).
+    const type = typeOut[0];
+    return type === type ? { type, data } : unsafeMessage(data);
   }
 
   /**

@@ -228,34 +228,28 @@ Napi::Value MsgRcv(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(call.received()));
 }
 
-// A received message as JavaScript gets it, { type, data }, made here: no
-// JavaScript function then runs between the take and the caller's next
-// statement, where a terminated worker stops (see MsgRcvMessage). A type
-// above 2^53 - 1 (a C sender) has no exact double: `type` is then NaN and
-// `data` the whole message, header included (lib/message-queue.ts reads the
-// exact type from it and throws UnsafeMessageTypeError).
-Napi::Object MessageObject(Napi::Env env, const char* buffer, size_t length) {
-  long type;
-  memcpy(&type, buffer, sizeof type);
-  bool safe = static_cast<int64_t>(type) <= kMaxSafeInteger;
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("type", Napi::Number::New(env, safe ? static_cast<double>(type) : std::nan("")));
-  out.Set("data", safe ? Napi::Buffer<char>::Copy(env, buffer + kHeader, length)
-                       : Napi::Buffer<char>::Copy(env, buffer, kHeader + length));
-  return out;
-}
-
-// msgrcvMessage(id, maxSize, type, flags, wait) → { type, data }, or null
+// msgrcvBuffer(id, maxSize, type, flags, wait, typeOut) → the body as a new
+// Buffer, its type in typeOut (8 bytes, a native-endian double), or null
 // (IPC_NOWAIT and nothing matches). The receive of the sync form and of an
-// async receive's attempt on the JS thread: a message taken as this thread's
-// worker is being terminated (worker.terminate() while it was parked, or
-// during the spin) goes back to its queue, so that only a message JavaScript
-// gets is taken. Asking costs a call into JavaScript per message.
-Napi::Value MsgRcvMessage(const Napi::CallbackInfo& info) {
+// async receive's attempt on the JS thread, made so that a worker being
+// terminated loses nothing: the Buffer is made here, then V8 is asked
+// whether termination was requested (Addon::Terminating: an empty JavaScript
+// function call, where V8 acts on the request; Node-API has no answer), and
+// if so the message goes back to its queue. lib/message-queue.ts returns the
+// message with no JavaScript function call in between: a request that comes
+// after the question takes effect at the caller's next call, once it has the
+// message. Asking costs a call into JavaScript per message.
+//
+// A type above 2^53 - 1 (a C sender) has no exact double: typeOut is then
+// NaN and the Buffer holds the whole message, header included
+// (lib/message-queue.ts reads the exact type and throws UnsafeMessageTypeError).
+Napi::Value MsgRcvBuffer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ReceiveArgs a = ParseReceive(info);
   int64_t timeout_ns = -1, spin_ns = 0;
   ParseWait(info, 4, a.flags, &timeout_ns, &spin_ns);
+  ByteView type_out = ArgBytes(info, 5, "typeOut");
+  if (type_out.length < sizeof(double)) ThrowRangeError(env, "The \"typeOut\" buffer must hold 8 bytes");
   std::unique_ptr<char[]> oversized;
   char* buffer = ThreadBuffer(kHeader + a.max_size, oversized);
   MsgReceiveCall call(a.id, buffer, a.max_size, a.type, a.flags);
@@ -263,15 +257,12 @@ Napi::Value MsgRcvMessage(const Napi::CallbackInfo& info) {
   // msgrcv(2): with IPC_NOWAIT and no matching message, ENOMSG (EAGAIN on some systems).
   if ((err == ENOMSG || err == EAGAIN) && (a.flags & IPC_NOWAIT)) return env.Null();
   if (err != 0) ThrowErrno(env, err, "msgrcv");
-  // The value first, then the last look: nothing after it can fail or run
-  // JavaScript before the caller has the message. The look asks V8 (an empty
-  // JavaScript function call, Addon::Terminating): Node-API has no answer,
-  // and V8 acts on a termination request at the next call, which is then
-  // this one; a request that comes later takes effect at the caller's next
-  // function call, after it has the message.
-  Napi::Object out;
+  bool safe = static_cast<int64_t>(call.type()) <= kMaxSafeInteger;
+  double type = safe ? static_cast<double>(call.type()) : std::nan("");
+  Napi::Value out;
   try {
-    out = MessageObject(env, buffer, call.received());
+    out = safe ? Napi::Buffer<char>::Copy(env, call.body(), call.received())
+               : Napi::Buffer<char>::Copy(env, buffer, kHeader + call.received());
   } catch (const Napi::Error&) {
     call.Undo();  // back to the end of its queue (msgsnd cannot insert)
     throw;
@@ -281,6 +272,7 @@ Napi::Value MsgRcvMessage(const Napi::CallbackInfo& info) {
     call.Undo();
     ThrowErrno(env, ECANCELED, "msgrcv");
   }
+  memcpy(type_out.data, &type, sizeof type);
   return out;
 }
 
@@ -360,7 +352,7 @@ void RegisterMessageQueue(Napi::Env env, Napi::Object exports, Napi::Object cons
   exports.Set("msgget", Napi::Function::New(env, MsgGet, "msgget"));
   exports.Set("msgsnd", Napi::Function::New(env, MsgSnd, "msgsnd"));
   exports.Set("msgrcv", Napi::Function::New(env, MsgRcv, "msgrcv"));
-  exports.Set("msgrcvMessage", Napi::Function::New(env, MsgRcvMessage, "msgrcvMessage"));
+  exports.Set("msgrcvBuffer", Napi::Function::New(env, MsgRcvBuffer, "msgrcvBuffer"));
   exports.Set("msgsndAsync", Napi::Function::New(env, MsgSndAsync, "msgsndAsync"));
   exports.Set("msgrcvAsync", Napi::Function::New(env, MsgRcvAsync, "msgrcvAsync"));
   exports.Set("msgStat", Napi::Function::New(env, MsgStat, "msgStat"));

@@ -172,7 +172,7 @@ describe('native binding fuzz', () => {
       for (const fn of [
         'msgsnd',
         'msgrcv',
-        'msgrcvMessage',
+        'msgrcvBuffer',
         'msgsndAsync',
         'msgrcvAsync',
         'semop',
