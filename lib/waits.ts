@@ -88,13 +88,11 @@ export function dispatch(waitId: number, errno: number, value: Buffer | undefine
   if (p === undefined) return;
   untrack(waitId, p);
 
-  if (errno === 0 && p.repark !== undefined) {
-    // A readiness wait: nothing is taken yet. Cancelled meanwhile, it takes
-    // nothing; otherwise `map` takes the item now, on this thread, and the
-    // Promise settles right after (nothing else runs in between: an item
-    // taken here reaches the caller's continuation unless the worker is
-    // terminated in these few instructions).
-    if (p.cancelReason) {
+  if (errno === 0) {
+    // A readiness wait (repark set) has taken nothing yet: cancelled
+    // meanwhile, it takes nothing; otherwise `map` takes the item now, on
+    // this thread, and the Promise settles right after.
+    if (p.repark !== undefined && p.cancelReason) {
       p.reject(p.cancelReason);
       return;
     }
@@ -110,22 +108,12 @@ export function dispatch(waitId: number, errno: number, value: Buffer | undefine
       return;
     }
     try {
-      // Another consumer took it: wait again, for what is left of the timeout.
-      if (!p.repark()) p.reject(timeoutError(p.syscall, p.context));
+      // Only a readiness wait's `map` says so: another consumer took the
+      // item. Wait again, for what is left of the timeout.
+      if (!p.repark?.()) p.reject(timeoutError(p.syscall, p.context));
     } catch (err) {
       p.reject(err); // closed meanwhile
     }
-    return;
-  }
-  if (errno === 0) {
-    let result: unknown;
-    try {
-      result = p.map(value, extra);
-    } catch (err) {
-      p.reject(err);
-      return;
-    }
-    p.resolve(result);
   } else if (errno === ECANCELED) {
     p.reject(p.cancelReason ?? new AbortError());
   } else if (errno === ETIMEDOUT) {
