@@ -179,6 +179,19 @@ export interface Binding {
    * as for msgsnd: timeout in ms, or with IPC_NOWAIT the ns to keep retrying.
    */
   msgrcv(id: number, maxSize: number, type: number, flags: number, wait: number, into: Uint8Array): number;
+  /**
+   * msgrcv into a new Buffer made natively, the type written to `typeOut[0]`
+   * (NaN: not a safe integer, the Buffer then holds the header too); null:
+   * IPC_NOWAIT and nothing matches.
+   */
+  msgrcvBuffer(
+    id: number,
+    maxSize: number,
+    type: number,
+    flags: number,
+    wait: number,
+    typeOut: Float64Array,
+  ): Buffer | null;
   msgsndAsync(id: number, data: Uint8Array, type: number, flags: number, timeoutMs: number, waitId: number): void;
   /** Reports the body as `value` and the type as `extra`. */
   msgrcvAsync(id: number, maxSize: number, type: number, flags: number, timeoutMs: number, waitId: number): void;
@@ -288,6 +301,11 @@ export interface Binding {
    * the message (n bytes) is longer than `into` (nothing consumed).
    */
   chReceive(handle: ChannelHandle, into: ArrayBufferView, flags: number, wait: number): number;
+  /**
+   * chReceive into a new Buffer made natively (no JavaScript runs between the
+   * take and the caller's next statement); null: would block / timed out.
+   */
+  chReceiveBuffer(handle: ChannelHandle, flags: number, wait: number): Buffer | null;
   chSendAsync(
     handle: ChannelHandle,
     data: ArrayBufferView,
@@ -296,7 +314,11 @@ export interface Binding {
     timeoutMs: number,
     waitId: number,
   ): void;
-  /** Reports the message as `value`; with `limit` >= 0, a longer message fails with EMSGSIZE and stays queued. */
+  /**
+   * Waits until the ring holds a message and reports `extra` 1 ("readable"),
+   * taking nothing: the caller takes it on the JS thread (`limit` is only
+   * validated).
+   */
   chReceiveAsync(handle: ChannelHandle, limit: number, timeoutMs: number, waitId: number): void;
   chStats(handle: ChannelHandle): RawChannelStats;
   /** Marks the channel removed and wakes every sleeper in every process (EIDRM). */

@@ -103,16 +103,6 @@ function sendBytes(data: unknown): Uint8Array {
   return check.bytes('data', data);
 }
 
-// One receive area per thread, grown to the largest message seen; receive()
-// copies out of it into a Buffer of the message's exact size.
-let area = Buffer.allocUnsafeSlow(4096);
-
-function messageFrom(length: number): Buffer {
-  const out = Buffer.allocUnsafe(length);
-  area.copy(out, 0, 0, length);
-  return out;
-}
-
 function tooLarge(length: number, target: number, id: number): SysvIpcError {
   return syscallError(
     C.EMSGSIZE,
@@ -359,31 +349,21 @@ export class Channel extends IpcHandle {
         timeout,
         signal: check.signal('options.signal', options?.signal),
         spin: this.receiveSpin,
-        attempt: (spinNs) => {
-          const length = this.receiveToArea(handle, C.IPC_NOWAIT, spinNs);
-          return length < 0 ? WOULD_BLOCK : messageFrom(length);
-        },
-        park: (waitId) => binding.chReceiveAsync(handle, -1, timeout, waitId),
-        parked: (value) => value ?? Buffer.alloc(0),
+        attempt: (spinNs) => binding.chReceiveBuffer(handle, C.IPC_NOWAIT, spinNs) ?? WOULD_BLOCK,
+        // The parked wait takes nothing; `parked` takes the message here, on
+        // the JS thread, so a worker terminated meanwhile consumes nothing.
+        park: (waitId, left) => binding.chReceiveAsync(handle, -1, left, waitId),
+        parked: () => binding.chReceiveBuffer(this.attached(), C.IPC_NOWAIT, 0) ?? WOULD_BLOCK,
+        readiness: true,
       });
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
-  // chReceive into the thread's area, growing it when a message does not fit.
-  private receiveToArea(handle: ChannelHandle, flags: number, wait: number): number {
-    for (;;) {
-      const n = binding.chReceive(handle, area, flags, wait);
-      if (n >= -1) return n;
-      area = Buffer.allocUnsafeSlow(Math.max(-2 - n, area.length * 2));
-    }
-  }
-
   /** Receives without waiting: `undefined` if the ring is empty. */
   tryReceive(): Buffer | undefined {
-    const length = this.receiveToArea(this.attached(), C.IPC_NOWAIT, 0);
-    return length < 0 ? undefined : messageFrom(length);
+    return binding.chReceiveBuffer(this.attached(), C.IPC_NOWAIT, 0) ?? undefined;
   }
 
   /**
@@ -394,9 +374,12 @@ export class Channel extends IpcHandle {
     const handle = this.attached();
     const timeout =
       options === undefined ? -1 : check.timeout('options.timeout', check.options('options', options).timeout);
-    const length = this.receiveToArea(handle, syncWaitFlags(timeout), timeout);
-    if (length < 0) throw timeoutError('channelReceive', { id: this.id });
-    return messageFrom(length);
+    // The Buffer is made natively: no JavaScript function runs between the
+    // take and the caller's next statement, where a terminated worker would
+    // stop and lose the message.
+    const message = binding.chReceiveBuffer(handle, syncWaitFlags(timeout), timeout);
+    if (message === null) throw timeoutError('channelReceive', { id: this.id });
+    return message;
   }
 
   private intoTarget(target: ArrayBufferView): ArrayBufferView {
@@ -427,21 +410,20 @@ export class Channel extends IpcHandle {
         timeout,
         signal: check.signal('options.signal', options?.signal),
         spin: this.receiveSpin,
+        // n >= 0: taken, and returned with no JavaScript function in between
+        // (see receiveSync); n <= -2: too long for `into`, nothing taken.
         attempt: (spinNs) => {
-          const n = this.intoResult(binding.chReceive(handle, into, C.IPC_NOWAIT, spinNs), into);
-          return n < 0 ? WOULD_BLOCK : n;
+          const n = binding.chReceive(handle, into, C.IPC_NOWAIT, spinNs);
+          return n >= 0 ? n : n === -1 ? WOULD_BLOCK : this.intoResult(n, into);
         },
-        park: (waitId) => binding.chReceiveAsync(handle, into.byteLength, timeout, waitId),
-        parked: (value) => {
-          const message = value ?? Buffer.alloc(0);
-          // into may have been detached (e.g. a SharedMemory view after detach())
-          // or shrunk meanwhile: copy what fits, report the length. A Uint8Array
-          // over a detached ArrayBuffer cannot even be constructed (TypeError),
-          // and the message is already out of the ring: never throw here.
-          const room = Math.min(into.byteLength, into.buffer.byteLength - into.byteOffset);
-          if (room > 0) new Uint8Array(into.buffer, into.byteOffset, room).set(message.subarray(0, room));
-          return message.byteLength;
+        park: (waitId, left) => binding.chReceiveAsync(handle, into.byteLength, left, waitId),
+        // Taken here, on the JS thread (see receive()); a message longer than
+        // `into` fails with EMSGSIZE and stays queued.
+        parked: () => {
+          const n = binding.chReceive(this.attached(), into, C.IPC_NOWAIT, 0);
+          return n >= 0 ? n : n === -1 ? WOULD_BLOCK : this.intoResult(n, into);
         },
+        readiness: true,
       });
     } catch (err) {
       return Promise.reject(err);
@@ -451,7 +433,8 @@ export class Channel extends IpcHandle {
   /** {@link receiveInto} without waiting: the length, or -1 if the ring is empty. */
   tryReceiveInto(target: ArrayBufferView): number {
     const handle = this.attached();
-    return this.intoResult(binding.chReceive(handle, this.intoTarget(target), C.IPC_NOWAIT, 0), target);
+    const n = binding.chReceive(handle, this.intoTarget(target), C.IPC_NOWAIT, 0);
+    return n >= -1 ? n : this.intoResult(n, target); // taken: nothing runs before the caller has it
   }
 
   /** {@link receiveInto} blocking the calling thread: the length. */
@@ -460,9 +443,10 @@ export class Channel extends IpcHandle {
     const into = this.intoTarget(target);
     const timeout =
       options === undefined ? -1 : check.timeout('options.timeout', check.options('options', options).timeout);
-    const n = this.intoResult(binding.chReceive(handle, into, syncWaitFlags(timeout), timeout), into);
-    if (n < 0) throw timeoutError('channelReceive', { id: this.id });
-    return n;
+    const n = binding.chReceive(handle, into, syncWaitFlags(timeout), timeout);
+    if (n >= 0) return n; // taken: nothing runs before the caller has it
+    if (n === -1) throw timeoutError('channelReceive', { id: this.id });
+    return this.intoResult(n, into);
   }
 
   /**

@@ -32,19 +32,10 @@ function msgmax(): number {
 }
 const defaultMaxSize = msgmax();
 
-// Synchronous receives land here (header, then body), and only the body is
-// copied out into a Buffer of its exact size: cheaper than making a Buffer in
-// native code for every message. Areas above 1 MiB are not kept.
+// A received message starts with its mtype, a native-endian C long.
 const HEADER = C.MSG_HEADER_SIZE;
-const KEPT_AREA_BYTES = 1 << 20;
-let receiveArea = Buffer.allocUnsafeSlow(HEADER + defaultMaxSize);
-function areaFor(maxSize: number): Buffer {
-  const bytes = HEADER + maxSize;
-  if (receiveArea.length >= bytes) return receiveArea;
-  if (bytes > KEPT_AREA_BYTES) return Buffer.allocUnsafeSlow(bytes);
-  receiveArea = Buffer.allocUnsafeSlow(bytes);
-  return receiveArea;
-}
+// Where msgrcvBuffer reports a received message's type (one per thread).
+const typeOut = new Float64Array(1);
 const littleEndian = os.endianness() === 'LE';
 
 /** The mtype at the start of a received message (a native-endian C long), exactly. */
@@ -62,11 +53,9 @@ function message(type: number | bigint, data: Buffer): Message {
   return { type, data };
 }
 
-/** The message the native receive left in `area`, copied out. */
-function messageIn(area: Buffer, length: number): Message {
-  const data = Buffer.allocUnsafeSlow(length);
-  area.copy(data, 0, HEADER, HEADER + length);
-  return message(typeIn(area), data);
+/** msgrcvBuffer's report of a message whose type is not a safe integer (type NaN): `whole` holds the header too. */
+function unsafeMessage(whole: Buffer): Message {
+  return message(typeIn(whole), whole.subarray(HEADER));
 }
 
 /** A received message. */
@@ -342,9 +331,10 @@ export class MessageQueue extends IpcHandle {
         signal: check.signal('options.signal', options?.signal),
         spin: this.receiveSpin,
         attempt: (spinNs) => {
-          const area = areaFor(r.maxSize);
-          const length = binding.msgrcv(id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, spinNs, area);
-          return length >= 0 ? messageIn(area, length) : WOULD_BLOCK;
+          const data = binding.msgrcvBuffer(id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, spinNs, typeOut);
+          if (data === null) return WOULD_BLOCK;
+          const type = typeOut[0];
+          return type === type ? { type, data } : unsafeMessage(data);
         },
         park: (waitId) => binding.msgrcvAsync(id, r.maxSize, r.type, r.flags, timeout, waitId),
         parked: toMessage,
@@ -358,9 +348,10 @@ export class MessageQueue extends IpcHandle {
   tryReceive(options?: ReceiveSelector): Message | undefined {
     this.ensureOpen();
     const r = parseReceive(options);
-    const area = areaFor(r.maxSize);
-    const length = binding.msgrcv(this.id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, 0, area);
-    return length < 0 ? undefined : messageIn(area, length);
+    const data = binding.msgrcvBuffer(this.id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, 0, typeOut);
+    if (data === null) return undefined;
+    const type = typeOut[0];
+    return type === type ? { type, data } : unsafeMessage(data);
   }
 
   /**
@@ -371,15 +362,18 @@ export class MessageQueue extends IpcHandle {
     this.ensureOpen();
     const r = parseReceive(options);
     const timeout = check.timeout('options.timeout', options?.timeout);
-    const area = areaFor(r.maxSize);
-    let length: number;
+    let data: Buffer | null;
     try {
-      length = binding.msgrcv(this.id, r.maxSize, r.type, r.flags | syncWaitFlags(timeout), timeout, area);
+      data = binding.msgrcvBuffer(this.id, r.maxSize, r.type, r.flags | syncWaitFlags(timeout), timeout, typeOut);
     } catch (err) {
       throw withContext(err, { id: this.id });
     }
-    if (length < 0) throw timeoutError('msgrcv', { id: this.id });
-    return messageIn(area, length);
+    if (data === null) throw timeoutError('msgrcv', { id: this.id });
+    // Returned with no JavaScript function call after the receive (an object
+    // literal is none): a worker being terminated stops at a call, and would
+    // stop with the message taken (msgrcvBuffer gives back only what it can see).
+    const type = typeOut[0];
+    return type === type ? { type, data } : unsafeMessage(data);
   }
 
   /**

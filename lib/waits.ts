@@ -28,6 +28,11 @@ interface Pending {
   /** Why the wait was cancelled, set before cancelWait is called. */
   cancelReason?: Error;
   refed: boolean;
+  /**
+   * A readiness wait (see {@link AsyncWait.parked}): parks it again, under a
+   * new wait id, when `map` found nothing to take; false when its time is up.
+   */
+  repark?: () => boolean;
 }
 
 const pending = new Map<number, Pending>();
@@ -57,16 +62,40 @@ function dropRef(): void {
   if (--refedCount === 0) binding.setKeepAlive(false);
 }
 
-/** Where the addon reports an async wait's end (addon.ts hands it over in `binding.init`). */
-export function dispatch(waitId: number, errno: number, value: Buffer | undefined, extra: number): void {
-  const p = pending.get(waitId);
-  if (p === undefined) return;
+/** Registers a started wait under `waitId` (its native call is submitted). */
+function track(waitId: number, p: Pending): void {
+  pending.set(waitId, p);
+  p.group.waits.add(waitId);
+  if (p.refed) addRef();
+  if (p.signal) {
+    const signal = p.signal;
+    p.onAbort = () => cancel(waitId, abortError(signal));
+    signal.addEventListener('abort', p.onAbort, { once: true });
+  }
+}
+
+/** The wait under `waitId` ends: it is no longer pending. */
+function untrack(waitId: number, p: Pending): void {
   pending.delete(waitId);
   p.group.waits.delete(waitId);
   if (p.refed) dropRef();
   if (p.signal && p.onAbort) p.signal.removeEventListener('abort', p.onAbort);
+}
+
+/** Where the addon reports an async wait's end (addon.ts hands it over in `binding.init`). */
+export function dispatch(waitId: number, errno: number, value: Buffer | undefined, extra: number): void {
+  const p = pending.get(waitId);
+  if (p === undefined) return;
+  untrack(waitId, p);
 
   if (errno === 0) {
+    // A readiness wait (repark set) has taken nothing yet: cancelled
+    // meanwhile, it takes nothing; otherwise `map` takes the item now, on
+    // this thread, and the Promise settles right after.
+    if (p.repark !== undefined && p.cancelReason) {
+      p.reject(p.cancelReason);
+      return;
+    }
     let result: unknown;
     try {
       result = p.map(value, extra);
@@ -74,7 +103,17 @@ export function dispatch(waitId: number, errno: number, value: Buffer | undefine
       p.reject(err);
       return;
     }
-    p.resolve(result);
+    if (result !== WOULD_BLOCK) {
+      p.resolve(result);
+      return;
+    }
+    try {
+      // Only a readiness wait's `map` says so: another consumer took the
+      // item. Wait again, for what is left of the timeout.
+      if (!p.repark?.()) p.reject(timeoutError(p.syscall, p.context));
+    } catch (err) {
+      p.reject(err); // closed meanwhile
+    }
   } else if (errno === ECANCELED) {
     p.reject(p.cancelReason ?? new AbortError());
   } else if (errno === ETIMEDOUT) {
@@ -140,10 +179,22 @@ export interface AsyncWait<T> {
   spin: SpinBudget;
   /** The non-blocking call, retried for at most `spinNs`: its result, or {@link WOULD_BLOCK}. */
   attempt(spinNs: number): T | typeof WOULD_BLOCK;
-  /** Starts the blocking call on a waiter thread (an addon `…Async` entry point). */
-  park(waitId: number): void;
-  /** The parked call's report (`value`, `extra`) as the result. */
-  parked(value: Buffer | undefined, extra: number): T;
+  /**
+   * Starts the blocking call on a waiter thread (an addon `…Async` entry
+   * point), for at most `timeout` ms (-1: no limit; the op's own `timeout` at
+   * first, what is left of it when a readiness wait parks again).
+   */
+  park(waitId: number, timeout: number): void;
+  /** The parked call's report (`value`, `extra`) as the result ({@link WOULD_BLOCK}: see `readiness`). */
+  parked(value: Buffer | undefined, extra: number): T | typeof WOULD_BLOCK;
+  /**
+   * A readiness wait: the parked call waits until an item is there and takes
+   * none, and `parked` takes it on the JS thread ({@link WOULD_BLOCK}: another
+   * consumer was quicker, and the wait parks again). A wait whose worker is
+   * terminated then consumes nothing: what cannot be given back (a channel
+   * message) is never taken by a call that might not deliver it.
+   */
+  readiness?: boolean;
 }
 
 /**
@@ -175,7 +226,8 @@ export class WaitGroup {
     context: SysvIpcErrorContext,
     signal: AbortSignal | undefined,
     submit: (waitId: number) => void,
-    map: (value: Buffer | undefined, extra: number) => T,
+    map: (value: Buffer | undefined, extra: number) => T | typeof WOULD_BLOCK,
+    resubmit?: (waitId: number) => boolean,
   ): Promise<T> {
     if (signal?.aborted) return Promise.reject(abortError(signal));
     const waitId = nextWaitId();
@@ -188,15 +240,17 @@ export class WaitGroup {
         syscall,
         context,
         refed: this.refed,
+        signal,
       };
       submit(waitId); // throws synchronously on bad arguments: nothing registered yet
-      pending.set(waitId, p);
-      this.waits.add(waitId);
-      if (p.refed) addRef();
-      if (signal) {
-        p.signal = signal;
-        p.onAbort = () => cancel(waitId, abortError(signal));
-        signal.addEventListener('abort', p.onAbort, { once: true });
+      track(waitId, p);
+      if (resubmit) {
+        p.repark = () => {
+          const next = nextWaitId();
+          if (!resubmit(next)) return false;
+          track(next, p);
+          return true;
+        };
       }
     });
   }
@@ -206,7 +260,8 @@ export class WaitGroup {
    * 1. an aborted signal rejects at once;
    * 2. `attempt(spinNs)` — the non-blocking call, which may retry for up to
    *    `spinNs` (the object's adaptive {@link SpinBudget}; 0 when `timeout`
-   *    is 0) — settles at once when it succeeds ({@link settledNow});
+   *    is 0) — settles at once when it succeeds (at most
+   *    {@link IMMEDIATE_STREAK_MAX} in a row per turn of the event loop);
    * 3. otherwise `timeout` 0 rejects with ETIMEDOUT, and anything else parks:
    *    `park(waitId)` starts the blocking call on a waiter thread, and
    *    `parked(value, extra)` turns its report into the result.
@@ -215,16 +270,41 @@ export class WaitGroup {
   run<T>(op: AsyncWait<T>): Promise<T> {
     try {
       if (op.signal?.aborted) return Promise.reject(abortError(op.signal));
+      // A streak of results delivered at once has had its share of this
+      // turn of the event loop: wait for the next one before taking anything.
+      if (!immediateTurn()) return nextTurn().then(() => this.run(op));
       const spin = op.spin;
       const now = op.attempt(op.timeout === 0 ? 0 : spin.ns);
-      if (now !== WOULD_BLOCK) return settledNow(now);
+      // Taken: handed over with no JavaScript function in between (a worker
+      // being terminated stops at the next call, and would lose the item).
+      if (now !== WOULD_BLOCK) return Promise.resolve(now);
+      immediateStreak--; // nothing was delivered
       spin.missed();
       if (op.timeout === 0) return Promise.reject(timeoutError(op.syscall, op.context));
       const started = performance.now();
-      return this.start(op.syscall, op.context, op.signal, op.park, (value, extra) => {
-        spin.parkedFor(started);
-        return op.parked(value, extra);
-      });
+      // A readiness wait that finds its item taken parks again for what is left of its timeout.
+      const resubmit = op.readiness
+        ? (waitId: number): boolean => {
+            let left = -1;
+            if (op.timeout > 0) {
+              left = Math.ceil(started + op.timeout - performance.now());
+              if (left <= 0) return false;
+            }
+            op.park(waitId, left);
+            return true;
+          }
+        : undefined;
+      return this.start(
+        op.syscall,
+        op.context,
+        op.signal,
+        (waitId) => op.park(waitId, op.timeout),
+        (value, extra) => {
+          spin.parkedFor(started);
+          return op.parked(value, extra);
+        },
+        resubmit,
+      );
     } catch (err) {
       return Promise.reject(err);
     }
@@ -276,7 +356,7 @@ function cancel(waitId: number, reason: Error): void {
 
 // ---- fairness for operations that complete at once
 
-/** After this many async operations settled at once without the event loop turning, one waits for it. */
+/** After this many async operations tried at once without the event loop turning, one waits for it. */
 const IMMEDIATE_STREAK_MAX = 64;
 let immediateStreak = 0;
 let streakResetScheduled = false;
@@ -287,19 +367,25 @@ function resetStreak(): void {
 }
 
 /**
- * The Promise for an async operation that completed at once (its
- * non-blocking attempt succeeded). Settling through microtasks only, a loop
- * such as `for (;;) await queue.receive()` on a busy queue would never give
- * the event loop a turn: timers, I/O and signal handlers would wait until the
- * queue ran dry. So after {@link IMMEDIATE_STREAK_MAX} such results in a row
- * within one turn of the loop, the next one is delivered from `setImmediate`
- * (the result is already taken; only its delivery waits).
+ * Whether an async operation may try to complete at once (its non-blocking
+ * attempt) in this turn of the event loop; counts it as one that did.
+ * Settling through microtasks only, a loop such as
+ * `for (;;) await queue.receive()` on a busy queue would never give the
+ * event loop a turn: timers, I/O and signal handlers would wait until the
+ * queue ran dry. So after {@link IMMEDIATE_STREAK_MAX} such attempts in a
+ * row within one turn of the loop, the next one waits for the next turn
+ * before it takes anything: an item taken and then held back for a turn
+ * would be lost if the worker were terminated meanwhile.
  */
-export function settledNow<T>(value: T): Promise<T> {
+function immediateTurn(): boolean {
   if (!streakResetScheduled) {
     streakResetScheduled = true;
     setImmediate(resetStreak);
   }
-  if (++immediateStreak <= IMMEDIATE_STREAK_MAX) return Promise.resolve(value);
-  return new Promise((resolve) => setImmediate(resolve, value));
+  return ++immediateStreak <= IMMEDIATE_STREAK_MAX;
+}
+
+/** A Promise settled in the event loop's next turn. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

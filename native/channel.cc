@@ -125,8 +125,6 @@ constexpr int64_t kSyncSpinNs = 100000;
 // How long a try form waits for the producers' lock (held only for a copy)
 // before it says "would block".
 constexpr int64_t kTryLockNs = 200000;
-// The first buffer of a parked receive; grown to the message's size.
-constexpr size_t kFirstReceiveBuffer = 4096;
 
 class ChannelSendCall : public BlockingCall {
  public:
@@ -163,63 +161,30 @@ class OwnedChannelSendCall : public ChannelSendCall {
   std::vector<uint8_t> storage_;
 };
 
-// Receives into `into`; EMSGSIZE leaves the message queued and `needed` set.
-class ChannelReceiveCall : public BlockingCall {
+// Waits until the ring holds a message, and takes none: the message is
+// taken on the JS thread, by the call that hands it to JavaScript (Take), so
+// that a receive whose JavaScript is torn down meanwhile (worker.terminate())
+// consumes nothing. A channel receive cannot give a message back (the ring
+// has no way to put a record in front of the head), so it must not take what
+// it may be unable to deliver.
+class ChannelReadableCall : public BlockingCall {
  public:
-  ChannelReceiveCall(std::shared_ptr<ChannelMapping> m, uint8_t* into, size_t size, int64_t spin_ns)
-      : mapping_(std::move(m)), into_(into), size_(size), spin_ns_(spin_ns) {}
-  int Attempt(const Deadline& deadline) override {
-    int r = sysv_ipc_channel_receive(&mapping_->ch, into_, size_, &received_, spin_ns_, deadline.at_ns, 1);
-    spin_ns_ = 0;
-    return r;
-  }
-  bool KernelTimeout() const override { return true; }
-  const char* Syscall() const override { return "channelReceive"; }
-  size_t received() const { return received_; }
-
- protected:
-  std::shared_ptr<ChannelMapping> mapping_;
-  uint8_t* into_;
-  size_t size_;
-  int64_t spin_ns_;
-  size_t received_ = 0;
-};
-
-// The parked receive owns a buffer that grows to the message's size.
-// With a limit (receiveInto's target), a longer message fails with EMSGSIZE and stays queued.
-class OwnedChannelReceiveCall : public BlockingCall {
- public:
-  OwnedChannelReceiveCall(std::shared_ptr<ChannelMapping> m, int64_t limit) : mapping_(std::move(m)), limit_(limit) {}
+  explicit ChannelReadableCall(std::shared_ptr<ChannelMapping> m) : mapping_(std::move(m)) {}
   int Attempt(const Deadline& deadline) override {
     for (;;) {
-      if (buffer_.empty()) {
-        size_t first = kFirstReceiveBuffer;
-        if (limit_ >= 0 && static_cast<uint64_t>(limit_) < first) first = static_cast<size_t>(limit_);
-        buffer_.resize(first + 1);  // never empty, even for a limit of 0
-      }
-      size_t usable = buffer_.size() - 1;
-      int r = sysv_ipc_channel_receive(&mapping_->ch, buffer_.data(), usable, &received_, 0, deadline.at_ns, 1);
-      if (r != EMSGSIZE) return r;
-      if (limit_ >= 0 && received_ > static_cast<uint64_t>(limit_)) return EMSGSIZE;
-      // received_ <= max_message (checked by the header): a bounded allocation.
-      try {
-        buffer_.resize(received_ + 1);
-      } catch (const std::bad_alloc&) {
-        return ENOMEM;
-      }
+      if (sysv_ipc_channel__readable(&mapping_->ch, 0)) return 0;
+      // 0 also after a nap or a wake that another consumer won: look again.
+      int r = sysv_ipc_channel_wait_readable(&mapping_->ch, deadline.at_ns);
+      if (r != 0) return r;
     }
   }
   bool KernelTimeout() const override { return true; }
   const char* Syscall() const override { return "channelReceive"; }
-  CallResult Result(Napi::Env env) override {
-    return CallResult::Bytes(Napi::Buffer<uint8_t>::Copy(env, buffer_.data(), received_));
-  }
+  // "Readable": lib/channel.ts then takes the message (chReceive, IPC_NOWAIT).
+  CallResult Result(Napi::Env) override { return CallResult::Outcome(1); }
 
  private:
   std::shared_ptr<ChannelMapping> mapping_;
-  int64_t limit_;
-  std::vector<uint8_t> buffer_;
-  size_t received_ = 0;
 };
 
 // ---- attach
@@ -429,33 +394,111 @@ Napi::Value ChSend(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
+// Whether worker.terminate() (or process exit) has been asked for this
+// environment. Node-API has no answer to that, and Node marks nothing that
+// it would see in time; but V8 acts on the request at the next JavaScript
+// function call: Addon::Terminating calls an empty one.
+bool TerminationAsked(napi_env env) {
+  auto* addon = Napi::Env(env).GetInstanceData<Addon>();
+  return addon != nullptr && addon->Terminating();
+}
+
+// Takes the oldest message into `into`, on the JS thread, unless the
+// termination of this thread's JavaScript has been asked for: a message taken
+// then would go to JavaScript that never runs again (a channel cannot take a
+// message back), so ECANCELED, with nothing taken. Asked once there is a
+// message (one call into JavaScript per message). A request that comes after
+// the question takes effect at the caller's next JavaScript function call,
+// so the callers return the message with no such call in between.
+int Take(napi_env env, ChannelMapping& m, const ByteView& into, size_t* length) {
+  if (!sysv_ipc_channel__readable(&m.ch, 0)) return EAGAIN;
+  if (TerminationAsked(env)) return ECANCELED;
+  return sysv_ipc_channel_try_receive(&m.ch, into.data, into.length, length);
+}
+
+// Takes a message, spinning for at most `spin_ns` while the ring is empty.
+int TakeSpinning(napi_env env, ChannelMapping& m, const ByteView& into, size_t* length, int64_t spin_ns) {
+  int64_t end = MonotonicNowNs() + spin_ns;
+  for (int i = 0;; i++) {
+    int r = Take(env, m, into, length);
+    if (r != EAGAIN || spin_ns == 0 || ((i & 15) == 15 && MonotonicNowNs() >= end)) return r;
+    sched_yield();
+  }
+}
+
+// Takes a message into `into`: without waiting (`nowait`, after a spin of
+// `spin_ns`), or until `deadline`. The blocking form waits for a message on
+// this thread without taking it (ChannelReadableCall), then takes it here: a
+// wait that worker.terminate() ends, or that a message reaches just as it
+// ends, consumes nothing.
+int ReceiveOnThisThread(Napi::Env env, ChannelHandle* h, const ByteView& into, bool nowait, int64_t spin_ns,
+                        const Deadline& deadline, size_t* length) {
+  ChannelMapping& m = *h->mapping;
+  int r = TakeSpinning(env, m, into, length, spin_ns);
+  if (nowait) return r;
+  while (r == EAGAIN) {
+    int64_t left = -1;
+    if (!deadline.None()) {
+      left = deadline.at_ns - MonotonicNowNs();
+      if (left <= 0) break;
+    }
+    ChannelReadableCall call(h->mapping);
+    r = RunBlockingSync(env, call, left);
+    // Readable: take it, unless another consumer was quicker (EAGAIN: wait again).
+    if (r == 0) r = Take(env, m, into, length);
+  }
+  return r;
+}
+
 // chReceive(handle, into, flags, wait) → length, -1 (would block / timed out),
 // or -2 - n when the message (n bytes) is longer than `into` (nothing consumed).
 Napi::Value ChReceive(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ChannelHandle* h = ArgHandle(info, 0);
   if (!h->mapping) ThrowChannelClosed(env);
-  ChannelMapping& m = *h->mapping;
   ByteView into = ArgBytes(info, 1, "into");
   WaitArg w = ParseWaitArg(info, 2);
   size_t length = 0;
-  int r;
-  if (w.nowait) {
-    int64_t end = MonotonicNowNs() + w.spin_ns;
-    for (int i = 0;; i++) {
-      r = sysv_ipc_channel_try_receive(&m.ch, into.data, into.length, &length);
-      if (r != EAGAIN || w.spin_ns == 0 || ((i & 15) == 15 && MonotonicNowNs() >= end)) break;
-      sched_yield();
-    }
-  } else {
-    ChannelReceiveCall call(h->mapping, into.data, into.length, kSyncSpinNs);
-    r = RunBlockingSync(env, call, w.timeout_ns);
-    length = call.received();
-  }
+  int r = ReceiveOnThisThread(env, h, into, w.nowait, w.nowait ? w.spin_ns : kSyncSpinNs,
+                              Deadline::AfterNs(w.timeout_ns), &length);
   if (r == EAGAIN || r == ETIMEDOUT) return Napi::Number::New(env, -1);
   if (r == EMSGSIZE) return Napi::Number::New(env, -2.0 - static_cast<double>(length));
   if (r != 0) ThrowErrno(env, r, "channelReceive");
   return Napi::Number::New(env, static_cast<double>(length));
+}
+
+// chReceiveBuffer(handle, flags, wait) → the message as a new Buffer, or null
+// (would block / timed out). Made so that a worker being terminated loses
+// nothing (see Take): the Buffer is made before the message is taken (its
+// length learnt by a take into 0 bytes, which says EMSGSIZE and the length
+// and takes nothing), so that nothing can fail after the take, and no
+// JavaScript function runs between the take and the caller's next statement.
+Napi::Value ChReceiveBuffer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ChannelHandle* h = ArgHandle(info, 0);
+  if (!h->mapping) ThrowChannelClosed(env);
+  WaitArg w = ParseWaitArg(info, 1);
+  Deadline deadline = Deadline::AfterNs(w.timeout_ns);
+  int64_t spin_ns = w.nowait ? w.spin_ns : kSyncSpinNs;
+  uint8_t none = 0;
+  for (;;) {
+    size_t length = 0;
+    int r = ReceiveOnThisThread(env, h, ByteView{&none, 0}, w.nowait, spin_ns, deadline, &length);
+    spin_ns = 0;
+    if (r == 0) return Napi::Buffer<uint8_t>::New(env, 0);  // an empty message, taken
+    if (r == EAGAIN || r == ETIMEDOUT) return env.Null();
+    if (r != EMSGSIZE) ThrowErrno(env, r, "channelReceive");
+    // `length` <= maxMessageSize (the header bounds it): a bounded allocation.
+    Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, length);
+    size_t got = 0;
+    r = sysv_ipc_channel_try_receive(&h->mapping->ch, out.Data(), length, &got);
+    if (r == 0 && got == length) return out;
+    // Another consumer was quicker, and the next message is shorter: ours
+    // now, in a Buffer too long for it (a rare copy, made after the take).
+    if (r == 0) return Napi::Buffer<uint8_t>::Copy(env, out.Data(), got);
+    if (r != EAGAIN && r != EMSGSIZE) ThrowErrno(env, r, "channelReceive");
+    // Another consumer took it: look again (a try form only once more).
+  }
 }
 
 // chSendAsync(handle, data, offset, length, timeoutMs, waitId)
@@ -474,18 +517,21 @@ Napi::Value ChSendAsync(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// chReceiveAsync(handle, limit, timeoutMs, waitId): reports the message as a
-// Buffer; with limit >= 0 a longer message fails with EMSGSIZE, unconsumed.
+// chReceiveAsync(handle, limit, timeoutMs, waitId): waits on a waiter thread
+// until the ring holds a message, and reports "readable" (1) without taking
+// it: lib/channel.ts takes it on the JS thread (chReceive with IPC_NOWAIT,
+// into a buffer of `limit` bytes or the growing receive area) as it settles
+// the wait, and parks again if another consumer took it first. `limit` is
+// only validated here; the take applies it.
 Napi::Value ChReceiveAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ChannelHandle* h = ArgHandle(info, 0);
   if (!h->mapping) ThrowChannelClosed(env);
-  int64_t limit = ArgInteger(info, 1, "limit", -1, kMaxSafeInteger);
+  ArgInteger(info, 1, "limit", -1, kMaxSafeInteger);
   int64_t timeout_ns = ArgTimeoutNs(info, 2, "timeout");
   uint64_t wait_id = ArgWaitId(info, 3);
   WaiterPool& pool = env.GetInstanceData<Addon>()->Pool(env);
-  pool.Submit(env, wait_id, std::make_unique<OwnedChannelReceiveCall>(h->mapping, limit),
-              Deadline::AfterNs(timeout_ns));
+  pool.Submit(env, wait_id, std::make_unique<ChannelReadableCall>(h->mapping), Deadline::AfterNs(timeout_ns));
   return env.Undefined();
 }
 
@@ -575,6 +621,7 @@ void RegisterChannel(Napi::Env env, Napi::Object exports, Napi::Object constants
              {"chClose", ChClose},
              {"chSend", ChSend},
              {"chReceive", ChReceive},
+             {"chReceiveBuffer", ChReceiveBuffer},
              {"chSendAsync", ChSendAsync},
              {"chReceiveAsync", ChReceiveAsync},
              {"chStats", ChStats},
@@ -609,6 +656,7 @@ void RegisterChannel(Napi::Env env, Napi::Object exports, Napi::Object constants
           {"chClose", UnavailableEntryPoint},
           {"chSend", UnavailableEntryPoint},
           {"chReceive", UnavailableEntryPoint},
+          {"chReceiveBuffer", UnavailableEntryPoint},
           {"chSendAsync", UnavailableEntryPoint},
           {"chReceiveAsync", UnavailableEntryPoint},
           {"chStats", UnavailableEntryPoint},

@@ -228,6 +228,54 @@ Napi::Value MsgRcv(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(call.received()));
 }
 
+// msgrcvBuffer(id, maxSize, type, flags, wait, typeOut) → the body as a new
+// Buffer, its type in typeOut (8 bytes, a native-endian double), or null
+// (IPC_NOWAIT and nothing matches). The receive of the sync form and of an
+// async receive's attempt on the JS thread, made so that a worker being
+// terminated loses nothing: the Buffer is made here, then V8 is asked
+// whether termination was requested (Addon::Terminating: an empty JavaScript
+// function call, where V8 acts on the request; Node-API has no answer), and
+// if so the message goes back to its queue. lib/message-queue.ts returns the
+// message with no JavaScript function call in between: a request that comes
+// after the question takes effect at the caller's next call, once it has the
+// message. Asking costs a call into JavaScript per message.
+//
+// A type above 2^53 - 1 (a C sender) has no exact double: typeOut is then
+// NaN and the Buffer holds the whole message, header included
+// (lib/message-queue.ts reads the exact type and throws UnsafeMessageTypeError).
+Napi::Value MsgRcvBuffer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ReceiveArgs a = ParseReceive(info);
+  int64_t timeout_ns = -1, spin_ns = 0;
+  ParseWait(info, 4, a.flags, &timeout_ns, &spin_ns);
+  ByteView type_out = ArgBytes(info, 5, "typeOut");
+  if (type_out.length < sizeof(double)) ThrowRangeError(env, "The \"typeOut\" buffer must hold 8 bytes");
+  std::unique_ptr<char[]> oversized;
+  char* buffer = ThreadBuffer(kHeader + a.max_size, oversized);
+  MsgReceiveCall call(a.id, buffer, a.max_size, a.type, a.flags);
+  int err = (a.flags & IPC_NOWAIT) ? SpinNonBlocking(call, spin_ns) : RunBlockingSync(env, call, timeout_ns);
+  // msgrcv(2): with IPC_NOWAIT and no matching message, ENOMSG (EAGAIN on some systems).
+  if ((err == ENOMSG || err == EAGAIN) && (a.flags & IPC_NOWAIT)) return env.Null();
+  if (err != 0) ThrowErrno(env, err, "msgrcv");
+  bool safe = static_cast<int64_t>(call.type()) <= kMaxSafeInteger;
+  double type = safe ? static_cast<double>(call.type()) : std::nan("");
+  Napi::Value out;
+  try {
+    out = safe ? Napi::Buffer<char>::Copy(env, call.body(), call.received())
+               : Napi::Buffer<char>::Copy(env, buffer, kHeader + call.received());
+  } catch (const Napi::Error&) {
+    call.Undo();  // back to the end of its queue (msgsnd cannot insert)
+    throw;
+  }
+  Addon* addon = env.GetInstanceData<Addon>();
+  if (addon != nullptr && addon->Terminating()) {
+    call.Undo();
+    ThrowErrno(env, ECANCELED, "msgrcv");
+  }
+  memcpy(type_out.data, &type, sizeof type);
+  return out;
+}
+
 Napi::Value MsgSndAsync(const Napi::CallbackInfo& info) {
   SendArgs a = ParseSend(info);
   uint64_t wait_id = ArgWaitId(info, 5);
@@ -304,6 +352,7 @@ void RegisterMessageQueue(Napi::Env env, Napi::Object exports, Napi::Object cons
   exports.Set("msgget", Napi::Function::New(env, MsgGet, "msgget"));
   exports.Set("msgsnd", Napi::Function::New(env, MsgSnd, "msgsnd"));
   exports.Set("msgrcv", Napi::Function::New(env, MsgRcv, "msgrcv"));
+  exports.Set("msgrcvBuffer", Napi::Function::New(env, MsgRcvBuffer, "msgrcvBuffer"));
   exports.Set("msgsndAsync", Napi::Function::New(env, MsgSndAsync, "msgsndAsync"));
   exports.Set("msgrcvAsync", Napi::Function::New(env, MsgRcvAsync, "msgrcvAsync"));
   exports.Set("msgStat", Napi::Function::New(env, MsgStat, "msgStat"));

@@ -126,7 +126,7 @@ describe('receiveInto copies into the target it was given', () => {
   // Resizable ArrayBuffers came with Node 20.
   const resizable = typeof (ArrayBuffer.prototype as { resize?: unknown }).resize === 'function';
   (resizable ? test : test.skip)(
-    'a target shrunk out of its buffer while parked: the length is reported and nothing is written anywhere',
+    'a target shrunk out of its buffer while parked: EMSGSIZE, nothing written anywhere, the message stays',
     async () => {
       const ch = track(Channel.create({ capacity: 4096 }));
       const ab = new (
@@ -137,8 +137,10 @@ describe('receiveInto copies into the target it was given', () => {
       await sleep(30);
       ab.resize(8); // the view now lies beyond the buffer's end: byteLength 0
       ch.sendSync('hello');
-      await expect(p).resolves.toBe(5);
+      // Taken on the JS thread into the target as it is then: too long for it (issue 19 item 11).
+      await expect(p).rejects.toMatchObject({ code: 'EMSGSIZE' });
       expect([...new Uint8Array(ab)]).toEqual(new Array(8).fill(0));
+      expect(ch.tryReceive()!.toString()).toBe('hello');
     },
   );
 

@@ -172,6 +172,7 @@ describe('native binding fuzz', () => {
       for (const fn of [
         'msgsnd',
         'msgrcv',
+        'msgrcvBuffer',
         'msgsndAsync',
         'msgrcvAsync',
         'semop',
@@ -188,6 +189,7 @@ describe('native binding fuzz', () => {
         'cancelWait',
         'chSend',
         'chReceive',
+        'chReceiveBuffer',
         'chSendAsync',
         'chReceiveAsync',
         'chStats',
