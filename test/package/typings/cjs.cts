@@ -1,4 +1,5 @@
 // A strict CommonJS consumer (`module: nodenext` in a package without "type": "module").
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- what a CommonJS consumer in TypeScript writes
 import sysv = require('sysv-ipc');
 
 export function main(): number {
