@@ -84,8 +84,10 @@ test('each example block in README is its file in examples/, unchanged', () => {
   }
 });
 
-test('README names every example in examples/', () => {
+test('README names every example in examples/, and so does the table in examples/README.md', () => {
   expect(examples.filter((f) => !README.includes(`examples/${f}`))).toEqual([]);
+  const table = fs.readFileSync(path.join(EXAMPLES, 'README.md'), 'utf8');
+  expect(examples.filter((f) => !table.includes(`| [${f}](${f}) |`))).toEqual([]);
 });
 
 // ---- running them
