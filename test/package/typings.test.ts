@@ -83,4 +83,16 @@ describe.each(Object.entries(COMPILERS))('TypeScript %s', (major, tsc) => {
       errors: [],
     });
   });
+
+  test('without @types/node, the error points at sysv-ipc and names the missing type definitions for node', () => {
+    const types = path.join(app, 'node_modules', '@types', 'node');
+    fs.renameSync(types, `${types}.hidden`);
+    try {
+      const { status, output } = typeCheck(tsc);
+      expect(status).not.toBe(0);
+      expect(output).toMatch(/node_modules\/sysv-ipc\/dist\/index\.d\.ts.*Cannot find type definition file for 'node'/);
+    } finally {
+      fs.renameSync(`${types}.hidden`, types);
+    }
+  });
 });
