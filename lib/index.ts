@@ -9,6 +9,14 @@
  * @document ../docs/channel-layout.md
  * @packageDocumentation
  */
+// What the typings use from outside the package, named here so that a consumer's
+// compiler loads it whatever its `types` and `lib` say (TypeScript 7 includes no
+// @types package by default, and a target below ES2025 has no `Disposable`):
+// Node's types (Buffer, node:fs; the consumer installs @types/node) and the
+// `using` protocol (Symbol.dispose, Disposable). preserve="true" keeps them in
+// dist/index.d.ts (TypeScript 5.5 and later drop them from declarations otherwise).
+/// <reference types="node" preserve="true" />
+/// <reference lib="esnext.disposable" preserve="true" />
 export { MessageQueue, MESSAGE_TYPE_MAX, UnsafeMessageTypeError } from './message-queue';
 export type {
   Message,

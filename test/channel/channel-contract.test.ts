@@ -9,7 +9,16 @@
  */
 import * as path from 'node:path';
 import { Channel, IPC_PRIVATE, SharedMemory, SysvIpcError } from '../../lib';
-import { Child, runInPrivateIpcNamespace, sleep, threadsInFutexOn, track, until, useCleanup } from '../support/helpers';
+import {
+  Child,
+  runInPrivateIpcNamespace,
+  sleep,
+  testIf,
+  threadsInFutexOn,
+  track,
+  until,
+  useCleanup,
+} from '../support/helpers';
 
 useCleanup();
 
@@ -125,7 +134,7 @@ describe('receiveInto copies into the target it was given', () => {
 
   // Resizable ArrayBuffers came with Node 20.
   const resizable = typeof (ArrayBuffer.prototype as { resize?: unknown }).resize === 'function';
-  (resizable ? test : test.skip)(
+  testIf(resizable, 'resizable ArrayBuffers came with Node 20')(
     'a target shrunk out of its buffer while parked: EMSGSIZE, nothing written anywhere, the message stays',
     async () => {
       const ch = track(Channel.create({ capacity: 4096 }));

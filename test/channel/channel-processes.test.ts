@@ -303,8 +303,9 @@ describe('crash safety', () => {
       expect(lost).toBeLessThanOrEqual(receiverKills);
       const longestSend = Math.max(...sends.map((s) => s.maxGapMs));
       console.log(
-        `storm: ${kills} C kills (${receiverKills} receivers) + ${nodeKills} Node producers killed; ` +
-          `${lost} messages lost with killed receivers; longest send ${longestSend.toFixed(1)} ms; ` +
+        `storm (checks passed): ${kills} C kills (${receiverKills} receivers) + ${nodeKills} Node producers killed; ` +
+          `${lost} messages were taken by receivers killed before they returned them (expected: at most one per ` +
+          `killed receiver); longest send ${longestSend.toFixed(1)} ms; ` +
           `longest wait between two messages at the stable consumer ${r.maxGapMs.toFixed(1)} ms`,
       );
       // A few hundred on an idle 2-core machine; fewer under load or sanitizers (the checks above hold either way).

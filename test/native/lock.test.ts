@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { testIf } from '../support/helpers';
 
 const ROOT = path.join(__dirname, '..', '..');
 const haveCc = (() => {
@@ -18,7 +19,7 @@ const haveCc = (() => {
     return false;
   }
 })();
-const maybe = haveCc ? test : test.skip;
+const maybe = testIf(haveCc, 'no C compiler (cc) to build the C peer');
 let program = '';
 
 beforeAll(() => {

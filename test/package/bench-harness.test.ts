@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { list } from '../../lib';
+import { testIf } from '../support/helpers';
 
 const ROOT = path.join(__dirname, '..', '..');
 const RUN = path.join(ROOT, 'bench', 'run.js');
@@ -286,7 +287,7 @@ describe('npm run bench -- --quick: the Python peer rows, end to end', () => {
     }
   }, 130000);
 
-  (pythonPresent ? test : test.skip)(
+  testIf(pythonPresent, 'no python3 on PATH')(
     'SIGINT while Python children run: children gone, objects removed, exit 130',
     async () => {
       const child = spawn(process.execPath, [RUN, '--filter', 'msg-tput-64-python', '--reps', '50'], {

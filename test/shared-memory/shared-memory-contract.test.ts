@@ -8,7 +8,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { IPC_PRIVATE, SharedMemory } from '../../lib';
-import { Child, LOAD_LIB, threadsInFutexOn, track, until, useCleanup } from '../support/helpers';
+import { Child, LOAD_LIB, testIf, threadsInFutexOn, track, until, useCleanup } from '../support/helpers';
 
 useCleanup();
 
@@ -117,7 +117,10 @@ describe('SharedMemory out-of-bounds and read-only errors', () => {
 
 describe('SharedMemory after ArrayBuffer.prototype.transfer()', () => {
   // Node 20 has transfer() behind a flag, on by default from Node 21; Node 18 has none.
-  const testTransfer = Number(process.versions.node.split('.')[0]) >= 20 ? test : test.skip;
+  const testTransfer = testIf(
+    Number(process.versions.node.split('.')[0]) >= 20,
+    'ArrayBuffer.prototype.transfer needs Node 20',
+  );
   testTransfer('arrayBuffer and buffer throw ERR_SYSV_IPC_VIEW_TRANSFERRED; read() still works', () => {
     const flags: string[] = [];
     if (typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer !== 'function') {

@@ -14,6 +14,7 @@ import {
   testIfProbes,
   randomKey,
   runWithShmmax,
+  testIf,
   track,
   useCleanup,
   until,
@@ -524,7 +525,10 @@ describe('SharedMemory views that leave through the language', () => {
   });
 
   // ArrayBuffer.prototype.transfer: Node 20 behind a flag, on by default from Node 21; Node 18 has none.
-  const testTransfer = Number(process.versions.node.split('.')[0]) >= 20 ? test : test.skip;
+  const testTransfer = testIf(
+    Number(process.versions.node.split('.')[0]) >= 20,
+    'ArrayBuffer.prototype.transfer needs Node 20',
+  );
   testTransfer(
     'ArrayBuffer.prototype.transfer moves the mapping out: detach leaves shmdt to the moved buffer’s GC (no SIGSEGV)',
     () => {

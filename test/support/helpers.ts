@@ -401,10 +401,33 @@ export const probes: TestProbes = new Proxy({} as TestProbes, {
   },
 });
 /**
- * `test` for a test that needs the probes: skipped (visibly) only where the
- * suite runs against the shipped prebuild (PREBUILDS_ONLY=1), which has none;
- * everywhere else it runs, and fails if the probes are missing.
+ * `test` when `condition` holds; otherwise `test.skip`, with the reason added
+ * to the test's name (`… [skipped: no C compiler (cc)]`), so that jest's list
+ * of skipped tests says why each one did not run.
  */
-export const testIfProbes: jest.It = PREBUILDS_ONLY ? test.skip : test;
+export function testIf(condition: boolean, why: string): jest.It {
+  if (condition) return test;
+  return Object.assign(
+    (name: string, fn?: jest.ProvidesCallback, timeout?: number) => test.skip(`${name} [skipped: ${why}]`, fn, timeout),
+    test.skip,
+  ) as jest.It;
+}
+
+/** `describe` likewise: every test inside is skipped, and the block's name says why. */
+export function describeIf(condition: boolean, why: string): jest.Describe {
+  if (condition) return describe;
+  return Object.assign(
+    (name: string, fn: jest.EmptyFunction) => describe.skip(`${name} [skipped: ${why}]`, fn),
+    describe.skip,
+  ) as jest.Describe;
+}
+
+const NO_PROBES = 'the shipped prebuild (PREBUILDS_ONLY=1) has no test probes';
+/**
+ * `test` for a test that needs the probes: skipped (visibly, saying why) only
+ * where the suite runs against the shipped prebuild (PREBUILDS_ONLY=1), which
+ * has none; everywhere else it runs, and fails if the probes are missing.
+ */
+export const testIfProbes: jest.It = testIf(!PREBUILDS_ONLY, NO_PROBES);
 /** `describe` likewise. */
-export const describeIfProbes: jest.Describe = PREBUILDS_ONLY ? describe.skip : describe;
+export const describeIfProbes: jest.Describe = describeIf(!PREBUILDS_ONLY, NO_PROBES);
