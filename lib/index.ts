@@ -42,7 +42,7 @@ export type {
   SemaphoreLock,
 } from './semaphore';
 export { Mutex, MutexNotHeldError } from './mutex';
-export type { MutexCreateOptions, MutexOpenOptions } from './mutex';
+export type { MutexCreateOptions, MutexOpenOptions, MutexLockResult } from './mutex';
 
 // -- end of semaphores
 

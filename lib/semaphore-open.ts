@@ -79,6 +79,12 @@ export interface OpenSetRequest {
   create: boolean;
   /** Members: required with `create`; otherwise the least the set must have. */
   size: number | undefined;
+  /**
+   * With `create`: the least an existing set must have, when fewer than
+   * `size` will do (Mutex opens a set of one made by an older version).
+   * Default `size`.
+   */
+  existingSize?: number;
   /** The starting values, asked for only when this call creates the set. */
   values: () => number[];
   mode: number;
@@ -113,7 +119,7 @@ export function openSet(k: Key, what: string, o: OpenSetRequest): OpenedSet {
     }
     let id: number;
     try {
-      id = binding.semget(k, o.size, 0);
+      id = binding.semget(k, o.existingSize ?? o.size, 0);
     } catch (err) {
       if (errnoOf(err) === ENOENT) continue; // removed since our EEXIST: try to create again
       throw err;
