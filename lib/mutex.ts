@@ -13,7 +13,7 @@
 import { constants as osConstants } from 'node:os';
 import { binding } from './addon';
 import { SemaphoreSetView } from './semaphore-set-view';
-import { MutexNotHeldError, SysvIpcError, withContext } from './errors';
+import { about, MutexNotHeldError, naming, SysvIpcError } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
 import * as check from './validate';
 import { parseInitTimeout, parseOpen } from './open-options';
@@ -238,12 +238,12 @@ export class Mutex extends SemaphoreSetView {
       if (err instanceof SysvIpcError && err.errno === EACCES) return ALIVE;
       // Gone (EIDRM/EINVAL): so is the lock.
       held.delete(id);
-      throw withContext(err, this.sem.context);
+      throw naming(err, this.sem.context);
     }
     if (holders <= 1) return ALIVE;
     // Keep our own unit, clear the dead holders' (without SEM_UNDO, as they
     // were raised), so that the report is given once.
-    binding.semop(id, Int32Array.of(1, 1 - holders, 0), C.IPC_NOWAIT, -1);
+    about(this.sem.context, () => binding.semop(id, Int32Array.of(1, 1 - holders, 0), C.IPC_NOWAIT, -1));
     return DIED;
   }
 
@@ -257,8 +257,10 @@ export class Mutex extends SemaphoreSetView {
     // adding one. Allowed after close(): a held lock must stay releasable.
     // UNLOCK would block only if member 1 is 0, which no holder of this
     // protocol leaves (a program outside it reset it): release member 0 alone then.
-    if (this.reportsOwnerDied && binding.semop(this.id, UNLOCK(), C.IPC_NOWAIT, -1)) return;
-    binding.semop(this.id, UNLOCK_PLAIN(), C.IPC_NOWAIT, -1);
+    about(this.sem.context, () => {
+      if (this.reportsOwnerDied && binding.semop(this.id, UNLOCK(), C.IPC_NOWAIT, -1)) return;
+      binding.semop(this.id, UNLOCK_PLAIN(), C.IPC_NOWAIT, -1);
+    });
   }
 
   /**
@@ -278,7 +280,8 @@ export class Mutex extends SemaphoreSetView {
 
   /** IPC_STAT plus the lock's value (member 0; 1 = unlocked), last pid and waiter counts. */
   info(): SemaphoreInfo {
-    return { ...this.semaphoreSet.info(), index: 0, ...binding.semMember(this.id, 0) };
+    const member = about(this.sem.context, () => binding.semMember(this.id, 0));
+    return { ...this.semaphoreSet.info(), index: 0, ...member };
   }
 
   /** Deletes the mutex from the kernel (IPC_RMID); waiters wake with EIDRM. */
