@@ -95,6 +95,6 @@ export type {
 export { IPC_PRIVATE } from './keys';
 export type { Key } from './keys';
 export type { IpcOwnership, IpcOwnershipChange } from './ownership';
-export { SysvIpcError, AbortError, ClosedError } from './errors';
+export { SysvIpcError, AbortError, ClosedError, BadValueError } from './errors';
 export type { IpcKind, SysvIpcErrorContext } from './errors';
 export type { WaitOptions } from './waits';

@@ -257,10 +257,12 @@ export class Mutex extends SemaphoreSetView {
     // adding one. Allowed after close(): a held lock must stay releasable.
     // UNLOCK would block only if member 1 is 0, which no holder of this
     // protocol leaves (a program outside it reset it): release member 0 alone then.
-    about(this.sem.context, () => {
+    try {
       if (this.reportsOwnerDied && binding.semop(this.id, UNLOCK(), C.IPC_NOWAIT, -1)) return;
       binding.semop(this.id, UNLOCK_PLAIN(), C.IPC_NOWAIT, -1);
-    });
+    } catch (err) {
+      throw naming(err, this.sem.context);
+    }
   }
 
   /**
