@@ -308,13 +308,20 @@ export class OutOfRangeError extends RangeError {
 export class ClosedError extends Error {
   /** Always `'ERR_SYSV_IPC_CLOSED'`. */
   readonly code = ERR.CLOSED;
+  /** The IPC key of the object, when known. */
+  key?: number;
+  /** The IPC identifier of the object, when known. */
+  id?: number;
   /**
    * @param what The object, for example "The message queue".
    * @param state How it was let go; default "is closed".
+   * @param context The object's key and id (a handle knows them).
    */
-  constructor(what: string, state = 'is closed') {
-    super(`${what} ${state}`);
+  constructor(what: string, state = 'is closed', context?: SysvIpcErrorContext) {
+    super(`${what}${context?.id === undefined ? '' : ` (id ${context.id})`} ${state}`);
     this.name = 'Error';
+    if (context?.key !== undefined) this.key = context.key;
+    if (context?.id !== undefined) this.id = context.id;
   }
 }
 

@@ -225,3 +225,22 @@ describe('a received value that cannot be decoded', () => {
     expect((err as Error).message).toContain(`(${raw.length} bytes) is not a value sent with sendValue()`);
   });
 });
+
+describe('ERR_SYSV_IPC_CLOSED names the object', () => {
+  test('a call through a closed handle, and a wait that close() ends, carry its id and key', async () => {
+    const key = randomKey();
+    const sem = track(Semaphore.create({ key, initialValue: 0 }));
+    const pending = sem.acquire().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    sem.close();
+    const ended = await pending;
+    expect(ended).toMatchObject({ code: 'ERR_SYSV_IPC_CLOSED', id: sem.id, key });
+    expect(thrown(() => sem.tryAcquire())).toMatchObject({ code: 'ERR_SYSV_IPC_CLOSED', id: sem.id, key });
+    expect((ended as Error).message).toBe(`The semaphore set (id ${sem.id}) is closed`);
+    const queue = track(MessageQueue.create());
+    queue.close();
+    expect(thrown(() => queue.trySend('x'))).toMatchObject({ code: 'ERR_SYSV_IPC_CLOSED', id: queue.id, key: 0 });
+  });
+});
