@@ -326,3 +326,24 @@ describe('Mutex tells the next holder that the last one died (ownerDied)', () =>
     expect(created.semaphoreSet.values()).toEqual([1, 0]);
   });
 });
+
+test('racing open-or-create of a Mutex: one creator, a set of two, nobody told of a death', async () => {
+  const racers = 6;
+  const children = Array.from({ length: racers }, () => new Child('sem-open-race'));
+  try {
+    await Promise.all(children.map((c) => c.next()));
+    for (let round = 0; round < 4; round++) {
+      const key = randomKey();
+      for (const c of children) c.send({ round, key, mutex: true });
+      const results = await Promise.all(children.map((c) => c.next<Record<string, unknown>>()));
+      const mutex = track(Mutex.open(key));
+      expect(results.filter((r) => r.error)).toEqual([]);
+      expect(results.filter((r) => r.created)).toHaveLength(1);
+      expect(results.every((r) => r.reports === true && r.ownerDied === false)).toBe(true);
+      expect(mutex.semaphoreSet.values()).toEqual([1, 0]);
+    }
+  } finally {
+    for (const c of children) c.send({ exit: true });
+    await Promise.all(children.map((c) => c.exited));
+  }
+});
