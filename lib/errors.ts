@@ -9,6 +9,7 @@
  * whether it was thrown synchronously or delivered to a Promise.
  */
 import * as util from 'node:util';
+import * as v8 from 'node:v8';
 import { constants as osConstants } from 'node:os';
 
 /** The System V object a failing call was about. */
@@ -65,6 +66,8 @@ export const ERR = {
   UNSAFE_MESSAGE_TYPE: 'ERR_SYSV_IPC_UNSAFE_MESSAGE_TYPE',
   /** No native addon fits this platform: {@link NoBinaryError}. */
   NO_BINARY: 'ERR_SYSV_IPC_NO_BINARY',
+  /** A received value that node:v8 cannot decode (not sent with sendValue): {@link BadValueError}. */
+  BAD_VALUE: 'ERR_SYSV_IPC_BAD_VALUE',
 } as const;
 
 // A channel's own failures (include/sysv-ipc/channel.h) travel as errno
@@ -83,17 +86,19 @@ const OBJECT_NAME: Record<IpcKind, string> = {
 
 // Short explanations of what an errno means for a SysV object, in the spirit
 // of Python's sysv_ipc ("the queue no longer exists"), appended to Node's text.
-function hint(code: string, kind: IpcKind | undefined, syscall = ''): string {
+function hint(code: string, kind: IpcKind | undefined, syscall = '', key?: number): string {
   const what = syscall.startsWith('channel') ? 'the channel' : kind ? `the ${OBJECT_NAME[kind]}` : 'the object';
+  // ENOENT and EEXIST are about a key: name it when the caller gave it (not IPC_PRIVATE, which names nothing).
+  const forKey = key === undefined || key === 0 ? 'for this key' : `for key ${formatKey(key)}`;
   switch (code) {
     case 'EMSGSIZE':
       return 'the message is longer than the target (nothing was consumed)';
     case 'EIDRM':
       return `${what} was removed`;
     case 'EEXIST':
-      return `${what} already exists for this key`;
+      return `${what} already exists ${forKey}`;
     case 'ENOENT':
-      return `no ${kind ? OBJECT_NAME[kind] : 'object'} exists for this key`;
+      return `no ${kind ? OBJECT_NAME[kind] : 'object'} exists ${forKey}`;
     case 'EINVAL':
       return kind === 'msg' || kind === 'sem' || kind === 'shm' ? `invalid identifier or argument for ${what}` : '';
     case 'EACCES':
@@ -109,6 +114,11 @@ function hint(code: string, kind: IpcKind | undefined, syscall = ''): string {
     default:
       return '';
   }
+}
+
+/** A key as `ipcs` prints it: unsigned hex (`0xdeadbeef`, never negative). */
+export function formatKey(key: number): string {
+  return `0x${(key >>> 0).toString(16).padStart(8, '0')}`;
 }
 
 // strerror(3) texts for errnos that libuv's map (util.getSystemErrorMap) lacks.
@@ -171,7 +181,8 @@ export class SysvIpcError extends Error {
     const channel = syscall.startsWith('channel') ? CHANNEL_CODES[errnoCode] : undefined;
     const code = channel ? channel[0] : errnoCode;
     const { detail, path } = (context ?? {}) as ErrorDetail;
-    const extra = detail ?? (channel ? channel[1] : path === undefined ? hint(errnoCode, kind, syscall) : '');
+    const extra =
+      detail ?? (channel ? channel[1] : path === undefined ? hint(errnoCode, kind, syscall, context?.key) : '');
     super(`${code}: ${text}, ${syscall}${path === undefined ? '' : ` '${path}'`}${extra ? ` (${extra})` : ''}`);
     this.name = 'SysvIpcError';
     this.code = code;
@@ -218,6 +229,35 @@ export function withContext(err: unknown, context: SysvIpcErrorContext): unknown
     if (err.id === undefined && context.id !== undefined) err.id = context.id;
   }
   return err;
+}
+
+/**
+ * `err` naming the object it was about. The addon builds a SysvIpcError from
+ * errno and syscall alone (`msgget`'s ENOENT knows no key): such a bare error
+ * is rebuilt with `context`, so that its `key`/`id` are set and its message
+ * names the key ("no message queue exists for key 0x00005eed"). An error with
+ * a message of its own only gets the fields it lacks ({@link withContext});
+ * anything else passes through untouched.
+ */
+export function naming(err: unknown, context: SysvIpcErrorContext): unknown {
+  if (
+    err instanceof SysvIpcError &&
+    err.key === undefined &&
+    err.id === undefined &&
+    err.message === new SysvIpcError(err.errno, err.syscall).message
+  ) {
+    return new SysvIpcError(err.errno, err.syscall, context);
+  }
+  return withContext(err, context);
+}
+
+/** Runs a call about one object; its failure names the object ({@link naming}). */
+export function about<T>(context: SysvIpcErrorContext, call: () => T): T {
+  try {
+    return call();
+  } catch (err) {
+    throw naming(err, context);
+  }
 }
 
 /** ETIMEDOUT from a wait whose `timeout` ran out. */
@@ -268,13 +308,20 @@ export class OutOfRangeError extends RangeError {
 export class ClosedError extends Error {
   /** Always `'ERR_SYSV_IPC_CLOSED'`. */
   readonly code = ERR.CLOSED;
+  /** The IPC key of the object, when known. */
+  key?: number;
+  /** The IPC identifier of the object, when known. */
+  id?: number;
   /**
    * @param what The object, for example "The message queue".
    * @param state How it was let go; default "is closed".
+   * @param context The object's key and id (a handle knows them).
    */
-  constructor(what: string, state = 'is closed') {
-    super(`${what} ${state}`);
+  constructor(what: string, state = 'is closed', context?: SysvIpcErrorContext) {
+    super(`${what}${context?.id === undefined ? '' : ` (id ${context.id})`} ${state}`);
     this.name = 'Error';
+    if (context?.key !== undefined) this.key = context.key;
+    if (context?.id !== undefined) this.id = context.id;
   }
 }
 
@@ -361,6 +408,50 @@ export class UnsafeMessageTypeError extends RangeError {
       `The received message's type ${type} is above Number.MAX_SAFE_INTEGER; the message is on this error (type, data)`,
     );
     this.name = 'RangeError';
+  }
+}
+
+/**
+ * A received message that node:v8 cannot decode: it was not sent with
+ * `sendValue()` (raw bytes, another program, another serializer version).
+ * Receiving took it from the queue or channel: it is here, in `data`, and the
+ * decoder's own error is the `cause`.
+ */
+export class BadValueError extends Error {
+  /** Always `'ERR_SYSV_IPC_BAD_VALUE'`. */
+  readonly code = ERR.BAD_VALUE;
+  /** The IPC key of the queue or channel it came from, when known. */
+  key?: number;
+  /** The IPC identifier of the queue or channel it came from. */
+  id?: number;
+  constructor(
+    /** The message's bytes, as received. */
+    readonly data: Buffer,
+    cause: unknown,
+    context?: SysvIpcErrorContext,
+  ) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    const from = context?.id === undefined ? '' : ` from id ${context.id}`;
+    super(
+      `The received message${from} (${data.length} bytes) is not a value sent with sendValue(): ${reason}; its bytes are on this error (data)`,
+      { cause },
+    );
+    this.name = 'Error';
+    if (context?.key !== undefined) this.key = context.key;
+    if (context?.id !== undefined) this.id = context.id;
+  }
+}
+
+/**
+ * node:v8's deserialize for `receiveValue()` and its forms: a message it
+ * cannot decode is a {@link BadValueError} carrying the bytes, not V8's plain
+ * Error (the message has left the queue: nothing may be lost).
+ */
+export function decodeValue(data: Buffer, context?: SysvIpcErrorContext): unknown {
+  try {
+    return v8.deserialize(data);
+  } catch (err) {
+    throw new BadValueError(data, err, context);
   }
 }
 

@@ -56,7 +56,7 @@ export type {
   SemaphoreLock,
 } from './semaphore';
 export { Mutex, MutexNotHeldError } from './mutex';
-export type { MutexCreateOptions, MutexOpenOptions } from './mutex';
+export type { MutexCreateOptions, MutexOpenOptions, MutexLockResult } from './mutex';
 
 // -- end of semaphores
 
@@ -109,6 +109,6 @@ export type {
 export { IPC_PRIVATE } from './keys';
 export type { Key } from './keys';
 export type { IpcOwnership, IpcOwnershipChange } from './ownership';
-export { SysvIpcError, AbortError, ClosedError } from './errors';
+export { SysvIpcError, AbortError, ClosedError, BadValueError } from './errors';
 export type { IpcKind, SysvIpcErrorContext } from './errors';
 export type { WaitOptions } from './waits';

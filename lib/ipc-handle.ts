@@ -33,15 +33,20 @@ export class HandleState {
 
   /** @throws {ClosedError} `ERR_SYSV_IPC_CLOSED` after close. */
   ensureOpen(): void {
-    if (this.closed) throw new ClosedError(`The ${this.what}`);
+    if (this.closed) throw this.closedError();
   }
 
   /** Marks the handle closed and cancels its pending waits; false if it already was. */
   close(): boolean {
     if (this.closed) return false;
     this.closed = true;
-    this.waits.cancelAll(new ClosedError(`The ${this.what}`));
+    this.waits.cancelAll(this.closedError());
     return true;
+  }
+
+  // ERR_SYSV_IPC_CLOSED naming the object: its id in the message, key and id on the error.
+  private closedError(): ClosedError {
+    return new ClosedError(`The ${this.what}`, undefined, { id: this.id, key: this.key });
   }
 }
 

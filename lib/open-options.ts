@@ -4,8 +4,9 @@
  * with one wording (a private key names no existing object, so only
  * `create()` or `fromId(id)` can reach one).
  */
-import { OutOfRangeError } from './errors';
-import { IPC_PRIVATE } from './keys';
+import { constants as osConstants } from 'node:os';
+import { formatKey, naming, OutOfRangeError, syscallError } from './errors';
+import { IPC_PRIVATE, type Key } from './keys';
 import * as check from './validate';
 
 /** What {@link parseOpen} read from `open(key, options)`. */
@@ -57,4 +58,50 @@ export function parseOpen<O extends { create?: boolean; mode?: number }>(
 export function parseInitTimeout(value: unknown): number {
   const t = check.timeout('options.initTimeout', value ?? 5000);
   return t < 0 ? 2 ** 31 : t;
+}
+
+/** How {@link getByKey} reaches one kind of object. */
+export interface KeyedGet {
+  /** The get call: 'semget' or 'shmget'. */
+  syscall: string;
+  /** The get call with this size (0: any). */
+  get(size: number): number;
+  /** The existing object's size (IPC_STAT). */
+  sizeOf(id: number): number;
+  /** The size as the message says it: `${id} bytes`, `${id} members`. */
+  unit: string;
+  /** The object as the message names it: 'segment', 'semaphore set'. */
+  what: string;
+}
+
+/**
+ * The get call of `open(key)` (semget, shmget), its failures naming the key.
+ * Asked for more than the existing object has, the kernel says only EINVAL
+ * (semget(2), shmget(2)): then look the object up by its key (size 0 never
+ * is too large) and say both sizes, with its id.
+ */
+export function getByKey(key: Key, size: number, kind: KeyedGet): number {
+  try {
+    return kind.get(size);
+  } catch (err) {
+    const code = (err as { errno?: unknown }).errno;
+    if (code !== osConstants.errno.EINVAL || size === 0) throw naming(err, { key });
+    let id: number;
+    let actual: number;
+    try {
+      id = kind.get(0);
+      actual = kind.sizeOf(id);
+    } catch {
+      throw naming(err, { key }); // gone meanwhile, or not ours to read: no sizes to give
+    }
+    if (actual >= size) throw naming(err, { key, id }); // another cause
+    throw syscallError(
+      code,
+      kind.syscall,
+      { key, id },
+      {
+        detail: `the ${kind.what} with key ${formatKey(key)} (id ${id}) has ${actual} ${kind.unit}, asked for ${size}`,
+      },
+    );
+  }
 }

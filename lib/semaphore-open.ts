@@ -10,7 +10,8 @@
  */
 import { constants as osConstants } from 'node:os';
 import { binding } from './addon';
-import { OutOfRangeError, syscallError, SysvIpcError } from './errors';
+import { about, formatKey, naming, OutOfRangeError, syscallError, SysvIpcError } from './errors';
+import { getByKey } from './open-options';
 import type { Key } from './keys';
 
 const C = binding.constants;
@@ -45,7 +46,7 @@ function initialise(id: number, values: readonly number[]): void {
 
 /** semget with IPC_CREAT | IPC_EXCL, then the values and the otime stamp; the set is removed if that fails. */
 export function createSet(key: Key, size: number, values: readonly number[], mode: number): OpenedSet {
-  const id = binding.semget(key, size, C.IPC_CREAT | C.IPC_EXCL | mode);
+  const id = about({ key }, () => binding.semget(key, size, C.IPC_CREAT | C.IPC_EXCL | mode));
   try {
     initialise(id, values);
   } catch (err) {
@@ -61,7 +62,7 @@ export function createSet(key: Key, size: number, values: readonly number[], mod
 
 /** The set with this identifier, as IPC_STAT describes it. */
 export function setById(id: number): OpenedSet {
-  const stat = binding.semStat(id);
+  const stat = about({ id }, () => binding.semStat(id));
   return { id, key: stat.key, size: stat.size, created: false };
 }
 
@@ -74,11 +75,29 @@ function errnoOf(err: unknown): number | undefined {
   return err instanceof SysvIpcError ? err.errno : undefined;
 }
 
+// semget of an existing set (no IPC_CREAT); a set with fewer members than
+// `size` is EINVAL that says both counts.
+function getSet(k: Key, size: number, what: string): number {
+  return getByKey(k, size, {
+    syscall: 'semget',
+    get: (n) => binding.semget(k, n, 0),
+    sizeOf: (id) => binding.semStat(id).size,
+    unit: 'members',
+    what,
+  });
+}
+
 /** How {@link openSet} opens: what `open(key, options)` parsed. */
 export interface OpenSetRequest {
   create: boolean;
   /** Members: required with `create`; otherwise the least the set must have. */
   size: number | undefined;
+  /**
+   * With `create`: the least an existing set must have, when fewer than
+   * `size` will do (Mutex opens a set of one made by an older version).
+   * Default `size`.
+   */
+  existingSize?: number;
   /** The starting values, asked for only when this call creates the set. */
   values: () => number[];
   mode: number;
@@ -98,8 +117,8 @@ export interface OpenSetRequest {
  */
 export function openSet(k: Key, what: string, o: OpenSetRequest): OpenedSet {
   if (!o.create) {
-    const id = binding.semget(k, o.size ?? 0, 0);
-    return { id, key: k, size: binding.semStat(id).size, created: false };
+    const id = getSet(k, o.size ?? 0, what);
+    return { id, key: k, size: about({ key: k, id }, () => binding.semStat(id)).size, created: false };
   }
   if (o.size === undefined) throw new OutOfRangeError(`options.size is required to create a ${what}`);
   const values = o.values();
@@ -113,7 +132,7 @@ export function openSet(k: Key, what: string, o: OpenSetRequest): OpenedSet {
     }
     let id: number;
     try {
-      id = binding.semget(k, o.size, 0);
+      id = getSet(k, o.existingSize ?? o.size, what);
     } catch (err) {
       if (errnoOf(err) === ENOENT) continue; // removed since our EEXIST: try to create again
       throw err;
@@ -125,7 +144,7 @@ export function openSet(k: Key, what: string, o: OpenSetRequest): OpenedSet {
       } catch (err) {
         const e = errnoOf(err);
         if (e === EINVAL || e === EIDRM) break; // removed while we waited: start over
-        throw err;
+        throw naming(err, { key: k, id });
       }
       if (stat.lastOpTime !== 0) return { id, key: k, size: stat.size, created: false };
       if (Date.now() >= deadline) {
@@ -135,7 +154,7 @@ export function openSet(k: Key, what: string, o: OpenSetRequest): OpenedSet {
           { key: k, id },
           {
             detail:
-              `the ${what} with key 0x${(k >>> 0).toString(16)} (id ${id}) exists but was not initialised ` +
+              `the ${what} with key ${formatKey(k)} (id ${id}) exists but was not initialised ` +
               `within ${o.initTimeout} ms (sem_otime is still 0): its creator may have died during creation, or a ` +
               `program outside this protocol created it. Remove it, or open it without { create: true }`,
           },

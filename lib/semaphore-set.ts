@@ -5,6 +5,7 @@
  * semop.ts.
  */
 import { binding } from './addon';
+import { about } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
 import { statTime } from './kernel';
 import { ownershipOf, parseOwnershipChange, type IpcOwnership, type IpcOwnershipChange } from './ownership';
@@ -198,7 +199,7 @@ export class SemaphoreSet extends IpcHandle {
 
   /** Every member's value (semctl GETALL). */
   values(): number[] {
-    return binding.semGetAll(this.id);
+    return about(this.sem.context, () => binding.semGetAll(this.id));
   }
 
   /**
@@ -208,7 +209,8 @@ export class SemaphoreSet extends IpcHandle {
    * @throws {RangeError} unless exactly one value 0..SEMVMX per member.
    */
   setValues(values: readonly number[]): void {
-    binding.semSetAll(this.id, Int32Array.from(checkValues('values', values, this.size)));
+    const v = Int32Array.from(checkValues('values', values, this.size));
+    about(this.sem.context, () => binding.semSetAll(this.id, v));
   }
 
   /** A {@link Semaphore} view of member `index`, sharing this set's handle (closing either closes both). */
@@ -221,7 +223,7 @@ export class SemaphoreSet extends IpcHandle {
 
   /** IPC_STAT, fresh on each call. */
   info(): SemaphoreSetInfo {
-    const s = binding.semStat(this.id);
+    const s = about(this.sem.context, () => binding.semStat(this.id));
     return {
       ...ownershipOf(this.id, s),
       size: s.size,
@@ -236,11 +238,11 @@ export class SemaphoreSet extends IpcHandle {
    */
   set(options: SemaphoreSetSetOptions): void {
     const { mode, uid, gid } = parseOwnershipChange(options);
-    binding.semSet(this.id, mode, uid, gid);
+    about(this.sem.context, () => binding.semSet(this.id, mode, uid, gid));
   }
 
   /** Deletes the set from the kernel (IPC_RMID). Every process waiting on it wakes with EIDRM. */
   remove(): void {
-    binding.semRemove(this.id);
+    about(this.sem.context, () => binding.semRemove(this.id));
   }
 }

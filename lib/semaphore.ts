@@ -3,6 +3,7 @@
  * friendly surface: acquire/release counts, wait for zero, a `using` lock.
  */
 import { binding } from './addon';
+import { about } from './errors';
 import { SemaphoreSetView } from './semaphore-set-view';
 import { IPC_PRIVATE, type Key } from './keys';
 import * as check from './validate';
@@ -270,12 +271,13 @@ export class Semaphore extends SemaphoreSetView {
    * proceed and clears every process's undo adjustment for this semaphore.
    */
   get value(): number {
-    return binding.semGetValue(this.semaphoreSet.id, this.index);
+    return about(this.sem.context, () => binding.semGetValue(this.semaphoreSet.id, this.index));
   }
 
   /** Sets the value (semctl SETVAL; 0 to SEMVMX). Processes waiting on it may wake. */
   set value(v: number) {
-    binding.semSetValue(this.semaphoreSet.id, this.index, check.integer('value', v, 0, SEMVMX));
+    const value = check.integer('value', v, 0, SEMVMX);
+    about(this.sem.context, () => binding.semSetValue(this.semaphoreSet.id, this.index, value));
   }
 
   /**
@@ -312,7 +314,9 @@ export class Semaphore extends SemaphoreSetView {
       if (released) return;
       // Like Mutex.unlock(): units held must stay releasable after close(),
       // so this goes to the kernel directly rather than through the closed handle.
-      binding.semopOne(this.semaphoreSet.id, this.index, a.count, a.flags | C.IPC_NOWAIT, 0);
+      about(this.sem.context, () =>
+        binding.semopOne(this.semaphoreSet.id, this.index, a.count, a.flags | C.IPC_NOWAIT, 0),
+      );
       released = true;
     };
     return { release, [Symbol.dispose]: release };
@@ -320,7 +324,7 @@ export class Semaphore extends SemaphoreSetView {
 
   /** IPC_STAT of the set plus this member's value, last pid and waiter counts. */
   info(): SemaphoreInfo {
-    const member = binding.semMember(this.semaphoreSet.id, this.index);
+    const member = about(this.sem.context, () => binding.semMember(this.semaphoreSet.id, this.index));
     return { ...this.semaphoreSet.info(), index: this.index, ...member };
   }
 }

@@ -5,7 +5,7 @@
  * try, spin, park on a waiter thread) or blocking the calling thread.
  */
 import { binding } from './addon';
-import { OutOfRangeError, timeoutError, withContext, type SysvIpcErrorContext } from './errors';
+import { naming, OutOfRangeError, timeoutError, type SysvIpcErrorContext } from './errors';
 import { HandleState } from './ipc-handle';
 import { maxOps, SEMVMX } from './semaphore-limits';
 import type { OpenedSet } from './semaphore-open';
@@ -93,7 +93,7 @@ export function semopAsync(
       timeout,
       signal,
       spin: set.spin,
-      attempt: (spinNs) => (binding.semop(id, ops, C.IPC_NOWAIT, -1, spinNs) ? undefined : WOULD_BLOCK),
+      attempt: (spinNs) => (semopNowOrThrow(set, ops, spinNs) ? undefined : WOULD_BLOCK),
       park: (waitId) => binding.semopAsync(id, ops, 0, timeout, waitId),
       parked: () => undefined,
     });
@@ -102,16 +102,31 @@ export function semopAsync(
   }
 }
 
+// semop with IPC_NOWAIT (spinning up to spinNs), its failures naming the set.
+// try/catch rather than about(): no closure on this hot path.
+function semopNowOrThrow(set: SetState, ops: Int32Array, spinNs: number): boolean {
+  try {
+    return binding.semop(set.id, ops, C.IPC_NOWAIT, -1, spinNs);
+  } catch (err) {
+    throw naming(err, set.context);
+  }
+}
+
 /** semop with IPC_NOWAIT: false (nothing changed) if it would block. */
 export function semopNow(set: SetState, ops: Int32Array): boolean {
   set.ensureOpen();
-  return binding.semop(set.id, ops, C.IPC_NOWAIT, -1);
+  return semopNowOrThrow(set, ops, 0);
 }
 
 /** One operation on one member, without waiting (the uncontended fast path). */
 export function semopOneNow(set: SetState, index: number, delta: number, flags: number): boolean {
   set.ensureOpen();
-  return binding.semopOne(set.id, index, delta, flags | C.IPC_NOWAIT, 0);
+  // try/catch rather than about(): no closure on this hot path.
+  try {
+    return binding.semopOne(set.id, index, delta, flags | C.IPC_NOWAIT, 0);
+  } catch (err) {
+    throw naming(err, set.context);
+  }
 }
 
 /** semop blocking the calling thread (semtimedop with `timeout`). */
@@ -121,7 +136,7 @@ export function semopSync(set: SetState, ops: Int32Array, timeout: number): void
   try {
     done = binding.semop(set.id, ops, syncWaitFlags(timeout), timeout);
   } catch (err) {
-    throw withContext(err, set.context);
+    throw naming(err, set.context);
   }
   if (!done) throw timeoutError('semop', set.context);
 }

@@ -7,6 +7,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import { binding } from './addon';
 import type { ShmHandle } from './binding';
 import {
+  about,
   ClosedError,
   FeatureUnavailableError,
   OutOfRangeError,
@@ -18,7 +19,7 @@ import { IPC_PRIVATE, type Key } from './keys';
 import { readKernelTunable, statTime } from './kernel';
 import { ownershipOf, parseOwnershipChange, type IpcOwnership, type IpcOwnershipChange } from './ownership';
 import * as check from './validate';
-import { parseOpen } from './open-options';
+import { getByKey, parseOpen } from './open-options';
 import { HandleState, IpcHandle } from './ipc-handle';
 import { SpinBudget, WOULD_BLOCK, type WaitOptions } from './waits';
 
@@ -139,7 +140,7 @@ export class SharedMemory extends IpcHandle {
 
   private constructor(id: number, key: Key, readOnly: boolean) {
     super(new HandleState(id, key, 'shared memory attachment'));
-    const attached = binding.shmat(id, readOnly);
+    const attached = about({ key, id }, () => binding.shmat(id, readOnly));
     this.handle = attached.handle;
     this.size = attached.size;
     this.readOnly = readOnly;
@@ -157,7 +158,7 @@ export class SharedMemory extends IpcHandle {
     const size = check.integer('options.size', o.size, 1, maxSegmentSize());
     const key = o.key === undefined ? IPC_PRIVATE : check.key('options.key', o.key);
     const mode = check.mode('options.mode', o.mode, 0o600);
-    const id = binding.shmget(key, size, C.IPC_CREAT | C.IPC_EXCL | mode);
+    const id = about({ key }, () => binding.shmget(key, size, C.IPC_CREAT | C.IPC_EXCL | mode));
     try {
       return new SharedMemory(id, key, false);
     } catch (err) {
@@ -188,7 +189,14 @@ export class SharedMemory extends IpcHandle {
     if (create && size === undefined) {
       throw new OutOfRangeError('options.size is required with options.create (the size of a new segment)');
     }
-    const id = binding.shmget(k, size ?? 0, create ? C.IPC_CREAT | mode : 0);
+    // A segment smaller than `size` is EINVAL that says both sizes.
+    const id = getByKey(k, size ?? 0, {
+      syscall: 'shmget',
+      get: (n) => binding.shmget(k, n, n === 0 ? 0 : create ? C.IPC_CREAT | mode : 0),
+      sizeOf: (shmid) => binding.shmStat(shmid).size,
+      unit: 'bytes',
+      what: 'segment',
+    });
     return new SharedMemory(id, k, readOnly);
   }
 
@@ -200,7 +208,7 @@ export class SharedMemory extends IpcHandle {
     const shmid = check.ipcId('id', id);
     const o = check.options('options', options);
     const readOnly = check.optionalBoolean('options.readOnly', o.readOnly, false);
-    const stat = binding.shmStat(shmid);
+    const stat = about({ id: shmid }, () => binding.shmStat(shmid));
     return new SharedMemory(shmid, stat.key, readOnly);
   }
 
@@ -395,7 +403,7 @@ export class SharedMemory extends IpcHandle {
 
   /** IPC_STAT, fresh on each call. Works after detach (it needs only the id). */
   info(): SharedMemoryInfo {
-    const s = binding.shmStat(this.id);
+    const s = about({ key: this.key, id: this.id }, () => binding.shmStat(this.id));
     return {
       ...ownershipOf(this.id, s),
       size: s.size,
@@ -414,7 +422,7 @@ export class SharedMemory extends IpcHandle {
    */
   set(options: SharedMemorySetOptions): void {
     const { mode, uid, gid } = parseOwnershipChange(options);
-    binding.shmSet(this.id, mode, uid, gid);
+    about({ key: this.key, id: this.id }, () => binding.shmSet(this.id, mode, uid, gid));
   }
 
   /**
@@ -423,7 +431,7 @@ export class SharedMemory extends IpcHandle {
    * keeps its data; the kernel frees it at the last detach. New opens by key fail.
    */
   remove(): void {
-    binding.shmRemove(this.id);
+    about({ key: this.key, id: this.id }, () => binding.shmRemove(this.id));
   }
 
   /**
