@@ -10,7 +10,7 @@
 import * as v8 from 'node:v8';
 import { binding } from './addon';
 import type { ChannelHandle, RawChannelOpen } from './binding';
-import { ClosedError, OutOfRangeError, syscallError, SysvIpcError, timeoutError } from './errors';
+import { about, ClosedError, decodeValue, OutOfRangeError, syscallError, SysvIpcError, timeoutError } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
 import { readKernelTunable, statTime } from './kernel';
 import { ownershipOf, type IpcOwnership } from './ownership';
@@ -199,7 +199,8 @@ export class Channel extends IpcHandle {
     });
     const { capacity, maxMessageSize } = Channel.geometry(o);
     if (k === IPC_PRIVATE) return Channel.create({ ...o, key: IPC_PRIVATE });
-    return new Channel(binding.chOpen(k, capacity, maxMessageSize, create ? OPEN_CREATE : 0, mode), k);
+    const handle = about({ key: k }, () => binding.chOpen(k, capacity, maxMessageSize, create ? OPEN_CREATE : 0, mode));
+    return new Channel(handle, k);
   }
 
   /**
@@ -208,8 +209,11 @@ export class Channel extends IpcHandle {
    */
   static fromId(id: number): Channel {
     const shmid = check.ipcId('id', id);
-    const stat = binding.shmStat(shmid);
-    return new Channel(binding.chAttach(shmid), stat.key);
+    const stat = about({ id: shmid }, () => binding.shmStat(shmid));
+    return new Channel(
+      about({ key: stat.key, id: shmid }, () => binding.chAttach(shmid)),
+      stat.key,
+    );
   }
 
   private attached(): ChannelHandle {
@@ -494,18 +498,18 @@ export class Channel extends IpcHandle {
 
   /** Receives a value sent with {@link sendValue}. */
   async receiveValue(options?: WaitOptions): Promise<unknown> {
-    return v8.deserialize(await this.receive(options));
+    return decodeValue(await this.receive(options), { key: this.key, id: this.id });
   }
 
   /** {@link receiveValue} without waiting: `undefined` if the ring is empty. */
   tryReceiveValue(): unknown {
     const buf = this.tryReceive();
-    return buf === undefined ? undefined : v8.deserialize(buf);
+    return buf === undefined ? undefined : decodeValue(buf, { key: this.key, id: this.id });
   }
 
   /** {@link receiveValue} blocking the calling thread. */
   receiveValueSync(options?: ChannelSyncOptions): unknown {
-    return v8.deserialize(this.receiveSync(options));
+    return decodeValue(this.receiveSync(options), { key: this.key, id: this.id });
   }
 
   // ---- state

@@ -4,6 +4,7 @@
 import * as os from 'node:os';
 import { binding } from './addon';
 import {
+  about,
   ClosedError,
   FeatureUnavailableError,
   OutOfRangeError,
@@ -213,7 +214,7 @@ export class MessageQueue extends IpcHandle {
     const mode = check.mode('options.mode', o.mode, 0o600);
     const maxBytes =
       o.maxBytes === undefined ? undefined : check.integer('options.maxBytes', o.maxBytes, 0, 0x7fffffff);
-    const id = binding.msgget(key, C.IPC_CREAT | C.IPC_EXCL | mode);
+    const id = about({ key }, () => binding.msgget(key, C.IPC_CREAT | C.IPC_EXCL | mode));
     const queue = new MessageQueue(id, key);
     if (maxBytes !== undefined) {
       try {
@@ -236,7 +237,7 @@ export class MessageQueue extends IpcHandle {
       create,
       mode,
     } = parseOpen(key, options, { className: 'MessageQueue', what: 'queue', privateCreates: true });
-    const id = binding.msgget(k, create ? C.IPC_CREAT | mode : 0);
+    const id = about({ key: k }, () => binding.msgget(k, create ? C.IPC_CREAT | mode : 0));
     return new MessageQueue(id, k);
   }
 
@@ -246,7 +247,7 @@ export class MessageQueue extends IpcHandle {
    */
   static fromId(id: number): MessageQueue {
     const msqid = check.ipcId('id', id);
-    const stat = binding.msgStat(msqid);
+    const stat = about({ id: msqid }, () => binding.msgStat(msqid));
     return new MessageQueue(msqid, stat.key);
   }
 
@@ -405,7 +406,7 @@ export class MessageQueue extends IpcHandle {
 
   /** IPC_STAT, fresh on each call. */
   info(): MessageQueueInfo {
-    const s = binding.msgStat(this.id);
+    const s = about({ key: this.key, id: this.id }, () => binding.msgStat(this.id));
     return {
       ...ownershipOf(this.id, s),
       messages: s.messages,
@@ -427,7 +428,7 @@ export class MessageQueue extends IpcHandle {
     const { mode, uid, gid } = parseOwnershipChange(options);
     const o = check.options('options', options);
     const maxBytes = o.maxBytes === undefined ? -1 : check.integer('options.maxBytes', o.maxBytes, 0, 0x7fffffff);
-    binding.msgSet(this.id, mode, uid, gid, maxBytes);
+    about({ key: this.key, id: this.id }, () => binding.msgSet(this.id, mode, uid, gid, maxBytes));
   }
 
   /**
@@ -435,7 +436,7 @@ export class MessageQueue extends IpcHandle {
    * wakes with EIDRM; its messages are gone.
    */
   remove(): void {
-    binding.msgRemove(this.id);
+    about({ key: this.key, id: this.id }, () => binding.msgRemove(this.id));
   }
 }
 

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
-import { MessageQueue, Mutex, Semaphore, SemaphoreSet, SharedMemory } from '../../lib';
+import { Channel, MessageQueue, Mutex, Semaphore, SemaphoreSet, SharedMemory } from '../../lib';
 import { BadValueError, decodeValue, ERR, syscallError, SysvIpcError } from '../../lib/errors';
 import { randomKey, track, useCleanup } from '../support/helpers';
 
@@ -242,5 +242,48 @@ describe('ERR_SYSV_IPC_CLOSED names the object', () => {
     const queue = track(MessageQueue.create());
     queue.close();
     expect(thrown(() => queue.trySend('x'))).toMatchObject({ code: 'ERR_SYSV_IPC_CLOSED', id: queue.id, key: 0 });
+  });
+});
+
+describe('message queues and channels name the object too', () => {
+  test('MessageQueue open/create/fromId: ENOENT/EEXIST with err.key, EINVAL with err.id', () => {
+    const key = randomKey();
+    const missing = thrown(() => MessageQueue.open(key));
+    expect(missing).toMatchObject({ code: 'ENOENT', syscall: 'msgget', key });
+    expect(missing.message).toBe(
+      `ENOENT: no such file or directory, msgget (no message queue exists for key ${hex(key)})`,
+    );
+    const queue = track(MessageQueue.create({ key }));
+    expect(thrown(() => MessageQueue.create({ key }))).toMatchObject({ code: 'EEXIST', key });
+    const id = queue.id;
+    queue.remove();
+    for (const call of [() => MessageQueue.fromId(id), () => queue.info(), () => queue.remove()]) {
+      expect(thrown(call)).toMatchObject({ code: 'EINVAL', id });
+    }
+  });
+
+  test('Channel.open of an absent key: ENOENT with err.key', () => {
+    const key = randomKey();
+    expect(thrown(() => Channel.open(key))).toMatchObject({ code: 'ENOENT', key });
+  });
+
+  test('receiveValue() of a message not sent with sendValue(): BadValueError with the bytes; nothing lost', async () => {
+    const channel = track(Channel.create());
+    const raw = Buffer.from('raw bytes from a C peer');
+    for (const take of [
+      () => channel.receiveValue({ timeout: 5000 }),
+      async () => channel.receiveValueSync({ timeout: 5000 }),
+      async () => channel.tryReceiveValue(),
+    ]) {
+      channel.sendSync(raw);
+      const err = await take().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(BadValueError);
+      expect(err).toMatchObject({ code: 'ERR_SYSV_IPC_BAD_VALUE', data: raw, id: channel.id });
+    }
+    await channel.sendValue({ ok: true });
+    expect(await channel.receiveValue()).toEqual({ ok: true });
   });
 });
