@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import * as path from 'node:path';
 import { FastMutex, SharedMemory } from '../../lib';
-import { hidepidAs, hidepidUnavailable, packageRootFor, track, useCleanup } from '../support/helpers';
+import { hidepidAs, hidepidUnavailable, packageRootFor, testIf, track, useCleanup } from '../support/helpers';
 
 useCleanup();
 
@@ -91,8 +91,8 @@ test.each(['cold', 'warm'])(
 
 // A mount namespace of its own with a proc mount hidepid=2, the waiter as
 // uid 65534 there: the holder (root, this process) is invisible to it.
-(hidepidUnavailable === '' ? test : test.skip)(
-  `a waiter that /proc hidepid=2 keeps from seeing the holder never takes its lock${hidepidUnavailable ? ` (skipped: ${hidepidUnavailable})` : ''}`,
+testIf(hidepidUnavailable === '', hidepidUnavailable)(
+  'a waiter that /proc hidepid=2 keeps from seeing the holder never takes its lock',
   async () => {
     const { shm, mutex } = heldLock();
     const r = await report(hidepidAs(65534, process.execPath, fixture(65534), String(shm.id), 'hidden', 'cold'));

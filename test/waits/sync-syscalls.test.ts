@@ -8,17 +8,20 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { MessageQueue, Semaphore } from '../../lib';
 import { binding } from '../../lib/binding';
-import { Child, track, useCleanup } from '../support/helpers';
+import { Child, testIf, track, useCleanup } from '../support/helpers';
 
 useCleanup();
 
 // CI installs strace (.ci/run); elsewhere the test says it is skipped.
 const HAVE_STRACE = spawnSync('strace', ['-V']).status === 0;
 if (!HAVE_STRACE) console.warn('sync-syscalls.test.ts: strace is not installed, the syscall counts are SKIPPED');
-const testIfStrace = HAVE_STRACE ? test : test.skip;
+const testIfStrace = testIf(HAVE_STRACE, 'strace is not installed');
 // The timer pair is the per-thread timer's (interrupter.h); without it (the
 // no-timers build) a timed or a worker's wait polls instead.
-const testIfStraceAndTimers = HAVE_STRACE && binding.constants.HAVE_THREAD_TIMERS ? test : test.skip;
+const testIfStraceAndTimers = testIf(
+  HAVE_STRACE && binding.constants.HAVE_THREAD_TIMERS,
+  HAVE_STRACE ? 'no per-thread timers in this build' : 'strace is not installed',
+);
 
 const N = 2000;
 
