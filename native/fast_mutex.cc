@@ -253,12 +253,9 @@ Napi::Value FastMutexLockSync(const Napi::CallbackInfo& info) {
   // RunBlockingSync without the thread's interrupter: this wait keeps its own
   // deadline (futex slices) and has no canceller, so no signal is ever aimed
   // at it, and it need not create the thread's timer. Termination of a
-  // worker is still seen between RunBlocking's slices.
-  WaitStop stop;
-  if (Addon* addon = env.GetInstanceData<Addon>()) {
-    stop.terminating = [](void* context) { return static_cast<Addon*>(context)->Terminating(); };
-    stop.context = addon;
-  }
+  // worker is still seen between RunBlocking's slices; the main thread,
+  // which worker.terminate() cannot reach, sleeps in lock.h's slices only.
+  WaitStop stop = SyncWaitStop(env);
   int err = RunBlocking(call, Deadline::AfterNs(timeout_ns), stop, nullptr);
   if (err != 0) ThrowErrno(env, err, call.Syscall());
   // Taken while worker.terminate() ends this thread: no JavaScript will see
