@@ -86,24 +86,36 @@ export function pageSize(): number {
 
 /**
  * The start time of process `pid` (clock ticks after boot, field 22 of
- * /proc/<pid>/stat, proc(5)), or 0 if there is no such process, it is a
- * zombie, or its entry cannot be read: include/sysv-ipc/liveness.h's rule,
- * read without the addon, so that a process is alive here exactly when it is
- * alive for a lock's waiters. Start times are exact integers up to 2^53 ticks.
+ * /proc/<pid>/stat, proc(5)); 0 if the process is known to be gone (no such
+ * process, or a zombie); `null` when /proc cannot tell (this process is out
+ * of file descriptors, or /proc is mounted hidepid=2 and the process is
+ * another user's: its entry reads as missing while kill(pid, 0) finds it).
+ * include/sysv-ipc/liveness.h's rule, read without the addon, so that a
+ * process is dead here exactly when it is dead for a lock's waiters, and
+ * "cannot tell" counts as alive there and here. Start times are exact
+ * integers up to 2^53 ticks.
  */
-export function processStartTime(pid: number): number {
+export function processStartTime(pid: number): number | null {
   if (!Number.isInteger(pid) || pid <= 0) return 0;
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  } catch {
-    return 0;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return null;
+    // hidepid=2 hides another user's live process as ENOENT too: only the
+    // kernel's "no such process" is dead.
+    try {
+      process.kill(pid, 0);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ESRCH') return 0;
+    }
+    return null;
   }
   // "pid (comm) state ..." — comm may hold spaces and ')': the last ')' ends it.
   const end = text.lastIndexOf(')');
-  if (end < 0) return 0;
+  if (end < 0) return null;
   const fields = text.slice(end + 2).split(' '); // fields[0] is field 3 (state)
   if (fields[0] === 'Z' || fields[0] === 'X' || fields[0] === 'x') return 0;
   const start = Number(fields[22 - 3]);
-  return Number.isSafeInteger(start) ? start : 0;
+  return Number.isSafeInteger(start) && start > 0 ? start : null;
 }

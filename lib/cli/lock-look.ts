@@ -50,8 +50,9 @@ export function lookAtLock(id: number, at: number, what: LockRole): LockLook {
   // lock.h's rule: gone or a zombie is dead; a live pid with another start time
   // than the one the holder stamped is a later process under a reused pid.
   // (Start time 0: taken a moment ago and not yet stamped, so its pid is the holder.)
+  // When /proc cannot tell (null: hidepid=2, out of descriptors), alive, as for the waiters.
   const start = processStartTime(holder);
-  const alive = start !== 0 && (record.holderStart === 0 || record.holderStart === start);
+  const alive = start === null || (start !== 0 && (record.holderStart === 0 || record.holderStart === start));
   return { at, what, holder, alive, waiters };
 }
 

@@ -12,7 +12,17 @@ import { processStartTime } from '../kernel';
 
 /** Whether process `pid` runs now (false for 0, which names no process). */
 export function isAlive(pid: number): boolean {
-  return processStartTime(pid) !== 0;
+  return liveness(pid) !== 'dead';
+}
+
+/**
+ * Whether `pid` runs, as a lock's waiters judge it (liveness.h): 'unknown'
+ * when /proc cannot tell (hidepid=2, out of descriptors), which counts as
+ * alive everywhere a decision is made (`rm --creator-dead` keeps it).
+ */
+export function liveness(pid: number): 'alive' | 'dead' | 'unknown' {
+  const start = processStartTime(pid);
+  return start === null ? 'unknown' : start === 0 ? 'dead' : 'alive';
 }
 
 /** `null` for pid 0 (none recorded), else whether it runs: the `…Alive` fields of --json. */
@@ -23,13 +33,15 @@ export function aliveOrNull(pid: number): boolean | null {
 /** A pid in a table cell: "-" for none, the pid, or "1234 (dead)". */
 export function pidCell(pid: number): string {
   if (pid === 0) return '-';
-  return isAlive(pid) ? String(pid) : `${pid} (dead)`;
+  const state = liveness(pid);
+  return state === 'alive' ? String(pid) : `${pid} (${state === 'dead' ? 'dead' : 'cannot tell'})`;
 }
 
 /** A pid in a sentence: "none", "1234 (alive)" or "1234 (dead)". */
 export function pidText(pid: number): string {
   if (pid === 0) return 'none';
-  return `${pid} (${isAlive(pid) ? 'alive' : 'dead'})`;
+  const state = liveness(pid);
+  return `${pid} (${state === 'unknown' ? 'alive, as far as /proc tells' : state})`;
 }
 
 /** An entry with an `…Alive` field beside each pid it has (--json of ls and stat). */

@@ -148,4 +148,35 @@ describe('when /proc cannot tell, that is not "dead"', () => {
       expect(run(pidMax + 1)).toBe('0'); // no such process: dead, as before
     },
   );
+
+  // The CLI reads /proc without the addon (lib/kernel.ts): the same rule, so
+  // that `ls` does not mark a live process "(dead)" and `rm --creator-dead`
+  // does not remove what a live, hidden creator made.
+  const lookJs = (root: string, how: 'emfile' | 'plain', pid: number) =>
+    `const fs = require('fs'); const { processStartTime } = require(${JSON.stringify(path.join(root, 'dist', 'kernel'))});` +
+    `const hoard = []; if (${JSON.stringify(how)} === 'emfile') for (;;) { try { hoard.push(fs.openSync('/dev/null', 'r')); } catch { break; } }` +
+    `const out = String(processStartTime(${pid})); for (const fd of hoard) fs.closeSync(fd); console.log(out);`;
+
+  test("the CLI's /proc reader out of file descriptors says it cannot tell (null), not dead (0)", () => {
+    const out = execFileSync(
+      'sh',
+      ['-c', 'ulimit -n 64 && exec "$0" -e "$1"', process.execPath, lookJs(ROOT, 'emfile', process.pid)],
+      { encoding: 'utf8' },
+    );
+    expect(out.trim()).toBe('null');
+  });
+
+  testIf(hidepidUnavailable === '', hidepidUnavailable)(
+    "the CLI's /proc reader under hidepid=2: null for another user's live process, 0 for a dead one",
+    () => {
+      const pidMax = Number(fs.readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
+      const root = packageRootFor(65534);
+      const run = (pid: number) => {
+        const [program, ...args] = hidepidAs(65534, process.execPath, '-e', lookJs(root, 'plain', pid));
+        return execFileSync(program!, args, { encoding: 'utf8' }).trim();
+      };
+      expect(run(process.pid)).toBe('null');
+      expect(run(pidMax + 1)).toBe('0');
+    },
+  );
 });
