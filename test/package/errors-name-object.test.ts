@@ -67,7 +67,31 @@ function fill(ch: Channel): void {
   while (ch.trySend('full'));
 }
 
+/** A removed object: EIDRM while waiting or from a channel, EINVAL from a call on a gone id. */
 const GONE = ['EIDRM', 'EINVAL'];
+
+/** What a queue and a channel share: send and receive, each in its async, sync and try form. */
+interface Transfers {
+  send(data: string): Promise<unknown>;
+  sendSync(data: string): unknown;
+  trySend(data: string): unknown;
+  receive(): Promise<unknown>;
+  receiveSync(): unknown;
+  tryReceive(): unknown;
+}
+
+/** The six send and receive forms on a queue or channel that was removed. */
+function removedTransfers(o: Transfers): Case[] {
+  return [
+    { what: 'sendSync removed', code: GONE, call: () => o.sendSync('x') },
+    { what: 'send removed', code: GONE, call: () => o.send('x') },
+    { what: 'trySend removed', code: GONE, call: () => o.trySend('x') },
+    { what: 'receiveSync removed', code: GONE, call: () => o.receiveSync() },
+    { what: 'receive removed', code: GONE, call: () => o.receive() },
+    { what: 'tryReceive removed', code: GONE, call: () => o.tryReceive() },
+  ];
+}
+
 const CLOSED = 'ERR_SYSV_IPC_CLOSED';
 const T = { timeout: 20 };
 
@@ -91,12 +115,7 @@ describe('every error about an object names it (err.id, and err.key unsigned)', 
     q.remove();
     found.push(
       ...(await gaps('MessageQueue', named, [
-        { what: 'sendSync removed', code: GONE, call: () => other.sendSync('x') },
-        { what: 'send removed', code: GONE, call: () => other.send('x') },
-        { what: 'trySend removed', code: GONE, call: () => other.trySend('x') },
-        { what: 'receiveSync removed', code: GONE, call: () => other.receiveSync() },
-        { what: 'receive removed', code: GONE, call: () => other.receive() },
-        { what: 'tryReceive removed', code: GONE, call: () => other.tryReceive() },
+        ...removedTransfers(other),
         { what: 'info removed', code: GONE, call: () => other.info() },
       ])),
     );
@@ -219,12 +238,7 @@ describe('every error about an object names it (err.id, and err.key unsigned)', 
     ch.remove();
     found.push(
       ...(await gaps('Channel', named, [
-        { what: 'sendSync removed', code: GONE, call: () => other.sendSync('x') },
-        { what: 'send removed', code: GONE, call: () => other.send('x') },
-        { what: 'trySend removed', code: GONE, call: () => other.trySend('x') },
-        { what: 'receiveSync removed', code: GONE, call: () => other.receiveSync() },
-        { what: 'receive removed', code: GONE, call: () => other.receive() },
-        { what: 'tryReceive removed', code: GONE, call: () => other.tryReceive() },
+        ...removedTransfers(other),
         { what: 'receiveIntoSync removed', code: GONE, call: () => other.receiveIntoSync(small) },
         { what: 'sendValueSync removed', code: GONE, call: () => other.sendValueSync(1) },
         { what: 'receiveValueSync removed', code: GONE, call: () => other.receiveValueSync() },
