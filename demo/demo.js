@@ -6,8 +6,11 @@
 //                  messages, and a ping-pong to measure round-trip latency;
 //   SharedMemory   the results table (one Int32 slot per job) and counters;
 //   Mutex          guards the progress counters in that table;
+//   FastMutex      guards the running total of primes (its lock record sits
+//                  in the same segment, beside the counter);
 //   Semaphore      a barrier: set to the number of workers, each takes one
-//                  unit and waits for zero, so all start at the same moment.
+//                  unit and waits for zero, so all start at the same moment;
+//   Channel        each worker's final report, handed to the parent as a value.
 //
 // Everything is created here with IPC_PRIVATE and removed on every way out:
 // the normal end, Ctrl-C/SIGTERM/SIGHUP, an uncaught error, a crashed worker.
@@ -17,16 +20,17 @@ const { fork } = require('node:child_process');
 const os = require('node:os');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
-const { MessageQueue, Mutex, Semaphore, SharedMemory } = require('..');
-const { MSG, CONTROL, tableSize, tableViews, int32Message } = require('./protocol');
+const { Channel, FastMutex, MessageQueue, Mutex, Semaphore, SharedMemory } = require('..');
+const { MSG, CONTROL, LOCK_OFFSET, tableSize, tableViews, int32Message } = require('./protocol');
 const { jobRange, sievePrimes } = require('./primes');
 
 const USAGE = `Usage: npm start -- [options]   (or: node demo/demo.js [options])
 
 Forks worker processes that count primes together through System V IPC:
-jobs on a message queue, results in shared memory, counters under a mutex,
-a semaphore barrier to start them together. Removes every kernel object it
-made on every exit path (check with: npx sysv-ipc ls).
+jobs on a message queue, results in shared memory, counters under a Mutex and
+a FastMutex, a semaphore barrier to start them together, reports over a
+Channel. Removes every kernel object it made on every exit path (check with:
+npx sysv-ipc ls).
 
 Options:
   --workers N      worker processes (default 4)
@@ -239,12 +243,14 @@ async function main() {
   const mutex = own('sem', Mutex.create());
   const shm = own('shm', SharedMemory.create({ size: tableSize(n, jobs) }));
   const table = tableViews(shm.arrayBuffer, n, jobs);
+  const primesLock = FastMutex.in(shm, LOCK_OFFSET); // a new segment is zeroed: unlocked
+  const reports = own('shm', Channel.create()); // a channel is a segment too
   say(
-    `ipc objects: msg ${queue.id} (jobs and control), sem ${barrier.id} (barrier = ${n}), sem ${mutex.id} (mutex), shm ${shm.id} (${fmt(shm.size)} bytes)`,
+    `ipc objects: msg ${queue.id} (jobs and control), sem ${barrier.id} (barrier = ${n}), sem ${mutex.id} (mutex), shm ${shm.id} (${fmt(shm.size)} bytes, with a FastMutex), shm ${reports.id} (channel for reports)`,
   );
 
   // 2. The workers get the identifiers; they open, never create.
-  const ids = { queue: queue.id, barrier: barrier.id, mutex: mutex.id, shm: shm.id };
+  const ids = { queue: queue.id, barrier: barrier.id, mutex: mutex.id, shm: shm.id, reports: reports.id };
   for (let i = 0; i < n; i++) startWorker(i, ids);
   say(`workers: ${workers.map((w) => `w${w.index}=pid ${w.proc.pid}`).join(' ')}`);
 
@@ -269,9 +275,14 @@ async function main() {
   await feeding;
   clearInterval(timer);
   showProgress(table, started); // the final count
+
+  // 6. Every worker, once out of jobs, hands its report over the channel.
+  const reported = [];
+  for (let i = 0; i < n; i++) reported.push(await reports.receiveValue());
+  reported.sort((a, b) => a.worker - b.worker);
   say(`all ${fmt(jobs)} jobs done; measuring round trips`);
 
-  // 6. Round-trip latency: ping worker 0 on its control channel, it answers on PONG.
+  // 7. Round-trip latency: ping worker 0 on its control channel, it answers on PONG.
   const warmup = 20;
   const rtt = [];
   const ping = int32Message(CONTROL.PING);
@@ -285,7 +296,7 @@ async function main() {
   const pingSeconds = (performance.now() - pingStart) / 1000;
   rtt.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 
-  // 7. Check every slot of the shared table against a segmented sieve, and the
+  // 8. Check every slot of the shared table against a segmented sieve, and the
   //    counters (read with the mutex held, as they were written).
   let correct = 0;
   let total = 0;
@@ -299,16 +310,26 @@ async function main() {
   }
   const counted = await mutex.withLock(() => ({ done: table.done[0], per: Array.from(table.perWorker) }));
   const perSum = counted.per.reduce((a, b) => a + b, 0);
+  const primesSummed = await primesLock.withLock(() => table.primes[0]);
+  const reportedJobs = reported.reduce((a, r) => a + r.jobs, 0);
+  const reportedPrimes = reported.reduce((a, r) => a + r.primes, 0);
 
-  // 8. Let the workers go, then remove everything.
+  // 9. Let the workers go, then remove everything.
   phase = 'finishing';
   for (let i = 0; i < n; i++) await queue.send(int32Message(CONTROL.QUIT), { type: MSG.CONTROL + i });
   await reapWorkers(5000);
   if (phase === 'stopping') return; // a worker failed meanwhile: stop() reports and exits
+  primesLock.close(); // the lock's segment is the table's: removeAll() removes it
   removeAll();
 
   const jobMessages = jobs + n + 1; // jobs, "no more jobs" markers, DONE
-  const ok = correct === jobs && counted.done === jobs && perSum === jobs;
+  const ok =
+    correct === jobs &&
+    counted.done === jobs &&
+    perSum === jobs &&
+    primesSummed === total &&
+    reportedJobs === jobs &&
+    reportedPrimes === total;
   say('');
   say('Summary');
   say(
@@ -321,6 +342,10 @@ async function main() {
     `  round trip   parent <-> worker 0 on the queue, ${fmt(rtt.length)} pings: median ${micros(percentile(rtt, 50))}, p99 ${micros(percentile(rtt, 99))}`,
   );
   say(`  counters     ${counted.done} jobs counted under the mutex, per-worker sum ${perSum}`);
+  say(`  fast mutex   ${fmt(primesSummed)} primes summed under the FastMutex, one lock per job`);
+  say(
+    `  channel      ${reported.length} reports handed over the channel: ${reported.map((r) => `w${r.worker} ${r.jobs} jobs`).join(', ')}; ${fmt(reportedJobs)} jobs, ${fmt(reportedPrimes)} primes in all`,
+  );
   say(
     `  verified     ${ok ? 'all' : 'NOT all'} ${fmt(correct)}/${fmt(jobs)} results in shared memory match a segmented sieve (${fmt(total)} primes below ${fmt(jobs * SPAN)})`,
   );

@@ -1,6 +1,7 @@
 'use strict';
 // What the parent and its workers agree on: message types on the queue and
 // the layout of the shared-memory table.
+const { FastMutex } = require('..');
 
 /** Message types (mtype) on the one queue. Each reader picks its own with msgrcv's type. */
 const MSG = {
@@ -20,24 +21,30 @@ const CONTROL = { QUIT: 0, PING: 1 };
 const EXIT_PARENT_GONE = 3;
 
 /**
- * The shared table, as Int32 words:
- *   [0]                 jobs done (the progress counter; changed only with the mutex held)
- *   [1 .. 1+W)          jobs done per worker (also under the mutex)
+ * The shared segment: a FastMutex's lock record (FastMutex.SIZE bytes at
+ * offset 0, for FastMutex.in(shm, 0)), then the table, as Int32 words:
+ *   [0]                 jobs done (the progress counter; changed only with the Mutex held)
+ *   [1]                 primes found so far (changed only with the FastMutex held)
+ *   [2 .. R)            jobs done per worker (under the Mutex), R = 2 + W
  *   [R .. R+J)          results: primes counted by job j (one slot per job, written once)
  *   [R+J .. R+2J)       which worker did job j (1-based; 0 = not yet)
  */
+const LOCK_OFFSET = 0;
+const TABLE_OFFSET = FastMutex.SIZE;
+
 function tableSize(workers, jobs) {
-  return 4 * (1 + workers + 2 * jobs);
+  return TABLE_OFFSET + 4 * (2 + workers + 2 * jobs);
 }
 
 /** Typed-array views of the table over the segment's ArrayBuffer. */
 function tableViews(arrayBuffer, workers, jobs) {
-  const words = new Int32Array(arrayBuffer, 0, tableSize(workers, jobs) / 4);
-  const r = 1 + workers;
+  const words = new Int32Array(arrayBuffer, TABLE_OFFSET, (tableSize(workers, jobs) - TABLE_OFFSET) / 4);
+  const r = 2 + workers;
   return {
     words,
     done: words.subarray(0, 1),
-    perWorker: words.subarray(1, r),
+    primes: words.subarray(1, 2),
+    perWorker: words.subarray(2, r),
     results: words.subarray(r, r + jobs),
     owner: words.subarray(r + jobs, r + 2 * jobs),
   };
@@ -50,4 +57,4 @@ function int32Message(value) {
   return b;
 }
 
-module.exports = { MSG, CONTROL, EXIT_PARENT_GONE, tableSize, tableViews, int32Message };
+module.exports = { MSG, CONTROL, EXIT_PARENT_GONE, LOCK_OFFSET, tableSize, tableViews, int32Message };

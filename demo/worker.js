@@ -2,8 +2,8 @@
 // One worker of the demo, forked by demo.js with the identifiers of the
 // parent's objects. A worker never creates a kernel object: it only opens
 // what the parent made, so the parent alone decides when they are removed.
-const { MessageQueue, Mutex, Semaphore, SharedMemory, SysvIpcError } = require('..');
-const { MSG, CONTROL, EXIT_PARENT_GONE, tableViews, int32Message } = require('./protocol');
+const { Channel, FastMutex, MessageQueue, Mutex, Semaphore, SharedMemory, SysvIpcError } = require('..');
+const { MSG, CONTROL, EXIT_PARENT_GONE, LOCK_OFFSET, tableViews, int32Message } = require('./protocol');
 const { jobRange, countPrimes } = require('./primes');
 
 const cfg = JSON.parse(process.argv[2]);
@@ -22,6 +22,12 @@ async function main() {
   const mutex = Mutex.fromId(cfg.mutex);
   const shm = SharedMemory.fromId(cfg.shm);
   const table = tableViews(shm.arrayBuffer, cfg.workers, cfg.jobs);
+  // The FastMutex lives in the table's segment, beside the counter it guards
+  // (in() writes nothing: a zeroed record is an unlocked lock).
+  const primesLock = FastMutex.in(shm, LOCK_OFFSET);
+  const reports = Channel.fromId(cfg.reports);
+  let myJobs = 0;
+  let myPrimes = 0;
 
   // The barrier: the parent set it to the number of workers. Each takes one
   // unit, then waits for zero, so all start together once the last is ready.
@@ -37,8 +43,11 @@ async function main() {
     await new Promise(setImmediate);
     const job = (await queue.receive({ type: MSG.JOB })).data.readInt32LE(0);
     if (job < 0) break; // the parent's "no more jobs"
-    table.results[job] = countPrimes(...jobRange(job, cfg.span)); // our own slot: no lock needed
+    const primes = countPrimes(...jobRange(job, cfg.span));
+    table.results[job] = primes; // our own slot: no lock needed
     table.owner[job] = me + 1;
+    myJobs += 1;
+    myPrimes += primes;
 
     if (cfg.crash && table.done[0] >= cfg.jobs / 3) {
       // --crash-worker: die holding the mutex. SEM_UNDO makes the kernel
@@ -56,7 +65,15 @@ async function main() {
       table.done[0] += 1;
       if (table.done[0] === cfg.jobs) queue.sendSync(int32Message(cfg.jobs), { type: MSG.DONE });
     });
+    // The running total of primes, under the FastMutex: a compare-and-swap
+    // in shared memory while nobody else holds it, no syscall.
+    await primesLock.withLock(() => {
+      table.primes[0] += primes;
+    });
   }
+
+  // Our report, handed to the parent over the Channel (a structured-clone value).
+  await reports.sendValue({ worker: me, jobs: myJobs, primes: myPrimes });
 
   // After the jobs: our own control channel (type CONTROL + index): pings to
   // answer (the parent's latency probe) until QUIT.
@@ -65,6 +82,8 @@ async function main() {
     if (data.readInt32LE(0) !== CONTROL.PING) break;
     await queue.send(data, { type: MSG.PONG });
   }
+  primesLock.close();
+  reports.close();
   shm.close();
   queue.close();
   barrier.close();

@@ -10,7 +10,17 @@
 import * as v8 from 'node:v8';
 import { binding } from './addon';
 import type { ChannelHandle, RawChannelOpen } from './binding';
-import { about, ClosedError, decodeValue, OutOfRangeError, syscallError, SysvIpcError, timeoutError } from './errors';
+import {
+  about,
+  ClosedError,
+  decodeValue,
+  OutOfRangeError,
+  syscallError,
+  SysvIpcError,
+  timeoutError,
+  withContext,
+  type SysvIpcErrorContext,
+} from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
 import { readKernelTunable, statTime } from './kernel';
 import { ownershipOf, type IpcOwnership } from './ownership';
@@ -103,15 +113,10 @@ function sendBytes(data: unknown): Uint8Array {
   return check.bytes('data', data);
 }
 
-function tooLarge(length: number, target: number, id: number): SysvIpcError {
-  return syscallError(
-    C.EMSGSIZE,
-    'channelReceive',
-    { id },
-    {
-      detail: `the message is ${length} bytes, the target holds ${target}; nothing was consumed`,
-    },
-  );
+function tooLarge(length: number, target: number, context: SysvIpcErrorContext): SysvIpcError {
+  return syscallError(C.EMSGSIZE, 'channelReceive', context, {
+    detail: `the message is ${length} bytes, the target holds ${target}; nothing was consumed`,
+  });
 }
 
 /**
@@ -217,7 +222,7 @@ export class Channel extends IpcHandle {
   }
 
   private attached(): ChannelHandle {
-    if (this.handle === null) throw new ClosedError('The channel');
+    if (this.handle === null) throw new ClosedError('The channel', undefined, this.state.context);
     return this.handle;
   }
 
@@ -279,7 +284,7 @@ export class Channel extends IpcHandle {
     const timeout = check.timeout('options.timeout', options?.timeout);
     return this.waits.run<void>({
       syscall: 'channelSend',
-      context: { id: this.id },
+      context: this.state.context,
       timeout,
       signal: check.signal('options.signal', options?.signal),
       spin: this.sendSpin,
@@ -295,7 +300,11 @@ export class Channel extends IpcHandle {
     const handle = this.attached();
     const body = sendBytes(data);
     this.checkSize(body.byteLength);
-    return binding.chSend(handle, body, 0, body.byteLength, C.IPC_NOWAIT, 0);
+    try {
+      return binding.chSend(handle, body, 0, body.byteLength, C.IPC_NOWAIT, 0);
+    } catch (err) {
+      throw withContext(err, this.state.context); // EIDRM, …: the addon's error knows no key or id
+    }
   }
 
   /** {@link trySend} of `length` bytes of `source` from `offset`, allocation-free. */
@@ -303,7 +312,11 @@ export class Channel extends IpcHandle {
     const handle = this.attached();
     const [off, len] = this.range(source, offset, length);
     this.checkSize(len);
-    return binding.chSend(handle, source, off, len, C.IPC_NOWAIT, 0);
+    try {
+      return binding.chSend(handle, source, off, len, C.IPC_NOWAIT, 0);
+    } catch (err) {
+      throw withContext(err, this.state.context);
+    }
   }
 
   /**
@@ -331,9 +344,13 @@ export class Channel extends IpcHandle {
     this.checkSize(length);
     const timeout =
       options === undefined ? -1 : check.timeout('options.timeout', check.options('options', options).timeout);
-    if (!binding.chSend(handle, body, offset, length, syncWaitFlags(timeout), timeout)) {
-      throw timeoutError('channelSend', { id: this.id });
+    let sent: boolean;
+    try {
+      sent = binding.chSend(handle, body, offset, length, syncWaitFlags(timeout), timeout);
+    } catch (err) {
+      throw withContext(err, this.state.context); // EIDRM, …: the addon's error knows no key or id
     }
+    if (!sent) throw timeoutError('channelSend', this.state.context);
   }
 
   // ---- receive
@@ -349,7 +366,7 @@ export class Channel extends IpcHandle {
       const timeout = check.timeout('options.timeout', options?.timeout);
       return this.waits.run<Buffer>({
         syscall: 'channelReceive',
-        context: { id: this.id },
+        context: this.state.context,
         timeout,
         signal: check.signal('options.signal', options?.signal),
         spin: this.receiveSpin,
@@ -367,7 +384,12 @@ export class Channel extends IpcHandle {
 
   /** Receives without waiting: `undefined` if the ring is empty. */
   tryReceive(): Buffer | undefined {
-    return binding.chReceiveBuffer(this.attached(), C.IPC_NOWAIT, 0) ?? undefined;
+    const handle = this.attached();
+    try {
+      return binding.chReceiveBuffer(handle, C.IPC_NOWAIT, 0) ?? undefined;
+    } catch (err) {
+      throw withContext(err, this.state.context); // EIDRM, corrupt, …: the addon's error knows no key or id
+    }
   }
 
   /**
@@ -381,8 +403,13 @@ export class Channel extends IpcHandle {
     // The Buffer is made natively: no JavaScript function runs between the
     // take and the caller's next statement, where a terminated worker would
     // stop and lose the message.
-    const message = binding.chReceiveBuffer(handle, syncWaitFlags(timeout), timeout);
-    if (message === null) throw timeoutError('channelReceive', { id: this.id });
+    let message: Buffer | null;
+    try {
+      message = binding.chReceiveBuffer(handle, syncWaitFlags(timeout), timeout);
+    } catch (err) {
+      throw withContext(err, this.state.context);
+    }
+    if (message === null) throw timeoutError('channelReceive', this.state.context);
     return message;
   }
 
@@ -394,7 +421,7 @@ export class Channel extends IpcHandle {
 
   // A chReceive result for a caller's target: -2 - n means it did not fit.
   private intoResult(n: number, target: ArrayBufferView): number {
-    if (n <= -2) throw tooLarge(-2 - n, target.byteLength, this.id);
+    if (n <= -2) throw tooLarge(-2 - n, target.byteLength, this.state.context);
     return n;
   }
 
@@ -410,7 +437,7 @@ export class Channel extends IpcHandle {
       const timeout = check.timeout('options.timeout', options?.timeout);
       return this.waits.run<number>({
         syscall: 'channelReceive',
-        context: { id: this.id },
+        context: this.state.context,
         timeout,
         signal: check.signal('options.signal', options?.signal),
         spin: this.receiveSpin,
@@ -437,7 +464,13 @@ export class Channel extends IpcHandle {
   /** {@link receiveInto} without waiting: the length, or -1 if the ring is empty. */
   tryReceiveInto(target: ArrayBufferView): number {
     const handle = this.attached();
-    const n = binding.chReceive(handle, this.intoTarget(target), C.IPC_NOWAIT, 0);
+    const into = this.intoTarget(target);
+    let n: number;
+    try {
+      n = binding.chReceive(handle, into, C.IPC_NOWAIT, 0);
+    } catch (err) {
+      throw withContext(err, this.state.context);
+    }
     return n >= -1 ? n : this.intoResult(n, target); // taken: nothing runs before the caller has it
   }
 
@@ -447,9 +480,14 @@ export class Channel extends IpcHandle {
     const into = this.intoTarget(target);
     const timeout =
       options === undefined ? -1 : check.timeout('options.timeout', check.options('options', options).timeout);
-    const n = binding.chReceive(handle, into, syncWaitFlags(timeout), timeout);
+    let n: number;
+    try {
+      n = binding.chReceive(handle, into, syncWaitFlags(timeout), timeout);
+    } catch (err) {
+      throw withContext(err, this.state.context);
+    }
     if (n >= 0) return n; // taken: nothing runs before the caller has it
-    if (n === -1) throw timeoutError('channelReceive', { id: this.id });
+    if (n === -1) throw timeoutError('channelReceive', this.state.context);
     return this.intoResult(n, into);
   }
 
@@ -498,18 +536,18 @@ export class Channel extends IpcHandle {
 
   /** Receives a value sent with {@link sendValue}. */
   async receiveValue(options?: WaitOptions): Promise<unknown> {
-    return decodeValue(await this.receive(options), { key: this.key, id: this.id });
+    return decodeValue(await this.receive(options), this.state.context);
   }
 
   /** {@link receiveValue} without waiting: `undefined` if the ring is empty. */
   tryReceiveValue(): unknown {
     const buf = this.tryReceive();
-    return buf === undefined ? undefined : decodeValue(buf, { key: this.key, id: this.id });
+    return buf === undefined ? undefined : decodeValue(buf, this.state.context);
   }
 
   /** {@link receiveValue} blocking the calling thread. */
   receiveValueSync(options?: ChannelSyncOptions): unknown {
-    return decodeValue(this.receiveSync(options), { key: this.key, id: this.id });
+    return decodeValue(this.receiveSync(options), this.state.context);
   }
 
   // ---- state
@@ -519,8 +557,9 @@ export class Channel extends IpcHandle {
    * @throws {SysvIpcError} `ERR_SYSV_IPC_CHANNEL_CORRUPT` if the records do not add up.
    */
   info(): ChannelInfo {
-    const stats = binding.chStats(this.attached());
-    const s = binding.shmStat(this.id);
+    const handle = this.attached();
+    const stats = about(this.state.context, () => binding.chStats(handle));
+    const s = about(this.state.context, () => binding.shmStat(this.id));
     return {
       ...ownershipOf(this.id, s),
       capacity: this.capacity,
@@ -572,6 +611,6 @@ export class Channel extends IpcHandle {
         if (raw) binding.chClose(raw.handle);
       }
     }
-    binding.shmRemove(this.id);
+    about(this.state.context, () => binding.shmRemove(this.id));
   }
 }

@@ -147,7 +147,7 @@ function describeErrno(errno: number): [string, string] {
 
 /** Extra context attached to a {@link SysvIpcError}. */
 export interface SysvIpcErrorContext {
-  /** The IPC key the call was about, when known. */
+  /** The IPC key the call was about, when known (signed or unsigned; errors report it unsigned). */
   key?: number;
   /** The IPC identifier the call was about, when known. */
   id?: number;
@@ -170,7 +170,7 @@ export class SysvIpcError extends Error {
   readonly syscall: string;
   /** The kind of object the call was about. */
   readonly kind?: IpcKind;
-  /** The IPC key the call was about, when known. */
+  /** The IPC key the call was about, when known, unsigned (`0xdeadbeef`, as written). */
   key?: number;
   /** The IPC identifier the call was about, when known. */
   id?: number;
@@ -189,7 +189,7 @@ export class SysvIpcError extends Error {
     this.errno = Math.abs(errno);
     this.syscall = syscall;
     if (kind) this.kind = kind;
-    if (context?.key !== undefined) this.key = context.key;
+    if (context?.key !== undefined) this.key = context.key >>> 0;
     if (context?.id !== undefined) this.id = context.id;
   }
 }
@@ -225,7 +225,7 @@ export function syscallError(
  */
 export function withContext(err: unknown, context: SysvIpcErrorContext): unknown {
   if (err instanceof SysvIpcError) {
-    if (err.key === undefined && context.key !== undefined) err.key = context.key;
+    if (err.key === undefined && context.key !== undefined) err.key = context.key >>> 0;
     if (err.id === undefined && context.id !== undefined) err.id = context.id;
   }
   return err;
@@ -308,7 +308,7 @@ export class OutOfRangeError extends RangeError {
 export class ClosedError extends Error {
   /** Always `'ERR_SYSV_IPC_CLOSED'`. */
   readonly code = ERR.CLOSED;
-  /** The IPC key of the object, when known. */
+  /** The IPC key of the object, when known, unsigned. */
   key?: number;
   /** The IPC identifier of the object, when known. */
   id?: number;
@@ -320,7 +320,7 @@ export class ClosedError extends Error {
   constructor(what: string, state = 'is closed', context?: SysvIpcErrorContext) {
     super(`${what}${context?.id === undefined ? '' : ` (id ${context.id})`} ${state}`);
     this.name = 'Error';
-    if (context?.key !== undefined) this.key = context.key;
+    if (context?.key !== undefined) this.key = context.key >>> 0;
     if (context?.id !== undefined) this.id = context.id;
   }
 }
@@ -371,12 +371,19 @@ export class LockCorruptError extends Error {
   readonly code = ERR.LOCK_CORRUPT;
   /** The lock word as read (unsigned 32 bits). */
   readonly word: number;
-  constructor(word: number) {
+  /** The IPC key of the lock's segment, when known (unsigned). */
+  key?: number;
+  /** The identifier (shmid) of the lock's segment. */
+  id?: number;
+  /** @param context The segment's key and id (a FastMutex knows them). */
+  constructor(word: number, context?: SysvIpcErrorContext) {
     super(
-      `The FastMutex lock word holds 0x${(word >>> 0).toString(16).padStart(8, '0')}, which no holder writes: the memory of the lock was overwritten`,
+      `The FastMutex lock word${context?.id === undefined ? '' : ` (segment id ${context.id})`} holds 0x${(word >>> 0).toString(16).padStart(8, '0')}, which no holder writes: the memory of the lock was overwritten`,
     );
     this.name = 'Error';
     this.word = word >>> 0;
+    if (context?.key !== undefined) this.key = context.key >>> 0;
+    if (context?.id !== undefined) this.id = context.id;
   }
 }
 
@@ -437,7 +444,7 @@ export class BadValueError extends Error {
       { cause },
     );
     this.name = 'Error';
-    if (context?.key !== undefined) this.key = context.key;
+    if (context?.key !== undefined) this.key = context.key >>> 0;
     if (context?.id !== undefined) this.id = context.id;
   }
 }

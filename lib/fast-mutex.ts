@@ -22,6 +22,7 @@ import {
   LockCorruptError,
   SysvIpcError,
   timeoutError,
+  withContext,
   type SysvIpcErrorContext,
 } from './errors';
 import type { Key } from './keys';
@@ -201,7 +202,7 @@ export class FastMutex extends IpcHandle {
     this.ownsSegment = ownsSegment;
     this.record = new Int32Array(shm.arrayBuffer, offset, 4);
     this.ownership = ownershipOf(shm.id, offset);
-    this.context = { id: shm.id, key: shm.key };
+    this.context = this.state.context;
   }
 
   /**
@@ -295,12 +296,12 @@ export class FastMutex extends IpcHandle {
   // Before a take: open, attached, and (after a failed CAS) a sane word.
   private ensureUsable(): void {
     this.ensureOpen();
-    if (this.record.length === 0) throw detachedError();
+    if (this.record.length === 0) throw detachedError(this.context);
   }
 
   private checkWord(): number {
     const w = Atomics.load(this.record, 0);
-    if (corrupt(w)) throw new LockCorruptError(w);
+    if (corrupt(w)) throw new LockCorruptError(w, this.context);
     return w;
   }
 
@@ -314,10 +315,10 @@ export class FastMutex extends IpcHandle {
         this.ownership.held = true;
         return DIED;
       case CORRUPT:
-        throw new LockCorruptError(Atomics.load(this.record, 0));
+        throw new LockCorruptError(Atomics.load(this.record, 0), this.context);
       case DETACHED:
       default:
-        throw detachedError();
+        throw detachedError(this.context);
     }
   }
 
@@ -337,7 +338,7 @@ export class FastMutex extends IpcHandle {
     if (now < this.nextLivenessCheck) return false;
     this.nextLivenessCheck = now + LIVENESS_CHECK_MS;
     const r = binding.fastMutexTakeOver(this.shm.nativeHandle(), this.offset);
-    if (r === 2) throw new LockCorruptError(Atomics.load(this.record, 0));
+    if (r === 2) throw new LockCorruptError(Atomics.load(this.record, 0), this.context);
     return r === 1 ? this.settle(OWNER_DIED) : false;
   }
 
@@ -397,7 +398,13 @@ export class FastMutex extends IpcHandle {
     this.checkWord();
     if (this.ownership.held) throw new SysvIpcError(osConstants.errno.EDEADLK, 'futex', this.context);
     if (timeout === 0) throw timeoutError('futex', this.context);
-    return this.settle(binding.fastMutexLockSync(this.shm.nativeHandle(), this.offset, timeout));
+    let outcome: number;
+    try {
+      outcome = binding.fastMutexLockSync(this.shm.nativeHandle(), this.offset, timeout);
+    } catch (err) {
+      throw withContext(err, this.context); // ETIMEDOUT, …: the addon's error knows no key or id
+    }
+    return this.settle(outcome);
   }
 
   /**
@@ -410,7 +417,7 @@ export class FastMutex extends IpcHandle {
   unlock(): void {
     if (!this.ownership.held) throw new MutexNotHeldError();
     const r = this.record;
-    if (r.length === 0) throw detachedError();
+    if (r.length === 0) throw detachedError(this.context);
     this.ownership.held = false;
     // holder_start to 0 before the word (lock.h's release), when the word is
     // still ours: the next taker's window then reads 0. Plain stores: V8 keeps
@@ -428,9 +435,9 @@ export class FastMutex extends IpcHandle {
   // or the record was overwritten.
   private releaseContended(): void {
     const w = Atomics.load(this.record, 0);
-    if (corrupt(w)) throw new LockCorruptError(w);
+    if (corrupt(w)) throw new LockCorruptError(w, this.context);
     const r = binding.fastMutexRelease(this.shm.nativeHandle(), this.offset);
-    if (r === L.EUCLEAN) throw new LockCorruptError(Atomics.load(this.record, 0));
+    if (r === L.EUCLEAN) throw new LockCorruptError(Atomics.load(this.record, 0), this.context);
     // Another process holds it: it took the lock over, so it took this
     // process for dead (its record was overwritten meanwhile).
     if (r === L.EPERM) throw new MutexNotHeldError();
@@ -503,6 +510,6 @@ export class FastMutex extends IpcHandle {
   }
 }
 
-function detachedError(): ClosedError {
-  return new ClosedError('The shared memory attachment of the FastMutex', 'is detached');
+function detachedError(context: SysvIpcErrorContext): ClosedError {
+  return new ClosedError('The shared memory attachment of the FastMutex', 'is detached', context);
 }

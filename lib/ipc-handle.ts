@@ -7,7 +7,7 @@
  * waits; it never removes the kernel object (only `remove()` does). The
  * Semaphore and Mutex views of a set are handles too, on their set's state.
  */
-import { ClosedError } from './errors';
+import { ClosedError, type SysvIpcErrorContext } from './errors';
 import type { Key } from './keys';
 import { WaitGroup } from './waits';
 
@@ -20,14 +20,24 @@ import { WaitGroup } from './waits';
 export class HandleState {
   /** The waits this process started on the object and that have not settled. */
   readonly waits: WaitGroup;
+  /** The key as the user writes it: unsigned (0xdeadbeef, not the signed key_t -559038737). */
+  readonly key: Key;
+  /** The key and id that errors about the object carry (one object, made once: no allocation per call). */
+  readonly context: SysvIpcErrorContext;
   closed = false;
 
-  /** @param what How errors name the object, for example "message queue". */
+  /**
+   * @param key The key_t, signed (as the addon and IPC_STAT give it) or unsigned.
+   * @param what How errors name the object, for example "message queue".
+   */
   constructor(
     readonly id: number,
-    readonly key: Key,
+    key: Key,
     readonly what: string,
   ) {
+    // The same 32 bits either way; reported unsigned, as list() and ipcs show keys.
+    this.key = key >>> 0;
+    this.context = { key: this.key, id };
     this.waits = new WaitGroup(what);
   }
 
@@ -46,7 +56,7 @@ export class HandleState {
 
   // ERR_SYSV_IPC_CLOSED naming the object: its id in the message, key and id on the error.
   private closedError(): ClosedError {
-    return new ClosedError(`The ${this.what}`, undefined, { id: this.id, key: this.key });
+    return new ClosedError(`The ${this.what}`, undefined, this.context);
   }
 }
 

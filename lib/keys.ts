@@ -5,7 +5,10 @@ import { statSync, type PathLike } from 'node:fs';
 import { syscallError } from './errors';
 import * as check from './validate';
 
-/** A System V IPC key (C's `key_t`, a 32-bit integer). */
+/**
+ * A System V IPC key (C's `key_t`, a 32-bit integer). Calls take it signed or
+ * unsigned; the package reports it unsigned (`0xdeadbeef`, not -559038737).
+ */
 export type Key = number;
 
 /** The key that always creates a new, private object (reachable by its id only). */
@@ -20,9 +23,10 @@ export const IPC_PRIVATE: Key = 0;
  * key = (projectId & 0xff) << 24 | (st_dev & 0xff) << 16 | (st_ino & 0xffff)
  * ```
  *
- * The key is returned as C's signed `key_t` (what `info().key` and
- * `list()` report); print it with `(key >>> 0).toString(16)` for the
- * unsigned hex that `ipcs` shows.
+ * The key is returned unsigned, as `.key`, `info().key` and `list()`
+ * report keys (C's `key_t` is signed: ids from 128 up give a negative
+ * key_t there, the same 32 bits); `key.toString(16)` is the hex that
+ * `ipcs` shows. Every call that takes a key accepts either spelling.
  *
  * `projectId` must be an integer from 1 to 255. glibc silently keeps only its
  * low 8 bits (so 256 would alias 0) and accepts 0, which ftok(3) says must
@@ -59,5 +63,5 @@ export function ftok(path: PathLike, projectId: number): Key {
     throw Object.assign(syscallError(e.errno, 'ftok', undefined, { path: shown }), { path: shown });
   }
   const key = (id << 24) | (Number(st.dev & 0xffn) << 16) | Number(st.ino & 0xffffn);
-  return key | 0;
+  return key >>> 0; // unsigned, as the classes and list() report keys
 }

@@ -274,7 +274,7 @@ export class MessageQueue extends IpcHandle {
       const id = this.id;
       return this.waits.run<void>({
         syscall: 'msgsnd',
-        context: { id },
+        context: this.state.context,
         timeout,
         signal: check.signal('options.signal', options?.signal),
         spin: this.sendSpin,
@@ -291,7 +291,11 @@ export class MessageQueue extends IpcHandle {
   trySend(data: string | ArrayBufferView, options?: { type?: number }): boolean {
     this.ensureOpen();
     const body = this.bytesToSend(data);
-    return binding.msgsnd(this.id, body, parseType(options), C.IPC_NOWAIT, 0);
+    try {
+      return binding.msgsnd(this.id, body, parseType(options), C.IPC_NOWAIT, 0);
+    } catch (err) {
+      throw withContext(err, this.state.context); // EIDRM, EINVAL, …: the addon's error knows no key or id
+    }
   }
 
   /**
@@ -307,9 +311,9 @@ export class MessageQueue extends IpcHandle {
     try {
       sent = binding.msgsnd(this.id, body, type, syncWaitFlags(timeout), timeout);
     } catch (err) {
-      throw withContext(err, { id: this.id });
+      throw withContext(err, this.state.context);
     }
-    if (!sent) throw timeoutError('msgsnd', { id: this.id });
+    if (!sent) throw timeoutError('msgsnd', this.state.context);
   }
 
   /**
@@ -327,7 +331,7 @@ export class MessageQueue extends IpcHandle {
       const id = this.id;
       return this.waits.run<Message>({
         syscall: 'msgrcv',
-        context: { id },
+        context: this.state.context,
         timeout,
         signal: check.signal('options.signal', options?.signal),
         spin: this.receiveSpin,
@@ -349,7 +353,12 @@ export class MessageQueue extends IpcHandle {
   tryReceive(options?: ReceiveSelector): Message | undefined {
     this.ensureOpen();
     const r = parseReceive(options);
-    const data = binding.msgrcvBuffer(this.id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, 0, typeOut);
+    let data: Buffer | null;
+    try {
+      data = binding.msgrcvBuffer(this.id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, 0, typeOut);
+    } catch (err) {
+      throw withContext(err, this.state.context); // E2BIG, EIDRM, …: the addon's error knows no key or id
+    }
     if (data === null) return undefined;
     const type = typeOut[0];
     return type === type ? { type, data } : unsafeMessage(data);
@@ -367,9 +376,9 @@ export class MessageQueue extends IpcHandle {
     try {
       data = binding.msgrcvBuffer(this.id, r.maxSize, r.type, r.flags | syncWaitFlags(timeout), timeout, typeOut);
     } catch (err) {
-      throw withContext(err, { id: this.id });
+      throw withContext(err, this.state.context);
     }
-    if (data === null) throw timeoutError('msgrcv', { id: this.id });
+    if (data === null) throw timeoutError('msgrcv', this.state.context);
     // Returned with no JavaScript function call after the receive (an object
     // literal is none): a worker being terminated stops at a call, and would
     // stop with the message taken (msgrcvBuffer gives back only what it can see).

@@ -7,7 +7,7 @@ import * as check from './validate';
 
 /** The key, identifier, owner, creator and permission bits of an object (IPC_STAT's ipc_perm). */
 export interface IpcOwnership {
-  /** The object's key ({@link IPC_PRIVATE} for private objects). */
+  /** The object's key ({@link IPC_PRIVATE} for private objects), unsigned as the user writes it (`0xdeadbeef`, not the signed key_t). */
   key: Key;
   /** The kernel's identifier (msqid, semid or shmid). */
   id: number;
@@ -49,5 +49,6 @@ export function parseOwnershipChange(options: IpcOwnershipChange | undefined): {
 
 /** The ownership fields of a raw IPC_STAT result, for object `id`. */
 export function ownershipOf(id: number, raw: Omit<IpcOwnership, 'id'>): IpcOwnership {
-  return { key: raw.key, id, mode: raw.mode, uid: raw.uid, gid: raw.gid, cuid: raw.cuid, cgid: raw.cgid };
+  // IPC_STAT's key_t is signed: reported unsigned, as the user writes it and list() shows it.
+  return { key: raw.key >>> 0, id, mode: raw.mode, uid: raw.uid, gid: raw.gid, cuid: raw.cuid, cgid: raw.cgid };
 }

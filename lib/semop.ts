@@ -5,7 +5,7 @@
  * try, spin, park on a waiter thread) or blocking the calling thread.
  */
 import { binding } from './addon';
-import { naming, OutOfRangeError, timeoutError, type SysvIpcErrorContext } from './errors';
+import { naming, OutOfRangeError, timeoutError } from './errors';
 import { HandleState } from './ipc-handle';
 import { maxOps, SEMVMX } from './semaphore-limits';
 import type { OpenedSet } from './semaphore-open';
@@ -38,14 +38,11 @@ export class SetState extends HandleState {
   readonly created: boolean;
   /** How long an async operation may retry on the JS thread before parking. */
   readonly spin = new SpinBudget();
-  /** The key and id named in errors. */
-  readonly context: SysvIpcErrorContext;
 
   constructor(opened: OpenedSet) {
     super(opened.id, opened.key, 'semaphore set');
     this.size = opened.size;
     this.created = opened.created;
-    this.context = { id: opened.id, key: opened.key };
   }
 
   /** Checks a member index. */

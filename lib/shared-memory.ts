@@ -14,6 +14,7 @@ import {
   ReadOnlyError,
   ViewTooLargeError,
   ViewTransferredError,
+  type SysvIpcErrorContext,
 } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
 import { readKernelTunable, statTime } from './kernel';
@@ -98,8 +99,8 @@ export interface SharedMemoryWaitSyncOptions {
 /** Result of {@link SharedMemory.waitSync}, as `Atomics.wait` reports it. */
 export type WaitResult = 'ok' | 'not-equal' | 'timed-out';
 
-function detachedError(): ClosedError {
-  return new ClosedError('The shared memory attachment', 'is detached (detach() or close() was called)');
+function detachedError(context: SysvIpcErrorContext): ClosedError {
+  return new ClosedError('The shared memory attachment', 'is detached (detach() or close() was called)', context);
 }
 
 function futexUnavailable(): FeatureUnavailableError {
@@ -223,7 +224,7 @@ export class SharedMemory extends IpcHandle {
   }
 
   private attached(): ShmHandle {
-    if (this.handle === null) throw detachedError();
+    if (this.handle === null) throw detachedError(this.state.context);
     return this.handle;
   }
 
@@ -442,7 +443,7 @@ export class SharedMemory extends IpcHandle {
   detach(): void {
     if (this.handle === null) return;
     const handle = this.handle;
-    this.waits.cancelAll(detachedError());
+    this.waits.cancelAll(detachedError(this.state.context));
     binding.shmDetach(handle);
     this.handle = null;
     this.cachedArrayBuffer = undefined;

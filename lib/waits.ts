@@ -12,7 +12,15 @@
  * lost by a cancelled receive.
  */
 import { binding } from './binding';
-import { AbortError, ClosedError, SysvIpcError, timeoutError, type SysvIpcErrorContext, abortError } from './errors';
+import {
+  AbortError,
+  ClosedError,
+  SysvIpcError,
+  timeoutError,
+  type SysvIpcErrorContext,
+  abortError,
+  withContext,
+} from './errors';
 
 const { ECANCELED, ETIMEDOUT, IPC_NOWAIT } = binding.constants;
 
@@ -100,7 +108,7 @@ export function dispatch(waitId: number, errno: number, value: Buffer | undefine
     try {
       result = p.map(value, extra);
     } catch (err) {
-      p.reject(err);
+      p.reject(withContext(err, p.context)); // the addon's error knows no key or id
       return;
     }
     if (result !== WOULD_BLOCK) {
@@ -306,7 +314,8 @@ export class WaitGroup {
         resubmit,
       );
     } catch (err) {
-      return Promise.reject(err);
+      // A failed attempt (EIDRM, E2BIG, …): the addon's error knows no key or id.
+      return Promise.reject(withContext(err, op.context));
     }
   }
 

@@ -69,14 +69,16 @@ describe('ftok', () => {
     expect(new Set(paths.map((p) => fs.statSync(p).dev & 0xff)).size).toBeGreaterThan(1);
     for (const p of paths) {
       for (const id of [1, 65, 127, 128, 200, 255]) {
-        expect({ p, id, key: ftok(p, id) }).toEqual({ p, id, key: cKey(p, id).key });
+        // C prints the signed key_t; ftok reports the same 32 bits unsigned.
+        expect({ p, id, key: ftok(p, id) }).toEqual({ p, id, key: cKey(p, id).key >>> 0 });
       }
     }
   });
 
-  test('returns the signed key_t: ids from 128 up give negative keys, as in C', () => {
+  test("returns the key unsigned: ids from 128 up give keys above 2^31 (negative as C's key_t), as .key reports them", () => {
     const key = ftok(dir, 0xfe);
-    expect(key).toBeLessThan(0);
+    expect(key).toBeGreaterThan(0x7fffffff);
+    expect(key).toBe(cKey(dir, 0xfe).key >>> 0);
     expect(key >>> 24).toBe(0xfe);
     expect(ftok(dir, 1) >>> 24).toBe(1);
   });

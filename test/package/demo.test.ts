@@ -139,10 +139,16 @@ test('--quick runs to the end, verifies every result in shared memory, and leave
   const { code } = await demo.exited;
   expect(demo.stderr).toBe('');
   expect(code).toBe(0);
-  expect(demo.announced()).toHaveLength(4); // a queue, two semaphore sets, a segment
+  expect(demo.announced()).toHaveLength(5); // a queue, two semaphore sets, a segment, a channel's segment
   expect(demo.stdout).toMatch(/^barrier open: 3 workers released together$/m);
   expect(demo.stdout).toMatch(/^ {2}verified +all 120\/120 results in shared memory match a segmented sieve/m);
   expect(demo.stdout).toMatch(/^ {2}counters +120 jobs counted under the mutex, per-worker sum 120$/m);
+  // The FastMutex-guarded total and the reports handed over the Channel ran, and add up (120 jobs of
+  // 25,000 numbers: the primes below 3,000,000).
+  expect(demo.stdout).toMatch(/^ {2}fast mutex +216,816 primes summed under the FastMutex, one lock per job$/m);
+  expect(demo.stdout).toMatch(
+    /^ {2}channel +3 reports handed over the channel: w0 \d+ jobs, w1 \d+ jobs, w2 \d+ jobs; 120 jobs, 216,816 primes in all$/m,
+  );
   expect(demo.stdout).toMatch(/^ {2}round trip .* median [\d.,]+ µs, p99 [\d.,]+ µs$/m);
   const perWorker = /^ {2}jobs .* by 3 workers: w0 (\d+), w1 (\d+), w2 (\d+)$/m.exec(demo.stdout);
   expect(perWorker!.slice(1).reduce((a, b) => a + Number(b), 0)).toBe(120);

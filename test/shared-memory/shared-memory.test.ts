@@ -65,7 +65,7 @@ describe('SharedMemory lifecycle', () => {
     const key = randomKey();
     const a = track(SharedMemory.create({ key, size: 10 }));
     const b = track(SharedMemory.fromId(a.id));
-    expect(b.key).toBe(key | 0);
+    expect(b.key).toBe(key);
     expect(b.size).toBe(10);
   });
 
