@@ -116,7 +116,7 @@ typedef struct sysv_ipc_lock_wait_state {
   int64_t next_check_ns;    /* when to look at the holder's liveness next */
   uint32_t window_pid;      /* a holder pid seen with holder_start 0, first ... */
   uint64_t window_ticks;    /* ... at this CLOCK_BOOTTIME, in clock ticks */
-  uint64_t judged_start; /* the holder_start the last sysv_ipc_lock_holder_dead judged: a takeover replaces only it */
+  uint64_t judged_start;    /* the holder_start last judged (holder_dead): a takeover replaces only it */
 } sysv_ipc_lock_wait_state;
 
 static inline int64_t sysv_ipc_lock_now_ns(void) {
@@ -194,8 +194,9 @@ static inline int sysv_ipc_lock_take_over(sysv_ipc_lock* l, uint32_t seen, uint6
  * Kept for C peers built against earlier versions of this header.
  */
 static inline int sysv_ipc_lock_take(sysv_ipc_lock* l, uint32_t seen, uint32_t mine, const sysv_ipc_lock_self* self) {
-  if (seen != 0)
+  if (seen != 0) {
     return sysv_ipc_lock_take_over(l, seen, __atomic_load_n(&l->holder_start, __ATOMIC_ACQUIRE), mine, self);
+  }
   if (!__atomic_compare_exchange_n(&l->word, &seen, mine, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) return 0;
   __atomic_store_n(&l->holder_start, self->start, __ATOMIC_RELEASE);
   return 1;
