@@ -202,11 +202,16 @@ class LockWaitCall : public BlockingCall {
   // and registered with the mapping in the same step, so that a detach
   // before JavaScript has the lock gives it back instead of leaving this
   // live process holding it until it exits.
-  static int TakeMapped(void* ctx, sysv_ipc_lock* l, uint32_t seen, uint32_t mine, const sysv_ipc_lock_self* self) {
+  static int TakeMapped(void* ctx, sysv_ipc_lock* l, uint32_t seen, uint64_t judged_start, uint32_t mine,
+                        const sysv_ipc_lock_self* self) {
     auto* call = static_cast<LockWaitCall*>(ctx);
     int taken = 0;
     bool mapped = call->ref_.mapping->WhileMapped([&](uint8_t*) {
-      if (!sysv_ipc_lock_take(l, seen, mine, self)) return;
+      // From a dead holder: replace only the holder_start that was judged (lock.h sysv_ipc_lock_take_over).
+      if (!(seen != 0 ? sysv_ipc_lock_take_over(l, seen, judged_start, mine, self)
+                      : sysv_ipc_lock_take(l, 0, mine, self))) {
+        return;
+      }
       taken = 1;
       size_t offset = call->ref_.offset;
       sysv_ipc_lock_self me = *self;
@@ -308,7 +313,8 @@ Napi::Value FastMutexTakeOver(const Napi::CallbackInfo& info) {
   sysv_ipc_lock_wait_state fresh{};  // no earlier suspicion: only a gone holder counts as dead
   if (!sysv_ipc_lock_holder_dead(l, w, &fresh, sysv_ipc_lock_now_ns())) return Napi::Number::New(env, 0);
   // Keep WAITERS: others may sleep on the word.
-  bool taken = sysv_ipc_lock_take(l, w, self.pid | (w & SYSV_IPC_LOCK_WAITERS), &self);
+  // From the holder_start judged, not one read again (lock.h sysv_ipc_lock_take_over).
+  bool taken = sysv_ipc_lock_take_over(l, w, fresh.judged_start, self.pid | (w & SYSV_IPC_LOCK_WAITERS), &self);
   return Napi::Number::New(env, taken ? 1 : 0);
 }
 

@@ -33,8 +33,9 @@
  * - a dead holder: a waiter that finds the holder's pid gone or a zombie
  *            takes the lock with a CAS from the value it saw and is told
  *            (SYSV_IPC_LOCK_OWNER_DIED), so it can repair what the lock
- *            guards. A taker-over sets holder_start to 0 (CAS from what it
- *            saw) before its CAS of the word, as a taker of a free lock finds it.
+ *            guards. A taker-over sets holder_start to 0 (CAS from the value
+ *            it judged, not one read again: sysv_ipc_lock_take_over) before
+ *            its CAS of the word, as a taker of a free lock finds it.
  * - a live pid, holder_start 0: the holder between its CAS and its store,
  *            which a stop (SIGSTOP, a cgroup freezer, a VM pause) can make
  *            last any time: alive, unless that process started after the
@@ -115,6 +116,7 @@ typedef struct sysv_ipc_lock_wait_state {
   int64_t next_check_ns;    /* when to look at the holder's liveness next */
   uint32_t window_pid;      /* a holder pid seen with holder_start 0, first ... */
   uint64_t window_ticks;    /* ... at this CLOCK_BOOTTIME, in clock ticks */
+  uint64_t judged_start;    /* the holder_start last judged (holder_dead): a takeover replaces only it */
 } sysv_ipc_lock_wait_state;
 
 static inline int64_t sysv_ipc_lock_now_ns(void) {
@@ -156,17 +158,44 @@ static inline long sysv_ipc_lock_futex(uint32_t* addr, int op, uint32_t value, c
 }
 
 /*
- * Takes the lock from `seen` (0 or a dead holder's word) for `self`. From a
- * dead holder, holder_start goes to 0 first (a CAS: a taker that won
- * meanwhile has written its own, and this one lost), so that between the
- * word's CAS and the store below the record reads as any take's does.
+ * Takes over the lock from a dead holder: `seen` is the word and
+ * `judged_start` the holder_start that sysv_ipc_lock_holder_dead judged dead
+ * (sysv_ipc_lock_wait_state.judged_start). holder_start goes from exactly
+ * that value to 0 first, then the word from `seen` to `mine`, then
+ * holder_start to this taker's start: between the word's CAS and that store
+ * the record reads as any take's does. A holder_start other than the judged
+ * one means the record moved on since the judgement (another taker-over won,
+ * or, with the pid reused, a live process took the lock legitimately and
+ * stored its own start): lost, 0, and the caller looks again. Loading
+ * holder_start afresh here instead would clear a legitimate holder's start
+ * and, its word being the dead holder's value, take its lock from it.
+ *
+ * What remains: a judged start of 0 (the dead holder had not stored its
+ * start) matches a new holder between its word CAS and its store, whose word
+ * then reads `seen` only if it has the dead holder's pid: pid reuse within
+ * the takeover's few instructions after the judgement (a preempted waiter),
+ * on top of a holder that died inside its own two-instruction window.
+ * Returns 1 when taken, else 0.
+ */
+static inline int sysv_ipc_lock_take_over(sysv_ipc_lock* l, uint32_t seen, uint64_t judged_start, uint32_t mine,
+                                          const sysv_ipc_lock_self* self) {
+  uint64_t expected = judged_start;
+  if (!__atomic_compare_exchange_n(&l->holder_start, &expected, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) return 0;
+  if (!__atomic_compare_exchange_n(&l->word, &seen, mine, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) return 0;
+  __atomic_store_n(&l->holder_start, self->start, __ATOMIC_RELEASE);
+  return 1;
+}
+
+/*
+ * Takes the lock from `seen`: 0 (free), or a dead holder's word, judging
+ * holder_start as it reads it now. For a takeover after
+ * sysv_ipc_lock_holder_dead use sysv_ipc_lock_take_over with the judged
+ * start: the record may have moved on between the judgement and this call.
+ * Kept for C peers built against earlier versions of this header.
  */
 static inline int sysv_ipc_lock_take(sysv_ipc_lock* l, uint32_t seen, uint32_t mine, const sysv_ipc_lock_self* self) {
   if (seen != 0) {
-    uint64_t old = __atomic_load_n(&l->holder_start, __ATOMIC_ACQUIRE);
-    if (old != 0 && !__atomic_compare_exchange_n(&l->holder_start, &old, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
-      return 0;
-    }
+    return sysv_ipc_lock_take_over(l, seen, __atomic_load_n(&l->holder_start, __ATOMIC_ACQUIRE), mine, self);
   }
   if (!__atomic_compare_exchange_n(&l->word, &seen, mine, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) return 0;
   __atomic_store_n(&l->holder_start, self->start, __ATOMIC_RELEASE);
@@ -189,12 +218,14 @@ static inline int sysv_ipc_lock_try(sysv_ipc_lock* l, const sysv_ipc_lock_self* 
  * when /proc cannot tell (this waiter is out of file descriptors, /proc is
  * mounted hidepid=2 and the holder is another user's: liveness.h), the
  * holder counts as alive and the waiter looks again at the next check.
+ * st->judged_start: the holder_start judged, for sysv_ipc_lock_take_over.
  */
 static inline int sysv_ipc_lock_holder_dead(sysv_ipc_lock* l, uint32_t w, sysv_ipc_lock_wait_state* st, int64_t now) {
   uint32_t pid = w & SYSV_IPC_LOCK_PID_MASK;
   uint64_t recorded = __atomic_load_n(&l->holder_start, __ATOMIC_ACQUIRE);
   uint64_t actual;
   int err = sysv_ipc_process_lookup((pid_t)pid, &actual);
+  st->judged_start = recorded;
   if (err == ESRCH) return 1; /* no such process, or a zombie */
   if (err != 0) {             /* unknown: alive, and no suspicion carried over a look that saw nothing */
     st->suspect_since_ns = 0;
@@ -228,18 +259,20 @@ static inline int sysv_ipc_lock_holder_dead(sysv_ipc_lock* l, uint32_t w, sysv_i
 
 /*
  * How sysv_ipc_lock_wait_with takes the lock from `seen` (0, or a dead
- * holder's word): 1 taken (as sysv_ipc_lock_take does it), 0 lost the race
- * (the wait looks again), -1 stop without taking (the wait returns
- * ECANCELED). For a caller whose memory can go away under a waiting thread
- * (the addon's detach): it takes, and notes the take, atomically with
- * respect to that.
+ * holder's word whose holder_start was judged to be `judged_start`): 1
+ * taken (as sysv_ipc_lock_take_over does it; for `seen` 0 `judged_start` is
+ * 0 and a plain take is the same), 0 lost the race (the wait looks again),
+ * -1 stop without taking (the wait returns ECANCELED). For a caller whose
+ * memory can go away under a waiting thread (the addon's detach): it takes,
+ * and notes the take, atomically with respect to that.
  */
-typedef int (*sysv_ipc_lock_take_fn)(void* ctx, sysv_ipc_lock* l, uint32_t seen, uint32_t mine,
+typedef int (*sysv_ipc_lock_take_fn)(void* ctx, sysv_ipc_lock* l, uint32_t seen, uint64_t judged_start, uint32_t mine,
                                      const sysv_ipc_lock_self* self);
 
 static inline int sysv_ipc_lock__take_with(sysv_ipc_lock_take_fn take, void* ctx, sysv_ipc_lock* l, uint32_t seen,
-                                           uint32_t mine, const sysv_ipc_lock_self* self) {
-  return take != NULL ? take(ctx, l, seen, mine, self) : sysv_ipc_lock_take(l, seen, mine, self);
+                                           uint64_t judged_start, uint32_t mine, const sysv_ipc_lock_self* self) {
+  if (take != NULL) return take(ctx, l, seen, judged_start, mine, self);
+  return seen != 0 ? sysv_ipc_lock_take_over(l, seen, judged_start, mine, self) : sysv_ipc_lock_take(l, 0, mine, self);
 }
 
 /*
@@ -270,7 +303,7 @@ static inline int sysv_ipc_lock_wait_full(sysv_ipc_lock* l, const sysv_ipc_lock_
     uint32_t mine = self->pid | (st->slept ? SYSV_IPC_LOCK_WAITERS : 0);
     if (sysv_ipc_lock_word_corrupt(w)) return SYSV_IPC_LOCK_CORRUPT;
     if (w == 0) {
-      t = sysv_ipc_lock__take_with(take, ctx, l, 0, mine, self);
+      t = sysv_ipc_lock__take_with(take, ctx, l, 0, 0, mine, self);
       if (t < 0) return ECANCELED;
       if (t > 0) return SYSV_IPC_LOCK_OK;
       continue;
@@ -285,8 +318,9 @@ static inline int sysv_ipc_lock_wait_full(sysv_ipc_lock* l, const sysv_ipc_lock_
       st->next_check_ns = now + SYSV_IPC_LOCK_CHECK_NS;
       if (sysv_ipc_lock_holder_dead(l, w, st, now)) {
         /* Keep WAITERS if it was set: others may sleep on the word. */
-        t = sysv_ipc_lock__take_with(
-            take, ctx, l, w, self->pid | (w & SYSV_IPC_LOCK_WAITERS) | (st->slept ? SYSV_IPC_LOCK_WAITERS : 0), self);
+        t = sysv_ipc_lock__take_with(take, ctx, l, w, st->judged_start,
+                                     self->pid | (w & SYSV_IPC_LOCK_WAITERS) | (st->slept ? SYSV_IPC_LOCK_WAITERS : 0),
+                                     self);
         if (t < 0) return ECANCELED;
         if (t > 0) {
           st->suspect_since_ns = 0;
