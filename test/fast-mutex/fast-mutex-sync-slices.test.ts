@@ -8,13 +8,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { FastMutex, SharedMemory } from '../../lib';
-import { Child, track, until, useCleanup } from '../support/helpers';
+import { Child, testIf, track, until, useCleanup } from '../support/helpers';
 
 useCleanup();
 
 const HAVE_STRACE = spawnSync('strace', ['-V']).status === 0;
 if (!HAVE_STRACE) console.warn('fast-mutex-sync-slices.test.ts: strace is not installed, the futex count is SKIPPED');
-const testIfStrace = HAVE_STRACE ? test : test.skip;
+const testIfStrace = testIf(HAVE_STRACE, 'strace is not installed');
 
 testIfStrace(
   "main thread lockSync(): no more futex sleeps than lock.h's 100 ms liveness checks",
