@@ -1,4 +1,5 @@
 'use strict';
+/* global Bun, Deno */
 // Smoke test of the package on a runtime other than Node that loads Node-API
 // addons (Bun, Deno: scripts/ci-runtimes.sh runs it). Plain script, no jest
 // (neither runtime runs this suite's jest setup): each check prints one line,
