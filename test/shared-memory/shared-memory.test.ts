@@ -458,12 +458,16 @@ describe('SharedMemory across processes', () => {
     const shm = track(SharedMemory.create({ size: 64 }));
     for (const wait of [false, true]) {
       const worker = new Worker(fixture('shm-worker-attach.js'), { workerData: { id: shm.id, wait } });
+      // Listened for from the start: a worker that ends by itself may emit
+      // 'exit' while this test still awaits its message (then a later
+      // once(worker, 'exit') waits for ever).
+      const exited = once(worker, 'exit');
       const [first] = await once(worker, 'message');
       expect(first).toEqual({ attachments: 2 });
       if (wait) expect((await once(worker, 'message'))[0]).toEqual({ waiting: true });
       // Without a pending wait the worker ends by itself; with one, it is terminated.
       if (wait) await worker.terminate();
-      else await once(worker, 'exit');
+      await exited;
       await until(() => shm.info().attachments === 1, 10000, 'the worker’s attachment to go');
       expect(shm.buffer[0]).toBe(42);
       shm.buffer[0] = 0;
