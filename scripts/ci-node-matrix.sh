@@ -8,11 +8,7 @@
 # the repository). Prints each version's progress and time, and a summary.
 #
 # Versions: the arguments, else $SYSV_IPC_NODE_VERSIONS, else one of each
-# major that `engines` (>=18.17) covers. Node 26 (26.12.1) is not among them
-# yet: against the Zig-built prebuild it passes all but
-# test/waits/sync-syscalls.test.ts, which counts 0.1 futex per sync round trip
-# that Node 26 itself makes (the g++-built binary shows the same); run it with
-# `scripts/ci-node-matrix.sh 26.12.1`. Its full run would add ~7 min to CI.
+# major that `engines` (>=18.17) covers, and the current release (26).
 # --skip-current leaves out the major of the `node` on PATH, whose run CI already made with `npm test`.
 #
 # The shipped prebuild has no test probes (binding.gyp, sysv_ipc_test_probes):
@@ -25,7 +21,7 @@ cd "$(dirname "$0")/.."
 
 skip_current=
 if [ "${1:-}" = --skip-current ]; then skip_current=$(node -p 'process.versions.node.split(".")[0]'); shift; fi
-if [ $# -gt 0 ]; then versions=("$@"); else read -ra versions <<<"${SYSV_IPC_NODE_VERSIONS:-18.20.8 20.20.2 22.23.5 24.22.3}"; fi
+if [ $# -gt 0 ]; then versions=("$@"); else read -ra versions <<<"${SYSV_IPC_NODE_VERSIONS:-18.20.8 20.20.2 22.23.5 24.22.3 26.12.1}"; fi
 
 [ -f dist/index.js ] || { echo "ci-node-matrix: dist/ is missing: run npm ci (or npm test) first" >&2; exit 1; }
 hash=$(node scripts/source-hash.js)
