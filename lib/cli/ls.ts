@@ -10,8 +10,9 @@ import {
 import { channelCell, channelOf, withLook } from './channel-look';
 import { commonCells, formatAge, formatBytes, json, out, table } from './format';
 import { lockCell, locksOf } from './lock-look';
-import { pidCell, withLiveness } from './processes';
-import { parse, parseKind, showHelp, UsageError } from './usage';
+import { isAlive, pidCell, withLiveness } from './processes';
+import { parseOwner, spreadKeys } from './rm';
+import { parse, parseKey, parseKind, showHelp, UsageError } from './usage';
 
 const SECTION_TITLES: Record<IpcKind, string> = {
   msg: 'Message queues',
@@ -81,7 +82,8 @@ function kindTable(kind: IpcKind, entries: IpcObject[], now: number, peek: boole
   return table(header, rows, numeric);
 }
 
-export const help = `Usage: sysv-ipc ls [--kind msg|sem|shm] [--peek] [--json]
+export const help = `Usage: sysv-ipc ls [--kind msg|sem|shm] [--key K...] [--owner U] [--creator-dead]
+                   [--peek] [--json]
 
 Lists the System V objects in this IPC namespace (from /proc/sysvipc), one
 table per kind, with sizes and ages in human units and the pids the kernel
@@ -91,6 +93,12 @@ attach/detach), "(dead)" beside a pid whose process has gone. It only reads
 
 Options:
   -k, --kind KIND   only this kind: msg, sem or shm
+  --key K...        only objects with these keys (hex like 0x1234abcd, or
+                    decimal); repeatable
+  --owner U         only objects owned by this user (name or uid); repeatable
+  --creator-dead    only segments whose creator process has gone (the kernel
+                    records no creator pid for queues and semaphore sets); what
+                    \`sysv-ipc rm --all --creator-dead\` would remove
   --peek            also look inside each segment (attaching it read-only) for
                     a Channel (CHANNEL column) and a lock holder (LOCK: a
                     Channel's send lock, or a FastMutex in a segment of its own):
@@ -101,16 +109,42 @@ Options:
                     --peek, segments get "channel" and "locks")`;
 
 export function run(args: string[]): number {
-  const { values, positionals } = parse('ls', args, {
+  const { values, positionals } = parse('ls', spreadKeys(args), {
     kind: { type: 'string', short: 'k' },
+    key: { type: 'string', multiple: true },
+    owner: { type: 'string', multiple: true },
+    'creator-dead': { type: 'boolean' },
     peek: { type: 'boolean' },
     json: { type: 'boolean' },
   });
   if (values.help) return showHelp(help);
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`, 'ls');
-  const kinds: IpcKind[] = values.kind === undefined ? ['msg', 'sem', 'shm'] : [parseKind(values.kind as string, 'ls')];
+  const creatorDead = values['creator-dead'] === true;
+  if (creatorDead && values.kind !== undefined && values.kind !== 'shm') {
+    throw new UsageError(
+      '--creator-dead applies to shm only: the kernel records no creator pid for message queues and semaphore sets',
+      'ls',
+    );
+  }
+  const kinds: IpcKind[] = creatorDead
+    ? ['shm']
+    : values.kind === undefined
+      ? ['msg', 'sem', 'shm']
+      : [parseKind(values.kind as string, 'ls')];
+  const keys = ((values.key as string[] | undefined) ?? []).map((v) => parseKey(v, 'ls'));
+  const owners = ((values.owner as string[] | undefined) ?? []).map((v) => parseOwner(v, 'ls'));
   const peek = values.peek === true;
-  const entries = kinds.flatMap((k) => list(k));
+  // The same filters as rm's --key/--owner/--creator-dead, so that what ls
+  // shows is what rm would take (pid 0: a creator in another pid namespace,
+  // not known dead).
+  const entries = kinds
+    .flatMap((k) => list(k))
+    .filter(
+      (e) =>
+        (keys.length === 0 || keys.includes(e.key)) &&
+        (owners.length === 0 || owners.includes(e.uid)) &&
+        (!creatorDead || (e.kind === 'shm' && e.creatorPid !== 0 && !isAlive(e.creatorPid))),
+    );
   if (values.json) {
     json(entries.map((e) => withLiveness(peek ? withLook(e) : e)));
     return 0;

@@ -75,7 +75,7 @@ const isKind = (v: string): v is IpcKind => v === 'msg' || v === 'sem' || v === 
  * after --key run to the next option or kind word; the first one goes to
  * parseArgs as it is, which refuses a bare negative one as ambiguous.
  */
-function spreadKeys(args: string[]): string[] {
+export function spreadKeys(args: string[]): string[] {
   const spread: string[] = [];
   let inKeys = false;
   for (let i = 0; i < args.length; i++) {
@@ -98,10 +98,10 @@ function spreadKeys(args: string[]): string[] {
   return spread;
 }
 
-function parseOwner(value: string): number {
+export function parseOwner(value: string, command = 'rm'): number {
   if (/^\d+$/.test(value)) return Number(value);
   const uid = userId(value);
-  if (uid === undefined) throw new UsageError(`--owner '${value}': no such user (give a name or a uid)`, 'rm');
+  if (uid === undefined) throw new UsageError(`--owner '${value}': no such user (give a name or a uid)`, command);
   return uid;
 }
 
@@ -130,7 +130,7 @@ function parseRequest(args: string[]): Request | undefined {
     }
   }
   const keys = ((values.key as string[] | undefined) ?? []).map((v) => parseKey(v, 'rm'));
-  const owners = ((values.owner as string[] | undefined) ?? []).map(parseOwner);
+  const owners = ((values.owner as string[] | undefined) ?? []).map((v) => parseOwner(v));
   const request: Request = {
     ids,
     keys,

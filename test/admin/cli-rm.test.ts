@@ -165,6 +165,16 @@ describe('--all with filters, in a private IPC namespace', () => {
     living.detach(); // (attached, its removal would only mark it: it would stay listed)
     const set = lib.SemaphoreSet.create({ size: 2 });
     const ids = { mine: mine.id, theirs, orphan, living: living.id, set: set.id };
+    // ls takes the same filters, so a user sees first what rm would take.
+    const looks = [
+      ['ls', '--json', '--owner', 'nobody'],
+      ['ls', '--json', '--creator-dead'],
+      ['ls', '--json', '--key', '0x11110001', '0x11110002'],
+      ['ls', '-k', 'msg', '--creator-dead'],
+    ].map((args) => {
+      const r = run(args);
+      return { status: r.status, stderr: r.stderr, ids: r.status === 0 ? JSON.parse(r.stdout).map((e) => e.kind + ':' + e.id) : [] };
+    });
     const steps = [
       ['rm', '--all', '--owner', 'nobody', '--dry-run'],
       ['rm', 'msg', '--all', '--creator-dead'],
@@ -174,7 +184,7 @@ describe('--all with filters, in a private IPC namespace', () => {
       ['rm', '--all', '--yes'],
       ['rm', '--all', '--yes'],
     ].map((args) => ({ args, ...run(args), left: lib.list().map((e) => e.kind + ':' + e.id) }));
-    console.log(JSON.stringify({ ids, steps }));
+    console.log(JSON.stringify({ ids, looks, steps }));
   `;
 
   test('--owner, --creator-dead and --all remove exactly what matches', () => {
@@ -189,12 +199,22 @@ describe('--all with filters, in a private IPC namespace', () => {
     if (r === null) return; // no IPC namespace here (said on the console): nothing to check
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    const { ids, steps } = JSON.parse(r.stdout) as {
+    const { ids, looks, steps } = JSON.parse(r.stdout) as {
       ids: Record<'mine' | 'theirs' | 'orphan' | 'living' | 'set', number>;
+      looks: Array<{ status: number; stderr: string; ids: string[] }>;
       steps: Array<{ args: string[]; status: number; stdout: string; stderr: string; left: string[] }>;
     };
     const all = [`msg:${ids.mine}`, `msg:${ids.theirs}`, `sem:${ids.set}`, `shm:${ids.orphan}`, `shm:${ids.living}`];
     const [dryRun, msgCreatorDead, creatorDead, byOwner, unconfirmed, everything, nothingLeft] = steps;
+
+    // ls with rm's filters lists exactly what rm takes below.
+    expect(looks.slice(0, 3)).toEqual([
+      { status: 0, stderr: '', ids: [`msg:${ids.theirs}`] },
+      { status: 0, stderr: '', ids: [`shm:${ids.orphan}`] },
+      { status: 0, stderr: '', ids: [`msg:${ids.mine}`, `msg:${ids.theirs}`] },
+    ]);
+    expect(looks[3].status).toBe(2);
+    expect(looks[3].stderr).toMatch(/--creator-dead applies to shm only/);
 
     expect(dryRun).toMatchObject({ status: 0, stderr: '', left: all });
     expect(dryRun.stdout).toBe(`would remove message queue ${ids.theirs} (key 0x11110002, owner nobody)\n`);
