@@ -194,22 +194,26 @@ class ChannelReadableCall : public BlockingCall {
 // header is written; otherwise nothing is written, ever (channel.h).
 //
 // A blank header may be a creator between its shmget and its header (an
-// open-or-create race): that is worth a wait of up to a second, but only
-// when it can be one: the creator is another process that is alive, or
-// another thread of this one (a worker) still creating, and the segment is
-// seconds young. Anything else blank (a creator that died before its header,
-// a segment that is no channel) is "not a channel" at once.
+// open-or-create race): that is worth a wait, but only when it can be one:
+// the creator is another process that is alive and the segment is seconds
+// young (up to ~3 s), or another thread of this one (a worker) is still
+// creating (up to 10 s: on a loaded machine a worker can go without the CPU
+// for over a second between its shmget and its header, and then the wait
+// costs nothing but that worker's own delay). Anything else blank (a creator
+// that died before its header, a segment that is no channel) is "not a
+// channel" at once.
 //
 // Creates of this process that made their segment and have not written its
 // header yet, in any thread: worker threads share the pid, so a segment of
 // our own pid may be another worker's create in progress.
 std::atomic<int> g_creates_in_progress{0};
+constexpr int kOwnCreateWaitS = 10;
 
 bool CreatorMayStillWrite(const struct shmid_ds& ds) {
   if (ds.shm_cpid == getpid()) {
     // Ours: only worth waiting for while one of our threads is creating.
     if (g_creates_in_progress.load(std::memory_order_seq_cst) == 0) return false;
-    return time(nullptr) - ds.shm_ctime <= 2;
+    return time(nullptr) - ds.shm_ctime <= kOwnCreateWaitS;
   }
   if (time(nullptr) - ds.shm_ctime > 2) return false;
   uint64_t start;  // unknown (/proc could not tell) counts as alive: liveness.h
@@ -230,7 +234,7 @@ std::shared_ptr<ChannelMapping> AttachChannel(Napi::Env env, int id, bool create
   }
   uint64_t size = static_cast<uint64_t>(ds.shm_segsz);
   auto mapping = std::make_shared<ChannelMapping>(addr, size);
-  int64_t give_up = MonotonicNowNs() + 1000000000LL;
+  int64_t give_up = MonotonicNowNs() + kOwnCreateWaitS * 1000000000LL;  // CreatorMayStillWrite bounds it further
   for (int i = 0;; i++) {
     int r = sysv_ipc_channel_init_or_attach(&mapping->ch, addr, size, capacity, max_message, id, created);
     if (r == 0) return mapping;
