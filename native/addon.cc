@@ -107,6 +107,11 @@ bool Addon::Terminating() {
   // runs sees it: calling an empty function then fails (napi_pending_exception)
   // and leaves the termination pending, so the native call returning
   // unwinds the worker. The function is compiled once per environment.
+  // The main thread cannot be terminated while it runs a native call (no
+  // worker.terminate() reaches it, and process.exit() runs JavaScript, which
+  // this thread is not running): it is not asked, so that a receive on the
+  // main thread makes no JavaScript call per message.
+  if (main_thread_) return false;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env_, &scope) != napi_ok) return true;
   bool stop = true;
