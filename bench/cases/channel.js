@@ -51,8 +51,46 @@ function rows() {
             ),
           ),
   });
+  // The hardware floor (issue 25): a C spin ping-pong on two words of one
+  // segment, no protocol and no syscall (bench/shm.c spin-ping/spin-pong).
+  // How far each row is from the machine; meaningful with --cpus split.
+  const floor = 'chan-rtt-floor-c';
+  out.push({
+    id: floor,
+    group: rttGroup,
+    size,
+    impl: 'C spin on two words (hardware floor)',
+    metric: 'latency',
+    c: cMsg,
+    expectNs: 2000,
+    targets: [],
+    needs: [],
+    run: async (hh, n) => {
+      const shm = hh.createObject('shm', { size: 4096 });
+      try {
+        return await hh.pair(
+          () => hh.c('shm', ['spin-pong', shm, n.warmup + n.count]),
+          () => hh.c('shm', ['spin-ping', shm, n.warmup, n.count]),
+        );
+      } finally {
+        hh.removeObjects([{ kind: 'shm', id: shm }]);
+      }
+    },
+  });
   out.push(rtt('C msgsnd/msgrcv', cMsg, size, 'msg', 'msg', 20000, [], [], cMsg));
-  out.push(rtt('C channel.h', cChan, size, 'c', 'c', 5000, [], CH, cMsg));
+  out.push(
+    rtt(
+      'C channel.h',
+      cChan,
+      size,
+      'c',
+      'c',
+      5000,
+      split ? [{ vs: floor, op: '<=', factor: 3, text: '≤ 3 × floor (issue 25)' }] : [],
+      CH,
+      cMsg,
+    ),
+  );
   out.push(
     rtt(
       'sendSync/receiveSync',
@@ -65,6 +103,8 @@ function rows() {
         ? [
             { vs: cMsg, op: '<=', factor: 0.1, text: '≤ 0.1 × C msg' },
             { vs: cChan, op: '<=', factor: 3, text: '≤ 3 × C channel' },
+            { vs: cChan, op: '<=', factor: 1.5, text: '≤ 1.5 × C channel (issue 25)' },
+            { vs: floor, op: '<=', factor: 5, text: '≤ 5 × floor (issue 25)' },
           ]
         : [{ vs: cMsg, op: '<=', factor: 0.9, text: '≤ 0.9 × C msg' }],
       CH,
