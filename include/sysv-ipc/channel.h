@@ -82,9 +82,11 @@ extern "C" {
 #define SYSV_IPC_CHANNEL_OFF_DATA_SEQ 72     /* u32 futex: consumers sleep here */
 #define SYSV_IPC_CHANNEL_OFF_DATA_SLEEP 76   /* u32: 1 = a consumer sleeps (or is about to) */
 #define SYSV_IPC_CHANNEL_OFF_SEND_LOCK 80    /* 16-byte lock record (lock.h) */
+#define SYSV_IPC_CHANNEL_OFF_PRODUCER_CPU 96 /* u32 hint: 1 + the CPU the last producer ran on; 0 = unknown */
 #define SYSV_IPC_CHANNEL_OFF_HEAD 128        /* u64 */
 #define SYSV_IPC_CHANNEL_OFF_SPACE_SEQ 136   /* u32 futex: producers sleep here */
 #define SYSV_IPC_CHANNEL_OFF_SPACE_SLEEP 140 /* u32: 1 = a producer sleeps (or is about to) */
+#define SYSV_IPC_CHANNEL_OFF_CONSUMER_CPU 144 /* u32 hint: 1 + the CPU the last consumer ran on; 0 = unknown */
 
 #define SYSV_IPC_CHANNEL_STATE_REMOVED 1u
 
@@ -123,6 +125,38 @@ static inline unsigned char* sysv_ipc_channel__ring(const sysv_ipc_channel* ch) 
   return ch->base + SYSV_IPC_CHANNEL_HEADER_SIZE;
 }
 static inline uint64_t sysv_ipc_channel__align8(uint64_t n) { return (n + 7u) & ~(uint64_t)7u; }
+
+/* Where each side runs, for the spin of the other (sysv_ipc_channel__spin_until).
+ * sched_getcpu is a vDSO call (a few ns, no syscall); glibc and musl have it,
+ * but <sched.h> declares it only under _GNU_SOURCE. */
+#ifndef _GNU_SOURCE
+int sched_getcpu(void);
+#endif
+static inline void sysv_ipc_channel__cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+/* Records 1 + this thread's CPU at `off` (a hint: relaxed, written only when
+ * it changed, on a line this side writes anyway). */
+static inline void sysv_ipc_channel__note_cpu(const sysv_ipc_channel* ch, size_t off) {
+  int cpu = sched_getcpu();
+  uint32_t hint = cpu < 0 ? 0u : (uint32_t)cpu + 1u;
+  uint32_t* p = (uint32_t*)(void*)(ch->base + off);
+  if (__atomic_load_n(p, __ATOMIC_RELAXED) != hint) __atomic_store_n(p, hint, __ATOMIC_RELAXED);
+}
+/* True when the hint at `off` says the peer last ran on another CPU than this
+ * thread; false when it shares this CPU or nobody recorded one (0: a channel
+ * of an earlier release, or no peer yet). */
+static inline int sysv_ipc_channel__peer_elsewhere(const sysv_ipc_channel* ch, size_t off) {
+  uint32_t peer = __atomic_load_n((const uint32_t*)(const void*)(ch->base + off), __ATOMIC_RELAXED);
+  int cpu;
+  if (peer == 0) return 0;
+  cpu = sched_getcpu();
+  return cpu >= 0 && peer != (uint32_t)cpu + 1u;
+}
 
 static inline int64_t sysv_ipc_channel_now_ns(void) {
   struct timespec ts;
@@ -392,6 +426,7 @@ static inline int sysv_ipc_channel__write_locked(sysv_ipc_channel* ch, const voi
   if (length != 0) memcpy(ring + index + SYSV_IPC_CHANNEL_RECORD_HEADER, data, length);
   /* Publish: consumers see the records only now, complete. */
   __atomic_store_n(sysv_ipc_channel__u64(ch, SYSV_IPC_CHANNEL_OFF_TAIL), t + pad + need, __ATOMIC_SEQ_CST);
+  sysv_ipc_channel__note_cpu(ch, SYSV_IPC_CHANNEL_OFF_PRODUCER_CPU);
   return 0;
 }
 
@@ -545,6 +580,7 @@ static inline int sysv_ipc_channel_try_receive(sysv_ipc_channel* ch, void* buffe
     if (len != 0) memcpy(buffer, ring + index + SYSV_IPC_CHANNEL_RECORD_HEADER, len);
     if (__atomic_compare_exchange_n(headp, &h, h + step, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
       *length = len;
+      sysv_ipc_channel__note_cpu(ch, SYSV_IPC_CHANNEL_OFF_CONSUMER_CPU);
       sysv_ipc_channel__wake(ch, SYSV_IPC_CHANNEL_OFF_SPACE_SLEEP, SYSV_IPC_CHANNEL_OFF_SPACE_SEQ);
       return 0;
     }
@@ -565,10 +601,20 @@ static inline int sysv_ipc_channel_wait_readable(sysv_ipc_channel* ch, int64_t d
 
 /* ---- the blocking forms (C peers; the addon composes the same pieces with its waiter) ---- */
 
-/* Spins (yielding the CPU, so a peer on this CPU can run) while `busy` and spin_ns lasts. */
-static inline int sysv_ipc_channel__spin_until(int64_t end_ns, int i) {
+/* One turn of a spin (while spin_ns lasts; 0 once it is over). Where the
+ * peer we wait for runs decides how (issue 25): while it last ran on another
+ * CPU, a turn is a pause instruction and nothing else, so the handoff costs
+ * what the cache line costs; while it shares this CPU (or we cannot tell), a
+ * turn yields, as spinning would starve it for a whole time slice. The hint
+ * may be stale (the peer migrated since): a wrong "elsewhere" costs at most
+ * this spin, after which the waiter sleeps on the futex and the peer runs. */
+static inline int sysv_ipc_channel__spin_until(const sysv_ipc_channel* ch, size_t peer_cpu_off, int64_t end_ns,
+                                               int i) {
   if ((i & 15) == 15 && sysv_ipc_channel_now_ns() >= end_ns) return 0;
-  sched_yield();
+  if (sysv_ipc_channel__peer_elsewhere(ch, peer_cpu_off))
+    sysv_ipc_channel__cpu_relax();
+  else
+    sched_yield();
   return 1;
 }
 
@@ -597,7 +643,7 @@ static inline int sysv_ipc_channel_send_waiting(sysv_ipc_channel* ch, const void
     if (r != EAGAIN) return r;
     /* The lock stayed busy until the deadline, or the ring is full at it. */
     if (deadline_ns >= 0 && sysv_ipc_channel_now_ns() >= deadline_ns) return ETIMEDOUT;
-    if (spin_ns > 0 && sysv_ipc_channel__spin_until(spin_end, i++)) continue;
+    if (spin_ns > 0 && sysv_ipc_channel__spin_until(ch, SYSV_IPC_CHANNEL_OFF_CONSUMER_CPU, spin_end, i++)) continue;
     spin_ns = 0;
     r = sysv_ipc_channel_wait_writable(ch, length, deadline_ns);
     if (r == EINTR && !eintr) continue;
@@ -613,7 +659,7 @@ static inline int sysv_ipc_channel_receive(sysv_ipc_channel* ch, void* buffer, s
   for (;;) {
     int r = sysv_ipc_channel_try_receive(ch, buffer, size, length);
     if (r != EAGAIN) return r;
-    if (spin_ns > 0 && sysv_ipc_channel__spin_until(spin_end, i++)) continue;
+    if (spin_ns > 0 && sysv_ipc_channel__spin_until(ch, SYSV_IPC_CHANNEL_OFF_PRODUCER_CPU, spin_end, i++)) continue;
     spin_ns = 0;
     r = sysv_ipc_channel_wait_readable(ch, deadline_ns);
     if (r == EINTR && !eintr) continue;

@@ -222,6 +222,51 @@ describe('C peers (include/sysv-ipc/channel.h)', () => {
   });
 });
 
+/** The CPUs this process may run on (/proc/self/status Cpus_allowed_list, e.g. "0-1,4"). */
+function allowedCpus(): number[] {
+  const line = /^Cpus_allowed_list:\s*(.+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+  const cpus: number[] = [];
+  for (const part of (line?.[1] ?? '').split(',')) {
+    const [a, b] = part.split('-').map(Number);
+    for (let c = a; c <= (b ?? a); c++) cpus.push(c);
+  }
+  return cpus;
+}
+
+describe('where the peer runs (docs/channel-layout.md, "the CPU hints")', () => {
+  const cpus = allowedCpus();
+  // Both ends pinned (taskset) to one CPU, then to two: the spin must yield to
+  // a peer on its own CPU and may spin on loads alone for one elsewhere; either
+  // way every message arrives, and each side's hint names the CPU it ran on.
+  test.each([
+    ['one CPU', 0, 0],
+    ['two CPUs', 0, 1],
+  ])('a C producer and a C consumer on %s: every message, and each hint is 1 + that side\'s CPU', async (_, pi, ci) => {
+    if (!cPeer || cpus.length <= Math.max(pi, ci)) {
+      console.warn(`skipped (${cPeer ? `${cpus.length} CPU allowed` : 'no C compiler'}): peers pinned to CPUs ${pi}, ${ci}`);
+      return;
+    }
+    const [pCpu, cCpu] = [cpus[pi], cpus[ci]];
+    const ch = track(Channel.create({ capacity: 4096, maxMessageSize: 200 }));
+    const consumer = run('taskset', ['-c', cCpu, cPeer, 'recv', ch.id]);
+    const producer = await run('taskset', ['-c', pCpu, cPeer, 'send', ch.id, 3, 3000, 200]).done;
+    expect(producer).toMatchObject({ code: 0, err: '' });
+    // Read before the STOP below, which this (unpinned) process publishes.
+    const shm = SharedMemory.fromId(ch.id);
+    const hints = { producer: shm.buffer.readUInt32LE(96), consumer: 0 };
+    await until(() => ch.info().messages === 0, 10000, 'the consumer drains the ring');
+    hints.consumer = shm.buffer.readUInt32LE(144);
+    shm.detach();
+    ch.sendSync('STOP');
+    const c = await consumer.done;
+    expect(c).toMatchObject({ code: 0, err: '' });
+    const got: Record<string, number[]> = {};
+    for (const [p, q] of idsOf(c.out)) (got[p] ??= []).push(q);
+    checkDelivery([got], { 3: 3000 });
+    expect(hints).toEqual({ producer: pCpu + 1, consumer: cCpu + 1 });
+  });
+});
+
 describe('open-or-create', () => {
   test('processes racing to open(key, { create: true }) all end up on one initialised channel', async () => {
     for (let round = 0; round < 1; round++) {
