@@ -241,9 +241,11 @@ describe('where the peer runs (docs/channel-layout.md, "the CPU hints")', () => 
   test.each([
     ['one CPU', 0, 0],
     ['two CPUs', 0, 1],
-  ])('a C producer and a C consumer on %s: every message, and each hint is 1 + that side\'s CPU', async (_, pi, ci) => {
+  ])("a C producer and a C consumer on %s: every message, and each hint is 1 + that side's CPU", async (_, pi, ci) => {
     if (!cPeer || cpus.length <= Math.max(pi, ci)) {
-      console.warn(`skipped (${cPeer ? `${cpus.length} CPU allowed` : 'no C compiler'}): peers pinned to CPUs ${pi}, ${ci}`);
+      console.warn(
+        `skipped (${cPeer ? `${cpus.length} CPU allowed` : 'no C compiler'}): peers pinned to CPUs ${pi}, ${ci}`,
+      );
       return;
     }
     const [pCpu, cCpu] = [cpus[pi], cpus[ci]];
