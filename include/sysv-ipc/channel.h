@@ -72,20 +72,20 @@ extern "C" {
 #define SYSV_IPC_CHANNEL_TAG_PADDING 0x31444150u /* "PAD1" */
 
 /* Header offsets (bytes). Line 0: identity; line 1: producers; line 2: consumers. */
-#define SYSV_IPC_CHANNEL_OFF_IDENTITY 0      /* u64: magic (low 32) | version (high 32), stored last at init */
-#define SYSV_IPC_CHANNEL_OFF_HEADER_SIZE 8   /* u32 */
-#define SYSV_IPC_CHANNEL_OFF_MAX_MESSAGE 12  /* u32 */
-#define SYSV_IPC_CHANNEL_OFF_CAPACITY 16     /* u64 */
-#define SYSV_IPC_CHANNEL_OFF_STATE 24        /* u32: bit 0 = removed */
-#define SYSV_IPC_CHANNEL_OFF_INIT 32         /* 16 bytes reserved (the init lock of earlier releases): never read */
-#define SYSV_IPC_CHANNEL_OFF_TAIL 64         /* u64 */
-#define SYSV_IPC_CHANNEL_OFF_DATA_SEQ 72     /* u32 futex: consumers sleep here */
-#define SYSV_IPC_CHANNEL_OFF_DATA_SLEEP 76   /* u32: 1 = a consumer sleeps (or is about to) */
-#define SYSV_IPC_CHANNEL_OFF_SEND_LOCK 80    /* 16-byte lock record (lock.h) */
-#define SYSV_IPC_CHANNEL_OFF_PRODUCER_CPU 96 /* u32 hint: 1 + the CPU the last producer ran on; 0 = unknown */
-#define SYSV_IPC_CHANNEL_OFF_HEAD 128        /* u64 */
-#define SYSV_IPC_CHANNEL_OFF_SPACE_SEQ 136   /* u32 futex: producers sleep here */
-#define SYSV_IPC_CHANNEL_OFF_SPACE_SLEEP 140 /* u32: 1 = a producer sleeps (or is about to) */
+#define SYSV_IPC_CHANNEL_OFF_IDENTITY 0       /* u64: magic (low 32) | version (high 32), stored last at init */
+#define SYSV_IPC_CHANNEL_OFF_HEADER_SIZE 8    /* u32 */
+#define SYSV_IPC_CHANNEL_OFF_MAX_MESSAGE 12   /* u32 */
+#define SYSV_IPC_CHANNEL_OFF_CAPACITY 16      /* u64 */
+#define SYSV_IPC_CHANNEL_OFF_STATE 24         /* u32: bit 0 = removed */
+#define SYSV_IPC_CHANNEL_OFF_INIT 32          /* 16 bytes reserved (the init lock of earlier releases): never read */
+#define SYSV_IPC_CHANNEL_OFF_TAIL 64          /* u64 */
+#define SYSV_IPC_CHANNEL_OFF_DATA_SEQ 72      /* u32 futex: consumers sleep here */
+#define SYSV_IPC_CHANNEL_OFF_DATA_SLEEP 76    /* u32: 1 = a consumer sleeps (or is about to) */
+#define SYSV_IPC_CHANNEL_OFF_SEND_LOCK 80     /* 16-byte lock record (lock.h) */
+#define SYSV_IPC_CHANNEL_OFF_PRODUCER_CPU 96  /* u32 hint: 1 + the CPU the last producer ran on; 0 = unknown */
+#define SYSV_IPC_CHANNEL_OFF_HEAD 128         /* u64 */
+#define SYSV_IPC_CHANNEL_OFF_SPACE_SEQ 136    /* u32 futex: producers sleep here */
+#define SYSV_IPC_CHANNEL_OFF_SPACE_SLEEP 140  /* u32: 1 = a producer sleeps (or is about to) */
 #define SYSV_IPC_CHANNEL_OFF_CONSUMER_CPU 144 /* u32 hint: 1 + the CPU the last consumer ran on; 0 = unknown */
 
 #define SYSV_IPC_CHANNEL_STATE_REMOVED 1u
@@ -608,8 +608,7 @@ static inline int sysv_ipc_channel_wait_readable(sysv_ipc_channel* ch, int64_t d
  * turn yields, as spinning would starve it for a whole time slice. The hint
  * may be stale (the peer migrated since): a wrong "elsewhere" costs at most
  * this spin, after which the waiter sleeps on the futex and the peer runs. */
-static inline int sysv_ipc_channel__spin_until(const sysv_ipc_channel* ch, size_t peer_cpu_off, int64_t end_ns,
-                                               int i) {
+static inline int sysv_ipc_channel__spin_until(const sysv_ipc_channel* ch, size_t peer_cpu_off, int64_t end_ns, int i) {
   if ((i & 15) == 15 && sysv_ipc_channel_now_ns() >= end_ns) return 0;
   if (sysv_ipc_channel__peer_elsewhere(ch, peer_cpu_off))
     sysv_ipc_channel__cpu_relax();
