@@ -111,6 +111,7 @@ typedef struct sysv_ipc_channel {
   uint32_t max_message;    /* read once at attach, checked against capacity */
   int shmid;               /* for the IPC_RMID check of sleepers; -1 if unknown */
   sysv_ipc_lock_self self; /* this process, for the send lock (a fork()ed child must attach again) */
+  uint64_t head_seen;      /* the last head a producer of this process read (under the send lock) */
 } sysv_ipc_channel;
 
 /* ---- small helpers ---- */
@@ -400,10 +401,27 @@ static inline int sysv_ipc_channel__write_locked(sysv_ipc_channel* ch, const voi
   uint64_t need = sysv_ipc_channel_record_size(length);
   uint64_t h, t, index, pad, used;
   uint32_t hdr[2];
-  int r = sysv_ipc_channel__positions(ch, &h, &t);
-  if (r != 0) return r;
+  int r;
+  /* Room is judged first against the last head this process read, not a
+   * fresh one: head only grows, so an old head can only under-state the
+   * room, and a producer that finds enough that way does not pull the
+   * consumers' cache line over (the Disruptor's cached gating sequence).
+   * Only when it does not (or the pair looks wrong) is head read again.
+   * head_seen is read and written only under the send lock, whose
+   * acquire/release carries it (and the acquire load that read it) from
+   * one holder to the next, also across threads of this process. */
+  t = __atomic_load_n(sysv_ipc_channel__u64(ch, SYSV_IPC_CHANNEL_OFF_TAIL), __ATOMIC_ACQUIRE);
+  h = __atomic_load_n(&ch->head_seen, __ATOMIC_RELAXED);
+  index = t % cap;
+  pad = (index + need > cap) ? cap - index : 0;
+  if (h > t || t - h > cap || (h | t) % 8 != 0 || cap - (t - h) < pad + need) {
+    r = sysv_ipc_channel__positions(ch, &h, &t);
+    if (r != 0) return r;
+    __atomic_store_n(&ch->head_seen, h, __ATOMIC_RELAXED);
+  }
   /* The space we are about to write was freed by a consumer's head CAS,
-   * which our acquire load of head read. This fence pairs with the acquire
+   * which our acquire load of head read (now or when head_seen was stored,
+   * before the send lock's release). This fence pairs with the acquire
    * fence of a consumer that still reads the old record there (try_receive,
    * stats_of): if it reads any byte we write, its re-check of head sees the
    * CAS that freed the space, so it throws the read away. (On hardware the
