@@ -54,6 +54,8 @@ qemu=(qemu-aarch64 -L "$sysroot")
 hash=$(node scripts/source-hash.js)
 status=0
 results=()
+# shellcheck source=scripts/smoke-counts.sh
+. "$(dirname "$0")/smoke-counts.sh"
 passed=0
 failed=0
 log=$(mktemp)
@@ -89,13 +91,7 @@ for version in "${versions[@]}"; do
     outcome=FAILED
     status=1
   fi
-  counts=$(sed -n 's/.*: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$log" | tail -1)
-  if [ -n "$counts" ]; then
-    passed=$((passed + ${counts% *}))
-    failed=$((failed + ${counts#* }))
-  else
-    failed=$((failed + 1)) # it ended before its summary (crash, hang)
-  fi
+  add_smoke_counts "$log" || status=1
   results+=("Node $version (arm64, qemu): $outcome in $((SECONDS - started)) s")
 done
 echo "== arm64 smoke, $((SECONDS - all_started)) s in all:"

@@ -43,6 +43,8 @@ fetch() {
 
 hash=$(node scripts/source-hash.js)
 status=0
+# shellcheck source=scripts/smoke-counts.sh
+. "$(dirname "$0")/smoke-counts.sh"
 passed=0
 failed=0
 results=()
@@ -54,7 +56,7 @@ all_started=$SECONDS
 run() {
   local name=$1
   shift
-  local started=$SECONDS outcome counts child
+  local started=$SECONDS outcome child
   child=$(node -p 'JSON.stringify(process.argv.slice(1))' -- "$@")
   echo "== runtimes: $name"
   if PREBUILDS_ONLY=1 SYSV_IPC_EXPECT_SOURCE_HASH="$hash" SYSV_IPC_RUNTIME_CHILD="$child" \
@@ -64,14 +66,7 @@ run() {
     outcome=FAILED
     status=1
   fi
-  counts=$(sed -n 's/.*: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$log" | tail -1)
-  if [ -n "$counts" ]; then
-    passed=$((passed + ${counts% *}))
-    failed=$((failed + ${counts#* }))
-  else
-    failed=$((failed + 1)) # it ended before its summary (crash, hang)
-    status=1
-  fi
+  add_smoke_counts "$log" || status=1
   results+=("$name: $outcome in $((SECONDS - started)) s")
 }
 
