@@ -35,7 +35,8 @@
  *            (SYSV_IPC_LOCK_OWNER_DIED), so it can repair what the lock
  *            guards. A taker-over sets holder_start to 0 (CAS from the value
  *            it judged, not one read again: sysv_ipc_lock_take_over) before
- *            its CAS of the word, as a taker of a free lock finds it.
+ *            its CAS of the word, as a taker of a free lock finds it, and
+ *            puts the judged value back if the word moved on meanwhile.
  * - a live pid, holder_start 0: the holder between its CAS and its store,
  *            which a stop (SIGSTOP, a cgroup freezer, a VM pause) can make
  *            last any time: alive, unless that process started after the
@@ -181,7 +182,17 @@ static inline int sysv_ipc_lock_take_over(sysv_ipc_lock* l, uint32_t seen, uint6
                                           const sysv_ipc_lock_self* self) {
   uint64_t expected = judged_start;
   if (!__atomic_compare_exchange_n(&l->holder_start, &expected, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) return 0;
-  if (!__atomic_compare_exchange_n(&l->word, &seen, mine, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) return 0;
+  if (!__atomic_compare_exchange_n(&l->word, &seen, mine, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
+    /* The word moved on (a waiter's mark, a peer of an earlier header taking
+     * over) while holder_start did not: put back what we judged, unless
+     * someone stored since. Left at 0, a record whose pid a live process
+     * reused would read as a holder stopped in its own window and be waited
+     * for until that unrelated process exits. A taker that found our 0 and
+     * took the word stores its own start after its CAS, over ours. */
+    expected = 0;
+    __atomic_compare_exchange_n(&l->holder_start, &expected, judged_start, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+    return 0;
+  }
   __atomic_store_n(&l->holder_start, self->start, __ATOMIC_RELEASE);
   return 1;
 }

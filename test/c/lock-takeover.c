@@ -17,8 +17,16 @@
  *   lock-takeover reused   H's pid is a live child's, holder_start another
  *                          start time: judged a reused pid after
  *                          SYSV_IPC_LOCK_STABLE_NS; N is that child.
- * Prints "kept" when B did not take and the record is N's, else what
- * happened. The record is this process's own memory: no kernel object.
+ *   lock-takeover raced    as reused, but between B's judgement and its
+ *                          take the word moves on (the WAITERS bit flips):
+ *                          B's CAS of holder_start succeeds and its CAS of
+ *                          the word fails. B must put holder_start back, or
+ *                          the record (a live reused pid, holder_start 0)
+ *                          reads as a holder stopped in its own window and
+ *                          is waited for until that unrelated process exits.
+ * Prints "kept" when B did not take and the record is N's (raced: the
+ * record is as B judged it, WAITERS added), else what happened. The record
+ * is this process's own memory: no kernel object.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -37,6 +45,8 @@ struct scenario {
   sysv_ipc_lock_self a, n;
   uint64_t judged; /* what B's take was told it judged */
   int attempts;
+  int raced;        /* the "raced" mode */
+  uint32_t moved_to; /* raced: the word B's take found instead of what it judged */
 };
 
 static sysv_ipc_lock record;
@@ -48,6 +58,13 @@ static int preempted_take(void* ctx, sysv_ipc_lock* l, uint32_t seen, uint64_t j
   if (seen == 0) return sysv_ipc_lock_take(l, 0, mine, self);
   s->attempts++;
   s->judged = judged_start;
+  if (s->raced) {
+    /* The word moves on, holder_start does not: another waiter's mark (or
+     * its clearing), or a peer of an earlier header taking over. */
+    s->moved_to = seen ^ SYSV_IPC_LOCK_WAITERS;
+    __atomic_store_n(&l->word, s->moved_to, __ATOMIC_SEQ_CST);
+    return sysv_ipc_lock_take_over(l, seen, judged_start, mine, self);
+  }
   /* A judged H dead too, takes over, and releases. */
   if (!sysv_ipc_lock_take_over(l, seen, judged_start, s->a.pid | SYSV_IPC_LOCK_WAITERS, &s->a)) {
     fprintf(stderr, "A's takeover failed\n");
@@ -84,13 +101,14 @@ int main(int argc, char** argv) {
   uint32_t h;
   uint64_t h_start;
   int r, ok;
-  if (argc != 2 || (strcmp(argv[1], "dead") != 0 && strcmp(argv[1], "reused") != 0)) {
-    fprintf(stderr, "usage: lock-takeover dead|reused\n");
+  if (argc != 2 || (strcmp(argv[1], "dead") != 0 && strcmp(argv[1], "reused") != 0 && strcmp(argv[1], "raced") != 0)) {
+    fprintf(stderr, "usage: lock-takeover dead|reused|raced\n");
     return 2;
   }
   alarm(60); /* a wait that never ends fails the test instead of hanging it */
   memset(&s, 0, sizeof s);
   memset(&st, 0, sizeof st);
+  s.raced = strcmp(argv[1], "raced") == 0;
   if (sysv_ipc_lock_self_init(&b) != 0) { perror("self"); return 2; }
   s.a.pid = (uint32_t)reaped_pid(); /* any pid other than B's and N's */
   s.a.start = 1;
@@ -119,8 +137,12 @@ int main(int argc, char** argv) {
     kill(child, SIGKILL);
     waitpid(child, NULL, 0);
   }
-  ok = r == STOPPED && s.attempts == 1 && s.judged == h_start &&
-       (record.word & SYSV_IPC_LOCK_PID_MASK) == s.n.pid && record.holder_start == s.n.start;
+  if (s.raced)
+    ok = r == STOPPED && s.attempts == 1 && s.judged == h_start && (record.word & SYSV_IPC_LOCK_PID_MASK) == h &&
+         record.holder_start == h_start; /* B marks WAITERS again as it goes back to waiting */
+  else
+    ok = r == STOPPED && s.attempts == 1 && s.judged == h_start &&
+         (record.word & SYSV_IPC_LOCK_PID_MASK) == s.n.pid && record.holder_start == s.n.start;
   if (ok) {
     printf("kept\n");
     return 0;

@@ -80,3 +80,7 @@ maybe('a takeover loses when a pid-reusing process took the lock after the judge
 maybe('a takeover loses when a pid-reusing process took the lock after the judgement (pid reused)', () => {
   expect(takeoverOutcome('reused')).toBe('kept');
 });
+
+maybe('a takeover that loses the word puts holder_start back (another waiter marked the word meanwhile)', () => {
+  expect(takeoverOutcome('raced')).toBe('kept');
+});
