@@ -10,7 +10,9 @@
  * process and differs for a later process with the same pid.
  *
  * A zombie (killed, not yet reaped by its parent) still answers kill(pid, 0)
- * but will never run again: it counts as dead here. Otherwise a parent that
+ * but will never run again: it counts as dead here. (A process whose main
+ * thread exited while others run shows the same Z in /proc/<pid>/stat; its
+ * thread count tells it apart: it is alive.) Otherwise a parent that
  * waits synchronously on a resource held by its own SIGKILLed child would
  * never recover (it cannot reap the child while it waits).
  *
@@ -48,6 +50,44 @@ extern "C" {
 #define SYSV_IPC_PROCESS_DEAD 0
 #define SYSV_IPC_PROCESS_ALIVE 1
 #define SYSV_IPC_PROCESS_UNKNOWN 2
+
+/*
+ * The "Threads:" count of /proc/<pid>/status, or -errno when it cannot be
+ * read. A zombie counts 1 (its leader, not yet reaped); a process whose
+ * leader exited while other threads run counts the leader and those.
+ */
+static inline int sysv_ipc__thread_count(pid_t pid) {
+  char path[32];
+  char buf[4096];
+  int fd, n = 0;
+  ssize_t got, len = 0;
+  const char* p;
+  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+  do {
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return errno == ENOENT ? -ESRCH : -errno; /* gone since stat was read: dead */
+  while (len < (ssize_t)sizeof buf - 1) {
+    got = read(fd, buf + len, sizeof buf - 1 - (size_t)len);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      int err = errno;
+      close(fd);
+      return -err;
+    }
+    if (got == 0) break;
+    len += got;
+  }
+  close(fd);
+  buf[len] = '\0';
+  p = strstr(buf, "\nThreads:");
+  if (p == NULL) return -EIO;
+  p += 9;
+  while (*p == ' ' || *p == '\t') p++;
+  if (*p < '0' || *p > '9') return -EIO;
+  while (*p >= '0' && *p <= '9' && n < 1000000) n = n * 10 + (*p++ - '0');
+  return n;
+}
 
 /*
  * Looks at process `pid`: 0 with *start set to its start time (clock ticks
@@ -94,7 +134,14 @@ static inline int sysv_ipc_process_lookup(pid_t pid, uint64_t* start) {
   p = strrchr(buf, ')');
   if (p == NULL || p[1] != ' ') return EIO;
   p += 2;
-  if (*p == 'Z' || *p == 'X' || *p == 'x') return ESRCH; /* zombie or dead: it never runs again */
+  if (*p == 'X' || *p == 'x') return ESRCH; /* dead: it never runs again */
+  if (*p == 'Z') {
+    /* stat shows the thread group leader's state: Z also for a live process
+     * whose main thread exited (pthread_exit) while another thread runs. */
+    int threads = sysv_ipc__thread_count(pid);
+    if (threads < 0) return -threads; /* cannot tell: unknown */
+    if (threads <= 1) return ESRCH;   /* a zombie: it never runs again */
+  }
   /* p is at field 3 (state); starttime is field 22. */
   for (field = 3; field < 22; field++) {
     p = strchr(p, ' ');

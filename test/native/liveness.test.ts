@@ -82,6 +82,37 @@ test('a killed process that its parent has not reaped (a zombie) counts as dead'
   expect(binding.processStartTime(pid)).toBe(0);
 });
 
+const haveCc = (() => {
+  try {
+    execFileSync('cc', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+testIf(haveCc, 'no C compiler (cc) to build test/c/leader-exited.c')(
+  'a process whose main thread exited while another runs (its stat says Z) counts as alive',
+  async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'liveness-'));
+    try {
+      const program = path.join(dir, 'leader-exited');
+      execFileSync('cc', ['-O2', '-pthread', '-o', program, path.join(ROOT, 'test', 'c', 'leader-exited.c')]);
+      const child = spawn(program, [], { stdio: ['ignore', 'pipe', 'ignore'] });
+      children.push(child);
+      expect(await readLine(child)).toBe(`ready ${child.pid}`);
+      // The leader's state, which is what /proc/<pid>/stat shows: a zombie.
+      for (let i = 0; i < 500 && !/\) Z /.test(fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8')); i++) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8')).toMatch(/\) Z /);
+      expect(binding.processStartTime(child.pid!)).toBe(startTimeFromProc(child.pid!));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
+
 test('a command name holding spaces and parentheses does not confuse the parser', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'liveness-'));
   try {
