@@ -20,6 +20,7 @@
 
 #include "arguments.h"
 #include "errors.h"
+#include "results.h"
 
 namespace sysv_ipc {
 
@@ -42,6 +43,18 @@ bool IsProcessMainThread() {
 
 }  // namespace
 
+void SetResultConstants(Napi::Env env, Napi::Object constants) {
+  Napi::Object wait = Napi::Object::New(env);
+  wait.Set("OK", Napi::Number::New(env, kWaitOk));
+  wait.Set("NOT_EQUAL", Napi::Number::New(env, kWaitNotEqual));
+  wait.Set("TIMED_OUT", Napi::Number::New(env, kWaitTimedOut));
+  constants.Set("WAIT", wait);
+  Napi::Object receive = Napi::Object::New(env);
+  receive.Set("WOULD_BLOCK", Napi::Number::New(env, kReceiveWouldBlock));
+  receive.Set("TOO_LONG", Napi::Number::New(env, kReceiveTooLong));
+  constants.Set("RECEIVE", receive);
+}
+
 Addon::Addon(Napi::Env env, Napi::Object exports) : env_(env) {
   main_thread_ = IsProcessMainThread();
   Napi::Object constants = Napi::Object::New(env);
@@ -60,6 +73,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : env_(env) {
   // Which sources this binary was built from (scripts/source-hash.js).
   constants.Set("SOURCE_HASH", Napi::String::New(env, SYSV_IPC_SOURCE_HASH));
 #endif
+  SetResultConstants(env, constants);
 
   DefineAddon(exports, {
                            InstanceMethod("init", &Addon::Initialize),

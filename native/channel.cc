@@ -34,6 +34,7 @@
 #include "ipc_common.h"
 #include "platform.h"
 #include "registry.h"
+#include "results.h"
 
 #if SYSV_IPC_FUTEX
 #include <sysv-ipc/channel.h>
@@ -454,8 +455,8 @@ int ReceiveOnThisThread(Napi::Env env, ChannelHandle* h, const ByteView& into, b
   return r;
 }
 
-// chReceive(handle, into, flags, wait) → length, -1 (would block / timed out),
-// or -2 - n when the message (n bytes) is longer than `into` (nothing consumed).
+// chReceive(handle, into, flags, wait) → length, kReceiveWouldBlock (would
+// block / timed out), or kReceiveTooLong - n when the message (n bytes) is longer than `into` (nothing consumed).
 Napi::Value ChReceive(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ChannelHandle* h = ArgHandle(info, 0);
@@ -465,8 +466,8 @@ Napi::Value ChReceive(const Napi::CallbackInfo& info) {
   size_t length = 0;
   int r = ReceiveOnThisThread(env, h, into, w.nowait, w.nowait ? w.spin_ns : kSyncSpinNs,
                               Deadline::AfterNs(w.timeout_ns), &length);
-  if (r == EAGAIN || r == ETIMEDOUT) return Napi::Number::New(env, -1);
-  if (r == EMSGSIZE) return Napi::Number::New(env, -2.0 - static_cast<double>(length));
+  if (r == EAGAIN || r == ETIMEDOUT) return Napi::Number::New(env, kReceiveWouldBlock);
+  if (r == EMSGSIZE) return Napi::Number::New(env, kReceiveTooLong - static_cast<double>(length));
   if (r != 0) ThrowErrno(env, r, "channelReceive");
   return Napi::Number::New(env, static_cast<double>(length));
 }

@@ -17,6 +17,7 @@
 #include "blocking.h"
 #include "errors.h"
 #include "ipc_common.h"
+#include "results.h"
 #include "waiter_pool.h"
 
 namespace sysv_ipc {
@@ -223,7 +224,7 @@ Napi::Value MsgRcv(const Napi::CallbackInfo& info) {
   MsgReceiveCall call(a.id, reinterpret_cast<char*>(into.data), a.max_size, a.type, a.flags);
   int err = (a.flags & IPC_NOWAIT) ? SpinNonBlocking(call, spin_ns) : RunBlockingSync(info.Env(), call, timeout_ns);
   // msgrcv(2): with IPC_NOWAIT and no matching message, ENOMSG (EAGAIN on some systems).
-  if ((err == ENOMSG || err == EAGAIN) && (a.flags & IPC_NOWAIT)) return Napi::Number::New(info.Env(), -1);
+  if ((err == ENOMSG || err == EAGAIN) && (a.flags & IPC_NOWAIT)) return Napi::Number::New(info.Env(), kReceiveWouldBlock);
   if (err != 0) ThrowErrno(info.Env(), err, "msgrcv");
   return Napi::Number::New(info.Env(), static_cast<double>(call.received()));
 }

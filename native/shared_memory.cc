@@ -64,6 +64,7 @@
 #include "ipc_common.h"
 #include "platform.h"
 #include "registry.h"
+#include "results.h"
 #include "shared_memory.h"
 
 namespace sysv_ipc {
@@ -311,7 +312,6 @@ long Futex(uint32_t* addr, int op, uint32_t value, const timespec* timeout) {
 }
 #endif
 
-enum WaitOutcome { kOk = 0, kNotEqual = 1, kTimedOut = 2 };
 
 uint32_t* WordAt(Mapping& m, int64_t index) { return reinterpret_cast<uint32_t*>(m.data() + index * 4); }
 
@@ -337,7 +337,7 @@ class FutexWaitCall : public BlockingCall {
     // Detached meanwhile: the range now holds anonymous memory, not the segment's word.
     if (mapping_->unmapped()) return ECANCELED;
     if (err == 0) {
-      outcome_ = kOk;
+      outcome_ = kWaitOk;
       return 0;
     }
     if (err == EAGAIN) {
@@ -346,7 +346,7 @@ class FutexWaitCall : public BlockingCall {
       // `expected` when this wait began and changed while it waited: a
       // notifier stored, and its FUTEX_WAKE found us between two attempts
       // or is still to come. That is a wake-up, not 'not-equal'.
-      outcome_ = waited_ ? kOk : kNotEqual;
+      outcome_ = waited_ ? kWaitOk : kWaitNotEqual;
       return 0;
     }
     // ETIMEDOUT, EINTR (RunBlocking retries or stops), others: the word
@@ -361,13 +361,13 @@ class FutexWaitCall : public BlockingCall {
   bool KernelTimeout() const override { return true; }
   const char* Syscall() const override { return "futex"; }
   CallResult Result(Napi::Env) override { return CallResult::Outcome(outcome_); }
-  WaitOutcome outcome() const { return outcome_; }
+  WaitResult outcome() const { return outcome_; }
 
  private:
   std::shared_ptr<Mapping> mapping_;
   int64_t index_;
   uint32_t expected_;
-  WaitOutcome outcome_ = kOk;
+  WaitResult outcome_ = kWaitOk;
   bool waited_ = false;  // an attempt parked and returned without a wake
 };
 
@@ -569,7 +569,7 @@ Napi::Value ShmWaitSync(const Napi::CallbackInfo& info) {
   WaitArgs w = ParseWait(info);
   FutexWaitCall call(w.mapping, w.index, w.expected);
   int err = RunBlockingSync(info.Env(), call, w.timeout_ns);
-  if (err == ETIMEDOUT) return Napi::Number::New(info.Env(), kTimedOut);
+  if (err == ETIMEDOUT) return Napi::Number::New(info.Env(), kWaitTimedOut);
   if (err != 0) ThrowErrno(info.Env(), err, "futex");
   return Napi::Number::New(info.Env(), call.outcome());
 }
