@@ -23,6 +23,7 @@
         "native/errors.cc",
         "native/interrupter.cc",
         "native/blocking.cc",
+        "native/watchdog.cc",
         "native/waiter_pool.cc",
         "native/message_queue.cc",
         "native/semaphore.cc",

@@ -172,6 +172,9 @@ class LockWaitCall : public BlockingCall {
   // The wait keeps the deadline itself (futex slices, lock.h).
   bool KernelTimeout() const override { return true; }
   const char* Syscall() const override { return "futex"; }
+  // A lock taken while worker.terminate() ends this thread would stay held
+  // until the process exits: RunBlockingSync asks after every success.
+  bool HeldUntilReleased() const override { return true; }
   CallResult Result(Napi::Env) override {
     // Detached between the take and now (on this thread, before the result
     // reached JavaScript): Unmap gave the lock back, so JavaScript holds nothing.
@@ -260,19 +263,11 @@ Napi::Value FastMutexLockSync(const Napi::CallbackInfo& info) {
   LockRef ref = ArgLock(info);
   int64_t timeout_ns = ArgTimeoutNs(info, 2, "timeout");
   LockWaitCall call(std::move(ref), ArgSelf(env), kSyncSpinNs);
-  // RunBlockingSync without the thread's interrupter: this wait keeps its own
-  // deadline (futex slices) and has no canceller, so no signal is ever aimed
-  // at it, and it need not create the thread's timer. Termination of a
-  // worker is still seen between RunBlocking's slices; the main thread,
-  // which worker.terminate() cannot reach, sleeps in lock.h's slices only.
-  WaitStop stop = SyncWaitStop(env);
-  int err = RunBlocking(call, Deadline::AfterNs(timeout_ns), stop, nullptr);
+  // The wait keeps its own deadline (futex slices): RunBlockingSync runs it
+  // without the thread's timer. Taken while worker.terminate() ends this
+  // thread, it is given back (Undo) and ECANCELED thrown (HeldUntilReleased).
+  int err = RunBlockingSync(env, call, timeout_ns);
   if (err != 0) ThrowErrno(env, err, call.Syscall());
-  // Taken while worker.terminate() ends this thread: no JavaScript will see
-  // it, and the process (alive) would hold it until it exits. Give it back,
-  // as the async form does with a result nobody receives: the throw unwinds
-  // `call`, whose destructor releases (Undo).
-  if (stop.terminating != nullptr && stop.terminating(stop.context)) ThrowErrno(env, ECANCELED, call.Syscall());
   call.KeepTaken();
   return Napi::Number::New(env, call.outcome());
 }

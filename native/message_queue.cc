@@ -156,18 +156,6 @@ void FillMessage(char* out, const SendArgs& a) {
   if (a.body.length > 0) memcpy(out + kHeader, a.body.data, a.body.length);
 }
 
-// The synchronous calls take one argument for how to wait, so that no call
-// passes more than six arguments (node-addon-api allocates beyond six): with
-// IPC_NOWAIT it is how long to keep retrying (spinNs, see SpinNonBlocking),
-// otherwise the timeout in milliseconds (-1: none).
-void ParseWait(const Napi::CallbackInfo& info, size_t index, int flags, int64_t* timeout_ns, int64_t* spin_ns) {
-  if (flags & IPC_NOWAIT) {
-    *spin_ns = ArgInteger(info, index, "spinNs", 0, kMaxSpinNs);
-  } else {
-    *timeout_ns = ArgTimeoutNs(info, index, "timeout");
-  }
-}
-
 struct ReceiveArgs {
   int id;
   size_t max_size;
@@ -196,14 +184,13 @@ Napi::Value MsgGet(const Napi::CallbackInfo& info) {
 
 Napi::Value MsgSnd(const Napi::CallbackInfo& info) {
   SendArgs a = ParseSend(info);
-  int64_t timeout_ns = -1, spin_ns = 0;
-  ParseWait(info, 4, a.flags, &timeout_ns, &spin_ns);
+  WaitArg wait = ParseWaitArg(info, 4, a.flags & IPC_NOWAIT);
   std::unique_ptr<char[]> oversized;
   char* message = ThreadBuffer(kHeader + a.body.length, oversized);
   FillMessage(message, a);
   MsgSendCall call(a.id, message, a.body.length, a.flags);
-  int err = (a.flags & IPC_NOWAIT) ? SpinNonBlocking(call, spin_ns) : RunBlockingSync(info.Env(), call, timeout_ns);
-  if (err == EAGAIN && (a.flags & IPC_NOWAIT)) return Napi::Boolean::New(info.Env(), false);
+  int err = WaitSync(info.Env(), call, wait);
+  if (err == EAGAIN && wait.nowait) return Napi::Boolean::New(info.Env(), false);
   if (err != 0) ThrowErrno(info.Env(), err, "msgsnd");
   return Napi::Boolean::New(info.Env(), true);
 }
@@ -215,16 +202,15 @@ Napi::Value MsgSnd(const Napi::CallbackInfo& info) {
 // builds an external backing store for every message).
 Napi::Value MsgRcv(const Napi::CallbackInfo& info) {
   ReceiveArgs a = ParseReceive(info);
-  int64_t timeout_ns = -1, spin_ns = 0;
-  ParseWait(info, 4, a.flags, &timeout_ns, &spin_ns);
+  WaitArg wait = ParseWaitArg(info, 4, a.flags & IPC_NOWAIT);
   ByteView into = ArgBytes(info, 5, "into");
   if (into.length < kHeader + a.max_size) {
     ThrowRangeError(info.Env(), "The \"into\" buffer must hold the message header and maxSize bytes");
   }
   MsgReceiveCall call(a.id, reinterpret_cast<char*>(into.data), a.max_size, a.type, a.flags);
-  int err = (a.flags & IPC_NOWAIT) ? SpinNonBlocking(call, spin_ns) : RunBlockingSync(info.Env(), call, timeout_ns);
+  int err = WaitSync(info.Env(), call, wait);
   // msgrcv(2): with IPC_NOWAIT and no matching message, ENOMSG (EAGAIN on some systems).
-  if ((err == ENOMSG || err == EAGAIN) && (a.flags & IPC_NOWAIT)) return Napi::Number::New(info.Env(), kReceiveWouldBlock);
+  if ((err == ENOMSG || err == EAGAIN) && wait.nowait) return Napi::Number::New(info.Env(), kReceiveWouldBlock);
   if (err != 0) ThrowErrno(info.Env(), err, "msgrcv");
   return Napi::Number::New(info.Env(), static_cast<double>(call.received()));
 }
@@ -247,16 +233,15 @@ Napi::Value MsgRcv(const Napi::CallbackInfo& info) {
 Napi::Value MsgRcvBuffer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ReceiveArgs a = ParseReceive(info);
-  int64_t timeout_ns = -1, spin_ns = 0;
-  ParseWait(info, 4, a.flags, &timeout_ns, &spin_ns);
+  WaitArg wait = ParseWaitArg(info, 4, a.flags & IPC_NOWAIT);
   ByteView type_out = ArgBytes(info, 5, "typeOut");
   if (type_out.length < sizeof(double)) ThrowRangeError(env, "The \"typeOut\" buffer must hold 8 bytes");
   std::unique_ptr<char[]> oversized;
   char* buffer = ThreadBuffer(kHeader + a.max_size, oversized);
   MsgReceiveCall call(a.id, buffer, a.max_size, a.type, a.flags);
-  int err = (a.flags & IPC_NOWAIT) ? SpinNonBlocking(call, spin_ns) : RunBlockingSync(env, call, timeout_ns);
+  int err = WaitSync(env, call, wait);
   // msgrcv(2): with IPC_NOWAIT and no matching message, ENOMSG (EAGAIN on some systems).
-  if ((err == ENOMSG || err == EAGAIN) && (a.flags & IPC_NOWAIT)) return env.Null();
+  if ((err == ENOMSG || err == EAGAIN) && wait.nowait) return env.Null();
   if (err != 0) ThrowErrno(env, err, "msgrcv");
   bool safe = static_cast<int64_t>(call.type()) <= kMaxSafeInteger;
   double type = safe ? static_cast<double>(call.type()) : std::nan("");

@@ -312,7 +312,6 @@ long Futex(uint32_t* addr, int op, uint32_t value, const timespec* timeout) {
 }
 #endif
 
-
 uint32_t* WordAt(Mapping& m, int64_t index) { return reinterpret_cast<uint32_t*>(m.data() + index * 4); }
 
 class FutexWaitCall : public BlockingCall {
@@ -371,23 +370,40 @@ class FutexWaitCall : public BlockingCall {
   bool waited_ = false;  // an attempt parked and returned without a wake
 };
 
-struct WaitArgs {
+// Spins while the word equals `expected` (EAGAIN: would block), for SpinNonBlocking.
+class WhileEqualCall : public BlockingCall {
+ public:
+  WhileEqualCall(const uint32_t* word, uint32_t expected) : word_(word), expected_(expected) {}
+  int Attempt(const Deadline&) override {
+    seen_ = __atomic_load_n(word_, __ATOMIC_SEQ_CST);
+    return seen_ == expected_ ? EAGAIN : 0;
+  }
+  const char* Syscall() const override { return "futex"; }
+  uint32_t seen() const { return seen_; }
+
+ private:
+  const uint32_t* word_;
+  uint32_t expected_;
+  uint32_t seen_ = 0;
+};
+
+struct FutexWaitArgs {
   std::shared_ptr<Mapping> mapping;
   int64_t index;
   uint32_t expected;
-  int64_t timeout_ns;
+  WaitArg wait;
 };
 
 // (handle, index, expected, timeoutMs): index of a 32-bit word in range.
-WaitArgs ParseWait(const Napi::CallbackInfo& info) {
+FutexWaitArgs ParseFutexWait(const Napi::CallbackInfo& info) {
   Attachment* a = ArgAttachment(info, 0);
   if (!a->mapping) ThrowDetached(info.Env());
-  WaitArgs w;
+  FutexWaitArgs w;
   w.mapping = a->mapping;
   w.index = ArgInteger(info, 1, "index", 0, static_cast<int64_t>(w.mapping->size() / 4) - 1);
   // Int32 or Uint32: either way the same 32 bits.
   w.expected = static_cast<uint32_t>(ArgInteger(info, 2, "expected", INT32_MIN, UINT32_MAX));
-  w.timeout_ns = ArgTimeoutNs(info, 3, "timeout");
+  w.wait = ParseWaitArg(info, 3, false);
   return w;
 }
 
@@ -551,24 +567,16 @@ Napi::Value ShmSpinWhileEqual(const Napi::CallbackInfo& info) {
   int64_t index = ArgInteger(info, 1, "index", 0, static_cast<int64_t>(m.size() / 4) - 1);
   uint32_t expected = static_cast<uint32_t>(ArgInteger(info, 2, "expected", INT32_MIN, UINT32_MAX));
   int64_t spin_ns = ArgInteger(info, 3, "spinNs", 0, kMaxSpinNs);
-  uint32_t* word = WordAt(m, index);
-  uint32_t v = __atomic_load_n(word, __ATOMIC_SEQ_CST);
-  if (v == expected && spin_ns > 0) {
-    int64_t end = MonotonicNowNs() + spin_ns;
-    do {
-      // Let a notifier that shares this CPU run (as SpinNonBlocking does).
-      sched_yield();
-      v = __atomic_load_n(word, __ATOMIC_SEQ_CST);
-    } while (v == expected && MonotonicNowNs() < end);
-  }
-  return Napi::Number::New(info.Env(), static_cast<int32_t>(v));
+  WhileEqualCall call(WordAt(m, index), expected);
+  SpinNonBlocking(call, spin_ns);
+  return Napi::Number::New(info.Env(), static_cast<int32_t>(call.seen()));
 }
 
 // shmWaitSync(handle, index, expected, timeoutMs) → 0 ok, 1 not-equal, 2 timed-out.
 Napi::Value ShmWaitSync(const Napi::CallbackInfo& info) {
-  WaitArgs w = ParseWait(info);
+  FutexWaitArgs w = ParseFutexWait(info);
   FutexWaitCall call(w.mapping, w.index, w.expected);
-  int err = RunBlockingSync(info.Env(), call, w.timeout_ns);
+  int err = WaitSync(info.Env(), call, w.wait);
   if (err == ETIMEDOUT) return Napi::Number::New(info.Env(), kWaitTimedOut);
   if (err != 0) ThrowErrno(info.Env(), err, "futex");
   return Napi::Number::New(info.Env(), call.outcome());
@@ -576,11 +584,11 @@ Napi::Value ShmWaitSync(const Napi::CallbackInfo& info) {
 
 // shmWaitAsync(handle, index, expected, timeoutMs, waitId): reports extra 0 ok / 1 not-equal.
 Napi::Value ShmWaitAsync(const Napi::CallbackInfo& info) {
-  WaitArgs w = ParseWait(info);
+  FutexWaitArgs w = ParseFutexWait(info);
   uint64_t wait_id = ArgWaitId(info, 4);
   WaiterPool& pool = info.Env().GetInstanceData<Addon>()->Pool(info.Env());
   pool.Submit(info.Env(), wait_id, std::make_unique<FutexWaitCall>(w.mapping, w.index, w.expected),
-              Deadline::AfterNs(w.timeout_ns));
+              Deadline::AfterNs(w.wait.timeout_ns));
   return info.Env().Undefined();
 }
 
