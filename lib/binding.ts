@@ -194,8 +194,6 @@ export interface Binding {
   setKeepAlive(on: boolean): void;
   /** Asks a pending wait to stop; it then reports ECANCELED (or its real result if it had already completed). */
   cancelWait(waitId: number): void;
-  /** Test probe (dev builds only, see TestProbes): threads the waiter pool owns right now (running and idle). */
-  waiterThreads?(): number;
 
   // ---- message queues (native/message_queue.cc)
   msgget(key: number, flags: number): number;
@@ -300,10 +298,6 @@ export interface Binding {
   /** IPC_SET; -1 keeps a field as it is. */
   shmSet(id: number, mode: number, uid: number, gid: number): void;
   shmRemove(id: number): void;
-  /** Test probe: act as if the runtime refused external buffers (napi_no_external_buffers_allowed). */
-  shmRefuseExternalBuffers?(on: boolean): void;
-  /** Test probe: attachments this environment holds natively (for leak tests). */
-  shmLiveAttachments?(): number;
 
   // ---- end of shared memory
 
@@ -359,8 +353,6 @@ export interface Binding {
   chMarkRemoved(handle: ChannelHandle): void;
   /** Read-only look at segment `id`: its channel's stats, or null if it holds none. */
   chPeek(id: number): RawChannelStats | null;
-  /** Test probe: open channel handles of this environment (leak tests). */
-  chLiveHandles?(): number;
 
   // ---- liveness of peer processes (include/sysv-ipc/liveness.h)
   /**

@@ -14,7 +14,9 @@ namespace sysv_ipc {
 struct Attachment;     // shared_memory.cc
 struct ChannelHandle;  // channel.cc
 struct AttachmentRegistry : HandleRegistry<Attachment> {
+#ifdef SYSV_IPC_TEST_PROBES
   bool refuse_external_buffers = false;  // test probe: behave as if V8's sandbox refused them
+#endif
 };
 using ChannelRegistry = HandleRegistry<ChannelHandle>;
 

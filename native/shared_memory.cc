@@ -463,7 +463,9 @@ Napi::Value ShmDetach(const Napi::CallbackInfo& info) {
 // The attachment's one ArrayBuffer (created on first call, then the same object).
 Napi::Value ShmArrayBuffer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+#ifdef SYSV_IPC_TEST_PROBES
   AttachmentRegistry* registry = GetRegistry(info);
+#endif
   Attachment* a = ArgAttachment(info, 0);
   if (!a->mapping) ThrowDetached(env);
   if (a->mapping->read_only()) {
@@ -478,10 +480,15 @@ Napi::Value ShmArrayBuffer(const Napi::CallbackInfo& info) {
   }
   auto* share = new ViewShare{a->mapping};
   napi_value ab;
+#ifdef SYSV_IPC_TEST_PROBES
   napi_status status = registry->refuse_external_buffers
                            ? napi_no_external_buffers_allowed
                            : napi_create_external_arraybuffer(env, a->mapping->data(), a->mapping->size(),
                                                               FinalizeArrayBuffer, share, &ab);
+#else
+  napi_status status =
+      napi_create_external_arraybuffer(env, a->mapping->data(), a->mapping->size(), FinalizeArrayBuffer, share, &ab);
+#endif
   if (status != napi_ok) {
     delete share;  // whether or not the finalizer ran, the box is ours to free
     if (status == napi_no_external_buffers_allowed) {
