@@ -28,6 +28,7 @@
         "native/message_queue.cc",
         "native/semaphore.cc",
         "native/shared_memory.cc",
+        "native/futex.cc",
         "native/liveness.cc",
         "native/fast_mutex.cc",
         "native/channel.cc"

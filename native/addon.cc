@@ -20,6 +20,7 @@
 
 #include "arguments.h"
 #include "errors.h"
+#include "futex.h"
 #include "results.h"
 
 namespace sysv_ipc {
@@ -87,6 +88,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : env_(env) {
   RegisterMessageQueue(env, exports, constants);
   RegisterSemaphore(env, exports, constants);
   RegisterSharedMemory(env, exports, constants, &attachments_);
+  RegisterFutex(env, exports, constants);
   RegisterLiveness(env, exports, constants);
   RegisterFastMutex(env, exports, constants);
   RegisterChannel(env, exports, constants, &channels_);
@@ -121,10 +123,8 @@ bool Addon::Terminating() {
   // runs sees it: calling an empty function then fails (napi_pending_exception)
   // and leaves the termination pending, so the native call returning
   // unwinds the worker. The function is compiled once per environment.
-  // The main thread cannot be terminated while it runs a native call (no
-  // worker.terminate() reaches it, and process.exit() runs JavaScript, which
-  // this thread is not running): it is not asked, so that a receive on the
-  // main thread makes no JavaScript call per message.
+  // The main thread (addon.h) is not asked: a receive there makes no
+  // JavaScript call per message.
   if (main_thread_) return false;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env_, &scope) != napi_ok) return true;

@@ -136,13 +136,11 @@ WaitArg ParseWaitArg(const Napi::CallbackInfo& info, size_t index, bool nowait);
 int WaitSync(Napi::Env env, BlockingCall& call, const WaitArg& wait);
 
 // For the synchronous API, on the calling (JS) thread.
-// On the main thread, which worker.terminate() cannot reach, the call is what
-// a C program makes: one blocking syscall without a timeout; with one, the
-// kernel's (semtimedop, futex) or the thread's timer armed once at the
-// deadline (msgsnd/msgrcv: a try without blocking first, see RunBlocking).
-// In a worker thread it wakes every 50 ms to see whether the environment is
-// being torn down (`env`'s Addon probe), so that worker.terminate() ends even
-// a wait without a timeout. A call that enforces its deadline in the kernel
+// On the main thread the call is what a C program makes: one blocking
+// syscall without a timeout; with one, the kernel's (semtimedop, futex) or
+// the thread's timer armed once at the deadline (msgsnd/msgrcv: a try
+// without blocking first, see RunBlocking). In a worker thread it wakes
+// every 50 ms to ask Addon::Terminating (addon.h says why). A call that enforces its deadline in the kernel
 // (KernelTimeout) never gets a signal here (a sync wait has no canceller):
 // it runs without the thread's interrupter, whose timer it need not create.
 int RunBlockingSync(Napi::Env env, BlockingCall& call, int64_t timeout_ns);

@@ -384,22 +384,16 @@ Napi::Value ChSend(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
-// Whether worker.terminate() (or process exit) has been asked for this
-// environment. Node-API has no answer to that, and Node marks nothing that
-// it would see in time; but V8 acts on the request at the next JavaScript
-// function call: Addon::Terminating calls an empty one.
+// Addon::Terminating (addon.h), for a napi_env.
 bool TerminationAsked(napi_env env) {
   auto* addon = Napi::Env(env).GetInstanceData<Addon>();
   return addon != nullptr && addon->Terminating();
 }
 
-// Takes the oldest message into `into`, on the JS thread, unless the
-// termination of this thread's JavaScript has been asked for: a message taken
-// then would go to JavaScript that never runs again (a channel cannot take a
-// message back), so ECANCELED, with nothing taken. Asked once there is a
-// message (one call into JavaScript per message). A request that comes after
-// the question takes effect at the caller's next JavaScript function call,
-// so the callers return the message with no such call in between.
+// Takes the oldest message into `into`, on the JS thread, unless this
+// thread's termination has been asked for (Addon::Terminating, addon.h): a
+// channel cannot take a message back, so ECANCELED, with nothing taken.
+// Asked once there is a message.
 int Take(napi_env env, ChannelMapping& m, const ByteView& into, size_t* length) {
   if (!sysv_ipc_channel__readable(&m.ch, 0)) return EAGAIN;
   if (TerminationAsked(env)) return ECANCELED;

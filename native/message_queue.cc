@@ -219,13 +219,9 @@ Napi::Value MsgRcv(const Napi::CallbackInfo& info) {
 // Buffer, its type in typeOut (8 bytes, a native-endian double), or null
 // (IPC_NOWAIT and nothing matches). The receive of the sync form and of an
 // async receive's attempt on the JS thread, made so that a worker being
-// terminated loses nothing: the Buffer is made here, then V8 is asked
-// whether termination was requested (Addon::Terminating: an empty JavaScript
-// function call, where V8 acts on the request; Node-API has no answer), and
-// if so the message goes back to its queue. lib/message-queue.ts returns the
-// message with no JavaScript function call in between: a request that comes
-// after the question takes effect at the caller's next call, once it has the
-// message. Asking costs a call into JavaScript per message.
+// terminated loses nothing (Addon::Terminating, addon.h): the Buffer is made
+// here, then termination is asked about, and if so the message goes back to
+// its queue. In a worker, asking costs a call into JavaScript per message.
 //
 // A type above 2^53 - 1 (a C sender) has no exact double: typeOut is then
 // NaN and the Buffer holds the whole message, header included
@@ -335,15 +331,18 @@ Napi::Value MsgRemove(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterMessageQueue(Napi::Env env, Napi::Object exports, Napi::Object constants) {
-  exports.Set("msgget", Napi::Function::New(env, MsgGet, "msgget"));
-  exports.Set("msgsnd", Napi::Function::New(env, MsgSnd, "msgsnd"));
-  exports.Set("msgrcv", Napi::Function::New(env, MsgRcv, "msgrcv"));
-  exports.Set("msgrcvBuffer", Napi::Function::New(env, MsgRcvBuffer, "msgrcvBuffer"));
-  exports.Set("msgsndAsync", Napi::Function::New(env, MsgSndAsync, "msgsndAsync"));
-  exports.Set("msgrcvAsync", Napi::Function::New(env, MsgRcvAsync, "msgrcvAsync"));
-  exports.Set("msgStat", Napi::Function::New(env, MsgStat, "msgStat"));
-  exports.Set("msgSet", Napi::Function::New(env, MsgSet, "msgSet"));
-  exports.Set("msgRemove", Napi::Function::New(env, MsgRemove, "msgRemove"));
+  Export(env, exports,
+         {
+             {"msgget", MsgGet},
+             {"msgsnd", MsgSnd},
+             {"msgrcv", MsgRcv},
+             {"msgrcvBuffer", MsgRcvBuffer},
+             {"msgsndAsync", MsgSndAsync},
+             {"msgrcvAsync", MsgRcvAsync},
+             {"msgStat", MsgStat},
+             {"msgSet", MsgSet},
+             {"msgRemove", MsgRemove},
+         });
 
   constants.Set("MSG_NOERROR", Napi::Number::New(env, MSG_NOERROR));
   constants.Set("MSG_EXCEPT", Napi::Number::New(env, kMsgExcept));

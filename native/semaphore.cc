@@ -440,19 +440,22 @@ Napi::Value SemLimits(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterSemaphore(Napi::Env env, Napi::Object exports, Napi::Object constants) {
-  exports.Set("semget", Napi::Function::New(env, SemGet, "semget"));
-  exports.Set("semop", Napi::Function::New(env, SemOp, "semop"));
-  exports.Set("semopOne", Napi::Function::New(env, SemOpOne, "semopOne"));
-  exports.Set("semopAsync", Napi::Function::New(env, SemOpAsync, "semopAsync"));
-  exports.Set("semGetValue", Napi::Function::New(env, SemGetValue, "semGetValue"));
-  exports.Set("semSetValue", Napi::Function::New(env, SemSetValue, "semSetValue"));
-  exports.Set("semMember", Napi::Function::New(env, SemMember, "semMember"));
-  exports.Set("semGetAll", Napi::Function::New(env, SemGetAll, "semGetAll"));
-  exports.Set("semSetAll", Napi::Function::New(env, SemSetAll, "semSetAll"));
-  exports.Set("semStat", Napi::Function::New(env, SemStat, "semStat"));
-  exports.Set("semSet", Napi::Function::New(env, SemSet, "semSet"));
-  exports.Set("semRemove", Napi::Function::New(env, SemRemove, "semRemove"));
-  exports.Set("semLimits", Napi::Function::New(env, SemLimits, "semLimits"));
+  Export(env, exports,
+         {
+             {"semget", SemGet},
+             {"semop", SemOp},
+             {"semopOne", SemOpOne},
+             {"semopAsync", SemOpAsync},
+             {"semGetValue", SemGetValue},
+             {"semSetValue", SemSetValue},
+             {"semMember", SemMember},
+             {"semGetAll", SemGetAll},
+             {"semSetAll", SemSetAll},
+             {"semStat", SemStat},
+             {"semSet", SemSet},
+             {"semRemove", SemRemove},
+             {"semLimits", SemLimits},
+         });
 
   constants.Set("SEM_UNDO", Napi::Number::New(env, SEM_UNDO));
   constants.Set("SEMVMX", Napi::Number::New(env, kSemVmx));
