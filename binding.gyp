@@ -23,10 +23,12 @@
         "native/errors.cc",
         "native/interrupter.cc",
         "native/blocking.cc",
+        "native/watchdog.cc",
         "native/waiter_pool.cc",
         "native/message_queue.cc",
         "native/semaphore.cc",
         "native/shared_memory.cc",
+        "native/futex.cc",
         "native/liveness.cc",
         "native/fast_mutex.cc",
         "native/channel.cc"

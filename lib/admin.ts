@@ -9,7 +9,7 @@
  */
 import type { IpcOwnership } from './ownership';
 import { constants as osConstants, endianness as osEndianness } from 'node:os';
-import type { Binding, RawChannelStats } from './binding';
+import type { Binding } from './binding';
 import { FeatureUnavailableError, InvalidArgTypeError, SysvIpcError, type IpcKind } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
 import { kernelTunable, pageSize, statTime, sysvipcTable } from './kernel';
@@ -290,13 +290,29 @@ function remover(kind: IpcKind): Remover {
 }
 
 /**
- * What {@link peekChannel} reports about a segment that holds a channel:
- * capacity, maxMessageSize, messages, bytes, usedBytes (ring bytes in use,
- * framing and padding included), countsExact (false when the ring holds more
- * than the 2^20 records a look walks: messages and bytes are then lower
- * bounds, as for Channel info()) and removed (marked by Channel.remove()).
+ * What {@link peekChannel} reports about a segment that holds a channel.
+ * Its own interface (the addon's RawChannelStats has the same fields), so
+ * that the public typings never reach the addon's.
  */
-export type ChannelSummary = RawChannelStats;
+export interface ChannelSummary {
+  /** Bytes in the ring. */
+  capacity: number;
+  /** The largest message the channel takes, in bytes. */
+  maxMessageSize: number;
+  /** Messages queued (a lower bound when countsExact is false). */
+  messages: number;
+  /** Bytes of those messages' bodies (a lower bound when countsExact is false). */
+  bytes: number;
+  /** Ring bytes in use, framing and padding included. */
+  usedBytes: number;
+  /**
+   * false when the ring holds more than the 2^20 records a look walks:
+   * messages and bytes are then lower bounds, as for Channel info().
+   */
+  countsExact: boolean;
+  /** Whether Channel.remove() marked the channel removed. */
+  removed: boolean;
+}
 
 /**
  * Whether shared memory segment `id` holds a {@link Channel}, and its state:

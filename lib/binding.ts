@@ -142,9 +142,42 @@ export interface NativeConstants {
   EMSGSIZE: number;
   /** Hash of the native sources this binary was built from (scripts/source-hash.js). */
   SOURCE_HASH: string;
-  /** The lock record of include/sysv-ipc/lock.h (FastMutex): its size, word bits and result codes. */
-  LOCK: { SIZE: number; PID_MASK: number; WAITERS: number; RESERVED_BITS: number; EPERM: number; EUCLEAN: number };
+  /**
+   * The lock record of include/sysv-ipc/lock.h (FastMutex): its size, word
+   * bits, release results (0, EPERM, EUCLEAN), a wait's outcome (TAKEN ..
+   * DETACHED) and a take-over's result (TAKE_OVER_NONE, TAKE_OVER_TAKEN, CORRUPT).
+   */
+  LOCK: {
+    SIZE: number;
+    PID_MASK: number;
+    WAITERS: number;
+    RESERVED_BITS: number;
+    EPERM: number;
+    EUCLEAN: number;
+    TAKEN: 0;
+    OWNER_DIED: 1;
+    CORRUPT: 2;
+    DETACHED: 3;
+    TAKE_OVER_NONE: 0;
+    TAKE_OVER_TAKEN: 1;
+  };
+  /** A futex wait's result (shmWaitSync; shmWaitAsync's `extra`: OK or NOT_EQUAL). */
+  WAIT: { OK: 0; NOT_EQUAL: 1; TIMED_OUT: 2 };
+  /**
+   * A receive into a caller's buffer (msgrcv, chReceive): the length (>= 0),
+   * WOULD_BLOCK, or at TOO_LONG - n and below a message of n bytes too long
+   * for it (nothing taken).
+   */
+  RECEIVE: { WOULD_BLOCK: -1; TOO_LONG: -2 };
 }
+
+/** The results that cross the addon boundary (native/results.h), as unions. */
+type Values<T> = T[keyof T];
+export type WaitResultCode = Values<NativeConstants['WAIT']>;
+export type LockOutcome = NativeConstants['LOCK']['TAKEN' | 'OWNER_DIED' | 'CORRUPT' | 'DETACHED'];
+export type TakeOverResult = NativeConstants['LOCK']['TAKE_OVER_NONE' | 'TAKE_OVER_TAKEN' | 'CORRUPT'];
+/** A length (>= 0), RECEIVE.WOULD_BLOCK, or RECEIVE.TOO_LONG - n. */
+export type ReceiveResult = number;
 
 /** The shape of the loaded addon. */
 export interface Binding {
@@ -161,8 +194,6 @@ export interface Binding {
   setKeepAlive(on: boolean): void;
   /** Asks a pending wait to stop; it then reports ECANCELED (or its real result if it had already completed). */
   cancelWait(waitId: number): void;
-  /** Test probe (dev builds only, see TestProbes): threads the waiter pool owns right now (running and idle). */
-  waiterThreads?(): number;
 
   // ---- message queues (native/message_queue.cc)
   msgget(key: number, flags: number): number;
@@ -175,10 +206,10 @@ export interface Binding {
   /**
    * Receives into `into` (MSG_HEADER_SIZE bytes of native-endian mtype, then
    * the body; it must hold MSG_HEADER_SIZE + maxSize bytes) and returns the
-   * body's length, or -1 when IPC_NOWAIT was given and none matched. `wait`
-   * as for msgsnd: timeout in ms, or with IPC_NOWAIT the ns to keep retrying.
+   * body's length, or RECEIVE.WOULD_BLOCK when IPC_NOWAIT was given and none
+   * matched. `wait` as for msgsnd: timeout in ms, or with IPC_NOWAIT the ns to keep retrying.
    */
-  msgrcv(id: number, maxSize: number, type: number, flags: number, wait: number, into: Uint8Array): number;
+  msgrcv(id: number, maxSize: number, type: number, flags: number, wait: number, into: Uint8Array): ReceiveResult;
   /**
    * msgrcv into a new Buffer made natively, the type written to `typeOut[0]`
    * (NaN: not a safe integer, the Buffer then holds the header too); null:
@@ -255,11 +286,11 @@ export interface Binding {
   shmWrite(handle: ShmHandle, offset: number, data: ArrayBufferView): number;
   /** Atomic load of the 32-bit word at `index` (as an Int32). */
   shmLoad32(handle: ShmHandle, index: number): number;
-  /** futex wait: 0 ok (woken), 1 not-equal, 2 timed-out. */
   /** Spins (yielding the CPU) while the word equals `expected`, for at most spinNs; returns the word. */
   shmSpinWhileEqual(handle: ShmHandle, index: number, expected: number, spinNs: number): number;
-  shmWaitSync(handle: ShmHandle, index: number, expected: number, timeoutMs: number): number;
-  /** futex wait off the event loop; reports extra 0 (woken) or 1 (not-equal). */
+  /** futex wait: WAIT.OK (woken), NOT_EQUAL or TIMED_OUT. */
+  shmWaitSync(handle: ShmHandle, index: number, expected: number, timeoutMs: number): WaitResultCode;
+  /** futex wait off the event loop; reports extra WAIT.OK (woken) or WAIT.NOT_EQUAL. */
   shmWaitAsync(handle: ShmHandle, index: number, expected: number, timeoutMs: number, waitId: number): void;
   /** futex wake: the number of waiters woken. */
   shmNotify(handle: ShmHandle, index: number, count: number): number;
@@ -267,10 +298,6 @@ export interface Binding {
   /** IPC_SET; -1 keeps a field as it is. */
   shmSet(id: number, mode: number, uid: number, gid: number): void;
   shmRemove(id: number): void;
-  /** Test probe: act as if the runtime refused external buffers (napi_no_external_buffers_allowed). */
-  shmRefuseExternalBuffers?(on: boolean): void;
-  /** Test probe: attachments this environment holds natively (for leak tests). */
-  shmLiveAttachments?(): number;
 
   // ---- end of shared memory
 
@@ -297,10 +324,11 @@ export interface Binding {
     wait: number,
   ): boolean;
   /**
-   * Receives into `into`: the length; -1 would block / timed out; -2 - n when
-   * the message (n bytes) is longer than `into` (nothing consumed).
+   * Receives into `into`: the length; RECEIVE.WOULD_BLOCK (would block / timed
+   * out); RECEIVE.TOO_LONG - n when the message (n bytes) is longer than `into`
+   * (nothing consumed).
    */
-  chReceive(handle: ChannelHandle, into: ArrayBufferView, flags: number, wait: number): number;
+  chReceive(handle: ChannelHandle, into: ArrayBufferView, flags: number, wait: number): ReceiveResult;
   /**
    * chReceive into a new Buffer made natively (no JavaScript runs between the
    * take and the caller's next statement); null: would block / timed out.
@@ -325,8 +353,6 @@ export interface Binding {
   chMarkRemoved(handle: ChannelHandle): void;
   /** Read-only look at segment `id`: its channel's stats, or null if it holds none. */
   chPeek(id: number): RawChannelStats | null;
-  /** Test probe: open channel handles of this environment (leak tests). */
-  chLiveHandles?(): number;
 
   // ---- liveness of peer processes (include/sysv-ipc/liveness.h)
   /**
@@ -341,16 +367,16 @@ export interface Binding {
   // ---- FastMutex (native/fast_mutex.cc): sleeping and waking only; JS takes and releases a free lock itself
   /**
    * Waits for the lock record at `offset` of the attachment (8-aligned, 16
-   * bytes), blocking the calling thread: 0 taken, 1 taken from a dead
-   * holder, 2 corrupt record, 3 detached. Throws ETIMEDOUT.
+   * bytes), blocking the calling thread: LOCK.TAKEN, OWNER_DIED (taken from a
+   * dead holder), CORRUPT (record) or DETACHED. Throws ETIMEDOUT.
    */
-  fastMutexLockSync(handle: ShmHandle, offset: number, timeoutMs: number): number;
+  fastMutexLockSync(handle: ShmHandle, offset: number, timeoutMs: number): LockOutcome;
   /** The same on a waiter thread; reports errno 0 with `extra` = that outcome, or ETIMEDOUT/ECANCELED. */
   fastMutexLockAsync(handle: ShmHandle, offset: number, timeoutMs: number, waitId: number): void;
   /** Releases a lock this process holds and wakes one sleeper: 0, LOCK.EPERM (not held by this process) or LOCK.EUCLEAN. */
   fastMutexRelease(handle: ShmHandle, offset: number): number;
-  /** tryLock's takeover: 1 taken from a holder that is gone (or a zombie), 0 not, 2 corrupt record. */
-  fastMutexTakeOver(handle: ShmHandle, offset: number): number;
+  /** tryLock's takeover: LOCK.TAKE_OVER_TAKEN from a holder that is gone (or a zombie), TAKE_OVER_NONE, or CORRUPT (record). */
+  fastMutexTakeOver(handle: ShmHandle, offset: number): TakeOverResult;
 }
 
 function load(): Binding {

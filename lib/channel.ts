@@ -30,6 +30,7 @@ import { HandleState, IpcHandle } from './ipc-handle';
 import { SpinBudget, WOULD_BLOCK, syncWaitFlags, type WaitOptions } from './waits';
 
 const C = binding.constants;
+const { WOULD_BLOCK: RECEIVE_WOULD_BLOCK, TOO_LONG } = C.RECEIVE;
 
 /** Default ring size: 1 MiB. */
 export const CHANNEL_DEFAULT_CAPACITY = 1 << 20;
@@ -419,9 +420,9 @@ export class Channel extends IpcHandle {
     return target;
   }
 
-  // A chReceive result for a caller's target: -2 - n means it did not fit.
+  // A chReceive result for a caller's target: TOO_LONG - n means it did not fit.
   private intoResult(n: number, target: ArrayBufferView): number {
-    if (n <= -2) throw tooLarge(-2 - n, target.byteLength, this.state.context);
+    if (n <= TOO_LONG) throw tooLarge(TOO_LONG - n, target.byteLength, this.state.context);
     return n;
   }
 
@@ -442,17 +443,17 @@ export class Channel extends IpcHandle {
         signal: check.signal('options.signal', options?.signal),
         spin: this.receiveSpin,
         // n >= 0: taken, and returned with no JavaScript function in between
-        // (see receiveSync); n <= -2: too long for `into`, nothing taken.
+        // (see receiveSync); n <= TOO_LONG: too long for `into`, nothing taken.
         attempt: (spinNs) => {
           const n = binding.chReceive(handle, into, C.IPC_NOWAIT, spinNs);
-          return n >= 0 ? n : n === -1 ? WOULD_BLOCK : this.intoResult(n, into);
+          return n >= 0 ? n : n === RECEIVE_WOULD_BLOCK ? WOULD_BLOCK : this.intoResult(n, into);
         },
         park: (waitId, left) => binding.chReceiveAsync(handle, into.byteLength, left, waitId),
         // Taken here, on the JS thread (see receive()); a message longer than
         // `into` fails with EMSGSIZE and stays queued.
         parked: () => {
           const n = binding.chReceive(this.attached(), into, C.IPC_NOWAIT, 0);
-          return n >= 0 ? n : n === -1 ? WOULD_BLOCK : this.intoResult(n, into);
+          return n >= 0 ? n : n === RECEIVE_WOULD_BLOCK ? WOULD_BLOCK : this.intoResult(n, into);
         },
         readiness: true,
       });
@@ -471,7 +472,7 @@ export class Channel extends IpcHandle {
     } catch (err) {
       throw withContext(err, this.state.context);
     }
-    return n >= -1 ? n : this.intoResult(n, target); // taken: nothing runs before the caller has it
+    return n >= RECEIVE_WOULD_BLOCK ? n : this.intoResult(n, target); // taken: nothing runs before the caller has it
   }
 
   /** {@link receiveInto} blocking the calling thread: the length. */
@@ -487,7 +488,7 @@ export class Channel extends IpcHandle {
       throw withContext(err, this.state.context);
     }
     if (n >= 0) return n; // taken: nothing runs before the caller has it
-    if (n === -1) throw timeoutError('channelReceive', this.state.context);
+    if (n === RECEIVE_WOULD_BLOCK) throw timeoutError('channelReceive', this.state.context);
     return this.intoResult(n, into);
   }
 

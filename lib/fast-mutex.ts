@@ -15,6 +15,7 @@
 import { endianness } from 'node:os';
 import { constants as osConstants } from 'node:os';
 import { binding } from './addon';
+import type { LockOutcome } from './binding';
 import {
   ClosedError,
   FeatureUnavailableError,
@@ -63,11 +64,8 @@ const HI = endianness() === 'LE' ? 3 : 2;
 // How often tryLock() looks at the holder's liveness (lock.h's SYSV_IPC_LOCK_CHECK_NS).
 const LIVENESS_CHECK_MS = 100;
 
-// What a native wait reports (native/fast_mutex.cc LockOutcome).
-const TAKEN = 0;
-const OWNER_DIED = 1;
-const CORRUPT = 2;
-const DETACHED = 3;
+// What a native wait reports (native/results.h LockOutcome).
+const { TAKEN, OWNER_DIED, CORRUPT, DETACHED } = L;
 
 /** What {@link FastMutex.lock} and {@link FastMutex.lockSync} resolve to. */
 export interface FastMutexLockResult {
@@ -306,7 +304,7 @@ export class FastMutex extends IpcHandle {
   }
 
   // What a native wait reported, as the caller's result.
-  private settle(outcome: number): FastMutexLockResult {
+  private settle(outcome: LockOutcome): FastMutexLockResult {
     switch (outcome) {
       case TAKEN:
         this.ownership.held = true;
@@ -338,8 +336,8 @@ export class FastMutex extends IpcHandle {
     if (now < this.nextLivenessCheck) return false;
     this.nextLivenessCheck = now + LIVENESS_CHECK_MS;
     const r = binding.fastMutexTakeOver(this.shm.nativeHandle(), this.offset);
-    if (r === 2) throw new LockCorruptError(Atomics.load(this.record, 0), this.context);
-    return r === 1 ? this.settle(OWNER_DIED) : false;
+    if (r === L.CORRUPT) throw new LockCorruptError(Atomics.load(this.record, 0), this.context);
+    return r === L.TAKE_OVER_TAKEN ? this.settle(OWNER_DIED) : false;
   }
 
   /**
@@ -373,7 +371,7 @@ export class FastMutex extends IpcHandle {
           return WOULD_BLOCK;
         },
         park: (waitId) => binding.fastMutexLockAsync(this.shm.nativeHandle(), this.offset, timeout, waitId),
-        parked: (_value, outcome) => this.settle(outcome),
+        parked: (_value, outcome) => this.settle(outcome as LockOutcome),
       });
       // A parked wait may settle after close(): the segment is detached only then.
       return this.ownsSegment && this.waits.size > 0 ? promise.finally(() => this.detachIfDone()) : promise;
@@ -398,7 +396,7 @@ export class FastMutex extends IpcHandle {
     this.checkWord();
     if (this.ownership.held) throw new SysvIpcError(osConstants.errno.EDEADLK, 'futex', this.context);
     if (timeout === 0) throw timeoutError('futex', this.context);
-    let outcome: number;
+    let outcome: LockOutcome;
     try {
       outcome = binding.fastMutexLockSync(this.shm.nativeHandle(), this.offset, timeout);
     } catch (err) {

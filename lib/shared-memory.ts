@@ -25,6 +25,7 @@ import { HandleState, IpcHandle } from './ipc-handle';
 import { SpinBudget, WOULD_BLOCK, type WaitOptions } from './waits';
 
 const C = binding.constants;
+const WAIT = C.WAIT;
 
 // The largest size worth asking the kernel for: its shmmax, capped where
 // JavaScript numbers stop being exact. (shmget also fails with EINVAL above
@@ -366,7 +367,7 @@ export class SharedMemory extends IpcHandle {
         attempt: (spinNs) =>
           binding.shmSpinWhileEqual(handle, i, value, spinNs) !== value ? 'not-equal' : WOULD_BLOCK,
         park: (waitId) => binding.shmWaitAsync(handle, i, value, timeout, waitId),
-        parked: (_value, extra) => (extra === 1 ? 'not-equal' : 'ok'),
+        parked: (_value, extra) => (extra === WAIT.NOT_EQUAL ? 'not-equal' : 'ok'),
       });
     } catch (err) {
       return Promise.reject(err);
@@ -383,7 +384,7 @@ export class SharedMemory extends IpcHandle {
   waitSync(index: number, expected: number, options?: SharedMemoryWaitSyncOptions): WaitResult {
     const { handle, i, value, timeout } = this.waitArgs(index, expected, options);
     const r = binding.shmWaitSync(handle, i, value, timeout);
-    return r === 0 ? 'ok' : r === 1 ? 'not-equal' : 'timed-out';
+    return r === WAIT.OK ? 'ok' : r === WAIT.NOT_EQUAL ? 'not-equal' : 'timed-out';
   }
 
   /**

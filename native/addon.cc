@@ -20,6 +20,8 @@
 
 #include "arguments.h"
 #include "errors.h"
+#include "futex.h"
+#include "results.h"
 
 namespace sysv_ipc {
 
@@ -42,6 +44,18 @@ bool IsProcessMainThread() {
 
 }  // namespace
 
+void SetResultConstants(Napi::Env env, Napi::Object constants) {
+  Napi::Object wait = Napi::Object::New(env);
+  wait.Set("OK", Napi::Number::New(env, kWaitOk));
+  wait.Set("NOT_EQUAL", Napi::Number::New(env, kWaitNotEqual));
+  wait.Set("TIMED_OUT", Napi::Number::New(env, kWaitTimedOut));
+  constants.Set("WAIT", wait);
+  Napi::Object receive = Napi::Object::New(env);
+  receive.Set("WOULD_BLOCK", Napi::Number::New(env, kReceiveWouldBlock));
+  receive.Set("TOO_LONG", Napi::Number::New(env, kReceiveTooLong));
+  constants.Set("RECEIVE", receive);
+}
+
 Addon::Addon(Napi::Env env, Napi::Object exports) : env_(env) {
   main_thread_ = IsProcessMainThread();
   Napi::Object constants = Napi::Object::New(env);
@@ -60,6 +74,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : env_(env) {
   // Which sources this binary was built from (scripts/source-hash.js).
   constants.Set("SOURCE_HASH", Napi::String::New(env, SYSV_IPC_SOURCE_HASH));
 #endif
+  SetResultConstants(env, constants);
 
   DefineAddon(exports, {
                            InstanceMethod("init", &Addon::Initialize),
@@ -73,6 +88,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : env_(env) {
   RegisterMessageQueue(env, exports, constants);
   RegisterSemaphore(env, exports, constants);
   RegisterSharedMemory(env, exports, constants, &attachments_);
+  RegisterFutex(env, exports, constants);
   RegisterLiveness(env, exports, constants);
   RegisterFastMutex(env, exports, constants);
   RegisterChannel(env, exports, constants, &channels_);
@@ -107,10 +123,8 @@ bool Addon::Terminating() {
   // runs sees it: calling an empty function then fails (napi_pending_exception)
   // and leaves the termination pending, so the native call returning
   // unwinds the worker. The function is compiled once per environment.
-  // The main thread cannot be terminated while it runs a native call (no
-  // worker.terminate() reaches it, and process.exit() runs JavaScript, which
-  // this thread is not running): it is not asked, so that a receive on the
-  // main thread makes no JavaScript call per message.
+  // The main thread (addon.h) is not asked: a receive there makes no
+  // JavaScript call per message.
   if (main_thread_) return false;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env_, &scope) != napi_ok) return true;

@@ -14,7 +14,9 @@ namespace sysv_ipc {
 struct Attachment;     // shared_memory.cc
 struct ChannelHandle;  // channel.cc
 struct AttachmentRegistry : HandleRegistry<Attachment> {
+#ifdef SYSV_IPC_TEST_PROBES
   bool refuse_external_buffers = false;  // test probe: behave as if V8's sandbox refused them
+#endif
 };
 using ChannelRegistry = HandleRegistry<ChannelHandle>;
 
@@ -31,8 +33,17 @@ class Addon : public Napi::Addon<Addon> {
   // The waiter pool; throws if init() has not run or teardown began.
   WaiterPool& Pool(Napi::Env env);
   // Whether this environment is being torn down (worker.terminate(),
-  // process.exit() ending a worker). Asked on the JS thread by sync waits
-  // between slices (RunBlockingSync).
+  // process.exit() ending a worker). The one place that says what that
+  // means for a native call (the others point here): worker.terminate()
+  // cannot interrupt a thread inside a native call, so (1) a worker's sync
+  // wait wakes every 50 ms to ask this (RunBlockingSync, watchdog.h), and
+  // (2) a result taken just as termination lands would reach JavaScript
+  // that never runs again, so calls that take something ask once they have
+  // it and give it back (Undo) or take nothing (the channel's Take). A
+  // request that comes after the question takes effect at the caller's next
+  // JavaScript function call: the callers return with no call in between.
+  // The main thread is never asked (false): nothing terminates it inside a
+  // native call.
   bool Terminating();
   // Whether this environment runs on the process's main thread, the one
   // worker.terminate() cannot reach: its sync waits need no termination

@@ -21,6 +21,25 @@ std::string Describe(const Napi::Value& v) {
   }
 }
 
+// Bytes per element of a typed array type; 0 for one this list does not know
+// (a newer runtime's), whose byte length is then asked for.
+size_t ElementSize(napi_typedarray_type type) {
+  switch (type) {
+    case napi_int8_array:
+    case napi_uint8_array:
+    case napi_uint8_clamped_array: return 1;
+    case napi_int16_array:
+    case napi_uint16_array: return 2;
+    case napi_int32_array:
+    case napi_uint32_array:
+    case napi_float32_array: return 4;
+    case napi_float64_array:
+    case napi_bigint64_array:
+    case napi_biguint64_array: return 8;
+    default: return 0;
+  }
+}
+
 Napi::Value At(const Napi::CallbackInfo& info, size_t index) {
   return index < info.Length() ? info[index] : info.Env().Undefined();
 }
@@ -87,10 +106,16 @@ ByteView ArgBytes(const Napi::CallbackInfo& info, size_t index, const char* name
   void* data = nullptr;
   size_t length = 0;
   if (v.IsTypedArray()) {
-    length = v.As<Napi::TypedArray>().ByteLength();
+    // One napi_get_typedarray_info for both the data and the length (this
+    // runs for every buffer of every call: the hot path).
     napi_typedarray_type type;
     size_t elements;
-    if (napi_get_typedarray_info(env, v, &type, &elements, &data, nullptr, nullptr) != napi_ok) data = nullptr;
+    if (napi_get_typedarray_info(env, v, &type, &elements, &data, nullptr, nullptr) != napi_ok) {
+      data = nullptr;
+    } else {
+      size_t size = ElementSize(type);
+      length = size != 0 ? elements * size : v.As<Napi::TypedArray>().ByteLength();
+    }
   } else if (v.IsDataView()) {
     if (napi_get_dataview_info(env, v, &length, &data, nullptr, nullptr) != napi_ok) data = nullptr;
   } else {
@@ -105,11 +130,12 @@ ByteView ArgBytes(const Napi::CallbackInfo& info, size_t index, const char* name
 
 int64_t ArgTimeoutNs(const Napi::CallbackInfo& info, size_t index, const char* name) {
   Napi::Value v = At(info, index);
-  if (!v.IsNumber()) {
+  // One Node-API call both checks the type and reads the value (ArgInteger).
+  double ms;
+  if (napi_get_value_double(info.Env(), v, &ms) != napi_ok) {
     ThrowTypeError(info.Env(),
                    std::string("The \"") + name + "\" argument must be of type number. Received " + Describe(v));
   }
-  double ms = v.As<Napi::Number>().DoubleValue();
   if (ms == -1) return -1;
   if (std::isnan(ms) || ms < 0) {
     ThrowRangeError(info.Env(), std::string("The value of \"") + name +

@@ -3,6 +3,8 @@
 #include <sched.h>
 
 #include "addon.h"
+#include "arguments.h"
+#include "watchdog.h"
 
 namespace sysv_ipc {
 
@@ -10,8 +12,9 @@ namespace {
 
 // A worker's sync wait wakes this often to see whether its environment is
 // being torn down (worker.terminate() has no other way to reach a thread in
-// msgrcv). The main thread's never does (RunBlockingSync).
-constexpr int64_t kSyncSliceNs = 50000000;
+// msgrcv): the watchdog's signal, or a kernel timeout that long. The main
+// thread's never does (RunBlockingSync).
+constexpr int64_t kSyncSliceNs = watchdog::kSliceNs;
 // A sync call that took at least this long asks, once it succeeded, whether
 // its environment was torn down meanwhile (RunBlockingSync).
 constexpr int64_t kSyncProbeAfterNs = 1000000;
@@ -30,28 +33,41 @@ void SleepNs(int64_t ns) {
 
 bool WouldBlock(int result) { return result == EAGAIN || result == ENOMSG; }
 
-}  // namespace
+// How one wait runs, decided once before its first attempt.
+struct WaitPlan {
+  bool kernel_timeout;  // the call enforces its deadline in the kernel (futex, semtimedop)
+  bool signals;         // the thread's timer can interrupt a parked attempt
+  bool polling;         // nothing can: every attempt is IPC_NOWAIT, with pauses between
+  int64_t slice_ns;     // wake this often to look at `terminating` or a cancel; 0: never
+  bool watchdog;        // the watchdog's signal ends the slices (a worker's sync wait), not the timer
+  bool try_first;       // one attempt that never blocks before the timer is armed
+};
 
-int RunBlocking(BlockingCall& call, const Deadline& deadline, const WaitStop& stop, ThreadInterrupter* interrupter) {
-  auto cancelled = [&stop] { return stop.cancelled != nullptr && stop.cancelled->load(std::memory_order_acquire); };
-  auto stopped = [&] { return cancelled() || (stop.terminating != nullptr && stop.terminating(stop.context)); };
-  const bool kernel_timeout = call.KernelTimeout();
-  const bool signals = interrupter != nullptr && interrupter->ok();
+WaitPlan PlanWait(const BlockingCall& call, const Deadline& deadline, const WaitStop& stop,
+                  const ThreadInterrupter* interrupter) {
+  WaitPlan plan;
+  plan.kernel_timeout = call.KernelTimeout();
+  plan.signals = interrupter != nullptr && interrupter->ok();
   // Without the timer's signal nothing can interrupt a parked syscall:
   // calls with a kernel timeout wait in slices, the others poll, unless
   // nothing would ever interrupt them anyway (no deadline, no cancel, no
   // termination: the main thread's sync wait without a timeout).
   const bool interruptible = !deadline.None() || stop.cancelled != nullptr || stop.terminating != nullptr;
-  const bool polling = !signals && !kernel_timeout && interruptible;
-  if (polling) call.SetNonBlocking();
+  plan.polling = !plan.signals && !plan.kernel_timeout && interruptible;
   // The handler is checked where a signal is aimed at this thread (ArmAt,
   // ArmNow), not here: a wait whose kernel enforces the deadline (futex,
   // semtimedop, the channel) is never signalled unless cancelled, and a sync
   // send/receive on a busy channel must not pay a sigaction(2) per message.
   // A sync wait wakes in slices to ask `terminating`; a kernel timeout
   // without signals wakes in slices to see a cancel.
-  int64_t slice_ns =
-      stop.terminating != nullptr ? kSyncSliceNs : (!signals && stop.cancelled != nullptr ? kCancelSliceNs : 0);
+  plan.slice_ns =
+      stop.terminating != nullptr ? kSyncSliceNs : (!plan.signals && stop.cancelled != nullptr ? kCancelSliceNs : 0);
+  // A worker's sync wait without a deadline, which the timer would arm
+  // only for its slices, is sliced by the watchdog's signal instead
+  // (watchdog.h): no timer_settime pair and sigaction per call. With a
+  // deadline the timer is armed anyway, and slices at the same cost.
+  plan.watchdog = stop.terminating != nullptr && stop.cancelled == nullptr && deadline.None() && plan.signals &&
+                  !plan.kernel_timeout && watchdog::Available();
   // A sync wait that is about to arm the timer (a deadline, or a worker's
   // termination slices) first tries once without blocking: most such calls
   // complete at once, and arming then disarming costs two syscalls around
@@ -60,7 +76,41 @@ int RunBlocking(BlockingCall& call, const Deadline& deadline, const WaitStop& st
   // polling wait's every attempt is one, a kernel-timeout call arms nothing,
   // and an async wait's JS side has just tried and spun before it parked
   // (lib/waits.ts), so a try there would nearly always be one wasted syscall.
-  if (stop.sync && signals && !kernel_timeout && (slice_ns > 0 || !deadline.None()) && !cancelled()) {
+  plan.try_first =
+      stop.sync && plan.signals && !plan.kernel_timeout && ((plan.slice_ns > 0 && !plan.watchdog) || !deadline.None());
+  return plan;
+}
+
+// This attempt's own end: the deadline, or sooner the end of the slice.
+Deadline AttemptEnd(const Deadline& deadline, int64_t slice_ns) {
+  Deadline wake = deadline;
+  if (slice_ns > 0) {
+    int64_t slice_end = SaturatingAdd(MonotonicNowNs(), slice_ns);
+    if (wake.None() || slice_end < wake.at_ns) wake.at_ns = slice_end;
+  }
+  return wake;
+}
+
+// A polling wait's pause before its next attempt: `*poll_ns` (doubled for
+// the next time), cut to the slice and to the time left.
+void PollPause(const Deadline& deadline, int64_t slice_ns, int64_t* poll_ns) {
+  int64_t pause = *poll_ns;
+  if (slice_ns > 0 && pause > slice_ns) pause = slice_ns;
+  if (!deadline.None()) {
+    int64_t left = deadline.at_ns - MonotonicNowNs();
+    if (left < pause) pause = left > 0 ? left : 0;
+  }
+  if (pause > 0) SleepNs(pause);
+  if (*poll_ns < kPollMaxNs) *poll_ns *= 2;
+}
+
+// The wait's loop, as `plan` says.
+int RunPlanned(BlockingCall& call, const Deadline& deadline, const WaitStop& stop, ThreadInterrupter* interrupter,
+               const WaitPlan& plan) {
+  auto cancelled = [&stop] { return stop.cancelled != nullptr && stop.cancelled->load(std::memory_order_acquire); };
+  auto stopped = [&] { return cancelled() || (stop.terminating != nullptr && stop.terminating(stop.context)); };
+  if (plan.polling) call.SetNonBlocking();
+  if (plan.try_first && !cancelled()) {
     int result = call.AttemptNow();
     if (!WouldBlock(result) && result != EINTR) return result;
   }
@@ -72,13 +122,8 @@ int RunBlocking(BlockingCall& call, const Deadline& deadline, const WaitStop& st
       result = ECANCELED;
       break;
     }
-    // This attempt's own end: the deadline, or sooner the end of the slice.
-    Deadline wake = deadline;
-    if (slice_ns > 0) {
-      int64_t slice_end = SaturatingAdd(MonotonicNowNs(), slice_ns);
-      if (wake.None() || slice_end < wake.at_ns) wake.at_ns = slice_end;
-    }
-    if (signals && !kernel_timeout && !wake.None()) {
+    Deadline wake = AttemptEnd(deadline, plan.watchdog ? 0 : plan.slice_ns);  // watchdog: none
+    if (plan.signals && !plan.kernel_timeout && !wake.None()) {
       interrupter->ArmAt(wake.at_ns);
       armed = true;
       // A cancel (WaiterPool::Cancel or Shutdown: flag, then ArmNow) that
@@ -90,9 +135,14 @@ int RunBlocking(BlockingCall& call, const Deadline& deadline, const WaitStop& st
         break;
       }
     }
-    result = call.Attempt(kernel_timeout ? wake : deadline);
-    bool woke = result == EINTR || (kernel_timeout && result == ETIMEDOUT && !deadline.Passed()) ||
-                (polling && WouldBlock(result));
+    if (plan.watchdog) {
+      watchdog::ParkScope parked;
+      result = call.Attempt(deadline);
+    } else {
+      result = call.Attempt(plan.kernel_timeout ? wake : deadline);
+    }
+    bool woke = result == EINTR || (plan.kernel_timeout && result == ETIMEDOUT && !deadline.Passed()) ||
+                (plan.polling && WouldBlock(result));
     if (!woke) break;
     // Interrupted (our timer: deadline, slice or cancel; or an unrelated
     // signal, which must not surface), a slice ended, or a poll found nothing.
@@ -104,21 +154,15 @@ int RunBlocking(BlockingCall& call, const Deadline& deadline, const WaitStop& st
       result = ECANCELED;
       break;
     }
-    if (polling) {
-      int64_t pause = poll_ns;
-      if (slice_ns > 0 && pause > slice_ns) pause = slice_ns;
-      if (!deadline.None()) {
-        int64_t left = deadline.at_ns - MonotonicNowNs();
-        if (left < pause) pause = left > 0 ? left : 0;
-      }
-      if (pause > 0) SleepNs(pause);
-      if (poll_ns < kPollMaxNs) poll_ns *= 2;
-    }
+    if (plan.polling) PollPause(deadline, plan.slice_ns, &poll_ns);
   }
   if (armed) interrupter->Disarm();
   return result;
 }
 
+// The WaitStop of a sync wait on `env`'s JS thread: `sync`, and in a worker
+// thread `terminating` (the Addon's probe); on the main thread nothing that
+// slices.
 WaitStop SyncWaitStop(Napi::Env env) {
   WaitStop stop;
   stop.sync = true;
@@ -131,25 +175,46 @@ WaitStop SyncWaitStop(Napi::Env env) {
   return stop;
 }
 
+}  // namespace
+
+int RunBlocking(BlockingCall& call, const Deadline& deadline, const WaitStop& stop, ThreadInterrupter* interrupter) {
+  return RunPlanned(call, deadline, stop, interrupter, PlanWait(call, deadline, stop, interrupter));
+}
+
 int RunBlockingSync(Napi::Env env, BlockingCall& call, int64_t timeout_ns) {
   Deadline deadline = Deadline::AfterNs(timeout_ns);
-  ThreadInterrupter& interrupter = CurrentThreadInterrupter();
-  interrupter.Retry();  // a failure on an earlier call must not last
+  // A kernel-timeout call is never signalled in a sync wait (nothing cancels
+  // it): no interrupter, so none is created for it (PlanWait).
+  ThreadInterrupter* interrupter = nullptr;
+  if (!call.KernelTimeout()) {
+    interrupter = &CurrentThreadInterrupter();
+    interrupter->Retry();  // a failure on an earlier call must not last
+  }
   WaitStop stop = SyncWaitStop(env);
   int64_t started = stop.terminating != nullptr ? MonotonicNowNs() : 0;
-  int result = RunBlocking(call, deadline, stop, &interrupter);
+  int result = RunBlocking(call, deadline, stop, interrupter);
   // worker.terminate() while the call was parked, and the call completed
   // (the message or the unit arrived) before its next look at termination:
   // the result would return to JavaScript that never runs again. Give it back.
   // A call that returned within a millisecond is not asked (that saves a JS
   // call per message on the hot path): a termination that short a time
-  // before it returned is indistinguishable from one just after.
-  if (result == 0 && stop.terminating != nullptr && MonotonicNowNs() - started >= kSyncProbeAfterNs &&
-      stop.terminating(stop.context)) {
+  // before it returned is indistinguishable from one just after. A lock is
+  // always asked (HeldUntilReleased).
+  if (result == 0 && stop.terminating != nullptr &&
+      (call.HeldUntilReleased() || MonotonicNowNs() - started >= kSyncProbeAfterNs) && stop.terminating(stop.context)) {
     call.Undo();
     return ECANCELED;
   }
   return result;
+}
+
+WaitArg ParseWaitArg(const Napi::CallbackInfo& info, size_t index, bool nowait) {
+  if (nowait) return WaitArg::Spin(ArgInteger(info, index, "spinNs", 0, kMaxSpinNs));
+  return WaitArg::Timeout(ArgTimeoutNs(info, index, "timeout"));
+}
+
+int WaitSync(Napi::Env env, BlockingCall& call, const WaitArg& wait) {
+  return wait.nowait ? SpinNonBlocking(call, wait.spin_ns) : RunBlockingSync(env, call, wait.timeout_ns);
 }
 
 int SpinNonBlocking(BlockingCall& call, int64_t spin_ns) {

@@ -70,6 +70,11 @@ class BlockingCall {
   virtual void SetNonBlocking() {}
   // The syscall's name for errors.
   virtual const char* Syscall() const = 0;
+  // What a success takes stays taken until JavaScript gives it back (a
+  // lock): RunBlockingSync then asks after every success of a worker's wait
+  // whether the worker is being terminated, not only after a long one, since
+  // an unseen termination would leave it held until the process exits.
+  virtual bool HeldUntilReleased() const { return false; }
   // On the JS thread, after an async success: what to report. May throw
   // (out of memory); the pool then gives the result back (Undo).
   virtual CallResult Result(Napi::Env) { return CallResult::Done(); }
@@ -113,23 +118,36 @@ struct WaitStop {
 // poll with IPC_NOWAIT.
 int RunBlocking(BlockingCall& call, const Deadline& deadline, const WaitStop& stop, ThreadInterrupter* interrupter);
 
+// How a synchronous call waits, from its one wait argument (so that no call
+// passes more than six arguments: node-addon-api allocates beyond six). With
+// IPC_NOWAIT (`nowait`) it is how long to keep retrying, in ns (`spinNs`, up
+// to kMaxSpinNs: SpinNonBlocking); otherwise the timeout in ms (-1: none).
+struct WaitArg {
+  bool nowait = false;
+  int64_t spin_ns = 0;
+  int64_t timeout_ns = -1;  // -1: none
+  static WaitArg Spin(int64_t spin_ns) { return WaitArg{true, spin_ns, -1}; }
+  static WaitArg Timeout(int64_t timeout_ns) { return WaitArg{false, 0, timeout_ns}; }
+};
+WaitArg ParseWaitArg(const Napi::CallbackInfo& info, size_t index, bool nowait);
+
+// The one synchronous wait every kind calls: a call made with IPC_NOWAIT
+// spins (SpinNonBlocking), any other blocks (RunBlockingSync).
+int WaitSync(Napi::Env env, BlockingCall& call, const WaitArg& wait);
+
 // For the synchronous API, on the calling (JS) thread.
-// On the main thread, which worker.terminate() cannot reach, the call is what
-// a C program makes: one blocking syscall without a timeout; with one, the
-// kernel's (semtimedop, futex) or the thread's timer armed once at the
-// deadline (msgsnd/msgrcv: a try without blocking first, see RunBlocking).
-// In a worker thread it wakes every 50 ms to see whether the environment is
-// being torn down (`env`'s Addon probe), so that worker.terminate() ends even
-// a wait without a timeout.
+// On the main thread the call is what a C program makes: one blocking
+// syscall without a timeout; with one, the kernel's (semtimedop, futex) or
+// the thread's timer armed once at the deadline (msgsnd/msgrcv: a try
+// without blocking first, see RunBlocking). In a worker thread it wakes
+// every 50 ms to ask Addon::Terminating (addon.h says why). A call that enforces its deadline in the kernel
+// (KernelTimeout) never gets a signal here (a sync wait has no canceller):
+// it runs without the thread's interrupter, whose timer it need not create.
 int RunBlockingSync(Napi::Env env, BlockingCall& call, int64_t timeout_ns);
 
-// The WaitStop of a sync wait on `env`'s JS thread: `sync`, and in a worker
-// thread `terminating` (the Addon's probe); on the main thread nothing that
-// slices. For a sync wait that calls RunBlocking itself (FastMutexLockSync).
-WaitStop SyncWaitStop(Napi::Env env);
-
-// For a call made with IPC_NOWAIT: repeats the attempt while it fails with
-// EAGAIN or ENOMSG ("would block"), for at most `spin_ns` (<= kMaxSpinNs).
+// For a call made with IPC_NOWAIT (its Attempt never blocks): repeats the
+// attempt while it fails with EAGAIN or ENOMSG ("would block"), for at most
+// `spin_ns` (<= kMaxSpinNs), yielding the CPU between two attempts.
 // An async wait whose peer answers within microseconds then completes on the
 // JS thread, without the two thread hops of a parked wait. lib/waits.ts
 // adapts the budget.

@@ -34,6 +34,7 @@
 #include "ipc_common.h"
 #include "platform.h"
 #include "registry.h"
+#include "results.h"
 
 #if SYSV_IPC_FUTEX
 #include <sysv-ipc/channel.h>
@@ -126,11 +127,15 @@ constexpr int64_t kSyncSpinNs = 100000;
 // before it says "would block".
 constexpr int64_t kTryLockNs = 200000;
 
+// A sync send (on the JS thread, which keeps the handle's mapping for the
+// whole call), or with `nowait` a try (SpinNonBlocking) that waits for the
+// producers' lock no longer than kTryLockNs and says EAGAIN when full.
 class ChannelSendCall : public BlockingCall {
  public:
-  ChannelSendCall(std::shared_ptr<ChannelMapping> m, const uint8_t* data, size_t length, int64_t spin_ns)
-      : mapping_(std::move(m)), data_(data), length_(length), spin_ns_(spin_ns) {}
+  ChannelSendCall(ChannelMapping* m, const uint8_t* data, size_t length, int64_t spin_ns, bool nowait = false)
+      : mapping_(m), data_(data), length_(length), spin_ns_(spin_ns), nowait_(nowait) {}
   int Attempt(const Deadline& deadline) override {
+    if (nowait_) return sysv_ipc_channel_try_send(&mapping_->ch, data_, length_, MonotonicNowNs() + kTryLockNs);
     // The lock wait's state lives here, not per attempt: a sync wait comes
     // back every slice (to see a worker's termination), and a dead send-lock
     // holder is only recognised by a suspicion that lasts across slices.
@@ -142,22 +147,25 @@ class ChannelSendCall : public BlockingCall {
   const char* Syscall() const override { return "channelSend"; }
 
  protected:
-  std::shared_ptr<ChannelMapping> mapping_;
+  ChannelMapping* mapping_;
   const uint8_t* data_;
   size_t length_;
   int64_t spin_ns_;
+  bool nowait_;
   sysv_ipc_lock_wait_state lock_wait_{};
 };
 
-// The async form owns a copy: the JS buffer may change or go away.
+// The async form owns a copy (the JS buffer may change or go away) and a
+// share of the mapping (the handle may be closed while it waits).
 class OwnedChannelSendCall : public ChannelSendCall {
  public:
   OwnedChannelSendCall(std::shared_ptr<ChannelMapping> m, std::vector<uint8_t> data)
-      : ChannelSendCall(std::move(m), nullptr, data.size(), 0), storage_(std::move(data)) {
+      : ChannelSendCall(m.get(), nullptr, data.size(), 0), owner_(std::move(m)), storage_(std::move(data)) {
     data_ = storage_.data();
   }
 
  private:
+  std::shared_ptr<ChannelMapping> owner_;
   std::vector<uint8_t> storage_;
 };
 
@@ -344,21 +352,10 @@ Napi::Value ChClose(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), was);
 }
 
-// How a sync call waits: with IPC_NOWAIT, `wait` is the spin in ns; otherwise the timeout in ms.
-struct WaitArg {
-  bool nowait;
-  int64_t spin_ns = 0;
-  int64_t timeout_ns = -1;
-};
-WaitArg ParseWaitArg(const Napi::CallbackInfo& info, size_t flags_index) {
-  WaitArg w;
-  w.nowait = (ArgFlags(info, flags_index, IPC_NOWAIT) & IPC_NOWAIT) != 0;
-  if (w.nowait) {
-    w.spin_ns = ArgInteger(info, flags_index + 1, "spinNs", 0, kMaxSpinNs);
-  } else {
-    w.timeout_ns = ArgTimeoutNs(info, flags_index + 1, "timeout");
-  }
-  return w;
+// A sync call's (flags, wait) pair: IPC_NOWAIT or not, then ParseWaitArg's argument.
+WaitArg ParseChannelWait(const Napi::CallbackInfo& info, size_t flags_index) {
+  bool nowait = (ArgFlags(info, flags_index, IPC_NOWAIT) & IPC_NOWAIT) != 0;
+  return ParseWaitArg(info, flags_index + 1, nowait);
 }
 
 // offset and length of a part of `view`.
@@ -378,57 +375,45 @@ Napi::Value ChSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ChannelMapping& m = Attached(info, 0);
   ByteView data = Slice(info, ArgBytes(info, 1, "data"), 2);
-  WaitArg w = ParseWaitArg(info, 4);
+  WaitArg w = ParseChannelWait(info, 4);
   if (data.length > m.ch.max_message) ThrowTooLarge(env, data.length, m.ch.max_message);
-  int r;
-  if (w.nowait) {
-    int64_t end = MonotonicNowNs() + w.spin_ns;
-    for (int i = 0;; i++) {
-      r = sysv_ipc_channel_try_send(&m.ch, data.data, data.length, MonotonicNowNs() + kTryLockNs);
-      if (r == EINTR) continue;
-      if (r != EAGAIN || w.spin_ns == 0 || ((i & 15) == 15 && MonotonicNowNs() >= end)) break;
-      sched_yield();
-    }
-  } else {
-    ChannelSendCall call(ArgHandle(info, 0)->mapping, data.data, data.length, kSyncSpinNs);
-    r = RunBlockingSync(env, call, w.timeout_ns);
-  }
+  ChannelSendCall call(&m, data.data, data.length, kSyncSpinNs, w.nowait);
+  int r = WaitSync(env, call, w);
   if (r == EAGAIN || r == ETIMEDOUT) return Napi::Boolean::New(env, false);
   if (r != 0) ThrowErrno(env, r, "channelSend");
   return Napi::Boolean::New(env, true);
 }
 
-// Whether worker.terminate() (or process exit) has been asked for this
-// environment. Node-API has no answer to that, and Node marks nothing that
-// it would see in time; but V8 acts on the request at the next JavaScript
-// function call: Addon::Terminating calls an empty one.
+// Addon::Terminating (addon.h), for a napi_env.
 bool TerminationAsked(napi_env env) {
   auto* addon = Napi::Env(env).GetInstanceData<Addon>();
   return addon != nullptr && addon->Terminating();
 }
 
-// Takes the oldest message into `into`, on the JS thread, unless the
-// termination of this thread's JavaScript has been asked for: a message taken
-// then would go to JavaScript that never runs again (a channel cannot take a
-// message back), so ECANCELED, with nothing taken. Asked once there is a
-// message (one call into JavaScript per message). A request that comes after
-// the question takes effect at the caller's next JavaScript function call,
-// so the callers return the message with no such call in between.
+// Takes the oldest message into `into`, on the JS thread, unless this
+// thread's termination has been asked for (Addon::Terminating, addon.h): a
+// channel cannot take a message back, so ECANCELED, with nothing taken.
+// Asked once there is a message.
 int Take(napi_env env, ChannelMapping& m, const ByteView& into, size_t* length) {
   if (!sysv_ipc_channel__readable(&m.ch, 0)) return EAGAIN;
   if (TerminationAsked(env)) return ECANCELED;
   return sysv_ipc_channel_try_receive(&m.ch, into.data, into.length, length);
 }
 
-// Takes a message, spinning for at most `spin_ns` while the ring is empty.
-int TakeSpinning(napi_env env, ChannelMapping& m, const ByteView& into, size_t* length, int64_t spin_ns) {
-  int64_t end = MonotonicNowNs() + spin_ns;
-  for (int i = 0;; i++) {
-    int r = Take(env, m, into, length);
-    if (r != EAGAIN || spin_ns == 0 || ((i & 15) == 15 && MonotonicNowNs() >= end)) return r;
-    sched_yield();
-  }
-}
+// Take as a call that never blocks (EAGAIN: the ring is empty), for SpinNonBlocking.
+class TakeCall : public BlockingCall {
+ public:
+  TakeCall(napi_env env, ChannelMapping& m, const ByteView& into, size_t* length)
+      : env_(env), m_(m), into_(into), length_(length) {}
+  int Attempt(const Deadline&) override { return Take(env_, m_, into_, length_); }
+  const char* Syscall() const override { return "channelReceive"; }
+
+ private:
+  napi_env env_;
+  ChannelMapping& m_;
+  const ByteView& into_;
+  size_t* length_;
+};
 
 // Takes a message into `into`: without waiting (`nowait`, after a spin of
 // `spin_ns`), or until `deadline`. The blocking form waits for a message on
@@ -438,7 +423,8 @@ int TakeSpinning(napi_env env, ChannelMapping& m, const ByteView& into, size_t* 
 int ReceiveOnThisThread(Napi::Env env, ChannelHandle* h, const ByteView& into, bool nowait, int64_t spin_ns,
                         const Deadline& deadline, size_t* length) {
   ChannelMapping& m = *h->mapping;
-  int r = TakeSpinning(env, m, into, length, spin_ns);
+  TakeCall take(env, m, into, length);
+  int r = SpinNonBlocking(take, spin_ns);
   if (nowait) return r;
   while (r == EAGAIN) {
     int64_t left = -1;
@@ -454,19 +440,19 @@ int ReceiveOnThisThread(Napi::Env env, ChannelHandle* h, const ByteView& into, b
   return r;
 }
 
-// chReceive(handle, into, flags, wait) → length, -1 (would block / timed out),
-// or -2 - n when the message (n bytes) is longer than `into` (nothing consumed).
+// chReceive(handle, into, flags, wait) → length, kReceiveWouldBlock (would
+// block / timed out), or kReceiveTooLong - n when the message (n bytes) is longer than `into` (nothing consumed).
 Napi::Value ChReceive(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ChannelHandle* h = ArgHandle(info, 0);
   if (!h->mapping) ThrowChannelClosed(env);
   ByteView into = ArgBytes(info, 1, "into");
-  WaitArg w = ParseWaitArg(info, 2);
+  WaitArg w = ParseChannelWait(info, 2);
   size_t length = 0;
   int r = ReceiveOnThisThread(env, h, into, w.nowait, w.nowait ? w.spin_ns : kSyncSpinNs,
                               Deadline::AfterNs(w.timeout_ns), &length);
-  if (r == EAGAIN || r == ETIMEDOUT) return Napi::Number::New(env, -1);
-  if (r == EMSGSIZE) return Napi::Number::New(env, -2.0 - static_cast<double>(length));
+  if (r == EAGAIN || r == ETIMEDOUT) return Napi::Number::New(env, kReceiveWouldBlock);
+  if (r == EMSGSIZE) return Napi::Number::New(env, kReceiveTooLong - static_cast<double>(length));
   if (r != 0) ThrowErrno(env, r, "channelReceive");
   return Napi::Number::New(env, static_cast<double>(length));
 }
@@ -481,7 +467,7 @@ Napi::Value ChReceiveBuffer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ChannelHandle* h = ArgHandle(info, 0);
   if (!h->mapping) ThrowChannelClosed(env);
-  WaitArg w = ParseWaitArg(info, 1);
+  WaitArg w = ParseChannelWait(info, 1);
   Deadline deadline = Deadline::AfterNs(w.timeout_ns);
   int64_t spin_ns = w.nowait ? w.spin_ns : kSyncSpinNs;
   uint8_t none = 0;

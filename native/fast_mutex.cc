@@ -27,6 +27,7 @@
 #include "blocking.h"
 #include "errors.h"
 #include "platform.h"
+#include "results.h"
 #include "shared_memory.h"
 #include "waiter_pool.h"
 
@@ -57,6 +58,13 @@ void SetLockConstants(Napi::Env env, Napi::Object constants, int not_held, int c
   lock.Set("RESERVED_BITS", Napi::Number::New(env, kLockReservedBits));
   lock.Set("EPERM", Napi::Number::New(env, not_held));
   lock.Set("EUCLEAN", Napi::Number::New(env, corrupt));
+  // A wait's outcome and a take-over's result (results.h).
+  lock.Set("TAKEN", Napi::Number::New(env, kLockTaken));
+  lock.Set("OWNER_DIED", Napi::Number::New(env, kLockOwnerDied));
+  lock.Set("CORRUPT", Napi::Number::New(env, kLockCorrupt));
+  lock.Set("DETACHED", Napi::Number::New(env, kLockDetached));
+  lock.Set("TAKE_OVER_NONE", Napi::Number::New(env, kTakeOverNone));
+  lock.Set("TAKE_OVER_TAKEN", Napi::Number::New(env, kTakeOverTaken));
   constants.Set("LOCK", lock);
 }
 }  // namespace
@@ -64,9 +72,6 @@ void SetLockConstants(Napi::Env env, Napi::Object constants, int not_held, int c
 #if SYSV_IPC_FUTEX
 
 namespace {
-
-// What a wait reports as its `extra` (lib/fast-mutex.ts reads the same numbers).
-enum LockOutcome { kTaken = 0, kOwnerDied = 1, kCorrupt = 2, kDetached = 3 };
 
 // Spin of a synchronous wait before it sleeps (sched_yield between looks), as
 // the header's sysv_ipc_lock_acquire. Async waits spin on the JS thread first
@@ -147,7 +152,7 @@ class LockWaitCall : public BlockingCall {
 
   int Attempt(const Deadline& deadline) override {
     uint8_t* base = ref_.mapping->data();
-    if (base == nullptr) return Report(kDetached);
+    if (base == nullptr) return Report(kLockDetached);
     int r = sysv_ipc_lock_wait_with(Record(base, ref_.offset), &self_, deadline.at_ns, spin_ns_, &state_, &TakeMapped,
                                     this);
     if (r == SYSV_IPC_LOCK_OK || r == SYSV_IPC_LOCK_OWNER_DIED) {
@@ -156,21 +161,24 @@ class LockWaitCall : public BlockingCall {
       for (int i = 0; i < 60000 && g_pause_after_take.load(); i++) usleep(1000);
 #endif
       // Detached since: Unmap released the lock (or is releasing it) before it left the segment.
-      if (GivenBack()) return Report(kDetached);
-      return Report(r == SYSV_IPC_LOCK_OK ? kTaken : kOwnerDied);
+      if (GivenBack()) return Report(kLockDetached);
+      return Report(r == SYSV_IPC_LOCK_OK ? kLockTaken : kLockOwnerDied);
     }
     // Detached meanwhile: what the wait saw is anonymous memory (Mapping::Unmap), and nothing was taken.
-    if (r == ECANCELED || ref_.mapping->unmapped()) return Report(kDetached);
-    if (r == SYSV_IPC_LOCK_CORRUPT) return Report(kCorrupt);
+    if (r == ECANCELED || ref_.mapping->unmapped()) return Report(kLockDetached);
+    if (r == SYSV_IPC_LOCK_CORRUPT) return Report(kLockCorrupt);
     return r;  // ETIMEDOUT, EINTR (RunBlocking retries with the same state, or stops)
   }
   // The wait keeps the deadline itself (futex slices, lock.h).
   bool KernelTimeout() const override { return true; }
   const char* Syscall() const override { return "futex"; }
+  // A lock taken while worker.terminate() ends this thread would stay held
+  // until the process exits: RunBlockingSync asks after every success.
+  bool HeldUntilReleased() const override { return true; }
   CallResult Result(Napi::Env) override {
     // Detached between the take and now (on this thread, before the result
     // reached JavaScript): Unmap gave the lock back, so JavaScript holds nothing.
-    if (taken_ && GivenBack()) outcome_ = kDetached;
+    if (taken_ && GivenBack()) outcome_ = kLockDetached;
     return CallResult::Outcome(outcome_);
   }
   // Delivered to JavaScript: from now on the lock is the process's, JS
@@ -231,7 +239,7 @@ class LockWaitCall : public BlockingCall {
   sysv_ipc_lock_self self_;
   int64_t spin_ns_;
   sysv_ipc_lock_wait_state state_{};
-  LockOutcome outcome_ = kTaken;
+  LockOutcome outcome_ = kLockTaken;
   bool taken_ = false;
 };
 
@@ -248,26 +256,18 @@ sysv_ipc_lock_self ArgSelf(Napi::Env env) {
 
 // ---- entry points
 
-// fastMutexLockSync(handle, offset, timeoutMs) → outcome (kTaken, kOwnerDied,
-// kCorrupt, kDetached); throws ETIMEDOUT. Blocks the calling thread.
+// fastMutexLockSync(handle, offset, timeoutMs) → outcome (kLockTaken, kLockOwnerDied,
+// kLockCorrupt, kLockDetached); throws ETIMEDOUT. Blocks the calling thread.
 Napi::Value FastMutexLockSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   LockRef ref = ArgLock(info);
   int64_t timeout_ns = ArgTimeoutNs(info, 2, "timeout");
   LockWaitCall call(std::move(ref), ArgSelf(env), kSyncSpinNs);
-  // RunBlockingSync without the thread's interrupter: this wait keeps its own
-  // deadline (futex slices) and has no canceller, so no signal is ever aimed
-  // at it, and it need not create the thread's timer. Termination of a
-  // worker is still seen between RunBlocking's slices; the main thread,
-  // which worker.terminate() cannot reach, sleeps in lock.h's slices only.
-  WaitStop stop = SyncWaitStop(env);
-  int err = RunBlocking(call, Deadline::AfterNs(timeout_ns), stop, nullptr);
+  // The wait keeps its own deadline (futex slices): RunBlockingSync runs it
+  // without the thread's timer. Taken while worker.terminate() ends this
+  // thread, it is given back (Undo) and ECANCELED thrown (HeldUntilReleased).
+  int err = RunBlockingSync(env, call, timeout_ns);
   if (err != 0) ThrowErrno(env, err, call.Syscall());
-  // Taken while worker.terminate() ends this thread: no JavaScript will see
-  // it, and the process (alive) would hold it until it exits. Give it back,
-  // as the async form does with a result nobody receives: the throw unwinds
-  // `call`, whose destructor releases (Undo).
-  if (stop.terminating != nullptr && stop.terminating(stop.context)) ThrowErrno(env, ECANCELED, call.Syscall());
   call.KeepTaken();
   return Napi::Number::New(env, call.outcome());
 }
@@ -308,14 +308,14 @@ Napi::Value FastMutexTakeOver(const Napi::CallbackInfo& info) {
   sysv_ipc_lock_self self = ArgSelf(env);
   sysv_ipc_lock* l = Record(ref.mapping->data(), ref.offset);
   uint32_t w = __atomic_load_n(&l->word, __ATOMIC_RELAXED);
-  if (sysv_ipc_lock_word_corrupt(w)) return Napi::Number::New(env, 2);
-  if (w == 0) return Napi::Number::New(env, 0);
+  if (sysv_ipc_lock_word_corrupt(w)) return Napi::Number::New(env, kTakeOverCorrupt);
+  if (w == 0) return Napi::Number::New(env, kTakeOverNone);
   sysv_ipc_lock_wait_state fresh{};  // no earlier suspicion: only a gone holder counts as dead
-  if (!sysv_ipc_lock_holder_dead(l, w, &fresh, sysv_ipc_lock_now_ns())) return Napi::Number::New(env, 0);
+  if (!sysv_ipc_lock_holder_dead(l, w, &fresh, sysv_ipc_lock_now_ns())) return Napi::Number::New(env, kTakeOverNone);
   // Keep WAITERS: others may sleep on the word.
   // From the holder_start judged, not one read again (lock.h sysv_ipc_lock_take_over).
   bool taken = sysv_ipc_lock_take_over(l, w, fresh.judged_start, self.pid | (w & SYSV_IPC_LOCK_WAITERS), &self);
-  return Napi::Number::New(env, taken ? 1 : 0);
+  return Napi::Number::New(env, taken ? kTakeOverTaken : kTakeOverNone);
 }
 
 }  // namespace

@@ -29,7 +29,10 @@ Napi::Value ProcessStartTime(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterLiveness(Napi::Env env, Napi::Object exports, Napi::Object /*constants*/) {
-  exports.Set("processStartTime", Napi::Function::New(env, ProcessStartTime, "processStartTime"));
+  Export(env, exports,
+         {
+             {"processStartTime", ProcessStartTime},
+         });
 }
 
 }  // namespace sysv_ipc

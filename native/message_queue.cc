@@ -17,6 +17,7 @@
 #include "blocking.h"
 #include "errors.h"
 #include "ipc_common.h"
+#include "results.h"
 #include "waiter_pool.h"
 
 namespace sysv_ipc {
@@ -155,18 +156,6 @@ void FillMessage(char* out, const SendArgs& a) {
   if (a.body.length > 0) memcpy(out + kHeader, a.body.data, a.body.length);
 }
 
-// The synchronous calls take one argument for how to wait, so that no call
-// passes more than six arguments (node-addon-api allocates beyond six): with
-// IPC_NOWAIT it is how long to keep retrying (spinNs, see SpinNonBlocking),
-// otherwise the timeout in milliseconds (-1: none).
-void ParseWait(const Napi::CallbackInfo& info, size_t index, int flags, int64_t* timeout_ns, int64_t* spin_ns) {
-  if (flags & IPC_NOWAIT) {
-    *spin_ns = ArgInteger(info, index, "spinNs", 0, kMaxSpinNs);
-  } else {
-    *timeout_ns = ArgTimeoutNs(info, index, "timeout");
-  }
-}
-
 struct ReceiveArgs {
   int id;
   size_t max_size;
@@ -195,14 +184,13 @@ Napi::Value MsgGet(const Napi::CallbackInfo& info) {
 
 Napi::Value MsgSnd(const Napi::CallbackInfo& info) {
   SendArgs a = ParseSend(info);
-  int64_t timeout_ns = -1, spin_ns = 0;
-  ParseWait(info, 4, a.flags, &timeout_ns, &spin_ns);
+  WaitArg wait = ParseWaitArg(info, 4, a.flags & IPC_NOWAIT);
   std::unique_ptr<char[]> oversized;
   char* message = ThreadBuffer(kHeader + a.body.length, oversized);
   FillMessage(message, a);
   MsgSendCall call(a.id, message, a.body.length, a.flags);
-  int err = (a.flags & IPC_NOWAIT) ? SpinNonBlocking(call, spin_ns) : RunBlockingSync(info.Env(), call, timeout_ns);
-  if (err == EAGAIN && (a.flags & IPC_NOWAIT)) return Napi::Boolean::New(info.Env(), false);
+  int err = WaitSync(info.Env(), call, wait);
+  if (err == EAGAIN && wait.nowait) return Napi::Boolean::New(info.Env(), false);
   if (err != 0) ThrowErrno(info.Env(), err, "msgsnd");
   return Napi::Boolean::New(info.Env(), true);
 }
@@ -214,16 +202,15 @@ Napi::Value MsgSnd(const Napi::CallbackInfo& info) {
 // builds an external backing store for every message).
 Napi::Value MsgRcv(const Napi::CallbackInfo& info) {
   ReceiveArgs a = ParseReceive(info);
-  int64_t timeout_ns = -1, spin_ns = 0;
-  ParseWait(info, 4, a.flags, &timeout_ns, &spin_ns);
+  WaitArg wait = ParseWaitArg(info, 4, a.flags & IPC_NOWAIT);
   ByteView into = ArgBytes(info, 5, "into");
   if (into.length < kHeader + a.max_size) {
     ThrowRangeError(info.Env(), "The \"into\" buffer must hold the message header and maxSize bytes");
   }
   MsgReceiveCall call(a.id, reinterpret_cast<char*>(into.data), a.max_size, a.type, a.flags);
-  int err = (a.flags & IPC_NOWAIT) ? SpinNonBlocking(call, spin_ns) : RunBlockingSync(info.Env(), call, timeout_ns);
+  int err = WaitSync(info.Env(), call, wait);
   // msgrcv(2): with IPC_NOWAIT and no matching message, ENOMSG (EAGAIN on some systems).
-  if ((err == ENOMSG || err == EAGAIN) && (a.flags & IPC_NOWAIT)) return Napi::Number::New(info.Env(), -1);
+  if ((err == ENOMSG || err == EAGAIN) && wait.nowait) return Napi::Number::New(info.Env(), kReceiveWouldBlock);
   if (err != 0) ThrowErrno(info.Env(), err, "msgrcv");
   return Napi::Number::New(info.Env(), static_cast<double>(call.received()));
 }
@@ -232,13 +219,9 @@ Napi::Value MsgRcv(const Napi::CallbackInfo& info) {
 // Buffer, its type in typeOut (8 bytes, a native-endian double), or null
 // (IPC_NOWAIT and nothing matches). The receive of the sync form and of an
 // async receive's attempt on the JS thread, made so that a worker being
-// terminated loses nothing: the Buffer is made here, then V8 is asked
-// whether termination was requested (Addon::Terminating: an empty JavaScript
-// function call, where V8 acts on the request; Node-API has no answer), and
-// if so the message goes back to its queue. lib/message-queue.ts returns the
-// message with no JavaScript function call in between: a request that comes
-// after the question takes effect at the caller's next call, once it has the
-// message. Asking costs a call into JavaScript per message.
+// terminated loses nothing (Addon::Terminating, addon.h): the Buffer is made
+// here, then termination is asked about, and if so the message goes back to
+// its queue. In a worker, asking costs a call into JavaScript per message.
 //
 // A type above 2^53 - 1 (a C sender) has no exact double: typeOut is then
 // NaN and the Buffer holds the whole message, header included
@@ -246,16 +229,15 @@ Napi::Value MsgRcv(const Napi::CallbackInfo& info) {
 Napi::Value MsgRcvBuffer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ReceiveArgs a = ParseReceive(info);
-  int64_t timeout_ns = -1, spin_ns = 0;
-  ParseWait(info, 4, a.flags, &timeout_ns, &spin_ns);
+  WaitArg wait = ParseWaitArg(info, 4, a.flags & IPC_NOWAIT);
   ByteView type_out = ArgBytes(info, 5, "typeOut");
   if (type_out.length < sizeof(double)) ThrowRangeError(env, "The \"typeOut\" buffer must hold 8 bytes");
   std::unique_ptr<char[]> oversized;
   char* buffer = ThreadBuffer(kHeader + a.max_size, oversized);
   MsgReceiveCall call(a.id, buffer, a.max_size, a.type, a.flags);
-  int err = (a.flags & IPC_NOWAIT) ? SpinNonBlocking(call, spin_ns) : RunBlockingSync(env, call, timeout_ns);
+  int err = WaitSync(env, call, wait);
   // msgrcv(2): with IPC_NOWAIT and no matching message, ENOMSG (EAGAIN on some systems).
-  if ((err == ENOMSG || err == EAGAIN) && (a.flags & IPC_NOWAIT)) return env.Null();
+  if ((err == ENOMSG || err == EAGAIN) && wait.nowait) return env.Null();
   if (err != 0) ThrowErrno(env, err, "msgrcv");
   bool safe = static_cast<int64_t>(call.type()) <= kMaxSafeInteger;
   double type = safe ? static_cast<double>(call.type()) : std::nan("");
@@ -349,15 +331,18 @@ Napi::Value MsgRemove(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterMessageQueue(Napi::Env env, Napi::Object exports, Napi::Object constants) {
-  exports.Set("msgget", Napi::Function::New(env, MsgGet, "msgget"));
-  exports.Set("msgsnd", Napi::Function::New(env, MsgSnd, "msgsnd"));
-  exports.Set("msgrcv", Napi::Function::New(env, MsgRcv, "msgrcv"));
-  exports.Set("msgrcvBuffer", Napi::Function::New(env, MsgRcvBuffer, "msgrcvBuffer"));
-  exports.Set("msgsndAsync", Napi::Function::New(env, MsgSndAsync, "msgsndAsync"));
-  exports.Set("msgrcvAsync", Napi::Function::New(env, MsgRcvAsync, "msgrcvAsync"));
-  exports.Set("msgStat", Napi::Function::New(env, MsgStat, "msgStat"));
-  exports.Set("msgSet", Napi::Function::New(env, MsgSet, "msgSet"));
-  exports.Set("msgRemove", Napi::Function::New(env, MsgRemove, "msgRemove"));
+  Export(env, exports,
+         {
+             {"msgget", MsgGet},
+             {"msgsnd", MsgSnd},
+             {"msgrcv", MsgRcv},
+             {"msgrcvBuffer", MsgRcvBuffer},
+             {"msgsndAsync", MsgSndAsync},
+             {"msgrcvAsync", MsgRcvAsync},
+             {"msgStat", MsgStat},
+             {"msgSet", MsgSet},
+             {"msgRemove", MsgRemove},
+         });
 
   constants.Set("MSG_NOERROR", Napi::Number::New(env, MSG_NOERROR));
   constants.Set("MSG_EXCEPT", Napi::Number::New(env, kMsgExcept));

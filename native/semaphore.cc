@@ -243,7 +243,9 @@ Napi::Value SemGet(const Napi::CallbackInfo& info) {
 
 // semop(id, ops, flags, timeoutMs, spinNs?): true when done; false when
 // IPC_NOWAIT was given and it would have blocked (nothing changed: semop is
-// all or nothing). With IPC_NOWAIT, spinNs retries that long first.
+// all or nothing). With IPC_NOWAIT, spinNs retries that long first. (Its
+// timeout and spin are two arguments, not semopOne's one: lib/semaphore's
+// callers pass them so; the wait itself is the one WaitSync.)
 Napi::Value SemOp(const Napi::CallbackInfo& info) {
   int id = ArgId(info, 0);
   int flags = ArgSemNowaitFlags(info, 2);
@@ -256,16 +258,7 @@ Napi::Value SemOp(const Napi::CallbackInfo& info) {
   sembuf* ops = heap.empty() ? stack_ops : heap.data();
   bool nowait = (flags & IPC_NOWAIT) != 0;
   SemOpCall call(id, ops, count, nowait);
-  int err;
-  if (nowait && spin_ns == 0) {
-    // Never blocks: no deadline, no interrupter, no thread-local setup.
-    err = semop(id, ops, count) == 0 ? 0 : errno;
-    if (err == EINTR) err = EAGAIN;  // cannot happen without blocking; be safe
-  } else if (nowait) {
-    err = SpinNonBlocking(call, spin_ns);
-  } else {
-    err = RunBlockingSync(info.Env(), call, timeout_ns);
-  }
+  int err = WaitSync(info.Env(), call, nowait ? WaitArg::Spin(spin_ns) : WaitArg::Timeout(timeout_ns));
   if (err == EAGAIN && nowait) return Napi::Boolean::New(info.Env(), false);
   if (err != 0) ThrowErrno(info.Env(), err, call.Syscall());
   return Napi::Boolean::New(info.Env(), true);
@@ -283,16 +276,9 @@ Napi::Value SemOpOne(const Napi::CallbackInfo& info) {
   int flags = ArgFlags(info, 3, IPC_NOWAIT | SEM_UNDO);
   op.sem_flg = static_cast<short>(flags);
   bool nowait = (flags & IPC_NOWAIT) != 0;
-  int64_t spin_ns = nowait ? ArgInteger(info, 4, "spinNs", 0, kMaxSpinNs) : 0;
-  int64_t timeout_ns = nowait ? -1 : ArgTimeoutNs(info, 4, "timeout");
-  int err;
-  if (nowait && spin_ns == 0) {
-    err = semop(id, &op, 1) == 0 ? 0 : errno;
-    if (err == EINTR) err = EAGAIN;
-  } else {
-    SemOpCall call(id, &op, 1, nowait);
-    err = nowait ? SpinNonBlocking(call, spin_ns) : RunBlockingSync(info.Env(), call, timeout_ns);
-  }
+  WaitArg wait = ParseWaitArg(info, 4, nowait);
+  SemOpCall call(id, &op, 1, nowait);
+  int err = WaitSync(info.Env(), call, wait);
   if (err == EAGAIN && nowait) return Napi::Boolean::New(info.Env(), false);
   if (err != 0) ThrowErrno(info.Env(), err, "semop");
   return Napi::Boolean::New(info.Env(), true);
@@ -454,19 +440,22 @@ Napi::Value SemLimits(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterSemaphore(Napi::Env env, Napi::Object exports, Napi::Object constants) {
-  exports.Set("semget", Napi::Function::New(env, SemGet, "semget"));
-  exports.Set("semop", Napi::Function::New(env, SemOp, "semop"));
-  exports.Set("semopOne", Napi::Function::New(env, SemOpOne, "semopOne"));
-  exports.Set("semopAsync", Napi::Function::New(env, SemOpAsync, "semopAsync"));
-  exports.Set("semGetValue", Napi::Function::New(env, SemGetValue, "semGetValue"));
-  exports.Set("semSetValue", Napi::Function::New(env, SemSetValue, "semSetValue"));
-  exports.Set("semMember", Napi::Function::New(env, SemMember, "semMember"));
-  exports.Set("semGetAll", Napi::Function::New(env, SemGetAll, "semGetAll"));
-  exports.Set("semSetAll", Napi::Function::New(env, SemSetAll, "semSetAll"));
-  exports.Set("semStat", Napi::Function::New(env, SemStat, "semStat"));
-  exports.Set("semSet", Napi::Function::New(env, SemSet, "semSet"));
-  exports.Set("semRemove", Napi::Function::New(env, SemRemove, "semRemove"));
-  exports.Set("semLimits", Napi::Function::New(env, SemLimits, "semLimits"));
+  Export(env, exports,
+         {
+             {"semget", SemGet},
+             {"semop", SemOp},
+             {"semopOne", SemOpOne},
+             {"semopAsync", SemOpAsync},
+             {"semGetValue", SemGetValue},
+             {"semSetValue", SemSetValue},
+             {"semMember", SemMember},
+             {"semGetAll", SemGetAll},
+             {"semSetAll", SemSetAll},
+             {"semStat", SemStat},
+             {"semSet", SemSet},
+             {"semRemove", SemRemove},
+             {"semLimits", SemLimits},
+         });
 
   constants.Set("SEM_UNDO", Napi::Number::New(env, SEM_UNDO));
   constants.Set("SEMVMX", Napi::Number::New(env, kSemVmx));

@@ -1,5 +1,5 @@
-// Shared memory segments: shmget, shmat/shmdt, shmctl, and futex wait/wake on
-// a 32-bit word of an attachment.
+// Shared memory segments: shmget, shmat/shmdt, shmctl. Futex wait/wake on a
+// word of an attachment: futex.cc.
 //
 // The hard part is safety, not the syscalls. JavaScript gets zero-copy views
 // of an attachment through one external ArrayBuffer, and three rules keep any
@@ -43,11 +43,6 @@
 
 #include "platform.h"
 
-#if SYSV_IPC_FUTEX
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#endif
-
 #include <atomic>
 #include <climits>
 #include <cstdint>
@@ -64,6 +59,7 @@
 #include "ipc_common.h"
 #include "platform.h"
 #include "registry.h"
+#include "results.h"
 #include "shared_memory.h"
 
 namespace sysv_ipc {
@@ -284,13 +280,6 @@ Attachment* ArgAttachment(const Napi::CallbackInfo& info, size_t index) {
   return static_cast<Attachment*>(data);
 }
 
-// The attachment's mapping, or a thrown "detached" error.
-Mapping& AttachedMapping(const Napi::CallbackInfo& info, size_t index) {
-  Attachment* a = ArgAttachment(info, index);
-  if (!a->mapping) ThrowDetached(info.Env());
-  return *a->mapping;
-}
-
 // offset and length within [0, size], offset + length <= size.
 void CheckRange(Napi::Env env, const Mapping& m, int64_t offset, int64_t length) {
   int64_t size = static_cast<int64_t>(m.size());
@@ -298,97 +287,6 @@ void CheckRange(Napi::Env env, const Mapping& m, int64_t offset, int64_t length)
     ThrowRangeError(env, "The range [" + std::to_string(offset) + ", " + std::to_string(offset + length) +
                              ") is out of bounds of the " + std::to_string(size) + "-byte segment");
   }
-}
-
-// ---- futex
-
-#if SYSV_IPC_FUTEX
-// FUTEX_WAIT/FUTEX_WAKE without FUTEX_PRIVATE_FLAG: the waiters are in other
-// processes, and the kernel keys a shared futex by the segment's page, not
-// the virtual address, so it works across processes and attachments.
-long Futex(uint32_t* addr, int op, uint32_t value, const timespec* timeout) {
-  return syscall(SYS_futex, addr, op, value, timeout, nullptr, 0);
-}
-#endif
-
-enum WaitOutcome { kOk = 0, kNotEqual = 1, kTimedOut = 2 };
-
-uint32_t* WordAt(Mapping& m, int64_t index) { return reinterpret_cast<uint32_t*>(m.data() + index * 4); }
-
-class FutexWaitCall : public BlockingCall {
- public:
-  FutexWaitCall(std::shared_ptr<Mapping> mapping, int64_t index, uint32_t expected)
-      : mapping_(std::move(mapping)), index_(index), expected_(expected) {}
-
-  int Attempt(const Deadline& deadline) override {
-#if SYSV_IPC_FUTEX
-    // The mapping cannot go away under us (we hold a reference) unless the
-    // JS thread detached it explicitly, which cancels this wait first.
-    timespec ts;
-    const timespec* timeout = nullptr;
-    if (!deadline.None()) {
-      ts = deadline.Remaining();  // FUTEX_WAIT's timeout is relative (CLOCK_MONOTONIC)
-      timeout = &ts;
-    }
-    uint8_t* base = mapping_->data();
-    if (base == nullptr) return ECANCELED;
-    long r = Futex(reinterpret_cast<uint32_t*>(base + index_ * 4), FUTEX_WAIT, expected_, timeout);
-    int err = r == 0 ? 0 : errno;
-    // Detached meanwhile: the range now holds anonymous memory, not the segment's word.
-    if (mapping_->unmapped()) return ECANCELED;
-    if (err == 0) {
-      outcome_ = kOk;
-      return 0;
-    }
-    if (err == EAGAIN) {
-      // The word was not `expected`. On the first attempt that is the
-      // answer; on a later one (after EINTR, or a slice's end) the word was
-      // `expected` when this wait began and changed while it waited: a
-      // notifier stored, and its FUTEX_WAKE found us between two attempts
-      // or is still to come. That is a wake-up, not 'not-equal'.
-      outcome_ = waited_ ? kOk : kNotEqual;
-      return 0;
-    }
-    // ETIMEDOUT, EINTR (RunBlocking retries or stops), others: the word
-    // was `expected` when the kernel looked (futex(2) checks it first).
-    if (err == EINTR || err == ETIMEDOUT) waited_ = true;
-    return err;
-#else
-    (void)deadline;
-    return ENOSYS;
-#endif
-  }
-  bool KernelTimeout() const override { return true; }
-  const char* Syscall() const override { return "futex"; }
-  CallResult Result(Napi::Env) override { return CallResult::Outcome(outcome_); }
-  WaitOutcome outcome() const { return outcome_; }
-
- private:
-  std::shared_ptr<Mapping> mapping_;
-  int64_t index_;
-  uint32_t expected_;
-  WaitOutcome outcome_ = kOk;
-  bool waited_ = false;  // an attempt parked and returned without a wake
-};
-
-struct WaitArgs {
-  std::shared_ptr<Mapping> mapping;
-  int64_t index;
-  uint32_t expected;
-  int64_t timeout_ns;
-};
-
-// (handle, index, expected, timeoutMs): index of a 32-bit word in range.
-WaitArgs ParseWait(const Napi::CallbackInfo& info) {
-  Attachment* a = ArgAttachment(info, 0);
-  if (!a->mapping) ThrowDetached(info.Env());
-  WaitArgs w;
-  w.mapping = a->mapping;
-  w.index = ArgInteger(info, 1, "index", 0, static_cast<int64_t>(w.mapping->size() / 4) - 1);
-  // Int32 or Uint32: either way the same 32 bits.
-  w.expected = static_cast<uint32_t>(ArgInteger(info, 2, "expected", INT32_MIN, UINT32_MAX));
-  w.timeout_ns = ArgTimeoutNs(info, 3, "timeout");
-  return w;
 }
 
 // ---- entry points
@@ -447,7 +345,9 @@ Napi::Value ShmDetach(const Napi::CallbackInfo& info) {
 // The attachment's one ArrayBuffer (created on first call, then the same object).
 Napi::Value ShmArrayBuffer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+#ifdef SYSV_IPC_TEST_PROBES
   AttachmentRegistry* registry = GetRegistry(info);
+#endif
   Attachment* a = ArgAttachment(info, 0);
   if (!a->mapping) ThrowDetached(env);
   if (a->mapping->read_only()) {
@@ -462,10 +362,15 @@ Napi::Value ShmArrayBuffer(const Napi::CallbackInfo& info) {
   }
   auto* share = new ViewShare{a->mapping};
   napi_value ab;
+#ifdef SYSV_IPC_TEST_PROBES
   napi_status status = registry->refuse_external_buffers
                            ? napi_no_external_buffers_allowed
                            : napi_create_external_arraybuffer(env, a->mapping->data(), a->mapping->size(),
                                                               FinalizeArrayBuffer, share, &ab);
+#else
+  napi_status status =
+      napi_create_external_arraybuffer(env, a->mapping->data(), a->mapping->size(), FinalizeArrayBuffer, share, &ab);
+#endif
   if (status != napi_ok) {
     delete share;  // whether or not the finalizer ran, the box is ours to free
     if (status == napi_no_external_buffers_allowed) {
@@ -538,67 +443,8 @@ Napi::Value ShmWrite(const Napi::CallbackInfo& info) {
 Napi::Value ShmLoad32(const Napi::CallbackInfo& info) {
   Mapping& m = AttachedMapping(info, 0);
   int64_t index = ArgInteger(info, 1, "index", 0, static_cast<int64_t>(m.size() / 4) - 1);
-  uint32_t v = __atomic_load_n(WordAt(m, index), __ATOMIC_SEQ_CST);
+  uint32_t v = __atomic_load_n(m.WordAt(index), __ATOMIC_SEQ_CST);
   return Napi::Number::New(info.Env(), static_cast<int32_t>(v));
-}
-
-// shmSpinWhileEqual(handle, index, expected, spinNs) → the word (as an Int32)
-// once it differs from `expected`, or `expected` when spinNs ran out. The
-// async wait's spin before it parks a waiter thread: a notifier that answers
-// within microseconds is seen here, with no thread hop (see SpinBudget).
-Napi::Value ShmSpinWhileEqual(const Napi::CallbackInfo& info) {
-  Mapping& m = AttachedMapping(info, 0);
-  int64_t index = ArgInteger(info, 1, "index", 0, static_cast<int64_t>(m.size() / 4) - 1);
-  uint32_t expected = static_cast<uint32_t>(ArgInteger(info, 2, "expected", INT32_MIN, UINT32_MAX));
-  int64_t spin_ns = ArgInteger(info, 3, "spinNs", 0, kMaxSpinNs);
-  uint32_t* word = WordAt(m, index);
-  uint32_t v = __atomic_load_n(word, __ATOMIC_SEQ_CST);
-  if (v == expected && spin_ns > 0) {
-    int64_t end = MonotonicNowNs() + spin_ns;
-    do {
-      // Let a notifier that shares this CPU run (as SpinNonBlocking does).
-      sched_yield();
-      v = __atomic_load_n(word, __ATOMIC_SEQ_CST);
-    } while (v == expected && MonotonicNowNs() < end);
-  }
-  return Napi::Number::New(info.Env(), static_cast<int32_t>(v));
-}
-
-// shmWaitSync(handle, index, expected, timeoutMs) → 0 ok, 1 not-equal, 2 timed-out.
-Napi::Value ShmWaitSync(const Napi::CallbackInfo& info) {
-  WaitArgs w = ParseWait(info);
-  FutexWaitCall call(w.mapping, w.index, w.expected);
-  int err = RunBlockingSync(info.Env(), call, w.timeout_ns);
-  if (err == ETIMEDOUT) return Napi::Number::New(info.Env(), kTimedOut);
-  if (err != 0) ThrowErrno(info.Env(), err, "futex");
-  return Napi::Number::New(info.Env(), call.outcome());
-}
-
-// shmWaitAsync(handle, index, expected, timeoutMs, waitId): reports extra 0 ok / 1 not-equal.
-Napi::Value ShmWaitAsync(const Napi::CallbackInfo& info) {
-  WaitArgs w = ParseWait(info);
-  uint64_t wait_id = ArgWaitId(info, 4);
-  WaiterPool& pool = info.Env().GetInstanceData<Addon>()->Pool(info.Env());
-  pool.Submit(info.Env(), wait_id, std::make_unique<FutexWaitCall>(w.mapping, w.index, w.expected),
-              Deadline::AfterNs(w.timeout_ns));
-  return info.Env().Undefined();
-}
-
-// shmNotify(handle, index, count) → number of waiters woken (in every process).
-Napi::Value ShmNotify(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Mapping& m = AttachedMapping(info, 0);
-  int64_t index = ArgInteger(info, 1, "index", 0, static_cast<int64_t>(m.size() / 4) - 1);
-  int64_t count = ArgInteger(info, 2, "count", 0, INT_MAX);
-#if SYSV_IPC_FUTEX
-  long woken = Futex(WordAt(m, index), FUTEX_WAKE, static_cast<uint32_t>(count), nullptr);
-  if (woken < 0) ThrowErrno(env, errno, "futex");
-  return Napi::Number::New(env, static_cast<double>(woken));
-#else
-  (void)index;
-  (void)count;
-  ThrowErrno(env, ENOSYS, "futex");
-#endif
 }
 
 Napi::Value ShmStat(const Napi::CallbackInfo& info) {
@@ -655,6 +501,12 @@ Napi::Value ShmLiveAttachments(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+Mapping& AttachedMapping(const Napi::CallbackInfo& info, size_t index) {
+  Attachment* a = ArgAttachment(info, index);
+  if (!a->mapping) ThrowDetached(info.Env());
+  return *a->mapping;
+}
+
 std::shared_ptr<Mapping> ArgAttachedMapping(const Napi::CallbackInfo& info, size_t index) {
   Attachment* a = ArgAttachment(info, index);
   if (!a->mapping) ThrowDetached(info.Env());
@@ -688,10 +540,6 @@ void RegisterSharedMemory(Napi::Env env, Napi::Object exports, Napi::Object cons
              {"shmReadInto", ShmReadInto},
              {"shmWrite", ShmWrite},
              {"shmLoad32", ShmLoad32},
-             {"shmSpinWhileEqual", ShmSpinWhileEqual},
-             {"shmWaitSync", ShmWaitSync},
-             {"shmWaitAsync", ShmWaitAsync},
-             {"shmNotify", ShmNotify},
              {"shmStat", ShmStat},
              {"shmSet", ShmSet},
              {"shmRemove", ShmRemove},
@@ -703,11 +551,6 @@ void RegisterSharedMemory(Napi::Env env, Napi::Object exports, Napi::Object cons
          registry);
 
   constants.Set("SHM_RDONLY", Napi::Number::New(env, SHM_RDONLY));
-#if SYSV_IPC_FUTEX
-  constants.Set("HAVE_FUTEX", Napi::Boolean::New(env, true));
-#else
-  constants.Set("HAVE_FUTEX", Napi::Boolean::New(env, false));
-#endif
 }
 
 }  // namespace sysv_ipc

@@ -89,6 +89,8 @@ class Mapping {
   // The address range, valid as long as this object lives (also after Unmap).
   uint8_t* base() const { return static_cast<uint8_t*>(base_); }
   size_t size() const { return size_; }
+  // The 32-bit word at `index` (in range: the caller checks).
+  uint32_t* WordAt(int64_t index) const { return reinterpret_cast<uint32_t*>(data() + index * 4); }
   bool read_only() const { return read_only_; }
   bool unmapped() const { return data() == nullptr; }
   // Kept for the rest of the process (KeepForever): never Unmap it.
@@ -131,7 +133,9 @@ class Mapping {
 };
 
 // The mapping of the attachment handle passed as argument `index`: a
-// TypeError for anything else, ERR_SYSV_IPC_CLOSED once detached.
+// TypeError for anything else, ERR_SYSV_IPC_CLOSED once detached. A share
+// of it (for a wait that may outlive the call), or for the call only.
 std::shared_ptr<Mapping> ArgAttachedMapping(const Napi::CallbackInfo& info, size_t index);
+Mapping& AttachedMapping(const Napi::CallbackInfo& info, size_t index);
 
 }  // namespace sysv_ipc

@@ -15,9 +15,11 @@ namespace {
 // Idle threads kept for reuse; more than this many idle threads exit.
 constexpr size_t kMaxIdleThreads = 16;
 
+#ifdef SYSV_IPC_TEST_PROBES
 // Successes given back because their dispatch failed (test probe
 // undeliveredResults: lets a test see that its race hit this path).
 std::atomic<uint64_t> g_undelivered_results{0};
+#endif
 
 // Drops an exception a failed Node-API call left pending, so that the next
 // calls in the same callback can still run.
@@ -71,7 +73,9 @@ WaiterPool::WaiterPool(Napi::Env env, const Napi::FunctionReference* dispatch)
 
 WaiterPool::~WaiterPool() { Shutdown(); }
 
+#ifdef SYSV_IPC_TEST_PROBES
 uint64_t WaiterPool::UndeliveredResults() { return g_undelivered_results.load(std::memory_order_relaxed); }
+#endif
 
 void WaiterPool::FinalizeDelivery(napi_env, void* data, void*) { delete static_cast<std::shared_ptr<Delivery>*>(data); }
 
@@ -291,7 +295,9 @@ void WaiterPool::CallJs(napi_env env, napi_value, void* context, void* data) {
     if (job->result == 0) job->call->Delivered();
   } else if (job->result == 0) {
     job->call->Undo();
+#ifdef SYSV_IPC_TEST_PROBES
     g_undelivered_results.fetch_add(1, std::memory_order_relaxed);
+#endif
   }
 }
 

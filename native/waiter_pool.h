@@ -54,9 +54,11 @@ class WaiterPool {
   void SetKeepAlive(Napi::Env env, bool on);
   // Threads not yet exited (busy or idle).
   size_t ThreadCount();
+#ifdef SYSV_IPC_TEST_PROBES
   // Successes whose dispatch to JavaScript failed and that were given back
   // (Undo), in all environments of the process (a test probe).
   static uint64_t UndeliveredResults();
+#endif
   // Environment teardown: cancels every pending job, joins every thread
   // (idle ones are woken, busy ones interrupted, so each leaves promptly)
   // and closes the thread-safe function. Results still queued in it are

@@ -96,3 +96,17 @@ describe.each(Object.entries(COMPILERS))('TypeScript %s', (major, tsc) => {
     }
   });
 });
+
+test("the public typings never reach the addon's (binding.d.ts): what they name is declared for them", () => {
+  // Every .d.ts that dist/index.d.ts imports, transitively (relative imports only).
+  const dist = path.join(ROOT, 'dist');
+  const reached = new Set<string>();
+  const visit = (file: string) => {
+    if (reached.has(file)) return;
+    reached.add(file);
+    const text = fs.readFileSync(path.join(dist, file), 'utf8');
+    for (const m of text.matchAll(/(?:from\s+|import\()\s*'\.\/([\w./-]+?)(?:\.js)?'/g)) visit(`${m[1]}.d.ts`);
+  };
+  visit('index.d.ts');
+  expect([...reached].filter((f) => f === 'binding.d.ts' || f === 'addon.d.ts')).toEqual([]);
+});

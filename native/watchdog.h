@@ -1,0 +1,50 @@
+// The termination slices of a worker's sync waits, without a timer per call.
+//
+// worker.terminate() cannot reach a thread parked in msgrcv/msgsnd (no
+// kernel timeout): the wait must wake now and then to ask (Addon::
+// Terminating). Arming the thread's timer for each call costs two
+// timer_settime and a sigaction around every blocking call. Instead, a
+// worker thread marks itself parked around the blocking syscall (two atomic
+// stores, no syscall) and one watchdog thread per process sends the
+// interrupt signal (interrupter.h) to every thread parked at its tick, every
+// kSliceNs: the call returns EINTR, asks, and parks again.
+//
+// A thread that leaves its wait while the watchdog is signalling it waits
+// for the signal to be sent and takes its delivery before going on, so that
+// no signal lands in code that is not ours (the handler has no SA_RESTART:
+// it would fail the runtime's own syscalls with EINTR). A signal that lands
+// just before the thread enters the syscall is lost, which costs that wait
+// one more slice, never a hang.
+//
+// PLATFORMS: Linux only (tgkill, and the interrupter's signal); elsewhere
+// Available() is false and RunBlocking slices with the timer or polls.
+#pragma once
+
+#include <cstdint>
+
+namespace sysv_ipc {
+
+namespace watchdog {
+
+// Every parked thread is signalled about this often (the sync slice).
+constexpr int64_t kSliceNs = 50000000;
+
+// Whether the watchdog runs (or could be started) for this process.
+bool Available();
+
+// Marks the calling thread parked for its lifetime (a blocking attempt).
+// Registers the thread and starts the watchdog on first use.
+class ParkScope {
+ public:
+  ParkScope();
+  ~ParkScope();
+  ParkScope(const ParkScope&) = delete;
+  ParkScope& operator=(const ParkScope&) = delete;
+
+ private:
+  struct Slot* slot_;
+};
+
+}  // namespace watchdog
+
+}  // namespace sysv_ipc
