@@ -14,8 +14,8 @@ import {
   withContext,
 } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
-import { readKernelTunable, statTime } from './kernel';
-import { ownershipOf, parseOwnershipChange, type IpcOwnership, type IpcOwnershipChange } from './ownership';
+import { readKernelTunable } from './proc';
+import { ownershipOf, parseOwnershipChange, statTime, type IpcOwnership, type IpcOwnershipChange } from './ownership';
 import * as check from './validate';
 import { parseOpen } from './open-options';
 import { HandleState, IpcHandle } from './ipc-handle';

@@ -5,7 +5,7 @@
  * the record attaches the segment (read-only), which the kernel records.
  */
 import { peekLockRecord, type ChannelSummary, type SharedMemoryEntry } from '../admin';
-import { processStartTime } from '../kernel';
+import { processStartTime } from '../proc';
 
 /** FastMutex.SIZE: the lock record's bytes (SYSV_IPC_LOCK_SIZE, lock.h), known without loading the addon. */
 const LOCK_SIZE = 16;
