@@ -2,6 +2,7 @@
  * System V message queues (msgget, msgsnd, msgrcv, msgctl) as a class.
  */
 import * as os from 'node:os';
+import { isMainThread } from 'node:worker_threads';
 import { binding } from './addon';
 import {
   about,
@@ -57,6 +58,42 @@ function message(type: number | bigint, data: Buffer): Message {
 /** msgrcvBuffer's report of a message whose type is not a safe integer (type NaN): `whole` holds the header too. */
 function unsafeMessage(whole: Buffer): Message {
   return message(typeIn(whole), whole.subarray(HEADER));
+}
+
+/** The mtype at the start of `b` if it is a safe integer (no BigInt made), otherwise NaN. */
+function safeTypeIn(b: Buffer): number {
+  if (HEADER === 4) return littleEndian ? b.readInt32LE(0) : b.readInt32BE(0);
+  const low = littleEndian ? b.readUInt32LE(0) : b.readUInt32BE(4);
+  const high = littleEndian ? b.readInt32LE(4) : b.readInt32BE(0);
+  return high >= 0 && high < 0x200000 ? high * 0x100000000 + low : NaN; // below 2^53
+}
+
+// Where the main thread's receives land (header, then body), made on first use.
+let landing: Buffer | undefined;
+
+/**
+ * A receive on the calling thread, as msgrcvBuffer: the body as a new Buffer
+ * and its type in typeOut[0], or (type NaN) the whole message; null if
+ * IPC_NOWAIT was given and nothing matches.
+ *
+ * msgrcvBuffer makes the Buffer in the addon so that a worker being
+ * terminated loses no message (see native/message_queue.cc); that Buffer
+ * costs several mallocs and an external backing store per message, most of
+ * a receive's user-space time. Nothing can terminate the main thread, so
+ * there the message lands in a buffer kept for it (msgrcv) and JavaScript
+ * copies the body into a Buffer of its own: the same result, without them.
+ */
+function receiveHere(id: number, maxSize: number, type: number, flags: number, wait: number): Buffer | null {
+  if (!isMainThread || maxSize > defaultMaxSize) return binding.msgrcvBuffer(id, maxSize, type, flags, wait, typeOut);
+  landing ??= Buffer.allocUnsafeSlow(HEADER + defaultMaxSize);
+  const length = binding.msgrcv(id, maxSize, type, flags, wait, landing);
+  if (length < 0) return null;
+  const received = safeTypeIn(landing);
+  const from = received === received ? HEADER : 0;
+  const data = Buffer.allocUnsafeSlow(HEADER + length - from);
+  landing.copy(data, 0, from, HEADER + length);
+  typeOut[0] = received;
+  return data;
 }
 
 /** A received message. */
@@ -336,7 +373,7 @@ export class MessageQueue extends IpcHandle {
         signal: check.signal('options.signal', options?.signal),
         spin: this.receiveSpin,
         attempt: (spinNs) => {
-          const data = binding.msgrcvBuffer(id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, spinNs, typeOut);
+          const data = receiveHere(id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, spinNs);
           if (data === null) return WOULD_BLOCK;
           const type = typeOut[0];
           return type === type ? { type, data } : unsafeMessage(data);
@@ -355,7 +392,7 @@ export class MessageQueue extends IpcHandle {
     const r = parseReceive(options);
     let data: Buffer | null;
     try {
-      data = binding.msgrcvBuffer(this.id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, 0, typeOut);
+      data = receiveHere(this.id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, 0);
     } catch (err) {
       throw withContext(err, this.state.context); // E2BIG, EIDRM, …: the addon's error knows no key or id
     }
@@ -374,14 +411,15 @@ export class MessageQueue extends IpcHandle {
     const timeout = check.timeout('options.timeout', options?.timeout);
     let data: Buffer | null;
     try {
-      data = binding.msgrcvBuffer(this.id, r.maxSize, r.type, r.flags | syncWaitFlags(timeout), timeout, typeOut);
+      data = receiveHere(this.id, r.maxSize, r.type, r.flags | syncWaitFlags(timeout), timeout);
     } catch (err) {
       throw withContext(err, this.state.context);
     }
     if (data === null) throw timeoutError('msgrcv', this.state.context);
-    // Returned with no JavaScript function call after the receive (an object
-    // literal is none): a worker being terminated stops at a call, and would
-    // stop with the message taken (msgrcvBuffer gives back only what it can see).
+    // In a worker, returned with no JavaScript function call after the
+    // receive (an object literal is none): a worker being terminated stops at
+    // a call, and would stop with the message taken (msgrcvBuffer gives back
+    // only what it can see).
     const type = typeOut[0];
     return type === type ? { type, data } : unsafeMessage(data);
   }
