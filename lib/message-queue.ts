@@ -60,16 +60,20 @@ function unsafeMessage(whole: Buffer): Message {
   return message(typeIn(whole), whole.subarray(HEADER));
 }
 
-/** The mtype at the start of `b` if it is a safe integer (no BigInt made), otherwise NaN. */
-function safeTypeIn(b: Buffer): number {
-  if (HEADER === 4) return littleEndian ? b.readInt32LE(0) : b.readInt32BE(0);
-  const low = littleEndian ? b.readUInt32LE(0) : b.readUInt32BE(4);
-  const high = littleEndian ? b.readInt32LE(4) : b.readInt32BE(0);
-  return high >= 0 && high < 0x200000 ? high * 0x100000000 + low : NaN; // below 2^53
-}
-
-// Where the main thread's receives land (header, then body), made on first use.
+// Where the main thread's receives land (header, then body), made on first
+// use, and its header as native-endian 32-bit words (no Buffer method calls,
+// no BigInt: this runs for every message).
 let landing: Buffer | undefined;
+let landingBytes: Uint8Array;
+let landingWords: Int32Array;
+const LOW = littleEndian ? 0 : 1;
+
+/** The mtype that landed if it is a safe integer, otherwise NaN. */
+function landedType(): number {
+  if (HEADER === 4) return landingWords[0];
+  const high = landingWords[1 - LOW];
+  return high >= 0 && high < 0x200000 ? high * 0x100000000 + (landingWords[LOW] >>> 0) : NaN; // below 2^53
+}
 
 /**
  * A receive on the calling thread, as msgrcvBuffer: the body as a new Buffer
@@ -85,13 +89,17 @@ let landing: Buffer | undefined;
  */
 function receiveHere(id: number, maxSize: number, type: number, flags: number, wait: number): Buffer | null {
   if (!isMainThread || maxSize > defaultMaxSize) return binding.msgrcvBuffer(id, maxSize, type, flags, wait, typeOut);
-  landing ??= Buffer.allocUnsafeSlow(HEADER + defaultMaxSize);
+  if (landing === undefined) {
+    landing = Buffer.allocUnsafeSlow(HEADER + defaultMaxSize);
+    landingBytes = new Uint8Array(landing.buffer, landing.byteOffset, landing.length);
+    landingWords = new Int32Array(landing.buffer, landing.byteOffset, 2);
+  }
   const length = binding.msgrcv(id, maxSize, type, flags, wait, landing);
   if (length < 0) return null;
-  const received = safeTypeIn(landing);
+  const received = landedType();
   const from = received === received ? HEADER : 0;
   const data = Buffer.allocUnsafeSlow(HEADER + length - from);
-  landing.copy(data, 0, from, HEADER + length);
+  data.set(landingBytes.subarray(from, HEADER + length));
   typeOut[0] = received;
   return data;
 }
