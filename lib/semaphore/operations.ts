@@ -104,6 +104,23 @@ export function semopOneNow(set: SetState, index: number, delta: number, flags: 
   }
 }
 
+/**
+ * One operation on one member, blocking the calling thread (semtimedop with
+ * `timeout`): semopSync with plain-number arguments, so the addon reads no
+ * typed array of operations (Semaphore's acquireSync, waitForZeroSync, lockSync).
+ */
+export function semopOneSync(set: SetState, index: number, delta: number, flags: number, timeout: number): void {
+  set.ensureOpen();
+  let done: boolean;
+  try {
+    // With timeout 0 (IPC_NOWAIT), `wait` is the spin in ns: 0 as well.
+    done = binding.semopOne(set.id, index, delta, flags | syncWaitFlags(timeout), timeout);
+  } catch (err) {
+    throw naming(err, set.context);
+  }
+  if (!done) throw timeoutError('semop', set.context);
+}
+
 /** semop blocking the calling thread (semtimedop with `timeout`). */
 export function semopSync(set: SetState, ops: Int32Array, timeout: number): void {
   set.ensureOpen();

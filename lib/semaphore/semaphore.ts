@@ -17,7 +17,15 @@ import * as check from '../validate';
 import type { WaitOptions } from '../waits';
 import { checkSize, checkValues, SEMVMX } from './limits';
 import { createSet, openSet, setById } from './open';
-import { encodeOps, semopAsync, semopNow, semopOneNow, semopSync, type SemaphoreOperation } from './operations';
+import {
+  encodeOps,
+  semopAsync,
+  semopNow,
+  semopOneNow,
+  semopOneSync,
+  semopSync,
+  type SemaphoreOperation,
+} from './operations';
 import { SetState } from './set-state';
 
 export { SEMVMX, semaphoreLimits, type SemaphoreLimits } from './limits';
@@ -368,7 +376,7 @@ function parseAcquire(o: Partial<AcquireSelector>, undoDefault: boolean): Parsed
 export class Semaphore extends SemaphoreSetView {
   /** This semaphore's member index in {@link Semaphore.semaphoreSet}. */
   readonly index: number;
-  // One triple reused by the synchronous paths (the addon copies it before any wait).
+  // One triple reused by the waits that take a typed array (the addon copies it before any wait).
   private readonly op = new Int32Array(3);
 
   private constructor(set: SemaphoreSet, sem: SetState, index: number) {
@@ -473,7 +481,7 @@ export class Semaphore extends SemaphoreSetView {
   acquireSync(options?: AcquireSyncOptions): void {
     const o = check.options('options', options);
     const a = parseAcquire(o, false);
-    semopSync(this.sem, this.ops(-a.count, a.flags), check.timeout('options.timeout', o.timeout));
+    semopOneSync(this.sem, this.index, -a.count, a.flags, check.timeout('options.timeout', o.timeout));
   }
 
   /**
@@ -517,7 +525,7 @@ export class Semaphore extends SemaphoreSetView {
    */
   waitForZeroSync(options?: SyncWaitOptions): void {
     const o = check.options('options', options);
-    semopSync(this.sem, this.ops(0, 0), check.timeout('options.timeout', o.timeout));
+    semopOneSync(this.sem, this.index, 0, 0, check.timeout('options.timeout', o.timeout));
   }
 
   /**
@@ -558,7 +566,7 @@ export class Semaphore extends SemaphoreSetView {
   lockSync(options?: LockSyncOptions): SemaphoreLock {
     const o = check.options('options', options);
     const a = parseAcquire(o, true);
-    semopSync(this.sem, this.ops(-a.count, a.flags), check.timeout('options.timeout', o.timeout));
+    semopOneSync(this.sem, this.index, -a.count, a.flags, check.timeout('options.timeout', o.timeout));
     return this.handle(a);
   }
 
