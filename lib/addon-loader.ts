@@ -18,7 +18,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { NoBinaryError } from './errors';
-import { ownMappings } from './kernel';
+import { ownMappings } from './proc';
 
 /** The platform a binary is looked for, as node-gyp-build sees it (with its environment overrides). */
 export interface AddonTarget {

@@ -6,10 +6,15 @@
  * module. Importing this module is what makes the binding usable, so nothing
  * depends on import order or on a module imported only for its side effect.
  */
-import { binding } from './binding';
+import { binding as loaded, type Binding } from './binding';
 import { SysvIpcError } from './errors';
 import { dispatch, setWaitGeneration } from './waits';
 
-setWaitGeneration(binding.init(dispatch, SysvIpcError));
+// A plain exported constant, not `export { binding }`: TypeScript compiles
+// that re-export to an accessor defined over a data property, which turns
+// this module's exports object to dictionary mode, and every `binding.x` in
+// the classes (a load of this module's `binding`, on every call) into a hash
+// lookup and a getter call that optimised code does not inline.
+export const binding: Binding = loaded;
 
-export { binding };
+setWaitGeneration(binding.init(dispatch, SysvIpcError));

@@ -7,12 +7,12 @@
  * native addon (and see every object in this IPC namespace, whatever its
  * permissions, as `ipcs` does). Removal goes through the addon (IPC_RMID).
  */
-import type { IpcOwnership } from './ownership';
+import { statTime, type IpcOwnership } from './ownership';
 import { constants as osConstants, endianness as osEndianness } from 'node:os';
 import type { Binding } from './binding';
 import { FeatureUnavailableError, InvalidArgTypeError, SysvIpcError, type IpcKind } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
-import { kernelTunable, pageSize, statTime, sysvipcTable } from './kernel';
+import { kernelTunable, pageSize, sysvipcTable } from './proc';
 import * as check from './validate';
 
 export type { IpcKind };

@@ -383,7 +383,20 @@ function load(): Binding {
   // node-gyp-build looks in build/Release first, then prebuilds/<platform>-<arch>/
   // (PREBUILDS_ONLY=1 skips the local build, to prove the shipped binary loads);
   // where nothing fits, ERR_SYSV_IPC_NO_BINARY says how to build it.
-  return loadAddon(path.join(__dirname, '..')) as Binding;
+  const addon = loadAddon(path.join(__dirname, '..')) as Binding;
+  // The addon's exports and its constants come in dictionary mode (C++ sets
+  // their properties one by one): each `binding.semop` or `C.IPC_NOWAIT` on a
+  // hot path was then a hash lookup through the LoadIC builtin, which
+  // optimised code cannot inline. Spread copies have fast properties. The
+  // functions need no `this`, except the Addon's own methods (init, cancelWait,
+  // …: not enumerable), which find their instance through it: bound here.
+  const methods: Record<string, unknown> = {};
+  for (const name of Object.getOwnPropertyNames(addon)) {
+    const value: unknown = (addon as unknown as Record<string, unknown>)[name];
+    if (!Object.prototype.propertyIsEnumerable.call(addon, name) && typeof value === 'function')
+      methods[name] = value.bind(addon);
+  }
+  return { ...addon, ...methods, constants: { ...addon.constants } };
 }
 
 /** The loaded addon (one instance per Node environment: main thread or worker). */

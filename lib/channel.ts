@@ -22,8 +22,8 @@ import {
   type SysvIpcErrorContext,
 } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
-import { readKernelTunable, statTime } from './kernel';
-import { ownershipOf, type IpcOwnership } from './ownership';
+import { readKernelTunable } from './proc';
+import { ownershipOf, statTime, type IpcOwnership } from './ownership';
 import * as check from './validate';
 import { parseOpen } from './open-options';
 import { HandleState, IpcHandle } from './ipc-handle';

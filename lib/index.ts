@@ -31,8 +31,8 @@ export type {
   ReceiveSyncOptions,
 } from './message-queue';
 
-// -- semaphores (lib/semaphore.ts, lib/semaphore-set.ts, lib/mutex.ts)
-export { SemaphoreSet, SEMVMX, semaphoreLimits } from './semaphore-set';
+// -- semaphores (lib/semaphore/)
+export { SemaphoreSet, SEMVMX, semaphoreLimits } from './semaphore/semaphore';
 export type {
   SemaphoreLimits,
   SemaphoreOperation,
@@ -41,8 +41,8 @@ export type {
   SemaphoreSetOpenOptions,
   SemaphoreSetSetOptions,
   SyncWaitOptions,
-} from './semaphore-set';
-export { Semaphore } from './semaphore';
+} from './semaphore/semaphore';
+export { Semaphore } from './semaphore/semaphore';
 export type {
   SemaphoreInfo,
   SemaphoreCreateOptions,
@@ -54,9 +54,9 @@ export type {
   LockOptions,
   LockSyncOptions,
   SemaphoreLock,
-} from './semaphore';
-export { Mutex, MutexNotHeldError } from './mutex';
-export type { MutexCreateOptions, MutexOpenOptions, MutexLockResult } from './mutex';
+} from './semaphore/semaphore';
+export { Mutex, MutexNotHeldError } from './semaphore/mutex';
+export type { MutexCreateOptions, MutexOpenOptions, MutexLockResult } from './semaphore/mutex';
 
 // -- end of semaphores
 

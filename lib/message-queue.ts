@@ -2,6 +2,7 @@
  * System V message queues (msgget, msgsnd, msgrcv, msgctl) as a class.
  */
 import * as os from 'node:os';
+import { isMainThread } from 'node:worker_threads';
 import { binding } from './addon';
 import {
   about,
@@ -14,8 +15,8 @@ import {
   withContext,
 } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
-import { readKernelTunable, statTime } from './kernel';
-import { ownershipOf, parseOwnershipChange, type IpcOwnership, type IpcOwnershipChange } from './ownership';
+import { readKernelTunable } from './proc';
+import { ownershipOf, parseOwnershipChange, statTime, type IpcOwnership, type IpcOwnershipChange } from './ownership';
 import * as check from './validate';
 import { parseOpen } from './open-options';
 import { HandleState, IpcHandle } from './ipc-handle';
@@ -57,6 +58,50 @@ function message(type: number | bigint, data: Buffer): Message {
 /** msgrcvBuffer's report of a message whose type is not a safe integer (type NaN): `whole` holds the header too. */
 function unsafeMessage(whole: Buffer): Message {
   return message(typeIn(whole), whole.subarray(HEADER));
+}
+
+// Where the main thread's receives land (header, then body), made on first
+// use, and its header as native-endian 32-bit words (no Buffer method calls,
+// no BigInt: this runs for every message).
+let landing: Buffer | undefined;
+let landingBytes: Uint8Array;
+let landingWords: Int32Array;
+const LOW = littleEndian ? 0 : 1;
+
+/** The mtype that landed if it is a safe integer, otherwise NaN. */
+function landedType(): number {
+  if (HEADER === 4) return landingWords[0];
+  const high = landingWords[1 - LOW];
+  return high >= 0 && high < 0x200000 ? high * 0x100000000 + (landingWords[LOW] >>> 0) : NaN; // below 2^53
+}
+
+/**
+ * A receive on the calling thread, as msgrcvBuffer: the body as a new Buffer
+ * and its type in typeOut[0], or (type NaN) the whole message; null if
+ * IPC_NOWAIT was given and nothing matches.
+ *
+ * msgrcvBuffer makes the Buffer in the addon so that a worker being
+ * terminated loses no message (see native/message_queue.cc); that Buffer
+ * costs several mallocs and an external backing store per message, most of
+ * a receive's user-space time. Nothing can terminate the main thread, so
+ * there the message lands in a buffer kept for it (msgrcv) and JavaScript
+ * copies the body into a Buffer of its own: the same result, without them.
+ */
+function receiveHere(id: number, maxSize: number, type: number, flags: number, wait: number): Buffer | null {
+  if (!isMainThread || maxSize > defaultMaxSize) return binding.msgrcvBuffer(id, maxSize, type, flags, wait, typeOut);
+  if (landing === undefined) {
+    landing = Buffer.allocUnsafeSlow(HEADER + defaultMaxSize);
+    landingBytes = new Uint8Array(landing.buffer, landing.byteOffset, landing.length);
+    landingWords = new Int32Array(landing.buffer, landing.byteOffset, 2);
+  }
+  const length = binding.msgrcv(id, maxSize, type, flags, wait, landing);
+  if (length < 0) return null;
+  const received = landedType();
+  const from = received === received ? HEADER : 0;
+  const data = Buffer.allocUnsafeSlow(HEADER + length - from);
+  data.set(landingBytes.subarray(from, HEADER + length));
+  typeOut[0] = received;
+  return data;
 }
 
 /** A received message. */
@@ -336,7 +381,7 @@ export class MessageQueue extends IpcHandle {
         signal: check.signal('options.signal', options?.signal),
         spin: this.receiveSpin,
         attempt: (spinNs) => {
-          const data = binding.msgrcvBuffer(id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, spinNs, typeOut);
+          const data = receiveHere(id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, spinNs);
           if (data === null) return WOULD_BLOCK;
           const type = typeOut[0];
           return type === type ? { type, data } : unsafeMessage(data);
@@ -355,7 +400,7 @@ export class MessageQueue extends IpcHandle {
     const r = parseReceive(options);
     let data: Buffer | null;
     try {
-      data = binding.msgrcvBuffer(this.id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, 0, typeOut);
+      data = receiveHere(this.id, r.maxSize, r.type, r.flags | C.IPC_NOWAIT, 0);
     } catch (err) {
       throw withContext(err, this.state.context); // E2BIG, EIDRM, …: the addon's error knows no key or id
     }
@@ -374,14 +419,15 @@ export class MessageQueue extends IpcHandle {
     const timeout = check.timeout('options.timeout', options?.timeout);
     let data: Buffer | null;
     try {
-      data = binding.msgrcvBuffer(this.id, r.maxSize, r.type, r.flags | syncWaitFlags(timeout), timeout, typeOut);
+      data = receiveHere(this.id, r.maxSize, r.type, r.flags | syncWaitFlags(timeout), timeout);
     } catch (err) {
       throw withContext(err, this.state.context);
     }
     if (data === null) throw timeoutError('msgrcv', this.state.context);
-    // Returned with no JavaScript function call after the receive (an object
-    // literal is none): a worker being terminated stops at a call, and would
-    // stop with the message taken (msgrcvBuffer gives back only what it can see).
+    // In a worker, returned with no JavaScript function call after the
+    // receive (an object literal is none): a worker being terminated stops at
+    // a call, and would stop with the message taken (msgrcvBuffer gives back
+    // only what it can see).
     const type = typeOut[0];
     return type === type ? { type, data } : unsafeMessage(data);
   }

@@ -5,6 +5,11 @@
 import type { Key } from './keys';
 import * as check from './validate';
 
+/** Seconds since the epoch from IPC_STAT (0 means "never") as a Date or null. */
+export function statTime(seconds: number): Date | null {
+  return seconds === 0 ? null : new Date(seconds * 1000);
+}
+
 /** The key, identifier, owner, creator and permission bits of an object (IPC_STAT's ipc_perm). */
 export interface IpcOwnership {
   /** The object's key ({@link IPC_PRIVATE} for private objects), unsigned as the user writes it (`0xdeadbeef`, not the signed key_t). */

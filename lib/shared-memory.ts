@@ -17,8 +17,8 @@ import {
   type SysvIpcErrorContext,
 } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
-import { readKernelTunable, statTime } from './kernel';
-import { ownershipOf, parseOwnershipChange, type IpcOwnership, type IpcOwnershipChange } from './ownership';
+import { readKernelTunable } from './proc';
+import { ownershipOf, parseOwnershipChange, statTime, type IpcOwnership, type IpcOwnershipChange } from './ownership';
 import * as check from './validate';
 import { getByKey, parseOpen } from './open-options';
 import { HandleState, IpcHandle } from './ipc-handle';

@@ -4,24 +4,33 @@
 // classes are listed under their class and under "Errors" as well.
 import { CommentTag, Comment, Converter, ReflectionKind } from 'typedoc';
 
-/** lib/ file (without .ts) -> category. A file not listed here is "Common". */
+/** lib/ file (its path under lib/, without .ts) -> category. A file not listed here is "Common". */
 const CATEGORY_OF_FILE = {
   'message-queue': 'MessageQueue',
-  'semaphore-set': 'SemaphoreSet',
-  'semaphore-limits': 'SemaphoreSet',
-  semaphore: 'Semaphore',
-  mutex: 'Mutex',
+  'semaphore/limits': 'SemaphoreSet',
+  'semaphore/operations': 'SemaphoreSet',
+  'semaphore/semaphore': 'Semaphore',
+  'semaphore/mutex': 'Mutex',
   'shared-memory': 'SharedMemory',
   'fast-mutex': 'FastMutex',
   channel: 'Channel',
   admin: 'Admin and keys',
   keys: 'Admin and keys',
-  semop: 'SemaphoreSet',
   errors: 'Errors',
 };
 
-/** Symbols that live in a class's file but serve every class. */
-const CATEGORY_OF_NAME = { IpcKind: 'Common', SysvIpcErrorContext: 'Errors' };
+/** Symbols that live in a class's file but serve every class, or another class of the same file. */
+const CATEGORY_OF_NAME = {
+  IpcKind: 'Common',
+  SysvIpcErrorContext: 'Errors',
+  // SemaphoreSet shares semaphore/semaphore.ts with Semaphore (they refer to each other).
+  SemaphoreSet: 'SemaphoreSet',
+  SemaphoreSetInfo: 'SemaphoreSet',
+  SemaphoreSetCreateOptions: 'SemaphoreSet',
+  SemaphoreSetOpenOptions: 'SemaphoreSet',
+  SemaphoreSetSetOptions: 'SemaphoreSet',
+  SyncWaitOptions: 'SemaphoreSet',
+};
 
 /** @param {import('typedoc').Application} app */
 export function load(app) {
@@ -29,7 +38,7 @@ export function load(app) {
   app.converter.on(Converter.EVENT_RESOLVE_END, (context) => {
     for (const refl of context.project.children ?? []) {
       const file = refl.sources?.[0]?.fileName ?? '';
-      const base = /([^/]+)\.ts$/.exec(file)?.[1] ?? '';
+      const base = /(?:^|\/)lib\/(.+)\.ts$/.exec(file)?.[1] ?? /([^/]+)\.ts$/.exec(file)?.[1] ?? '';
       const categories = new Set([CATEGORY_OF_NAME[refl.name] ?? CATEGORY_OF_FILE[base] ?? 'Common']);
       if (refl.kindOf(ReflectionKind.Class) && refl.name.endsWith('Error')) categories.add('Errors');
       refl.comment ??= new Comment();

@@ -4,9 +4,8 @@
  * given offset (FastMutex.in). Only `--peek` and `--mutex-at` look: reading
  * the record attaches the segment (read-only), which the kernel records.
  */
-import { peekLockRecord, type SharedMemoryEntry } from '../admin';
-import { processStartTime } from '../kernel';
-import type { ChannelLook } from './channel-look';
+import { peekLockRecord, type ChannelSummary, type SharedMemoryEntry } from '../admin';
+import { processStartTime } from '../proc';
 
 /** FastMutex.SIZE: the lock record's bytes (SYSV_IPC_LOCK_SIZE, lock.h), known without loading the addon. */
 const LOCK_SIZE = 16;
@@ -61,8 +60,10 @@ export function lookAtLock(id: number, at: number, what: LockRole): LockLook {
  * send lock, or the FastMutex of a segment of exactly FastMutex.SIZE bytes
  * (what FastMutex.create makes; such a segment holds nothing else, and a
  * record that is not a valid lock is taken for something else, not reported).
+ * `channel` is channel-look.ts's ChannelLook, spelt out so the two modules do
+ * not import each other.
  */
-export function locksOf(e: SharedMemoryEntry, channel: ChannelLook): LockLook[] {
+export function locksOf(e: SharedMemoryEntry, channel: ChannelSummary | null | { unreadable: string }): LockLook[] {
   if (channel !== null && !('unreadable' in channel)) return [lookAtLock(e.id, CHANNEL_SEND_LOCK, 'channel send lock')];
   if (e.size === LOCK_SIZE && channel === null) {
     const look = lookAtLock(e.id, 0, 'fast mutex');

@@ -8,7 +8,7 @@
  * (lock-look.ts) also hold the holder's start time, which tells those apart.
  */
 import type { IpcObject } from '../admin';
-import { processStartTime } from '../kernel';
+import { processStartTime } from '../proc';
 
 /** Whether process `pid` runs now (false for 0, which names no process). */
 export function isAlive(pid: number): boolean {

@@ -1,6 +1,6 @@
 /*
  * Creates a one-member semaphore set the way the package's open-or-create
- * handshake does (lib/semaphore-open.ts: Stevens, UNP vol. 2, 11.2), but
+ * handshake does (lib/semaphore/open.ts: Stevens, UNP vol. 2, 11.2), but
  * slowly: semget(IPC_CREAT | IPC_EXCL), then a pause, then SETVAL and the
  * semop that stamps sem_otime. Racing openers meet the uninitialised set
  * inside the pause for certain, and a test can SIGKILL the creator there.

@@ -167,6 +167,28 @@ describe('payloads', () => {
     expect(q.info().messages).toBe(0);
   });
 
+  test('every receive path gives a body of its own (its own ArrayBuffer, untouched by later receives) and the exact type', async () => {
+    // The main thread receives into one buffer the module keeps and copies the body out;
+    // a receive with maxSize above msgmax goes through the addon's own Buffer instead.
+    const q = newQueue();
+    const types = [1, 0xffffffff, 2 ** 32 + 5, 2 ** 40 + 3, MESSAGE_TYPE_MAX];
+    const received = [];
+    for (const [i, type] of types.entries()) {
+      q.sendSync(Buffer.alloc(10 + i, i + 1), { type });
+      q.sendSync(Buffer.alloc(100 + i, i + 1), { type });
+      q.sendSync(Buffer.alloc(1000 + i, i + 1), { type });
+      q.sendSync(Buffer.alloc(1 + i, i + 1), { type });
+      received.push(q.tryReceive(), q.receiveSync({ type }), await q.receive(), q.receiveSync({ maxSize: msgmax + 1 }));
+    }
+    received.forEach((m, j) => {
+      const i = Math.floor(j / 4);
+      expect(m?.type).toBe(types[i]);
+      expect(m?.data.length).toBe([10, 100, 1000, 1][j % 4] + i);
+      expect(m?.data.every((byte) => byte === i + 1)).toBe(true);
+      expect(m?.data.buffer.byteLength).toBe(m?.data.length);
+    });
+  });
+
   test('the largest type is accepted and comes back exact', () => {
     const q = newQueue();
     q.sendSync('big', { type: MESSAGE_TYPE_MAX });

@@ -180,11 +180,11 @@ describe('when /proc cannot tell, that is not "dead"', () => {
     },
   );
 
-  // The CLI reads /proc without the addon (lib/kernel.ts): the same rule, so
+  // The CLI reads /proc without the addon (lib/proc.ts): the same rule, so
   // that `ls` does not mark a live process "(dead)" and `rm --creator-dead`
   // does not remove what a live, hidden creator made.
   const lookJs = (root: string, how: 'emfile' | 'plain', pid: number) =>
-    `const fs = require('fs'); const { processStartTime } = require(${JSON.stringify(path.join(root, 'dist', 'kernel'))});` +
+    `const fs = require('fs'); const { processStartTime } = require(${JSON.stringify(path.join(root, 'dist', 'proc'))});` +
     `const hoard = []; if (${JSON.stringify(how)} === 'emfile') for (;;) { try { hoard.push(fs.openSync('/dev/null', 'r')); } catch { break; } }` +
     `const out = String(processStartTime(${pid})); for (const fd of hoard) fs.closeSync(fd); console.log(out);`;
 

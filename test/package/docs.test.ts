@@ -16,9 +16,9 @@ const read = (file: string): string => fs.readFileSync(path.join(ROOT, file), 'u
 const CLASSES: Array<{ name: string; file: string; heading: string }> = [
   { name: 'Channel', file: 'lib/channel.ts', heading: '## Channel' },
   { name: 'MessageQueue', file: 'lib/message-queue.ts', heading: '## MessageQueue' },
-  { name: 'SemaphoreSet', file: 'lib/semaphore-set.ts', heading: '## Semaphores' },
-  { name: 'Semaphore', file: 'lib/semaphore.ts', heading: '## Semaphores' },
-  { name: 'Mutex', file: 'lib/mutex.ts', heading: '## Semaphores' },
+  { name: 'SemaphoreSet', file: 'lib/semaphore/semaphore.ts', heading: '## Semaphores' },
+  { name: 'Semaphore', file: 'lib/semaphore/semaphore.ts', heading: '## Semaphores' },
+  { name: 'Mutex', file: 'lib/semaphore/mutex.ts', heading: '## Semaphores' },
   { name: 'FastMutex', file: 'lib/fast-mutex.ts', heading: '### FastMutex' },
   { name: 'SharedMemory', file: 'lib/shared-memory.ts', heading: '## SharedMemory' },
 ];
@@ -26,7 +26,7 @@ const CLASSES: Array<{ name: string; file: string; heading: string }> = [
 /** Every class declared in lib/, by name, to follow `extends` to base classes written here. */
 function libClasses(): Map<string, ts.ClassDeclaration> {
   const classes = new Map<string, ts.ClassDeclaration>();
-  for (const name of fs.readdirSync(path.join(ROOT, 'lib'))) {
+  for (const name of fs.readdirSync(path.join(ROOT, 'lib'), { recursive: true }) as string[]) {
     if (!name.endsWith('.ts')) continue;
     const source = ts.createSourceFile(name, read(`lib/${name}`), ts.ScriptTarget.Latest, true);
     source.forEachChild((node) => {
@@ -92,7 +92,7 @@ describe('README has a method table row for every public member of each class', 
   test.each(CLASSES)('$name', ({ name, file, heading }) => {
     const cls = classes.get(name);
     if (!cls) throw new Error(`${file} declares no class ${name}`);
-    expect(cls.getSourceFile().fileName).toBe(path.basename(file));
+    expect(`lib/${cls.getSourceFile().fileName}`).toBe(file);
     const rows = section(readme, heading)
       .split('\n')
       .filter((line) => line.startsWith('|'))

@@ -133,7 +133,7 @@ describe('every error about an object names it (err.id, and err.key unsigned)', 
     const set = track(SemaphoreSet.create({ key: setKey, size: 2 }));
     const mutexKey = highKey();
     const mutex = track(Mutex.create({ key: mutexKey }));
-    // Locked by nobody in particular: member 0 at 0 (see lib/mutex.ts), so lock() waits.
+    // Locked by nobody in particular: member 0 at 0 (see lib/semaphore/mutex.ts), so lock() waits.
     SemaphoreSet.fromId(mutex.id).setValues([0, 0]);
     const down: SemaphoreOperation[] = [{ index: 0, delta: -1 }];
     const found = [

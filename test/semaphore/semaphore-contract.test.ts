@@ -108,7 +108,7 @@ describe('waitForZeroSync', () => {
     expect(timed).toBeInstanceOf(SysvIpcError);
     expect(timed).toMatchObject({ code: 'ETIMEDOUT', syscall: 'semop' });
     // (A timeout > 0 expires in the addon, whose error names no key or id; timeout 0 is
-    // semop with IPC_NOWAIT, and lib/semop.ts builds the error with the set's key and id.)
+    // semop with IPC_NOWAIT, and lib/semaphore/operations.ts builds the error with the set's key and id.)
     const now = failure(0);
     expect(now).toBeInstanceOf(SysvIpcError);
     expect(now).toMatchObject({ code: 'ETIMEDOUT', syscall: 'semop', id: sem.id, key });

@@ -47,6 +47,21 @@ describe('SemaphoreSet', () => {
     expect(() => sem.tryAcquire()).toThrow(ClosedError);
   });
 
+  test('at() works in a process that loaded only the module declaring SemaphoreSet', () => {
+    // Once at() needed semaphore.ts to have registered a factory first (index.ts
+    // happened to load it), and threw in a program that required the set's module alone.
+    const module = path.join(__dirname, '..', '..', 'dist', 'semaphore', 'semaphore.js');
+    const program = `
+      const { SemaphoreSet } = require(${JSON.stringify(module)});
+      const set = SemaphoreSet.create({ size: 2, initialValues: [0, 3] });
+      try {
+        process.stdout.write(String(set.at(1).value));
+      } finally {
+        set.remove();
+      }`;
+    expect(execFileSync(process.execPath, ['-e', program], { encoding: 'utf8', timeout: 60000 })).toBe('3');
+  });
+
   test('limits come from the kernel', () => {
     const limits = semaphoreLimits();
     expect(limits.SEMVMX).toBe(SEMVMX);

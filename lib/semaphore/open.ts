@@ -9,10 +9,10 @@
  * already there wait until sem_otime is non-zero before they use it.
  */
 import { constants as osConstants } from 'node:os';
-import { binding } from './addon';
-import { about, formatKey, naming, OutOfRangeError, syscallError, SysvIpcError } from './errors';
-import { getByKey } from './open-options';
-import type { Key } from './keys';
+import { binding } from '../addon';
+import { about, formatKey, naming, OutOfRangeError, syscallError, SysvIpcError } from '../errors';
+import { getByKey } from '../open-options';
+import type { Key } from '../keys';
 
 const C = binding.constants;
 const { ETIMEDOUT, EINVAL, EIDRM, ENOENT } = osConstants.errno;

@@ -2,9 +2,9 @@
  * The kernel's semaphore limits (semctl IPC_INFO, tunable through
  * /proc/sys/kernel/sem) and the argument checks made against them.
  */
-import { binding } from './addon';
-import { OutOfRangeError } from './errors';
-import * as check from './validate';
+import { binding } from '../addon';
+import { OutOfRangeError } from '../errors';
+import * as check from '../validate';
 
 /** The kernel's semaphore limits. */
 export interface SemaphoreLimits {

@@ -11,22 +11,21 @@
  * the next holder finds member 1 above its own 1: the last holder died.
  */
 import { constants as osConstants } from 'node:os';
-import { binding } from './addon';
-import { SemaphoreSetView } from './semaphore-set-view';
-import { about, MutexNotHeldError, naming, SysvIpcError } from './errors';
-import { IPC_PRIVATE, type Key } from './keys';
-import * as check from './validate';
-import { parseInitTimeout, parseOpen } from './open-options';
-import type { WaitOptions } from './waits';
-import { SemaphoreSet, type SyncWaitOptions } from './semaphore-set';
-import { createSet, openSet, setById } from './semaphore-open';
-import { semopAsync, semopNow, semopSync, SetState } from './semop';
-import type { SemaphoreInfo } from './semaphore';
+import { binding } from '../addon';
+import { about, MutexNotHeldError, naming, SysvIpcError } from '../errors';
+import { IPC_PRIVATE, type Key } from '../keys';
+import * as check from '../validate';
+import { parseInitTimeout, parseOpen } from '../open-options';
+import type { WaitOptions } from '../waits';
+import { createSet, openSet, setById } from './open';
+import { semopAsync, semopNow, semopSync } from './operations';
+import { SemaphoreSet, SemaphoreSetView, type SemaphoreInfo, type SyncWaitOptions } from './semaphore';
+import { SetState } from './set-state';
 
 const C = binding.constants;
 const { EACCES } = osConstants.errno;
 
-// The operations, as [index, delta, flags] triples (lib/semop.ts). The
+// The operations, as [index, delta, flags] triples (operations.ts). The
 // protocol's: the holder count (member 1) moves with the lock, never undone.
 const LOCK = (): Int32Array => Int32Array.of(0, -1, C.SEM_UNDO, 1, 1, 0);
 const UNLOCK = (): Int32Array => Int32Array.of(0, 1, C.SEM_UNDO, 1, -1, 0);

@@ -1,13 +1,9 @@
 /**
- * What the package reads from the kernel outside the addon — every /proc
- * read is here — and converting IPC_STAT times.
+ * What the package reads from /proc (the kernel's tunables, the sysvipc
+ * tables, this process's mappings, other processes' start times): every
+ * /proc read is here; the addon makes none.
  */
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
-
-/** Seconds since the epoch from IPC_STAT (0 means "never") as a Date or null. */
-export function statTime(seconds: number): Date | null {
-  return seconds === 0 ? null : new Date(seconds * 1000);
-}
 
 /** A /proc file's text; undefined where it does not exist (not Linux). Other failures throw. */
 function readProc(file: string): string | undefined {

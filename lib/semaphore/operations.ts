@@ -4,13 +4,12 @@
  * {@link SetState} — now (IPC_NOWAIT), async (through the set's WaitGroup:
  * try, spin, park on a waiter thread) or blocking the calling thread.
  */
-import { binding } from './addon';
-import { naming, OutOfRangeError, timeoutError } from './errors';
-import { HandleState } from './ipc-handle';
-import { maxOps, SEMVMX } from './semaphore-limits';
-import type { OpenedSet } from './semaphore-open';
-import * as check from './validate';
-import { SpinBudget, syncWaitFlags, WOULD_BLOCK } from './waits';
+import { binding } from '../addon';
+import { naming, OutOfRangeError, timeoutError } from '../errors';
+import * as check from '../validate';
+import { syncWaitFlags, WOULD_BLOCK } from '../waits';
+import { maxOps, SEMVMX } from './limits';
+import type { SetState } from './set-state';
 
 const C = binding.constants;
 
@@ -28,27 +27,6 @@ export interface SemaphoreOperation {
    * exits (also when it is killed), so a crashed holder gives its units back.
    */
   undo?: boolean;
-}
-
-/** This process's handle on one semaphore set, shared by the set and its Semaphore/Mutex views. */
-export class SetState extends HandleState {
-  /** Number of members. */
-  readonly size: number;
-  /** Whether the create() or open() call that made this handle created the set. */
-  readonly created: boolean;
-  /** How long an async operation may retry on the JS thread before parking. */
-  readonly spin = new SpinBudget();
-
-  constructor(opened: OpenedSet) {
-    super(opened.id, opened.key, 'semaphore set');
-    this.size = opened.size;
-    this.created = opened.created;
-  }
-
-  /** Checks a member index. */
-  checkIndex(name: string, index: unknown): number {
-    return check.integer(name, index, 0, this.size - 1);
-  }
 }
 
 /** Encodes operations as [index, delta, flags] triples. */
@@ -124,6 +102,23 @@ export function semopOneNow(set: SetState, index: number, delta: number, flags: 
   } catch (err) {
     throw naming(err, set.context);
   }
+}
+
+/**
+ * One operation on one member, blocking the calling thread (semtimedop with
+ * `timeout`): semopSync with plain-number arguments, so the addon reads no
+ * typed array of operations (Semaphore's acquireSync, waitForZeroSync, lockSync).
+ */
+export function semopOneSync(set: SetState, index: number, delta: number, flags: number, timeout: number): void {
+  set.ensureOpen();
+  let done: boolean;
+  try {
+    // With timeout 0 (IPC_NOWAIT), `wait` is the spin in ns: 0 as well.
+    done = binding.semopOne(set.id, index, delta, flags | syncWaitFlags(timeout), timeout);
+  } catch (err) {
+    throw naming(err, set.context);
+  }
+  if (!done) throw timeoutError('semop', set.context);
 }
 
 /** semop blocking the calling thread (semtimedop with `timeout`). */
