@@ -351,6 +351,16 @@ export interface Binding {
   fastMutexRelease(handle: ShmHandle, offset: number): number;
   /** tryLock's takeover: 1 taken from a holder that is gone (or a zombie), 0 not, 2 corrupt record. */
   fastMutexTakeOver(handle: ShmHandle, offset: number): number;
+
+  // ---- Channel's JavaScript hot path (lib/channel-ring.ts; native/channel.cc, native/cpu.cc)
+  /** An ArrayBuffer over the whole channel segment (the same one each call); chClose detaches it. */
+  chView(handle: ChannelHandle): ArrayBuffer;
+  /** FUTEX_WAKE of every sleeper of one side: 0 consumers (data_seq), 1 producers (space_seq). */
+  chWake(handle: ChannelHandle, side: number): void;
+  /** lock.h's release of the channel's send lock (wakes a sleeper): 0, LOCK.EPERM or LOCK.EUCLEAN. */
+  chUnlockSend(handle: ChannelHandle): number;
+  /** 1 + the CPU this thread runs on (sched_getcpu), 0 if unknown. */
+  currentCpu(): number;
 }
 
 function load(): Binding {

@@ -28,11 +28,23 @@ import * as check from './validate';
 import { parseOpen } from './open-options';
 import { HandleState, IpcHandle } from './ipc-handle';
 import { SpinBudget, WOULD_BLOCK, syncWaitFlags, type WaitOptions } from './waits';
+import { ChannelRing, EMPTY, LOCK_BUSY, SENT } from './channel-ring';
 
 const C = binding.constants;
 
 /** Default ring size: 1 MiB. */
 export const CHANNEL_DEFAULT_CAPACITY = 1 << 20;
+
+// The JavaScript hot path (lib/channel-ring.ts, issue 25): on unless
+// SYSV_IPC_CHANNEL_JS=0, which keeps every call native (as before).
+const JS_HOT_PATH = process.env.SYSV_IPC_CHANNEL_JS !== '0';
+
+// A Uint8Array over `length` bytes of `view` from `offset` (no copy).
+function bytesOf(view: ArrayBufferView, offset: number, length: number): Uint8Array {
+  return view instanceof Uint8Array && offset === 0 && length === view.byteLength
+    ? view
+    : new Uint8Array(view.buffer, view.byteOffset + offset, length);
+}
 
 const OPEN_CREATE = 1;
 const OPEN_EXCLUSIVE = 2;
@@ -147,6 +159,9 @@ export class Channel extends IpcHandle {
   private handle: ChannelHandle | null;
   private readonly sendSpin = new SpinBudget();
   private readonly receiveSpin = new SpinBudget();
+  // The JavaScript hot path over the segment, or null (switched off, closed).
+  // #private: no user code can reach (and transfer) its ArrayBuffer.
+  #ring: ChannelRing | null = null;
 
   private constructor(raw: RawChannelOpen, key: Key) {
     super(new HandleState(raw.id, key, 'channel'));
@@ -154,6 +169,24 @@ export class Channel extends IpcHandle {
     this.capacity = raw.capacity;
     this.maxMessageSize = raw.maxMessageSize;
     this.created = raw.created === true;
+    if (JS_HOT_PATH) {
+      this.#ring = new ChannelRing(
+        binding.chView(raw.handle),
+        raw.capacity,
+        raw.maxMessageSize,
+        raw.handle,
+        this.state.context,
+      );
+    }
+  }
+
+  // The JS try of a send: true sent, false full; undefined: the lock is busy
+  // (or no JS path), the native path decides.
+  private jsSend(body: ArrayBufferView, offset: number, length: number): boolean | undefined {
+    const ring = this.#ring;
+    if (ring === null) return undefined;
+    const r = ring.trySend(bytesOf(body, offset, length));
+    return r === LOCK_BUSY ? undefined : r === SENT;
   }
 
   private static geometry(o: Partial<ChannelCreateOptions>): { capacity: number; maxMessageSize: number } {
@@ -288,8 +321,12 @@ export class Channel extends IpcHandle {
       timeout,
       signal: check.signal('options.signal', options?.signal),
       spin: this.sendSpin,
-      attempt: (spinNs) =>
-        binding.chSend(handle, body, offset, length, C.IPC_NOWAIT, spinNs) ? undefined : WOULD_BLOCK,
+      attempt: (spinNs) => {
+        const js = this.jsSend(body, offset, length);
+        if (js === true) return undefined;
+        if (js === false && spinNs === 0) return WOULD_BLOCK;
+        return binding.chSend(handle, body, offset, length, C.IPC_NOWAIT, spinNs) ? undefined : WOULD_BLOCK;
+      },
       park: (waitId) => binding.chSendAsync(handle, body, offset, length, timeout, waitId),
       parked: () => undefined,
     });
@@ -301,7 +338,7 @@ export class Channel extends IpcHandle {
     const body = sendBytes(data);
     this.checkSize(body.byteLength);
     try {
-      return binding.chSend(handle, body, 0, body.byteLength, C.IPC_NOWAIT, 0);
+      return this.jsSend(body, 0, body.byteLength) ?? binding.chSend(handle, body, 0, body.byteLength, C.IPC_NOWAIT, 0);
     } catch (err) {
       throw withContext(err, this.state.context); // EIDRM, …: the addon's error knows no key or id
     }
@@ -313,7 +350,7 @@ export class Channel extends IpcHandle {
     const [off, len] = this.range(source, offset, length);
     this.checkSize(len);
     try {
-      return binding.chSend(handle, source, off, len, C.IPC_NOWAIT, 0);
+      return this.jsSend(source, off, len) ?? binding.chSend(handle, source, off, len, C.IPC_NOWAIT, 0);
     } catch (err) {
       throw withContext(err, this.state.context);
     }
@@ -346,7 +383,9 @@ export class Channel extends IpcHandle {
       options === undefined ? -1 : check.timeout('options.timeout', check.options('options', options).timeout);
     let sent: boolean;
     try {
-      sent = binding.chSend(handle, body, offset, length, syncWaitFlags(timeout), timeout);
+      sent =
+        this.jsSend(body, offset, length) === true ||
+        binding.chSend(handle, body, offset, length, syncWaitFlags(timeout), timeout);
     } catch (err) {
       throw withContext(err, this.state.context); // EIDRM, …: the addon's error knows no key or id
     }
@@ -370,11 +409,18 @@ export class Channel extends IpcHandle {
         timeout,
         signal: check.signal('options.signal', options?.signal),
         spin: this.receiveSpin,
-        attempt: (spinNs) => binding.chReceiveBuffer(handle, C.IPC_NOWAIT, spinNs) ?? WOULD_BLOCK,
+        attempt: (spinNs) => {
+          const js = this.jsReceive();
+          if (js !== null || spinNs === 0) return js ?? WOULD_BLOCK;
+          return binding.chReceiveBuffer(handle, C.IPC_NOWAIT, spinNs) ?? WOULD_BLOCK;
+        },
         // The parked wait takes nothing; `parked` takes the message here, on
         // the JS thread, so a worker terminated meanwhile consumes nothing.
         park: (waitId, left) => binding.chReceiveAsync(handle, -1, left, waitId),
-        parked: () => binding.chReceiveBuffer(this.attached(), C.IPC_NOWAIT, 0) ?? WOULD_BLOCK,
+        parked: () => {
+          this.#ring?.notePark();
+          return this.jsReceive() ?? binding.chReceiveBuffer(this.attached(), C.IPC_NOWAIT, 0) ?? WOULD_BLOCK;
+        },
         readiness: true,
       });
     } catch (err) {
@@ -382,11 +428,26 @@ export class Channel extends IpcHandle {
     }
   }
 
+  // The JS try of a receive into a new Buffer: null when empty; with no JS
+  // path, the native try. Taken: returned with no JavaScript function in between.
+  private jsReceive(): Buffer | null {
+    const ring = this.#ring;
+    if (ring === null) return binding.chReceiveBuffer(this.attached(), C.IPC_NOWAIT, 0);
+    return ring.tryReceive(undefined) === EMPTY ? null : ring.taken!;
+  }
+
+  // The JS try of a receive into `into`: chReceive's result (length, -1, -2 - n).
+  private jsReceiveInto(into: ArrayBufferView): number {
+    const ring = this.#ring;
+    if (ring === null) return binding.chReceive(this.attached(), into, C.IPC_NOWAIT, 0);
+    return ring.tryReceive(bytesOf(into, 0, into.byteLength));
+  }
+
   /** Receives without waiting: `undefined` if the ring is empty. */
   tryReceive(): Buffer | undefined {
-    const handle = this.attached();
+    this.attached();
     try {
-      return binding.chReceiveBuffer(handle, C.IPC_NOWAIT, 0) ?? undefined;
+      return this.jsReceive() ?? undefined;
     } catch (err) {
       throw withContext(err, this.state.context); // EIDRM, corrupt, …: the addon's error knows no key or id
     }
@@ -405,7 +466,7 @@ export class Channel extends IpcHandle {
     // stop and lose the message.
     let message: Buffer | null;
     try {
-      message = binding.chReceiveBuffer(handle, syncWaitFlags(timeout), timeout);
+      message = this.jsReceive() ?? binding.chReceiveBuffer(handle, syncWaitFlags(timeout), timeout);
     } catch (err) {
       throw withContext(err, this.state.context);
     }
@@ -444,14 +505,16 @@ export class Channel extends IpcHandle {
         // n >= 0: taken, and returned with no JavaScript function in between
         // (see receiveSync); n <= -2: too long for `into`, nothing taken.
         attempt: (spinNs) => {
-          const n = binding.chReceive(handle, into, C.IPC_NOWAIT, spinNs);
+          let n = this.jsReceiveInto(into);
+          if (n === -1 && spinNs > 0) n = binding.chReceive(handle, into, C.IPC_NOWAIT, spinNs);
           return n >= 0 ? n : n === -1 ? WOULD_BLOCK : this.intoResult(n, into);
         },
         park: (waitId, left) => binding.chReceiveAsync(handle, into.byteLength, left, waitId),
         // Taken here, on the JS thread (see receive()); a message longer than
         // `into` fails with EMSGSIZE and stays queued.
         parked: () => {
-          const n = binding.chReceive(this.attached(), into, C.IPC_NOWAIT, 0);
+          this.#ring?.notePark();
+          const n = this.jsReceiveInto(into);
           return n >= 0 ? n : n === -1 ? WOULD_BLOCK : this.intoResult(n, into);
         },
         readiness: true,
@@ -467,7 +530,7 @@ export class Channel extends IpcHandle {
     const into = this.intoTarget(target);
     let n: number;
     try {
-      n = binding.chReceive(handle, into, C.IPC_NOWAIT, 0);
+      n = this.#ring === null ? binding.chReceive(handle, into, C.IPC_NOWAIT, 0) : this.jsReceiveInto(into);
     } catch (err) {
       throw withContext(err, this.state.context);
     }
@@ -482,7 +545,8 @@ export class Channel extends IpcHandle {
       options === undefined ? -1 : check.timeout('options.timeout', check.options('options', options).timeout);
     let n: number;
     try {
-      n = binding.chReceive(handle, into, syncWaitFlags(timeout), timeout);
+      n = this.#ring === null ? -1 : this.jsReceiveInto(into);
+      if (n === -1) n = binding.chReceive(handle, into, syncWaitFlags(timeout), timeout);
     } catch (err) {
       throw withContext(err, this.state.context);
     }
@@ -588,8 +652,9 @@ export class Channel extends IpcHandle {
     if (this.handle === null) return;
     const handle = this.handle;
     this.handle = null;
+    this.#ring = null;
     super.close();
-    binding.chClose(handle);
+    binding.chClose(handle); // detaches the ring's view too
   }
 
   /**

@@ -1,0 +1,306 @@
+/**
+ * The Channel's non-blocking paths in JavaScript (issue 25): trySend and
+ * tryReceive over a view of the segment, with typed arrays and Atomics, doing
+ * exactly what include/sysv-ipc/channel.h does, in the same order, with the
+ * same checks (docs/channel-layout.md, "Ordering" and "JavaScript"). The
+ * addon is entered only to wake a sleeper that said it sleeps (chWake), to
+ * release a send lock someone sleeps on (chUnlockSend), to learn this
+ * thread's CPU once per batch (currentCpu), and, by lib/channel.ts, for every
+ * wait (the send lock busy, the ring empty or full after the try).
+ *
+ * Why JavaScript's Atomics are enough across processes: see lib/fast-mutex.ts
+ * and scripts/atomics-disasm.sh. JS Atomics are all seq_cst: stronger than
+ * channel.h's acquire/release/relaxed orders, never weaker, so every pair of
+ * the Ordering table holds. Where channel.h needs an acquire *fence* (the
+ * re-check of head after reading a record), the record's length and tag are
+ * read with Atomics.load here: two seq_cst loads are never reordered (x64:
+ * plain loads, TSO; arm64: ldar, RCsc), which is what the fence gives.
+ *
+ * 64-bit head and tail are read and written through a BigUint64Array, whose
+ * Atomics are real 64-bit atomic instructions: no tearing, at the price of a
+ * BigInt per access.
+ */
+import { constants as osConstants } from 'node:os';
+import { binding } from './addon';
+import type { ChannelHandle } from './binding';
+import { SysvIpcError, type SysvIpcErrorContext } from './errors';
+import { identifyLockHolder, lockWordCorrupt, releaseLockRecord, takeLockRecord } from './lock-record';
+
+const C = binding.constants;
+
+// Header offsets (channel.h), as indexes of 32-bit and 64-bit words.
+const STATE = 24 / 4;
+const TAIL64 = 64 / 8;
+const DATA_SEQ = 72 / 4;
+const DATA_SLEEP = 76 / 4;
+const SEND_LOCK = 80 / 4;
+const PRODUCER_CPU = 96 / 4;
+const HEAD64 = 128 / 8;
+const SPACE_SEQ = 136 / 4;
+const SPACE_SLEEP = 140 / 4;
+const CONSUMER_CPU = 144 / 4;
+const HEADER = 256;
+const TAG_MESSAGE = 0x31434552; // "REC1"
+const TAG_PADDING = 0x31444150; // "PAD1"
+const STATE_REMOVED = 1;
+const MAX_RETRIES = 1000000;
+// How many messages between two looks at this thread's CPU (a native call).
+const CPU_EVERY = 64;
+
+const EBADMSG: number = C.EBADMSG;
+const EIDRM: number = osConstants.errno.EIDRM;
+
+/** trySend's outcomes besides a throw. */
+export const SENT = 0;
+export const FULL = 1;
+/** The send lock is held by another producer (or a dead one): the native path waits for it. */
+export const LOCK_BUSY = 2;
+
+/** tryReceive's outcomes besides a length (>= 0) or a throw; -2 - n: too long for the target. */
+export const EMPTY = -1;
+
+function u64(n: bigint): bigint {
+  return BigInt.asUintN(64, n);
+}
+
+/**
+ * One attachment's ring, in JavaScript. Everything behind `u8`/`u32`/`big` is
+ * shared and not trusted; `capacity` and `maxMessage` are the addon's checked
+ * copies (channel.h's attach).
+ */
+export class ChannelRing {
+  private readonly u8: Uint8Array;
+  private readonly u32: Uint32Array;
+  private readonly i32: Int32Array;
+  private readonly big: BigUint64Array;
+  private readonly capacity: number;
+  private readonly cap: bigint;
+  private readonly maxMessage: number;
+  private readonly handle: ChannelHandle;
+  private readonly context: SysvIpcErrorContext;
+  // Whether this process's start time could be read: without it the send lock is native's.
+  private readonly canLock: boolean;
+  // The last head a producer of this object read (channel.h's head_seen).
+  private headSeen = 0n;
+  private cpu = 0;
+  private cpuCountdown = 0;
+  /** The Buffer tryReceive(undefined) filled. */
+  taken: Buffer | undefined = undefined;
+
+  constructor(
+    view: ArrayBuffer,
+    capacity: number,
+    maxMessage: number,
+    handle: ChannelHandle,
+    context: SysvIpcErrorContext,
+  ) {
+    this.u8 = new Uint8Array(view);
+    // Over the header and the ring (records are 8-aligned: whole 32-bit words).
+    this.u32 = new Uint32Array(view, 0, (HEADER + capacity) / 4);
+    this.i32 = new Int32Array(view, 0, HEADER / 4);
+    this.big = new BigUint64Array(view, 0, HEADER / 8);
+    this.capacity = capacity;
+    this.cap = BigInt(capacity);
+    this.maxMessage = maxMessage;
+    this.handle = handle;
+    this.context = context;
+    let canLock = true;
+    try {
+      identifyLockHolder();
+    } catch {
+      canLock = false;
+    }
+    this.canLock = canLock;
+  }
+
+  private fail(errno: number, syscall: string): never {
+    throw new SysvIpcError(errno, syscall, this.context);
+  }
+
+  private removed(): boolean {
+    return (Atomics.load(this.u32, STATE) & STATE_REMOVED) !== 0;
+  }
+
+  // Once per CPU_EVERY messages (and after every park: notePark), before a
+  // take or a publish: nothing native runs between a take and its return.
+  private refreshCpu(): number {
+    if (--this.cpuCountdown <= 0) {
+      this.cpu = binding.currentCpu();
+      this.cpuCountdown = CPU_EVERY;
+    }
+    return this.cpu;
+  }
+
+  /** Look at the CPU again at the next message (after a park: the thread may have moved). */
+  notePark(): void {
+    this.cpuCountdown = 0;
+  }
+
+  /**
+   * channel.h's positions(): [head, tail] checked (tail - head within
+   * [0, capacity], both 8-aligned), or undefined when corrupt.
+   */
+  private positions(): [bigint, bigint] | undefined {
+    const big = this.big;
+    for (let i = 0; i < 64; i++) {
+      const h = Atomics.load(big, HEAD64);
+      const t = Atomics.load(big, TAIL64);
+      if (((h | t) & 7n) === 0n && u64(t - h) <= this.cap) return [h, t];
+      if (Atomics.load(big, HEAD64) === h) break;
+    }
+    return undefined;
+  }
+
+  /**
+   * channel.h's try_receive: copies the oldest message into `target` (or,
+   * with no target, into a new Buffer left in `taken`) and returns its
+   * length; EMPTY; -2 - n when it is n bytes and `target` is shorter (nothing
+   * consumed). Throws EIDRM, ECORRUPT.
+   */
+  tryReceive(target: Uint8Array | undefined): number {
+    const u8 = this.u8;
+    const u32 = this.u32;
+    const big = this.big;
+    const cap = this.capacity;
+    const cpu = this.refreshCpu();
+    for (let tries = 0; tries < MAX_RETRIES; tries++) {
+      const p = this.positions();
+      if (p === undefined) return this.fail(this.removed() ? EIDRM : EBADMSG, 'channelReceive');
+      const h = p[0];
+      const t = p[1];
+      if (h === t) {
+        if (this.removed()) this.fail(EIDRM, 'channelReceive');
+        return EMPTY;
+      }
+      const index = Number(h % this.cap);
+      const avail = Number(t - h); // <= capacity: checked
+      // The record header may be rewritten under us once another consumer
+      // moves head: every check below that fails is re-judged against head.
+      // Atomics loads: seq_cst, so the re-check's load of head is not
+      // satisfied before them (channel.h's acquire fence).
+      const at = HEADER + index;
+      const len = Atomics.load(u32, at >>> 2);
+      const tag = Atomics.load(u32, (at >>> 2) + 1);
+      if (tag === TAG_PADDING) {
+        const step = len + 8;
+        if (index + step !== cap || step > avail) {
+          if (Atomics.load(big, HEAD64) !== h) continue;
+          return this.fail(EBADMSG, 'channelReceive');
+        }
+        // Skip the padding; whoever wins the CAS, the next turn reads at 0.
+        Atomics.compareExchange(big, HEAD64, h, u64(h + BigInt(step)));
+        continue;
+      }
+      let step = 0;
+      if (tag === TAG_MESSAGE && len <= this.maxMessage) step = 8 + ((len + 7) & ~7);
+      if (step === 0 || step > avail || index + step > cap) {
+        if (Atomics.load(big, HEAD64) !== h) continue;
+        return this.fail(EBADMSG, 'channelReceive');
+      }
+      let into = target;
+      if (into === undefined) {
+        into = Buffer.allocUnsafe(len);
+      } else if (len > into.byteLength) {
+        // Only report it if the record was still ours to read.
+        if (Atomics.load(big, HEAD64) !== h) continue;
+        return -2 - len;
+      }
+      if (len !== 0) into.set(u8.subarray(at + 8, at + 8 + len));
+      if (Atomics.compareExchange(big, HEAD64, h, u64(h + BigInt(step))) === h) {
+        // Taken. From here to the return, no JavaScript function is called
+        // (a worker's termination takes effect at one, and would lose the
+        // message): Atomics builtins and the addon's wake only.
+        if (target === undefined) this.taken = into as Buffer;
+        if (Atomics.load(u32, CONSUMER_CPU) !== cpu) Atomics.store(u32, CONSUMER_CPU, cpu);
+        if (Atomics.load(u32, SPACE_SLEEP) !== 0 && Atomics.exchange(u32, SPACE_SLEEP, 0) !== 0) {
+          Atomics.add(u32, SPACE_SEQ, 1);
+          binding.chWake(this.handle, 1);
+        }
+        return len;
+      }
+      // Another consumer took it: our copy may be torn, throw it away.
+    }
+    return this.fail(EBADMSG, 'channelReceive');
+  }
+
+  /**
+   * channel.h's try_send with the lock tried once: SENT, FULL, LOCK_BUSY
+   * (the caller waits for it natively). Throws EIDRM, ECORRUPT. `length` is
+   * at most maxMessage (checked by the caller).
+   */
+  trySend(source: Uint8Array): number {
+    if (this.removed()) this.fail(EIDRM, 'channelSend');
+    if (!this.canLock) return LOCK_BUSY;
+    const i32 = this.i32;
+    const w = Atomics.load(i32, SEND_LOCK);
+    if (lockWordCorrupt(w)) this.fail(EBADMSG, 'channelSend');
+    if (w !== 0 || !takeLockRecord(i32, SEND_LOCK)) {
+      if (lockWordCorrupt(Atomics.load(i32, SEND_LOCK))) this.fail(EBADMSG, 'channelSend');
+      return LOCK_BUSY;
+    }
+    let r: number;
+    try {
+      // Removed while we took the lock: publish nothing into a removed channel.
+      r = this.removed() ? -1 : this.writeLocked(source);
+    } finally {
+      if (!releaseLockRecord(i32, SEND_LOCK)) this.unlockContended();
+    }
+    if (r === -1) this.fail(EIDRM, 'channelSend');
+    if (r === SENT) {
+      const u32 = this.u32;
+      if (Atomics.load(u32, DATA_SLEEP) !== 0 && Atomics.exchange(u32, DATA_SLEEP, 0) !== 0) {
+        Atomics.add(u32, DATA_SEQ, 1);
+        binding.chWake(this.handle, 0);
+      }
+    }
+    return r;
+  }
+
+  // WAITERS set (a producer sleeps on the lock), or the word was overwritten: native release.
+  private unlockContended(): void {
+    const r = binding.chUnlockSend(this.handle);
+    if (r === C.LOCK.EUCLEAN) this.fail(EBADMSG, 'channelSend');
+    // EPERM: taken over by another process, which took us for dead: what we
+    // wrote is published or not, as for a killed producer.
+  }
+
+  // channel.h's write_locked: SENT, FULL; throws ECORRUPT.
+  private writeLocked(source: Uint8Array): number {
+    const cap = this.capacity;
+    const length = source.byteLength;
+    const need = 8 + ((length + 7) & ~7);
+    const big = this.big;
+    let t = Atomics.load(big, TAIL64);
+    let h = this.headSeen;
+    let index = Number(t % this.cap);
+    let pad = index + need > cap ? cap - index : 0;
+    // Room judged against the last head read first (channel.h: head only
+    // grows, an old head under-states the room); head is read again only
+    // when that does not fit or the pair looks wrong.
+    if (h > t || t - h > this.cap || ((h | t) & 7n) !== 0n || cap - Number(t - h) < pad + need) {
+      const p = this.positions();
+      if (p === undefined) return this.fail(EBADMSG, 'channelSend');
+      h = p[0];
+      t = p[1];
+      this.headSeen = h;
+      index = Number(t % this.cap);
+      pad = index + need > cap ? cap - index : 0;
+    }
+    if (cap - Number(u64(t - h)) < pad + need) return FULL;
+    const u32 = this.u32;
+    let at = HEADER + index;
+    if (pad !== 0) {
+      u32[at >>> 2] = pad - 8;
+      u32[(at >>> 2) + 1] = TAG_PADDING;
+      at = HEADER;
+    }
+    u32[at >>> 2] = length;
+    u32[(at >>> 2) + 1] = TAG_MESSAGE;
+    if (length !== 0) this.u8.set(source, at + 8);
+    // Publish: consumers see the records only now, complete.
+    Atomics.store(big, TAIL64, u64(t + BigInt(pad + need)));
+    const cpu = this.refreshCpu();
+    if (Atomics.load(u32, PRODUCER_CPU) !== cpu) Atomics.store(u32, PRODUCER_CPU, cpu);
+    return SENT;
+  }
+}
