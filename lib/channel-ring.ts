@@ -20,7 +20,7 @@
  * Atomics are real 64-bit atomic instructions: no tearing, at the price of a
  * BigInt per access.
  */
-import { constants as osConstants } from 'node:os';
+import { constants as osConstants, endianness } from 'node:os';
 import { binding } from './addon';
 import type { ChannelHandle } from './binding';
 import { SysvIpcError, type SysvIpcErrorContext } from './errors';
@@ -40,6 +40,10 @@ const SPACE_SEQ = 136 / 4;
 const SPACE_SLEEP = 140 / 4;
 const CONSUMER_CPU = 144 / 4;
 const HEADER = 256;
+// The low 32-bit halves of tail and head: a move of either shows there (the
+// spin watches them; it never takes a value from them).
+const TAIL_LO = endianness() === 'LE' ? 64 / 4 : 64 / 4 + 1;
+const HEAD_LO = endianness() === 'LE' ? 128 / 4 : 128 / 4 + 1;
 const TAG_MESSAGE = 0x31434552; // "REC1"
 const TAG_PADDING = 0x31444150; // "PAD1"
 const STATE_REMOVED = 1;
@@ -134,6 +138,38 @@ export class ChannelRing {
   /** Look at the CPU again at the next message (after a park: the thread may have moved). */
   notePark(): void {
     this.cpuCountdown = 0;
+  }
+
+  /**
+   * The spin of a waiter, in JavaScript (channel.h's spin_until): while the
+   * side it waits for (`receiving`: the producers, else the consumers) last
+   * ran on another CPU, watch the position that side moves (tail, head) with
+   * loads alone, for at most `spinNs`. True: it moved (try again); false:
+   * the spin is over, or the peer shares this CPU or is unknown, where
+   * spinning would starve it: the caller goes native (which yields, then
+   * parks on the futex). The hint may be stale: a wrong "elsewhere" costs at
+   * most this spin. Atomics.load is not hoisted out of the loop
+   * (scripts/atomics-disasm.sh).
+   */
+  spin(receiving: boolean, spinNs: number): boolean {
+    if (spinNs <= 0) return false;
+    const u32 = this.u32;
+    const hint = receiving ? PRODUCER_CPU : CONSUMER_CPU;
+    const cpu = binding.currentCpu(); // once per spin: this thread may have moved since the last message
+    this.cpu = cpu;
+    const peer = Atomics.load(u32, hint);
+    if (peer === 0 || cpu === 0 || peer === cpu) return false;
+    const at = receiving ? TAIL_LO : HEAD_LO;
+    const seen = Atomics.load(u32, at);
+    const end = performance.now() + spinNs / 1e6;
+    for (let i = 1; ; i++) {
+      if (Atomics.load(u32, at) !== seen) return true;
+      if ((i & 255) === 0) {
+        if ((Atomics.load(u32, STATE) & STATE_REMOVED) !== 0) return true; // the try reports EIDRM
+        const now = Atomics.load(u32, hint);
+        if (now === 0 || now === cpu || performance.now() >= end) return false;
+      }
+    }
   }
 
   /**

@@ -39,6 +39,11 @@ export const CHANNEL_DEFAULT_CAPACITY = 1 << 20;
 // SYSV_IPC_CHANNEL_JS=0, which keeps every call native (as before).
 const JS_HOT_PATH = process.env.SYSV_IPC_CHANNEL_JS !== '0';
 
+// How long a sync call spins in JavaScript (while the peer runs on another
+// CPU) before the native call, which spins again (yielding) and parks: the
+// addon's kSyncSpinNs.
+const SYNC_SPIN_NS = 100000;
+
 // A Uint8Array over `length` bytes of `view` from `offset` (no copy).
 function bytesOf(view: ArrayBufferView, offset: number, length: number): Uint8Array {
   return view instanceof Uint8Array && offset === 0 && length === view.byteLength
@@ -325,7 +330,10 @@ export class Channel extends IpcHandle {
         const js = this.jsSend(body, offset, length);
         if (js === true) return undefined;
         if (js === false && spinNs === 0) return WOULD_BLOCK;
-        return binding.chSend(handle, body, offset, length, C.IPC_NOWAIT, spinNs) ? undefined : WOULD_BLOCK;
+        const t0 = performance.now();
+        if (js === false && this.jsSpinSend(body, offset, length, spinNs)) return undefined;
+        const left = Math.max(0, Math.round(spinNs - (performance.now() - t0) * 1e6));
+        return binding.chSend(handle, body, offset, length, C.IPC_NOWAIT, left) ? undefined : WOULD_BLOCK;
       },
       park: (waitId) => binding.chSendAsync(handle, body, offset, length, timeout, waitId),
       parked: () => undefined,
@@ -383,8 +391,10 @@ export class Channel extends IpcHandle {
       options === undefined ? -1 : check.timeout('options.timeout', check.options('options', options).timeout);
     let sent: boolean;
     try {
+      const js = this.jsSend(body, offset, length);
       sent =
-        this.jsSend(body, offset, length) === true ||
+        js === true ||
+        (js === false && timeout !== 0 && this.jsSpinSend(body, offset, length, SYNC_SPIN_NS)) ||
         binding.chSend(handle, body, offset, length, syncWaitFlags(timeout), timeout);
     } catch (err) {
       throw withContext(err, this.state.context); // EIDRM, …: the addon's error knows no key or id
@@ -412,7 +422,11 @@ export class Channel extends IpcHandle {
         attempt: (spinNs) => {
           const js = this.jsReceive();
           if (js !== null || spinNs === 0) return js ?? WOULD_BLOCK;
-          return binding.chReceiveBuffer(handle, C.IPC_NOWAIT, spinNs) ?? WOULD_BLOCK;
+          const t0 = performance.now();
+          const spun = this.jsSpinReceive(spinNs);
+          if (spun !== null) return spun;
+          const left = Math.max(0, Math.round(spinNs - (performance.now() - t0) * 1e6));
+          return binding.chReceiveBuffer(handle, C.IPC_NOWAIT, left) ?? WOULD_BLOCK;
         },
         // The parked wait takes nothing; `parked` takes the message here, on
         // the JS thread, so a worker terminated meanwhile consumes nothing.
@@ -425,6 +439,47 @@ export class Channel extends IpcHandle {
       });
     } catch (err) {
       return Promise.reject(err);
+    }
+  }
+
+  // JS tries with the JS spin between them, for at most spinNs: the message,
+  // or null (the spin is over, or the producers share this CPU: go native).
+  private jsSpinReceive(spinNs: number): Buffer | null {
+    const ring = this.#ring;
+    if (ring === null) return null;
+    const end = performance.now() + spinNs / 1e6;
+    for (;;) {
+      const left = (end - performance.now()) * 1e6;
+      if (!ring.spin(true, left)) return null;
+      const m = this.jsReceive();
+      if (m !== null) return m;
+    }
+  }
+
+  // As jsSpinReceive, into `into`: chReceive's result (-1: go native).
+  private jsSpinReceiveInto(into: ArrayBufferView, spinNs: number): number {
+    const ring = this.#ring;
+    if (ring === null) return -1;
+    const end = performance.now() + spinNs / 1e6;
+    for (;;) {
+      const left = (end - performance.now()) * 1e6;
+      if (!ring.spin(true, left)) return -1;
+      const n = this.jsReceiveInto(into);
+      if (n !== -1) return n;
+    }
+  }
+
+  // As jsSpinReceive for a send: true sent; false: go native.
+  private jsSpinSend(body: ArrayBufferView, offset: number, length: number, spinNs: number): boolean {
+    const ring = this.#ring;
+    if (ring === null) return false;
+    const end = performance.now() + spinNs / 1e6;
+    for (;;) {
+      const left = (end - performance.now()) * 1e6;
+      if (!ring.spin(false, left)) return false;
+      const r = this.jsSend(body, offset, length);
+      if (r === undefined) return false; // the lock is busy: native waits for it
+      if (r) return true;
     }
   }
 
@@ -466,7 +521,10 @@ export class Channel extends IpcHandle {
     // stop and lose the message.
     let message: Buffer | null;
     try {
-      message = this.jsReceive() ?? binding.chReceiveBuffer(handle, syncWaitFlags(timeout), timeout);
+      message =
+        this.jsReceive() ??
+        (timeout !== 0 ? this.jsSpinReceive(SYNC_SPIN_NS) : null) ??
+        binding.chReceiveBuffer(handle, syncWaitFlags(timeout), timeout);
     } catch (err) {
       throw withContext(err, this.state.context);
     }
@@ -506,7 +564,12 @@ export class Channel extends IpcHandle {
         // (see receiveSync); n <= -2: too long for `into`, nothing taken.
         attempt: (spinNs) => {
           let n = this.jsReceiveInto(into);
-          if (n === -1 && spinNs > 0) n = binding.chReceive(handle, into, C.IPC_NOWAIT, spinNs);
+          if (n === -1 && spinNs > 0) {
+            const t0 = performance.now();
+            n = this.jsSpinReceiveInto(into, spinNs);
+            const left = Math.max(0, Math.round(spinNs - (performance.now() - t0) * 1e6));
+            if (n === -1) n = binding.chReceive(handle, into, C.IPC_NOWAIT, left);
+          }
           return n >= 0 ? n : n === -1 ? WOULD_BLOCK : this.intoResult(n, into);
         },
         park: (waitId, left) => binding.chReceiveAsync(handle, into.byteLength, left, waitId),
@@ -546,6 +609,7 @@ export class Channel extends IpcHandle {
     let n: number;
     try {
       n = this.#ring === null ? -1 : this.jsReceiveInto(into);
+      if (n === -1 && timeout !== 0) n = this.jsSpinReceiveInto(into, SYNC_SPIN_NS);
       if (n === -1) n = binding.chReceive(handle, into, syncWaitFlags(timeout), timeout);
     } catch (err) {
       throw withContext(err, this.state.context);
