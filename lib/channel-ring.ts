@@ -16,9 +16,18 @@
  * read with Atomics.load here: two seq_cst loads are never reordered (x64:
  * plain loads, TSO; arm64: ldar, RCsc), which is what the fence gives.
  *
- * 64-bit head and tail are read and written through a BigUint64Array, whose
- * Atomics are real 64-bit atomic instructions: no tearing, at the price of a
- * BigInt per access.
+ * 64-bit head and tail, without a BigInt per read: a position is read as
+ * its high half, its low half, its high half again (three seq_cst 32-bit
+ * loads) and taken when the two high halves agree. Every writer stores a
+ * position whole (a 64-bit atomic store or CAS: channel.h, and the
+ * BigUint64Array Atomics here), and a position only grows, so equal high
+ * halves before and after mean the high half did not change across the low
+ * half's load: the pair is a value the position had. (Garbage from another
+ * process may not grow; then the pair is garbage too, and is checked as any
+ * value read from the segment.) Positions are handled as Numbers while below
+ * 2^52 (4 PiB through one channel); beyond, `outOfRange` sends this channel
+ * to the native path for good. The CAS of head and the store of tail stay
+ * 64-bit (BigUint64Array): one BigInt each.
  */
 import { constants as osConstants, endianness } from 'node:os';
 import { binding } from './addon';
@@ -63,9 +72,9 @@ export const LOCK_BUSY = 2;
 /** tryReceive's outcomes besides a length (>= 0) or a throw; -2 - n: too long for the target. */
 export const EMPTY = -1;
 
-function u64(n: bigint): bigint {
-  return BigInt.asUintN(64, n);
-}
+const TWO32 = 4294967296;
+// A high half from which a position is no longer an exact Number after an addition of up to the capacity.
+const HI_LIMIT = 0x100000; // 2^20: positions below 2^52
 
 /**
  * One attachment's ring, in JavaScript. Everything behind `u8`/`u32`/`big` is
@@ -78,14 +87,18 @@ export class ChannelRing {
   private readonly i32: Int32Array;
   private readonly big: BigUint64Array;
   private readonly capacity: number;
-  private readonly cap: bigint;
   private readonly maxMessage: number;
   private readonly handle: ChannelHandle;
   private readonly context: SysvIpcErrorContext;
   // Whether this process's start time could be read: without it the send lock is native's.
   private readonly canLock: boolean;
   // The last head a producer of this object read (channel.h's head_seen).
-  private headSeen = 0n;
+  private headSeen = 0;
+  // positions()'s result.
+  private ph = 0;
+  private pt = 0;
+  /** A position reached 2^52 (or garbage said so): this channel's calls go native from now on. */
+  outOfRange = false;
   private cpu = 0;
   private cpuCountdown = 0;
   /** The Buffer tryReceive(undefined) filled. */
@@ -104,7 +117,6 @@ export class ChannelRing {
     this.i32 = new Int32Array(view, 0, HEADER / 4);
     this.big = new BigUint64Array(view, 0, HEADER / 8);
     this.capacity = capacity;
-    this.cap = BigInt(capacity);
     this.maxMessage = maxMessage;
     this.handle = handle;
     this.context = context;
@@ -173,18 +185,44 @@ export class ChannelRing {
   }
 
   /**
-   * channel.h's positions(): [head, tail] checked (tail - head within
-   * [0, capacity], both 8-aligned), or undefined when corrupt.
+   * The position whose low half is u32[lo] (see the file's comment): a
+   * Number, or -1 when the high half kept moving (garbage) or reached
+   * HI_LIMIT (then outOfRange is set).
    */
-  private positions(): [bigint, bigint] | undefined {
-    const big = this.big;
+  private read64(lo: number): number {
+    const u32 = this.u32;
+    const hiAt = lo ^ 1; // the other half of the 8-byte word, either endianness
     for (let i = 0; i < 64; i++) {
-      const h = Atomics.load(big, HEAD64);
-      const t = Atomics.load(big, TAIL64);
-      if (((h | t) & 7n) === 0n && u64(t - h) <= this.cap) return [h, t];
-      if (Atomics.load(big, HEAD64) === h) break;
+      const hi = Atomics.load(u32, hiAt);
+      const low = Atomics.load(u32, lo);
+      if (Atomics.load(u32, hiAt) !== hi) continue;
+      if (hi >= HI_LIMIT) {
+        this.outOfRange = true;
+        return -1;
+      }
+      return hi * TWO32 + low;
     }
-    return undefined;
+    return -1;
+  }
+
+  /**
+   * channel.h's positions(): head and tail (in ph, pt), checked (tail - head
+   * within [0, capacity], both 8-aligned); false when corrupt or outOfRange.
+   */
+  private positions(): boolean {
+    for (let i = 0; i < 64; i++) {
+      // head first: it only grows, so a later tail is never behind it.
+      const h = this.read64(HEAD_LO);
+      const t = h < 0 ? -1 : this.read64(TAIL_LO);
+      if (this.outOfRange) return false;
+      if (h >= 0 && t >= 0 && h % 8 === 0 && t % 8 === 0 && t - h >= 0 && t - h <= this.capacity) {
+        this.ph = h;
+        this.pt = t;
+        return true;
+      }
+      if (h >= 0 && this.read64(HEAD_LO) === h) break;
+    }
+    return false;
   }
 
   /**
@@ -200,16 +238,18 @@ export class ChannelRing {
     const cap = this.capacity;
     const cpu = this.refreshCpu();
     for (let tries = 0; tries < MAX_RETRIES; tries++) {
-      const p = this.positions();
-      if (p === undefined) return this.fail(this.removed() ? EIDRM : EBADMSG, 'channelReceive');
-      const h = p[0];
-      const t = p[1];
+      if (!this.positions()) {
+        if (this.outOfRange) return EMPTY; // the caller goes native
+        return this.fail(this.removed() ? EIDRM : EBADMSG, 'channelReceive');
+      }
+      const h = this.ph;
+      const t = this.pt;
       if (h === t) {
         if (this.removed()) this.fail(EIDRM, 'channelReceive');
         return EMPTY;
       }
-      const index = Number(h % this.cap);
-      const avail = Number(t - h); // <= capacity: checked
+      const index = h % cap;
+      const avail = t - h; // <= capacity: checked
       // The record header may be rewritten under us once another consumer
       // moves head: every check below that fails is re-judged against head.
       // Atomics loads: seq_cst, so the re-check's load of head is not
@@ -220,17 +260,17 @@ export class ChannelRing {
       if (tag === TAG_PADDING) {
         const step = len + 8;
         if (index + step !== cap || step > avail) {
-          if (Atomics.load(big, HEAD64) !== h) continue;
+          if (this.read64(HEAD_LO) !== h) continue;
           return this.fail(EBADMSG, 'channelReceive');
         }
         // Skip the padding; whoever wins the CAS, the next turn reads at 0.
-        Atomics.compareExchange(big, HEAD64, h, u64(h + BigInt(step)));
+        Atomics.compareExchange(big, HEAD64, BigInt(h), BigInt(h + step));
         continue;
       }
       let step = 0;
       if (tag === TAG_MESSAGE && len <= this.maxMessage) step = 8 + ((len + 7) & ~7);
       if (step === 0 || step > avail || index + step > cap) {
-        if (Atomics.load(big, HEAD64) !== h) continue;
+        if (this.read64(HEAD_LO) !== h) continue;
         return this.fail(EBADMSG, 'channelReceive');
       }
       let into = target;
@@ -238,16 +278,18 @@ export class ChannelRing {
         into = Buffer.allocUnsafe(len);
       } else if (len > into.byteLength) {
         // Only report it if the record was still ours to read.
-        if (Atomics.load(big, HEAD64) !== h) continue;
+        if (this.read64(HEAD_LO) !== h) continue;
         return -2 - len;
       }
       if (len !== 0) into.set(u8.subarray(at + 8, at + 8 + len));
-      if (Atomics.compareExchange(big, HEAD64, h, u64(h + BigInt(step))) === h) {
+      const expected = BigInt(h);
+      if (Atomics.compareExchange(big, HEAD64, expected, BigInt(h + step)) === expected) {
         // Taken. From here to the return, no JavaScript function is called
         // (a worker's termination takes effect at one, and would lose the
         // message): Atomics builtins and the addon's wake only.
         if (target === undefined) this.taken = into as Buffer;
-        if (Atomics.load(u32, CONSUMER_CPU) !== cpu) Atomics.store(u32, CONSUMER_CPU, cpu);
+        // The hint: relaxed in channel.h, a plain aligned 32-bit access here.
+        if (u32[CONSUMER_CPU] !== cpu) u32[CONSUMER_CPU] = cpu;
         if (Atomics.load(u32, SPACE_SLEEP) !== 0 && Atomics.exchange(u32, SPACE_SLEEP, 0) !== 0) {
           Atomics.add(u32, SPACE_SEQ, 1);
           binding.chWake(this.handle, 1);
@@ -266,11 +308,11 @@ export class ChannelRing {
    */
   trySend(source: Uint8Array): number {
     if (this.removed()) this.fail(EIDRM, 'channelSend');
-    if (!this.canLock) return LOCK_BUSY;
+    if (!this.canLock || this.outOfRange) return LOCK_BUSY;
     const i32 = this.i32;
-    const w = Atomics.load(i32, SEND_LOCK);
-    if (lockWordCorrupt(w)) this.fail(EBADMSG, 'channelSend');
-    if (w !== 0 || !takeLockRecord(i32, SEND_LOCK)) {
+    // lock.h's try loads the word first; a CAS from 0 fails on any other
+    // word, corrupt ones included, which are then reported as there.
+    if (!takeLockRecord(i32, SEND_LOCK)) {
       if (lockWordCorrupt(Atomics.load(i32, SEND_LOCK))) this.fail(EBADMSG, 'channelSend');
       return LOCK_BUSY;
     }
@@ -306,24 +348,29 @@ export class ChannelRing {
     const length = source.byteLength;
     const need = 8 + ((length + 7) & ~7);
     const big = this.big;
-    let t = Atomics.load(big, TAIL64);
+    // tail with plain loads: only the send lock's holder (us) stores it, and
+    // the lock's CAS (acquire) ordered the last holder's store before these.
+    const u32 = this.u32;
+    const hi = u32[TAIL_LO ^ 1]!;
+    let t = hi < HI_LIMIT ? hi * TWO32 + u32[TAIL_LO]! : -1;
     let h = this.headSeen;
-    let index = Number(t % this.cap);
+    let index = t % cap;
     let pad = index + need > cap ? cap - index : 0;
     // Room judged against the last head read first (channel.h: head only
     // grows, an old head under-states the room); head is read again only
     // when that does not fit or the pair looks wrong.
-    if (h > t || t - h > this.cap || ((h | t) & 7n) !== 0n || cap - Number(t - h) < pad + need) {
-      const p = this.positions();
-      if (p === undefined) return this.fail(EBADMSG, 'channelSend');
-      h = p[0];
-      t = p[1];
+    if (t < 0 || h > t || t - h > cap || h % 8 !== 0 || t % 8 !== 0 || cap - (t - h) < pad + need) {
+      if (!this.positions()) {
+        if (this.outOfRange) return LOCK_BUSY; // the caller goes native
+        return this.fail(EBADMSG, 'channelSend');
+      }
+      h = this.ph;
+      t = this.pt;
       this.headSeen = h;
-      index = Number(t % this.cap);
+      index = t % cap;
       pad = index + need > cap ? cap - index : 0;
     }
-    if (cap - Number(u64(t - h)) < pad + need) return FULL;
-    const u32 = this.u32;
+    if (cap - (t - h) < pad + need) return FULL;
     let at = HEADER + index;
     if (pad !== 0) {
       u32[at >>> 2] = pad - 8;
@@ -334,9 +381,9 @@ export class ChannelRing {
     u32[(at >>> 2) + 1] = TAG_MESSAGE;
     if (length !== 0) this.u8.set(source, at + 8);
     // Publish: consumers see the records only now, complete.
-    Atomics.store(big, TAIL64, u64(t + BigInt(pad + need)));
+    Atomics.store(big, TAIL64, BigInt(t + pad + need));
     const cpu = this.refreshCpu();
-    if (Atomics.load(u32, PRODUCER_CPU) !== cpu) Atomics.store(u32, PRODUCER_CPU, cpu);
+    if (u32[PRODUCER_CPU] !== cpu) u32[PRODUCER_CPU] = cpu; // relaxed hint: a plain access
     return SENT;
   }
 }

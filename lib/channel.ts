@@ -191,7 +191,9 @@ export class Channel extends IpcHandle {
     const ring = this.#ring;
     if (ring === null) return undefined;
     const r = ring.trySend(bytesOf(body, offset, length));
-    return r === LOCK_BUSY ? undefined : r === SENT;
+    if (r !== LOCK_BUSY) return r === SENT;
+    if (ring.outOfRange) this.#ring = null; // positions beyond 2^52: native from now on
+    return undefined;
   }
 
   private static geometry(o: Partial<ChannelCreateOptions>): { capacity: number; maxMessageSize: number } {
@@ -488,14 +490,20 @@ export class Channel extends IpcHandle {
   private jsReceive(): Buffer | null {
     const ring = this.#ring;
     if (ring === null) return binding.chReceiveBuffer(this.attached(), C.IPC_NOWAIT, 0);
-    return ring.tryReceive(undefined) === EMPTY ? null : ring.taken!;
+    if (ring.tryReceive(undefined) !== EMPTY) return ring.taken!;
+    if (!ring.outOfRange) return null;
+    this.#ring = null; // positions beyond 2^52: native from now on
+    return binding.chReceiveBuffer(this.attached(), C.IPC_NOWAIT, 0);
   }
 
   // The JS try of a receive into `into`: chReceive's result (length, -1, -2 - n).
   private jsReceiveInto(into: ArrayBufferView): number {
     const ring = this.#ring;
     if (ring === null) return binding.chReceive(this.attached(), into, C.IPC_NOWAIT, 0);
-    return ring.tryReceive(bytesOf(into, 0, into.byteLength));
+    const n = ring.tryReceive(bytesOf(into, 0, into.byteLength));
+    if (n !== EMPTY || !ring.outOfRange) return n;
+    this.#ring = null; // positions beyond 2^52: native from now on
+    return binding.chReceive(this.attached(), into, C.IPC_NOWAIT, 0);
   }
 
   /** Receives without waiting: `undefined` if the ring is empty. */

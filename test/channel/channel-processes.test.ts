@@ -608,6 +608,40 @@ describe('the JavaScript hot path (lib/channel-ring.ts) against C peers', () => 
     }
   });
 
+  test.each([
+    ['across 2^32 (the high half of head and tail changes)', 2n ** 32n - 256n],
+    ['beyond 2^52 (the JavaScript path hands the channel to the native one)', 2n ** 60n - 256n],
+    ['across 2^64 (the positions wrap)', 2n ** 64n - 256n],
+  ])('positions %s: every message arrives intact and in order', (_name, start) => {
+    const ch = track(Channel.create({ capacity: 1024, maxMessageSize: 256 }));
+    const shm = SharedMemory.fromId(ch.id);
+    try {
+      const positions = new BigUint64Array(shm.arrayBuffer, 0, 32);
+      positions[8] = start; // tail (byte 64)
+      positions[16] = start; // head (byte 128): an empty ring
+      const into = Buffer.alloc(256);
+      for (let i = 0; i < 300; i++) {
+        const len = 1 + ((i * 37) % 200);
+        const sent = Buffer.alloc(len, i & 255);
+        if (i % 2 === 0) {
+          expect(ch.trySend(sent)).toBe(true);
+          expect(ch.trySendFrom(sent)).toBe(true);
+          expect(ch.tryReceive()).toEqual(sent);
+        } else {
+          ch.sendSync(sent);
+          ch.sendFromSync(sent);
+          expect(ch.receiveSync()).toEqual(sent);
+        }
+        expect(ch.tryReceiveInto(into)).toBe(len);
+        expect(into.subarray(0, len)).toEqual(sent);
+      }
+      expect(ch.tryReceive()).toBeUndefined();
+      expect(BigInt.asUintN(64, positions[8]! - start)).toBeGreaterThan(1024n); // it went round the ring
+    } finally {
+      shm.detach();
+    }
+  });
+
   test('a corrupt record: the JavaScript and the native try report the same code and message', async () => {
     const ch = track(Channel.create({ capacity: 4096, maxMessageSize: 1000 }));
     const shm = SharedMemory.fromId(ch.id);
