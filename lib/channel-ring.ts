@@ -30,6 +30,7 @@
  * 64-bit (BigUint64Array): one BigInt each.
  */
 import { constants as osConstants, endianness } from 'node:os';
+import { isMainThread } from 'node:worker_threads';
 import { binding } from './addon';
 import type { ChannelHandle } from './binding';
 import { SysvIpcError, type SysvIpcErrorContext } from './errors';
@@ -90,7 +91,13 @@ export class ChannelRing {
   private readonly maxMessage: number;
   private readonly handle: ChannelHandle;
   private readonly context: SysvIpcErrorContext;
-  // Whether this process's start time could be read: without it the send lock is native's.
+  // Whether JavaScript may take the send lock: on the main thread only, and
+  // when this process's start time could be read. A worker's JavaScript can
+  // be terminated at any function call (worker.terminate()), also between
+  // the take and the release: the lock would then stay held under this live
+  // pid, and every producer in every process would wait until this process
+  // exits. The native send holds it within one C call, which termination
+  // does not interrupt; workers use that.
   private readonly canLock: boolean;
   // The last head a producer of this object read (channel.h's head_seen).
   private headSeen = 0;
@@ -120,9 +127,9 @@ export class ChannelRing {
     this.maxMessage = maxMessage;
     this.handle = handle;
     this.context = context;
-    let canLock = true;
+    let canLock = isMainThread;
     try {
-      identifyLockHolder();
+      if (canLock) identifyLockHolder();
     } catch {
       canLock = false;
     }
