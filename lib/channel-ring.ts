@@ -97,7 +97,11 @@ export class ChannelRing {
   // the take and the release: the lock would then stay held under this live
   // pid, and every producer in every process would wait until this process
   // exits. The native send holds it within one C call, which termination
-  // does not interrupt; workers use that.
+  // does not interrupt; workers use that. On the main thread the same can
+  // happen only through vm's `timeout`/`breakOnSigint` (which terminate the
+  // main thread's JavaScript) or a stack overflow inside the locked region:
+  // not handled (a trySend from code run with those options, or at the
+  // stack's very end, may leave the lock held until this process exits).
   private readonly canLock: boolean;
   // The last head a producer of this object read (channel.h's head_seen).
   private headSeen = 0;
