@@ -31,7 +31,8 @@
         "native/futex.cc",
         "native/liveness.cc",
         "native/fast_mutex.cc",
-        "native/channel.cc"
+        "native/channel.cc",
+        "native/cpu.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "include"],
       "defines": [

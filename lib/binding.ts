@@ -377,6 +377,16 @@ export interface Binding {
   fastMutexRelease(handle: ShmHandle, offset: number): number;
   /** tryLock's takeover: LOCK.TAKE_OVER_TAKEN from a holder that is gone (or a zombie), TAKE_OVER_NONE, or CORRUPT (record). */
   fastMutexTakeOver(handle: ShmHandle, offset: number): TakeOverResult;
+
+  // ---- Channel's JavaScript hot path (lib/channel-ring.ts; native/channel.cc, native/cpu.cc)
+  /** An ArrayBuffer over the whole channel segment (the same one each call); chClose detaches it. */
+  chView(handle: ChannelHandle): ArrayBuffer;
+  /** FUTEX_WAKE of every sleeper of one side: 0 consumers (data_seq), 1 producers (space_seq). */
+  chWake(handle: ChannelHandle, side: number): void;
+  /** lock.h's release of the channel's send lock (wakes a sleeper): 0, LOCK.EPERM or LOCK.EUCLEAN. */
+  chUnlockSend(handle: ChannelHandle): number;
+  /** 1 + the CPU this thread runs on (sched_getcpu), 0 if unknown. */
+  currentCpu(): number;
 }
 
 function load(): Binding {

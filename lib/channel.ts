@@ -28,12 +28,29 @@ import * as check from './validate';
 import { parseOpen } from './open-options';
 import { HandleState, IpcHandle } from './ipc-handle';
 import { SpinBudget, WOULD_BLOCK, syncWaitFlags, type WaitOptions } from './waits';
+import { ChannelRing, EMPTY, LOCK_BUSY, SENT } from './channel-ring';
 
 const C = binding.constants;
 const { WOULD_BLOCK: RECEIVE_WOULD_BLOCK, TOO_LONG } = C.RECEIVE;
 
 /** Default ring size: 1 MiB. */
 export const CHANNEL_DEFAULT_CAPACITY = 1 << 20;
+
+// The JavaScript hot path (lib/channel-ring.ts, issue 25): on unless
+// SYSV_IPC_CHANNEL_JS=0, which keeps every call native (as before).
+const JS_HOT_PATH = process.env.SYSV_IPC_CHANNEL_JS !== '0';
+
+// How long a sync call spins in JavaScript (while the peer runs on another
+// CPU) before the native call, which spins again (yielding) and parks: the
+// addon's kSyncSpinNs.
+const SYNC_SPIN_NS = 100000;
+
+// A Uint8Array over `length` bytes of `view` from `offset` (no copy).
+function bytesOf(view: ArrayBufferView, offset: number, length: number): Uint8Array {
+  return view instanceof Uint8Array && offset === 0 && length === view.byteLength
+    ? view
+    : new Uint8Array(view.buffer, view.byteOffset + offset, length);
+}
 
 const OPEN_CREATE = 1;
 const OPEN_EXCLUSIVE = 2;
@@ -148,6 +165,9 @@ export class Channel extends IpcHandle {
   private handle: ChannelHandle | null;
   private readonly sendSpin = new SpinBudget();
   private readonly receiveSpin = new SpinBudget();
+  // The JavaScript hot path over the segment, or null (switched off, closed).
+  // #private: no user code can reach (and transfer) its ArrayBuffer.
+  #ring: ChannelRing | null = null;
 
   private constructor(raw: RawChannelOpen, key: Key) {
     super(new HandleState(raw.id, key, 'channel'));
@@ -155,6 +175,26 @@ export class Channel extends IpcHandle {
     this.capacity = raw.capacity;
     this.maxMessageSize = raw.maxMessageSize;
     this.created = raw.created === true;
+    if (JS_HOT_PATH) {
+      this.#ring = new ChannelRing(
+        binding.chView(raw.handle),
+        raw.capacity,
+        raw.maxMessageSize,
+        raw.handle,
+        this.state.context,
+      );
+    }
+  }
+
+  // The JS try of a send: true sent, false full; undefined: the lock is busy
+  // (or no JS path), the native path decides.
+  private jsSend(body: ArrayBufferView, offset: number, length: number): boolean | undefined {
+    const ring = this.#ring;
+    if (ring === null) return undefined;
+    const r = ring.trySend(bytesOf(body, offset, length));
+    if (r !== LOCK_BUSY) return r === SENT;
+    if (ring.outOfRange) this.#ring = null; // positions beyond 2^52: native from now on
+    return undefined;
   }
 
   private static geometry(o: Partial<ChannelCreateOptions>): { capacity: number; maxMessageSize: number } {
@@ -289,8 +329,15 @@ export class Channel extends IpcHandle {
       timeout,
       signal: check.signal('options.signal', options?.signal),
       spin: this.sendSpin,
-      attempt: (spinNs) =>
-        binding.chSend(handle, body, offset, length, C.IPC_NOWAIT, spinNs) ? undefined : WOULD_BLOCK,
+      attempt: (spinNs) => {
+        const js = this.jsSend(body, offset, length);
+        if (js === true) return undefined;
+        if (js === false && spinNs === 0) return WOULD_BLOCK;
+        const t0 = performance.now();
+        if (js === false && this.jsSpinSend(body, offset, length, spinNs)) return undefined;
+        const left = Math.max(0, Math.round(spinNs - (performance.now() - t0) * 1e6));
+        return binding.chSend(handle, body, offset, length, C.IPC_NOWAIT, left) ? undefined : WOULD_BLOCK;
+      },
       park: (waitId) => binding.chSendAsync(handle, body, offset, length, timeout, waitId),
       parked: () => undefined,
     });
@@ -302,7 +349,7 @@ export class Channel extends IpcHandle {
     const body = sendBytes(data);
     this.checkSize(body.byteLength);
     try {
-      return binding.chSend(handle, body, 0, body.byteLength, C.IPC_NOWAIT, 0);
+      return this.jsSend(body, 0, body.byteLength) ?? binding.chSend(handle, body, 0, body.byteLength, C.IPC_NOWAIT, 0);
     } catch (err) {
       throw withContext(err, this.state.context); // EIDRM, …: the addon's error knows no key or id
     }
@@ -314,7 +361,7 @@ export class Channel extends IpcHandle {
     const [off, len] = this.range(source, offset, length);
     this.checkSize(len);
     try {
-      return binding.chSend(handle, source, off, len, C.IPC_NOWAIT, 0);
+      return this.jsSend(source, off, len) ?? binding.chSend(handle, source, off, len, C.IPC_NOWAIT, 0);
     } catch (err) {
       throw withContext(err, this.state.context);
     }
@@ -347,7 +394,11 @@ export class Channel extends IpcHandle {
       options === undefined ? -1 : check.timeout('options.timeout', check.options('options', options).timeout);
     let sent: boolean;
     try {
-      sent = binding.chSend(handle, body, offset, length, syncWaitFlags(timeout), timeout);
+      const js = this.jsSend(body, offset, length);
+      sent =
+        js === true ||
+        (js === false && timeout !== 0 && this.jsSpinSend(body, offset, length, SYNC_SPIN_NS)) ||
+        binding.chSend(handle, body, offset, length, syncWaitFlags(timeout), timeout);
     } catch (err) {
       throw withContext(err, this.state.context); // EIDRM, …: the addon's error knows no key or id
     }
@@ -371,11 +422,22 @@ export class Channel extends IpcHandle {
         timeout,
         signal: check.signal('options.signal', options?.signal),
         spin: this.receiveSpin,
-        attempt: (spinNs) => binding.chReceiveBuffer(handle, C.IPC_NOWAIT, spinNs) ?? WOULD_BLOCK,
+        attempt: (spinNs) => {
+          const js = this.jsReceive();
+          if (js !== null || spinNs === 0) return js ?? WOULD_BLOCK;
+          const t0 = performance.now();
+          const spun = this.jsSpinReceive(spinNs);
+          if (spun !== null) return spun;
+          const left = Math.max(0, Math.round(spinNs - (performance.now() - t0) * 1e6));
+          return binding.chReceiveBuffer(handle, C.IPC_NOWAIT, left) ?? WOULD_BLOCK;
+        },
         // The parked wait takes nothing; `parked` takes the message here, on
         // the JS thread, so a worker terminated meanwhile consumes nothing.
         park: (waitId, left) => binding.chReceiveAsync(handle, -1, left, waitId),
-        parked: () => binding.chReceiveBuffer(this.attached(), C.IPC_NOWAIT, 0) ?? WOULD_BLOCK,
+        parked: () => {
+          this.#ring?.notePark();
+          return this.jsReceive() ?? binding.chReceiveBuffer(this.attached(), C.IPC_NOWAIT, 0) ?? WOULD_BLOCK;
+        },
         readiness: true,
       });
     } catch (err) {
@@ -383,11 +445,73 @@ export class Channel extends IpcHandle {
     }
   }
 
+  // JS tries with the JS spin between them, for at most spinNs: the message,
+  // or null (the spin is over, or the producers share this CPU: go native).
+  private jsSpinReceive(spinNs: number): Buffer | null {
+    const ring = this.#ring;
+    if (ring === null) return null;
+    const end = performance.now() + spinNs / 1e6;
+    for (;;) {
+      const left = (end - performance.now()) * 1e6;
+      if (!ring.spin(true, left)) return null;
+      const m = this.jsReceive();
+      if (m !== null) return m;
+    }
+  }
+
+  // As jsSpinReceive, into `into`: chReceive's result (EMPTY: go native).
+  private jsSpinReceiveInto(into: ArrayBufferView, spinNs: number): number {
+    const ring = this.#ring;
+    if (ring === null) return EMPTY;
+    const end = performance.now() + spinNs / 1e6;
+    for (;;) {
+      const left = (end - performance.now()) * 1e6;
+      if (!ring.spin(true, left)) return EMPTY;
+      const n = this.jsReceiveInto(into);
+      if (n !== EMPTY) return n;
+    }
+  }
+
+  // As jsSpinReceive for a send: true sent; false: go native.
+  private jsSpinSend(body: ArrayBufferView, offset: number, length: number, spinNs: number): boolean {
+    const ring = this.#ring;
+    if (ring === null) return false;
+    const end = performance.now() + spinNs / 1e6;
+    for (;;) {
+      const left = (end - performance.now()) * 1e6;
+      if (!ring.spin(false, left)) return false;
+      const r = this.jsSend(body, offset, length);
+      if (r === undefined) return false; // the lock is busy: native waits for it
+      if (r) return true;
+    }
+  }
+
+  // The JS try of a receive into a new Buffer: null when empty; with no JS
+  // path, the native try. Taken: returned with no JavaScript function in between.
+  private jsReceive(): Buffer | null {
+    const ring = this.#ring;
+    if (ring === null) return binding.chReceiveBuffer(this.attached(), C.IPC_NOWAIT, 0);
+    if (ring.tryReceive(undefined) !== EMPTY) return ring.taken!;
+    if (!ring.outOfRange) return null;
+    this.#ring = null; // positions beyond 2^52: native from now on
+    return binding.chReceiveBuffer(this.attached(), C.IPC_NOWAIT, 0);
+  }
+
+  // The JS try of a receive into `into`: chReceive's result (length, EMPTY, TOO_LONG - n).
+  private jsReceiveInto(into: ArrayBufferView): number {
+    const ring = this.#ring;
+    if (ring === null) return binding.chReceive(this.attached(), into, C.IPC_NOWAIT, 0);
+    const n = ring.tryReceive(bytesOf(into, 0, into.byteLength));
+    if (n !== EMPTY || !ring.outOfRange) return n;
+    this.#ring = null; // positions beyond 2^52: native from now on
+    return binding.chReceive(this.attached(), into, C.IPC_NOWAIT, 0);
+  }
+
   /** Receives without waiting: `undefined` if the ring is empty. */
   tryReceive(): Buffer | undefined {
-    const handle = this.attached();
+    this.attached();
     try {
-      return binding.chReceiveBuffer(handle, C.IPC_NOWAIT, 0) ?? undefined;
+      return this.jsReceive() ?? undefined;
     } catch (err) {
       throw withContext(err, this.state.context); // EIDRM, corrupt, …: the addon's error knows no key or id
     }
@@ -406,7 +530,10 @@ export class Channel extends IpcHandle {
     // stop and lose the message.
     let message: Buffer | null;
     try {
-      message = binding.chReceiveBuffer(handle, syncWaitFlags(timeout), timeout);
+      message =
+        this.jsReceive() ??
+        (timeout !== 0 ? this.jsSpinReceive(SYNC_SPIN_NS) : null) ??
+        binding.chReceiveBuffer(handle, syncWaitFlags(timeout), timeout);
     } catch (err) {
       throw withContext(err, this.state.context);
     }
@@ -445,15 +572,22 @@ export class Channel extends IpcHandle {
         // n >= 0: taken, and returned with no JavaScript function in between
         // (see receiveSync); n <= TOO_LONG: too long for `into`, nothing taken.
         attempt: (spinNs) => {
-          const n = binding.chReceive(handle, into, C.IPC_NOWAIT, spinNs);
-          return n >= 0 ? n : n === RECEIVE_WOULD_BLOCK ? WOULD_BLOCK : this.intoResult(n, into);
+          let n = this.jsReceiveInto(into);
+          if (n === EMPTY && spinNs > 0) {
+            const t0 = performance.now();
+            n = this.jsSpinReceiveInto(into, spinNs);
+            const left = Math.max(0, Math.round(spinNs - (performance.now() - t0) * 1e6));
+            if (n === EMPTY) n = binding.chReceive(handle, into, C.IPC_NOWAIT, left);
+          }
+          return n >= 0 ? n : n === EMPTY ? WOULD_BLOCK : this.intoResult(n, into);
         },
         park: (waitId, left) => binding.chReceiveAsync(handle, into.byteLength, left, waitId),
         // Taken here, on the JS thread (see receive()); a message longer than
         // `into` fails with EMSGSIZE and stays queued.
         parked: () => {
-          const n = binding.chReceive(this.attached(), into, C.IPC_NOWAIT, 0);
-          return n >= 0 ? n : n === RECEIVE_WOULD_BLOCK ? WOULD_BLOCK : this.intoResult(n, into);
+          this.#ring?.notePark();
+          const n = this.jsReceiveInto(into);
+          return n >= 0 ? n : n === EMPTY ? WOULD_BLOCK : this.intoResult(n, into);
         },
         readiness: true,
       });
@@ -468,7 +602,7 @@ export class Channel extends IpcHandle {
     const into = this.intoTarget(target);
     let n: number;
     try {
-      n = binding.chReceive(handle, into, C.IPC_NOWAIT, 0);
+      n = this.#ring === null ? binding.chReceive(handle, into, C.IPC_NOWAIT, 0) : this.jsReceiveInto(into);
     } catch (err) {
       throw withContext(err, this.state.context);
     }
@@ -483,7 +617,9 @@ export class Channel extends IpcHandle {
       options === undefined ? -1 : check.timeout('options.timeout', check.options('options', options).timeout);
     let n: number;
     try {
-      n = binding.chReceive(handle, into, syncWaitFlags(timeout), timeout);
+      n = this.#ring === null ? EMPTY : this.jsReceiveInto(into);
+      if (n === EMPTY && timeout !== 0) n = this.jsSpinReceiveInto(into, SYNC_SPIN_NS);
+      if (n === EMPTY) n = binding.chReceive(handle, into, syncWaitFlags(timeout), timeout);
     } catch (err) {
       throw withContext(err, this.state.context);
     }
@@ -589,8 +725,9 @@ export class Channel extends IpcHandle {
     if (this.handle === null) return;
     const handle = this.handle;
     this.handle = null;
+    this.#ring = null;
     super.close();
-    binding.chClose(handle);
+    binding.chClose(handle); // detaches the ring's view too
   }
 
   /**

@@ -12,7 +12,6 @@
  * word. README "FastMutex" and test/fast-mutex/fast-mutex.test.ts (4 processes ×
  * 10,000 unguarded increments) say how that was checked.
  */
-import { endianness } from 'node:os';
 import { constants as osConstants } from 'node:os';
 import { binding } from './addon';
 import type { LockOutcome } from './binding';
@@ -32,34 +31,10 @@ import { SharedMemory } from './shared-memory';
 import * as check from './validate';
 import { HandleState, IpcHandle } from './ipc-handle';
 import { SpinBudget, WOULD_BLOCK, type WaitOptions } from './waits';
+import { identifyLockHolder, lockWordCorrupt, releaseLockRecord, takeLockRecord } from './lock-record';
 
 const L = binding.constants.LOCK;
 const PID_MASK = L.PID_MASK;
-const RESERVED_BITS = L.RESERVED_BITS;
-
-// Who this process is in the record: pid, and its start time (holder_start,
-// a u64 at byte 8, host-endian) as two 32-bit halves. Every thread of the
-// process (workers too) is the same holder, as the protocol says. The start
-// time is read by the first FastMutex made, not when the package loads: a
-// process out of file descriptors can still load it, and the FastMutex then
-// throws why /proc/self/stat could not be read.
-const PID = process.pid;
-let START = 0;
-let START_LO = 0;
-let START_HI = 0;
-function identify(): void {
-  if (START !== 0) return;
-  // A pid above 2^22 - 1 does not fit the word (Linux's PID_MAX_LIMIT is 2^22).
-  if (PID <= 0 || PID > PID_MASK) throw new SysvIpcError(osConstants.errno.EOVERFLOW, 'getpid');
-  const start = binding.processStartTime(PID); // throws EMFILE, ... when /proc cannot tell
-  if (start === 0) throw new SysvIpcError(osConstants.errno.ESRCH, 'open'); // not for a live process: defensive
-  START_LO = (start % 0x100000000) | 0;
-  START_HI = Math.floor(start / 0x100000000) | 0;
-  START = start;
-}
-// Int32 indexes of holder_start's halves in the 16-byte record.
-const LO = endianness() === 'LE' ? 2 : 3;
-const HI = endianness() === 'LE' ? 3 : 2;
 
 // How often tryLock() looks at the holder's liveness (lock.h's SYSV_IPC_LOCK_CHECK_NS).
 const LIVENESS_CHECK_MS = 100;
@@ -111,9 +86,7 @@ export interface FastMutexLockSyncOptions {
 
 export { LockCorruptError };
 
-function corrupt(word: number): boolean {
-  return (word & RESERVED_BITS) !== 0 || (word !== 0 && (word & PID_MASK) === 0);
-}
+const corrupt = lockWordCorrupt;
 
 // Whether this environment (main thread or one worker) holds a lock, by
 // segment and offset: shared by every FastMutex object over the same record,
@@ -193,7 +166,7 @@ export class FastMutex extends IpcHandle {
 
   private constructor(shm: SharedMemory, offset: number, ownsSegment: boolean) {
     requireFutex();
-    identify();
+    identifyLockHolder();
     super(new HandleState(shm.id, shm.key, 'FastMutex'));
     this.shm = shm;
     this.offset = offset;
@@ -283,10 +256,7 @@ export class FastMutex extends IpcHandle {
   // 0 until then, since every release sets it to 0, and a waiter takes 0
   // under a live pid for a holder between the two, however long it stays there).
   private take(): boolean {
-    const r = this.record;
-    if (Atomics.compareExchange(r, 0, 0, PID) !== 0) return false;
-    r[LO] = START_LO;
-    r[HI] = START_HI;
+    if (!takeLockRecord(this.record, 0)) return false;
     this.ownership.held = true;
     return true;
   }
@@ -417,15 +387,9 @@ export class FastMutex extends IpcHandle {
     const r = this.record;
     if (r.length === 0) throw detachedError(this.context);
     this.ownership.held = false;
-    // holder_start to 0 before the word (lock.h's release), when the word is
-    // still ours: the next taker's window then reads 0. Plain stores: V8 keeps
-    // them before the compare-and-swap (one effect chain), and the CAS orders
-    // them for other CPUs (x64 `lock cmpxchg`, arm64 `casal`/`stlxr`: release).
-    if ((r[0]! & PID_MASK) === PID) {
-      r[LO] = 0;
-      r[HI] = 0;
-    }
-    if (Atomics.compareExchange(r, 0, PID, 0) !== PID) this.releaseContended();
+    // holder_start to 0 before the word, when the word is still ours: the
+    // next taker's window then reads 0 (lib/lock-record.ts).
+    if (!releaseLockRecord(r, 0)) this.releaseContended();
     if (this.closed) this.detachIfDone();
   }
 

@@ -79,6 +79,7 @@ class ChannelMapping {
 struct ChannelHandle {
   std::shared_ptr<ChannelMapping> mapping;            // null once closed
   HandleRegistry<ChannelHandle>* registry = nullptr;  // null after environment teardown
+  napi_ref view = nullptr;                            // chView's ArrayBuffer (lib/channel-ring.ts), detached by close
 };
 
 namespace {
@@ -105,14 +106,34 @@ ChannelHandle* ArgHandle(const Napi::CallbackInfo& info, size_t index) {
   return static_cast<ChannelHandle*>(data);
 }
 
+// Detaches chView's ArrayBuffer (close): every JS view becomes zero-length.
+// false when it could not: the memory must then stay mapped.
+bool DetachView(napi_env env, ChannelHandle* h) {
+  if (h->view == nullptr) return true;
+  bool ok = false;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) == napi_ok) {
+    napi_value ab;
+    if (napi_get_reference_value(env, h->view, &ab) == napi_ok) {
+      // null: collected, nothing reaches the memory any more.
+      ok = ab == nullptr || napi_detach_arraybuffer(env, ab) == napi_ok;
+    }
+    napi_close_handle_scope(env, scope);
+  }
+  napi_delete_reference(env, h->view);
+  h->view = nullptr;
+  return ok;
+}
+
 ChannelMapping& Attached(const Napi::CallbackInfo& info, size_t index) {
   ChannelHandle* h = ArgHandle(info, index);
   if (!h->mapping) ThrowChannelClosed(info.Env());
   return *h->mapping;
 }
 
-void FinalizeHandle(napi_env, void* data, void*) {
+void FinalizeHandle(napi_env env, void* data, void*) {
   auto* h = static_cast<ChannelHandle*>(data);
+  if (h->view != nullptr) napi_delete_reference(env, h->view);
   HandleRegistry<ChannelHandle>::Remove(h);
   delete h;  // drops its share of the mapping
 }
@@ -348,8 +369,61 @@ Napi::Value ChAttach(const Napi::CallbackInfo& info) {
 Napi::Value ChClose(const Napi::CallbackInfo& info) {
   ChannelHandle* h = ArgHandle(info, 0);
   bool was = static_cast<bool>(h->mapping);
+  if (was && !DetachView(info.Env(), h)) {
+    new std::shared_ptr<ChannelMapping>(
+        h->mapping);  // a view we could not detach: keep its memory mapped (leaked on purpose)
+  }
   h->mapping.reset();
   return Napi::Boolean::New(info.Env(), was);
+}
+
+// chView(handle) → an ArrayBuffer over the whole segment, for the JavaScript
+// hot path (lib/channel-ring.ts): the same object on every call. close()
+// detaches it (every view of it becomes zero-length) before the handle lets
+// go of the mapping, so no JavaScript reaches the memory after shmdt; where
+// the detach fails, the mapping is kept until exit. lib/channel.ts keeps it
+// in a #private field: user code cannot transfer it (a transferred backing
+// store would escape the detach). A handle lost to GC without close() takes
+// its Channel, and so every reference to the view, with it.
+Napi::Value ChView(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ChannelHandle* h = ArgHandle(info, 0);
+  if (!h->mapping) ThrowChannelClosed(env);
+  if (h->view != nullptr) {
+    napi_value ab;
+    if (napi_get_reference_value(env, h->view, &ab) == napi_ok && ab != nullptr) return Napi::Value(env, ab);
+    ThrowChannelClosed(env);
+  }
+  napi_value ab;
+  if (napi_create_external_arraybuffer(env, h->mapping->addr(), static_cast<size_t>(h->mapping->size()), nullptr,
+                                       nullptr, &ab) != napi_ok) {
+    if (env.IsExceptionPending()) env.GetAndClearPendingException();
+    ThrowState(env, "ERR_SYSV_IPC_NO_EXTERNAL_BUFFERS", "This runtime does not allow external ArrayBuffers");
+  }
+  if (napi_create_reference(env, ab, 1, &h->view) != napi_ok) {
+    napi_detach_arraybuffer(env, ab);
+    h->view = nullptr;
+    ThrowError(env, "sysv-ipc: cannot keep a reference to the channel's ArrayBuffer");
+  }
+  return Napi::Value(env, ab);
+}
+
+// chWake(handle, side): the FUTEX_WAKE of sysv_ipc_channel__wake, for a JS
+// producer (side 0: data_seq) or consumer (side 1: space_seq) that found the
+// sleep flag set, cleared it and moved the sequence itself.
+Napi::Value ChWake(const Napi::CallbackInfo& info) {
+  ChannelMapping& m = Attached(info, 0);
+  int side = static_cast<int>(ArgInteger(info, 1, "side", 0, 1));
+  size_t off = side == 0 ? SYSV_IPC_CHANNEL_OFF_DATA_SEQ : SYSV_IPC_CHANNEL_OFF_SPACE_SEQ;
+  sysv_ipc_channel__futex(sysv_ipc_channel__u32(&m.ch, off), FUTEX_WAKE, INT_MAX, nullptr);
+  return info.Env().Undefined();
+}
+
+// chUnlockSend(handle) → lock.h's release of the send lock (0, or its code),
+// for a JS producer whose uncontended release found WAITERS set.
+Napi::Value ChUnlockSend(const Napi::CallbackInfo& info) {
+  ChannelMapping& m = Attached(info, 0);
+  return Napi::Number::New(info.Env(), sysv_ipc_lock_release(sysv_ipc_channel__send_lock(&m.ch), &m.ch.self));
 }
 
 // A sync call's (flags, wait) pair: IPC_NOWAIT or not, then ParseWaitArg's argument.
@@ -617,6 +691,9 @@ void RegisterChannel(Napi::Env env, Napi::Object exports, Napi::Object constants
              {"chStats", ChStats},
              {"chMarkRemoved", ChMarkRemoved},
              {"chPeek", ChPeek},
+             {"chView", ChView},
+             {"chWake", ChWake},
+             {"chUnlockSend", ChUnlockSend},
 #ifdef SYSV_IPC_TEST_PROBES
              {"chLiveHandles", ChLiveHandles},
 #endif

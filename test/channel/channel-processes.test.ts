@@ -535,3 +535,141 @@ describe('garbage from another process', () => {
     60000,
   );
 });
+
+describe('the JavaScript hot path (lib/channel-ring.ts) against C peers', () => {
+  withC('Node try forms to a C consumer, a C producer to Node try and tryInto consumers', async () => {
+    const ch = track(Channel.create({ capacity: 8192, maxMessageSize: 1000 }));
+    const cConsumer = run(cPeer!, ['recv', ch.id]);
+    await report(node('send', ch.id, 21, 3000, 1000, 'try'));
+    ch.sendSync('STOP');
+    const c = await cConsumer.done;
+    expect(c.code).toBe(0);
+    const cGot: Record<string, number[]> = {};
+    for (const [p, q] of idsOf(c.out)) (cGot[p] ??= []).push(q);
+    checkDelivery([cGot], { 21: 3000 });
+
+    const tryConsumer = node('recv', ch.id, 'try');
+    const intoConsumer = node('recv', ch.id, 'into');
+    const cProducer = run(cPeer!, ['send', ch.id, 22, 3000, 1000]);
+    expect((await cProducer.done).code).toBe(0);
+    ch.sendSync('STOP');
+    ch.sendSync('STOP');
+    const a = await report(tryConsumer);
+    const b = await report(intoConsumer);
+    expect(a.bad + b.bad).toBe(0);
+    checkDelivery([a.got, b.got], { 22: 3000 });
+  });
+
+  test('trySend and tryReceive record where they ran in the CPU hints (bytes 96 and 144)', () => {
+    const ch = track(Channel.create({ capacity: 4096 }));
+    const shm = SharedMemory.fromId(ch.id);
+    try {
+      const words = new Uint32Array(shm.arrayBuffer, 0, 64);
+      Atomics.store(words, 96 / 4, 0);
+      Atomics.store(words, 144 / 4, 0);
+      const cpus = os.cpus().length;
+      expect(ch.trySend('hint')).toBe(true);
+      const producer = Atomics.load(words, 96 / 4);
+      expect(producer).toBeGreaterThanOrEqual(1); // 1 + a CPU number
+      expect(producer).toBeLessThanOrEqual(Math.max(cpus, 1024));
+      expect(ch.tryReceive()!.toString()).toBe('hint');
+      expect(Atomics.load(words, 144 / 4)).toBeGreaterThanOrEqual(1);
+    } finally {
+      shm.detach();
+    }
+  });
+
+  test('a send-lock holder that died (reaped): trySend from JavaScript takes the lock over', async () => {
+    const ch = track(Channel.create({ capacity: 4096 }));
+    const shm = SharedMemory.fromId(ch.id);
+    try {
+      const words = new Uint32Array(shm.arrayBuffer, 80, 4);
+      const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+      live.add(child);
+      await sleep(50);
+      const { binding } = await import('../../lib/binding');
+      const start = binding.processStartTime(child.pid!);
+      words[0] = child.pid!;
+      new BigUint64Array(shm.arrayBuffer, 88, 1)[0] = BigInt(start);
+      expect(ch.trySend('blocked')).toBe(false); // alive: busy
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await exited; // reaped: its pid names nobody
+      let sent = false;
+      for (const end = Date.now() + 10000; !sent && Date.now() < end;) {
+        sent = ch.trySend('after the holder died');
+        if (!sent) await sleep(20);
+      }
+      expect(sent).toBe(true);
+      expect(words[0]).toBe(0); // released again, by us
+      expect(ch.tryReceive()!.toString()).toBe('after the holder died');
+    } finally {
+      shm.detach();
+    }
+  });
+
+  test.each([
+    ['across 2^32 (the high half of head and tail changes)', 2n ** 32n - 256n],
+    ['beyond 2^52 (the JavaScript path hands the channel to the native one)', 2n ** 60n - 256n],
+    ['across 2^64 (the positions wrap)', 2n ** 64n - 256n],
+  ])('positions %s: every message arrives intact and in order', (_name, start) => {
+    const ch = track(Channel.create({ capacity: 1024, maxMessageSize: 256 }));
+    const shm = SharedMemory.fromId(ch.id);
+    try {
+      const positions = new BigUint64Array(shm.arrayBuffer, 0, 32);
+      positions[8] = start; // tail (byte 64)
+      positions[16] = start; // head (byte 128): an empty ring
+      const into = Buffer.alloc(256);
+      for (let i = 0; i < 300; i++) {
+        const len = 1 + ((i * 37) % 200);
+        const sent = Buffer.alloc(len, i & 255);
+        if (i % 2 === 0) {
+          expect(ch.trySend(sent)).toBe(true);
+          expect(ch.trySendFrom(sent)).toBe(true);
+          expect(ch.tryReceive()).toEqual(sent);
+        } else {
+          ch.sendSync(sent);
+          ch.sendFromSync(sent);
+          expect(ch.receiveSync()).toEqual(sent);
+        }
+        expect(ch.tryReceiveInto(into)).toBe(len);
+        expect(into.subarray(0, len)).toEqual(sent);
+      }
+      expect(ch.tryReceive()).toBeUndefined();
+      expect(BigInt.asUintN(64, positions[8]! - start)).toBeGreaterThan(1024n); // it went round the ring
+    } finally {
+      shm.detach();
+    }
+  });
+
+  test('a corrupt record: the JavaScript and the native try report the same code and message', async () => {
+    const ch = track(Channel.create({ capacity: 4096, maxMessageSize: 1000 }));
+    const shm = SharedMemory.fromId(ch.id);
+    try {
+      ch.trySend(Buffer.alloc(100, 7));
+      new Uint32Array(shm.arrayBuffer, 256, 2)[0] = 5000; // longer than maxMessageSize
+      let js: Error | undefined;
+      try {
+        ch.tryReceive();
+      } catch (err) {
+        js = err as Error;
+      }
+      expect(js).toMatchObject({ code: 'ERR_SYSV_IPC_CHANNEL_CORRUPT', id: ch.id });
+      const script = `
+        const { Channel } = require(${JSON.stringify(path.join(ROOT, 'dist'))});
+        const ch = Channel.fromId(${ch.id});
+        try { ch.tryReceive(); } catch (e) { process.stdout.write(JSON.stringify({ code: e.code, message: e.message })); }`;
+      const proc = spawn(process.execPath, ['-e', script], {
+        env: { ...process.env, SYSV_IPC_CHANNEL_JS: '0' },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      live.add(proc);
+      let out = '';
+      proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      await new Promise((r) => proc.once('close', r));
+      expect(JSON.parse(out)).toEqual({ code: 'ERR_SYSV_IPC_CHANNEL_CORRUPT', message: js!.message });
+    } finally {
+      shm.detach();
+    }
+  });
+});

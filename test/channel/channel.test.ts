@@ -619,6 +619,36 @@ describe('threads, modules, leaks', () => {
     expect(ch.info().attachments).toBe(1);
   });
 
+  test('a worker terminated while it sends in a loop never leaves the send lock held', async () => {
+    // The JavaScript send holds the lock across function calls, where a
+    // terminate() takes effect: a worker that died holding it under this
+    // live pid would stall every producer until this process exits.
+    const ch = track(Channel.create({ capacity: 4096 }));
+    const shm = SharedMemory.fromId(ch.id);
+    try {
+      const word = new Int32Array(shm.arrayBuffer, 80, 1);
+      for (let round = 0; round < 12; round++) {
+        const worker = new Worker(
+          `const { parentPort, workerData } = require('node:worker_threads');
+          const { Channel } = require(${DIST});
+          const ch = Channel.fromId(workerData.id);
+          const body = Buffer.alloc(100, 1);
+          parentPort.postMessage('running');
+          for (;;) if (!ch.trySend(body)) ch.tryReceive();`,
+          { eval: true, workerData: { id: ch.id } },
+        );
+        await new Promise((r) => worker.once('message', r));
+        await sleep(5 + round * 3);
+        await worker.terminate();
+        while (ch.tryReceive() !== undefined); // room for the send below
+        ch.sendSync('after', { timeout: 5000 }); // ETIMEDOUT if the lock stayed held
+        expect(Atomics.load(word, 0)).toBe(0);
+      }
+    } finally {
+      shm.detach();
+    }
+  }, 60000);
+
   test('ESM: import { Channel } from "sysv-ipc"', () => {
     const out = execFileSync(
       process.execPath,
