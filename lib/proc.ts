@@ -81,9 +81,25 @@ export function pageSize(): number {
 }
 
 /**
+ * The "Threads:" count of /proc/<pid>/status (proc(5)), `null` if it cannot
+ * be read: liveness.h's sysv_ipc__thread_count, which also counts an error
+ * as "cannot tell". A zombie counts 1 (its leader, not yet reaped).
+ */
+function threadCount(pid: number): number | null {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/status`, 'latin1');
+  } catch {
+    return null;
+  }
+  const m = /\nThreads:\s*(\d+)/.exec(text);
+  return m === null ? null : Number(m[1]);
+}
+
+/**
  * The start time of process `pid` (clock ticks after boot, field 22 of
  * /proc/<pid>/stat, proc(5)); 0 if the process is known to be gone (no such
- * process, or a zombie); `null` when /proc cannot tell (this process is out
+ * process, or a zombie: state Z with one thread left); `null` when /proc cannot tell (this process is out
  * of file descriptors, or /proc is mounted hidepid=2 and the process is
  * another user's: its entry reads as missing while kill(pid, 0) finds it).
  * include/sysv-ipc/liveness.h's rule, read without the addon, so that a
@@ -111,7 +127,14 @@ export function processStartTime(pid: number): number | null {
   const end = text.lastIndexOf(')');
   if (end < 0) return null;
   const fields = text.slice(end + 2).split(' '); // fields[0] is field 3 (state)
-  if (fields[0] === 'Z' || fields[0] === 'X' || fields[0] === 'x') return 0;
+  if (fields[0] === 'X' || fields[0] === 'x') return 0;
+  if (fields[0] === 'Z') {
+    // stat shows the thread group leader's state: Z also for a live process
+    // whose main thread exited (pthread_exit) while another thread runs.
+    const threads = threadCount(pid);
+    if (threads === null) return null;
+    if (threads <= 1) return 0; // a zombie: it never runs again
+  }
   const start = Number(fields[22 - 3]);
   return Number.isSafeInteger(start) && start > 0 ? start : null;
 }

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { binding } from '../../lib/binding';
+import { processStartTime as startTimeFromCli } from '../../lib/proc';
 import { hidepidAs, hidepidUnavailable, packageRootFor, testIf } from '../support/helpers';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -80,6 +81,7 @@ test('a killed process that its parent has not reaped (a zombie) counts as dead'
   expect(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')).toMatch(/\) Z /); // still there, as a zombie
   expect(() => process.kill(pid, 0)).not.toThrow(); // kill(pid, 0) still answers for it
   expect(binding.processStartTime(pid)).toBe(0);
+  expect(startTimeFromCli(pid)).toBe(0); // the CLI's /proc reader (lib/proc.ts) agrees
 });
 
 const haveCc = (() => {
@@ -107,6 +109,8 @@ testIf(haveCc, 'no C compiler (cc) to build test/c/leader-exited.c')(
       }
       expect(fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8')).toMatch(/\) Z /);
       expect(binding.processStartTime(child.pid!)).toBe(startTimeFromProc(child.pid!));
+      // The CLI's reader (lib/proc.ts: `sysv-ipc ls` calls its holder alive or dead) agrees.
+      expect(startTimeFromCli(child.pid!)).toBe(startTimeFromProc(child.pid!));
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
