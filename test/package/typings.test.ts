@@ -101,11 +101,15 @@ test("the public typings never reach the addon's (binding.d.ts): what they name 
   // Every .d.ts that dist/index.d.ts imports, transitively (relative imports only).
   const dist = path.join(ROOT, 'dist');
   const reached = new Set<string>();
+  // Paths relative to dist/, resolved from the importing file's directory (lib/semaphore/ is a subdirectory).
   const visit = (file: string) => {
     if (reached.has(file)) return;
     reached.add(file);
     const text = fs.readFileSync(path.join(dist, file), 'utf8');
-    for (const m of text.matchAll(/(?:from\s+|import\()\s*'\.\/([\w./-]+?)(?:\.js)?'/g)) visit(`${m[1]}.d.ts`);
+    for (const m of text.matchAll(/(?:from\s+|import\()\s*'(\.\.?\/[\w./-]+?)(?:\.js)?'/g)) {
+      const target = path.posix.join(path.posix.dirname(file), m[1]);
+      visit(fs.existsSync(path.join(dist, `${target}.d.ts`)) ? `${target}.d.ts` : `${target}/index.d.ts`);
+    }
   };
   visit('index.d.ts');
   expect([...reached].filter((f) => f === 'binding.d.ts' || f === 'addon.d.ts')).toEqual([]);
