@@ -112,3 +112,13 @@ export type { IpcOwnership, IpcOwnershipChange } from './ownership';
 export { SysvIpcError, AbortError, ClosedError, BadValueError } from './errors';
 export type { IpcKind, SysvIpcErrorContext } from './errors';
 export type { WaitOptions } from './waits';
+
+// -- SharedMap (lib/shared-map.ts): a key-value store in one shared memory segment
+export { SharedMap, SharedMapError, MAP_DEFAULT_CAPACITY, MAP_DEFAULT_MAX_KEY_SIZE } from './shared-map';
+export type {
+  SharedMapCreateOptions,
+  SharedMapOpenOptions,
+  SharedMapSetOptions,
+  SharedMapInfo,
+  SharedMapWhenFull,
+} from './shared-map';
