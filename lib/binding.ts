@@ -144,6 +144,8 @@ export interface NativeConstants {
   SOURCE_HASH: string;
   /** The lock record of include/sysv-ipc/lock.h (FastMutex): its size, word bits and result codes. */
   LOCK: { SIZE: number; PID_MASK: number; WAITERS: number; RESERVED_BITS: number; EPERM: number; EUCLEAN: number };
+  /** SharedMap (native/shared_map.cc, map.h); absent without futex(2). */
+  MAP?: { CORRUPT: number; NOT_A_MAP: number; H_TOKEN: number };
 }
 
 /** The shape of the loaded addon. */
@@ -351,6 +353,12 @@ export interface Binding {
   fastMutexRelease(handle: ShmHandle, offset: number): number;
   /** tryLock's takeover: 1 taken from a holder that is gone (or a zombie), 0 not, 2 corrupt record. */
   fastMutexTakeOver(handle: ShmHandle, offset: number): number;
+
+  // ---- SharedMap (native/shared_map.cc, include/sysv-ipc/map.h): repair and the terminated-worker guard only
+  /** map.h's repair, the writers' lock held: 0, or MAP.CORRUPT / MAP.NOT_A_MAP (nothing written then). */
+  mapRepair(handle: ShmHandle): number;
+  /** When the attachment is left (detach, teardown) holding the lock under `token`: release it, dirty. */
+  mapGuard(handle: ShmHandle, token: number): void;
 }
 
 function load(): Binding {

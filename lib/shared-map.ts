@@ -17,7 +17,7 @@
  * header's `dirty` word is still set).
  */
 import * as v8 from 'node:v8';
-import { constants as osConstants } from 'node:os';
+import { threadId } from 'node:worker_threads';
 import { binding } from './addon';
 import { ERR, OutOfRangeError, SysvIpcError, type SysvIpcErrorContext } from './errors';
 import { FastMutex } from './fast-mutex';
@@ -49,6 +49,7 @@ const H_TOMBSTONES = 16; // byte 64
 const H_TOP0 = 17; // byte 68: top of half 0; 72: half 1
 const H_HAND = 19; // byte 76: CLOCK hand (slot index)
 const H_TTL_ENTRIES = 20; // byte 80: live entries that carry an expiry
+const H_TOKEN = 21; // byte 84: which environment of the holding process writes (mapGuard)
 const FLAG_EVICT = 1;
 
 // Entry (8-aligned): u32 reserved, u32 hash, u32 klen, u32 vlen, u32 exp_lo, u32 exp_hi, u32 used, u32 reserved, key, value.
@@ -101,6 +102,9 @@ function monotonicMs(): number {
   const [s, ns] = process.hrtime();
   return s * 1000 + Math.floor(ns / 1e6);
 }
+
+// This environment in H_TOKEN: the main thread 1, a worker its threadId + 1.
+const TOKEN = threadId + 1;
 
 // A private word for the read fence (see docs/map-layout.md "Memory ordering").
 const FENCE = new Int32Array(1);
@@ -320,6 +324,8 @@ export class SharedMap extends IpcHandle {
     this.mutex = FastMutex.in(shm, LOCK_OFFSET);
     this.keyBuf = Buffer.alloc(g.maxKey);
     this.context = this.state.context;
+    // A worker terminated holding the lock releases it (dirty) as its attachments are left.
+    binding.mapGuard(shm.nativeHandle(), TOKEN);
   }
 
   // ---- construction ----
@@ -742,9 +748,11 @@ export class SharedMap extends IpcHandle {
       throw err;
     }
     w[H_DIRTY] = 1;
+    w[H_TOKEN] = TOKEN;
   }
 
   private unlockWriter(): void {
+    this.w[H_TOKEN] = 0;
     this.w[H_DIRTY] = 0;
     this.mutex.unlock();
   }
@@ -759,50 +767,11 @@ export class SharedMap extends IpcHandle {
     }
   }
 
-  /**
-   * Recomputes what a writer that died inside an operation may have left
-   * stale: the counters and the active half's top, from the active index.
-   * @internal exposed for tests through {@link SharedMap.prototype.check}.
-   */
+  // After a writer died inside an operation: map.h's repair (native/shared_map.cc) recomputes
+  // the counters and top from the active index, as a C peer's would.
   private repair(): void {
-    const w = this.w;
-    const side = w[H_GEN]! & 1;
-    const idx = (HEADER_SIZE + side * 8 * this.slots) >> 2;
-    const half = HEADER_SIZE + 16 * this.slots + side * this.capacity;
-    let entries = 0;
-    let used = 0;
-    let tombstones = 0;
-    let ttl = 0;
-    let end = 0;
-    for (let i = 0; i < this.slots; i++) {
-      const ref = w[idx + 2 * i + 1]!;
-      if (ref === EMPTY) continue;
-      if (ref === TOMBSTONE) {
-        tombstones++;
-        continue;
-      }
-      const e = this.entryAt(half, ref);
-      if (e < 0) throw corruptError(this.context, `index slot ${i} names bytes outside its data area`);
-      const q = e >> 2;
-      const size = align8(ENTRY_HEADER + w[q + E_KLEN]! + w[q + E_VLEN]!);
-      if (w[q + E_HASH] !== w[idx + 2 * i] || fnv1a(this.b, e + ENTRY_HEADER, w[q + E_KLEN]!) !== w[q + E_HASH]) {
-        throw corruptError(this.context, `index slot ${i} names an entry whose key does not hash to the slot`);
-      }
-      entries++;
-      used += size;
-      if (w[q + E_EXP_LO] !== 0 || w[q + E_EXP_HI] !== 0) ttl++;
-      end = Math.max(end, e - half + size);
-    }
-    if (entries + tombstones > this.limitLive || used > this.capacity) {
-      throw corruptError(this.context, 'the index holds more than the map can');
-    }
-    const top = w[H_TOP0 + side]!;
-    w[H_TOP0 + side] = top <= this.capacity && top % 8 === 0 && top >= end ? top : end;
-    w[H_ENTRIES] = entries;
-    w[H_USED] = used;
-    w[H_TOMBSTONES] = tombstones;
-    w[H_TTL_ENTRIES] = ttl;
-    if (w[H_HAND]! >= this.slots) w[H_HAND] = 0;
+    const r = binding.mapRepair(this.shm.nativeHandle());
+    if (r !== 0) throw corruptError(this.context, 'its index or entries do not add up (found repairing after a dead writer)');
   }
 
   // The header counters a writer trusts, checked (hostile memory: a bad one is MAP_CORRUPT).
@@ -1267,6 +1236,3 @@ function corruptError(context: SysvIpcErrorContext, why: string): SharedMapError
   return new SharedMapError(ERR.MAP_CORRUPT, `The SharedMap in this segment is corrupt: ${why}`, context);
 }
 
-// Keep the import used by consumers of errno constants in messages.
-void osConstants;
-void binding;

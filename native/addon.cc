@@ -75,6 +75,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : env_(env) {
   RegisterSharedMemory(env, exports, constants, &attachments_);
   RegisterLiveness(env, exports, constants);
   RegisterFastMutex(env, exports, constants);
+  RegisterSharedMap(env, exports, constants);
   RegisterChannel(env, exports, constants, &channels_);
   exports.Set("constants", constants);
 

@@ -86,6 +86,7 @@ void RegisterSemaphore(Napi::Env env, Napi::Object exports, Napi::Object constan
 void RegisterSharedMemory(Napi::Env env, Napi::Object exports, Napi::Object constants, AttachmentRegistry* registry);
 void RegisterLiveness(Napi::Env env, Napi::Object exports, Napi::Object constants);
 void RegisterFastMutex(Napi::Env env, Napi::Object exports, Napi::Object constants);
+void RegisterSharedMap(Napi::Env env, Napi::Object exports, Napi::Object constants);
 void RegisterChannel(Napi::Env env, Napi::Object exports, Napi::Object constants, ChannelRegistry* registry);
 // Teardown of what JavaScript left open (Addon::Cleanup, steps 2 and 3).
 void ReleaseChannels(ChannelRegistry& registry);
