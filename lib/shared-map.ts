@@ -52,15 +52,17 @@ const H_TTL_ENTRIES = 20; // byte 80: live entries that carry an expiry
 const H_TOKEN = 21; // byte 84: which environment of the holding process writes (mapGuard)
 const FLAG_EVICT = 1;
 
-// Entry (8-aligned): u32 reserved, u32 hash, u32 klen, u32 vlen, u32 exp_lo, u32 exp_hi, u32 used, u32 reserved, key, value.
+// Entry (8-aligned): u32 reserved, u32 hash, u32 klen, u32 vlen, u32 exp_lo, u32 exp_hi, u32 reserved x2, key, value.
 const ENTRY_HEADER = 32;
 const E_HASH = 1;
 const E_KLEN = 2;
 const E_VLEN = 3;
 const E_EXP_LO = 4;
 const E_EXP_HI = 5;
-const E_USED = 6;
 
+// Marks (CLOCK's "used" bits): one u32 per slot per pair, after the two indexes. A reader
+// sets its slot's mark without the lock; a stale mark (the pair was rebuilt under it) is a
+// hint gone wrong, never data: marks are kept apart from the entries for that reason.
 // Slot: u32 hash, u32 ref (0 empty, 1 tombstone, else (offset in half / 8) + 2).
 const EMPTY = 0;
 const TOMBSTONE = 1;
@@ -205,7 +207,7 @@ interface Geometry {
 
 /** The segment's size for a geometry. */
 function segmentSize(g: Geometry): number {
-  return HEADER_SIZE + 16 * g.slots + 2 * g.capacity;
+  return HEADER_SIZE + 24 * g.slots + 2 * g.capacity;
 }
 
 function geometry(o: Partial<SharedMapCreateOptions>): Geometry {
@@ -304,6 +306,11 @@ export class SharedMap extends IpcHandle {
   // Set by find(): the slot index of the last lookup (or -1), and the first tombstone on its path.
   private foundSlot = -1;
   private freeSlot = -1;
+  // The pair the current lock-free read looks at.
+  private readSide = 0;
+  // Set by entryAt(): the lengths of the entry it checked.
+  private eKlen = 0;
+  private eVlen = 0;
 
   private constructor(shm: SharedMemory, g: Geometry, created: boolean) {
     super(new HandleState(shm.id, shm.key, 'SharedMap'));
@@ -400,7 +407,7 @@ export class SharedMap extends IpcHandle {
   private static attach(shm: SharedMemory, wait: boolean): SharedMap {
     try {
       const context = { key: shm.key >>> 0, id: shm.id };
-      if (shm.size < HEADER_SIZE + 16 * 16 + 2 * MIN_CAPACITY) throw notAMap(context, 'it is too small');
+      if (shm.size < HEADER_SIZE + 24 * 16 + 2 * MIN_CAPACITY) throw notAMap(context, 'it is too small');
       const w = new Uint32Array(shm.arrayBuffer, 0, HEADER_SIZE / 4);
       let magic = Atomics.load(w, H_MAGIC);
       if (magic === 0 && wait) {
@@ -484,7 +491,7 @@ export class SharedMap extends IpcHandle {
   private find(kb: Uint8Array, klen: number, hash: number, side: number): number {
     const w = this.w;
     const idx = (HEADER_SIZE + side * 8 * this.slots) >> 2;
-    const half = HEADER_SIZE + 16 * this.slots + side * this.capacity;
+    const half = HEADER_SIZE + 24 * this.slots + side * this.capacity;
     let i = hash & this.mask;
     this.freeSlot = -1;
     this.foundSlot = -1;
@@ -501,7 +508,7 @@ export class SharedMap extends IpcHandle {
       if (w[idx + 2 * i] !== hash) continue;
       const e = this.entryAt(half, ref);
       if (e < 0) return -2;
-      if (w[(e >> 2) + E_KLEN] !== klen) continue;
+      if (this.eKlen !== klen) continue;
       const b = this.b;
       const k = e + ENTRY_HEADER;
       let same = true;
@@ -530,6 +537,10 @@ export class SharedMap extends IpcHandle {
     if (klen > this.maxKeySize || vlen > this.maxValueSize || off + ENTRY_HEADER + klen + vlen > this.capacity) {
       return -1;
     }
+    // A lock-free reader uses these checked lengths, never the words again: a
+    // compaction may rewrite them under it (the gen check then discards the read).
+    this.eKlen = klen;
+    this.eVlen = vlen;
     return e;
   }
 
@@ -550,6 +561,7 @@ export class SharedMap extends IpcHandle {
     const w = this.w;
     for (let attempt = 0; attempt < READ_RETRIES; attempt++) {
       const gen = Atomics.load(w, H_GEN);
+      this.readSide = gen & 1;
       let e = this.find(kb, klen, hash, gen & 1);
       if (e >= 0 && this.expired(e, -1)) e = -1;
       const result = e === -2 ? undefined : read(e);
@@ -562,7 +574,8 @@ export class SharedMap extends IpcHandle {
     // Writers kept flipping under us: read under the lock.
     this.lockWriter();
     try {
-      let e = this.find(kb, klen, hash, w[H_GEN]! & 1);
+      this.readSide = w[H_GEN]! & 1;
+      let e = this.find(kb, klen, hash, this.readSide);
       if (e === -2) throw corruptError(this.context, 'an index slot names bytes outside its data area');
       if (e >= 0 && this.expired(e, -1)) e = -1;
       return read(e);
@@ -571,21 +584,28 @@ export class SharedMap extends IpcHandle {
     }
   }
 
-  private markUsed(e: number): void {
-    if (this.evict && this.w[(e >> 2) + E_USED] === 0) this.w[(e >> 2) + E_USED] = 1;
+  // Marks the slot find() found (in the pair read() looked at) used, for CLOCK.
+  private markUsed(): void {
+    if (!this.evict) return;
+    const i = this.markAt(this.readSide, this.foundSlot);
+    if (this.w[i] === 0) this.w[i] = 1;
+  }
+
+  // The u32 index of the mark of `slot` in pair `side`.
+  private markAt(side: number, slot: number): number {
+    return ((HEADER_SIZE + 16 * this.slots + side * 4 * this.slots) >> 2) + slot;
   }
 
   /** The value of `key` (a copy), or undefined. */
   get(key: string | ArrayBufferView): Buffer | undefined {
     return this.read(key, (e) => {
       if (e < 0) return undefined;
-      const q = e >> 2;
-      const klen = this.w[q + E_KLEN]!;
-      const vlen = this.w[q + E_VLEN]!;
+      const klen = this.eKlen;
+      const vlen = this.eVlen;
       const out = Buffer.allocUnsafe(vlen);
       const start = e + ENTRY_HEADER + klen;
       this.b.copy(out, 0, start, start + vlen);
-      this.markUsed(e);
+      this.markUsed();
       return out;
     });
   }
@@ -603,16 +623,15 @@ export class SharedMap extends IpcHandle {
     let need = 0;
     const n = this.read(key, (e) => {
       if (e < 0) return -1;
-      const q = e >> 2;
-      const klen = this.w[q + E_KLEN]!;
-      const vlen = this.w[q + E_VLEN]!;
+      const klen = this.eKlen;
+      const vlen = this.eVlen;
       if (vlen > t.byteLength) {
         need = vlen;
         return -2;
       }
       const start = e + ENTRY_HEADER + klen;
       this.b.copy(t, 0, start, start + vlen);
-      this.markUsed(e);
+      this.markUsed();
       return vlen;
     });
     if (n === -2) {
@@ -665,7 +684,7 @@ export class SharedMap extends IpcHandle {
         const gen = Atomics.load(w, H_GEN);
         const side = gen & 1;
         const idx = (HEADER_SIZE + side * 8 * this.slots) >> 2;
-        const half = HEADER_SIZE + 16 * this.slots + side * this.capacity;
+        const half = HEADER_SIZE + 24 * this.slots + side * this.capacity;
         const now = monotonicMs();
         let bad = false;
         for (let i = 0; i < this.slots; i++) {
@@ -696,9 +715,8 @@ export class SharedMap extends IpcHandle {
       out = [];
       return (e, now) => {
         if (this.expired(e, now)) return;
-        const q = e >> 2;
-        const klen = this.w[q + E_KLEN]!;
-        const vlen = this.w[q + E_VLEN]!;
+        const klen = this.eKlen;
+        const vlen = this.eVlen;
         const k = Buffer.allocUnsafe(klen);
         this.b.copy(k, 0, e + ENTRY_HEADER, e + ENTRY_HEADER + klen);
         let v: Buffer | undefined;
@@ -816,7 +834,7 @@ export class SharedMap extends IpcHandle {
     w[q + E_VLEN] = vlen;
     w[q + E_EXP_LO] = exp % 0x100000000;
     w[q + E_EXP_HI] = Math.floor(exp / 0x100000000);
-    w[q + E_USED] = 1;
+    w[q + 6] = 0;
     w[q + 7] = 0;
     const b = this.b;
     const k = at + ENTRY_HEADER;
@@ -875,7 +893,7 @@ export class SharedMap extends IpcHandle {
       this.compact({ kb, klen, hash, value, vlen, exp });
       return;
     }
-    const half = HEADER_SIZE + 16 * this.slots + side * this.capacity;
+    const half = HEADER_SIZE + 24 * this.slots + side * this.capacity;
     const idx = (HEADER_SIZE + side * 8 * this.slots) >> 2;
     // 1. the entry past top (unpublished: nobody reads it), 2. top, 3. publish, 4. counters.
     this.writeEntry(half + c.top, hash, kb, klen, value, vlen, exp);
@@ -883,11 +901,13 @@ export class SharedMap extends IpcHandle {
     const ref = c.top / 8 + 2;
     if (e >= 0) {
       Atomics.store(w, idx + 2 * this.foundSlot + 1, ref);
+      w[this.markAt(side, this.foundSlot)] = 1;
     } else {
       const slot = this.freeSlot;
       const wasTombstone = w[idx + 2 * slot + 1] === TOMBSTONE;
       w[idx + 2 * slot] = hash;
       Atomics.store(w, idx + 2 * slot + 1, ref);
+      w[this.markAt(side, slot)] = 1;
       w[H_ENTRIES] = c.entries + 1;
       if (wasTombstone) w[H_TOMBSTONES] = c.tombstones - 1;
     }
@@ -912,20 +932,23 @@ export class SharedMap extends IpcHandle {
     const to = from ^ 1;
     const fromIdx = (HEADER_SIZE + from * 8 * this.slots) >> 2;
     const toIdx = (HEADER_SIZE + to * 8 * this.slots) >> 2;
-    const fromHalf = HEADER_SIZE + 16 * this.slots + from * this.capacity;
-    const toHalf = HEADER_SIZE + 16 * this.slots + to * this.capacity;
+    const fromHalf = HEADER_SIZE + 24 * this.slots + from * this.capacity;
+    const toHalf = HEADER_SIZE + 24 * this.slots + to * this.capacity;
     w.fill(0, toIdx, toIdx + 2 * this.slots);
+    w.fill(0, this.markAt(to, 0), this.markAt(to, this.slots));
     let top = 0;
     let entries = 0;
     let ttl = 0;
     const now = monotonicMs();
     const skip = extra === undefined ? -1 : this.lookupForWrite(extra.kb, extra.klen, extra.hash);
-    const insert = (hash: number, ref: number): void => {
+    const insert = (hash: number, ref: number, mark: number): void => {
       let i = hash & this.mask;
       while (w[toIdx + 2 * i + 1] !== EMPTY) i = (i + 1) & this.mask;
       w[toIdx + 2 * i] = hash;
       w[toIdx + 2 * i + 1] = ref;
+      w[this.markAt(to, i)] = mark;
     };
+
     for (let i = 0; i < this.slots; i++) {
       const ref = w[fromIdx + 2 * i + 1]!;
       if (ref <= TOMBSTONE) continue;
@@ -937,7 +960,7 @@ export class SharedMap extends IpcHandle {
         throw corruptError(this.context, 'its live entries do not fit its capacity');
       }
       this.b.copy(this.b, toHalf + top, e, e + size);
-      insert(w[(e >> 2) + E_HASH]!, top / 8 + 2);
+      insert(w[(e >> 2) + E_HASH]!, top / 8 + 2, w[this.markAt(from, i)]!);
       if (w[(e >> 2) + E_EXP_LO] !== 0 || w[(e >> 2) + E_EXP_HI] !== 0) ttl++;
       top += size;
       entries++;
@@ -945,7 +968,7 @@ export class SharedMap extends IpcHandle {
     if (extra !== undefined) {
       const need = align8(ENTRY_HEADER + extra.klen + extra.vlen);
       this.writeEntry(toHalf + top, extra.hash, extra.kb, extra.klen, extra.value, extra.vlen, extra.exp);
-      insert(extra.hash, top / 8 + 2);
+      insert(extra.hash, top / 8 + 2, 1);
       if (extra.exp !== 0) ttl++;
       top += need;
       entries++;
@@ -964,7 +987,7 @@ export class SharedMap extends IpcHandle {
     const w = this.w;
     const side = w[H_GEN]! & 1;
     const idx = (HEADER_SIZE + side * 8 * this.slots) >> 2;
-    const half = HEADER_SIZE + 16 * this.slots + side * this.capacity;
+    const half = HEADER_SIZE + 24 * this.slots + side * this.capacity;
     let hand = w[H_HAND]! % this.slots;
     const now = monotonicMs();
     for (let steps = 0; steps < 2 * this.slots + 1; steps++, hand = (hand + 1) & this.mask) {
@@ -975,9 +998,9 @@ export class SharedMap extends IpcHandle {
       if (ref <= TOMBSTONE) continue;
       const e = this.entryAt(half, ref);
       if (e < 0) throw corruptError(this.context, `index slot ${hand} names bytes outside its data area`);
-      const q = e >> 2;
-      if (w[q + E_USED] !== 0 && !this.expired(e, now)) {
-        w[q + E_USED] = 0;
+      const mark = this.markAt(side, hand);
+      if (w[mark] !== 0 && !this.expired(e, now)) {
+        w[mark] = 0;
         continue;
       }
       this.deleteSlot(idx, hand, e);

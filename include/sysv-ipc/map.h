@@ -10,9 +10,10 @@
  *   header  256 bytes (SYSV_IPC_MAP_H_* are its u32 word indexes)
  *   index 0, index 1   slots x 8 bytes each: u32 hash, u32 ref
  *                      (0 empty, 1 tombstone, else offset-in-half / 8 + 2)
+ *   marks 0, marks 1   slots x 4 bytes each: CLOCK's used marks (hints; readers set them)
  *   half 0, half 1     capacity bytes each: entries, appended at top
  * Entry: u32 reserved, u32 hash, u32 klen, u32 vlen, u64 expiry as two u32
- * (lo, hi: CLOCK_MONOTONIC ms, 0 none), u32 used (CLOCK bit), u32 reserved,
+ * (lo, hi: CLOCK_MONOTONIC ms, 0 none), u32 reserved, u32 reserved,
  * key bytes, value bytes; size rounded up to 8.
  *
  * The active pair is gen & 1. Writers (holding the lock) append an entry past
@@ -107,7 +108,7 @@ static inline uint64_t sysv_ipc_map_now_ms(void) {
 
 /* The segment's size for a geometry. */
 static inline uint64_t sysv_ipc_map_segment_size(uint32_t slots, uint32_t capacity) {
-  return SYSV_IPC_MAP_HEADER_SIZE + 16ull * slots + 2ull * capacity;
+  return SYSV_IPC_MAP_HEADER_SIZE + 24ull * slots + 2ull * capacity;
 }
 
 /* Attaches to a map at `base` (`size` bytes): reads the geometry once. Writes nothing. */
@@ -138,7 +139,11 @@ static inline uint32_t* sysv_ipc_map_index(const sysv_ipc_map* m, uint32_t side)
   return m->w + (SYSV_IPC_MAP_HEADER_SIZE + side * 8u * m->slots) / 4;
 }
 static inline uint8_t* sysv_ipc_map_half(const sysv_ipc_map* m, uint32_t side) {
-  return m->base + SYSV_IPC_MAP_HEADER_SIZE + 16ull * m->slots + (uint64_t)side * m->capacity;
+  return m->base + SYSV_IPC_MAP_HEADER_SIZE + 24ull * m->slots + (uint64_t)side * m->capacity;
+}
+/* CLOCK's marks of pair `side`: one u32 per slot, set by readers without the lock (hints only). */
+static inline uint32_t* sysv_ipc_map_marks(const sysv_ipc_map* m, uint32_t side) {
+  return m->w + (SYSV_IPC_MAP_HEADER_SIZE + 16u * m->slots + side * 4u * m->slots) / 4;
 }
 static inline uint32_t sysv_ipc_map_limit(const sysv_ipc_map* m) { return m->slots / 4 * 3; }
 static inline uint32_t sysv_ipc_map_align8(uint64_t n) { return (uint32_t)((n + 7) & ~7ull); }
@@ -308,7 +313,7 @@ static inline void sysv_ipc_map_write_entry(uint8_t* at, uint32_t hash, const vo
   e[3] = vlen;
   e[4] = (uint32_t)expiry;
   e[5] = (uint32_t)(expiry >> 32);
-  e[6] = 1;
+  e[6] = 0;
   e[7] = 0;
   memcpy(at + SYSV_IPC_MAP_ENTRY_HEADER, key, klen);
   if (vlen) memcpy(at + SYSV_IPC_MAP_ENTRY_HEADER + klen, value, vlen);
@@ -338,7 +343,9 @@ static inline int sysv_ipc_map_compact(sysv_ipc_map* m, const void* key, uint32_
   uint32_t* skip = key ? sysv_ipc_map_find(m, from, (const uint8_t*)key, klen, hash, &slot, &free_slot, &corrupt) : NULL;
   uint64_t now = sysv_ipc_map_now_ms();
   uint32_t top = 0, entries = 0, ttl = 0;
+  uint32_t *fm = sysv_ipc_map_marks(m, from), *tm = sysv_ipc_map_marks(m, to);
   memset(ti, 0, 8ull * m->slots);
+  memset(tm, 0, 4ull * m->slots);
   for (uint32_t i = 0; i < m->slots; i++) {
     uint32_t ref = fi[2 * i + 1];
     if (ref <= 1) continue;
@@ -352,6 +359,7 @@ static inline int sysv_ipc_map_compact(sysv_ipc_map* m, const void* key, uint32_
     while (ti[2 * j + 1] != 0) j = (j + 1) & mask;
     ti[2 * j] = e[1];
     ti[2 * j + 1] = top / 8 + 2;
+    tm[j] = fm[i];
     if (sysv_ipc_map_expiry(e) != 0) ttl++;
     top += size;
     entries++;
@@ -364,6 +372,7 @@ static inline int sysv_ipc_map_compact(sysv_ipc_map* m, const void* key, uint32_
     while (ti[2 * j + 1] != 0) j = (j + 1) & mask;
     ti[2 * j] = hash;
     ti[2 * j + 1] = top / 8 + 2;
+    tm[j] = 1;
     if (expiry != 0) ttl++;
     top += size;
     entries++;
@@ -409,11 +418,13 @@ static inline int sysv_ipc_map_put_locked(sysv_ipc_map* m, const void* key, uint
   uint32_t ref = top / 8 + 2;
   if (e) {
     __atomic_store_n(&idx[2 * slot + 1], ref, __ATOMIC_RELEASE);
+    sysv_ipc_map_marks(m, side)[slot] = 1;
     if (sysv_ipc_map_expiry(e) != 0) w[SYSV_IPC_MAP_H_TTL_ENTRIES]--;
   } else {
     int was_tombstone = idx[2 * free_slot + 1] == 1;
     __atomic_store_n(&idx[2 * free_slot], hash, __ATOMIC_RELAXED);
     __atomic_store_n(&idx[2 * free_slot + 1], ref, __ATOMIC_RELEASE);
+    sysv_ipc_map_marks(m, side)[free_slot] = 1;
     w[SYSV_IPC_MAP_H_ENTRIES] = entries + 1;
     if (was_tombstone) w[SYSV_IPC_MAP_H_TOMBSTONES] = tombstones - 1;
   }
