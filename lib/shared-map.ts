@@ -243,7 +243,11 @@ function geometry(o: Partial<SharedMapCreateOptions>): Geometry {
 }
 
 function notAMap(context: SysvIpcErrorContext, why: string): SharedMapError {
-  return new SharedMapError(ERR.NOT_A_MAP, `The segment does not hold a SharedMap (${why}); nothing was written`, context);
+  return new SharedMapError(
+    ERR.NOT_A_MAP,
+    `The segment does not hold a SharedMap (${why}); nothing was written`,
+    context,
+  );
 }
 
 function sleepMs(ms: number): void {
@@ -619,7 +623,8 @@ export class SharedMap extends IpcHandle {
     if (!ArrayBuffer.isView(target)) {
       check.invalidType('target', 'an instance of Buffer, TypedArray or DataView', target);
     }
-    const t = target instanceof Uint8Array ? target : new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
+    const t =
+      target instanceof Uint8Array ? target : new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
     let need = 0;
     const n = this.read(key, (e) => {
       if (e < 0) return -1;
@@ -789,7 +794,8 @@ export class SharedMap extends IpcHandle {
   // the counters and top from the active index, as a C peer's would.
   private repair(): void {
     const r = binding.mapRepair(this.shm.nativeHandle());
-    if (r !== 0) throw corruptError(this.context, 'its index or entries do not add up (found repairing after a dead writer)');
+    if (r !== 0)
+      throw corruptError(this.context, 'its index or entries do not add up (found repairing after a dead writer)');
   }
 
   // The header counters a writer trusts, checked (hostile memory: a bad one is MAP_CORRUPT).
@@ -845,14 +851,7 @@ export class SharedMap extends IpcHandle {
   }
 
   // Inserts or replaces under the lock. `exp` 0: no expiry. Throws MAP_FULL (changing nothing) when no room.
-  private put(
-    kb: Uint8Array,
-    klen: number,
-    hash: number,
-    value: Uint8Array | string,
-    vlen: number,
-    exp: number,
-  ): void {
+  private put(kb: Uint8Array, klen: number, hash: number, value: Uint8Array | string, vlen: number, exp: number): void {
     const w = this.w;
     let side = w[H_GEN]! & 1;
     let e = this.lookupForWrite(kb, klen, hash);
@@ -1043,7 +1042,8 @@ export class SharedMap extends IpcHandle {
     const o = check.options('options', options);
     if (o.ttl === undefined) return 0;
     if (typeof o.ttl !== 'number') check.invalidType('options.ttl', 'of type number', o.ttl);
-    if (!(o.ttl > 0) || !Number.isFinite(o.ttl)) check.outOfRange('options.ttl', 'a positive number of milliseconds', o.ttl);
+    if (!(o.ttl > 0) || !Number.isFinite(o.ttl))
+      check.outOfRange('options.ttl', 'a positive number of milliseconds', o.ttl);
     return monotonicMs() + Math.ceil(o.ttl);
   }
 
@@ -1197,7 +1197,11 @@ export class SharedMap extends IpcHandle {
         busy.delete(this.id);
       }
       if (next !== undefined && typeof (next as { then?: unknown }).then === 'function') {
-        check.invalidType('the value fn returned', 'a string, a Buffer, a TypedArray, a DataView or undefined (fn is synchronous)', next);
+        check.invalidType(
+          'the value fn returned',
+          'a string, a Buffer, a TypedArray, a DataView or undefined (fn is synchronous)',
+          next,
+        );
       }
       if (next === undefined) {
         e = this.lookupForWrite(kb, k.klen, k.hash);
@@ -1258,4 +1262,3 @@ function tooLong(what: string, n: number, max: number): never {
 function corruptError(context: SysvIpcErrorContext, why: string): SharedMapError {
   return new SharedMapError(ERR.MAP_CORRUPT, `The SharedMap in this segment is corrupt: ${why}`, context);
 }
-

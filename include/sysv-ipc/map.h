@@ -82,7 +82,7 @@ enum {
 #define SYSV_IPC_MAP_NOT_A_MAP EPROTO
 #define SYSV_IPC_MAP_CORRUPT EBADMSG
 #define SYSV_IPC_MAP_FULL ENOSPC
-#define SYSV_IPC_MAP_TOO_SMALL ENOBUFS   /* get: the value is larger than the buffer */
+#define SYSV_IPC_MAP_TOO_SMALL ENOBUFS       /* get: the value is larger than the buffer */
 #define SYSV_IPC_MAP_NOT_COUNTER EMEDIUMTYPE /* add: the value is not 8 bytes */
 
 typedef struct sysv_ipc_map {
@@ -340,7 +340,8 @@ static inline int sysv_ipc_map_compact(sysv_ipc_map* m, const void* key, uint32_
   uint8_t *fh = sysv_ipc_map_half(m, from), *th = sysv_ipc_map_half(m, to);
   int64_t slot, free_slot;
   int corrupt;
-  uint32_t* skip = key ? sysv_ipc_map_find(m, from, (const uint8_t*)key, klen, hash, &slot, &free_slot, &corrupt) : NULL;
+  uint32_t* skip =
+      key ? sysv_ipc_map_find(m, from, (const uint8_t*)key, klen, hash, &slot, &free_slot, &corrupt) : NULL;
   uint64_t now = sysv_ipc_map_now_ms();
   uint32_t top = 0, entries = 0, ttl = 0;
   uint32_t *fm = sysv_ipc_map_marks(m, from), *tm = sysv_ipc_map_marks(m, to);
@@ -410,8 +411,10 @@ static inline int sysv_ipc_map_put_locked(sysv_ipc_map* m, const void* key, uint
     return SYSV_IPC_MAP_FULL;
   }
   uint32_t* idx = sysv_ipc_map_index(m, side);
-  int clogged = !e && (free_slot < 0 || (idx[2 * free_slot + 1] == 0 && entries + tombstones + 1 > sysv_ipc_map_limit(m)));
-  if ((uint64_t)top + need > m->capacity || clogged) return sysv_ipc_map_compact(m, key, klen, hash, value, vlen, expiry);
+  int clogged =
+      !e && (free_slot < 0 || (idx[2 * free_slot + 1] == 0 && entries + tombstones + 1 > sysv_ipc_map_limit(m)));
+  if ((uint64_t)top + need > m->capacity || clogged)
+    return sysv_ipc_map_compact(m, key, klen, hash, value, vlen, expiry);
   uint8_t* half = sysv_ipc_map_half(m, side);
   sysv_ipc_map_write_entry(half + top, hash, key, klen, value, vlen, expiry);
   w[SYSV_IPC_MAP_H_TOP0 + side] = top + need;

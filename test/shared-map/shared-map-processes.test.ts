@@ -25,7 +25,10 @@ afterEach(() => {
   live.clear();
 });
 
-function peer(...args: Array<string | number>): { proc: ChildProcess; done: Promise<{ code: number | null; out: string; err: string }> } {
+function peer(...args: Array<string | number>): {
+  proc: ChildProcess;
+  done: Promise<{ code: number | null; out: string; err: string }>;
+} {
   const proc = spawn(process.execPath, [PEER, ...args.map(String)], { stdio: ['pipe', 'pipe', 'pipe'] });
   live.add(proc);
   let out = '';
@@ -141,7 +144,9 @@ test('model: a few thousand random steps, two processes taking turns, byte-exact
       }
     }
     if (JSON.stringify(got) !== JSON.stringify(expected)) {
-      throw new Error(`step ${step} (${step % 2 ? 'child' : 'parent'}) ${JSON.stringify(op)}: got ${JSON.stringify(got)}, expected ${JSON.stringify(expected)}`);
+      throw new Error(
+        `step ${step} (${step % 2 ? 'child' : 'parent'}) ${JSON.stringify(op)}: got ${JSON.stringify(got)}, expected ${JSON.stringify(expected)}`,
+      );
     }
   }
   child.proc.stdin!.end();
@@ -232,7 +237,17 @@ testIf(haveCc, 'no C compiler (cc) to build the C peer')(
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'map-peer-'));
     try {
       const bin = path.join(dir, 'map-peer');
-      execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-I', path.join(ROOT, 'include'), '-o', bin, path.join(ROOT, 'test/c/map-peer.c')]);
+      execFileSync('cc', [
+        '-O2',
+        '-Wall',
+        '-Wextra',
+        '-Werror',
+        '-I',
+        path.join(ROOT, 'include'),
+        '-o',
+        bin,
+        path.join(ROOT, 'test/c/map-peer.c'),
+      ]);
       const c = (...args: Array<string | number>) => execFileSync(bin, args.map(String), { encoding: 'utf8' }).trim();
       const m = track(SharedMap.create({ capacity: 4096 }));
       m.set('from-node', 'hello C');

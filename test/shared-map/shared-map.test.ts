@@ -157,7 +157,10 @@ test("whenFull 'evict': the least recently used go (CLOCK), a get marks an entry
   for (let i = 0; i < 17; i++) m.set(`k${i}`, value);
   // The first eviction clears every mark on its way round; then four hot keys are read between sets.
   m.set('warm', value);
-  const hot = [...Array(17).keys()].map((i) => `k${i}`).filter((k) => m.has(k)).slice(0, 4);
+  const hot = [...Array(17).keys()]
+    .map((i) => `k${i}`)
+    .filter((k) => m.has(k))
+    .slice(0, 4);
   expect(hot).toHaveLength(4);
   for (let i = 0; i < 40; i++) {
     for (const k of hot) expect(m.get(k)).toEqual(value);
@@ -312,7 +315,8 @@ test('garbage over the segment: every call returns or throws a coded error; noth
   const slots = bytes.readUInt32LE(12);
   const gen = bytes.readUInt32LE(52);
   const idx = 256 + (gen & 1) * 8 * slots;
-  for (let i = 0; i < slots; i++) if (bytes.readUInt32LE(idx + 8 * i + 4) > 1) bytes.writeUInt32LE(0xfffffff0, idx + 8 * i + 4);
+  for (let i = 0; i < slots; i++)
+    if (bytes.readUInt32LE(idx + 8 * i + 4) > 1) bytes.writeUInt32LE(0xfffffff0, idx + 8 * i + 4);
   expect(() => m.get('k1')).toThrow(expect.objectContaining({ code: 'ERR_SYSV_IPC_MAP_CORRUPT' }));
   expect(() => m.set('k1', 'x')).toThrow(expect.objectContaining({ code: 'ERR_SYSV_IPC_MAP_CORRUPT' }));
   clean.copy(bytes);
