@@ -359,6 +359,21 @@ export interface Binding {
   mapRepair(handle: ShmHandle): number;
   /** When the attachment is left (detach, teardown) holding the lock under `token`: release it, dirty. */
   mapGuard(handle: ShmHandle, token: number): void;
+  /** The map in segment `id`, looked at read-only (nothing written): null if none; `{ corrupt: true }` for a bad geometry. */
+  mapPeek(id: number): RawMapPeek | null;
+}
+
+/** What mapPeek reports (the counters are a snapshot read without the lock). */
+export interface RawMapPeek {
+  corrupt: boolean;
+  capacity?: number;
+  slots?: number;
+  maxEntries?: number;
+  maxKeySize?: number;
+  maxValueSize?: number;
+  evict?: boolean;
+  entries?: number;
+  usedBytes?: number;
 }
 
 function load(): Binding {

@@ -942,7 +942,10 @@ export class SharedMap extends IpcHandle {
     const skip = extra === undefined ? -1 : this.lookupForWrite(extra.kb, extra.klen, extra.hash);
     const insert = (hash: number, ref: number, mark: number): void => {
       let i = hash & this.mask;
-      while (w[toIdx + 2 * i + 1] !== EMPTY) i = (i + 1) & this.mask;
+      // Bounded: only this writer fills the zeroed index, but a hostile process could too.
+      for (let n = 0; w[toIdx + 2 * i + 1] !== EMPTY; n++, i = (i + 1) & this.mask) {
+        if (n === this.slots) throw corruptError(this.context, 'the index being rebuilt filled up under the writer');
+      }
       w[toIdx + 2 * i] = hash;
       w[toIdx + 2 * i + 1] = ref;
       w[this.markAt(to, i)] = mark;

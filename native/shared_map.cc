@@ -14,14 +14,17 @@
 //   lock (the word names this process and the header's token this
 //   environment), it releases it with the dirty word still set, so the next
 //   writer repairs.
+#include <sys/shm.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <memory>
 
 #include "addon.h"
 #include "arguments.h"
 #include "errors.h"
+#include "ipc_common.h"
 #include "platform.h"
 #include "registry.h"
 #include "shared_memory.h"
@@ -80,10 +83,46 @@ Napi::Value MapGuard(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// mapPeek(id) → { capacity, entries, usedBytes, slots, maxKeySize, maxValueSize, evict } of the map in
+// segment `id`, attached read-only and detached again (nothing written), or null if it holds none.
+// For `sysv-ipc ls --peek` and `stat --peek`. The counters are read without the lock: a snapshot.
+Napi::Value MapPeek(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int id = ArgId(info, 0);
+  struct shmid_ds ds;
+  if (shmctl(id, IPC_STAT, &ds) < 0) ThrowErrno(env, errno, "shmctl");
+  if (static_cast<uint64_t>(ds.shm_segsz) < sysv_ipc_map_segment_size(16, SYSV_IPC_MAP_MIN_CAPACITY)) {
+    return env.Null();
+  }
+  void* addr = shmat(id, nullptr, SHM_RDONLY);
+  if (addr == reinterpret_cast<void*>(-1)) ThrowErrno(env, errno, "shmat");
+  struct Detach {
+    void* addr;
+    ~Detach() { shmdt(addr); }
+  } detach{addr};
+  // The size again, now that the segment is attached (its id cannot be reused under us any more).
+  if (shmctl(id, IPC_STAT, &ds) < 0) ThrowErrno(env, errno, "shmctl");
+  sysv_ipc_map m;
+  int r = sysv_ipc_map_attach(&m, addr, static_cast<uint64_t>(ds.shm_segsz));
+  if (r == SYSV_IPC_MAP_NOT_A_MAP) return env.Null();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("corrupt", Napi::Boolean::New(env, r != SYSV_IPC_MAP_OK));
+  if (r != SYSV_IPC_MAP_OK) return out;
+  out.Set("capacity", Napi::Number::New(env, m.capacity));
+  out.Set("slots", Napi::Number::New(env, m.slots));
+  out.Set("maxEntries", Napi::Number::New(env, sysv_ipc_map_limit(&m)));
+  out.Set("maxKeySize", Napi::Number::New(env, m.max_key));
+  out.Set("maxValueSize", Napi::Number::New(env, m.max_value));
+  out.Set("evict", Napi::Boolean::New(env, (m.flags & SYSV_IPC_MAP_FLAG_EVICT) != 0));
+  out.Set("entries", Napi::Number::New(env, __atomic_load_n(&m.w[SYSV_IPC_MAP_H_ENTRIES], __ATOMIC_RELAXED)));
+  out.Set("usedBytes", Napi::Number::New(env, __atomic_load_n(&m.w[SYSV_IPC_MAP_H_USED], __ATOMIC_RELAXED)));
+  return out;
+}
+
 }  // namespace
 
 void RegisterSharedMap(Napi::Env env, Napi::Object exports, Napi::Object constants) {
-  Export(env, exports, {{"mapRepair", MapRepair}, {"mapGuard", MapGuard}});
+  Export(env, exports, {{"mapRepair", MapRepair}, {"mapGuard", MapGuard}, {"mapPeek", MapPeek}});
   Napi::Object map = Napi::Object::New(env);
   map.Set("CORRUPT", Napi::Number::New(env, SYSV_IPC_MAP_CORRUPT));
   map.Set("NOT_A_MAP", Napi::Number::New(env, SYSV_IPC_MAP_NOT_A_MAP));
@@ -94,8 +133,10 @@ void RegisterSharedMap(Napi::Env env, Napi::Object exports, Napi::Object constan
 #else
 
 void RegisterSharedMap(Napi::Env env, Napi::Object exports, Napi::Object constants) {
-  Export(env, exports, {{"mapRepair", UnavailableEntryPoint}, {"mapGuard", UnavailableEntryPoint}},
-         const_cast<char*>("SharedMap"));
+  Export(
+      env, exports,
+      {{"mapRepair", UnavailableEntryPoint}, {"mapGuard", UnavailableEntryPoint}, {"mapPeek", UnavailableEntryPoint}},
+      const_cast<char*>("SharedMap"));
   (void)constants;
 }
 

@@ -356,8 +356,11 @@ static inline int sysv_ipc_map_compact(sysv_ipc_map* m, const void* key, uint32_
     uint32_t size = sysv_ipc_map_align8((uint64_t)SYSV_IPC_MAP_ENTRY_HEADER + e[2] + e[3]);
     if ((uint64_t)top + size > m->capacity || entries + 1 > sysv_ipc_map_limit(m)) return SYSV_IPC_MAP_CORRUPT;
     memcpy(th + top, e, size);
-    uint32_t j = e[1] & mask;
-    while (ti[2 * j + 1] != 0) j = (j + 1) & mask;
+    uint32_t j = e[1] & mask, probes = 0;
+    while (ti[2 * j + 1] != 0) {
+      if (++probes == m->slots) return SYSV_IPC_MAP_CORRUPT; /* only a hostile process fills it */
+      j = (j + 1) & mask;
+    }
     ti[2 * j] = e[1];
     ti[2 * j + 1] = top / 8 + 2;
     tm[j] = fm[i];
@@ -369,8 +372,11 @@ static inline int sysv_ipc_map_compact(sysv_ipc_map* m, const void* key, uint32_
     uint32_t size = sysv_ipc_map_align8((uint64_t)SYSV_IPC_MAP_ENTRY_HEADER + klen + vlen);
     if ((uint64_t)top + size > m->capacity || entries + 1 > sysv_ipc_map_limit(m)) return SYSV_IPC_MAP_FULL;
     sysv_ipc_map_write_entry(th + top, hash, key, klen, value, vlen, expiry);
-    uint32_t j = hash & mask;
-    while (ti[2 * j + 1] != 0) j = (j + 1) & mask;
+    uint32_t j = hash & mask, probes = 0;
+    while (ti[2 * j + 1] != 0) {
+      if (++probes == m->slots) return SYSV_IPC_MAP_CORRUPT;
+      j = (j + 1) & mask;
+    }
     ti[2 * j] = hash;
     ti[2 * j + 1] = top / 8 + 2;
     tm[j] = 1;

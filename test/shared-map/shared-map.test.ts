@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { SharedMap, SharedMemory } from '../../lib';
 import { randomKey, sleep, track, until, useCleanup } from '../support/helpers';
+import { cli } from '../admin/cli-run';
 
 useCleanup();
 
@@ -367,4 +368,26 @@ test('getInto 500,000 times allocates nothing that stays (RSS bounded)', async (
   const after = process.memoryUsage().rss;
   expect(after - before).toBeLessThan(10 * 1024 * 1024);
   await until(() => true);
+});
+
+test('sysv-ipc ls --peek marks map segments (MAP column); stat --peek shows entries, used and free', () => {
+  const m = map({ capacity: 8192 });
+  m.set('a', 'b');
+  m.add('c', 1);
+  const stat = cli(['stat', 'shm', String(m.id), '--peek']);
+  expect(stat.status).toBe(0);
+  expect(stat.stdout).toMatch(/^ {2}map +yes \(layout version 1\), errors when full$/m);
+  expect(stat.stdout).toMatch(/^ {4}entries +2 of at most 192$/m);
+  expect(stat.stdout).toMatch(/^ {4}used +88 B of 8 KiB, 7\.9 KiB free$/m);
+  const ls = cli(['ls', '-k', 'shm', '--peek']);
+  const lines = ls.stdout.split('\n');
+  const header = lines.find((l) => l.startsWith('KEY'))!;
+  const row = lines.find((l) => l.split(/\s+/)[1] === String(m.id))!;
+  expect(row.slice(header.indexOf('MAP')).trim()).toBe('2 entries, 88 B of 8 KiB');
+  const json = (
+    JSON.parse(cli(['ls', '-k', 'shm', '--peek', '--json']).stdout) as Array<{ id: number; map: unknown }>
+  ).find((e) => e.id === m.id);
+  expect(json?.map).toEqual(expect.objectContaining({ entries: 2, usedBytes: 88, capacity: 8192, corrupt: false }));
+  const plain = track(SharedMemory.create({ size: 65536 }));
+  expect(cli(['stat', 'shm', String(plain.id), '--peek']).stdout).toMatch(/^ {2}map +no$/m);
 });
