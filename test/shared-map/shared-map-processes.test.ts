@@ -284,3 +284,29 @@ testIf(haveCc, 'no C compiler (cc) to build the C peer')(
   },
   120_000,
 );
+
+test('open-or-create race: 4 processes open one key at once and share one map', async () => {
+  const key = 0x20000000 + Math.floor(Math.random() * 0x5fffffff);
+  const script = `const { SharedMap } = require(${JSON.stringify(DIST)});
+    const m = SharedMap.open(${key}, { create: true, capacity: 8192 });
+    m.add('opened', 1);
+    process.stdout.write(JSON.stringify({ id: m.id, created: m.created }));`;
+  const runs = [0, 1, 2, 3].map(
+    () =>
+      new Promise<{ id: number; created: boolean }>((resolve, reject) => {
+        const p = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+        live.add(p);
+        let out = '';
+        let err = '';
+        p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        p.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(err))));
+      }),
+  );
+  const results = await Promise.allSettled(runs);
+  const m = track(SharedMap.open(key));
+  const ok = results.map((r) => (r.status === 'fulfilled' ? r.value : r.reason));
+  expect(ok.every((r) => typeof r.id === 'number' && r.id === m.id)).toBe(true);
+  expect(ok.filter((r) => r.created).length).toBe(1);
+  expect(m.add('opened', 0)).toBe(4);
+}, 60_000);

@@ -391,3 +391,18 @@ test('sysv-ipc ls --peek marks map segments (MAP column); stat --peek shows entr
   const plain = track(SharedMemory.create({ size: 65536 }));
   expect(cli(['stat', 'shm', String(plain.id), '--peek']).stdout).toMatch(/^ {2}map +no$/m);
 });
+
+test('no attachment leaks: 200 opens and closes leave one attachment; close is idempotent', () => {
+  const m = map({ capacity: 4096 });
+  for (let i = 0; i < 200; i++) {
+    const other = SharedMap.fromId(m.id);
+    other.set('k', String(i));
+    other.close();
+    other.close();
+  }
+  expect(m.info().attachments).toBe(1);
+  expect(m.get('k')).toEqual(Buffer.from('199'));
+  const closed = SharedMap.fromId(m.id);
+  closed.close();
+  expect(() => closed.get('k')).toThrow(expect.objectContaining({ code: 'ERR_SYSV_IPC_CLOSED' }));
+});
