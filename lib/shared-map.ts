@@ -479,6 +479,11 @@ export class SharedMap extends IpcHandle {
 
   private checkUsable(): void {
     this.ensureOpen();
+    this.checkNotBusy();
+    if (this.w.length === 0) throw new SharedMapError(ERR.CLOSED, 'The SharedMap segment is detached', this.context);
+  }
+
+  private checkNotBusy(): void {
     if (busy.has(this.id)) {
       throw new SharedMapError(
         ERR.MAP_REENTRANT,
@@ -486,7 +491,6 @@ export class SharedMap extends IpcHandle {
         this.context,
       );
     }
-    if (this.w.length === 0) throw new SharedMapError(ERR.CLOSED, 'The SharedMap segment is detached', this.context);
   }
 
   // ---- lock-free reads ----
@@ -969,6 +973,8 @@ export class SharedMap extends IpcHandle {
     }
     if (extra !== undefined) {
       const need = align8(ENTRY_HEADER + extra.klen + extra.vlen);
+      // The caller checked the room against the counters; hostile counters could lie.
+      if (top + need > this.capacity) throw corruptError(this.context, 'its counters do not add up');
       this.writeEntry(toHalf + top, extra.hash, extra.kb, extra.klen, extra.value, extra.vlen, extra.exp);
       insert(extra.hash, top / 8 + 2, 1);
       if (extra.exp !== 0) ttl++;
@@ -1248,6 +1254,8 @@ export class SharedMap extends IpcHandle {
   /** Detaches this process from the map (never removes it). Idempotent. */
   override close(): void {
     if (this.closed) return;
+    // Not from an update() callback: leaving the segment then would release the lock that update() holds.
+    this.checkNotBusy();
     super.close();
     this.mutex.close();
     if (!this.mutex.held) this.shm.detach();

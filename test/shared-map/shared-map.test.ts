@@ -91,6 +91,16 @@ test('update: read-modify-write, undefined deletes, a throwing fn changes nothin
     expect.objectContaining({ code: 'ERR_SYSV_IPC_MAP_REENTRANT' }),
   );
   expect(m.get('u')).toEqual(Buffer.from('first+'));
+  // Closing another handle of the same segment inside fn would leave the segment under the held lock.
+  const third = track(SharedMap.fromId(m.id));
+  expect(() =>
+    m.update('u', () => {
+      third.close();
+      return 'closed inside';
+    }),
+  ).toThrow(expect.objectContaining({ code: 'ERR_SYSV_IPC_MAP_REENTRANT' }));
+  expect(third.closed).toBe(false);
+  expect(m.get('u')).toEqual(Buffer.from('first+'));
   m.update('u', () => undefined);
   expect(m.has('u')).toBe(false);
   // The lock was released every time: another writer proceeds.
