@@ -114,6 +114,7 @@ const FENCE = new Int32Array(1);
 /** What {@link SharedMap} throws when the map has no room (`ERR_SYSV_IPC_MAP_FULL`) and the other map errors. */
 export class SharedMapError extends Error {
   constructor(
+    /** `ERR_SYSV_IPC_NOT_A_MAP`, `ERR_SYSV_IPC_MAP_FULL`, `ERR_SYSV_IPC_MAP_CORRUPT`, `ERR_SYSV_IPC_MAP_NOT_A_COUNTER` or `ERR_SYSV_IPC_MAP_REENTRANT` (or `ERR_SYSV_IPC_CLOSED`). */
     readonly code: string,
     message: string,
     context?: SysvIpcErrorContext,
@@ -182,8 +183,11 @@ export interface SharedMapInfo extends IpcOwnership {
   entries: number;
   /** The most entries. */
   maxEntries: number;
+  /** The largest key, in bytes. */
   maxKeySize: number;
+  /** The largest value, in bytes. */
   maxValueSize: number;
+  /** What a set without room does. */
   whenFull: SharedMapWhenFull;
   /** The segment's size in bytes. */
   size: number;
