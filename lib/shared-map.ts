@@ -105,8 +105,14 @@ function monotonicMs(): number {
   return s * 1000 + Math.floor(ns / 1e6);
 }
 
-// This environment in H_TOKEN: the main thread 1, a worker its threadId + 1.
-const TOKEN = threadId + 1;
+// This environment in H_TOKEN while it holds the writers' lock: the pid in
+// bits 0..21 (Linux pids are below 2^22), the low 10 bits of threadId above.
+// Tokens of live environments differ across processes (the pid) and within
+// one (unless it made over 1024 workers that overlap): the guard's test
+// "the word names my pid and the token is mine" then means "I hold it", and
+// a writer's compare-and-swap that clears its token after its release
+// (unlockWriter) never clears another process's.
+const TOKEN = (((threadId & 0x3ff) << 22) | process.pid) >>> 0;
 
 // A private word for the read fence (see docs/map-layout.md "Memory ordering").
 const FENCE = new Int32Array(1);
@@ -769,23 +775,35 @@ export class SharedMap extends IpcHandle {
 
   // ---- writers ----
 
+  // The token is stored first thing after the take and cleared first thing
+  // after the release, with no call in between: V8 ends a terminated worker
+  // at a call's (or a loop's) stack check, so whenever this environment can
+  // stop, "the token is mine" and "I hold the lock" agree, and the guard
+  // (native/shared_map.cc) releases exactly a lock this environment holds.
+  // (Clearing it before the release, as before, left 1 worker in 20
+  // terminated in a write loop holding the lock: unlock() is a call.)
   private lockWriter(): void {
     const { ownerDied } = this.mutex.lockSync();
     const w = this.w;
+    w[H_TOKEN] = TOKEN;
     try {
       if (ownerDied || w[H_DIRTY] !== 0) this.repair();
     } catch (err) {
-      this.mutex.unlock();
+      this.unlockWriter();
       throw err;
     }
     w[H_DIRTY] = 1;
-    w[H_TOKEN] = TOKEN;
   }
 
   private unlockWriter(): void {
-    this.w[H_TOKEN] = 0;
-    this.w[H_DIRTY] = 0;
-    this.mutex.unlock();
+    const w = this.w;
+    w[H_DIRTY] = 0;
+    try {
+      this.mutex.unlock();
+    } finally {
+      // Only if still ours: another environment may hold the lock already.
+      Atomics.compareExchange(w, H_TOKEN, TOKEN, 0);
+    }
   }
 
   // Runs a write under the lock (repairing first when the last writer died inside one).
