@@ -148,15 +148,24 @@ static inline uint32_t* sysv_ipc_map_marks(const sysv_ipc_map* m, uint32_t side)
 static inline uint32_t sysv_ipc_map_limit(const sysv_ipc_map* m) { return m->slots / 4 * 3; }
 static inline uint32_t sysv_ipc_map_align8(uint64_t n) { return (uint32_t)((n + 7) & ~7ull); }
 
-/* The entry a ref names in `half`, checked to lie inside it with sane lengths; NULL if not. */
-static inline uint32_t* sysv_ipc_map_entry(const sysv_ipc_map* m, uint8_t* half, uint32_t ref) {
+/*
+ * The entry a ref names in `half`, checked to lie inside it with sane
+ * lengths, which it sets in *klen and *vlen; NULL if not. Callers use those
+ * lengths, never the words again: a compaction (under a lock-free reader
+ * late by a flip) or a hostile process can rewrite them after the check,
+ * and a length loaded twice could then point past the segment.
+ */
+static inline uint32_t* sysv_ipc_map_entry(const sysv_ipc_map* m, uint8_t* half, uint32_t ref, uint32_t* klen,
+                                           uint32_t* vlen) {
   uint64_t off = (uint64_t)(ref - 2) * 8;
   if (ref < 2 || off + SYSV_IPC_MAP_ENTRY_HEADER > m->capacity) return NULL;
   uint32_t* e = (uint32_t*)(half + off);
-  uint32_t klen = __atomic_load_n(&e[2], __ATOMIC_RELAXED), vlen = __atomic_load_n(&e[3], __ATOMIC_RELAXED);
-  if (klen > m->max_key || vlen > m->max_value || off + SYSV_IPC_MAP_ENTRY_HEADER + klen + vlen > m->capacity) {
+  uint32_t k = __atomic_load_n(&e[2], __ATOMIC_RELAXED), v = __atomic_load_n(&e[3], __ATOMIC_RELAXED);
+  if (k > m->max_key || v > m->max_value || off + SYSV_IPC_MAP_ENTRY_HEADER + k + v > m->capacity) {
     return NULL;
   }
+  *klen = k;
+  *vlen = v;
   return e;
 }
 
@@ -167,11 +176,13 @@ static inline int sysv_ipc_map_expired(const uint32_t* e, uint64_t now) {
 }
 
 /*
- * Finds `key` in pair `side`: the entry (or NULL: absent), the slot it is in,
- * and the first free slot on the way (or -1). Sets *corrupt for a ref out of bounds.
+ * Finds `key` in pair `side`: the entry (or NULL: absent), its checked value
+ * length in *vlen, the slot it is in, and the first free slot on the way (or
+ * -1). Sets *corrupt for a ref out of bounds.
  */
 static inline uint32_t* sysv_ipc_map_find(const sysv_ipc_map* m, uint32_t side, const uint8_t* key, uint32_t klen,
-                                          uint32_t hash, int64_t* slot, int64_t* free_slot, int* corrupt) {
+                                          uint32_t hash, int64_t* slot, int64_t* free_slot, int* corrupt,
+                                          uint32_t* vlen) {
   uint32_t* idx = sysv_ipc_map_index(m, side);
   uint8_t* half = sysv_ipc_map_half(m, side);
   uint32_t mask = m->slots - 1, i = hash & mask;
@@ -189,13 +200,15 @@ static inline uint32_t* sysv_ipc_map_find(const sysv_ipc_map* m, uint32_t side, 
       continue;
     }
     if (__atomic_load_n(&idx[2 * i], __ATOMIC_RELAXED) != hash) continue;
-    uint32_t* e = sysv_ipc_map_entry(m, half, ref);
+    uint32_t ek, ev;
+    uint32_t* e = sysv_ipc_map_entry(m, half, ref, &ek, &ev);
     if (e == NULL) {
       *corrupt = 1;
       return NULL;
     }
-    if (e[2] != klen || memcmp((uint8_t*)e + SYSV_IPC_MAP_ENTRY_HEADER, key, klen) != 0) continue;
+    if (ek != klen || memcmp((uint8_t*)e + SYSV_IPC_MAP_ENTRY_HEADER, key, klen) != 0) continue;
     *slot = i;
+    *vlen = ev;
     return e;
   }
   return NULL;
@@ -220,15 +233,18 @@ static inline int sysv_ipc_map_get(const sysv_ipc_map* m, const sysv_ipc_lock_se
     uint32_t gen = __atomic_load_n(&m->w[SYSV_IPC_MAP_H_GEN], __ATOMIC_ACQUIRE);
     int64_t slot, free_slot;
     int corrupt, r = SYSV_IPC_MAP_NOT_FOUND;
-    uint32_t* e = sysv_ipc_map_find(m, gen & 1, (const uint8_t*)key, (uint32_t)klen, hash, &slot, &free_slot, &corrupt);
+    uint32_t ev = 0;
+    uint32_t* e =
+        sysv_ipc_map_find(m, gen & 1, (const uint8_t*)key, (uint32_t)klen, hash, &slot, &free_slot, &corrupt, &ev);
     if (corrupt) {
       r = SYSV_IPC_MAP_CORRUPT;
     } else if (e != NULL && !sysv_ipc_map_expired(e, sysv_ipc_map_now_ms())) {
-      *vlen = e[3];
-      if (e[3] > cap) {
+      /* The lengths find checked (klen is the key's): not e[2], e[3] again. */
+      *vlen = ev;
+      if (ev > cap) {
         r = SYSV_IPC_MAP_TOO_SMALL;
       } else {
-        memcpy(out, (uint8_t*)e + SYSV_IPC_MAP_ENTRY_HEADER + e[2], e[3]);
+        memcpy(out, (uint8_t*)e + SYSV_IPC_MAP_ENTRY_HEADER + klen, ev);
         r = SYSV_IPC_MAP_OK;
       }
     }
@@ -260,12 +276,13 @@ static inline int sysv_ipc_map_repair(sysv_ipc_map* m) {
       tombstones++;
       continue;
     }
-    uint32_t* e = sysv_ipc_map_entry(m, half, ref);
+    uint32_t ek, ev;
+    uint32_t* e = sysv_ipc_map_entry(m, half, ref, &ek, &ev);
     if (e == NULL) return SYSV_IPC_MAP_CORRUPT;
-    if (e[1] != idx[2 * i] || sysv_ipc_map_hash((uint8_t*)e + SYSV_IPC_MAP_ENTRY_HEADER, e[2]) != e[1]) {
+    if (e[1] != idx[2 * i] || sysv_ipc_map_hash((uint8_t*)e + SYSV_IPC_MAP_ENTRY_HEADER, ek) != e[1]) {
       return SYSV_IPC_MAP_CORRUPT;
     }
-    uint32_t size = sysv_ipc_map_align8((uint64_t)SYSV_IPC_MAP_ENTRY_HEADER + e[2] + e[3]);
+    uint32_t size = sysv_ipc_map_align8((uint64_t)SYSV_IPC_MAP_ENTRY_HEADER + ek + ev);
     uint64_t at = (uint64_t)((uint8_t*)e - half) + size;
     entries++;
     used += size;
@@ -319,12 +336,13 @@ static inline void sysv_ipc_map_write_entry(uint8_t* at, uint32_t hash, const vo
   if (vlen) memcpy(at + SYSV_IPC_MAP_ENTRY_HEADER + klen, value, vlen);
 }
 
-static inline void sysv_ipc_map_delete_slot(sysv_ipc_map* m, uint32_t* idx, uint32_t slot, uint32_t* e) {
+static inline void sysv_ipc_map_delete_slot(sysv_ipc_map* m, uint32_t* idx, uint32_t slot, uint32_t* e, uint32_t klen,
+                                            uint32_t vlen) {
   uint32_t* w = m->w;
   __atomic_store_n(&idx[2 * slot + 1], 1u, __ATOMIC_RELEASE);
   w[SYSV_IPC_MAP_H_ENTRIES]--;
   w[SYSV_IPC_MAP_H_TOMBSTONES]++;
-  w[SYSV_IPC_MAP_H_USED] -= sysv_ipc_map_align8((uint64_t)SYSV_IPC_MAP_ENTRY_HEADER + e[2] + e[3]);
+  w[SYSV_IPC_MAP_H_USED] -= sysv_ipc_map_align8((uint64_t)SYSV_IPC_MAP_ENTRY_HEADER + klen + vlen);
   if (sysv_ipc_map_expiry(e) != 0 && w[SYSV_IPC_MAP_H_TTL_ENTRIES] > 0) w[SYSV_IPC_MAP_H_TTL_ENTRIES]--;
 }
 
@@ -340,8 +358,9 @@ static inline int sysv_ipc_map_compact(sysv_ipc_map* m, const void* key, uint32_
   uint8_t *fh = sysv_ipc_map_half(m, from), *th = sysv_ipc_map_half(m, to);
   int64_t slot, free_slot;
   int corrupt;
+  uint32_t skip_vlen;
   uint32_t* skip =
-      key ? sysv_ipc_map_find(m, from, (const uint8_t*)key, klen, hash, &slot, &free_slot, &corrupt) : NULL;
+      key ? sysv_ipc_map_find(m, from, (const uint8_t*)key, klen, hash, &slot, &free_slot, &corrupt, &skip_vlen) : NULL;
   uint64_t now = sysv_ipc_map_now_ms();
   uint32_t top = 0, entries = 0, ttl = 0;
   uint32_t *fm = sysv_ipc_map_marks(m, from), *tm = sysv_ipc_map_marks(m, to);
@@ -350,10 +369,11 @@ static inline int sysv_ipc_map_compact(sysv_ipc_map* m, const void* key, uint32_
   for (uint32_t i = 0; i < m->slots; i++) {
     uint32_t ref = fi[2 * i + 1];
     if (ref <= 1) continue;
-    uint32_t* e = sysv_ipc_map_entry(m, fh, ref);
+    uint32_t ek, ev;
+    uint32_t* e = sysv_ipc_map_entry(m, fh, ref, &ek, &ev);
     if (e == NULL) return SYSV_IPC_MAP_CORRUPT;
     if (e == skip || sysv_ipc_map_expired(e, now)) continue;
-    uint32_t size = sysv_ipc_map_align8((uint64_t)SYSV_IPC_MAP_ENTRY_HEADER + e[2] + e[3]);
+    uint32_t size = sysv_ipc_map_align8((uint64_t)SYSV_IPC_MAP_ENTRY_HEADER + ek + ev);
     if ((uint64_t)top + size > m->capacity || entries + 1 > sysv_ipc_map_limit(m)) return SYSV_IPC_MAP_CORRUPT;
     memcpy(th + top, e, size);
     uint32_t j = e[1] & mask, probes = 0;
@@ -406,10 +426,11 @@ static inline int sysv_ipc_map_put_locked(sysv_ipc_map* m, const void* key, uint
   if (klen > m->max_key || vlen > m->max_value) return EINVAL;
   int64_t slot, free_slot;
   int corrupt;
-  uint32_t* e = sysv_ipc_map_find(m, side, (const uint8_t*)key, klen, hash, &slot, &free_slot, &corrupt);
+  uint32_t ev = 0;
+  uint32_t* e = sysv_ipc_map_find(m, side, (const uint8_t*)key, klen, hash, &slot, &free_slot, &corrupt, &ev);
   if (corrupt) return SYSV_IPC_MAP_CORRUPT;
   uint32_t need = sysv_ipc_map_align8((uint64_t)SYSV_IPC_MAP_ENTRY_HEADER + klen + vlen);
-  uint32_t old = e ? sysv_ipc_map_align8((uint64_t)SYSV_IPC_MAP_ENTRY_HEADER + e[2] + e[3]) : 0;
+  uint32_t old = e ? sysv_ipc_map_align8((uint64_t)SYSV_IPC_MAP_ENTRY_HEADER + klen + ev) : 0;
   uint32_t top = w[SYSV_IPC_MAP_H_TOP0 + side], used = w[SYSV_IPC_MAP_H_USED];
   uint32_t entries = w[SYSV_IPC_MAP_H_ENTRIES], tombstones = w[SYSV_IPC_MAP_H_TOMBSTONES];
   if (top > m->capacity || used > m->capacity || entries + tombstones > m->slots) return SYSV_IPC_MAP_CORRUPT;
@@ -462,14 +483,15 @@ static inline int sysv_ipc_map_delete(sysv_ipc_map* m, const sysv_ipc_lock_self*
   uint32_t side = m->w[SYSV_IPC_MAP_H_GEN] & 1, hash = sysv_ipc_map_hash((const uint8_t*)key, klen);
   int64_t slot, free_slot;
   int corrupt;
-  uint32_t* e = sysv_ipc_map_find(m, side, (const uint8_t*)key, (uint32_t)klen, hash, &slot, &free_slot, &corrupt);
+  uint32_t ev = 0;
+  uint32_t* e = sysv_ipc_map_find(m, side, (const uint8_t*)key, (uint32_t)klen, hash, &slot, &free_slot, &corrupt, &ev);
   if (corrupt) {
     r = SYSV_IPC_MAP_CORRUPT;
   } else if (!e) {
     r = SYSV_IPC_MAP_NOT_FOUND;
   } else {
     r = sysv_ipc_map_expired(e, sysv_ipc_map_now_ms()) ? SYSV_IPC_MAP_NOT_FOUND : SYSV_IPC_MAP_OK;
-    sysv_ipc_map_delete_slot(m, sysv_ipc_map_index(m, side), (uint32_t)slot, e);
+    sysv_ipc_map_delete_slot(m, sysv_ipc_map_index(m, side), (uint32_t)slot, e, (uint32_t)klen, ev);
   }
   sysv_ipc_map_unlock(m, self);
   return r;
@@ -489,17 +511,18 @@ static inline int sysv_ipc_map_add(sysv_ipc_map* m, const sysv_ipc_lock_self* se
   int64_t slot, free_slot, old = 0;
   uint64_t expiry = 0;
   int corrupt;
-  uint32_t* e = sysv_ipc_map_find(m, side, (const uint8_t*)key, (uint32_t)klen, hash, &slot, &free_slot, &corrupt);
+  uint32_t ev = 0;
+  uint32_t* e = sysv_ipc_map_find(m, side, (const uint8_t*)key, (uint32_t)klen, hash, &slot, &free_slot, &corrupt, &ev);
   if (corrupt) {
     r = SYSV_IPC_MAP_CORRUPT;
   } else {
     if (e && sysv_ipc_map_expired(e, sysv_ipc_map_now_ms())) e = NULL;
-    if (e && e[3] != 8) {
+    if (e && ev != 8) {
       r = SYSV_IPC_MAP_NOT_COUNTER;
     } else {
       uint8_t bytes[8];
       if (e) {
-        const uint8_t* v = (uint8_t*)e + SYSV_IPC_MAP_ENTRY_HEADER + e[2];
+        const uint8_t* v = (uint8_t*)e + SYSV_IPC_MAP_ENTRY_HEADER + klen;
         uint64_t u = 0;
         for (int i = 7; i >= 0; i--) u = (u << 8) | v[i];
         old = (int64_t)u;

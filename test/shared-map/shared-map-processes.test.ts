@@ -285,6 +285,37 @@ testIf(haveCc, 'no C compiler (cc) to build the C peer')(
   120_000,
 );
 
+testIf(haveCc, 'no C compiler (cc) to build the C peer')(
+  "map.h under a hostile writer rewriting an entry's lengths: get and repair never read or copy outside the map",
+  () => {
+    // Before the fix, get and repair checked an entry's lengths, then loaded
+    // them again to use them: the hostile thread's 1 GiB length in between
+    // sent get's memcpy past the map (SIGSEGV at map.h's get, under ASan
+    // "SEGV ... in sysv_ipc_map_get"), which a compaction under a reader
+    // late by a flip can do too (by less).
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'map-hostile-'));
+    try {
+      const bin = path.join(dir, 'map-hostile');
+      execFileSync('cc', [
+        '-O2',
+        '-Wall',
+        '-Wextra',
+        '-Werror',
+        '-pthread',
+        '-I',
+        path.join(ROOT, 'include'),
+        '-o',
+        bin,
+        path.join(ROOT, 'test/c/map-hostile.c'),
+      ]);
+      expect(execFileSync(bin, ['20000000'], { encoding: 'utf8' })).toMatch(/^ok /);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+  60_000,
+);
+
 test('open-or-create race: 4 processes open one key at once and share one map', async () => {
   const key = 0x20000000 + Math.floor(Math.random() * 0x5fffffff);
   const script = `const { SharedMap } = require(${JSON.stringify(DIST)});
