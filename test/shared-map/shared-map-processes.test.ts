@@ -213,11 +213,13 @@ test('4 processes x 20,000 add(k, 1) give exactly 80,000; workers too', async ()
 }, 180_000);
 
 test('ttl across processes: another process sees the entry, then not', async () => {
+  // 4 s: the first peer (a node process) must start and read before it, also on a loaded machine.
   const m = track(SharedMap.create({ capacity: 4096 }));
-  m.set('t', 'soon gone', { ttl: 1500 });
+  m.set('t', 'soon gone', { ttl: 4000 });
+  const set = performance.now();
   const first = JSON.parse((await peer('ttl', m.id, 't').done).out) as { has: boolean; value: string | null };
   expect(first).toEqual({ has: true, value: 'soon gone' });
-  await sleep(1600);
+  await sleep(4100 - (performance.now() - set));
   const later = JSON.parse((await peer('ttl', m.id, 't').done).out) as { has: boolean; value: string | null };
   expect(later).toEqual({ has: false, value: null });
 }, 60_000);
@@ -260,9 +262,11 @@ testIf(haveCc, 'no C compiler (cc) to build the C peer')(
       m.add('n', 5);
       expect(c('add', m.id, 'n', 3)).toBe('8');
       expect(m.add('n', 1)).toBe(9);
-      c('set', m.id, 'short', 'x', 200);
+      // 1.5 s: the C peer's exit and this read must come before it, also on a loaded machine.
+      c('set', m.id, 'short', 'x', 1500);
+      const set = performance.now();
       expect(m.get('short')).toEqual(Buffer.from('x'));
-      await sleep(300);
+      await sleep(1600 - (performance.now() - set));
       expect(m.has('short')).toBe(false);
       // Enough writes from C to compact several times; Node reads every value.
       for (let i = 0; i < 60; i++) c('set', m.id, `c${i % 7}`, 'v'.repeat(50 + i));
