@@ -1143,7 +1143,8 @@ export class SharedMap extends IpcHandle {
    * 0. Keeps the entry's ttl.
    * @returns the new value: a number, or a bigint beyond Number.MAX_SAFE_INTEGER.
    * @throws {SharedMapError} `ERR_SYSV_IPC_MAP_NOT_A_COUNTER` if the value is not 8 bytes (nothing changes).
-   * @throws {RangeError} if the result leaves the signed 64-bit range (nothing changes).
+   * @throws {RangeError} if the result leaves the signed 64-bit range, or if
+   *   maxValueSize is below 8 (nothing changes).
    */
   add(key: string | ArrayBufferView, delta: number | bigint = 1): number | bigint {
     this.checkUsable();
@@ -1152,6 +1153,8 @@ export class SharedMap extends IpcHandle {
     } else if (typeof delta !== 'bigint') {
       check.invalidType('delta', 'of type number or bigint', delta);
     }
+    // A counter is an 8-byte value: stored over maxValueSize, every read would take it for corrupt.
+    if (this.maxValueSize < 8) tooLong('value', 8, this.maxValueSize);
     const { kb, klen, hash } = this.keyOf(key);
     return this.write(() => {
       let e = this.lookupForWrite(kb, klen, hash);

@@ -73,6 +73,13 @@ test('add: counters from 0, a bigint beyond 2^53, an 8-byte LE value, coded erro
   expect(() => m.add('s', 1)).toThrow(expect.objectContaining({ code: 'ERR_SYSV_IPC_MAP_NOT_A_COUNTER' }));
   expect(m.get('s')).toEqual(Buffer.from('seven b'));
   expect(() => m.add('c', 1.5)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+  // A counter is 8 bytes: over a maxValueSize below that, as a set of 8 bytes is (it
+  // stored the entry, which every read then took for corrupt: MAP_CORRUPT for good).
+  const small = map({ capacity: 4096, maxValueSize: 4 });
+  expect(() => small.add('c', 1)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+  expect(() => small.add('c', 1)).toThrow(/8 bytes, more than this map's maxValueSize of 4/);
+  expect(small.get('c')).toBeUndefined();
+  expect(small.size).toBe(0);
 });
 
 test('update: read-modify-write, undefined deletes, a throwing fn changes nothing, re-entry is a coded error', () => {
