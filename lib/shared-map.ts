@@ -1075,7 +1075,8 @@ export class SharedMap extends IpcHandle {
     if (typeof o.ttl !== 'number') check.invalidType('options.ttl', 'of type number', o.ttl);
     if (!(o.ttl > 0) || !Number.isFinite(o.ttl))
       check.outOfRange('options.ttl', 'a positive number of milliseconds', o.ttl);
-    return monotonicMs() + Math.ceil(o.ttl);
+    // At most 2^53 - 1 ms (285,000 years): beyond, the u64 expiry's two words wrapped, to a time maybe past.
+    return Math.min(monotonicMs() + Math.ceil(o.ttl), Number.MAX_SAFE_INTEGER);
   }
 
   // The key's bytes copied out of keyBuf (a write may run user code that reuses keyBuf: not here, but keep it simple).

@@ -106,6 +106,14 @@ static inline uint64_t sysv_ipc_map_now_ms(void) {
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* The expiry of an entry set now with this ttl (0: none), at most 2^53 - 1 as JavaScript's (no wrap to the past). */
+static inline uint64_t sysv_ipc_map_expiry_in(uint64_t ttl_ms) {
+  const uint64_t max = (1ull << 53) - 1;
+  uint64_t now = sysv_ipc_map_now_ms();
+  if (ttl_ms == 0) return 0;
+  return ttl_ms >= max - now ? max : now + ttl_ms;
+}
+
 /* The segment's size for a geometry. */
 static inline uint64_t sysv_ipc_map_segment_size(uint32_t slots, uint32_t capacity) {
   return SYSV_IPC_MAP_HEADER_SIZE + 24ull * slots + 2ull * capacity;
@@ -469,8 +477,7 @@ static inline int sysv_ipc_map_set(sysv_ipc_map* m, const sysv_ipc_lock_self* se
   if (klen > m->max_key || vlen > m->max_value) return EINVAL;
   int r = sysv_ipc_map_lock(m, self);
   if (r != SYSV_IPC_MAP_OK) return r;
-  r = sysv_ipc_map_put_locked(m, key, (uint32_t)klen, value, (uint32_t)vlen,
-                              ttl_ms ? sysv_ipc_map_now_ms() + ttl_ms : 0);
+  r = sysv_ipc_map_put_locked(m, key, (uint32_t)klen, value, (uint32_t)vlen, sysv_ipc_map_expiry_in(ttl_ms));
   sysv_ipc_map_unlock(m, self);
   return r;
 }

@@ -213,6 +213,14 @@ test('ttl: gone for reads, has, size and iteration after it, and its space is re
   expect(m.size).toBe(3);
   expect([...m.keys()].map(String).sort()).toEqual(['cnt', 'keep', 'plain']);
   expect(m.delete('t')).toBe(false);
+  // A ttl beyond what the 64-bit expiry holds keeps the entry (it wrapped: 2^64 - 4096 ms
+  // became an expiry 4 s in the past, and the entry was gone at once).
+  m.set('far', 'f', { ttl: 2 ** 64 - 4096 });
+  m.set('farther', 'f', { ttl: Number.MAX_VALUE });
+  expect(m.get('far')).toEqual(Buffer.from('f'));
+  expect(m.get('farther')).toEqual(Buffer.from('f'));
+  m.delete('far');
+  m.delete('farther');
   // Expired entries are free space: fill it again.
   for (let i = 0; i < 3; i++) m.set(`big${i}`, Buffer.alloc(1000), { ttl: 20 });
   await sleep(40);
