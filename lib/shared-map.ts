@@ -789,20 +789,23 @@ export class SharedMap extends IpcHandle {
     try {
       if (ownerDied || w[H_DIRTY] !== 0) this.repair();
     } catch (err) {
-      this.unlockWriter();
+      this.releaseLock(); // dirty stays as found: the next writer repairs (and fails) again
       throw err;
     }
     w[H_DIRTY] = 1;
   }
 
   private unlockWriter(): void {
-    const w = this.w;
-    w[H_DIRTY] = 0;
+    this.w[H_DIRTY] = 0;
+    this.releaseLock();
+  }
+
+  private releaseLock(): void {
     try {
       this.mutex.unlock();
     } finally {
       // Only if still ours: another environment may hold the lock already.
-      Atomics.compareExchange(w, H_TOKEN, TOKEN, 0);
+      Atomics.compareExchange(this.w, H_TOKEN, TOKEN, 0);
     }
   }
 
