@@ -435,6 +435,51 @@ test('workers terminated at random moments of set/update never leave the lock he
   }
 });
 
+test('remove() while a writer holds the lock and another waits: both finish, and the segment goes at the last detach', async () => {
+  const m = map({ capacity: 4096 });
+  const gate = new Int32Array(new SharedArrayBuffer(4));
+  const start = (code: string): Worker =>
+    new Worker(
+      `const { SharedMap } = require(${JSON.stringify(DIST)});
+       const { parentPort, workerData } = require('node:worker_threads');
+       const m = SharedMap.fromId(workerData.id);
+       ${code}
+       m.close();
+       parentPort.postMessage('done');`,
+      { eval: true, workerData: { id: m.id, gate } },
+    );
+  const said = (w: Worker, what: string): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      w.on('message', (msg) => msg === what && resolve());
+      w.once('error', reject);
+    });
+  // The holder waits inside update() until the gate opens.
+  const holder = start(`m.update('k', () => {
+      parentPort.postMessage('inside');
+      Atomics.wait(workerData.gate, 0, 0, 30000);
+      return 'held';
+    });`);
+  const holderDone = said(holder, 'done');
+  await said(holder, 'inside');
+  const waiter = start(`parentPort.postMessage('waiting'); m.set('w', 'waited');`);
+  const waiterDone = said(waiter, 'done');
+  await said(waiter, 'waiting');
+  await sleep(200); // into lockSync (either way the order of events below holds)
+  m.remove();
+  Atomics.store(gate, 0, 1);
+  Atomics.notify(gate, 0);
+  await Promise.all([holderDone, waiterDone]);
+  await Promise.all([holder.terminate(), waiter.terminate()]);
+  expect(m.get('k')).toEqual(Buffer.from('held'));
+  expect(m.get('w')).toEqual(Buffer.from('waited'));
+  m.set('after', 'ok');
+  const id = m.id;
+  m.close();
+  expect(() => SharedMap.fromId(id)).toThrow(
+    expect.objectContaining({ code: expect.stringMatching(/^E(INVAL|IDRM)$/) }),
+  );
+});
+
 test('getInto 500,000 times allocates nothing that stays (RSS bounded)', async () => {
   const m = map({ capacity: 4096 });
   m.set('0123456789abcdef', Buffer.alloc(100, 1));
