@@ -433,7 +433,7 @@ test('workers terminated at random moments of set/update never leave the lock he
     expect(m.get('after')).toEqual(Buffer.from('ok'));
     expect(m.get('u')).toBeDefined();
   }
-});
+}, 120_000);
 
 test('remove() while a writer holds the lock and another waits: both finish, and the segment goes at the last detach', async () => {
   const m = map({ capacity: 4096 });
