@@ -882,21 +882,18 @@ export class SharedMap extends IpcHandle {
   // Inserts or replaces under the lock. `exp` 0: no expiry. Throws MAP_FULL (changing nothing) when no room.
   private put(kb: Uint8Array, klen: number, hash: number, value: Uint8Array | string, vlen: number, exp: number): void {
     const w = this.w;
-    let side = w[H_GEN]! & 1;
+    const side = w[H_GEN]! & 1;
     let e = this.lookupForWrite(kb, klen, hash);
     const need = align8(ENTRY_HEADER + klen + vlen);
     let c = this.counters(side);
     const fits = (): boolean =>
       c.used - (e >= 0 ? this.entrySize(e) : 0) + need <= this.capacity && (e >= 0 || c.entries + 1 <= this.limitLive);
     if (!fits()) {
-      // Expired entries are free space: drop them (a compaction) and look again.
-      if (w[H_TTL_ENTRIES] !== 0) {
-        this.compact();
-        side = w[H_GEN]! & 1;
-        e = this.lookupForWrite(kb, klen, hash);
-        c = this.counters(side);
-      }
-      if (!fits() && this.evict) {
+      // Expired entries are free space: one compaction drops them and writes this entry, if
+      // that makes room. One, not a compaction and then another for the entry: a write flips
+      // gen at most once (compact() says why).
+      if (w[H_TTL_ENTRIES] !== 0 && this.compact({ kb, klen, hash, value, vlen, exp })) return;
+      if (this.evict) {
         this.evictFor(e >= 0 ? this.foundSlot : -1, need - (e >= 0 ? this.entrySize(e) : 0), e < 0);
         e = this.lookupForWrite(kb, klen, hash);
         c = this.counters(side);
@@ -918,7 +915,9 @@ export class SharedMap extends IpcHandle {
           c.entries + c.tombstones + 1 > this.limitLive));
     if (c.top + need > this.capacity || clogged) {
       // No room past top, or the index is clogged by tombstones: copy the live entries over, with this one.
-      this.compact({ kb, klen, hash, value, vlen, exp });
+      // The caller checked the room against the counters; hostile counters could lie.
+      if (!this.compact({ kb, klen, hash, value, vlen, exp }))
+        throw corruptError(this.context, 'its counters do not add up');
       return;
     }
     const half = HEADER_SIZE + 24 * this.slots + side * this.capacity;
@@ -946,6 +945,13 @@ export class SharedMap extends IpcHandle {
   // Copies every live, unexpired entry of the active pair into the other one
   // (with `extra` replacing or adding its key), then flips gen: one store
   // publishes the new pair. Killed before the flip, nothing visible changed.
+  // False (no flip, nothing visible changed) when `extra` does not fit.
+  // At most one compaction per write (per lock hold): the flip is a release
+  // store, which on arm64 keeps the stores before it before it but not the
+  // plain stores after it, so a second compaction's writes into the pair
+  // just left could be seen by a reader still on it before that reader can
+  // see gen move (a torn value). The next lock hold orders them (the
+  // unlock's and the lock's compare-and-swaps).
   private compact(extra?: {
     kb: Uint8Array;
     klen: number;
@@ -953,7 +959,7 @@ export class SharedMap extends IpcHandle {
     value: Uint8Array | string;
     vlen: number;
     exp: number;
-  }): void {
+  }): boolean {
     const w = this.w;
     const gen = w[H_GEN]!;
     const from = gen & 1;
@@ -998,8 +1004,7 @@ export class SharedMap extends IpcHandle {
     }
     if (extra !== undefined) {
       const need = align8(ENTRY_HEADER + extra.klen + extra.vlen);
-      // The caller checked the room against the counters; hostile counters could lie.
-      if (top + need > this.capacity) throw corruptError(this.context, 'its counters do not add up');
+      if (top + need > this.capacity || entries + 1 > this.limitLive) return false;
       this.writeEntry(toHalf + top, extra.hash, extra.kb, extra.klen, extra.value, extra.vlen, extra.exp);
       insert(extra.hash, top / 8 + 2, 1);
       if (extra.exp !== 0) ttl++;
@@ -1013,6 +1018,7 @@ export class SharedMap extends IpcHandle {
     w[H_TOMBSTONES] = 0;
     w[H_TTL_ENTRIES] = ttl;
     w[H_HAND] = 0;
+    return true;
   }
 
   // CLOCK: deletes entries not used since the hand last passed until `bytes` and (if `slot`) an index entry are free.

@@ -228,6 +228,38 @@ test('ttl: gone for reads, has, size and iteration after it, and its space is re
   expect(m.size).toBe(6);
 });
 
+test('a write flips gen at most once (readers are safe on weak memory only then)', async () => {
+  // A compaction writes the inactive pair with plain stores after the flip's
+  // release store; on arm64 those can become visible before the flip, so a
+  // second compaction in one write could tear a reader still on the pair it
+  // rewrites while gen still reads as before. Here: 'a' grows from 8 to 935
+  // bytes in a full map whose 'x' has expired; dropping 'x' makes room, but
+  // not past top. Before the fix that was two compactions (gen + 2).
+  const m = map({ capacity: 4096, maxValueSize: 1024 });
+  const gen = new Uint32Array(track(SharedMemory.fromId(m.id)).arrayBuffer, 52, 1);
+  m.set('a', Buffer.alloc(8, 1));
+  for (let i = 0; i < 3; i++) m.set(`b${i}`, Buffer.alloc(1006, 2)); // 1040 bytes each
+  m.set('x', Buffer.alloc(887, 3), { ttl: 1 }); // 920 bytes: 4088 of 4096 used
+  expect(m.info().usedBytes).toBe(4088);
+  await sleep(20);
+  const before = gen[0]!;
+  m.set('a', Buffer.alloc(935, 4)); // 968 bytes
+  expect(gen[0]! - before).toBe(1);
+  expect(m.get('a')).toEqual(Buffer.alloc(935, 4));
+  expect(m.get('x')).toBeUndefined();
+  for (let i = 0; i < 3; i++) expect(m.get(`b${i}`)).toEqual(Buffer.alloc(1006, 2));
+  expect(m.info().usedBytes).toBe(3 * 1040 + 968);
+  // With no room even after the expired go: MAP_FULL, and nothing flipped.
+  m.delete('b0'); // 3048 bytes used
+  m.set('y', Buffer.alloc(1, 5), { ttl: 1 }); // 40 more
+  await sleep(20);
+  const full = gen[0]!;
+  expect(() => m.set('c', Buffer.alloc(1024, 6))).toThrow(expect.objectContaining({ code: 'ERR_SYSV_IPC_MAP_FULL' }));
+  expect(gen[0]).toBe(full);
+  expect(m.get('c')).toBeUndefined();
+  expect(m.get('a')).toEqual(Buffer.alloc(935, 4));
+});
+
 test('iteration sees each entry once, also across compactions made meanwhile', () => {
   const m = map({ capacity: 8192 });
   for (let i = 0; i < 50; i++) m.set(`k${i}`, `v${i}`);
