@@ -32,7 +32,8 @@
         "native/liveness.cc",
         "native/fast_mutex.cc",
         "native/channel.cc",
-        "native/cpu.cc"
+        "native/cpu.cc",
+        "native/shared_map.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "include"],
       "defines": [

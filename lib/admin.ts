@@ -9,7 +9,7 @@
  */
 import { statTime, type IpcOwnership } from './ownership';
 import { constants as osConstants, endianness as osEndianness } from 'node:os';
-import type { Binding } from './binding';
+import type { Binding, RawMapPeek } from './binding';
 import { FeatureUnavailableError, InvalidArgTypeError, SysvIpcError, type IpcKind } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
 import { kernelTunable, pageSize, sysvipcTable } from './proc';
@@ -324,6 +324,18 @@ export interface ChannelSummary {
 export function peekChannel(id: number): ChannelSummary | null {
   const shmid = check.ipcId('id', id);
   return addon().chPeek(shmid);
+}
+
+/**
+ * Whether shared memory segment `id` holds a {@link SharedMap}, and its
+ * geometry and use (entries, usedBytes: a snapshot read without the lock).
+ * Attached read-only for the look and detached again; nothing is written.
+ * `null` if it holds no map; `{ corrupt: true }` for a map header that does not add up.
+ * Used by `sysv-ipc ls --peek` and `stat --peek`; not exported from the package index.
+ */
+export function peekMap(id: number): RawMapPeek | null {
+  const shmid = check.ipcId('id', id);
+  return addon().mapPeek(shmid);
 }
 
 /** One member of a semaphore set as {@link semaphoreMembers} reports it. */

@@ -169,6 +169,8 @@ export interface NativeConstants {
    * for it (nothing taken).
    */
   RECEIVE: { WOULD_BLOCK: -1; TOO_LONG: -2 };
+  /** SharedMap (native/shared_map.cc, map.h); absent without futex(2). */
+  MAP?: { CORRUPT: number; NOT_A_MAP: number; H_TOKEN: number };
 }
 
 /** The results that cross the addon boundary (native/results.h), as unions. */
@@ -387,6 +389,27 @@ export interface Binding {
   chUnlockSend(handle: ChannelHandle): number;
   /** 1 + the CPU this thread runs on (sched_getcpu), 0 if unknown. */
   currentCpu(): number;
+
+  // ---- SharedMap (native/shared_map.cc, include/sysv-ipc/map.h): repair and the terminated-worker guard only
+  /** map.h's repair, the writers' lock held: 0, or MAP.CORRUPT / MAP.NOT_A_MAP (nothing written then). */
+  mapRepair(handle: ShmHandle): number;
+  /** When the attachment is left (detach, teardown) holding the lock under `token`: release it, dirty. */
+  mapGuard(handle: ShmHandle, token: number): void;
+  /** The map in segment `id`, looked at read-only (nothing written): null if none; `{ corrupt: true }` for a bad geometry. */
+  mapPeek(id: number): RawMapPeek | null;
+}
+
+/** What mapPeek reports (the counters are a snapshot read without the lock). */
+export interface RawMapPeek {
+  corrupt: boolean;
+  capacity?: number;
+  slots?: number;
+  maxEntries?: number;
+  maxKeySize?: number;
+  maxValueSize?: number;
+  evict?: boolean;
+  entries?: number;
+  usedBytes?: number;
 }
 
 function load(): Binding {

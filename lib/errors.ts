@@ -68,6 +68,16 @@ export const ERR = {
   NO_BINARY: 'ERR_SYSV_IPC_NO_BINARY',
   /** A received value that node:v8 cannot decode (not sent with sendValue): {@link BadValueError}. */
   BAD_VALUE: 'ERR_SYSV_IPC_BAD_VALUE',
+  /** The segment holds no SharedMap (nothing was written): a SharedMapError. */
+  NOT_A_MAP: 'ERR_SYSV_IPC_NOT_A_MAP',
+  /** A SharedMap set without room (whenFull 'error'; nothing changed): a SharedMapError. */
+  MAP_FULL: 'ERR_SYSV_IPC_MAP_FULL',
+  /** A SharedMap's header, index or entries do not add up: a SharedMapError. */
+  MAP_CORRUPT: 'ERR_SYSV_IPC_MAP_CORRUPT',
+  /** SharedMap.add() on a value that is not 8 bytes (nothing changed): a SharedMapError. */
+  MAP_NOT_A_COUNTER: 'ERR_SYSV_IPC_MAP_NOT_A_COUNTER',
+  /** A SharedMap used by its own update() callback: a SharedMapError. */
+  MAP_REENTRANT: 'ERR_SYSV_IPC_MAP_REENTRANT',
 } as const;
 
 // A channel's own failures (include/sysv-ipc/channel.h) travel as errno

@@ -7,6 +7,7 @@
  * @document ../docs/benchmarks.md
  * @document ../docs/demo.md
  * @document ../docs/channel-layout.md
+ * @document ../docs/map-layout.md
  * @packageDocumentation
  */
 // What the typings use from outside the package, named here so that a consumer's
@@ -112,3 +113,13 @@ export type { IpcOwnership, IpcOwnershipChange } from './ownership';
 export { SysvIpcError, AbortError, ClosedError, BadValueError } from './errors';
 export type { IpcKind, SysvIpcErrorContext } from './errors';
 export type { WaitOptions } from './waits';
+
+// -- SharedMap (lib/shared-map.ts): a key-value store in one shared memory segment
+export { SharedMap, SharedMapError, MAP_DEFAULT_CAPACITY, MAP_DEFAULT_MAX_KEY_SIZE } from './shared-map';
+export type {
+  SharedMapCreateOptions,
+  SharedMapOpenOptions,
+  SharedMapSetOptions,
+  SharedMapInfo,
+  SharedMapWhenFull,
+} from './shared-map';

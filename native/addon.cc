@@ -91,6 +91,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : env_(env) {
   RegisterFutex(env, exports, constants);
   RegisterLiveness(env, exports, constants);
   RegisterFastMutex(env, exports, constants);
+  RegisterSharedMap(env, exports, constants);
   RegisterChannel(env, exports, constants, &channels_);
   RegisterCpu(env, exports, constants);
   exports.Set("constants", constants);

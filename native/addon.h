@@ -97,6 +97,7 @@ void RegisterSemaphore(Napi::Env env, Napi::Object exports, Napi::Object constan
 void RegisterSharedMemory(Napi::Env env, Napi::Object exports, Napi::Object constants, AttachmentRegistry* registry);
 void RegisterLiveness(Napi::Env env, Napi::Object exports, Napi::Object constants);
 void RegisterFastMutex(Napi::Env env, Napi::Object exports, Napi::Object constants);
+void RegisterSharedMap(Napi::Env env, Napi::Object exports, Napi::Object constants);
 void RegisterChannel(Napi::Env env, Napi::Object exports, Napi::Object constants, ChannelRegistry* registry);
 void RegisterCpu(Napi::Env env, Napi::Object exports, Napi::Object constants);
 // Teardown of what JavaScript left open (Addon::Cleanup, steps 2 and 3).

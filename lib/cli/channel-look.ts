@@ -5,7 +5,8 @@
  * records the CLI as the segment's last pid, with new attach and detach
  * times, which is why only --peek looks.
  */
-import { peekChannel, type ChannelSummary, type IpcObject, type SharedMemoryEntry } from '../admin';
+import { peekChannel, peekMap, type ChannelSummary, type IpcObject, type SharedMemoryEntry } from '../admin';
+import type { RawMapPeek } from '../binding';
 import { formatBytes } from './format';
 import { locksOf, type LockLook } from './lock-look';
 
@@ -29,11 +30,40 @@ export function channelOf(e: SharedMemoryEntry): ChannelLook {
   return look;
 }
 
-/** A shm entry with what --peek saw (JSON output): `channel` (its summary, null, or { unreadable }) and `locks`. */
-export function withLook(e: IpcObject): IpcObject | (SharedMemoryEntry & { channel: ChannelLook; locks: LockLook[] }) {
+/** A segment's SharedMap (geometry and use), `null` (none), or why it could not be read. */
+export type MapLook = RawMapPeek | null | { unreadable: string };
+
+const mapLooks = new Map<number, MapLook>();
+
+/** The segment's SharedMap, read once per run. */
+export function mapOf(e: SharedMemoryEntry): MapLook {
+  let look = mapLooks.get(e.id);
+  if (look !== undefined) return look;
+  try {
+    look = peekMap(e.id);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    look = { unreadable: code === 'EINVAL' || code === 'EIDRM' ? 'gone' : (code ?? 'no native addon') };
+  }
+  mapLooks.set(e.id, look);
+  return look;
+}
+
+/** The MAP cell of `ls --peek`. */
+export function mapCell(look: MapLook): string {
+  if (look === null) return '-';
+  if ('unreadable' in look) return `unreadable (${look.unreadable})`;
+  if (look.corrupt) return 'corrupt';
+  return `${look.entries} entries, ${formatBytes(look.usedBytes!)} of ${formatBytes(look.capacity!)}`;
+}
+
+/** A shm entry with what --peek saw (JSON output): `channel` (its summary, null, or { unreadable }), `map` and `locks`. */
+export function withLook(
+  e: IpcObject,
+): IpcObject | (SharedMemoryEntry & { channel: ChannelLook; map: MapLook; locks: LockLook[] }) {
   if (e.kind !== 'shm') return e;
   const channel = channelOf(e);
-  return { ...e, channel, locks: locksOf(e, channel) };
+  return { ...e, channel, map: mapOf(e), locks: locksOf(e, channel) };
 }
 
 /** The CHANNEL cell of `ls`. */

@@ -7,7 +7,7 @@ import {
   type SemaphoreSetEntry,
   type SharedMemoryEntry,
 } from '../admin';
-import { channelCell, channelOf, withLook } from './channel-look';
+import { channelCell, channelOf, mapCell, mapOf, withLook } from './channel-look';
 import { commonCells, formatAge, formatBytes, json, out, table } from './format';
 import { lockCell, locksOf } from './lock-look';
 import { isAlive, pidCell, withLiveness } from './processes';
@@ -69,15 +69,15 @@ function kindTable(kind: IpcKind, entries: IpcObject[], now: number, peek: boole
     ];
     if (peek) {
       const channel = channelOf(e);
-      cells.push(lockCell(locksOf(e, channel)), channelCell(channel));
+      cells.push(lockCell(locksOf(e, channel)), channelCell(channel), mapCell(mapOf(e)));
     }
     return cells;
   });
   const header = [...head, 'SIZE', 'ATTACHED', 'CREATOR', 'STATUS', 'LAST ATTACH', 'CHANGED', 'LPID'];
   const numeric = [...num, true, true, true, false, false, false, true];
   if (peek) {
-    header.push('LOCK', 'CHANNEL');
-    numeric.push(false, false);
+    header.push('LOCK', 'CHANNEL', 'MAP');
+    numeric.push(false, false, false);
   }
   return table(header, rows, numeric);
 }
@@ -100,13 +100,14 @@ Options:
                     records no creator pid for queues and semaphore sets); what
                     \`sysv-ipc rm --all --creator-dead\` would remove
   --peek            also look inside each segment (attaching it read-only) for
-                    a Channel (CHANNEL column) and a lock holder (LOCK: a
-                    Channel's send lock, or a FastMutex in a segment of its own):
+                    a Channel (CHANNEL column), a SharedMap (MAP: entries, used
+                    of capacity) and a lock holder (LOCK: a Channel's send
+                    lock, or a FastMutex in a segment of its own):
                     the kernel then records this command as the segments' last
                     pid, with new attach and detach times
   --json            print a JSON array instead (times as ISO strings, keys as
                     unsigned numbers, an ...Alive field beside each pid; with
-                    --peek, segments get "channel" and "locks")`;
+                    --peek, segments get "channel", "map" and "locks")`;
 
 export function run(args: string[]): number {
   const { values, positionals } = parse('ls', spreadKeys(args), {

@@ -1,6 +1,6 @@
 /** `sysv-ipc stat`: everything the kernel reports about one object, found by id or key. */
 import { list, semaphoreMembers, type IpcKind, type IpcObject, type SemaphoreMember } from '../admin';
-import { channelOf, withLook } from './channel-look';
+import { channelOf, mapOf, withLook } from './channel-look';
 import { formatAge, formatBytes, formatKey, formatMode, json, KIND_NAMES, out, table, userName } from './format';
 import { lookAtLock, lockText, locksOf, mutexOffsetProblem, type LockLook } from './lock-look';
 import { isAlive, pidText, withLiveness } from './processes';
@@ -19,8 +19,8 @@ changes nothing. A segment is not looked inside unless asked:
 Options:
   --key K             find the object by key (hex like 0x1234abcd, or decimal) instead of id
   --peek              shm: look inside the segment (attaching it read-only) for a
-                      Channel, its send lock's holder, or a FastMutex in a segment
-                      of its own; the kernel then records this command as the
+                      Channel, its send lock's holder, a FastMutex in a segment
+                      of its own, or a SharedMap (entries, used and free bytes); the kernel then records this command as the
                       segment's last pid, with new attach and detach times
   --mutex-at OFFSET   shm: read the FastMutex at this byte offset (FastMutex.in);
                       repeatable; attaches as --peek does
@@ -112,7 +112,7 @@ function statLines(e: IpcObject, now: number, look: Look): Line[] {
     );
     if (e.rss !== undefined) lines.push(['resident', formatBytes(e.rss)]);
     if (e.swap !== undefined) lines.push(['swapped', formatBytes(e.swap)]);
-    if (look.peek) lines.push(...channelLines(channelOf(e)));
+    if (look.peek) lines.push(...channelLines(channelOf(e)), ...mapLines(mapOf(e)));
     else {
       lines.push([
         'contents',
@@ -127,6 +127,19 @@ function statLines(e: IpcObject, now: number, look: Look): Line[] {
   }
   lines.push(['changed', when(e.lastChangeTime)]);
   return lines;
+}
+
+function mapLines(look: ReturnType<typeof mapOf>): Line[] {
+  if (look === null) return [['map', 'no']];
+  if ('unreadable' in look) return [['map', `unreadable (${look.unreadable})`]];
+  if (look.corrupt) return [['map', 'yes (layout version 1), its header does not add up']];
+  const used = look.usedBytes!;
+  const capacity = look.capacity!;
+  return [
+    ['map', `yes (layout version 1), ${look.evict ? 'evicts when full' : 'errors when full'}`],
+    ['  entries', `${look.entries} of at most ${look.maxEntries}`],
+    ['  used', `${formatBytes(used)} of ${formatBytes(capacity)}, ${formatBytes(Math.max(0, capacity - used))} free`],
+  ];
 }
 
 function channelLines(look: ReturnType<typeof channelOf>): Line[] {

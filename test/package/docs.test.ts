@@ -21,6 +21,7 @@ const CLASSES: Array<{ name: string; file: string; heading: string }> = [
   { name: 'Mutex', file: 'lib/semaphore/mutex.ts', heading: '## Semaphores' },
   { name: 'FastMutex', file: 'lib/fast-mutex.ts', heading: '### FastMutex' },
   { name: 'SharedMemory', file: 'lib/shared-memory.ts', heading: '## SharedMemory' },
+  { name: 'SharedMap', file: 'lib/shared-map.ts', heading: '## SharedMap' },
 ];
 
 /** Every class declared in lib/, by name, to follow `extends` to base classes written here. */
