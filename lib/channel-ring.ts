@@ -205,12 +205,16 @@ export class ChannelRing {
     const at = receiving ? TAIL_LO : HEAD_LO;
     const seen = Atomics.load(u32, at);
     const end = performance.now() + spinNs / 1e6;
+    // A bound on the turns too: performance.now may stand still (jest's and
+    // sinon's fake timers replace it), and the spin would then last for ever
+    // on an idle ring. A turn costs more than a quarter nanosecond.
+    const turns = 4 * spinNs;
     for (let i = 1; ; i++) {
       if (Atomics.load(u32, at) !== seen) return true;
       if ((i & 255) === 0) {
         if ((Atomics.load(u32, STATE) & STATE_REMOVED) !== 0) return true; // the try reports EIDRM
         const now = Atomics.load(u32, hint);
-        if (now === 0 || now === cpu || performance.now() >= end) return false;
+        if (now === 0 || now === cpu || i >= turns || performance.now() >= end) return false;
       }
     }
   }

@@ -4,8 +4,12 @@
  * checked against the native path (SYSV_IPC_CHANNEL_JS=0), which the JS path
  * must match.
  */
-import { Channel, SysvIpcError } from '../../lib';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import { Channel, SharedMemory, SysvIpcError } from '../../lib';
 import { track, useCleanup } from '../support/helpers';
+
+const DIST = JSON.stringify(path.join(__dirname, '..', '..', 'dist'));
 
 useCleanup();
 
@@ -74,4 +78,30 @@ describe('the JavaScript ring against hostile arguments and large segments', () 
     expect(ch.receiveSync({ timeout: 5000 }).toString()).toBe('second');
     expect(ch.info()).toMatchObject({ messages: 0, usedBytes: 0 });
   });
+
+  test('the spin ends with a clock that stands still (fake timers replace performance.now)', () => {
+    // jest's and sinon's fake timers replace performance.now; the JS spin
+    // timed itself by it alone and, with the producer's CPU hint naming
+    // another CPU, spun on an empty ring for ever (the native timeout never came).
+    const ch = track(Channel.create({ capacity: 4096 }));
+    const shm = SharedMemory.fromId(ch.id);
+    try {
+      new Uint32Array(shm.arrayBuffer, 0, 64)[96 / 4] = 100000; // 1 + a CPU that is not this one
+    } finally {
+      shm.detach();
+    }
+    const script = `
+      const { Channel } = require(${DIST});
+      const ch = Channel.fromId(${ch.id});
+      performance.now = () => 0;
+      for (const f of [() => ch.receiveSync({ timeout: 100 }), () => ch.receiveIntoSync(Buffer.alloc(8), { timeout: 100 })]) {
+        try { f(); } catch (e) { process.stdout.write(e.code + ' '); }
+      }`;
+    const r = spawnSync(process.execPath, ['-e', script], { timeout: 20000, encoding: 'utf8' });
+    expect({ signal: r.signal, stdout: r.stdout, stderr: r.stderr }).toEqual({
+      signal: null,
+      stdout: 'ETIMEDOUT ETIMEDOUT ',
+      stderr: '',
+    });
+  }, 40000);
 });
