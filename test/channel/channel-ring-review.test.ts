@@ -105,3 +105,108 @@ describe('the JavaScript ring against hostile arguments and large segments', () 
     });
   }, 40000);
 });
+
+// The try forms in order, each result as text (a length, a hash prefix, or the error's code).
+const TRY_OPS = `
+  const crypto = require('node:crypto');
+  const sum = (m) => m.length + ':' + crypto.createHash('sha1').update(m).digest('hex').slice(0, 8);
+  function tryOps(ch) {
+    const into = Buffer.alloc(300);
+    const steps = [
+      () => { const n = ch.tryReceiveInto(into); return n < 0 ? n : sum(into.subarray(0, n)); },
+      () => { const m = ch.tryReceive(); return m === undefined ? 'none' : sum(m); },
+      () => ch.trySend(Buffer.alloc(100, 7)),
+      () => { const m = ch.tryReceive(); return m === undefined ? 'none' : sum(m); },
+      () => ch.trySend(Buffer.alloc(250, 8)),
+      () => ch.tryReceiveInto(Buffer.alloc(10)),
+      () => { const m = ch.tryReceive(); return m === undefined ? 'none' : sum(m); },
+    ];
+    return steps.map((f) => { try { return String(f()); } catch (e) { return 'E:' + (e.code || e.name); } }).join(' ');
+  }`;
+
+describe('the JavaScript and the native try forms on scribbled channels', () => {
+  test('byte-identical channels, scribbled: every try gives the same result on both paths', () => {
+    // channel-layout.md, "Hostile memory": each value read from the segment
+    // is checked, and a failed check is the native path's code. Two channels
+    // get the same bytes (real traffic, then a few scribbled words: positions
+    // and their high halves, the record's length and tag, the send lock's
+    // word); this process runs the try forms in JavaScript on one, a child
+    // with SYSV_IPC_CHANNEL_JS=0 natively on the other.
+    const trials = 300;
+    let seed = 20261207;
+    const rnd = () => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
+    const pick = <T>(a: T[]): T => a[Math.floor(rnd() * a.length)]!;
+    const js: Channel[] = [];
+    const native: Channel[] = [];
+    for (let trial = 0; trial < trials; trial++) {
+      const a = track(Channel.create({ capacity: 1024, maxMessageSize: 256 }));
+      const b = track(Channel.create({ capacity: 1024, maxMessageSize: 256 }));
+      for (let i = Math.floor(rnd() * 6); i > 0; i--) a.trySend(Buffer.alloc(Math.floor(rnd() * 250), i));
+      for (let i = Math.floor(rnd() * 3); i > 0; i--) a.tryReceive();
+      const sa = SharedMemory.fromId(a.id);
+      const sb = SharedMemory.fromId(b.id);
+      try {
+        const u = new Uint32Array(sa.arrayBuffer, 0, (256 + 1024) / 4);
+        const head = u[32]!;
+        const tail = u[16]!;
+        const rec = 64 + ((head % 1024) >>> 2);
+        for (let k = 1 + Math.floor(rnd() * 3); k > 0; k--) {
+          switch (pick(['tailLo', 'tailHi', 'headLo', 'headHi', 'len', 'tag', 'lock', 'next'])) {
+            case 'tailLo':
+              u[16] = pick([tail + 8, tail - 8, tail + 4, head, head + 1024, head + 1032, rnd() * 2 ** 32]) >>> 0;
+              break;
+            case 'tailHi':
+              u[17] = pick([1, 0xfffff, 0x100000, 0xffffffff]);
+              break;
+            case 'headLo':
+              u[32] = pick([head + 8, head - 8, tail, tail + 8, head + 3, rnd() * 2 ** 32]) >>> 0;
+              break;
+            case 'headHi':
+              u[33] = pick([1, 0x100000, 0xffffffff]);
+              break;
+            case 'len':
+              u[rec] =
+                pick([0, 255, 256, 257, 300, 1016, 1016 - (head % 1024), 2 ** 32 - 1, 2 ** 31, rnd() * 2000]) >>> 0;
+              break;
+            case 'tag':
+              u[rec + 1] = pick([0x31434552, 0x31444150, 0, 0xdeadbeef]);
+              break;
+            case 'lock':
+              u[20] = pick([0, 0x7fc00000, 0x80000000, 1 << 22]);
+              break;
+            default: // the next record's length
+              u[64 + ((((head % 1024) + 8 + ((u[rec]! + 7) & ~7)) % 1024) >>> 2)] = Math.floor(rnd() * 600);
+          }
+        }
+        new Uint8Array(sb.arrayBuffer).set(new Uint8Array(sa.arrayBuffer, 8), 8); // all but the identity
+      } finally {
+        sa.detach();
+        sb.detach();
+      }
+      js.push(a);
+      native.push(b);
+    }
+    const script = `${TRY_OPS}
+      const { Channel } = require(${DIST});
+      const out = ${JSON.stringify(native.map((c) => c.id))}.map((id) => tryOps(Channel.fromId(id)));
+      process.stdout.write(JSON.stringify(out));`;
+    const r = spawnSync(process.execPath, ['-e', script], {
+      env: { ...process.env, SYSV_IPC_CHANNEL_JS: '0' },
+      timeout: 60000,
+      encoding: 'utf8',
+    });
+    expect(r.stderr).toBe('');
+    const viaNative = JSON.parse(r.stdout) as string[];
+    const tryOps = new Function('require', `${TRY_OPS}; return tryOps;`)(require) as (ch: Channel) => string;
+    const viaJs = js.map((c) => tryOps(c));
+    expect(viaJs).toEqual(viaNative);
+    // The scribbles reached the checks: corrupt channels, refusals and deliveries among them.
+    const all = viaJs.join(' ');
+    expect(all).toMatch(/ERR_SYSV_IPC_CHANNEL_CORRUPT/);
+    expect(all).toMatch(/EMSGSIZE/);
+    expect(all).toMatch(/\d+:[0-9a-f]{8}/);
+  }, 60000);
+});
