@@ -78,6 +78,22 @@ export const LOCK_BUSY = 2;
 export const EMPTY = C.RECEIVE.WOULD_BLOCK;
 
 const TWO32 = 4294967296;
+
+// A caller's typed array may carry own properties named byteLength or set
+// (Object.defineProperty on the instance): user code that may lie, and that
+// would run under the send lock. The ring reads the internal slots instead,
+// through %TypedArray%.prototype's own getter and method, as the addon's
+// napi_get_typedarray_info does.
+const byteLengthOf = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'byteLength')!
+  .get as (this: Uint8Array) => number;
+const copyInto = Uint8Array.prototype.set;
+
+/**
+ * The largest segment (header and ring) the JavaScript path serves: record
+ * offsets become 32-bit word indexes with `>>> 2`, exact below 2^32 bytes.
+ * Larger channels stay native (Node 20 cannot make such a view anyway).
+ */
+export const MAX_JS_SEGMENT = TWO32;
 // A high half from which a position is no longer an exact Number after an addition of up to the capacity.
 const HI_LIMIT = 0x100000; // 2^20: positions below 2^52
 
@@ -189,12 +205,16 @@ export class ChannelRing {
     const at = receiving ? TAIL_LO : HEAD_LO;
     const seen = Atomics.load(u32, at);
     const end = performance.now() + spinNs / 1e6;
+    // A bound on the turns too: performance.now may stand still (jest's and
+    // sinon's fake timers replace it), and the spin would then last for ever
+    // on an idle ring. A turn costs more than a quarter nanosecond.
+    const turns = 4 * spinNs;
     for (let i = 1; ; i++) {
       if (Atomics.load(u32, at) !== seen) return true;
       if ((i & 255) === 0) {
         if ((Atomics.load(u32, STATE) & STATE_REMOVED) !== 0) return true; // the try reports EIDRM
         const now = Atomics.load(u32, hint);
-        if (now === 0 || now === cpu || performance.now() >= end) return false;
+        if (now === 0 || now === cpu || i >= turns || performance.now() >= end) return false;
       }
     }
   }
@@ -291,12 +311,12 @@ export class ChannelRing {
       let into = target;
       if (into === undefined) {
         into = Buffer.allocUnsafe(len);
-      } else if (len > into.byteLength) {
+      } else if (len > byteLengthOf.call(into)) {
         // Only report it if the record was still ours to read.
         if (this.read64(HEAD_LO) !== h) continue;
         return -2 - len;
       }
-      if (len !== 0) into.set(u8.subarray(at + 8, at + 8 + len));
+      if (len !== 0) copyInto.call(into, u8.subarray(at + 8, at + 8 + len));
       const expected = BigInt(h);
       if (Atomics.compareExchange(big, HEAD64, expected, BigInt(h + step)) === expected) {
         // Taken. From here to the return, no JavaScript function is called
@@ -318,12 +338,18 @@ export class ChannelRing {
 
   /**
    * channel.h's try_send with the lock tried once: SENT, FULL, LOCK_BUSY
-   * (the caller waits for it natively). Throws EIDRM, ECORRUPT. `length` is
-   * at most maxMessage (checked by the caller).
+   * (the caller waits for it natively), also for a `source` whose
+   * byteLength property is not its real length (the native path copies the
+   * length it is given, checked against the real one). Throws EIDRM,
+   * ECORRUPT.
    */
   trySend(source: Uint8Array): number {
     if (this.removed()) this.fail(EIDRM, 'channelSend');
     if (!this.canLock || this.outOfRange) return LOCK_BUSY;
+    // The caller checked source.byteLength against maxMessage; the copy
+    // below takes the real length. Read both before the lock is taken.
+    const length = byteLengthOf.call(source);
+    if (length !== source.byteLength || length > this.maxMessage) return LOCK_BUSY;
     const i32 = this.i32;
     // lock.h's try loads the word first; a CAS from 0 fails on any other
     // word, corrupt ones included, which are then reported as there.
@@ -334,7 +360,7 @@ export class ChannelRing {
     let r: number;
     try {
       // Removed while we took the lock: publish nothing into a removed channel.
-      r = this.removed() ? -1 : this.writeLocked(source);
+      r = this.removed() ? -1 : this.writeLocked(source, length);
     } finally {
       if (!releaseLockRecord(i32, SEND_LOCK)) this.unlockContended();
     }
@@ -358,9 +384,9 @@ export class ChannelRing {
   }
 
   // channel.h's write_locked: SENT, FULL; throws ECORRUPT.
-  private writeLocked(source: Uint8Array): number {
+  // `length` is source's real length (no property of it is read here: no user code under the lock).
+  private writeLocked(source: Uint8Array, length: number): number {
     const cap = this.capacity;
-    const length = source.byteLength;
     const need = 8 + ((length + 7) & ~7);
     const big = this.big;
     // tail with plain loads: only the send lock's holder (us) stores it, and

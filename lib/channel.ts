@@ -28,7 +28,7 @@ import * as check from './validate';
 import { parseOpen } from './open-options';
 import { HandleState, IpcHandle } from './ipc-handle';
 import { SpinBudget, WOULD_BLOCK, syncWaitFlags, type WaitOptions } from './waits';
-import { ChannelRing, EMPTY, LOCK_BUSY, SENT } from './channel-ring';
+import { ChannelRing, EMPTY, LOCK_BUSY, MAX_JS_SEGMENT, SENT } from './channel-ring';
 
 const C = binding.constants;
 const { WOULD_BLOCK: RECEIVE_WOULD_BLOCK, TOO_LONG } = C.RECEIVE;
@@ -175,14 +175,20 @@ export class Channel extends IpcHandle {
     this.capacity = raw.capacity;
     this.maxMessageSize = raw.maxMessageSize;
     this.created = raw.created === true;
-    if (JS_HOT_PATH) {
-      this.#ring = new ChannelRing(
-        binding.chView(raw.handle),
-        raw.capacity,
-        raw.maxMessageSize,
-        raw.handle,
-        this.state.context,
-      );
+    // Native only for a segment beyond the ring's 32-bit word indexes, and
+    // where the view cannot be made (ERR_SYSV_IPC_NO_EXTERNAL_BUFFERS: Node
+    // 20 refuses one over 4 GiB, a V8 sandbox any): a constructor that threw
+    // here left a created (even private) segment behind, unreachable.
+    if (JS_HOT_PATH && raw.capacity + C.CHANNEL_HEADER_SIZE <= MAX_JS_SEGMENT) {
+      let view: ArrayBuffer | undefined;
+      try {
+        view = binding.chView(raw.handle);
+      } catch {
+        view = undefined;
+      }
+      if (view !== undefined) {
+        this.#ring = new ChannelRing(view, raw.capacity, raw.maxMessageSize, raw.handle, this.state.context);
+      }
     }
   }
 
