@@ -32,6 +32,13 @@ constexpr int64_t kSliceNs = 50000000;
 // Whether the watchdog runs (or could be started) for this process.
 bool Available();
 
+#ifdef SYSV_IPC_TEST_PROBES
+// Test probe: a thread that was signalled pauses `leave_ns` before it leaves
+// its wait, the watchdog `signal_ns` between claiming a slot and signalling
+// it (0: no pause), so that a test can put one inside the other.
+void SetTestPauses(int64_t leave_ns, int64_t signal_ns);
+#endif
+
 // Marks the calling thread parked for its lifetime (a blocking attempt).
 // Registers the thread and starts the watchdog on first use.
 class ParkScope {
