@@ -56,9 +56,8 @@ void PauseFor(const std::atomic<int64_t>& pause) {
 struct Shared {
   std::mutex mutex;
   std::condition_variable registered;
-  std::vector<Slot*> slots;         // guarded by mutex
-  bool started = false;             // guarded by mutex
-  std::atomic<bool> failed{false};  // the thread could not be started: Available() is false
+  std::vector<Slot*> slots;  // guarded by mutex
+  bool started = false;      // guarded by mutex
 };
 Shared& TheShared() {
   static Shared* shared = new Shared();
@@ -117,8 +116,7 @@ Slot* ThisThreadSlot() {
       try {
         std::thread(Run).detach();
         s.started = true;
-      } catch (...) {
-        s.failed.store(true, std::memory_order_relaxed);
+      } catch (...) {  // EAGAIN (RLIMIT_NPROC, threads-max): Enlist() is false, tried again next time
         delete slot;
         return nullptr;
       }
@@ -139,7 +137,7 @@ void SetTestPauses(int64_t leave_ns, int64_t signal_ns) {
 }
 #endif
 
-bool Available() { return !TheShared().failed.load(std::memory_order_relaxed); }
+bool Enlist() { return ThisThreadSlot() != nullptr; }
 
 ParkScope::ParkScope() : slot_(ThisThreadSlot()) {
   if (slot_ != nullptr) slot_->state.store(kParked, std::memory_order_release);
@@ -177,7 +175,7 @@ ParkScope::~ParkScope() {
 
 #else  // no tgkill-style signals here (watchdog.h, PLATFORMS)
 
-bool Available() { return false; }
+bool Enlist() { return false; }
 #ifdef SYSV_IPC_TEST_PROBES
 void SetTestPauses(int64_t, int64_t) {}
 #endif
