@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { MessageQueue } from '../../lib';
-import { packageRootFor, track, useCleanup } from '../support/helpers';
+import { packageRootFor, testIf, track, useCleanup } from '../support/helpers';
 
 useCleanup();
 
@@ -57,26 +57,32 @@ test('a worker that leaves its wait while the watchdog signals it again is not s
   }
 });
 
-test('a worker whose sync wait cannot start the watchdog (no thread can be created) still ends at worker.terminate()', () => {
-  // As uid 65534: root would pass RLIMIT_NPROC (CAP_SYS_ADMIN).
-  const q = track(MessageQueue.create({ mode: 0o666 }));
-  const root = packageRootFor(65534);
-  const r = spawnSync(
-    process.execPath,
-    [path.join(root, 'test', 'fixtures', 'watchdog-no-thread.js'), root, String(q.id)],
-    {
-      encoding: 'utf8',
-      timeout: 30000,
-      killSignal: 'SIGKILL',
-      uid: 65534,
-      gid: 65534,
-    },
-  );
-  // Before: stdout '' and signal 'SIGKILL' (the wait parked in msgrcv with nothing to slice it; terminate() never ended).
-  expect({ status: r.status, signal: r.signal, stderr: r.stderr, stdout: r.stdout.trim() }).toEqual({
-    status: 0,
-    signal: null,
-    stderr: '',
-    stdout: 'terminated',
-  });
-});
+// prlimit(1) (util-linux) lowers the running child's RLIMIT_NPROC.
+const havePrlimit = spawnSync('prlimit', ['--version']).status === 0;
+
+testIf(havePrlimit, 'no prlimit(1)')(
+  'a worker whose sync wait cannot start the watchdog (no thread can be created) still ends at worker.terminate()',
+  () => {
+    // As uid 65534: root would pass RLIMIT_NPROC (CAP_SYS_ADMIN).
+    const q = track(MessageQueue.create({ mode: 0o666 }));
+    const root = packageRootFor(65534);
+    const r = spawnSync(
+      process.execPath,
+      [path.join(root, 'test', 'fixtures', 'watchdog-no-thread.js'), root, String(q.id)],
+      {
+        encoding: 'utf8',
+        timeout: 30000,
+        killSignal: 'SIGKILL',
+        uid: 65534,
+        gid: 65534,
+      },
+    );
+    // Before: stdout '' and signal 'SIGKILL' (the wait parked in msgrcv with nothing to slice it; terminate() never ended).
+    expect({ status: r.status, signal: r.signal, stderr: r.stderr, stdout: r.stdout.trim() }).toEqual({
+      status: 0,
+      signal: null,
+      stderr: '',
+      stdout: 'terminated',
+    });
+  },
+);
