@@ -66,8 +66,11 @@ WaitPlan PlanWait(const BlockingCall& call, const Deadline& deadline, const Wait
   // only for its slices, is sliced by the watchdog's signal instead
   // (watchdog.h): no timer_settime pair and sigaction per call. With a
   // deadline the timer is armed anyway, and slices at the same cost.
+  // Enlisting comes last: only such a wait registers its thread (and starts
+  // the watchdog). When the watchdog cannot be started the timer slices the
+  // wait, as with a deadline (else nothing would: worker.terminate() hangs).
   plan.watchdog = stop.terminating != nullptr && stop.cancelled == nullptr && deadline.None() && plan.signals &&
-                  !plan.kernel_timeout && watchdog::Available();
+                  !plan.kernel_timeout && watchdog::Enlist();
   // A sync wait that is about to arm the timer (a deadline, or a worker's
   // termination slices) first tries once without blocking: most such calls
   // complete at once, and arming then disarming costs two syscalls around

@@ -19,6 +19,7 @@
 #include "ipc_common.h"
 #include "results.h"
 #include "waiter_pool.h"
+#include "watchdog.h"
 
 namespace sysv_ipc {
 
@@ -322,6 +323,17 @@ Napi::Value MsgSet(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+#ifdef SYSV_IPC_TEST_PROBES
+// watchdogPauses(leaveMs, signalMs): watchdog::SetTestPauses, for the sync
+// msgsnd/msgrcv waits of workers (test/waits/watchdog.test.ts).
+Napi::Value WatchdogPauses(const Napi::CallbackInfo& info) {
+  int64_t leave_ms = ArgInteger(info, 0, "leaveMs", 0, 60000);
+  int64_t signal_ms = ArgInteger(info, 1, "signalMs", 0, 60000);
+  watchdog::SetTestPauses(leave_ms * 1000000, signal_ms * 1000000);
+  return info.Env().Undefined();
+}
+#endif
+
 Napi::Value MsgRemove(const Napi::CallbackInfo& info) {
   int id = ArgId(info, 0);
   if (msgctl(id, IPC_RMID, nullptr) < 0) ThrowErrno(info.Env(), errno, "msgctl");
@@ -342,6 +354,9 @@ void RegisterMessageQueue(Napi::Env env, Napi::Object exports, Napi::Object cons
              {"msgStat", MsgStat},
              {"msgSet", MsgSet},
              {"msgRemove", MsgRemove},
+#ifdef SYSV_IPC_TEST_PROBES
+             {"watchdogPauses", WatchdogPauses},
+#endif
          });
 
   constants.Set("MSG_NOERROR", Napi::Number::New(env, MSG_NOERROR));

@@ -17,7 +17,7 @@
 // one more slice, never a hang.
 //
 // PLATFORMS: Linux only (tgkill, and the interrupter's signal); elsewhere
-// Available() is false and RunBlocking slices with the timer or polls.
+// Enlist() is false and RunBlocking slices with the timer or polls.
 #pragma once
 
 #include <cstdint>
@@ -29,11 +29,22 @@ namespace watchdog {
 // Every parked thread is signalled about this often (the sync slice).
 constexpr int64_t kSliceNs = 50000000;
 
-// Whether the watchdog runs (or could be started) for this process.
-bool Available();
+// Whether the watchdog will signal the calling thread's parked waits:
+// registers the thread and starts the watchdog on first use. False when it
+// cannot run (its thread could not be started, or not on this platform): the
+// wait must then be sliced otherwise (RunBlocking: the thread's timer), or
+// it would park where worker.terminate() cannot reach it.
+bool Enlist();
+
+#ifdef SYSV_IPC_TEST_PROBES
+// Test probe: a thread that was signalled pauses `leave_ns` before it leaves
+// its wait, the watchdog `signal_ns` between claiming a slot and signalling
+// it (0: no pause), so that a test can put one inside the other.
+void SetTestPauses(int64_t leave_ns, int64_t signal_ns);
+#endif
 
 // Marks the calling thread parked for its lifetime (a blocking attempt).
-// Registers the thread and starts the watchdog on first use.
+// Only after Enlist() said true on this thread.
 class ParkScope {
  public:
   ParkScope();

@@ -383,6 +383,7 @@ export interface TestProbes {
   shmLiveAttachments(): number;
   chLiveHandles(): number;
   fastMutexPauseAfterTake(on: boolean): void;
+  watchdogPauses(leaveMs: number, signalMs: number): void;
 }
 /** Whether the suite runs against the shipped prebuild only (scripts/ci-node-matrix.sh). */
 export const PREBUILDS_ONLY = process.env.PREBUILDS_ONLY === '1';
