@@ -29,7 +29,8 @@
         "native/shared_memory.cc",
         "native/liveness.cc",
         "native/fast_mutex.cc",
-        "native/channel.cc"
+        "native/channel.cc",
+        "native/topic.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "include"],
       "defines": [

@@ -144,6 +144,8 @@ export interface NativeConstants {
   SOURCE_HASH: string;
   /** The lock record of include/sysv-ipc/lock.h (FastMutex): its size, word bits and result codes. */
   LOCK: { SIZE: number; PID_MASK: number; WAITERS: number; RESERVED_BITS: number; EPERM: number; EUCLEAN: number };
+  /** The topic layout of include/sysv-ipc/topic.h (empty where futex(2) is missing). */
+  TOPIC: TopicConstants;
 }
 
 /** The shape of the loaded addon. */
@@ -351,6 +353,61 @@ export interface Binding {
   fastMutexRelease(handle: ShmHandle, offset: number): number;
   /** tryLock's takeover: 1 taken from a holder that is gone (or a zombie), 0 not, 2 corrupt record. */
   fastMutexTakeOver(handle: ShmHandle, offset: number): number;
+
+  // ---- Topic (native/topic.cc, include/sysv-ipc/topic.h): headers and subscription slots; JS publishes and receives
+  /** Writes a fresh topic header (the creator of the segment only). Throws EINVAL for a geometry out of range. */
+  topicInit(handle: ShmHandle, capacity: number, maxMessageSize: number, maxSubscribers: number, whenFull: number): void;
+  /** The header's geometry; 0 when the header is blank. Throws EPROTO (not a topic) or EBADMSG (corrupt); writes nothing. */
+  topicAttach(handle: ShmHandle): RawTopicGeometry | 0;
+  /**
+   * Claims a subscription slot (released when the attachment goes) and sets
+   * its cursor under the publishers' lock: [slot, cursor, seq]. Throws ENOSPC
+   * (every slot taken), ETIMEDOUT, EBADMSG.
+   */
+  topicSubscribe(handle: ShmHandle, oldest: boolean, timeoutMs: number): [number, number, number];
+  /** Frees a slot this attachment holds: false if it held none there. */
+  topicUnsubscribe(handle: ShmHandle, slot: number): boolean;
+  /** Frees the slots of dead processes (liveness.h): how many. */
+  topicReap(handle: ShmHandle): number;
+  /** Marks the topic removed and wakes every sleeper in every process. */
+  topicMarkRemoved(handle: ShmHandle): void;
+}
+
+/** A topic header's geometry (topicAttach). */
+export interface RawTopicGeometry {
+  capacity: number;
+  maxMessageSize: number;
+  maxSubscribers: number;
+  whenFull: number;
+  ringOffset: number;
+}
+
+/** Topic layout (include/sysv-ipc/topic.h): byte offsets and limits. */
+export interface TopicConstants {
+  HEADER_SIZE: number;
+  SLOT_SIZE: number;
+  MIN_CAPACITY: number;
+  MAX_CAPACITY: number;
+  MAX_SUBSCRIBERS: number;
+  OFF_REMOVED: number;
+  OFF_LOCK: number;
+  OFF_TAIL: number;
+  OFF_NEXT_SEQ: number;
+  OFF_HEAD: number;
+  OFF_HEAD_SEQ: number;
+  OFF_DATA_SLEEP: number;
+  OFF_SPACE_SEQ: number;
+  OFF_SPACE_SLEEP: number;
+  SLOT_OWNER: number;
+  SLOT_ACTIVE: number;
+  SLOT_START: number;
+  SLOT_CURSOR: number;
+  SLOT_SEQ: number;
+  RECORD_HEADER: number;
+  PAD: number;
+  NOT_A_TOPIC: number;
+  CORRUPT: number;
+  FULL: number;
 }
 
 function load(): Binding {

@@ -74,6 +74,20 @@ export type {
 
 // -- end of shared memory
 
+// -- Topic (lib/topic.ts)
+export { Topic, Subscription, TOPIC_DEFAULT_CAPACITY, TOPIC_DEFAULT_MAX_SUBSCRIBERS } from './topic';
+export type {
+  TopicCreateOptions,
+  TopicOpenOptions,
+  TopicInfo,
+  TopicSubscriptionInfo,
+  TopicSyncOptions,
+  TopicWhenFull,
+  SubscribeOptions,
+} from './topic';
+
+// -- end of Topic
+
 // -- FastMutex (lib/fast-mutex.ts)
 export { FastMutex, LockCorruptError } from './fast-mutex';
 export type {

@@ -76,6 +76,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : env_(env) {
   RegisterLiveness(env, exports, constants);
   RegisterFastMutex(env, exports, constants);
   RegisterChannel(env, exports, constants, &channels_);
+  RegisterTopic(env, exports, constants);
   exports.Set("constants", constants);
 
   if (napi_add_env_cleanup_hook(env, &Addon::Cleanup, this) != napi_ok) {

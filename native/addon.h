@@ -87,6 +87,7 @@ void RegisterSharedMemory(Napi::Env env, Napi::Object exports, Napi::Object cons
 void RegisterLiveness(Napi::Env env, Napi::Object exports, Napi::Object constants);
 void RegisterFastMutex(Napi::Env env, Napi::Object exports, Napi::Object constants);
 void RegisterChannel(Napi::Env env, Napi::Object exports, Napi::Object constants, ChannelRegistry* registry);
+void RegisterTopic(Napi::Env env, Napi::Object exports, Napi::Object constants);
 // Teardown of what JavaScript left open (Addon::Cleanup, steps 2 and 3).
 void ReleaseChannels(ChannelRegistry& registry);
 void ReleaseAttachments(napi_env env, AttachmentRegistry& registry);
