@@ -407,8 +407,6 @@ export class Topic extends IpcHandle {
       }
       if (before(tail, head)) throw this.corrupt('a record runs past the tail');
     }
-    // head names a message or the tail, never padding.
-    if (head !== tail && r32[(head & mask) >> 2]! >>> 0 === PAD) head = (head + cap - (head & mask)) >>> 0;
     if (head !== head0) {
       // Before any byte it frees is written: a subscriber that copied from there sees head moved.
       Atomics.store(h, I_HEAD, head);
@@ -483,7 +481,7 @@ export class Topic extends IpcHandle {
       if (signal?.aborted) throw new AbortError('The operation was aborted', { cause: signal.reason });
       if (this.lock.tryLock() === false) {
         if (timeout === 0) throw timeoutError('topicPublish', this.state.context);
-        const left = until === Infinity ? -1 : Math.max(1, Math.ceil(until - performance.now()));
+        const left = until === Infinity ? undefined : Math.max(1, Math.ceil(until - performance.now()));
         try {
           await this.lock.lock({ timeout: left, signal });
         } catch (err) {
@@ -534,7 +532,7 @@ export class Topic extends IpcHandle {
       const handle = this.handle();
       if (this.lock.tryLock() === false) {
         if (timeout === 0) throw timeoutError('topicPublish', this.state.context);
-        const left = until === Infinity ? -1 : Math.max(1, Math.ceil(until - performance.now()));
+        const left = until === Infinity ? undefined : Math.max(1, Math.ceil(until - performance.now()));
         try {
           this.lock.lockSync({ timeout: left });
         } catch (err) {
@@ -772,8 +770,10 @@ export class Subscription extends IpcHandle {
         throw t.corrupt(`a record of ${len} bytes at ring offset ${off}`);
       }
       // Overwritten: continue at the oldest message held; the next one read says how many were skipped.
+      // The slot follows at once, so that a 'wait' publisher is gated by it again.
       this.cursor = Atomics.load(h, I_HEAD) >>> 0;
       this.resynced = true;
+      Atomics.store(h, ((T.HEADER_SIZE + T.SLOT_SIZE * this.slot) >> 2) + (T.SLOT_CURSOR >> 2), this.cursor);
     }
     return NONE; // overtaken on every turn: the caller tries again
   }

@@ -94,6 +94,7 @@ typedef struct sysv_ipc_topic_sub {
   uint32_t slot;
   uint32_t cursor;
   uint32_t seq;
+  uint32_t resynced; /* moved to head without knowing its sequence: the next message read says what was skipped */
   uint64_t missed;
 } sysv_ipc_topic_sub;
 
@@ -249,6 +250,7 @@ static inline int sysv_ipc_topic_position(const sysv_ipc_topic* t, const sysv_ip
   __atomic_store_n(sysv_ipc_topic__u32(t->base, off + SYSV_IPC_TOPIC_SLOT_ACTIVE), 1u, __ATOMIC_SEQ_CST);
   sysv_ipc_lock_release(sysv_ipc_topic__lock(t), self);
   sub->slot = slot;
+  sub->resynced = 0;
   sub->missed = 0;
   return 0;
 }
@@ -351,13 +353,14 @@ static inline int sysv_ipc_topic__publish_locked(const sysv_ipc_topic* t, const 
   uint32_t head_seq = __atomic_load_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_HEAD_SEQ), __ATOMIC_SEQ_CST);
   uint32_t need, off, pad = 0, gate, steps = 0;
   uint8_t* ring = b + t->ring_offset;
+  if (sysv_ipc_topic_removed(t)) return EIDRM;
   if (length > t->max_message) return EMSGSIZE;
   if ((tail & 7u) != 0 || (head & 7u) != 0 || tail - head > t->capacity) return SYSV_IPC_TOPIC_CORRUPT;
   need = SYSV_IPC_TOPIC_RECORD_HEADER + sysv_ipc_topic__align8(length);
   off = tail & t->mask;
   if (off + need > t->capacity) pad = t->capacity - off;
   gate = t->when_full == SYSV_IPC_TOPIC_WAIT ? sysv_ipc_topic__gate(t, head, tail) : tail;
-  while (tail + pad + need - head > t->capacity) {
+  while ((uint32_t)(tail - head) + pad + need > t->capacity) {
     uint32_t hoff = head & t->mask;
     uint32_t len;
     if (head == gate) return EAGAIN;
@@ -373,10 +376,6 @@ static inline int sysv_ipc_topic__publish_locked(const sysv_ipc_topic* t, const 
       head_seq++;
     }
     if (sysv_ipc_topic__before(tail, head)) return SYSV_IPC_TOPIC_CORRUPT;
-  }
-  /* A padding record at head counts for nothing: head always names a message or the tail. */
-  if (head != tail && *sysv_ipc_topic__u32(ring, head & t->mask) == SYSV_IPC_TOPIC_PAD) {
-    head += t->capacity - (head & t->mask);
   }
   /* head (then head_seq) before any byte it frees is written: a reader that copied from there sees head moved. */
   __atomic_store_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_HEAD), head, __ATOMIC_SEQ_CST);
@@ -408,15 +407,18 @@ static inline int sysv_ipc_topic_publish(const sysv_ipc_topic* t, const sysv_ipc
                                          uint32_t length, int64_t timeout_ns) {
   int64_t deadline = timeout_ns < 0 ? -1 : sysv_ipc_lock_now_ns() + timeout_ns;
   for (;;) {
-    uint32_t space_seq;
+    uint32_t space_seq = 0;
     int r;
     if (sysv_ipc_topic_removed(t)) return EIDRM;
     r = sysv_ipc_lock_acquire(sysv_ipc_topic__lock(t), self, timeout_ns);
     if (r != SYSV_IPC_LOCK_OK && r != SYSV_IPC_LOCK_OWNER_DIED) return r == EBUSY ? ETIMEDOUT : r;
-    /* Say "a publisher sleeps" before the last look, so a subscriber that moves on after it wakes us. */
-    __atomic_store_n(sysv_ipc_topic__u32(t->base, SYSV_IPC_TOPIC_OFF_SPACE_SLEEP), 1u, __ATOMIC_SEQ_CST);
-    space_seq = __atomic_load_n(sysv_ipc_topic__u32(t->base, SYSV_IPC_TOPIC_OFF_SPACE_SEQ), __ATOMIC_SEQ_CST);
     r = sysv_ipc_topic__publish_locked(t, data, length);
+    if (r == EAGAIN) {
+      /* Say "a publisher sleeps" before a last look, so a subscriber that moves on after it wakes us. */
+      __atomic_store_n(sysv_ipc_topic__u32(t->base, SYSV_IPC_TOPIC_OFF_SPACE_SLEEP), 1u, __ATOMIC_SEQ_CST);
+      space_seq = __atomic_load_n(sysv_ipc_topic__u32(t->base, SYSV_IPC_TOPIC_OFF_SPACE_SEQ), __ATOMIC_SEQ_CST);
+      r = sysv_ipc_topic__publish_locked(t, data, length);
+    }
     sysv_ipc_lock_release(sysv_ipc_topic__lock(t), self);
     if (r != EAGAIN) return r;
     {
@@ -462,16 +464,24 @@ static inline int sysv_ipc_topic_try_receive(const sysv_ipc_topic* t, sysv_ipc_t
       }
     } else if (len <= t->max_message && off + SYSV_IPC_TOPIC_RECORD_HEADER + len <= t->capacity) {
       if (len > cap) {
-        *length = len;
-        return EMSGSIZE;
-      }
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        head = __atomic_load_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_HEAD), __ATOMIC_SEQ_CST);
+        if (!sysv_ipc_topic__before(sub->cursor, head)) {
+          *length = len;
+          return EMSGSIZE;
+        }
+      } else {
       if (len > 0) memcpy(buf, ring + off + SYSV_IPC_TOPIC_RECORD_HEADER, len);
       __atomic_thread_fence(__ATOMIC_ACQUIRE);
       head = __atomic_load_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_HEAD), __ATOMIC_SEQ_CST);
       if (!sysv_ipc_topic__before(sub->cursor, head)) {
-        if (seq != sub->seq) return SYSV_IPC_TOPIC_CORRUPT;
+        if (seq != sub->seq) {
+          if (!sub->resynced || sysv_ipc_topic__before(seq, sub->seq)) return SYSV_IPC_TOPIC_CORRUPT;
+          sub->missed += (uint32_t)(seq - sub->seq);
+        }
+        sub->resynced = 0;
         sub->cursor += SYSV_IPC_TOPIC_RECORD_HEADER + sysv_ipc_topic__align8(len);
-        sub->seq++;
+        sub->seq = seq + 1u;
         {
           uint32_t so = sysv_ipc_topic__slot(sub->slot);
           __atomic_store_n(sysv_ipc_topic__u32(b, so + SYSV_IPC_TOPIC_SLOT_CURSOR), sub->cursor, __ATOMIC_SEQ_CST);
@@ -481,21 +491,18 @@ static inline int sysv_ipc_topic_try_receive(const sysv_ipc_topic* t, sysv_ipc_t
         *length = len;
         return 0;
       }
+      }
     } else {
       __atomic_thread_fence(__ATOMIC_ACQUIRE);
       head = __atomic_load_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_HEAD), __ATOMIC_SEQ_CST);
       if (!sysv_ipc_topic__before(sub->cursor, head)) return SYSV_IPC_TOPIC_CORRUPT;
     }
-    /* Overwritten: continue at the oldest message held (a consistent pair: head moved not meanwhile). */
-    {
-      uint32_t h1 = __atomic_load_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_HEAD), __ATOMIC_SEQ_CST);
-      uint32_t hs = __atomic_load_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_HEAD_SEQ), __ATOMIC_SEQ_CST);
-      uint32_t h2 = __atomic_load_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_HEAD), __ATOMIC_SEQ_CST);
-      if (h1 != h2) continue;
-      sub->missed += (uint32_t)(hs - sub->seq);
-      sub->cursor = h1;
-      sub->seq = hs;
-    }
+    /* Overwritten: continue at the oldest message held; the next message read says how many were skipped. */
+    sub->cursor = __atomic_load_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_HEAD), __ATOMIC_SEQ_CST);
+    sub->resynced = 1;
+    /* The slot follows at once, so that a 'wait' publisher is gated by it again. */
+    __atomic_store_n(sysv_ipc_topic__u32(b, sysv_ipc_topic__slot(sub->slot) + SYSV_IPC_TOPIC_SLOT_CURSOR), sub->cursor,
+                     __ATOMIC_SEQ_CST);
   }
   return EAGAIN; /* overtaken on every turn: the caller tries again */
 }
