@@ -356,7 +356,13 @@ export interface Binding {
 
   // ---- Topic (native/topic.cc, include/sysv-ipc/topic.h): headers and subscription slots; JS publishes and receives
   /** Writes a fresh topic header (the creator of the segment only). Throws EINVAL for a geometry out of range. */
-  topicInit(handle: ShmHandle, capacity: number, maxMessageSize: number, maxSubscribers: number, whenFull: number): void;
+  topicInit(
+    handle: ShmHandle,
+    capacity: number,
+    maxMessageSize: number,
+    maxSubscribers: number,
+    whenFull: number,
+  ): void;
   /** The header's geometry; 0 when the header is blank. Throws EPROTO (not a topic) or EBADMSG (corrupt); writes nothing. */
   topicAttach(handle: ShmHandle): RawTopicGeometry | 0;
   /**

@@ -107,7 +107,9 @@ function hint(code: string, kind: IpcKind | undefined, syscall = '', key?: numbe
     ? 'the channel'
     : syscall.startsWith('topic')
       ? 'the topic'
-      : kind ? `the ${OBJECT_NAME[kind]}` : 'the object';
+      : kind
+        ? `the ${OBJECT_NAME[kind]}`
+        : 'the object';
   // ENOENT and EEXIST are about a key: name it when the caller gave it (not IPC_PRIVATE, which names nothing).
   const forKey = key === undefined || key === 0 ? 'for this key' : `for key ${formatKey(key)}`;
   switch (code) {

@@ -485,7 +485,9 @@ export class Topic extends IpcHandle {
         try {
           await this.lock.lock({ timeout: left, signal });
         } catch (err) {
-          throw this.closed ? new ClosedError('The topic', undefined, this.state.context) : withContext(err, this.state.context);
+          throw this.closed
+            ? new ClosedError('The topic', undefined, this.state.context)
+            : withContext(err, this.state.context);
         }
       }
       const seq = this.publishOnce(src);
@@ -972,4 +974,3 @@ function requireFutex(): void {
     throw new SysvIpcError(osConstants.errno.ENOSYS, 'topic');
   }
 }
-

@@ -62,16 +62,16 @@ extern "C" {
 #define SYSV_IPC_TOPIC_OFF_NEXT_SEQ 68
 #define SYSV_IPC_TOPIC_OFF_HEAD 72
 #define SYSV_IPC_TOPIC_OFF_HEAD_SEQ 76
-#define SYSV_IPC_TOPIC_OFF_DATA_SLEEP 80  /* 1: a subscriber sleeps (or is about to) */
-#define SYSV_IPC_TOPIC_OFF_SPACE_SEQ 192  /* u32 futex: publishers sleep here */
+#define SYSV_IPC_TOPIC_OFF_DATA_SLEEP 80   /* 1: a subscriber sleeps (or is about to) */
+#define SYSV_IPC_TOPIC_OFF_SPACE_SEQ 192   /* u32 futex: publishers sleep here */
 #define SYSV_IPC_TOPIC_OFF_SPACE_SLEEP 196 /* 1: a publisher sleeps (or is about to) */
 
 /* Subscription slot (32 bytes at 256 + 32 * i). */
-#define SYSV_IPC_TOPIC_SLOT_OWNER 0  /* u32: 0 free, else the holder's pid (claimed by CAS) */
-#define SYSV_IPC_TOPIC_SLOT_ACTIVE 4 /* u32: 1 once cursor and seq are valid */
-#define SYSV_IPC_TOPIC_SLOT_START 8  /* u64: the holder's start time (liveness.h); 0 until written */
+#define SYSV_IPC_TOPIC_SLOT_OWNER 0   /* u32: 0 free, else the holder's pid (claimed by CAS) */
+#define SYSV_IPC_TOPIC_SLOT_ACTIVE 4  /* u32: 1 once cursor and seq are valid */
+#define SYSV_IPC_TOPIC_SLOT_START 8   /* u64: the holder's start time (liveness.h); 0 until written */
 #define SYSV_IPC_TOPIC_SLOT_CURSOR 16 /* u32: position of the next record to read */
-#define SYSV_IPC_TOPIC_SLOT_SEQ 20   /* u32: sequence number of the next message to read */
+#define SYSV_IPC_TOPIC_SLOT_SEQ 20    /* u32: sequence number of the next message to read */
 
 /* Results (0 or a positive errno value). */
 #define SYSV_IPC_TOPIC_NOT_A_TOPIC EPROTO
@@ -100,7 +100,9 @@ typedef struct sysv_ipc_topic_sub {
 
 static inline uint32_t* sysv_ipc_topic__u32(uint8_t* base, uint32_t off) { return (uint32_t*)(void*)(base + off); }
 static inline uint64_t* sysv_ipc_topic__u64(uint8_t* base, uint32_t off) { return (uint64_t*)(void*)(base + off); }
-static inline uint32_t sysv_ipc_topic__slot(uint32_t i) { return SYSV_IPC_TOPIC_HEADER_SIZE + SYSV_IPC_TOPIC_SLOT_SIZE * i; }
+static inline uint32_t sysv_ipc_topic__slot(uint32_t i) {
+  return SYSV_IPC_TOPIC_HEADER_SIZE + SYSV_IPC_TOPIC_SLOT_SIZE * i;
+}
 static inline uint32_t sysv_ipc_topic__align8(uint32_t n) { return (n + 7u) & ~7u; }
 /* a is before b (wrapping u32 positions or sequence numbers). */
 static inline int sysv_ipc_topic__before(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
@@ -130,8 +132,8 @@ static inline int sysv_ipc_topic__geometry_ok(uint32_t capacity, uint32_t max_me
  * its creator does): every field, the identity last (release). EINVAL for
  * a geometry out of range (nothing written).
  */
-static inline int sysv_ipc_topic_init(uint8_t* base, uint64_t segment_size, uint32_t capacity,
-                                      uint32_t max_message, uint32_t max_subscribers, uint32_t when_full) {
+static inline int sysv_ipc_topic_init(uint8_t* base, uint64_t segment_size, uint32_t capacity, uint32_t max_message,
+                                      uint32_t max_subscribers, uint32_t when_full) {
   if (!sysv_ipc_topic__geometry_ok(capacity, max_message, max_subscribers, when_full, segment_size)) return EINVAL;
   *sysv_ipc_topic__u32(base, SYSV_IPC_TOPIC_OFF_HEADER_SIZE) = SYSV_IPC_TOPIC_HEADER_SIZE;
   *sysv_ipc_topic__u32(base, SYSV_IPC_TOPIC_OFF_CAPACITY) = capacity;
@@ -215,8 +217,8 @@ static inline int sysv_ipc_topic_claim(const sysv_ipc_topic* t, const sysv_ipc_l
   for (i = 0; i < t->max_subscribers; i++) {
     uint32_t expected = 0;
     uint32_t off = sysv_ipc_topic__slot(i);
-    if (__atomic_compare_exchange_n(sysv_ipc_topic__u32(t->base, off + SYSV_IPC_TOPIC_SLOT_OWNER), &expected,
-                                    self->pid, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
+    if (__atomic_compare_exchange_n(sysv_ipc_topic__u32(t->base, off + SYSV_IPC_TOPIC_SLOT_OWNER), &expected, self->pid,
+                                    0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
       __atomic_store_n(sysv_ipc_topic__u64(t->base, off + SYSV_IPC_TOPIC_SLOT_START), self->start, __ATOMIC_SEQ_CST);
       *slot = i;
       return 0;
@@ -443,8 +445,8 @@ static inline int sysv_ipc_topic_publish(const sysv_ipc_topic* t, const sysv_ipc
  * counts what it skipped in sub->missed. The copy is validated after it is
  * made (head not past the record), so a torn message is never returned.
  */
-static inline int sysv_ipc_topic_try_receive(const sysv_ipc_topic* t, sysv_ipc_topic_sub* sub, void* buf,
-                                             uint32_t cap, uint32_t* length) {
+static inline int sysv_ipc_topic_try_receive(const sysv_ipc_topic* t, sysv_ipc_topic_sub* sub, void* buf, uint32_t cap,
+                                             uint32_t* length) {
   uint8_t* b = t->base;
   uint8_t* ring = b + t->ring_offset;
   int turns;
@@ -471,26 +473,26 @@ static inline int sysv_ipc_topic_try_receive(const sysv_ipc_topic* t, sysv_ipc_t
           return EMSGSIZE;
         }
       } else {
-      if (len > 0) memcpy(buf, ring + off + SYSV_IPC_TOPIC_RECORD_HEADER, len);
-      __atomic_thread_fence(__ATOMIC_ACQUIRE);
-      head = __atomic_load_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_HEAD), __ATOMIC_SEQ_CST);
-      if (!sysv_ipc_topic__before(sub->cursor, head)) {
-        if (seq != sub->seq) {
-          if (!sub->resynced || sysv_ipc_topic__before(seq, sub->seq)) return SYSV_IPC_TOPIC_CORRUPT;
-          sub->missed += (uint32_t)(seq - sub->seq);
+        if (len > 0) memcpy(buf, ring + off + SYSV_IPC_TOPIC_RECORD_HEADER, len);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        head = __atomic_load_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_HEAD), __ATOMIC_SEQ_CST);
+        if (!sysv_ipc_topic__before(sub->cursor, head)) {
+          if (seq != sub->seq) {
+            if (!sub->resynced || sysv_ipc_topic__before(seq, sub->seq)) return SYSV_IPC_TOPIC_CORRUPT;
+            sub->missed += (uint32_t)(seq - sub->seq);
+          }
+          sub->resynced = 0;
+          sub->cursor += SYSV_IPC_TOPIC_RECORD_HEADER + sysv_ipc_topic__align8(len);
+          sub->seq = seq + 1u;
+          {
+            uint32_t so = sysv_ipc_topic__slot(sub->slot);
+            __atomic_store_n(sysv_ipc_topic__u32(b, so + SYSV_IPC_TOPIC_SLOT_CURSOR), sub->cursor, __ATOMIC_SEQ_CST);
+            __atomic_store_n(sysv_ipc_topic__u32(b, so + SYSV_IPC_TOPIC_SLOT_SEQ), sub->seq, __ATOMIC_SEQ_CST);
+          }
+          sysv_ipc_topic__wake_space(t);
+          *length = len;
+          return 0;
         }
-        sub->resynced = 0;
-        sub->cursor += SYSV_IPC_TOPIC_RECORD_HEADER + sysv_ipc_topic__align8(len);
-        sub->seq = seq + 1u;
-        {
-          uint32_t so = sysv_ipc_topic__slot(sub->slot);
-          __atomic_store_n(sysv_ipc_topic__u32(b, so + SYSV_IPC_TOPIC_SLOT_CURSOR), sub->cursor, __ATOMIC_SEQ_CST);
-          __atomic_store_n(sysv_ipc_topic__u32(b, so + SYSV_IPC_TOPIC_SLOT_SEQ), sub->seq, __ATOMIC_SEQ_CST);
-        }
-        sysv_ipc_topic__wake_space(t);
-        *length = len;
-        return 0;
-      }
       }
     } else {
       __atomic_thread_fence(__ATOMIC_ACQUIRE);

@@ -127,7 +127,10 @@ describe('Topic across processes', () => {
     await killed.ready;
     await shell.ready;
     await until(() => t.info().subscribers === 2, 10_000, 'two subscriptions');
-    const zombiePid = t.info().subscriptions.map((s) => s.pid).find((p) => p !== killed.proc.pid)!;
+    const zombiePid = t
+      .info()
+      .subscriptions.map((s) => s.pid)
+      .find((p) => p !== killed.proc.pid)!;
     while (t.tryPublish('x'.repeat(100)));
     while (t.tryPublish(''));
     expect(t.tryPublish('')).toBe(false);
