@@ -7,6 +7,7 @@
  * @document ../docs/benchmarks.md
  * @document ../docs/demo.md
  * @document ../docs/channel-layout.md
+ * @document ../docs/topic-layout.md
  * @packageDocumentation
  */
 // What the typings use from outside the package, named here so that a consumer's
