@@ -2,6 +2,7 @@
  * Topic in one process: the API's contract, 'wait' and 'overwrite', the
  * coded errors, hostile memory. Cross-process claims: topic-processes.test.ts.
  */
+import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Channel, SharedMemory, Topic } from '../../lib';
@@ -272,6 +273,26 @@ describe('Topic', () => {
     expect(t.info().subscribers).toBe(0);
     // And publishers are not held by it.
     for (let i = 0; i < 50; i++) expect(t.tryPublish('x'.repeat(100))).toBe(true);
+  });
+
+  test('a subscription dropped without close() frees its slot when it is garbage-collected', () => {
+    const t = track(Topic.create({ capacity: 1024 }));
+    const script = `
+      const { Topic } = require(${JSON.stringify(path.join(__dirname, '..', '..', 'dist'))});
+      const t = Topic.fromId(${t.id});
+      (() => { t.subscribe(); t.subscribe(); })();
+      if (t.info().subscribers !== 2) process.exit(3);
+      let rounds = 0;
+      const tick = () => {
+        globalThis.gc();
+        if (t.info().subscribers === 0) { t.close(); process.exit(0); }
+        if (++rounds > 200) process.exit(4);
+        setTimeout(tick, 5);
+      };
+      tick();`;
+    const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(t.info().subscribers).toBe(0);
   });
 
   test('ref/unref and dispose', async () => {
