@@ -450,10 +450,62 @@ export class Topic extends IpcHandle {
     return gate;
   }
 
-  // Under the lock: publish, or say "a publisher sleeps" and try once more.
+  // The lock was taken over from a dead publisher: make the publishers' words
+  // consistent again, as topic.h's sysv_ipc_topic_repair (docs/topic-layout.md,
+  // "Crashes"). Killed between two stores of a publish, it left head_seq behind
+  // head, next_seq one ahead of tail, or a sleeping subscriber unwoken. The
+  // records in [head, tail) are whole and carry their sequence numbers: they
+  // say what head_seq and next_seq are; its uncommitted record past tail is
+  // discarded (this publish writes over it).
+  private repair(): void {
+    const h = this.h;
+    const r32 = this.ring32;
+    const cap = this.capacity;
+    const tail = Atomics.load(h, I_TAIL) >>> 0;
+    const head = Atomics.load(h, I_HEAD) >>> 0;
+    if ((tail & 7) !== 0 || (head & 7) !== 0 || (tail - head) >>> 0 > cap) {
+      throw this.corrupt(`tail ${tail} and head ${head} do not fit a ${cap}-byte ring`);
+    }
+    let pos = head;
+    let steps = 0;
+    let count = 0;
+    let first = 0;
+    let last = 0;
+    while (pos !== tail) {
+      if (++steps > cap / 8) throw this.corrupt('the records never reach the tail');
+      const off = pos & this.mask;
+      const len = r32[off >> 2]! >>> 0;
+      if (len === PAD) {
+        pos = (pos + cap - off) >>> 0;
+      } else {
+        if (len > this.maxMessageSize || off + RECORD + align8(len) > cap) {
+          throw this.corrupt(`a record of ${len} bytes at ring offset ${off}`);
+        }
+        const seq = r32[(off >> 2) + 1]! >>> 0;
+        if (count === 0) first = seq;
+        else if (seq !== (last + 1) >>> 0) throw this.corrupt(`message ${seq} after ${last}`);
+        last = seq;
+        count++;
+        pos = (pos + RECORD + align8(len)) >>> 0;
+      }
+      if (before(tail, pos)) throw this.corrupt('a record runs past the tail');
+    }
+    if (count > 0) {
+      Atomics.store(h, I_HEAD_SEQ, first);
+      Atomics.store(h, I_NEXT_SEQ, last + 1);
+    } else {
+      Atomics.store(h, I_NEXT_SEQ, Atomics.load(h, I_HEAD_SEQ));
+    }
+    Atomics.store(h, I_DATA_SLEEP, 0);
+    binding.shmNotify(this.shm.nativeHandle(), I_TAIL, 0x7fffffff);
+  }
+
+  // Under the lock (taken over from a dead holder when `ownerDied`): publish,
+  // or say "a publisher sleeps" and try once more.
   // The space sequence to sleep on, or -1 when published.
-  private publishOnce(src: Uint8Array): number {
+  private publishOnce(src: Uint8Array, ownerDied: boolean): number {
     try {
+      if (ownerDied) this.repair();
       if (this.publishLocked(src)) return -1;
       Atomics.store(this.h, I_SPACE_SLEEP, 1);
       const seq = Atomics.load(this.h, I_SPACE_SEQ) >>> 0;
@@ -479,18 +531,19 @@ export class Topic extends IpcHandle {
     for (;;) {
       this.handle();
       if (signal?.aborted) throw new AbortError('The operation was aborted', { cause: signal.reason });
-      if (this.lock.tryLock() === false) {
+      let taken = this.lock.tryLock();
+      if (taken === false) {
         if (timeout === 0) throw timeoutError('topicPublish', this.state.context);
         const left = until === Infinity ? undefined : Math.max(1, Math.ceil(until - performance.now()));
         try {
-          await this.lock.lock({ timeout: left, signal });
+          taken = await this.lock.lock({ timeout: left, signal });
         } catch (err) {
           throw this.closed
             ? new ClosedError('The topic', undefined, this.state.context)
             : withContext(err, this.state.context);
         }
       }
-      const seq = this.publishOnce(src);
+      const seq = this.publishOnce(src, taken.ownerDied);
       if (seq === -1) return;
       if (timeout === 0) throw timeoutError('topicPublish', this.state.context);
       const left = until - performance.now();
@@ -518,8 +571,9 @@ export class Topic extends IpcHandle {
   tryPublish(data: string | ArrayBufferView): boolean {
     const src = this.body(data);
     this.handle();
-    if (this.lock.tryLock() === false) return false;
-    if (this.publishOnce(src) === -1) return true;
+    const taken = this.lock.tryLock();
+    if (taken === false) return false;
+    if (this.publishOnce(src, taken.ownerDied) === -1) return true;
     binding.topicReap(this.shm.nativeHandle());
     return false;
   }
@@ -532,16 +586,17 @@ export class Topic extends IpcHandle {
     const until = timeout < 0 ? Infinity : performance.now() + timeout;
     for (;;) {
       const handle = this.handle();
-      if (this.lock.tryLock() === false) {
+      let taken = this.lock.tryLock();
+      if (taken === false) {
         if (timeout === 0) throw timeoutError('topicPublish', this.state.context);
         const left = until === Infinity ? undefined : Math.max(1, Math.ceil(until - performance.now()));
         try {
-          this.lock.lockSync({ timeout: left });
+          taken = this.lock.lockSync({ timeout: left });
         } catch (err) {
           throw withContext(err, this.state.context);
         }
       }
-      const seq = this.publishOnce(src);
+      const seq = this.publishOnce(src, taken.ownerDied);
       if (seq === -1) return;
       const left = until - performance.now();
       if (timeout === 0 || left <= 0) throw timeoutError('topicPublish', this.state.context);

@@ -73,6 +73,16 @@ extern "C" {
 #define SYSV_IPC_TOPIC_SLOT_CURSOR 16 /* u32: position of the next record to read */
 #define SYSV_IPC_TOPIC_SLOT_SEQ 20    /* u32: sequence number of the next message to read */
 
+/*
+ * A test's crash point: test/c/topic-peer.c defines this before including
+ * the header to kill itself between two given stores of a publish (the
+ * windows a SIGKILLed publisher can leave behind; docs/topic-layout.md,
+ * "Crashes"). Nothing by default.
+ */
+#ifndef SYSV_IPC_TOPIC_TEST_POINT
+#define SYSV_IPC_TOPIC_TEST_POINT(n) ((void)0)
+#endif
+
 /* Results (0 or a positive errno value). */
 #define SYSV_IPC_TOPIC_NOT_A_TOPIC EPROTO
 #define SYSV_IPC_TOPIC_CORRUPT EBADMSG
@@ -228,18 +238,93 @@ static inline int sysv_ipc_topic_claim(const sysv_ipc_topic* t, const sysv_ipc_l
 }
 
 /*
+ * Makes the publishers' words consistent again; the caller holds the lock,
+ * taken over from a dead holder (lock.h's OWNER_DIED). A publisher killed
+ * between two stores of a publish (docs/topic-layout.md, "Crashes") leaves
+ * head_seq behind head (killed after storing head), next_seq one ahead of
+ * tail (killed after storing next_seq), or a subscriber asleep on tail that
+ * it did not wake (killed after the commit). The records in [head, tail) are
+ * whole (a publisher writes only past tail, into bytes head has freed), and
+ * each carries its sequence number: head_seq becomes the first message's,
+ * next_seq the last one's + 1 (head_seq when the ring holds none: nothing
+ * was ever published). The dead publisher's uncommitted record past tail is
+ * discarded: the next publish writes over it. Then every subscriber asleep
+ * on tail is woken. Idempotent (a repairer killed in turn is repaired by the
+ * next). 0, or CORRUPT when the records do not run from head to tail with
+ * consecutive sequence numbers.
+ */
+static inline int sysv_ipc_topic_repair(const sysv_ipc_topic* t) {
+  uint8_t* b = t->base;
+  uint8_t* ring = b + t->ring_offset;
+  uint32_t tail = __atomic_load_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_TAIL), __ATOMIC_SEQ_CST);
+  uint32_t head = __atomic_load_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_HEAD), __ATOMIC_SEQ_CST);
+  uint32_t pos = head, steps = 0, count = 0, first = 0, last = 0;
+  if ((tail & 7u) != 0 || (head & 7u) != 0 || tail - head > t->capacity) return SYSV_IPC_TOPIC_CORRUPT;
+  while (pos != tail) {
+    uint32_t off = pos & t->mask;
+    uint32_t len = *sysv_ipc_topic__u32(ring, off);
+    uint32_t seq = *sysv_ipc_topic__u32(ring, off + 4);
+    if (++steps > t->capacity / 8u) return SYSV_IPC_TOPIC_CORRUPT;
+    if (len == SYSV_IPC_TOPIC_PAD) {
+      pos += t->capacity - off;
+    } else {
+      if (len > t->max_message || off + SYSV_IPC_TOPIC_RECORD_HEADER + sysv_ipc_topic__align8(len) > t->capacity) {
+        return SYSV_IPC_TOPIC_CORRUPT;
+      }
+      if (count == 0) {
+        first = seq;
+      } else if (seq != last + 1u) {
+        return SYSV_IPC_TOPIC_CORRUPT;
+      }
+      last = seq;
+      count++;
+      pos += SYSV_IPC_TOPIC_RECORD_HEADER + sysv_ipc_topic__align8(len);
+    }
+    if (sysv_ipc_topic__before(tail, pos)) return SYSV_IPC_TOPIC_CORRUPT;
+  }
+  if (count > 0) {
+    __atomic_store_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_HEAD_SEQ), first, __ATOMIC_SEQ_CST);
+    __atomic_store_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_NEXT_SEQ), last + 1u, __ATOMIC_SEQ_CST);
+  } else {
+    __atomic_store_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_NEXT_SEQ),
+                     __atomic_load_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_HEAD_SEQ), __ATOMIC_SEQ_CST),
+                     __ATOMIC_SEQ_CST);
+  }
+  __atomic_store_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_DATA_SLEEP), 0u, __ATOMIC_SEQ_CST);
+  sysv_ipc_topic__futex(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_TAIL), FUTEX_WAKE, INT_MAX, NULL);
+  return 0;
+}
+
+/*
+ * Takes the publishers' lock, waiting up to `timeout_ns` (-1: no limit), and
+ * repairs what a dead holder left (sysv_ipc_topic_repair): 0 with the lock
+ * held, else the lock is not held and the result is ETIMEDOUT, CORRUPT or a
+ * lock.h error.
+ */
+static inline int sysv_ipc_topic__lock_publishers(const sysv_ipc_topic* t, const sysv_ipc_lock_self* self,
+                                                  int64_t timeout_ns) {
+  int r = sysv_ipc_lock_acquire(sysv_ipc_topic__lock(t), self, timeout_ns);
+  if (r == SYSV_IPC_LOCK_OK) return 0;
+  if (r != SYSV_IPC_LOCK_OWNER_DIED) return r == EBUSY ? ETIMEDOUT : r;
+  r = sysv_ipc_topic_repair(t);
+  if (r != 0) sysv_ipc_lock_release(sysv_ipc_topic__lock(t), self);
+  return r;
+}
+
+/*
  * Sets the cursor of claimed slot `slot` and makes it active: `oldest`
  * nonzero starts at the oldest message held, else at the next one
  * published. Takes the publishers' lock (waiting up to `timeout_ns`) for a
  * consistent (position, sequence) pair and so that the next publisher sees
  * the slot active before it moves head; a dead publisher's lock is taken
- * over here too. 0 with *sub filled, or a lock.h error (CORRUPT, ETIMEDOUT).
+ * over here too, and what it left repaired (sysv_ipc_topic_repair). 0 with
+ * *sub filled, CORRUPT, ETIMEDOUT, or a lock.h error.
  */
 static inline int sysv_ipc_topic_position(const sysv_ipc_topic* t, const sysv_ipc_lock_self* self, uint32_t slot,
                                           int oldest, int64_t timeout_ns, sysv_ipc_topic_sub* sub) {
   uint32_t off = sysv_ipc_topic__slot(slot);
-  int r = sysv_ipc_lock_acquire(sysv_ipc_topic__lock(t), self, timeout_ns);
-  if (r != SYSV_IPC_LOCK_OK && r != SYSV_IPC_LOCK_OWNER_DIED) return r == EBUSY ? ETIMEDOUT : r;
+  int r = sysv_ipc_topic__lock_publishers(t, self, timeout_ns);
+  if (r != 0) return r;
   if (oldest) {
     sub->cursor = __atomic_load_n(sysv_ipc_topic__u32(t->base, SYSV_IPC_TOPIC_OFF_HEAD), __ATOMIC_SEQ_CST);
     sub->seq = __atomic_load_n(sysv_ipc_topic__u32(t->base, SYSV_IPC_TOPIC_OFF_HEAD_SEQ), __ATOMIC_SEQ_CST);
@@ -381,6 +466,7 @@ static inline int sysv_ipc_topic__publish_locked(const sysv_ipc_topic* t, const 
   }
   /* head (then head_seq) before any byte it frees is written: a reader that copied from there sees head moved. */
   __atomic_store_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_HEAD), head, __ATOMIC_SEQ_CST);
+  SYSV_IPC_TOPIC_TEST_POINT(1);
   __atomic_store_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_HEAD_SEQ), head_seq, __ATOMIC_SEQ_CST);
   if (pad != 0) {
     *sysv_ipc_topic__u32(ring, off) = SYSV_IPC_TOPIC_PAD;
@@ -389,12 +475,16 @@ static inline int sysv_ipc_topic__publish_locked(const sysv_ipc_topic* t, const 
   }
   *sysv_ipc_topic__u32(ring, off) = length;
   *sysv_ipc_topic__u32(ring, off + 4) = seq;
+  SYSV_IPC_TOPIC_TEST_POINT(2);
   if (length > 0) memcpy(ring + off + SYSV_IPC_TOPIC_RECORD_HEADER, data, length);
-  /* Empty ring (head == tail) and the new record is the oldest: head_seq follows. */
+  SYSV_IPC_TOPIC_TEST_POINT(3);
   __atomic_store_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_NEXT_SEQ), seq + 1u, __ATOMIC_SEQ_CST);
+  SYSV_IPC_TOPIC_TEST_POINT(4);
   __atomic_store_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_TAIL), tail + pad + need, __ATOMIC_SEQ_CST);
+  SYSV_IPC_TOPIC_TEST_POINT(5);
   if (__atomic_load_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_DATA_SLEEP), __ATOMIC_SEQ_CST) != 0) {
     __atomic_store_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_DATA_SLEEP), 0u, __ATOMIC_SEQ_CST);
+    SYSV_IPC_TOPIC_TEST_POINT(6);
     sysv_ipc_topic__futex(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_TAIL), FUTEX_WAKE, INT_MAX, NULL);
   }
   return 0;
@@ -412,8 +502,8 @@ static inline int sysv_ipc_topic_publish(const sysv_ipc_topic* t, const sysv_ipc
     uint32_t space_seq = 0;
     int r;
     if (sysv_ipc_topic_removed(t)) return EIDRM;
-    r = sysv_ipc_lock_acquire(sysv_ipc_topic__lock(t), self, timeout_ns);
-    if (r != SYSV_IPC_LOCK_OK && r != SYSV_IPC_LOCK_OWNER_DIED) return r == EBUSY ? ETIMEDOUT : r;
+    r = sysv_ipc_topic__lock_publishers(t, self, timeout_ns);
+    if (r != 0) return r;
     r = sysv_ipc_topic__publish_locked(t, data, length);
     if (r == EAGAIN) {
       /* Say "a publisher sleeps" before a last look, so a subscriber that moves on after it wakes us. */

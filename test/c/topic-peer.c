@@ -1,15 +1,26 @@
 /*
  * A C peer of Node's Topic, through include/sysv-ipc/topic.h only.
  *   topic-peer pub <shmid> <producer> <count> <maxlen>
+ *   topic-peer pub-crash <shmid> <producer> <count> <maxlen> <point>
+ *       publishes `count` messages, then dies (SIGKILL) inside the next
+ *       publish at topic.h's SYSV_IPC_TOPIC_TEST_POINT(point), the lock held
  *   topic-peer sub <shmid> <expect>     prints READY once subscribed, then
  *       { "ids": [...], "bad": n, "missed": m } after `expect` messages
  * Messages follow test/fixtures/topic-peer.js's rule.
  */
 #define _GNU_SOURCE /* the headers' syscall(2), kill(2), clock_gettime(2) */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/shm.h>
+
+/* pub-crash: the publish after `count` SIGKILLs this process at topic.h's test point `crash_at`. */
+static int crash_at = 0;
+static void crash_point(int n) {
+  if (n == crash_at) kill(getpid(), SIGKILL);
+}
+#define SYSV_IPC_TOPIC_TEST_POINT(n) crash_point(n)
 #include <sysv-ipc/topic.h>
 
 static uint32_t msg_length(uint32_t producer, uint32_t seq, uint32_t maxlen) {
@@ -38,11 +49,13 @@ int main(int argc, char** argv) {
   if (base == (void*)-1) return 3;
   if ((r = sysv_ipc_topic_attach(&t, (uint8_t*)base, ds.shm_segsz)) != 0) return 4;
   if (sysv_ipc_lock_self_init(&self) != 0) return 5;
-  if (strcmp(argv[1], "pub") == 0 && argc >= 6) {
+  if ((strcmp(argv[1], "pub") == 0 && argc >= 6) || (strcmp(argv[1], "pub-crash") == 0 && argc >= 7)) {
     uint32_t producer = (uint32_t)atoi(argv[3]), count = (uint32_t)atoi(argv[4]), maxlen = (uint32_t)atoi(argv[5]);
     uint8_t* buf = malloc(maxlen);
     uint32_t seq, i;
-    for (seq = 0; seq < count; seq++) {
+    int crash = argc >= 7;
+    for (seq = 0; seq < count + (crash ? 1u : 0u); seq++) {
+      if (crash && seq == count) crash_at = atoi(argv[6]);
       uint32_t len = msg_length(producer, seq, maxlen);
       uint32_t b = producer * 31u + seq * 7u;
       put32(buf, producer);
