@@ -6,50 +6,22 @@
  * publisher) must leave a ring whose messages are whole and whose sequence
  * numbers are gap-free, and must wake a subscriber the dead one did not.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { Topic, type Subscription } from '../../lib';
 import { sleep, threadsInFutexOn, track, until, useCleanup } from '../support/helpers';
+import { useTopicPeer } from './c-peer';
 
 useCleanup();
 
-const ROOT = path.join(__dirname, '..', '..');
 const I_TAIL = 64 >> 2;
 const MAXLEN = 200;
 // Messages the C peer publishes before the one it dies in: several rings' worth of 1 KiB, and the
 // 34th (by the peers' length rule) needs a padding record and frees 3 messages at head.
 const BEFORE = 33;
 
+const peer = useTopicPeer();
 let cPeer: string | undefined;
-let dir: string | undefined;
-beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysv-ipc-topic-crash-'));
-  try {
-    execFileSync(
-      'cc',
-      [
-        '-O2',
-        '-std=c11',
-        '-Wall',
-        '-Wextra',
-        '-Werror',
-        `-I${path.join(ROOT, 'include')}`,
-        '-o',
-        path.join(dir, 'topic-peer'),
-        path.join(__dirname, '..', 'c', 'topic-peer.c'),
-      ],
-      { stdio: 'pipe' },
-    );
-    cPeer = path.join(dir, 'topic-peer');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // no cc: these tests are skipped
-  }
-});
-afterAll(() => {
-  if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
-});
+beforeAll(() => (cPeer = peer.path()));
 
 // The peers' message rule (test/fixtures/topic-peer.js).
 function message(producer: number, seq: number): Buffer {
