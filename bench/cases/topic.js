@@ -6,8 +6,10 @@
 // Node user does today: one Unix socket per subscriber, each message written
 // to every socket.
 //
-// Run it with both placements (`--cpus same`, `--cpus split`); a fan-out
-// row's subscribers run where a single-process row would (harness.js).
+// Run it with both placements (`--cpus same`, `--cpus split`). A fan-out
+// row's publisher and subscribers are all placed where a single-process row
+// runs (harness.js): on one CPU under `same` and `split`; `--cpus free` lets
+// them spread over the machine. Its Unix socket row is placed the same way.
 const fs = require('fs');
 const net = require('net');
 const os = require('os');
