@@ -4,7 +4,8 @@
 // run, and fan-out of 64 B messages to 1, 2 and 4 subscriber processes
 // (messages delivered per second, all subscribers together) against what a
 // Node user does today: one Unix socket per subscriber, each message written
-// to every socket.
+// to every socket, or one Channel per subscriber, each message sent to every
+// one.
 //
 // Run it with both placements (`--cpus same`, `--cpus split`). A fan-out
 // row's publisher and subscribers are all placed where a single-process row
@@ -80,6 +81,29 @@ function rows() {
         }
       },
     });
+    // What a user does today with this package: one Channel per subscriber, each message sent to every one.
+    const chans = `topic-fan-${subs}-channels`;
+    out.push({
+      id: chans,
+      group: fanGroup,
+      size: SIZE,
+      impl: `Channel × ${subs}: sendSync to each → receiveIntoSync`,
+      metric: 'rate',
+      unit: 'msg/s',
+      c: null,
+      expectNs: 1000 * subs,
+      targets: [],
+      needs: ['Channel'],
+      run: (hh, n) =>
+        withChannels(subs + 1, async ([ready, ...ids]) => {
+          const count = n.warmup + n.count;
+          const [pub, ...got] = await Promise.all([
+            hh.node('topic.js', ['chan-pub', ready, ids.join(','), SIZE, count], { timeoutMs: 120000 }),
+            ...ids.map((id) => hh.node('topic.js', ['chan-sub', ready, id, SIZE, count], { timeoutMs: 120000 })),
+          ]);
+          return delivered(pub, got, subs, count);
+        }),
+    });
     out.push({
       id: `topic-fan-${subs}`,
       group: fanGroup,
@@ -89,7 +113,10 @@ function rows() {
       unit: 'msg/s',
       c: null,
       expectNs: 1000,
-      targets: [{ vs: uds, op: '>=', factor: 3, text: '≥ 3 × Unix sockets' }],
+      targets: [
+        { vs: uds, op: '>=', factor: 3, text: '≥ 3 × Unix sockets' },
+        ...(subs > 1 ? [{ vs: chans, op: '>=', factor: 1.5, text: `≥ 1.5 × ${subs} Channels` }] : []),
+      ],
       needs: TOPIC,
       run: (hh, n) =>
         withTopics(hh, 1, async ([id]) => {
@@ -125,6 +152,19 @@ async function withTopics(hh, count, fn) {
     for (const t of made) {
       t.remove();
       t.close();
+    }
+  }
+}
+
+async function withChannels(count, fn) {
+  const { Channel } = require(path.join(__dirname, '..', '..'));
+  const made = Array.from({ length: count }, () => Channel.create({ capacity: 1 << 20, maxMessageSize: 4096 }));
+  try {
+    return await fn(made.map((c) => c.id));
+  } finally {
+    for (const c of made) {
+      c.remove();
+      c.close();
     }
   }
 }
@@ -190,6 +230,25 @@ const roles = {
     const s = t.subscribe();
     const buf = Buffer.alloc(t.maxMessageSize);
     for (let i = 0; i < Number(count); i++) s.receiveIntoSync(buf);
+    return { last: monoNs() };
+  },
+  // `ready`: each subscriber says it runs (a channel holds messages, but its start-up must not be timed).
+  'chan-pub'(ready, ids, size, count) {
+    const { Channel } = pkg();
+    const chans = ids.split(',').map((id) => Channel.fromId(Number(id)));
+    const hello = Channel.fromId(Number(ready));
+    for (let i = 0; i < chans.length; i++) hello.receiveSync();
+    const body = payload(size);
+    const t0 = monoNs();
+    for (let i = 0; i < Number(count); i++) for (const c of chans) c.sendSync(body);
+    return { t0 };
+  },
+  'chan-sub'(ready, id, size, count) {
+    const { Channel } = pkg();
+    const c = Channel.fromId(Number(id));
+    Channel.fromId(Number(ready)).sendSync('');
+    const buf = Buffer.alloc(c.maxMessageSize);
+    for (let i = 0; i < Number(count); i++) c.receiveIntoSync(buf);
     return { last: monoNs() };
   },
   // What a user does today: a server with one connection per subscriber, each message written to every one.
