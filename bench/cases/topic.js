@@ -1,7 +1,8 @@
 'use strict';
 // Topic (publish/subscribe in shared memory, issue 23): the 64 B round trip
 // with one subscriber each way, against Channel's sync round trip in the same
-// run, and fan-out of 64 B messages to 1, 2 and 4 subscriber processes
+// run and the C row (bench/topic.c, include/sysv-ipc/topic.h: the physical
+// limit), and fan-out of 64 B messages to 1, 2 and 4 subscriber processes
 // (messages delivered per second, all subscribers together) against what a
 // Node user does today: one Unix socket per subscriber, each message written
 // to every socket, or one Channel per subscriber, each message sent to every
@@ -39,14 +40,23 @@ function rows() {
     run: (hh, n) =>
       withTopics(hh, 2, ([req, rep]) =>
         hh.pair(
-          () => hh.node('topic.js', [echoRole, req, rep, SIZE, n.warmup + n.count]),
-          () => hh.node('topic.js', [clientRole, req, rep, SIZE, n.warmup, n.count]),
+          () =>
+            echoRole === 'c'
+              ? hh.c('topic', ['echo', req, rep, SIZE, n.warmup + n.count])
+              : hh.node('topic.js', [echoRole, req, rep, SIZE, n.warmup + n.count]),
+          () =>
+            clientRole === 'c'
+              ? hh.c('topic', ['client', req, rep, SIZE, n.warmup, n.count])
+              : hh.node('topic.js', [clientRole, req, rep, SIZE, n.warmup, n.count]),
         ),
       ),
   });
+  const cTopic = 'topic-rtt-64-c';
+  out.push(rtt('C topic.h', cTopic, 'c', 'c', 5000, []));
   out.push(
     rtt('publishSync/receiveSync', 'topic-rtt-64-sync', 'echo-sync', 'client-sync', 8000, [
       { vs: chanSync, op: '<=', factor: 1.5, text: '≤ 1.5 × Channel sync' },
+      { vs: cTopic, op: '<=', factor: 3, text: '≤ 3 × C topic.h' },
     ]),
   );
   out.push(rtt('publishSync/receiveIntoSync', 'topic-rtt-64-into', 'echo-into', 'client-into', 8000, []));

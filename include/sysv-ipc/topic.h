@@ -83,6 +83,9 @@ extern "C" {
 #define SYSV_IPC_TOPIC_TEST_POINT(n) ((void)0)
 #endif
 
+/* How long a receive spins (yielding) before it sleeps: as the Node package's sync forms. */
+#define SYSV_IPC_TOPIC_SPIN_NS 20000
+
 /* Results (0 or a positive errno value). */
 #define SYSV_IPC_TOPIC_NOT_A_TOPIC EPROTO
 #define SYSV_IPC_TOPIC_CORRUPT EBADMSG
@@ -606,12 +609,14 @@ static inline int sysv_ipc_topic_receive(const sysv_ipc_topic* t, sysv_ipc_topic
   uint32_t* tailp = sysv_ipc_topic__u32(t->base, SYSV_IPC_TOPIC_OFF_TAIL);
   for (;;) {
     int r = sysv_ipc_topic_try_receive(t, sub, buf, cap, length);
+    int64_t spin_end;
     int spins;
     if (r != EAGAIN) return r;
-    for (spins = 0; spins < 2000 && __atomic_load_n(tailp, __ATOMIC_SEQ_CST) == sub->cursor; spins++) {
-#if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
-#endif
+    spin_end = sysv_ipc_lock_now_ns() + SYSV_IPC_TOPIC_SPIN_NS;
+    /* Spin yielding the CPU (a publisher on this CPU runs), as channel.h's waits do, then sleep. */
+    for (spins = 0; __atomic_load_n(tailp, __ATOMIC_SEQ_CST) == sub->cursor; spins++) {
+      if ((spins & 15) == 15 && sysv_ipc_lock_now_ns() >= spin_end) break;
+      sched_yield();
     }
     if (__atomic_load_n(tailp, __ATOMIC_SEQ_CST) != sub->cursor) continue;
     __atomic_store_n(sysv_ipc_topic__u32(t->base, SYSV_IPC_TOPIC_OFF_DATA_SLEEP), 1u, __ATOMIC_SEQ_CST);
