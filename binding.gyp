@@ -33,7 +33,8 @@
         "native/fast_mutex.cc",
         "native/channel.cc",
         "native/cpu.cc",
-        "native/shared_map.cc"
+        "native/shared_map.cc",
+        "native/topic.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "include"],
       "defines": [

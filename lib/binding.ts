@@ -171,6 +171,8 @@ export interface NativeConstants {
   RECEIVE: { WOULD_BLOCK: -1; TOO_LONG: -2 };
   /** SharedMap (native/shared_map.cc, map.h); absent without futex(2). */
   MAP?: { CORRUPT: number; NOT_A_MAP: number; H_TOKEN: number };
+  /** The topic layout of include/sysv-ipc/topic.h (empty where futex(2) is missing). */
+  TOPIC: TopicConstants;
 }
 
 /** The results that cross the addon boundary (native/results.h), as unions. */
@@ -397,6 +399,30 @@ export interface Binding {
   mapGuard(handle: ShmHandle, token: number): void;
   /** The map in segment `id`, looked at read-only (nothing written): null if none; `{ corrupt: true }` for a bad geometry. */
   mapPeek(id: number): RawMapPeek | null;
+
+  // ---- Topic (native/topic.cc, include/sysv-ipc/topic.h): headers and subscription slots; JS publishes and receives
+  /** Writes a fresh topic header (the creator of the segment only). Throws EINVAL for a geometry out of range. */
+  topicInit(
+    handle: ShmHandle,
+    capacity: number,
+    maxMessageSize: number,
+    maxSubscribers: number,
+    whenFull: number,
+  ): void;
+  /** The header's geometry; 0 when the header is blank. Throws EPROTO (not a topic) or EBADMSG (corrupt); writes nothing. */
+  topicAttach(handle: ShmHandle): RawTopicGeometry | 0;
+  /**
+   * Claims a subscription slot (released when the attachment goes) and sets
+   * its cursor under the publishers' lock: [slot, cursor, seq]. Throws ENOSPC
+   * (every slot taken), ETIMEDOUT, EBADMSG.
+   */
+  topicSubscribe(handle: ShmHandle, oldest: boolean, timeoutMs: number): [number, number, number];
+  /** Frees a slot this attachment holds: false if it held none there. */
+  topicUnsubscribe(handle: ShmHandle, slot: number): boolean;
+  /** Frees the slots of dead processes (liveness.h): how many. */
+  topicReap(handle: ShmHandle): number;
+  /** Marks the topic removed and wakes every sleeper in every process. */
+  topicMarkRemoved(handle: ShmHandle): void;
 }
 
 /** What mapPeek reports (the counters are a snapshot read without the lock). */
@@ -410,6 +436,43 @@ export interface RawMapPeek {
   evict?: boolean;
   entries?: number;
   usedBytes?: number;
+}
+
+/** A topic header's geometry (topicAttach). */
+export interface RawTopicGeometry {
+  capacity: number;
+  maxMessageSize: number;
+  maxSubscribers: number;
+  whenFull: number;
+  ringOffset: number;
+}
+
+/** Topic layout (include/sysv-ipc/topic.h): byte offsets and limits. */
+export interface TopicConstants {
+  HEADER_SIZE: number;
+  SLOT_SIZE: number;
+  MIN_CAPACITY: number;
+  MAX_CAPACITY: number;
+  MAX_SUBSCRIBERS: number;
+  OFF_REMOVED: number;
+  OFF_LOCK: number;
+  OFF_TAIL: number;
+  OFF_NEXT_SEQ: number;
+  OFF_HEAD: number;
+  OFF_HEAD_SEQ: number;
+  OFF_DATA_SLEEP: number;
+  OFF_SPACE_SEQ: number;
+  OFF_SPACE_SLEEP: number;
+  SLOT_OWNER: number;
+  SLOT_ACTIVE: number;
+  SLOT_START: number;
+  SLOT_CURSOR: number;
+  SLOT_SEQ: number;
+  RECORD_HEADER: number;
+  PAD: number;
+  NOT_A_TOPIC: number;
+  CORRUPT: number;
+  FULL: number;
 }
 
 function load(): Binding {

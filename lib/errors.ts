@@ -33,6 +33,9 @@ const KIND_OF_SYSCALL: Record<string, IpcKind> = {
   channelSend: 'shm',
   channelReceive: 'shm',
   channelInfo: 'shm',
+  topic: 'shm',
+  topicPublish: 'shm',
+  topicReceive: 'shm',
 };
 
 /**
@@ -58,6 +61,12 @@ export const ERR = {
   CHANNEL_CORRUPT: 'ERR_SYSV_IPC_CHANNEL_CORRUPT',
   /** The segment holds no channel of this layout version: a {@link SysvIpcError} (errno EPROTO). */
   NOT_A_CHANNEL: 'ERR_SYSV_IPC_NOT_A_CHANNEL',
+  /** A topic's header or records do not add up: a {@link SysvIpcError} (errno EBADMSG). */
+  TOPIC_CORRUPT: 'ERR_SYSV_IPC_TOPIC_CORRUPT',
+  /** The segment holds no topic of this layout version: a {@link SysvIpcError} (errno EPROTO). */
+  NOT_A_TOPIC: 'ERR_SYSV_IPC_NOT_A_TOPIC',
+  /** Every subscription slot of a topic is taken: a {@link SysvIpcError} (errno ENOSPC). */
+  TOO_MANY_SUBSCRIBERS: 'ERR_SYSV_IPC_TOO_MANY_SUBSCRIBERS',
   /** A FastMutex word no holder writes: {@link LockCorruptError}. */
   LOCK_CORRUPT: 'ERR_SYSV_IPC_LOCK_CORRUPT',
   /** unlock() by a process that does not hold the lock: {@link MutexNotHeldError}. */
@@ -88,6 +97,13 @@ const CHANNEL_CODES: Record<string, [string, string]> = {
   EPROTO: [ERR.NOT_A_CHANNEL, 'the segment does not hold a channel of this layout version (nothing was written)'],
 };
 
+// A topic's own failures (include/sysv-ipc/topic.h), the same way.
+const TOPIC_CODES: Record<string, [string, string]> = {
+  EBADMSG: [ERR.TOPIC_CORRUPT, 'the topic in this segment is corrupt (its header or records do not add up)'],
+  EPROTO: [ERR.NOT_A_TOPIC, 'the segment does not hold a topic of this layout version (nothing was written)'],
+  ENOSPC: [ERR.TOO_MANY_SUBSCRIBERS, 'every subscription slot of the topic is taken (maxSubscribers)'],
+};
+
 const OBJECT_NAME: Record<IpcKind, string> = {
   msg: 'message queue',
   sem: 'semaphore set',
@@ -97,7 +113,13 @@ const OBJECT_NAME: Record<IpcKind, string> = {
 // Short explanations of what an errno means for a SysV object, in the spirit
 // of Python's sysv_ipc ("the queue no longer exists"), appended to Node's text.
 function hint(code: string, kind: IpcKind | undefined, syscall = '', key?: number): string {
-  const what = syscall.startsWith('channel') ? 'the channel' : kind ? `the ${OBJECT_NAME[kind]}` : 'the object';
+  const what = syscall.startsWith('channel')
+    ? 'the channel'
+    : syscall.startsWith('topic')
+      ? 'the topic'
+      : kind
+        ? `the ${OBJECT_NAME[kind]}`
+        : 'the object';
   // ENOENT and EEXIST are about a key: name it when the caller gave it (not IPC_PRIVATE, which names nothing).
   const forKey = key === undefined || key === 0 ? 'for this key' : `for key ${formatKey(key)}`;
   switch (code) {
@@ -188,7 +210,11 @@ export class SysvIpcError extends Error {
   constructor(errno: number, syscall: string, context?: SysvIpcErrorContext) {
     const [errnoCode, text] = describeErrno(errno);
     const kind = KIND_OF_SYSCALL[syscall];
-    const channel = syscall.startsWith('channel') ? CHANNEL_CODES[errnoCode] : undefined;
+    const channel = syscall.startsWith('channel')
+      ? CHANNEL_CODES[errnoCode]
+      : syscall.startsWith('topic')
+        ? TOPIC_CODES[errnoCode]
+        : undefined;
     const code = channel ? channel[0] : errnoCode;
     const { detail, path } = (context ?? {}) as ErrorDetail;
     const extra =

@@ -8,6 +8,7 @@
  * @document ../docs/demo.md
  * @document ../docs/channel-layout.md
  * @document ../docs/map-layout.md
+ * @document ../docs/topic-layout.md
  * @packageDocumentation
  */
 // What the typings use from outside the package, named here so that a consumer's
@@ -74,6 +75,20 @@ export type {
 } from './shared-memory';
 
 // -- end of shared memory
+
+// -- Topic (lib/topic.ts)
+export { Topic, Subscription, TOPIC_DEFAULT_CAPACITY, TOPIC_DEFAULT_MAX_SUBSCRIBERS } from './topic';
+export type {
+  TopicCreateOptions,
+  TopicOpenOptions,
+  TopicInfo,
+  TopicSubscriptionInfo,
+  TopicSyncOptions,
+  TopicWhenFull,
+  SubscribeOptions,
+} from './topic';
+
+// -- end of Topic
 
 // -- FastMutex (lib/fast-mutex.ts)
 export { FastMutex, LockCorruptError } from './fast-mutex';

@@ -94,6 +94,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : env_(env) {
   RegisterSharedMap(env, exports, constants);
   RegisterChannel(env, exports, constants, &channels_);
   RegisterCpu(env, exports, constants);
+  RegisterTopic(env, exports, constants);
   exports.Set("constants", constants);
 
   if (napi_add_env_cleanup_hook(env, &Addon::Cleanup, this) != napi_ok) {

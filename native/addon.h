@@ -100,6 +100,7 @@ void RegisterFastMutex(Napi::Env env, Napi::Object exports, Napi::Object constan
 void RegisterSharedMap(Napi::Env env, Napi::Object exports, Napi::Object constants);
 void RegisterChannel(Napi::Env env, Napi::Object exports, Napi::Object constants, ChannelRegistry* registry);
 void RegisterCpu(Napi::Env env, Napi::Object exports, Napi::Object constants);
+void RegisterTopic(Napi::Env env, Napi::Object exports, Napi::Object constants);
 // Teardown of what JavaScript left open (Addon::Cleanup, steps 2 and 3).
 void ReleaseChannels(ChannelRegistry& registry);
 void ReleaseAttachments(napi_env env, AttachmentRegistry& registry);

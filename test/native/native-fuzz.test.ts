@@ -147,7 +147,7 @@ const SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED)
 // Errors the binding may throw: argument errors with Node's codes, failed
 // syscalls (SysvIpcError with the errno's name), and the addon's own coded errors.
 const EXPECTED_ERROR =
-  /^(TypeError:ERR_INVALID_ARG_TYPE|RangeError:ERR_OUT_OF_RANGE|SysvIpcError:E[A-Z0-9]+|SysvIpcError:ERR_SYSV_IPC_(NOT_A_CHANNEL|CHANNEL_CORRUPT)|Error:ERR_SYSV_IPC_(CLOSED|READ_ONLY|NO_EXTERNAL_BUFFERS))$/;
+  /^(TypeError:ERR_INVALID_ARG_TYPE|RangeError:ERR_OUT_OF_RANGE|SysvIpcError:E[A-Z0-9]+|SysvIpcError:ERR_SYSV_IPC_(NOT_A_CHANNEL|CHANNEL_CORRUPT|NOT_A_TOPIC|TOPIC_CORRUPT|TOO_MANY_SUBSCRIBERS)|Error:ERR_SYSV_IPC_(CLOSED|READ_ONLY|NO_EXTERNAL_BUFFERS))$/;
 
 describe('native binding fuzz', () => {
   testIfProbes(

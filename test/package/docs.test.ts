@@ -15,6 +15,8 @@ const read = (file: string): string => fs.readFileSync(path.join(ROOT, file), 'u
 /** The README section that documents each class: its heading, and the file that declares it. */
 const CLASSES: Array<{ name: string; file: string; heading: string }> = [
   { name: 'Channel', file: 'lib/channel.ts', heading: '## Channel' },
+  { name: 'Topic', file: 'lib/topic.ts', heading: '## Topic' },
+  { name: 'Subscription', file: 'lib/topic.ts', heading: '## Topic' },
   { name: 'MessageQueue', file: 'lib/message-queue.ts', heading: '## MessageQueue' },
   { name: 'SemaphoreSet', file: 'lib/semaphore/semaphore.ts', heading: '## Semaphores' },
   { name: 'Semaphore', file: 'lib/semaphore/semaphore.ts', heading: '## Semaphores' },

@@ -42,7 +42,7 @@ export function record(obj: object): void {
     const name = (p.constructor as { name?: string } | undefined)?.name ?? '';
     if (name === 'MessageQueue') kind = 'msg';
     // A Channel and a FastMutex live in a shared memory segment of their own.
-    else if (['SharedMemory', 'Channel', 'FastMutex', 'SharedMap'].includes(name)) kind = 'shm';
+    else if (['SharedMemory', 'Channel', 'FastMutex', 'SharedMap', 'Topic'].includes(name)) kind = 'shm';
     else if (['SemaphoreSet', 'SemaphoreSetView', 'Semaphore', 'Mutex'].includes(name)) kind = 'sem';
   }
   if (!kind) throw new Error(`record(): cannot tell the kind of ${String(obj)}`);
