@@ -9,7 +9,7 @@
  */
 import { statTime, type IpcOwnership } from './ownership';
 import { constants as osConstants, endianness as osEndianness } from 'node:os';
-import type { Binding, RawMapPeek } from './binding';
+import type { Binding } from './binding';
 import { FeatureUnavailableError, InvalidArgTypeError, SysvIpcError, type IpcKind } from './errors';
 import { IPC_PRIVATE, type Key } from './keys';
 import { kernelTunable, pageSize, sysvipcTable } from './proc';
@@ -327,13 +327,40 @@ export function peekChannel(id: number): ChannelSummary | null {
 }
 
 /**
+ * What {@link peekMap} reports about a segment that holds a map. Its own
+ * interface (the addon's RawMapPeek has the same fields), so that the
+ * public typings never reach the addon's. The counters are a snapshot read
+ * without the lock; only `corrupt` is there for a header that does not add up.
+ */
+export interface MapSummary {
+  /** The map header does not add up (its geometry is out of range). */
+  corrupt: boolean;
+  /** Bytes for entries (in each of the two data halves). */
+  capacity?: number;
+  /** Index slots. */
+  slots?: number;
+  /** The most entries it takes. */
+  maxEntries?: number;
+  /** The longest key, in bytes. */
+  maxKeySize?: number;
+  /** The longest value, in bytes. */
+  maxValueSize?: number;
+  /** Whether a full map evicts (true) or refuses a new key (false). */
+  evict?: boolean;
+  /** Entries now. */
+  entries?: number;
+  /** Data bytes in use. */
+  usedBytes?: number;
+}
+
+/**
  * Whether shared memory segment `id` holds a {@link SharedMap}, and its
  * geometry and use (entries, usedBytes: a snapshot read without the lock).
  * Attached read-only for the look and detached again; nothing is written.
  * `null` if it holds no map; `{ corrupt: true }` for a map header that does not add up.
  * Used by `sysv-ipc ls --peek` and `stat --peek`; not exported from the package index.
  */
-export function peekMap(id: number): RawMapPeek | null {
+export function peekMap(id: number): MapSummary | null {
   const shmid = check.ipcId('id', id);
   return addon().mapPeek(shmid);
 }

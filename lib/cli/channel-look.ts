@@ -5,8 +5,14 @@
  * records the CLI as the segment's last pid, with new attach and detach
  * times, which is why only --peek looks.
  */
-import { peekChannel, peekMap, type ChannelSummary, type IpcObject, type SharedMemoryEntry } from '../admin';
-import type { RawMapPeek } from '../binding';
+import {
+  peekChannel,
+  peekMap,
+  type ChannelSummary,
+  type IpcObject,
+  type MapSummary,
+  type SharedMemoryEntry,
+} from '../admin';
 import { formatBytes } from './format';
 import { locksOf, type LockLook } from './lock-look';
 
@@ -31,7 +37,7 @@ export function channelOf(e: SharedMemoryEntry): ChannelLook {
 }
 
 /** A segment's SharedMap (geometry and use), `null` (none), or why it could not be read. */
-export type MapLook = RawMapPeek | null | { unreadable: string };
+export type MapLook = MapSummary | null | { unreadable: string };
 
 const mapLooks = new Map<number, MapLook>();
 

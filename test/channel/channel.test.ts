@@ -559,9 +559,10 @@ describe('sysv-ipc ls / stat', () => {
     look.detach(); // attached, the removed segment outlives the test until a GC detaches it (the ledger sees it)
     const rowOf = (out: string, id: number) => out.split('\n').find((l) => l.split(/\s+/)[1] === String(id)) ?? '';
     const ls = cli(['ls', '-k', 'shm', '--peek']);
-    expect(ls.split('\n')[1]).toMatch(/CHANNEL$/);
-    expect(rowOf(ls, ch.id)).toMatch(/2 msg, 1003 B of 64 KiB$/);
-    expect(rowOf(ls, plain.id)).toMatch(/ -$/);
+    // The CHANNEL column, then SharedMap's MAP column ('-': no map here).
+    expect(ls.split('\n')[1]).toMatch(/CHANNEL +MAP$/);
+    expect(rowOf(ls, ch.id)).toMatch(/2 msg, 1003 B of 64 KiB +-$/);
+    expect(rowOf(ls, plain.id)).toMatch(/ - +-$/);
     // Another user without read permission: shown as unreadable, not skipped.
     expect(rowOf(cli(['ls', '-k', 'shm', '--peek'], 65534), ch.id)).toMatch(/unreadable \(EACCES\)$/);
     const stat = cli(['stat', 'shm', String(ch.id), '--peek']);
