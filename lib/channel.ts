@@ -8,6 +8,7 @@
  * file); its layout and rules are docs/channel-layout.md.
  */
 import * as v8 from 'node:v8';
+import { isMainThread } from 'node:worker_threads';
 import { binding } from './addon';
 import type { ChannelHandle, RawChannelOpen } from './binding';
 import {
@@ -179,7 +180,12 @@ export class Channel extends IpcHandle {
     // where the view cannot be made (ERR_SYSV_IPC_NO_EXTERNAL_BUFFERS: Node
     // 20 refuses one over 4 GiB, a V8 sandbox any): a constructor that threw
     // here left a created (even private) segment behind, unreachable.
-    if (JS_HOT_PATH && raw.capacity + C.CHANNEL_HEADER_SIZE <= MAX_JS_SEGMENT) {
+    // Main thread only. worker.terminate() stops a worker's JavaScript at
+    // any interrupt check, also between a take from the ring and the return
+    // to the caller (the message is lost: terminate-stress lost 1 in CI) or
+    // between a send lock's take and release; a native call runs to its end,
+    // and the addon gives back what it took for a terminating worker.
+    if (JS_HOT_PATH && isMainThread && raw.capacity + C.CHANNEL_HEADER_SIZE <= MAX_JS_SEGMENT) {
       let view: ArrayBuffer | undefined;
       try {
         view = binding.chView(raw.handle);
