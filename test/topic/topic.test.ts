@@ -275,6 +275,58 @@ describe('Topic', () => {
     for (let i = 0; i < 50; i++) expect(t.tryPublish('x'.repeat(100))).toBe(true);
   });
 
+  // worker.terminate() stops a worker's JavaScript at any function call or loop
+  // back-edge, also between taking the publishers' lock and releasing it (a
+  // finally block does not run). The lock's owner is this (live) process, so
+  // no one would ever take it over: publishers everywhere would stall.
+  test('workers terminated while publishing leave the publishers lock free', async () => {
+    const t = track(Topic.create({ capacity: 1 << 16, whenFull: 'overwrite' }));
+    for (let round = 0; round < 6; round++) {
+      const w = new Worker(
+        `const { parentPort, workerData } = require('node:worker_threads');
+         const { Topic } = require(workerData.dist);
+         const t = Topic.fromId(workerData.id);
+         const sync = workerData.round % 2 === 0;
+         const m = 'p'.repeat(200);
+         let n = 0;
+         for (;;) {
+           if (sync) t.publishSync(m); else t.tryPublish(m);
+           if (++n === 1000) parentPort.postMessage('publishing');
+         }`,
+        {
+          eval: true,
+          workerData: { id: t.id, dist: path.join(__dirname, '..', '..', 'dist'), round },
+        },
+      );
+      await new Promise((r) => w.once('message', r));
+      await w.terminate();
+      t.publishSync('after', { timeout: 3000 });
+    }
+    expect(t.info().published).toBeGreaterThan(6000);
+  });
+
+  test("a worker's publishes (native) wait for room on a 'wait' topic and keep the order", async () => {
+    const t = track(Topic.create({ capacity: 1024 }));
+    const s = t.subscribe();
+    const w = new Worker(
+      `const { workerData } = require('node:worker_threads');
+       const { Topic } = require(workerData.dist);
+       const t = Topic.fromId(workerData.id);
+       (async () => {
+         for (let i = 0; i < 100; i++) await t.publish('a' + i + '.'.repeat(100), { timeout: 30000 });
+         for (let i = 0; i < 100; i++) t.publishSync('s' + i + '.'.repeat(100), { timeout: 30000 });
+         t.close();
+       })();`,
+      { eval: true, workerData: { id: t.id, dist: path.join(__dirname, '..', '..', 'dist') } },
+    );
+    const exited = new Promise((r) => w.once('exit', r));
+    const got: string[] = [];
+    while (got.length < 200) got.push((await s.receive({ timeout: 30_000 })).toString().replace(/\.+$/, ''));
+    expect(got).toEqual([...Array(100).keys()].map((i) => `a${i}`).concat([...Array(100).keys()].map((i) => `s${i}`)));
+    expect(await exited).toBe(0);
+    s.close();
+  });
+
   test('a subscription dropped without close() frees its slot when it is garbage-collected', () => {
     const t = track(Topic.create({ capacity: 1024 }));
     const script = `
