@@ -878,12 +878,21 @@ export class Subscription extends IpcHandle {
       const off = c & t.mask;
       const len = r32[off >> 2]! >>> 0;
       const seq = r32[(off >> 2) + 1]! >>> 0;
+      // A record (or padding) that is whole ends at or before `tail` (loaded
+      // before it was read): one that runs past it is garbage, and a cursor
+      // that followed it would never meet `tail` again (an endless spin).
       if (len === PAD) {
         if (!before(c, Atomics.load(h, I_HEAD) >>> 0)) {
-          this.cursor = (c + cap - off) >>> 0;
+          const next = (c + cap - off) >>> 0;
+          if (before(tail, next)) throw t.corrupt(`padding at ring offset ${off} runs past the tail`);
+          this.cursor = next;
           continue;
         }
-      } else if (len <= t.maxMessageSize && off + RECORD + len <= cap) {
+      } else if (
+        len <= t.maxMessageSize &&
+        off + RECORD + len <= cap &&
+        !before(tail, (c + RECORD + align8(len)) >>> 0)
+      ) {
         if (into !== null && len > into.byteLength) {
           if (!before(c, Atomics.load(h, I_HEAD) >>> 0)) {
             this.tooLarge = len;
@@ -908,7 +917,7 @@ export class Subscription extends IpcHandle {
           }
         }
       } else if (!before(c, Atomics.load(h, I_HEAD) >>> 0)) {
-        throw t.corrupt(`a record of ${len} bytes at ring offset ${off}`);
+        throw t.corrupt(`a record of ${len} bytes at ring offset ${off}, tail ${tail}`);
       }
       // Overwritten: continue at the oldest message held; the next one read says how many were skipped.
       // The slot follows at once, so that a 'wait' publisher is gated by it again.

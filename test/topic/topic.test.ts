@@ -256,6 +256,39 @@ describe('Topic', () => {
     }
   });
 
+  // A record (or padding) that runs past tail cannot come from a publisher: a
+  // receive that followed it went past tail, never met it again and spun at
+  // full speed forever (receiveSync with no timeout never returned).
+  test('a record or padding that runs past the tail is corrupt, not an endless spin', () => {
+    for (const shape of ['pad', 'record', 'tail behind']) {
+      const t = track(Topic.create({ capacity: 1024, maxSubscribers: 4 }));
+      const s = t.subscribe();
+      const raw = SharedMemory.fromId(t.id);
+      try {
+        const words = new Int32Array(raw.arrayBuffer);
+        const ring = (256 + 32 * 4 + 63) & ~63;
+        const TAIL = 64 / 4;
+        if (shape === 'pad') {
+          words[ring / 4] = -1; // padding at ring offset 0: "to the ring's end", a whole ring
+          words[TAIL] = 8;
+        } else if (shape === 'record') {
+          words[ring / 4] = 64; // a 64-byte message at 0, seq 0, but tail says 16 bytes were committed
+          words[TAIL] = 16;
+        } else {
+          t.publishSync('m');
+          expect(s.tryReceive()?.toString()).toBe('m');
+          words[TAIL] = 0; // tail moved back behind the cursor
+        }
+      } finally {
+        raw.detach();
+      }
+      const corrupt = expect.objectContaining({ code: ERR.TOPIC_CORRUPT });
+      expect(() => s.tryReceive()).toThrow(corrupt);
+      expect(() => s.receiveSync({ timeout: 3000 })).toThrow(corrupt);
+      t.close();
+    }
+  });
+
   test('a worker ended while parked in a receive frees its subscription at once', async () => {
     const t = track(Topic.create({ capacity: 1024 }));
     const w = new Worker(
