@@ -421,6 +421,11 @@ export interface Binding {
   topicUnsubscribe(handle: ShmHandle, slot: number): boolean;
   /** Frees the slots of dead processes (liveness.h): how many. */
   topicReap(handle: ShmHandle): number;
+  /**
+   * One publish with the publishers' lock taken and released natively (workers: see lib/topic.ts):
+   * -1 published, -2 the lock not taken within `lockTimeoutMs`, else the space sequence to sleep on.
+   */
+  topicPublish(handle: ShmHandle, data: Uint8Array, lockTimeoutMs: number): number;
   /** Marks the topic removed and wakes every sleeper in every process. */
   topicMarkRemoved(handle: ShmHandle): void;
 }

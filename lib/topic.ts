@@ -18,6 +18,7 @@
  */
 import * as v8 from 'node:v8';
 import { constants as osConstants } from 'node:os';
+import { isMainThread } from 'node:worker_threads';
 import { binding } from './addon';
 import type { RawTopicGeometry, ShmHandle } from './binding';
 import {
@@ -79,6 +80,21 @@ const SYNC_SLICE_MS = 1000;
 const SYNC_SPIN_NS = 20_000;
 // How long subscribe() waits for the publishers' lock (a dead holder is taken over in 0.1 to 0.3 s).
 const SUBSCRIBE_LOCK_MS = 10_000;
+// A worker's async publish waits for the publishers' lock natively (its thread
+// blocked) at most this long per call (ms). A live holder keeps it microseconds;
+// a dead one is taken over within a call only if the slice outlasts lock.h's
+// SYSV_IPC_LOCK_STABLE_NS (200 ms: a holder that died before writing its start time).
+const WORKER_LOCK_SLICE_MS = 500;
+// Worker threads publish natively (binding.topicPublish): worker.terminate()
+// stops JavaScript at any call or loop back-edge, also between taking the
+// FastMutex and releasing it (a finally does not run), and the lock's owner is
+// this process, alive: no one would take it over, every publisher in every
+// process would stall. A native call is not interrupted. (On the main thread
+// only vm's timeout/breakOnSigint can do the same, as for Channel.)
+const NATIVE_PUBLISH = !isMainThread;
+// binding.topicPublish's results besides a space sequence.
+const PUBLISHED = -1;
+const LOCK_BUSY = -2;
 // How long open-or-create waits for a creator still writing the header.
 const BLANK_WAIT_MS = 2000;
 
@@ -552,6 +568,21 @@ export class Topic extends IpcHandle {
     for (;;) {
       this.handle();
       if (signal?.aborted) throw new AbortError('The operation was aborted', { cause: signal.reason });
+      if (NATIVE_PUBLISH) {
+        const lockMs =
+          until === Infinity
+            ? WORKER_LOCK_SLICE_MS
+            : Math.min(WORKER_LOCK_SLICE_MS, Math.max(0, Math.floor(until - performance.now())));
+        const r = this.publishNative(src, lockMs);
+        if (r === PUBLISHED) return;
+        if (r === LOCK_BUSY) {
+          if (timeout === 0 || performance.now() >= until) throw timeoutError('topicPublish', this.state.context);
+          await new Promise((resolve) => setImmediate(resolve));
+          continue;
+        }
+        await this.waitForRoom(r, until, timeout, signal);
+        continue;
+      }
       let taken = this.lock.tryLock();
       if (taken === false) {
         if (timeout === 0) throw timeoutError('topicPublish', this.state.context);
@@ -566,32 +597,58 @@ export class Topic extends IpcHandle {
       }
       const seq = this.publishOnce(src, taken.ownerDied);
       if (seq === -1) return;
-      if (timeout === 0) throw timeoutError('topicPublish', this.state.context);
-      const left = until - performance.now();
-      if (left <= 0) throw timeoutError('topicPublish', this.state.context);
-      const handle = this.handle();
-      try {
-        await this.waits.run<void>({
-          syscall: 'topicPublish',
-          context: this.state.context,
-          timeout: Math.ceil(Math.min(left, REAP_SLICE_MS)),
-          signal,
-          spin: this.publishSpin,
-          attempt: () => (Atomics.load(this.h, I_SPACE_SEQ) >>> 0 !== seq ? undefined : WOULD_BLOCK),
-          park: (waitId, ms) => binding.shmWaitAsync(handle, I_SPACE_SEQ, seq, ms, waitId),
-          parked: () => undefined,
-        });
-      } catch (err) {
-        if (!(err instanceof SysvIpcError && err.code === 'ETIMEDOUT')) throw err;
-      }
-      if (!this.closed) binding.topicReap(this.shm.nativeHandle());
+      await this.waitForRoom(seq, until, timeout, signal);
     }
+  }
+
+  // One publish natively (workers, see NATIVE_PUBLISH): PUBLISHED, LOCK_BUSY or the space sequence.
+  private publishNative(src: Uint8Array, lockMs: number): number {
+    const handle = this.handle();
+    try {
+      return binding.topicPublish(handle, src, lockMs);
+    } catch (err) {
+      throw withContext(err, this.state.context);
+    }
+  }
+
+  // No room: sleep (at most REAP_SLICE_MS) until a subscription moves on, then reap dead ones.
+  private async waitForRoom(
+    seq: number,
+    until: number,
+    timeout: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    if (timeout === 0) throw timeoutError('topicPublish', this.state.context);
+    const left = until - performance.now();
+    if (left <= 0) throw timeoutError('topicPublish', this.state.context);
+    const handle = this.handle();
+    try {
+      await this.waits.run<void>({
+        syscall: 'topicPublish',
+        context: this.state.context,
+        timeout: Math.ceil(Math.min(left, REAP_SLICE_MS)),
+        signal,
+        spin: this.publishSpin,
+        attempt: () => (Atomics.load(this.h, I_SPACE_SEQ) >>> 0 !== seq ? undefined : WOULD_BLOCK),
+        park: (waitId, ms) => binding.shmWaitAsync(handle, I_SPACE_SEQ, seq, ms, waitId),
+        parked: () => undefined,
+      });
+    } catch (err) {
+      if (!(err instanceof SysvIpcError && err.code === 'ETIMEDOUT')) throw err;
+    }
+    if (!this.closed) binding.topicReap(this.shm.nativeHandle());
   }
 
   /** Publishes without waiting: `false` where {@link publish} would wait (no room, or the lock is held). */
   tryPublish(data: string | ArrayBufferView): boolean {
     const src = this.body(data);
     this.handle();
+    if (NATIVE_PUBLISH) {
+      const r = this.publishNative(src, 0);
+      if (r === PUBLISHED) return true;
+      if (r !== LOCK_BUSY) binding.topicReap(this.shm.nativeHandle());
+      return false;
+    }
     const taken = this.lock.tryLock();
     if (taken === false) return false;
     if (this.publishOnce(src, taken.ownerDied) === -1) return true;
@@ -607,17 +664,23 @@ export class Topic extends IpcHandle {
     const until = timeout < 0 ? Infinity : performance.now() + timeout;
     for (;;) {
       const handle = this.handle();
-      let taken = this.lock.tryLock();
-      if (taken === false) {
-        if (timeout === 0) throw timeoutError('topicPublish', this.state.context);
-        const left = until === Infinity ? undefined : Math.max(1, Math.ceil(until - performance.now()));
-        try {
-          taken = this.lock.lockSync({ timeout: left });
-        } catch (err) {
-          throw withContext(err, this.state.context);
+      let seq: number;
+      if (NATIVE_PUBLISH) {
+        seq = this.publishNative(src, until === Infinity ? -1 : Math.max(0, Math.ceil(until - performance.now())));
+        if (seq === LOCK_BUSY) throw timeoutError('topicPublish', this.state.context);
+      } else {
+        let taken = this.lock.tryLock();
+        if (taken === false) {
+          if (timeout === 0) throw timeoutError('topicPublish', this.state.context);
+          const left = until === Infinity ? undefined : Math.max(1, Math.ceil(until - performance.now()));
+          try {
+            taken = this.lock.lockSync({ timeout: left });
+          } catch (err) {
+            throw withContext(err, this.state.context);
+          }
         }
+        seq = this.publishOnce(src, taken.ownerDied);
       }
-      const seq = this.publishOnce(src, taken.ownerDied);
       if (seq === -1) return;
       const left = until - performance.now();
       if (timeout === 0 || left <= 0) throw timeoutError('topicPublish', this.state.context);
@@ -815,12 +878,21 @@ export class Subscription extends IpcHandle {
       const off = c & t.mask;
       const len = r32[off >> 2]! >>> 0;
       const seq = r32[(off >> 2) + 1]! >>> 0;
+      // A record (or padding) that is whole ends at or before `tail` (loaded
+      // before it was read): one that runs past it is garbage, and a cursor
+      // that followed it would never meet `tail` again (an endless spin).
       if (len === PAD) {
         if (!before(c, Atomics.load(h, I_HEAD) >>> 0)) {
-          this.cursor = (c + cap - off) >>> 0;
+          const next = (c + cap - off) >>> 0;
+          if (before(tail, next)) throw t.corrupt(`padding at ring offset ${off} runs past the tail`);
+          this.cursor = next;
           continue;
         }
-      } else if (len <= t.maxMessageSize && off + RECORD + len <= cap) {
+      } else if (
+        len <= t.maxMessageSize &&
+        off + RECORD + len <= cap &&
+        !before(tail, (c + RECORD + align8(len)) >>> 0)
+      ) {
         if (into !== null && len > into.byteLength) {
           if (!before(c, Atomics.load(h, I_HEAD) >>> 0)) {
             this.tooLarge = len;
@@ -845,7 +917,7 @@ export class Subscription extends IpcHandle {
           }
         }
       } else if (!before(c, Atomics.load(h, I_HEAD) >>> 0)) {
-        throw t.corrupt(`a record of ${len} bytes at ring offset ${off}`);
+        throw t.corrupt(`a record of ${len} bytes at ring offset ${off}, tail ${tail}`);
       }
       // Overwritten: continue at the oldest message held; the next one read says how many were skipped.
       // The slot follows at once, so that a 'wait' publisher is gated by it again.

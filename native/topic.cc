@@ -156,6 +156,41 @@ Napi::Value TopicReap(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, sysv_ipc_topic_reap(&t));
 }
 
+// topicPublish(handle, data, lockTimeoutMs) → -1 published; -2 the
+// publishers' lock was not taken in time; else ('wait' topic, no room) the
+// space sequence to sleep on, space_sleep already said. One attempt, the lock
+// taken and released within this call: a worker's publish comes here, because
+// worker.terminate() can stop JavaScript between taking a FastMutex and
+// releasing it (a finally does not run), and the lock's owner, this live
+// process, would then hold it for good (lib/topic.ts, publishOnce). Throws
+// EIDRM, EMSGSIZE, EBADMSG (corrupt) or a lock.h error.
+Napi::Value TopicPublish(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<Mapping> m = ArgAttachedMapping(info, 0);
+  ByteView data = ArgBytes(info, 1, "data");
+  int64_t timeout_ns = ArgTimeoutNs(info, 2, "lockTimeout");
+  if (m->read_only()) ThrowErrno(env, EACCES, "topicPublish");
+  sysv_ipc_topic t = ArgTopic(env, *m);
+  if (data.length > t.max_message) ThrowErrno(env, EMSGSIZE, "topicPublish");
+  sysv_ipc_lock_self self = Self(env);
+  int r = sysv_ipc_topic__lock_publishers(&t, &self, timeout_ns);
+  if (r == ETIMEDOUT) return Napi::Number::New(env, -2);
+  if (r != 0) ThrowErrno(env, r, "topicPublish");
+  uint32_t length = static_cast<uint32_t>(data.length);
+  uint32_t space_seq = 0;
+  r = sysv_ipc_topic__publish_locked(&t, data.data, length);
+  if (r == EAGAIN) {
+    // As sysv_ipc_topic_publish: "a publisher sleeps", then a last look.
+    __atomic_store_n(sysv_ipc_topic__u32(t.base, SYSV_IPC_TOPIC_OFF_SPACE_SLEEP), 1u, __ATOMIC_SEQ_CST);
+    space_seq = __atomic_load_n(sysv_ipc_topic__u32(t.base, SYSV_IPC_TOPIC_OFF_SPACE_SEQ), __ATOMIC_SEQ_CST);
+    r = sysv_ipc_topic__publish_locked(&t, data.data, length);
+  }
+  sysv_ipc_lock_release(sysv_ipc_topic__lock(&t), &self);
+  if (r == 0) return Napi::Number::New(env, -1);
+  if (r == EAGAIN) return Napi::Number::New(env, space_seq);
+  ThrowErrno(env, r, "topicPublish");
+}
+
 // topicMarkRemoved(handle): every sleeper in every process wakes and reports EIDRM.
 Napi::Value TopicMarkRemoved(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -176,6 +211,7 @@ void RegisterTopic(Napi::Env env, Napi::Object exports, Napi::Object constants) 
              {"topicSubscribe", TopicSubscribe},
              {"topicUnsubscribe", TopicUnsubscribe},
              {"topicReap", TopicReap},
+             {"topicPublish", TopicPublish},
              {"topicMarkRemoved", TopicMarkRemoved},
          });
   Napi::Object c = Napi::Object::New(env);

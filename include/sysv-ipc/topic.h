@@ -550,14 +550,19 @@ static inline int sysv_ipc_topic_try_receive(const sysv_ipc_topic* t, sysv_ipc_t
     off = sub->cursor & t->mask;
     len = *sysv_ipc_topic__u32(ring, off);
     seq = *sysv_ipc_topic__u32(ring, off + 4);
+    /* A whole record (or padding) ends at or before tail (loaded before it was read): one that runs past
+       it is garbage, and a cursor that followed it would never meet tail again (an endless spin). */
     if (len == SYSV_IPC_TOPIC_PAD) {
       __atomic_thread_fence(__ATOMIC_ACQUIRE);
       head = __atomic_load_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_HEAD), __ATOMIC_SEQ_CST);
       if (!sysv_ipc_topic__before(sub->cursor, head)) {
+        if (sysv_ipc_topic__before(tail, sub->cursor + (t->capacity - off))) return SYSV_IPC_TOPIC_CORRUPT;
         sub->cursor += t->capacity - off;
         continue;
       }
-    } else if (len <= t->max_message && off + SYSV_IPC_TOPIC_RECORD_HEADER + len <= t->capacity) {
+    } else if (len <= t->max_message && off + SYSV_IPC_TOPIC_RECORD_HEADER + len <= t->capacity &&
+               !sysv_ipc_topic__before(tail,
+                                       sub->cursor + SYSV_IPC_TOPIC_RECORD_HEADER + sysv_ipc_topic__align8(len))) {
       if (len > cap) {
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         head = __atomic_load_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_HEAD), __ATOMIC_SEQ_CST);

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Topic } from '../../lib';
+import { SharedMemory, Topic } from '../../lib';
 import { sleep, track, until, useCleanup } from '../support/helpers';
 import { useTopicPeer } from './c-peer';
 
@@ -248,4 +248,21 @@ describe('Topic across processes', () => {
     expect((await cPub.done).code).toBe(0);
     expect((await nodePub.done).code).toBe(0);
   }, 120_000);
+
+  test('a C subscriber meeting padding that runs past the tail reports corrupt, not an endless spin', async () => {
+    if (!cPeer) {
+      console.warn('skipped (no C compiler)');
+      return;
+    }
+    const t = track(Topic.create({ capacity: 1024, maxSubscribers: 4 }));
+    const cSub = run(cPeer, ['sub', t.id, 1]);
+    await cSub.ready;
+    const raw = SharedMemory.fromId(t.id);
+    const words = new Int32Array(raw.arrayBuffer);
+    words[((256 + 32 * 4 + 63) & ~63) / 4] = -1; // padding at ring offset 0 (where the subscription is)
+    Atomics.store(words, 64 / 4, 8); // tail: 8 bytes committed
+    raw.detach();
+    const res = await Promise.race([cSub.done, sleep(15_000).then(() => 'still spinning')]);
+    expect(res).toMatchObject({ code: 8, err: expect.stringContaining('receive: Bad message') });
+  }, 60_000);
 });

@@ -256,6 +256,39 @@ describe('Topic', () => {
     }
   });
 
+  // A record (or padding) that runs past tail cannot come from a publisher: a
+  // receive that followed it went past tail, never met it again and spun at
+  // full speed forever (receiveSync with no timeout never returned).
+  test('a record or padding that runs past the tail is corrupt, not an endless spin', () => {
+    for (const shape of ['pad', 'record', 'tail behind']) {
+      const t = track(Topic.create({ capacity: 1024, maxSubscribers: 4 }));
+      const s = t.subscribe();
+      const raw = SharedMemory.fromId(t.id);
+      try {
+        const words = new Int32Array(raw.arrayBuffer);
+        const ring = (256 + 32 * 4 + 63) & ~63;
+        const TAIL = 64 / 4;
+        if (shape === 'pad') {
+          words[ring / 4] = -1; // padding at ring offset 0: "to the ring's end", a whole ring
+          words[TAIL] = 8;
+        } else if (shape === 'record') {
+          words[ring / 4] = 64; // a 64-byte message at 0, seq 0, but tail says 16 bytes were committed
+          words[TAIL] = 16;
+        } else {
+          t.publishSync('m');
+          expect(s.tryReceive()?.toString()).toBe('m');
+          words[TAIL] = 0; // tail moved back behind the cursor
+        }
+      } finally {
+        raw.detach();
+      }
+      const corrupt = expect.objectContaining({ code: ERR.TOPIC_CORRUPT });
+      expect(() => s.tryReceive()).toThrow(corrupt);
+      expect(() => s.receiveSync({ timeout: 3000 })).toThrow(corrupt);
+      t.close();
+    }
+  });
+
   test('a worker ended while parked in a receive frees its subscription at once', async () => {
     const t = track(Topic.create({ capacity: 1024 }));
     const w = new Worker(
@@ -273,6 +306,58 @@ describe('Topic', () => {
     expect(t.info().subscribers).toBe(0);
     // And publishers are not held by it.
     for (let i = 0; i < 50; i++) expect(t.tryPublish('x'.repeat(100))).toBe(true);
+  });
+
+  // worker.terminate() stops a worker's JavaScript at any function call or loop
+  // back-edge, also between taking the publishers' lock and releasing it (a
+  // finally block does not run). The lock's owner is this (live) process, so
+  // no one would ever take it over: publishers everywhere would stall.
+  test('workers terminated while publishing leave the publishers lock free', async () => {
+    const t = track(Topic.create({ capacity: 1 << 16, whenFull: 'overwrite' }));
+    for (let round = 0; round < 6; round++) {
+      const w = new Worker(
+        `const { parentPort, workerData } = require('node:worker_threads');
+         const { Topic } = require(workerData.dist);
+         const t = Topic.fromId(workerData.id);
+         const sync = workerData.round % 2 === 0;
+         const m = 'p'.repeat(200);
+         let n = 0;
+         for (;;) {
+           if (sync) t.publishSync(m); else t.tryPublish(m);
+           if (++n === 1000) parentPort.postMessage('publishing');
+         }`,
+        {
+          eval: true,
+          workerData: { id: t.id, dist: path.join(__dirname, '..', '..', 'dist'), round },
+        },
+      );
+      await new Promise((r) => w.once('message', r));
+      await w.terminate();
+      t.publishSync('after', { timeout: 3000 });
+    }
+    expect(t.info().published).toBeGreaterThan(6000);
+  });
+
+  test("a worker's publishes (native) wait for room on a 'wait' topic and keep the order", async () => {
+    const t = track(Topic.create({ capacity: 1024 }));
+    const s = t.subscribe();
+    const w = new Worker(
+      `const { workerData } = require('node:worker_threads');
+       const { Topic } = require(workerData.dist);
+       const t = Topic.fromId(workerData.id);
+       (async () => {
+         for (let i = 0; i < 100; i++) await t.publish('a' + i + '.'.repeat(100), { timeout: 30000 });
+         for (let i = 0; i < 100; i++) t.publishSync('s' + i + '.'.repeat(100), { timeout: 30000 });
+         t.close();
+       })();`,
+      { eval: true, workerData: { id: t.id, dist: path.join(__dirname, '..', '..', 'dist') } },
+    );
+    const exited = new Promise((r) => w.once('exit', r));
+    const got: string[] = [];
+    while (got.length < 200) got.push((await s.receive({ timeout: 30_000 })).toString().replace(/\.+$/, ''));
+    expect(got).toEqual([...Array(100).keys()].map((i) => `a${i}`).concat([...Array(100).keys()].map((i) => `s${i}`)));
+    expect(await exited).toBe(0);
+    s.close();
   });
 
   test('a subscription dropped without close() frees its slot when it is garbage-collected', () => {
