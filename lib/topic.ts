@@ -453,12 +453,13 @@ export class Topic extends IpcHandle {
     r32[(off >> 2) + 1] = seq;
     if (len > 0) this.ring.set(src, off + RECORD);
     Atomics.store(h, I_NEXT_SEQ, seq + 1);
+    // The sleep flag is cleared before the commit, never after (topic.h's
+    // __publish_locked says why: a subscriber about to sleep on this commit's
+    // tail would lose the wake). Plain look first: no RMW on a busy stream.
+    const slept = Atomics.load(h, I_DATA_SLEEP) !== 0 && Atomics.exchange(h, I_DATA_SLEEP, 0) !== 0;
     // The commit: a seq_cst store (x64 `xchg`) after the record's plain stores.
     Atomics.store(h, I_TAIL, tail + pad + need);
-    if (Atomics.load(h, I_DATA_SLEEP) !== 0) {
-      Atomics.store(h, I_DATA_SLEEP, 0);
-      binding.shmNotify(this.shm.nativeHandle(), I_TAIL, 0x7fffffff);
-    }
+    if (slept || Atomics.load(h, I_DATA_SLEEP) !== 0) binding.shmNotify(this.shm.nativeHandle(), I_TAIL, 0x7fffffff);
     return true;
   }
 
@@ -533,7 +534,7 @@ export class Topic extends IpcHandle {
     } else {
       Atomics.store(h, I_NEXT_SEQ, Atomics.load(h, I_HEAD_SEQ));
     }
-    Atomics.store(h, I_DATA_SLEEP, 0);
+    // Wake every sleeper, the flag left as it is (see publish).
     binding.shmNotify(this.shm.nativeHandle(), I_TAIL, 0x7fffffff);
   }
 

@@ -293,7 +293,8 @@ static inline int sysv_ipc_topic_repair(const sysv_ipc_topic* t) {
                      __atomic_load_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_HEAD_SEQ), __ATOMIC_SEQ_CST),
                      __ATOMIC_SEQ_CST);
   }
-  __atomic_store_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_DATA_SLEEP), 0u, __ATOMIC_SEQ_CST);
+  /* Wake every sleeper; the flag stays as it is (clearing it here could
+   * eat the flag of a subscriber about to sleep: see __publish_locked). */
   sysv_ipc_topic__futex(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_TAIL), FUTEX_WAKE, INT_MAX, NULL);
   return 0;
 }
@@ -482,11 +483,21 @@ static inline int sysv_ipc_topic__publish_locked(const sysv_ipc_topic* t, const 
   if (length > 0) memcpy(ring + off + SYSV_IPC_TOPIC_RECORD_HEADER, data, length);
   SYSV_IPC_TOPIC_TEST_POINT(3);
   __atomic_store_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_NEXT_SEQ), seq + 1u, __ATOMIC_SEQ_CST);
+  /* The sleep flag is cleared BEFORE the commit, never after: a subscriber
+   * that set it after reading this commit's tail (it has everything, and is
+   * about to sleep on that tail) would lose a wake that clears its flag ahead
+   * of its FUTEX_WAIT, and no later publish would wake it. Cleared before
+   * the store of tail, the flag of anyone who set it earlier is answered by
+   * this wake (their wait sees the new tail or is woken); a flag set after
+   * the exchange stays set for the look below and for the next publish.
+   * Plain load first: a stream to busy subscribers makes no RMW. */
+  uint32_t slept = 0;
+  if (__atomic_load_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_DATA_SLEEP), __ATOMIC_SEQ_CST) != 0)
+    slept = __atomic_exchange_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_DATA_SLEEP), 0u, __ATOMIC_SEQ_CST);
   SYSV_IPC_TOPIC_TEST_POINT(4);
   __atomic_store_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_TAIL), tail + pad + need, __ATOMIC_SEQ_CST);
   SYSV_IPC_TOPIC_TEST_POINT(5);
-  if (__atomic_load_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_DATA_SLEEP), __ATOMIC_SEQ_CST) != 0) {
-    __atomic_store_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_DATA_SLEEP), 0u, __ATOMIC_SEQ_CST);
+  if (slept != 0 || __atomic_load_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_DATA_SLEEP), __ATOMIC_SEQ_CST) != 0) {
     SYSV_IPC_TOPIC_TEST_POINT(6);
     sysv_ipc_topic__futex(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_TAIL), FUTEX_WAKE, INT_MAX, NULL);
   }
