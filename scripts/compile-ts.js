@@ -25,5 +25,9 @@ try {
   process.exit(typeof err.status === 'number' ? err.status : 1);
 }
 if (fs.existsSync(dist)) fs.renameSync(dist, old);
+// tsc writes files without the executable bit; the package's bin (the
+// `sysv-ipc` command) needs it to run from a checkout (`npx sysv-ipc ls`
+// in the repository: "Permission denied"). npm sets it on install.
+fs.chmodSync(path.join(staging, 'cli', 'index.js'), 0o755);
 fs.renameSync(staging, dist);
 fs.rmSync(old, { recursive: true, force: true });

@@ -45,6 +45,13 @@ beforeAll(() => {
   if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run compile:ts\` first`);
 });
 
+test('the command runs by itself from a checkout (executable, with its shebang), as `npx sysv-ipc` does there', () => {
+  expect(fs.readFileSync(CLI, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
+  const r = spawnSync(CLI, ['--help'], { encoding: 'utf8' });
+  expect({ status: r.status, error: r.error?.message }).toEqual({ status: 0, error: undefined });
+  expect(r.stdout).toMatch(/sysv-ipc/);
+});
+
 describe('sysv-ipc ls', () => {
   test('shows our objects of every kind in tables, keys in hex as ipcs prints them', () => {
     const key = randomKey();
