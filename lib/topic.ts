@@ -57,6 +57,7 @@ const I_NEXT_SEQ = T.OFF_NEXT_SEQ >> 2;
 const I_HEAD = T.OFF_HEAD >> 2;
 const I_HEAD_SEQ = T.OFF_HEAD_SEQ >> 2;
 const I_DATA_SLEEP = T.OFF_DATA_SLEEP >> 2;
+const I_DATA_SEQ = T.OFF_DATA_SEQ >> 2;
 const I_SPACE_SEQ = T.OFF_SPACE_SEQ >> 2;
 const I_SPACE_SLEEP = T.OFF_SPACE_SLEEP >> 2;
 const PAD = T.PAD;
@@ -459,7 +460,7 @@ export class Topic extends IpcHandle {
     const slept = Atomics.load(h, I_DATA_SLEEP) !== 0 && Atomics.exchange(h, I_DATA_SLEEP, 0) !== 0;
     // The commit: a seq_cst store (x64 `xchg`) after the record's plain stores.
     Atomics.store(h, I_TAIL, tail + pad + need);
-    if (slept || Atomics.load(h, I_DATA_SLEEP) !== 0) binding.shmNotify(this.shm.nativeHandle(), I_TAIL, 0x7fffffff);
+    if (slept || Atomics.load(h, I_DATA_SLEEP) !== 0) this.wakeSubscribers();
     return true;
   }
 
@@ -534,8 +535,16 @@ export class Topic extends IpcHandle {
     } else {
       Atomics.store(h, I_NEXT_SEQ, Atomics.load(h, I_HEAD_SEQ));
     }
-    // Wake every sleeper, the flag left as it is (see publish).
-    binding.shmNotify(this.shm.nativeHandle(), I_TAIL, 0x7fffffff);
+    // Wake every sleeper (the dead publisher may have committed without), the flag left as it is (see publish).
+    this.wakeSubscribers();
+  }
+
+  // Subscribers sleep on data_seq (topic.h's __wake_data): it moves first, so
+  // that one that read it before and is not yet in its futex wait does not
+  // sleep, and one already asleep is woken.
+  private wakeSubscribers(): void {
+    Atomics.add(this.h, I_DATA_SEQ, 1);
+    binding.shmNotify(this.shm.nativeHandle(), I_DATA_SEQ, 0x7fffffff);
   }
 
   // Under the lock (taken over from a dead holder when `ownerDied`): publish,
@@ -876,6 +885,8 @@ export class Subscription extends IpcHandle {
         if (Atomics.load(h, I_REMOVED) !== 0) throw t.removedError('topicReceive');
         return NONE;
       }
+      // Records start 8-aligned: a cursor that is not followed a hostile head.
+      if ((c & 7) !== 0) throw t.corrupt(`a cursor at ${c} is not 8-aligned`);
       const off = c & t.mask;
       const len = r32[off >> 2]! >>> 0;
       const seq = r32[(off >> 2) + 1]! >>> 0;
@@ -953,6 +964,22 @@ export class Subscription extends IpcHandle {
     return r;
   }
 
+  // The data_seq to sleep on (topic.h's sysv_ipc_topic_receive): read it,
+  // say "a subscriber sleeps", then look at tail and removal once more. A
+  // publish or a removal after that look moves data_seq (the flag makes a
+  // publisher move it), so the kernel does not let the wait sleep. One
+  // before it (since the attempt that found nothing) is seen by the look:
+  // then a value data_seq has already left, so that the wait returns at
+  // once (data_seq only grows; it would take 2^32 wakes to come back) and
+  // the next attempt takes the message or reports EIDRM.
+  private sleepSeq(): number {
+    const h = this.topic.h;
+    const seq = Atomics.load(h, I_DATA_SEQ);
+    Atomics.store(h, I_DATA_SLEEP, 1);
+    const ready = Atomics.load(h, I_TAIL) >>> 0 !== this.cursor || Atomics.load(h, I_REMOVED) !== 0;
+    return ready ? (seq - 1) | 0 : seq;
+  }
+
   private attempt(into: Uint8Array | null, spinNs: number): Buffer | number | typeof WOULD_BLOCK {
     const r = this.result(this.take(into), into);
     if (r !== WOULD_BLOCK || spinNs <= 0) return r;
@@ -972,12 +999,7 @@ export class Subscription extends IpcHandle {
         signal: check.signal('options.signal', o.signal),
         spin: this.spin,
         attempt: (spinNs) => this.attempt(into, spinNs),
-        // Say "a subscriber sleeps", then sleep while tail is still our cursor
-        // (the kernel compares): a publish after the flag wakes us.
-        park: (waitId, left) => {
-          Atomics.store(this.topic.h, I_DATA_SLEEP, 1);
-          binding.shmWaitAsync(handle, I_TAIL, this.cursor, left, waitId);
-        },
+        park: (waitId, left) => binding.shmWaitAsync(handle, I_DATA_SEQ, this.sleepSeq(), left, waitId),
         parked: () => this.attempt(into, 0),
         readiness: true,
       });
@@ -996,8 +1018,7 @@ export class Subscription extends IpcHandle {
       if (r !== WOULD_BLOCK) return r;
       const left = until - performance.now();
       if (timeout === 0 || left <= 0) throw timeoutError('topicReceive', this.state.context);
-      Atomics.store(this.topic.h, I_DATA_SLEEP, 1);
-      binding.shmWaitSync(handle, I_TAIL, this.cursor, Math.ceil(Math.min(left, SYNC_SLICE_MS)));
+      binding.shmWaitSync(handle, I_DATA_SEQ, this.sleepSeq(), Math.ceil(Math.min(left, SYNC_SLICE_MS)));
     }
   }
 

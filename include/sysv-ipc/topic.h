@@ -58,12 +58,13 @@ extern "C" {
 #define SYSV_IPC_TOPIC_OFF_WHEN_FULL 24
 #define SYSV_IPC_TOPIC_OFF_REMOVED 28
 #define SYSV_IPC_TOPIC_OFF_LOCK 32 /* lock.h record, 16 bytes */
-#define SYSV_IPC_TOPIC_OFF_TAIL 64 /* u32 futex: subscribers sleep here */
+#define SYSV_IPC_TOPIC_OFF_TAIL 64 /* u32: position after the last message (the commit) */
 #define SYSV_IPC_TOPIC_OFF_NEXT_SEQ 68
 #define SYSV_IPC_TOPIC_OFF_HEAD 72
 #define SYSV_IPC_TOPIC_OFF_HEAD_SEQ 76
-#define SYSV_IPC_TOPIC_OFF_DATA_SLEEP 80   /* 1: a subscriber sleeps (or is about to) */
-#define SYSV_IPC_TOPIC_OFF_SPACE_SEQ 192   /* u32 futex: publishers sleep here */
+#define SYSV_IPC_TOPIC_OFF_DATA_SLEEP 80 /* 1: a subscriber sleeps (or is about to) */
+#define SYSV_IPC_TOPIC_OFF_DATA_SEQ 84   /* u32 futex: subscribers sleep here; bumped by waking publishes and removal */
+#define SYSV_IPC_TOPIC_OFF_SPACE_SEQ 192 /* u32 futex: publishers sleep here */
 #define SYSV_IPC_TOPIC_OFF_SPACE_SLEEP 196 /* 1: a publisher sleeps (or is about to) */
 
 /* Subscription slot (32 bytes at 256 + 32 * i). */
@@ -203,11 +204,23 @@ static inline int sysv_ipc_topic_removed(const sysv_ipc_topic* t) {
   return __atomic_load_n(sysv_ipc_topic__u32(t->base, SYSV_IPC_TOPIC_OFF_REMOVED), __ATOMIC_ACQUIRE) != 0;
 }
 
-/* Marks the topic removed and wakes every sleeper (they report EIDRM). */
+/* Wakes every subscriber asleep on data_seq: the word moves first, so that
+ * one that read it before the change and is not yet in FUTEX_WAIT does not
+ * sleep (the kernel compares), and one already in it is woken. */
+static inline void sysv_ipc_topic__wake_data(const sysv_ipc_topic* t) {
+  __atomic_fetch_add(sysv_ipc_topic__u32(t->base, SYSV_IPC_TOPIC_OFF_DATA_SEQ), 1u, __ATOMIC_SEQ_CST);
+  sysv_ipc_topic__futex(sysv_ipc_topic__u32(t->base, SYSV_IPC_TOPIC_OFF_DATA_SEQ), FUTEX_WAKE, INT_MAX, NULL);
+}
+
+/* Marks the topic removed and wakes every sleeper (they report EIDRM).
+ * Removal must change the word subscribers sleep on: a subscriber that
+ * looked at `removed` just before the store and parks just after the wake
+ * would otherwise sleep on, as tail (the word they slept on before) does
+ * not move at removal. */
 static inline void sysv_ipc_topic_mark_removed(const sysv_ipc_topic* t) {
   __atomic_store_n(sysv_ipc_topic__u32(t->base, SYSV_IPC_TOPIC_OFF_REMOVED), 1u, __ATOMIC_SEQ_CST);
   __atomic_fetch_add(sysv_ipc_topic__u32(t->base, SYSV_IPC_TOPIC_OFF_SPACE_SEQ), 1u, __ATOMIC_SEQ_CST);
-  sysv_ipc_topic__futex(sysv_ipc_topic__u32(t->base, SYSV_IPC_TOPIC_OFF_TAIL), FUTEX_WAKE, INT_MAX, NULL);
+  sysv_ipc_topic__wake_data(t);
   sysv_ipc_topic__futex(sysv_ipc_topic__u32(t->base, SYSV_IPC_TOPIC_OFF_SPACE_SEQ), FUTEX_WAKE, INT_MAX, NULL);
 }
 
@@ -245,14 +258,14 @@ static inline int sysv_ipc_topic_claim(const sysv_ipc_topic* t, const sysv_ipc_l
  * taken over from a dead holder (lock.h's OWNER_DIED). A publisher killed
  * between two stores of a publish (docs/topic-layout.md, "Crashes") leaves
  * head_seq behind head (killed after storing head), next_seq one ahead of
- * tail (killed after storing next_seq), or a subscriber asleep on tail that
- * it did not wake (killed after the commit). The records in [head, tail) are
+ * tail (killed after storing next_seq), or a subscriber asleep on data_seq
+ * that it did not wake (killed after the commit). The records in [head, tail) are
  * whole (a publisher writes only past tail, into bytes head has freed), and
  * each carries its sequence number: head_seq becomes the first message's,
  * next_seq the last one's + 1 (head_seq when the ring holds none: nothing
  * was ever published). The dead publisher's uncommitted record past tail is
  * discarded: the next publish writes over it. Then every subscriber asleep
- * on tail is woken. Idempotent (a repairer killed in turn is repaired by the
+ * on data_seq is woken. Idempotent (a repairer killed in turn is repaired by the
  * next). 0, or CORRUPT when the records do not run from head to tail with
  * consecutive sequence numbers.
  */
@@ -293,9 +306,10 @@ static inline int sysv_ipc_topic_repair(const sysv_ipc_topic* t) {
                      __atomic_load_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_HEAD_SEQ), __ATOMIC_SEQ_CST),
                      __ATOMIC_SEQ_CST);
   }
-  /* Wake every sleeper; the flag stays as it is (clearing it here could
-   * eat the flag of a subscriber about to sleep: see __publish_locked). */
-  sysv_ipc_topic__futex(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_TAIL), FUTEX_WAKE, INT_MAX, NULL);
+  /* Wake every sleeper (the dead publisher may have committed without); the
+   * flag stays as it is (clearing it here could eat the flag of a subscriber
+   * about to sleep: see __publish_locked). */
+  sysv_ipc_topic__wake_data(t);
   return 0;
 }
 
@@ -485,11 +499,13 @@ static inline int sysv_ipc_topic__publish_locked(const sysv_ipc_topic* t, const 
   __atomic_store_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_NEXT_SEQ), seq + 1u, __ATOMIC_SEQ_CST);
   /* The sleep flag is cleared BEFORE the commit, never after: a subscriber
    * that set it after reading this commit's tail (it has everything, and is
-   * about to sleep on that tail) would lose a wake that clears its flag ahead
-   * of its FUTEX_WAIT, and no later publish would wake it. Cleared before
-   * the store of tail, the flag of anyone who set it earlier is answered by
-   * this wake (their wait sees the new tail or is woken); a flag set after
-   * the exchange stays set for the look below and for the next publish.
+   * about to sleep) would lose a wake that clears its flag ahead of its
+   * FUTEX_WAIT, and no later publish would wake it. Cleared before the store
+   * of tail, the flag of anyone who set it earlier is answered by this wake
+   * (data_seq moves, so their wait does not sleep or is woken); a flag set
+   * after the exchange stays set for the look below and for the next
+   * publish. Without any flag nobody sleeps and data_seq stays: a subscriber
+   * sets the flag before its last look at tail, which sees this commit.
    * Plain load first: a stream to busy subscribers makes no RMW. */
   uint32_t slept = 0;
   if (__atomic_load_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_DATA_SLEEP), __ATOMIC_SEQ_CST) != 0)
@@ -499,7 +515,7 @@ static inline int sysv_ipc_topic__publish_locked(const sysv_ipc_topic* t, const 
   SYSV_IPC_TOPIC_TEST_POINT(5);
   if (slept != 0 || __atomic_load_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_DATA_SLEEP), __ATOMIC_SEQ_CST) != 0) {
     SYSV_IPC_TOPIC_TEST_POINT(6);
-    sysv_ipc_topic__futex(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_TAIL), FUTEX_WAKE, INT_MAX, NULL);
+    sysv_ipc_topic__wake_data(t);
   }
   return 0;
 }
@@ -558,6 +574,9 @@ static inline int sysv_ipc_topic_try_receive(const sysv_ipc_topic* t, sysv_ipc_t
     uint32_t tail = __atomic_load_n(sysv_ipc_topic__u32(b, SYSV_IPC_TOPIC_OFF_TAIL), __ATOMIC_SEQ_CST);
     uint32_t off, len, seq, head;
     if (sub->cursor == tail) return sysv_ipc_topic_removed(t) ? EIDRM : EAGAIN;
+    /* Records start 8-aligned; a cursor that is not (it followed a hostile
+     * head) would read the record's second word past the ring's end. */
+    if ((sub->cursor & 7u) != 0) return SYSV_IPC_TOPIC_CORRUPT;
     off = sub->cursor & t->mask;
     len = *sysv_ipc_topic__u32(ring, off);
     seq = *sysv_ipc_topic__u32(ring, off + 4);
@@ -623,10 +642,12 @@ static inline int sysv_ipc_topic_receive(const sysv_ipc_topic* t, sysv_ipc_topic
                                          uint32_t* length, int64_t timeout_ns) {
   int64_t deadline = timeout_ns < 0 ? -1 : sysv_ipc_lock_now_ns() + timeout_ns;
   uint32_t* tailp = sysv_ipc_topic__u32(t->base, SYSV_IPC_TOPIC_OFF_TAIL);
+  uint32_t* seqp = sysv_ipc_topic__u32(t->base, SYSV_IPC_TOPIC_OFF_DATA_SEQ);
   for (;;) {
     int r = sysv_ipc_topic_try_receive(t, sub, buf, cap, length);
     int64_t spin_end;
     int spins;
+    uint32_t data_seq;
     if (r != EAGAIN) return r;
     spin_end = sysv_ipc_lock_now_ns() + SYSV_IPC_TOPIC_SPIN_NS;
     /* Spin yielding the CPU (a publisher on this CPU runs), as channel.h's waits do, then sleep. */
@@ -635,6 +656,10 @@ static inline int sysv_ipc_topic_receive(const sysv_ipc_topic* t, sysv_ipc_topic
       sched_yield();
     }
     if (__atomic_load_n(tailp, __ATOMIC_SEQ_CST) != sub->cursor) continue;
+    /* data_seq first, then the flag, then the last look at tail and removed:
+     * a publish or a removal after that look changes data_seq (the flag makes
+     * a publisher bump it), and the kernel then does not let us sleep. */
+    data_seq = __atomic_load_n(seqp, __ATOMIC_SEQ_CST);
     __atomic_store_n(sysv_ipc_topic__u32(t->base, SYSV_IPC_TOPIC_OFF_DATA_SLEEP), 1u, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(tailp, __ATOMIC_SEQ_CST) != sub->cursor) continue;
     if (sysv_ipc_topic_removed(t)) return EIDRM;
@@ -646,7 +671,7 @@ static inline int sysv_ipc_topic_receive(const sysv_ipc_topic* t, sysv_ipc_topic
       if (deadline >= 0 && deadline - now < slice) slice = deadline - now;
       ts.tv_sec = (time_t)(slice / 1000000000LL);
       ts.tv_nsec = (long)(slice % 1000000000LL);
-      sysv_ipc_topic__futex(tailp, FUTEX_WAIT, sub->cursor, &ts);
+      sysv_ipc_topic__futex(seqp, FUTEX_WAIT, data_seq, &ts);
     }
   }
 }

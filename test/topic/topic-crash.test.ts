@@ -13,7 +13,7 @@ import { useTopicPeer } from './c-peer';
 
 useCleanup();
 
-const I_TAIL = 64 >> 2;
+const I_DATA_SEQ = 84 >> 2; // the futex word subscribers sleep on (docs/topic-layout.md)
 const MAXLEN = 200;
 // Messages the C peer publishes before the one it dies in: several rings' worth of 1 KiB, and the
 // 34th (by the peers' length rule) needs a padding record and frees 3 messages at head.
@@ -123,8 +123,8 @@ describe('a publisher killed inside a publish, the lock held', () => {
     const t = track(Topic.create({ capacity: 1024, maxMessageSize: MAXLEN }));
     const s = t.subscribe();
     const got = s.receive({ timeout: 120_000 });
-    // Parked on tail (it said so in data_sleep), so the C peer's publish clears data_sleep; it dies before the wake.
-    await until(() => threadsInFutexOn(process.pid, t.id, I_TAIL) === 1, 10_000, 'the receive parked on tail');
+    // Parked on data_seq (it said so in data_sleep), so the C peer's publish clears data_sleep; it dies before the wake.
+    await until(() => threadsInFutexOn(process.pid, t.id, I_DATA_SEQ) === 1, 10_000, 'the receive parked on data_seq');
     crashAt(t, 6, 0);
     t.publishSync(message(8, 0), { timeout: 10_000 });
     // Woken by the publisher that took the lock over (the contract: within a second; bounded generously).

@@ -181,6 +181,27 @@ describe('Topic', () => {
     blocked.close();
   });
 
+  // A removal in the same tick as a receive that has just parked: the waiter
+  // thread may reach its futex wait after remove()'s wake. Sleeping on tail
+  // (which removal does not change) it slept on, forever with no timeout;
+  // sleeping on a word that removal bumps, it wakes and reports EIDRM.
+  test('a receive parked in the same tick as remove() (from another attachment) reports EIDRM', async () => {
+    for (let round = 0; round < 40; round++) {
+      const t = track(Topic.create({ capacity: 1024 }));
+      const other = Topic.fromId(t.id);
+      const sub = t.subscribe();
+      const hung = new Promise<string>((resolve) => setTimeout(() => resolve('hung'), 10_000).unref());
+      const got = sub.receive().then(
+        () => 'received',
+        (err: { code?: string }) => err.code ?? String(err),
+      );
+      other.remove();
+      expect(await Promise.race([got, hung])).toBe('EIDRM');
+      other.close();
+      t.close();
+    }
+  }, 60_000);
+
   test('one subscription too many is ERR_SYSV_IPC_TOO_MANY_SUBSCRIBERS; close() and GC free slots', () => {
     const t = track(Topic.create({ capacity: 1024, maxSubscribers: 2 }));
     const a = t.subscribe();
