@@ -467,6 +467,7 @@ export interface TopicConstants {
   OFF_HEAD_SEQ: number;
   OFF_DATA_SLEEP: number;
   OFF_DATA_SEQ: number;
+  OFF_SLOTS_USED: number;
   OFF_SPACE_SEQ: number;
   OFF_SPACE_SLEEP: number;
   SLOT_OWNER: number;

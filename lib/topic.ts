@@ -58,6 +58,7 @@ const I_HEAD = T.OFF_HEAD >> 2;
 const I_HEAD_SEQ = T.OFF_HEAD_SEQ >> 2;
 const I_DATA_SLEEP = T.OFF_DATA_SLEEP >> 2;
 const I_DATA_SEQ = T.OFF_DATA_SEQ >> 2;
+const I_SLOTS_USED = T.OFF_SLOTS_USED >> 2;
 const I_SPACE_SEQ = T.OFF_SPACE_SEQ >> 2;
 const I_SPACE_SLEEP = T.OFF_SPACE_SLEEP >> 2;
 const PAD = T.PAD;
@@ -476,7 +477,9 @@ export class Topic extends IpcHandle {
     const span = (tail - head) >>> 0;
     let gate = tail;
     let gateDist = span;
-    for (let i = 0; i < this.maxSubscribers; i++) {
+    // Slots past slots_used were never positioned (topic.h's __gate; it grows under the lock).
+    const used = Math.min(h[I_SLOTS_USED]! >>> 0, this.maxSubscribers);
+    for (let i = 0; i < used; i++) {
       const w = slotWord(i);
       if ((fenced ? Atomics.load(h, w + S_ACTIVE) : h[w + S_ACTIVE]) === 0) continue;
       const c = (fenced ? Atomics.load(h, w + S_CURSOR) : h[w + S_CURSOR]!) >>> 0;

@@ -228,6 +228,7 @@ void RegisterTopic(Napi::Env env, Napi::Object exports, Napi::Object constants) 
   c.Set("OFF_HEAD_SEQ", Napi::Number::New(env, SYSV_IPC_TOPIC_OFF_HEAD_SEQ));
   c.Set("OFF_DATA_SLEEP", Napi::Number::New(env, SYSV_IPC_TOPIC_OFF_DATA_SLEEP));
   c.Set("OFF_DATA_SEQ", Napi::Number::New(env, SYSV_IPC_TOPIC_OFF_DATA_SEQ));
+  c.Set("OFF_SLOTS_USED", Napi::Number::New(env, SYSV_IPC_TOPIC_OFF_SLOTS_USED));
   c.Set("OFF_SPACE_SEQ", Napi::Number::New(env, SYSV_IPC_TOPIC_OFF_SPACE_SEQ));
   c.Set("OFF_SPACE_SLEEP", Napi::Number::New(env, SYSV_IPC_TOPIC_OFF_SPACE_SLEEP));
   c.Set("SLOT_OWNER", Napi::Number::New(env, SYSV_IPC_TOPIC_SLOT_OWNER));

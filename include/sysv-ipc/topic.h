@@ -64,6 +64,7 @@ extern "C" {
 #define SYSV_IPC_TOPIC_OFF_HEAD_SEQ 76
 #define SYSV_IPC_TOPIC_OFF_DATA_SLEEP 80 /* 1: a subscriber sleeps (or is about to) */
 #define SYSV_IPC_TOPIC_OFF_DATA_SEQ 84   /* u32 futex: subscribers sleep here; bumped by waking publishes and removal */
+#define SYSV_IPC_TOPIC_OFF_SLOTS_USED 88 /* u32: 1 + the highest slot ever positioned (the gate scans no further) */
 #define SYSV_IPC_TOPIC_OFF_SPACE_SEQ 192 /* u32 futex: publishers sleep here */
 #define SYSV_IPC_TOPIC_OFF_SPACE_SLEEP 196 /* 1: a publisher sleeps (or is about to) */
 
@@ -352,6 +353,12 @@ static inline int sysv_ipc_topic_position(const sysv_ipc_topic* t, const sysv_ip
   }
   __atomic_store_n(sysv_ipc_topic__u32(t->base, off + SYSV_IPC_TOPIC_SLOT_CURSOR), sub->cursor, __ATOMIC_SEQ_CST);
   __atomic_store_n(sysv_ipc_topic__u32(t->base, off + SYSV_IPC_TOPIC_SLOT_SEQ), sub->seq, __ATOMIC_SEQ_CST);
+  /* Publishers scan slots [0, slots_used) for the gate: most topics have a
+   * few subscriptions in a table of 64 or more. It only grows, and under the
+   * lock, before the slot is active, so the next publisher scans this slot. */
+  if (__atomic_load_n(sysv_ipc_topic__u32(t->base, SYSV_IPC_TOPIC_OFF_SLOTS_USED), __ATOMIC_SEQ_CST) <= slot) {
+    __atomic_store_n(sysv_ipc_topic__u32(t->base, SYSV_IPC_TOPIC_OFF_SLOTS_USED), slot + 1u, __ATOMIC_SEQ_CST);
+  }
   __atomic_store_n(sysv_ipc_topic__u32(t->base, off + SYSV_IPC_TOPIC_SLOT_ACTIVE), 1u, __ATOMIC_SEQ_CST);
   sysv_ipc_lock_release(sysv_ipc_topic__lock(t), self);
   sub->slot = slot;
@@ -429,11 +436,14 @@ static inline uint32_t sysv_ipc_topic_reap(const sysv_ipc_topic* t) {
 /*
  * The oldest cursor among the active subscriptions whose cursor lies in
  * [head, tail] (others are ignored: garbage, or one that will resynchronise
- * itself); `tail` when there is none.
+ * itself); `tail` when there is none. Slots past slots_used were never
+ * positioned (a hostile value is capped at the table's size).
  */
 static inline uint32_t sysv_ipc_topic__gate(const sysv_ipc_topic* t, uint32_t head, uint32_t tail) {
   uint32_t i, gate = tail;
-  for (i = 0; i < t->max_subscribers; i++) {
+  uint32_t used = __atomic_load_n(sysv_ipc_topic__u32(t->base, SYSV_IPC_TOPIC_OFF_SLOTS_USED), __ATOMIC_SEQ_CST);
+  if (used > t->max_subscribers) used = t->max_subscribers;
+  for (i = 0; i < used; i++) {
     uint32_t off = sysv_ipc_topic__slot(i);
     uint32_t c;
     if (__atomic_load_n(sysv_ipc_topic__u32(t->base, off + SYSV_IPC_TOPIC_SLOT_ACTIVE), __ATOMIC_SEQ_CST) == 0) {

@@ -181,6 +181,31 @@ describe('Topic', () => {
     blocked.close();
   });
 
+  // Publishers scan only the slots ever positioned (slots_used): a subscription
+  // left alone high in the table, and one joining from 'oldest' after others
+  // left, must still hold a 'wait' topic's publishers.
+  test("'wait': the only subscription, high in the table, still gates publishers", () => {
+    const t = track(Topic.create({ capacity: 1024, maxSubscribers: 16 }));
+    const subs = Array.from({ length: 10 }, () => t.subscribe());
+    for (const s of subs.slice(0, 9)) s.close();
+    const last = subs[9]!;
+    expect(last.slot).toBe(9);
+    let n = 0;
+    while (n < 1000 && t.tryPublish(`m${n}`)) n++;
+    expect(n).toBeGreaterThan(0);
+    expect(n).toBeLessThan(1024 / 8);
+    const late = Topic.fromId(t.id).subscribe({ from: 'oldest' });
+    expect(late.tryReceive()?.toString()).toBe('m0');
+    expect(drain(last)).toEqual(Array.from({ length: n }, (_, i) => `m${i}`));
+    // The late one (slot 0 again) is now the slowest: it holds the publishers.
+    let more = 0;
+    while (more < 1000 && t.tryPublish(`x${more}`)) more++;
+    expect(more).toBeLessThan(n);
+    expect(late.missed).toBe(0);
+    expect(drain(late).length).toBe(n - 1 + more);
+    expect(last.missed).toBe(0);
+  });
+
   // A removal in the same tick as a receive that has just parked: the waiter
   // thread may reach its futex wait after remove()'s wake. Sleeping on tail
   // (which removal does not change) it slept on, forever with no timeout;
