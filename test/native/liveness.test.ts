@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { binding } from '../../lib/binding';
 import { processStartTime as startTimeFromCli } from '../../lib/proc';
-import { hidepidAs, hidepidUnavailable, packageRootFor, testIf } from '../support/helpers';
+import { haveCc, hidepidAs, hidepidUnavailable, packageRootFor, testIf } from '../support/helpers';
 
 const ROOT = path.join(__dirname, '..', '..');
 
@@ -83,15 +83,6 @@ test('a killed process that its parent has not reaped (a zombie) counts as dead'
   expect(binding.processStartTime(pid)).toBe(0);
   expect(startTimeFromCli(pid)).toBe(0); // the CLI's /proc reader (lib/proc.ts) agrees
 });
-
-const haveCc = (() => {
-  try {
-    execFileSync('cc', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 testIf(haveCc, 'no C compiler (cc) to build test/c/leader-exited.c')(
   'a process whose main thread exited while another runs (its stat says Z) counts as alive',

@@ -8,17 +8,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { testIf } from '../support/helpers';
+import { haveCc, testIf } from '../support/helpers';
 
 const ROOT = path.join(__dirname, '..', '..');
-const haveCc = (() => {
-  try {
-    execFileSync('cc', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 const maybe = testIf(haveCc, 'no C compiler (cc) to build the C peer');
 let dir = '';
 let program = '';

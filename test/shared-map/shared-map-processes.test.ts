@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 import { SharedMap } from '../../lib';
-import { sleep, testIf, track, useCleanup } from '../support/helpers';
+import { haveCc, sleep, testIf, track, useCleanup } from '../support/helpers';
 
 useCleanup();
 
@@ -223,15 +223,6 @@ test('ttl across processes: another process sees the entry, then not', async () 
   const later = JSON.parse((await peer('ttl', m.id, 't').done).out) as { has: boolean; value: string | null };
   expect(later).toEqual({ has: false, value: null });
 }, 60_000);
-
-const haveCc = (() => {
-  try {
-    execFileSync('cc', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 testIf(haveCc, 'no C compiler (cc) to build the C peer')(
   'a C peer (map.h) and Node share a map both ways: get, set, delete, add, ttl, and counters from both',

@@ -406,6 +406,9 @@ export const probes: TestProbes = new Proxy({} as TestProbes, {
  * to the test's name (`… [skipped: no C compiler (cc)]`), so that jest's list
  * of skipped tests says why each one did not run.
  */
+/** Whether a C compiler (`cc`) is there to build the C peers (tests that need one are skipped without it). */
+export const haveCc: boolean = spawnSync('cc', ['--version'], { stdio: 'ignore' }).status === 0;
+
 export function testIf(condition: boolean, why: string): jest.It {
   if (condition) return test;
   return Object.assign(
