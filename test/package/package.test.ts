@@ -191,6 +191,12 @@ test('npm pack ships every prebuild, the compiled JavaScript, types and the CLI,
   );
   expect(files.filter((f) => f.startsWith('prebuilds/')).sort()).toEqual(shippedPrebuilds());
   expect(files.filter((f) => /^(build|test|node_modules)\//.test(f))).toEqual([]);
+  // Every relative link of README.md names a file in the package (npm shows the README without the repository).
+  const links = [...fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8').matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)]
+    .map((m) => m[1]!)
+    .filter((l) => !/^[a-z]+:/.test(l));
+  expect(links.length).toBeGreaterThan(5);
+  expect(links.filter((l) => !files.includes(l))).toEqual([]);
   expect(fs.readFileSync(path.join(ROOT, 'dist', 'cli', 'index.js'), 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(
     true,
   );
