@@ -141,7 +141,52 @@ function rows() {
         }),
     });
   }
+  // The memory target: 10 M messages published and received with the
+  // allocation-free forms grow neither process's RSS by 10 MB.
+  out.push({
+    id: 'topic-rss',
+    group: 'memory',
+    size: SIZE,
+    impl: 'Topic: RSS growth, publishSync → receiveIntoSync',
+    metric: 'memory',
+    c: null,
+    needs: TOPIC,
+    once: true,
+    targets: [{ vs: null, op: '<', factor: 10 * 1024 * 1024, text: '< 10 MB' }],
+    counts: (quick) => ({ warmup: quick ? 20000 : 100000, count: quick ? 500000 : 10000000 }),
+    run: async (hh, n) => {
+      const r = await withTopics(hh, 1, ([id]) =>
+        hh.pair(
+          () =>
+            hh.node('topic.js', ['rss-sub', id, SIZE, n.warmup, n.count], {
+              nodeFlags: ['--expose-gc'],
+              timeoutMs: 600000,
+            }),
+          () =>
+            hh.node('topic.js', ['rss-pub', id, SIZE, n.warmup, n.count], {
+              nodeFlags: ['--expose-gc'],
+              timeoutMs: 600000,
+            }),
+        ),
+      );
+      return {
+        value: Math.max(r.growth, r.server.growth),
+        detail: `${n.count} messages; subscriber ${mb(r.server.growth)}, publisher ${mb(r.growth)}`,
+      };
+    },
+  });
   return out;
+}
+
+function mb(bytes) {
+  return `${(bytes / 1048576).toFixed(1)} MB`;
+}
+
+// RSS after a full GC (the process runs with --expose-gc).
+function rss() {
+  global.gc();
+  global.gc();
+  return process.memoryUsage.rss();
 }
 
 // Messages delivered per second, all subscribers together: from the
@@ -241,6 +286,31 @@ const roles = {
     const buf = Buffer.alloc(t.maxMessageSize);
     for (let i = 0; i < Number(count); i++) s.receiveIntoSync(buf);
     return { last: monoNs() };
+  },
+  // RSS after a warm-up against RSS after the long run (a 'wait' topic: nothing is skipped).
+  async 'rss-pub'(id, size, warmup, count) {
+    const t = topic(id);
+    await subscribers(t, 1);
+    const body = payload(size);
+    const total = Number(warmup) + Number(count);
+    let base = 0;
+    for (let i = 0; i < total; i++) {
+      if (i === Number(warmup)) base = rss();
+      t.publishSync(body);
+    }
+    return { growth: rss() - base };
+  },
+  'rss-sub'(id, size, warmup, count) {
+    const s = topic(id).subscribe();
+    const target = Buffer.alloc(Number(size));
+    const total = Number(warmup) + Number(count);
+    let base = 0;
+    for (let i = 0; i < total; i++) {
+      if (i === Number(warmup)) base = rss();
+      s.receiveIntoSync(target);
+    }
+    if (s.missed !== 0) throw new Error(`${s.missed} messages missed on a 'wait' topic`);
+    return { growth: rss() - base };
   },
   // `ready`: each subscriber says it runs (a channel holds messages, but its start-up must not be timed).
   'chan-pub'(ready, ids, size, count) {
