@@ -541,8 +541,13 @@ static inline int sysv_ipc_topic_publish(const sysv_ipc_topic* t, const sysv_ipc
   for (;;) {
     uint32_t space_seq = 0;
     int r;
+    int64_t left = -1; /* what is left of the timeout for this turn's lock (not the whole of it again) */
     if (sysv_ipc_topic_removed(t)) return EIDRM;
-    r = sysv_ipc_topic__lock_publishers(t, self, timeout_ns);
+    if (deadline >= 0) {
+      left = deadline - sysv_ipc_lock_now_ns();
+      if (left < 0) left = 0;
+    }
+    r = sysv_ipc_topic__lock_publishers(t, self, left);
     if (r != 0) return r;
     r = sysv_ipc_topic__publish_locked(t, data, length);
     if (r == EAGAIN) {
