@@ -9,9 +9,11 @@
 // one.
 //
 // Run it with both placements (`--cpus same`, `--cpus split`). A fan-out
-// row's publisher and subscribers are all placed where a single-process row
-// runs (harness.js): on one CPU under `same` and `split`; `--cpus free` lets
-// them spread over the machine. Its Unix socket row is placed the same way.
+// row's publisher runs where a pair's server runs and its subscribers where
+// the client runs (fanOut): all on one CPU under `same`; under `split` the
+// publisher on one CPU and every subscriber on the other; `--cpus free` lets
+// them spread over the machine. Its Unix socket and Channel rows are placed
+// the same way.
 const fs = require('fs');
 const net = require('net');
 const os = require('os');
@@ -79,13 +81,13 @@ function rows() {
         const sock = path.join(os.tmpdir(), `sysv-ipc-bench-${process.pid}-${Date.now()}.sock`);
         try {
           const count = n.warmup + n.count;
-          const [pub, ...got] = await Promise.all([
-            hh.node('topic.js', ['uds-pub', sock, subs, SIZE, count], { timeoutMs: 120000 }),
-            ...Array.from({ length: subs }, () =>
-              hh.node('topic.js', ['uds-sub', sock, SIZE, count], { timeoutMs: 120000 }),
-            ),
-          ]);
-          return delivered(pub, got, subs, count);
+          return await fanOut(
+            hh,
+            subs,
+            count,
+            () => hh.node('topic.js', ['uds-pub', sock, subs, SIZE, count], { timeoutMs: 120000 }),
+            () => hh.node('topic.js', ['uds-sub', sock, SIZE, count], { timeoutMs: 120000 }),
+          );
         } finally {
           fs.rmSync(sock, { force: true });
         }
@@ -107,11 +109,14 @@ function rows() {
       run: (hh, n) =>
         withChannels(subs + 1, async ([ready, ...ids]) => {
           const count = n.warmup + n.count;
-          const [pub, ...got] = await Promise.all([
-            hh.node('topic.js', ['chan-pub', ready, ids.join(','), SIZE, count], { timeoutMs: 120000 }),
-            ...ids.map((id) => hh.node('topic.js', ['chan-sub', ready, id, SIZE, count], { timeoutMs: 120000 })),
-          ]);
-          return delivered(pub, got, subs, count);
+          let next = 0;
+          return fanOut(
+            hh,
+            subs,
+            count,
+            () => hh.node('topic.js', ['chan-pub', ready, ids.join(','), SIZE, count], { timeoutMs: 120000 }),
+            () => hh.node('topic.js', ['chan-sub', ready, ids[next++], SIZE, count], { timeoutMs: 120000 }),
+          );
         }),
     });
     out.push({
@@ -131,13 +136,13 @@ function rows() {
       run: (hh, n) =>
         withTopics(hh, 1, async ([id]) => {
           const count = n.warmup + n.count;
-          const [pub, ...got] = await Promise.all([
-            hh.node('topic.js', ['fan-pub', id, subs, SIZE, count], { timeoutMs: 120000 }),
-            ...Array.from({ length: subs }, () =>
-              hh.node('topic.js', ['fan-sub', id, SIZE, count], { timeoutMs: 120000 }),
-            ),
-          ]);
-          return delivered(pub, got, subs, count);
+          return fanOut(
+            hh,
+            subs,
+            count,
+            () => hh.node('topic.js', ['fan-pub', id, subs, SIZE, count], { timeoutMs: 120000 }),
+            () => hh.node('topic.js', ['fan-sub', id, SIZE, count], { timeoutMs: 120000 }),
+          );
         }),
     });
   }
@@ -192,6 +197,14 @@ function rss() {
 // Messages delivered per second, all subscribers together: from the
 // publisher's first message to the last subscriber's last (CLOCK_MONOTONIC,
 // one clock for every process).
+// The publisher runs where a pair's server runs and every subscriber where
+// its client runs (harness.js): all on one CPU under `--cpus same`, the
+// publisher on one and its subscribers on the other under `split`.
+async function fanOut(hh, subs, count, startPublisher, startSubscriber) {
+  const got = await hh.pair(startPublisher, () => Promise.all(Array.from({ length: subs }, startSubscriber)));
+  return delivered(got.server, got, subs, count);
+}
+
 function delivered(pub, got, subs, count) {
   const last = Math.max(...got.map((g) => g.last));
   return { value: (subs * count) / ((last - pub.t0) / 1e9), detail: `${subs} × ${count} messages` };
