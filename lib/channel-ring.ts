@@ -60,6 +60,9 @@ const STATE_REMOVED = 1;
 const MAX_RETRIES = 1000000;
 // How many messages between two looks at this thread's CPU (a native call).
 const CPU_EVERY = 64;
+// How many turns a waiter yields to a peer on its own CPU before it goes
+// native (which yields up to the addon's spin, then parks).
+const SAME_CPU_YIELDS = 8;
 
 const EBADMSG: number = C.EBADMSG;
 const EIDRM: number = osConstants.errno.EIDRM;
@@ -184,24 +187,41 @@ export class ChannelRing {
   }
 
   /**
-   * The spin of a waiter, in JavaScript (channel.h's spin_until): while the
-   * side it waits for (`receiving`: the producers, else the consumers) last
-   * ran on another CPU, watch the position that side moves (tail, head) with
-   * loads alone, for at most `spinNs`. True: it moved (try again); false:
-   * the spin is over, or the peer shares this CPU or is unknown, where
-   * spinning would starve it: the caller goes native (which yields, then
-   * parks on the futex). The hint may be stale: a wrong "elsewhere" costs at
-   * most this spin. Atomics.load is not hoisted out of the loop
+   * One turn of a waiter's spin, in JavaScript (channel.h's spin_until):
+   * `turn` counts this wait's turns from 0. Where the side it waits for
+   * (`receiving`: the producers, else the consumers) last ran decides how.
+   * On another CPU: watch the position that side moves (tail, head) with
+   * loads alone, for at most `spinNs`. On this CPU: yield to it (a spin on
+   * loads would starve it for a whole time slice), at most SAME_CPU_YIELDS
+   * turns; a runnable peer then runs until it blocks or yields, so one turn
+   * usually finds its answer, and the message is then taken here, in
+   * JavaScript, not by the native wait (which would also make the Buffer
+   * natively: a malloc'd backing store per message). True: look again;
+   * false: the spin is over, or the peer is unknown: the caller goes native
+   * (which spins, yielding, and parks on the futex). The hints may be stale:
+   * a wrong "elsewhere" costs at most this spin (this thread's own CPU is
+   * read afresh before and during a spin on loads), a wrong "here" a yield
+   * that returns at once. Atomics.load is not hoisted out of the loop
    * (scripts/atomics-disasm.sh).
    */
-  spin(receiving: boolean, spinNs: number): boolean {
+  spin(receiving: boolean, spinNs: number, turn: number): boolean {
     if (spinNs <= 0) return false;
     const u32 = this.u32;
     const hint = receiving ? PRODUCER_CPU : CONSUMER_CPU;
-    const cpu = binding.currentCpu(); // once per spin: this thread may have moved since the last message
-    this.cpu = cpu;
     const peer = Atomics.load(u32, hint);
-    if (peer === 0 || cpu === 0 || peer === cpu) return false;
+    if (peer === 0) return false;
+    let cpu = this.cpu;
+    if (peer !== cpu) {
+      // Elsewhere by our last look (up to CPU_EVERY messages old): look again.
+      cpu = binding.currentCpu();
+      this.cpu = cpu;
+      if (cpu === 0) return false;
+    }
+    if (peer === cpu) {
+      if (turn >= SAME_CPU_YIELDS) return false;
+      this.cpu = binding.yieldCpu();
+      return true;
+    }
     const at = receiving ? TAIL_LO : HEAD_LO;
     const seen = Atomics.load(u32, at);
     const end = performance.now() + spinNs / 1e6;
@@ -213,8 +233,10 @@ export class ChannelRing {
       if (Atomics.load(u32, at) !== seen) return true;
       if ((i & 255) === 0) {
         if ((Atomics.load(u32, STATE) & STATE_REMOVED) !== 0) return true; // the try reports EIDRM
+        // The scheduler may have moved this thread onto the peer's CPU.
+        if ((i & 4095) === 0) this.cpu = cpu = binding.currentCpu();
         const now = Atomics.load(u32, hint);
-        if (now === 0 || now === cpu || i >= turns || performance.now() >= end) return false;
+        if (now === 0 || now === cpu || i >= turns || performance.now() >= end) return now === cpu && now !== 0;
       }
     }
   }
