@@ -379,7 +379,8 @@ export class FastMutex extends IpcHandle {
       binding.yieldCpu();
       if (this.take()) return ALIVE;
     }
-    const left = timeout > 0 ? Math.max(1, timeout - (performance.now() - t0)) : timeout;
+    // What is left of the timeout (0: it ran out during the turns, and the native wait says ETIMEDOUT).
+    const left = timeout > 0 ? Math.max(0, timeout - (performance.now() - t0)) : timeout;
     let outcome: LockOutcome;
     try {
       outcome = binding.fastMutexLockSync(this.shm.nativeHandle(), this.offset, left);
