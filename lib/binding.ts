@@ -391,6 +391,8 @@ export interface Binding {
   chUnlockSend(handle: ChannelHandle): number;
   /** 1 + the CPU this thread runs on (sched_getcpu), 0 if unknown. */
   currentCpu(): number;
+  /** sched_yield, then currentCpu(): a turn of a waiter whose peer shares this CPU. */
+  yieldCpu(): number;
 
   // ---- SharedMap (native/shared_map.cc, include/sysv-ipc/map.h): repair and the terminated-worker guard only
   /** map.h's repair, the writers' lock held: 0, or MAP.CORRUPT / MAP.NOT_A_MAP (nothing written then). */

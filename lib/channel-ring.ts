@@ -60,6 +60,9 @@ const STATE_REMOVED = 1;
 const MAX_RETRIES = 1000000;
 // How many messages between two looks at this thread's CPU (a native call).
 const CPU_EVERY = 64;
+// How many turns a waiter yields to a peer on its own CPU before it goes
+// native (which yields up to the addon's spin, then parks).
+const SAME_CPU_YIELDS = 8;
 
 const EBADMSG: number = C.EBADMSG;
 const EIDRM: number = osConstants.errno.EIDRM;
@@ -87,6 +90,32 @@ const TWO32 = 4294967296;
 const byteLengthOf = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'byteLength')!
   .get as (this: Uint8Array) => number;
 const copyInto = Uint8Array.prototype.set;
+
+// A position (an integer below 2^53) as the BigInt of the 64-bit CAS and
+// store. BigInt(n) is a runtime call (~25 ns a conversion here, two or three
+// per message); its halves stored into a scratch u64 and read back as one
+// element are plain typed-array accesses. A Uint32Array store is ToUint32:
+// n mod 2^32 for the low half, and the truncated quotient for the high one.
+const SCRATCH64 = new BigUint64Array(1);
+const SCRATCH32 = new Uint32Array(SCRATCH64.buffer);
+const SCRATCH_LO = endianness() === 'LE' ? 0 : 1;
+function toBig(n: number): bigint {
+  SCRATCH32[SCRATCH_LO] = n;
+  SCRATCH32[SCRATCH_LO ^ 1] = n / TWO32;
+  return SCRATCH64[0]!;
+}
+
+// position % capacity, for a position below 2^53 (not negative) and a
+// capacity below 2^32. `%` on a Number beyond 2^31 is a floating-point
+// remainder (x64: an x87 fprem loop), several per message; this is a
+// division and a multiplication, exact up to the quotient's rounding, which
+// the two corrections undo (q * cap and the difference are exact below 2^53).
+// A position's alignment is read with `& 7` likewise: ToInt32 keeps its low
+// 32 bits, and 2^32 is a multiple of 8.
+function ringIndex(position: number, cap: number): number {
+  const i = position - Math.floor(position / cap) * cap;
+  return i < 0 ? i + cap : i >= cap ? i - cap : i;
+}
 
 /**
  * The largest segment (header and ring) the JavaScript path serves: record
@@ -184,24 +213,41 @@ export class ChannelRing {
   }
 
   /**
-   * The spin of a waiter, in JavaScript (channel.h's spin_until): while the
-   * side it waits for (`receiving`: the producers, else the consumers) last
-   * ran on another CPU, watch the position that side moves (tail, head) with
-   * loads alone, for at most `spinNs`. True: it moved (try again); false:
-   * the spin is over, or the peer shares this CPU or is unknown, where
-   * spinning would starve it: the caller goes native (which yields, then
-   * parks on the futex). The hint may be stale: a wrong "elsewhere" costs at
-   * most this spin. Atomics.load is not hoisted out of the loop
+   * One turn of a waiter's spin, in JavaScript (channel.h's spin_until):
+   * `turn` counts this wait's turns from 0. Where the side it waits for
+   * (`receiving`: the producers, else the consumers) last ran decides how.
+   * On another CPU: watch the position that side moves (tail, head) with
+   * loads alone, for at most `spinNs`. On this CPU: yield to it (a spin on
+   * loads would starve it for a whole time slice), at most SAME_CPU_YIELDS
+   * turns; a runnable peer then runs until it blocks or yields, so one turn
+   * usually finds its answer, and the message is then taken here, in
+   * JavaScript, not by the native wait (which would also make the Buffer
+   * natively: a malloc'd backing store per message). True: look again;
+   * false: the spin is over, or the peer is unknown: the caller goes native
+   * (which spins, yielding, and parks on the futex). The hints may be stale:
+   * a wrong "elsewhere" costs at most this spin (this thread's own CPU is
+   * read afresh before and during a spin on loads), a wrong "here" a yield
+   * that returns at once. Atomics.load is not hoisted out of the loop
    * (scripts/atomics-disasm.sh).
    */
-  spin(receiving: boolean, spinNs: number): boolean {
+  spin(receiving: boolean, spinNs: number, turn: number): boolean {
     if (spinNs <= 0) return false;
     const u32 = this.u32;
     const hint = receiving ? PRODUCER_CPU : CONSUMER_CPU;
-    const cpu = binding.currentCpu(); // once per spin: this thread may have moved since the last message
-    this.cpu = cpu;
     const peer = Atomics.load(u32, hint);
-    if (peer === 0 || cpu === 0 || peer === cpu) return false;
+    if (peer === 0) return false;
+    let cpu = this.cpu;
+    if (peer !== cpu) {
+      // Elsewhere by our last look (up to CPU_EVERY messages old): look again.
+      cpu = binding.currentCpu();
+      this.cpu = cpu;
+      if (cpu === 0) return false;
+    }
+    if (peer === cpu) {
+      if (turn >= SAME_CPU_YIELDS) return false;
+      this.cpu = binding.yieldCpu();
+      return true;
+    }
     const at = receiving ? TAIL_LO : HEAD_LO;
     const seen = Atomics.load(u32, at);
     const end = performance.now() + spinNs / 1e6;
@@ -213,8 +259,10 @@ export class ChannelRing {
       if (Atomics.load(u32, at) !== seen) return true;
       if ((i & 255) === 0) {
         if ((Atomics.load(u32, STATE) & STATE_REMOVED) !== 0) return true; // the try reports EIDRM
+        // The scheduler may have moved this thread onto the peer's CPU.
+        if ((i & 4095) === 0) this.cpu = cpu = binding.currentCpu();
         const now = Atomics.load(u32, hint);
-        if (now === 0 || now === cpu || i >= turns || performance.now() >= end) return false;
+        if (now === 0 || now === cpu || i >= turns || performance.now() >= end) return now === cpu && now !== 0;
       }
     }
   }
@@ -250,7 +298,7 @@ export class ChannelRing {
       const h = this.read64(HEAD_LO);
       const t = h < 0 ? -1 : this.read64(TAIL_LO);
       if (this.outOfRange) return false;
-      if (h >= 0 && t >= 0 && h % 8 === 0 && t % 8 === 0 && t - h >= 0 && t - h <= this.capacity) {
+      if (h >= 0 && t >= 0 && (h & 7) === 0 && (t & 7) === 0 && t - h >= 0 && t - h <= this.capacity) {
         this.ph = h;
         this.pt = t;
         return true;
@@ -283,7 +331,7 @@ export class ChannelRing {
         if (this.removed()) this.fail(EIDRM, 'channelReceive');
         return EMPTY;
       }
-      const index = h % cap;
+      const index = ringIndex(h, cap);
       const avail = t - h; // <= capacity: checked
       // The record header may be rewritten under us once another consumer
       // moves head: every check below that fails is re-judged against head.
@@ -299,7 +347,7 @@ export class ChannelRing {
           return this.fail(EBADMSG, 'channelReceive');
         }
         // Skip the padding; whoever wins the CAS, the next turn reads at 0.
-        Atomics.compareExchange(big, HEAD64, BigInt(h), BigInt(h + step));
+        Atomics.compareExchange(big, HEAD64, toBig(h), toBig(h + step));
         continue;
       }
       let step = 0;
@@ -317,8 +365,8 @@ export class ChannelRing {
         return -2 - len;
       }
       if (len !== 0) copyInto.call(into, u8.subarray(at + 8, at + 8 + len));
-      const expected = BigInt(h);
-      if (Atomics.compareExchange(big, HEAD64, expected, BigInt(h + step)) === expected) {
+      const expected = toBig(h);
+      if (Atomics.compareExchange(big, HEAD64, expected, toBig(h + step)) === expected) {
         // Taken. From here to the return, no JavaScript function is called
         // (a worker's termination takes effect at one, and would lose the
         // message): Atomics builtins and the addon's wake only.
@@ -395,12 +443,12 @@ export class ChannelRing {
     const hi = u32[TAIL_LO ^ 1]!;
     let t = hi < HI_LIMIT ? hi * TWO32 + u32[TAIL_LO]! : -1;
     let h = this.headSeen;
-    let index = t % cap;
+    let index = ringIndex(t, cap);
     let pad = index + need > cap ? cap - index : 0;
     // Room judged against the last head read first (channel.h: head only
     // grows, an old head under-states the room); head is read again only
     // when that does not fit or the pair looks wrong.
-    if (t < 0 || h > t || t - h > cap || h % 8 !== 0 || t % 8 !== 0 || cap - (t - h) < pad + need) {
+    if (t < 0 || h > t || t - h > cap || (h & 7) !== 0 || (t & 7) !== 0 || cap - (t - h) < pad + need) {
       if (!this.positions()) {
         if (this.outOfRange) return LOCK_BUSY; // the caller goes native
         return this.fail(EBADMSG, 'channelSend');
@@ -408,7 +456,7 @@ export class ChannelRing {
       h = this.ph;
       t = this.pt;
       this.headSeen = h;
-      index = t % cap;
+      index = ringIndex(t, cap);
       pad = index + need > cap ? cap - index : 0;
     }
     if (cap - (t - h) < pad + need) return FULL;
@@ -422,7 +470,7 @@ export class ChannelRing {
     u32[(at >>> 2) + 1] = TAG_MESSAGE;
     if (length !== 0) this.u8.set(source, at + 8);
     // Publish: consumers see the records only now, complete.
-    Atomics.store(big, TAIL64, BigInt(t + pad + need));
+    Atomics.store(big, TAIL64, toBig(t + pad + need));
     const cpu = this.refreshCpu();
     if (u32[PRODUCER_CPU] !== cpu) u32[PRODUCER_CPU] = cpu; // relaxed hint: a plain access
     return SENT;

@@ -463,9 +463,9 @@ export class Channel extends IpcHandle {
     const ring = this.#ring;
     if (ring === null) return null;
     const end = performance.now() + spinNs / 1e6;
-    for (;;) {
+    for (let turn = 0; ; turn++) {
       const left = (end - performance.now()) * 1e6;
-      if (!ring.spin(true, left)) return null;
+      if (!ring.spin(true, left, turn)) return null;
       const m = this.jsReceive();
       if (m !== null) return m;
     }
@@ -476,9 +476,9 @@ export class Channel extends IpcHandle {
     const ring = this.#ring;
     if (ring === null) return EMPTY;
     const end = performance.now() + spinNs / 1e6;
-    for (;;) {
+    for (let turn = 0; ; turn++) {
       const left = (end - performance.now()) * 1e6;
-      if (!ring.spin(true, left)) return EMPTY;
+      if (!ring.spin(true, left, turn)) return EMPTY;
       const n = this.jsReceiveInto(into);
       if (n !== EMPTY) return n;
     }
@@ -489,9 +489,9 @@ export class Channel extends IpcHandle {
     const ring = this.#ring;
     if (ring === null) return false;
     const end = performance.now() + spinNs / 1e6;
-    for (;;) {
+    for (let turn = 0; ; turn++) {
       const left = (end - performance.now()) * 1e6;
-      if (!ring.spin(false, left)) return false;
+      if (!ring.spin(false, left, turn)) return false;
       const r = this.jsSend(body, offset, length);
       if (r === undefined) return false; // the lock is busy: native waits for it
       if (r) return true;

@@ -38,6 +38,8 @@ const PID_MASK = L.PID_MASK;
 
 // How often tryLock() looks at the holder's liveness (lock.h's SYSV_IPC_LOCK_CHECK_NS).
 const LIVENESS_CHECK_MS = 100;
+// lockSync's turns (a yield, then the JavaScript take) before the native wait.
+const HANDOFF_YIELDS = 8;
 
 // What a native wait reports (native/results.h LockOutcome).
 const { TAKEN, OWNER_DIED, CORRUPT, DETACHED } = L;
@@ -366,9 +368,22 @@ export class FastMutex extends IpcHandle {
     this.checkWord();
     if (this.ownership.held) throw new SysvIpcError(osConstants.errno.EDEADLK, 'futex', this.context);
     if (timeout === 0) throw timeoutError('futex', this.context);
+    // A few turns here before the native wait: yield (as lock.h's spin does
+    // between looks), then the JavaScript take. A holder on this CPU runs
+    // until it blocks or yields, which in a handoff is after its unlock:
+    // the take then succeeds with no native wait set up (a spin on loads
+    // would starve it instead). A holder elsewhere is looked at as often as
+    // lock.h's spin would. The native wait spins on, then sleeps on the futex.
+    const t0 = timeout > 0 ? performance.now() : 0;
+    for (let turn = 0; turn < HANDOFF_YIELDS; turn++) {
+      binding.yieldCpu();
+      if (this.take()) return ALIVE;
+    }
+    // What is left of the timeout (0: it ran out during the turns, and the native wait says ETIMEDOUT).
+    const left = timeout > 0 ? Math.max(0, timeout - (performance.now() - t0)) : timeout;
     let outcome: LockOutcome;
     try {
-      outcome = binding.fastMutexLockSync(this.shm.nativeHandle(), this.offset, timeout);
+      outcome = binding.fastMutexLockSync(this.shm.nativeHandle(), this.offset, left);
     } catch (err) {
       throw withContext(err, this.context); // ETIMEDOUT, …: the addon's error knows no key or id
     }

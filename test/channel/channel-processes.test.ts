@@ -267,6 +267,45 @@ describe('where the peer runs (docs/channel-layout.md, "the CPU hints")', () => 
     checkDelivery([got], { 3: 3000 });
     expect(hints).toEqual({ producer: pCpu + 1, consumer: cCpu + 1 });
   });
+
+  test('Node peers on one CPU: a sync receive yields to its producer and takes the reply in JavaScript', async () => {
+    // The JS spin gave up at once when the producer shared its CPU, and the
+    // native receive then yielded and took the message natively (a malloc'd
+    // Buffer and a native call per message: the one-CPU regression of issue
+    // 25). It now yields itself and takes the message in JavaScript, where a
+    // 64-byte Buffer is a slice of Node's pool (its ArrayBuffer is not its
+    // own). Counted over many round trips: a turn whose yield did not reach
+    // the peer (another process ran) still goes native, and is allowed.
+    if (cpus.length === 0) return;
+    const a = track(Channel.create({ capacity: 4096 }));
+    const b = track(Channel.create({ capacity: 4096 }));
+    const n = 400;
+    const script = `
+      const { Channel } = require(${JSON.stringify(path.join(ROOT, 'dist'))});
+      const [role, req, rep, n] = process.argv.slice(1);
+      const inbox = Channel.fromId(Number(role === 'echo' ? req : rep));
+      const outbox = Channel.fromId(Number(role === 'echo' ? rep : req));
+      let inJs = 0, wrong = 0;
+      for (let i = 0; i < Number(n); i++) {
+        if (role === 'client') outbox.sendSync(Buffer.alloc(64, i & 255));
+        const m = inbox.receiveSync({ timeout: 60000 });
+        if (m.length !== 64 || m[0] !== (i & 255)) wrong++;
+        if (m.buffer.byteLength > m.length) inJs++;
+        if (role === 'echo') outbox.sendSync(m);
+      }
+      process.stdout.write(JSON.stringify({ inJs, wrong }));`;
+    const [echo, client] = ['echo', 'client'].map((role) =>
+      run('taskset', ['-c', cpus[0], process.execPath, '-e', script, role, a.id, b.id, n]),
+    );
+    const results = [];
+    for (const r of [echo, client]) {
+      const res = await r.done;
+      expect({ code: res.code, err: res.err }).toEqual({ code: 0, err: '' });
+      results.push(JSON.parse(res.out.toString()) as { inJs: number; wrong: number });
+    }
+    expect(results.map((r) => r.wrong)).toEqual([0, 0]);
+    for (const r of results) expect(r.inJs).toBeGreaterThan(n / 2);
+  }, 120000);
 });
 
 describe('open-or-create', () => {

@@ -4,7 +4,9 @@
  * cross-process claim runs in real child processes; crashes are real
  * SIGKILLs; hostile memory is written into the record directly.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import { promisify } from 'node:util';
 import * as path from 'node:path';
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
@@ -13,6 +15,8 @@ import { binding } from '../../lib/binding';
 import { Child, sleep, track, until, useCleanup } from '../support/helpers';
 
 useCleanup();
+
+const execFileAsync = promisify(execFile);
 
 const segment = (size = 4096) => track(SharedMemory.create({ size }));
 const COUNTER_AT = 64; // the unguarded counter, beside the lock at byte 0
@@ -326,6 +330,57 @@ describe('FastMutex across processes', () => {
       mutex.unlock();
     });
   }
+
+  test('a handoff between two processes on one CPU: lockSync yields to the holder and takes the lock in JavaScript', async () => {
+    // Each step unlocks a lock the other process waits for and waits for one
+    // the other holds (three locks passed round, as bench's handoff row).
+    // lockSync went native at once when the lock was held (a blocking-call
+    // set-up and a native take per step, which cost the one-CPU handoff row
+    // its target); it now yields first (the holder, when it shares this
+    // CPU, runs and hands over) and takes it in JavaScript. Counted: a step
+    // whose yields did not reach the holder (another process ran) still goes
+    // native, and is allowed.
+    const allowed = /^Cpus_allowed_list:\s*(\d+)/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    if (!allowed) return;
+    const shm = segment();
+    const steps = 400;
+    const script = `
+      const dist = ${JSON.stringify(path.join(__dirname, '..', '..', 'dist'))};
+      const { binding } = require(dist + '/addon');
+      const { FastMutex, SharedMemory } = require(dist);
+      const [side, id, steps] = process.argv.slice(1);
+      let native = 0;
+      const lockSync = binding.fastMutexLockSync;
+      binding.fastMutexLockSync = (...args) => (native++, lockSync(...args));
+      const shm = SharedMemory.fromId(Number(id));
+      const flags = new Int32Array(shm.arrayBuffer, 256, 2);
+      const locks = [0, 1, 2].map((i) => FastMutex.in(shm, 64 * i));
+      const until = (i) => { while (Atomics.load(flags, i) === 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1); };
+      const n = Number(steps);
+      if (side === 'a') {
+        locks[0].lockSync(); locks[1].lockSync();
+        Atomics.store(flags, 0, 1); until(1);
+        for (let k = 0; k < n; k++) { locks[k % 3].unlock(); locks[(k + 2) % 3].lockSync({ timeout: 60000 }); }
+      } else {
+        until(0); locks[2].lockSync();
+        Atomics.store(flags, 1, 1);
+        locks[0].lockSync({ timeout: 60000 });
+        for (let k = 0; k < n; k++) { locks[(k + 2) % 3].unlock(); if (k + 1 < n) locks[(k + 1) % 3].lockSync({ timeout: 60000 }); }
+      }
+      process.stdout.write(JSON.stringify({ native }));`;
+    const sides = ['a', 'b'].map((side) =>
+      execFileAsync(
+        'taskset',
+        ['-c', allowed[1], process.execPath, '-e', script, side, String(shm.id), String(steps)],
+        {
+          timeout: 90_000,
+        },
+      ),
+    );
+    const out = await Promise.all(sides);
+    const reports = out.map((o) => JSON.parse(o.stdout) as { native: number });
+    for (const r of reports) expect(r.native).toBeLessThan(steps / 2);
+  }, 120_000);
 
   test('tryLock() takes over from a holder that is gone, and says so', async () => {
     const shm = segment();
