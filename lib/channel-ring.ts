@@ -30,11 +30,11 @@
  * 64-bit (BigUint64Array): one BigInt each.
  */
 import { constants as osConstants, endianness } from 'node:os';
-import { isMainThread } from 'node:worker_threads';
 import { binding } from './addon';
 import type { ChannelHandle } from './binding';
 import { SysvIpcError, type SysvIpcErrorContext } from './errors';
 import { identifyLockHolder, lockWordCorrupt, releaseLockRecord, takeLockRecord } from './lock-record';
+import { TAKES_IN_JAVASCRIPT } from './take-thread';
 
 const C = binding.constants;
 
@@ -180,7 +180,7 @@ export class ChannelRing {
     this.maxMessage = maxMessage;
     this.handle = handle;
     this.context = context;
-    let canLock = isMainThread;
+    let canLock = TAKES_IN_JAVASCRIPT;
     try {
       if (canLock) identifyLockHolder();
     } catch {

@@ -8,7 +8,6 @@
  * file); its layout and rules are docs/channel-layout.md.
  */
 import * as v8 from 'node:v8';
-import { isMainThread } from 'node:worker_threads';
 import { binding } from './addon';
 import type { ChannelHandle, RawChannelOpen } from './binding';
 import {
@@ -30,6 +29,7 @@ import { parseOpen } from './open-options';
 import { HandleState, IpcHandle } from './ipc-handle';
 import { SpinBudget, WOULD_BLOCK, syncWaitFlags, type WaitOptions } from './waits';
 import { ChannelRing, EMPTY, LOCK_BUSY, MAX_JS_SEGMENT, SENT } from './channel-ring';
+import { TAKES_IN_JAVASCRIPT } from './take-thread';
 
 const C = binding.constants;
 const { WOULD_BLOCK: RECEIVE_WOULD_BLOCK, TOO_LONG } = C.RECEIVE;
@@ -180,12 +180,8 @@ export class Channel extends IpcHandle {
     // where the view cannot be made (ERR_SYSV_IPC_NO_EXTERNAL_BUFFERS: Node
     // 20 refuses one over 4 GiB, a V8 sandbox any): a constructor that threw
     // here left a created (even private) segment behind, unreachable.
-    // Main thread only. worker.terminate() stops a worker's JavaScript at
-    // any interrupt check, also between a take from the ring and the return
-    // to the caller (the message is lost: terminate-stress lost 1 in CI) or
-    // between a send lock's take and release; a native call runs to its end,
-    // and the addon gives back what it took for a terminating worker.
-    if (JS_HOT_PATH && isMainThread && raw.capacity + C.CHANNEL_HEADER_SIZE <= MAX_JS_SEGMENT) {
+    // Main thread only (take-thread.ts says why).
+    if (JS_HOT_PATH && TAKES_IN_JAVASCRIPT && raw.capacity + C.CHANNEL_HEADER_SIZE <= MAX_JS_SEGMENT) {
       let view: ArrayBuffer | undefined;
       try {
         view = binding.chView(raw.handle);

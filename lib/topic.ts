@@ -18,7 +18,6 @@
  */
 import * as v8 from 'node:v8';
 import { constants as osConstants } from 'node:os';
-import { isMainThread } from 'node:worker_threads';
 import { binding } from './addon';
 import type { RawTopicGeometry, ShmHandle } from './binding';
 import {
@@ -41,6 +40,7 @@ import { SharedMemory } from './shared-memory';
 import { HandleState, IpcHandle } from './ipc-handle';
 import * as check from './validate';
 import { SpinBudget, WOULD_BLOCK, type WaitOptions } from './waits';
+import { TAKES_IN_JAVASCRIPT } from './take-thread';
 
 const T = binding.constants.TOPIC;
 const { EIDRM } = osConstants.errno;
@@ -87,13 +87,9 @@ const SUBSCRIBE_LOCK_MS = 10_000;
 // a dead one is taken over within a call only if the slice outlasts lock.h's
 // SYSV_IPC_LOCK_STABLE_NS (200 ms: a holder that died before writing its start time).
 const WORKER_LOCK_SLICE_MS = 500;
-// Worker threads publish natively (binding.topicPublish): worker.terminate()
-// stops JavaScript at any call or loop back-edge, also between taking the
-// FastMutex and releasing it (a finally does not run), and the lock's owner is
-// this process, alive: no one would take it over, every publisher in every
-// process would stall. A native call is not interrupted. (On the main thread
-// only vm's timeout/breakOnSigint can do the same, as for Channel.)
-const NATIVE_PUBLISH = !isMainThread;
+// Worker threads publish natively (binding.topicPublish: take the publishers'
+// lock, publish, release in one call): take-thread.ts says why.
+const NATIVE_PUBLISH = !TAKES_IN_JAVASCRIPT;
 // binding.topicPublish's results besides a space sequence.
 const PUBLISHED = -1;
 const LOCK_BUSY = -2;
