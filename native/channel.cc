@@ -208,12 +208,40 @@ class ChannelReadableCall : public BlockingCall {
     }
   }
   bool KernelTimeout() const override { return true; }
+  // The same steps as Attempt's sysv_ipc_channel_wait_readable, split where
+  // it sleeps: every wake of data_seq follows an increment of it (a publish,
+  // a removal), so a futex_waitv set loses none.
+  bool Parkable() const override { return true; }
+  int Arm(const Deadline& deadline, FutexPark* park) override {
+    sysv_ipc_channel* ch = &mapping_->ch;
+    if (nap_end_ns_ >= 0 && MonotonicNowNs() >= nap_end_ns_) {
+      // A nap ended: was the segment removed by a tool (ipcrm) that wakes nobody?
+      nap_end_ns_ = -1;
+      if (sysv_ipc_channel__nap_over(ch) != 0) return EIDRM;
+    }
+    for (;;) {
+      if (sysv_ipc_channel__readable(ch, 0)) return 0;
+      int64_t now = MonotonicNowNs();
+      if (!deadline.None() && now >= deadline.at_ns) return ETIMEDOUT;
+      uint32_t* word = nullptr;
+      uint32_t seq = 0;
+      int r = sysv_ipc_channel_arm_readable(ch, &word, &seq);
+      if (r == 0) continue;  // readable after all: look again
+      if (r != SYSV_IPC_CHANNEL__ARMED) return r;
+      if (nap_end_ns_ < 0) nap_end_ns_ = now + SYSV_IPC_CHANNEL_NAP_NS;
+      park->word = word;
+      park->expected = seq;
+      park->until_ns = deadline.None() || nap_end_ns_ < deadline.at_ns ? nap_end_ns_ : deadline.at_ns;
+      return kParked;
+    }
+  }
   const char* Syscall() const override { return "channelReceive"; }
   // "Readable": lib/channel.ts then takes the message (chReceive, IPC_NOWAIT).
   CallResult Result(Napi::Env) override { return CallResult::Outcome(1); }
 
  private:
   std::shared_ptr<ChannelMapping> mapping_;
+  int64_t nap_end_ns_ = -1;  // Arm: when the current nap ends (-1: none begun)
 };
 
 // ---- attach
