@@ -65,6 +65,10 @@ class ChannelMapping {
   ChannelMapping(const ChannelMapping&) = delete;
   ChannelMapping& operator=(const ChannelMapping&) = delete;
   sysv_ipc_channel ch{};  // the header's local view (trusted copies of capacity, max_message)
+  // The parked receives' end-of-nap look (ChannelReadableCall::Arm), shared:
+  // ten waits on one channel make one IPC_STAT per nap, not ten.
+  std::atomic<int64_t> gone_checked_ns{-1};  // when one last found the segment there
+  std::atomic<bool> gone{false};             // one found it removed
   void* addr() const { return addr_; }
   uint64_t size() const { return size_; }
 
@@ -197,6 +201,9 @@ class OwnedChannelSendCall : public ChannelSendCall {
 // has no way to put a record in front of the head), so it must not take what
 // it may be unable to deliver.
 class ChannelReadableCall : public BlockingCall {
+  // The grid parked naps end on (Arm): a quarter of the nap.
+  static constexpr int64_t kNapGridNs = SYSV_IPC_CHANNEL_NAP_NS / 4;
+
  public:
   explicit ChannelReadableCall(std::shared_ptr<ChannelMapping> m) : mapping_(std::move(m)) {}
   int Attempt(const Deadline& deadline) override {
@@ -215,9 +222,20 @@ class ChannelReadableCall : public BlockingCall {
   int Arm(const Deadline& deadline, FutexPark* park) override {
     sysv_ipc_channel* ch = &mapping_->ch;
     if (nap_end_ns_ >= 0 && MonotonicNowNs() >= nap_end_ns_) {
-      // A nap ended: was the segment removed by a tool (ipcrm) that wakes nobody?
+      // A nap ended: was the segment removed by a tool (ipcrm) that wakes
+      // nobody? (sysv_ipc_channel__nap_over, with its IPC_STAT made once per
+      // nap for all the waits on this mapping.)
       nap_end_ns_ = -1;
-      if (sysv_ipc_channel__nap_over(ch) != 0) return EIDRM;
+      if (sysv_ipc_channel_removed(ch) || mapping_->gone.load(std::memory_order_acquire)) return EIDRM;
+      int64_t now = MonotonicNowNs();
+      int64_t checked = mapping_->gone_checked_ns.load(std::memory_order_relaxed);
+      if (checked < 0 || now - checked >= kNapGridNs) {
+        mapping_->gone_checked_ns.store(now, std::memory_order_relaxed);
+        if (sysv_ipc_channel__nap_over(ch) != 0) {
+          mapping_->gone.store(true, std::memory_order_release);
+          return EIDRM;
+        }
+      }
     }
     for (;;) {
       if (sysv_ipc_channel__readable(ch, 0)) return 0;
@@ -228,7 +246,10 @@ class ChannelReadableCall : public BlockingCall {
       int r = sysv_ipc_channel_arm_readable(ch, &word, &seq);
       if (r == 0) continue;  // readable after all: look again
       if (r != SYSV_IPC_CHANNEL__ARMED) return r;
-      if (nap_end_ns_ < 0) nap_end_ns_ = now + SYSV_IPC_CHANNEL_NAP_NS;
+      // Nap ends fall on a shared grid, within the nap's bound: a parker's
+      // waits then wake together, a few times per nap, not each at its own
+      // instant (up to 127 wake-ups per nap, each re-arming the whole set).
+      if (nap_end_ns_ < 0) nap_end_ns_ = (now + SYSV_IPC_CHANNEL_NAP_NS) / kNapGridNs * kNapGridNs;
       park->word = word;
       park->expected = seq;
       park->until_ns = deadline.None() || nap_end_ns_ < deadline.at_ns ? nap_end_ns_ : deadline.at_ns;

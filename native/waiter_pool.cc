@@ -280,6 +280,7 @@ void WaiterPool::ParkerMain(Parker* parker) {
     // when it is new, its word moved, or its time to look came.
     int64_t now = MonotonicNowNs();
     int64_t wake_at = -1;
+    const bool had_waits = !slots.empty();
     size_t kept = 0;
     for (size_t i = 0; i < slots.size(); i++) {
       Slot slot = slots[i];
@@ -299,6 +300,10 @@ void WaiterPool::ParkerMain(Parker* parker) {
       slots[kept++] = slot;
     }
     slots.resize(kept);
+    // Emptied by this turn: look at the inbox and at shutdown before sleeping
+    // (a Shutdown whose poke came before this turn's read of `control` would
+    // otherwise find this thread asleep until its idle time ran out).
+    if (had_waits && slots.empty()) continue;
 
     SetFutexWaiter(&set[0], &parker->control, control, true);
     for (size_t i = 0; i < slots.size(); i++) {
