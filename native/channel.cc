@@ -65,17 +65,38 @@ class ChannelMapping {
   ChannelMapping(const ChannelMapping&) = delete;
   ChannelMapping& operator=(const ChannelMapping&) = delete;
   sysv_ipc_channel ch{};  // the header's local view (trusted copies of capacity, max_message)
-  // The parked receives' end-of-nap look (ChannelReadableCall::Arm), shared:
-  // ten waits on one channel make one IPC_STAT per nap, not ten.
-  std::atomic<int64_t> gone_checked_ns{-1};  // when one last found the segment there
-  std::atomic<bool> gone{false};             // one found it removed
+  // The end-of-nap look of a parked wait (sysv_ipc_channel__nap_over: was
+  // the segment removed by a tool, such as ipcrm, that wakes nobody?), made
+  // once per nap grid step for all the parked waits on this mapping: ten
+  // waits on one channel make one IPC_STAT per nap, not ten. EIDRM or 0.
+  int NapOver(int64_t grid_ns) {
+    if (sysv_ipc_channel_removed(&ch) || gone_.load(std::memory_order_acquire)) return EIDRM;
+    int64_t now = MonotonicNowNs();
+    int64_t checked = gone_checked_ns_.load(std::memory_order_relaxed);
+    if (checked >= 0 && now - checked < grid_ns) return 0;
+    gone_checked_ns_.store(now, std::memory_order_relaxed);
+    if (sysv_ipc_channel__nap_over(&ch) == 0) return 0;
+    gone_.store(true, std::memory_order_release);
+    return EIDRM;
+  }
   void* addr() const { return addr_; }
   uint64_t size() const { return size_; }
 
  private:
   void* addr_;
   uint64_t size_;
+  std::atomic<int64_t> gone_checked_ns_{-1};  // NapOver: when one last found the segment there
+  std::atomic<bool> gone_{false};             // NapOver: one found it removed
 };
+
+// Parked channel waits (Arm) nap as Attempt's do, with their ends on a
+// shared grid a quarter of the nap wide: a parker's waits then wake together,
+// a few times per nap, not each at its own instant (up to 127 wake-ups per
+// nap, each re-arming the whole futex_waitv set). The end stays within the nap.
+constexpr int64_t kNapGridNs = SYSV_IPC_CHANNEL_NAP_NS / 4;
+int64_t NapEnd(int64_t now) { return (now + SYSV_IPC_CHANNEL_NAP_NS) / kNapGridNs * kNapGridNs; }
+// A parked send whose ring had room but whose send lock stayed busy looks again this soon.
+constexpr int64_t kLockNapNs = 1000000;
 
 }  // namespace
 
@@ -188,10 +209,49 @@ class OwnedChannelSendCall : public ChannelSendCall {
       : ChannelSendCall(m.get(), nullptr, data.size(), 0), owner_(std::move(m)), storage_(std::move(data)) {
     data_ = storage_.data();
   }
+  // Attempt's sysv_ipc_channel_send_waiting, split where it sleeps for room:
+  // every wake of space_seq follows an increment of it (a take, a removal).
+  // The send lock is held only for a copy: the parker waits for it no longer
+  // than the try form does (kTryLockNs, with the lock wait's state kept, so
+  // that a dead holder is still taken over), then looks again after a short
+  // nap rather than hold up the other waits of its thread.
+  bool Parkable() const override { return true; }
+  int Arm(const Deadline& deadline, FutexPark* park) override {
+    sysv_ipc_channel* ch = &mapping_->ch;
+    if (nap_end_ns_ >= 0 && MonotonicNowNs() >= nap_end_ns_) {
+      nap_end_ns_ = -1;
+      if (owner_->NapOver(kNapGridNs) != 0) return EIDRM;
+    }
+    for (;;) {
+      int64_t now = MonotonicNowNs();
+      int64_t lock_deadline = now + kTryLockNs;
+      if (!deadline.None() && deadline.at_ns < lock_deadline) lock_deadline = deadline.at_ns;
+      int r = sysv_ipc_channel_try_send_waiting(ch, data_, length_, lock_deadline, &lock_wait_);
+      if (r == EINTR) continue;  // the parker's thread blocks signals; never expected
+      if (r != EAGAIN) return r;
+      // The lock stayed busy, or the ring is full.
+      now = MonotonicNowNs();
+      if (!deadline.None() && now >= deadline.at_ns) return ETIMEDOUT;
+      uint32_t* word = nullptr;
+      uint32_t seq = 0;
+      int a = sysv_ipc_channel_arm_writable(ch, length_, &word, &seq);
+      if (a != 0 && a != SYSV_IPC_CHANNEL__ARMED) return a;
+      if (nap_end_ns_ < 0) nap_end_ns_ = NapEnd(now);
+      int64_t until = nap_end_ns_;
+      // Room after all: the lock kept us. The word and value are still
+      // space_seq's, so a take wakes us too; the lock gets a short nap.
+      if (a == 0) until = std::min(until, now + kLockNapNs);
+      park->word = word;
+      park->expected = seq;
+      park->until_ns = deadline.None() || until < deadline.at_ns ? until : deadline.at_ns;
+      return kParked;
+    }
+  }
 
  private:
   std::shared_ptr<ChannelMapping> owner_;
   std::vector<uint8_t> storage_;
+  int64_t nap_end_ns_ = -1;  // Arm: when the current nap ends (-1: none begun)
 };
 
 // Waits until the ring holds a message, and takes none: the message is
@@ -201,9 +261,6 @@ class OwnedChannelSendCall : public ChannelSendCall {
 // has no way to put a record in front of the head), so it must not take what
 // it may be unable to deliver.
 class ChannelReadableCall : public BlockingCall {
-  // The grid parked naps end on (Arm): a quarter of the nap.
-  static constexpr int64_t kNapGridNs = SYSV_IPC_CHANNEL_NAP_NS / 4;
-
  public:
   explicit ChannelReadableCall(std::shared_ptr<ChannelMapping> m) : mapping_(std::move(m)) {}
   int Attempt(const Deadline& deadline) override {
@@ -222,20 +279,8 @@ class ChannelReadableCall : public BlockingCall {
   int Arm(const Deadline& deadline, FutexPark* park) override {
     sysv_ipc_channel* ch = &mapping_->ch;
     if (nap_end_ns_ >= 0 && MonotonicNowNs() >= nap_end_ns_) {
-      // A nap ended: was the segment removed by a tool (ipcrm) that wakes
-      // nobody? (sysv_ipc_channel__nap_over, with its IPC_STAT made once per
-      // nap for all the waits on this mapping.)
       nap_end_ns_ = -1;
-      if (sysv_ipc_channel_removed(ch) || mapping_->gone.load(std::memory_order_acquire)) return EIDRM;
-      int64_t now = MonotonicNowNs();
-      int64_t checked = mapping_->gone_checked_ns.load(std::memory_order_relaxed);
-      if (checked < 0 || now - checked >= kNapGridNs) {
-        mapping_->gone_checked_ns.store(now, std::memory_order_relaxed);
-        if (sysv_ipc_channel__nap_over(ch) != 0) {
-          mapping_->gone.store(true, std::memory_order_release);
-          return EIDRM;
-        }
-      }
+      if (mapping_->NapOver(kNapGridNs) != 0) return EIDRM;
     }
     for (;;) {
       if (sysv_ipc_channel__readable(ch, 0)) return 0;
@@ -246,10 +291,7 @@ class ChannelReadableCall : public BlockingCall {
       int r = sysv_ipc_channel_arm_readable(ch, &word, &seq);
       if (r == 0) continue;  // readable after all: look again
       if (r != SYSV_IPC_CHANNEL__ARMED) return r;
-      // Nap ends fall on a shared grid, within the nap's bound: a parker's
-      // waits then wake together, a few times per nap, not each at its own
-      // instant (up to 127 wake-ups per nap, each re-arming the whole set).
-      if (nap_end_ns_ < 0) nap_end_ns_ = (now + SYSV_IPC_CHANNEL_NAP_NS) / kNapGridNs * kNapGridNs;
+      if (nap_end_ns_ < 0) nap_end_ns_ = NapEnd(now);
       park->word = word;
       park->expected = seq;
       park->until_ns = deadline.None() || nap_end_ns_ < deadline.at_ns ? nap_end_ns_ : deadline.at_ns;

@@ -569,6 +569,19 @@ static inline int sysv_ipc_channel__writable(const sysv_ipc_channel* ch, uint64_
   return ch->capacity - (t - h) >= pad + need;
 }
 
+/*
+ * The first half of sysv_ipc_channel_wait_writable, for a waiter that sleeps
+ * elsewhere (the addon's futex parker): as sysv_ipc_channel_arm_readable, for
+ * room for a message of `length`. *word and *seq are set also when it
+ * returns 0.
+ */
+static inline int sysv_ipc_channel_arm_writable(sysv_ipc_channel* ch, size_t length, uint32_t** word, uint32_t* seq) {
+  *word = sysv_ipc_channel__u32(ch, SYSV_IPC_CHANNEL_OFF_SPACE_SEQ);
+  *seq = __atomic_load_n(*word, __ATOMIC_SEQ_CST);
+  return sysv_ipc_channel__sleep_arm(ch, SYSV_IPC_CHANNEL_OFF_SPACE_SLEEP, SYSV_IPC_CHANNEL_OFF_SPACE_SEQ,
+                                     sysv_ipc_channel__writable, sysv_ipc_channel_record_size(length), seq);
+}
+
 /* One sleep until a message of `length` may fit (0, ETIMEDOUT, EINTR, EIDRM). */
 static inline int sysv_ipc_channel_wait_writable(sysv_ipc_channel* ch, size_t length, int64_t deadline_ns) {
   return sysv_ipc_channel__sleep(ch, SYSV_IPC_CHANNEL_OFF_SPACE_SLEEP, SYSV_IPC_CHANNEL_OFF_SPACE_SEQ,

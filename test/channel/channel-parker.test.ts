@@ -12,7 +12,8 @@ import { setMaxListeners } from 'node:events';
 import { readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { Channel } from '../../lib';
+import { Channel, SharedMemory } from '../../lib';
+import { binding } from '../../lib/binding';
 import { describeIfProbes, probes, sleep, track, until, useCleanup } from '../support/helpers';
 
 useCleanup();
@@ -21,8 +22,8 @@ const DIST = JSON.stringify(path.join(__dirname, '..', '..', 'dist'));
 const threadCount = () => readdirSync('/proc/self/task').length;
 
 /** A receive whose settlement can be looked at without awaiting it. */
-function watch(p: Promise<Buffer>) {
-  const w = { done: false, value: undefined as Buffer | undefined, error: undefined as unknown, p };
+function watch<T>(p: Promise<T>) {
+  const w = { done: false, value: undefined as T | undefined, error: undefined as unknown, p };
   p.then(
     (v) => {
       w.done = true;
@@ -118,6 +119,65 @@ describeIfProbes('parked channel receives', () => {
       const got = await Promise.all(rest.map((w) => w.p));
       expect(got.map(String).sort()).toEqual(Array.from({ length: 40 }, (_, i) => `m${i}`).sort());
       expect(ch.info().messages).toBe(0); // the cancelled waits took nothing
+    }, 60000);
+
+    test('parked sends on a full ring: abort, timeout and removal end some, the rest complete as room comes', async () => {
+      if (skip()) return;
+      const full = () => {
+        const ch = track(Channel.create({ capacity: 4096, maxMessageSize: 64 }));
+        while (ch.trySend(Buffer.alloc(56, 7)));
+        return ch;
+      };
+      const ch = full();
+      const gone = full();
+      const ac = new AbortController();
+      setMaxListeners(100, ac.signal);
+      const aborted = Array.from({ length: 20 }, () => watch(ch.send('a', { signal: ac.signal })));
+      const timed = Array.from({ length: 20 }, () => watch(ch.send('t', { timeout: 300 })));
+      const rest = Array.from({ length: 30 }, (_, i) => watch(ch.send(`s${i}`, { timeout: 120000 })));
+      const removed = Array.from({ length: 30 }, () => watch(gone.send('r')));
+      await until(() => probes.waiterThreads() >= (parker ? 1 : 100), 20000, 'the sends parked');
+      if (parker) expect(probes.waiterThreads()).toBe(1);
+      ac.abort();
+      gone.remove();
+      await until(() => [...aborted, ...timed, ...removed].every((w) => w.done), 30000, 'aborts, timeouts, removal');
+      for (const w of aborted) expect(w.error).toMatchObject({ name: 'AbortError' });
+      for (const w of timed) expect(w.error).toMatchObject({ code: 'ETIMEDOUT', syscall: 'channelSend' });
+      for (const w of removed) expect(w.error).toMatchObject({ code: 'EIDRM' });
+      expect(rest.filter((w) => w.done)).toEqual([]);
+      // Drain: every parked send gets in as room comes, each exactly once.
+      const got: string[] = [];
+      while (got.filter((m) => m.startsWith('s')).length < 30) {
+        const m = ch.receiveSync({ timeout: 60000 }).toString();
+        if (m.startsWith('s')) got.push(m);
+        else expect(m).toBe('\x07'.repeat(56));
+      }
+      await Promise.all(rest.map((w) => w.p));
+      expect(got.sort()).toEqual(Array.from({ length: 30 }, (_, i) => `s${i}`).sort());
+      expect(ch.tryReceive()).toBeUndefined(); // nothing from the aborted or timed-out sends
+    }, 60000);
+
+    test('a send lock a live process never lets go: the parked send times out, its neighbours complete', async () => {
+      if (skip()) return;
+      const ch = track(Channel.create({ capacity: 4096 }));
+      const other = track(Channel.create({ capacity: 4096 }));
+      const shm = SharedMemory.fromId(ch.id);
+      try {
+        // The lock word (docs/channel-layout.md, offset 80) names pid 1 under its real start time: alive, held.
+        const view = new DataView(shm.arrayBuffer);
+        view.setUint32(80, 1, true);
+        view.setBigUint64(88, BigInt(binding.processStartTime(1)), true);
+        const send = watch(ch.send('x', { timeout: 1500 }));
+        const receives = Array.from({ length: 10 }, () => watch(other.receive({ timeout: 120000 })));
+        await until(() => probes.waiterThreads() >= (parker ? 1 : 11), 20000, 'the waits parked');
+        for (let i = 0; i < 10; i++) other.sendSync(`n${i}`);
+        await Promise.all(receives.map((w) => w.p));
+        await until(() => send.done, 30000, 'the send timed out');
+        expect(send.error).toMatchObject({ code: 'ETIMEDOUT' });
+        expect(ch.tryReceive()).toBeUndefined();
+      } finally {
+        shm.detach();
+      }
     }, 60000);
 
     test('remove() while many wait: every waiter of that channel gets EIDRM, the others stay parked', async () => {
