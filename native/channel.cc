@@ -98,6 +98,30 @@ int64_t NapEnd(int64_t now) { return (now + SYSV_IPC_CHANNEL_NAP_NS) / kNapGridN
 // A parked send whose ring had room but whose send lock stayed busy looks again this soon.
 constexpr int64_t kLockNapNs = 1000000;
 
+// The nap of a parked channel wait (its Arm), as sysv_ipc_channel__sleep's.
+class ParkedNap {
+ public:
+  // EIDRM when a nap has ended and the segment was removed meanwhile; else 0.
+  int Check(ChannelMapping& m) {
+    if (end_ns_ < 0 || MonotonicNowNs() < end_ns_) return 0;
+    end_ns_ = -1;
+    return m.NapOver(kNapGridNs);
+  }
+  // Sleep on `word` while it holds `seq`: until the nap's end, `soon_ns` (-1:
+  // none) or the deadline, whichever comes first. Returns kParked.
+  int Park(int64_t now, const Deadline& deadline, uint32_t* word, uint32_t seq, int64_t soon_ns, FutexPark* park) {
+    if (end_ns_ < 0) end_ns_ = NapEnd(now);
+    int64_t until = soon_ns >= 0 && soon_ns < end_ns_ ? soon_ns : end_ns_;
+    park->word = word;
+    park->expected = seq;
+    park->until_ns = deadline.None() || until < deadline.at_ns ? until : deadline.at_ns;
+    return kParked;
+  }
+
+ private:
+  int64_t end_ns_ = -1;  // when the current nap ends (-1: none begun)
+};
+
 }  // namespace
 
 // One JS channel handle. Live ones are in the Addon's ChannelRegistry.
@@ -218,10 +242,7 @@ class OwnedChannelSendCall : public ChannelSendCall {
   bool Parkable() const override { return true; }
   int Arm(const Deadline& deadline, FutexPark* park) override {
     sysv_ipc_channel* ch = &mapping_->ch;
-    if (nap_end_ns_ >= 0 && MonotonicNowNs() >= nap_end_ns_) {
-      nap_end_ns_ = -1;
-      if (owner_->NapOver(kNapGridNs) != 0) return EIDRM;
-    }
+    if (nap_.Check(*owner_) != 0) return EIDRM;
     for (;;) {
       int64_t now = MonotonicNowNs();
       int64_t lock_deadline = now + kTryLockNs;
@@ -236,22 +257,16 @@ class OwnedChannelSendCall : public ChannelSendCall {
       uint32_t seq = 0;
       int a = sysv_ipc_channel_arm_writable(ch, length_, &word, &seq);
       if (a != 0 && a != SYSV_IPC_CHANNEL__ARMED) return a;
-      if (nap_end_ns_ < 0) nap_end_ns_ = NapEnd(now);
-      int64_t until = nap_end_ns_;
-      // Room after all: the lock kept us. The word and value are still
+      // Room after all (0): the lock kept us. The word and value are still
       // space_seq's, so a take wakes us too; the lock gets a short nap.
-      if (a == 0) until = std::min(until, now + kLockNapNs);
-      park->word = word;
-      park->expected = seq;
-      park->until_ns = deadline.None() || until < deadline.at_ns ? until : deadline.at_ns;
-      return kParked;
+      return nap_.Park(now, deadline, word, seq, a == 0 ? now + kLockNapNs : -1, park);
     }
   }
 
  private:
   std::shared_ptr<ChannelMapping> owner_;
   std::vector<uint8_t> storage_;
-  int64_t nap_end_ns_ = -1;  // Arm: when the current nap ends (-1: none begun)
+  ParkedNap nap_;
 };
 
 // Waits until the ring holds a message, and takes none: the message is
@@ -278,10 +293,7 @@ class ChannelReadableCall : public BlockingCall {
   bool Parkable() const override { return true; }
   int Arm(const Deadline& deadline, FutexPark* park) override {
     sysv_ipc_channel* ch = &mapping_->ch;
-    if (nap_end_ns_ >= 0 && MonotonicNowNs() >= nap_end_ns_) {
-      nap_end_ns_ = -1;
-      if (mapping_->NapOver(kNapGridNs) != 0) return EIDRM;
-    }
+    if (nap_.Check(*mapping_) != 0) return EIDRM;
     for (;;) {
       if (sysv_ipc_channel__readable(ch, 0)) return 0;
       int64_t now = MonotonicNowNs();
@@ -291,11 +303,7 @@ class ChannelReadableCall : public BlockingCall {
       int r = sysv_ipc_channel_arm_readable(ch, &word, &seq);
       if (r == 0) continue;  // readable after all: look again
       if (r != SYSV_IPC_CHANNEL__ARMED) return r;
-      if (nap_end_ns_ < 0) nap_end_ns_ = NapEnd(now);
-      park->word = word;
-      park->expected = seq;
-      park->until_ns = deadline.None() || nap_end_ns_ < deadline.at_ns ? nap_end_ns_ : deadline.at_ns;
-      return kParked;
+      return nap_.Park(now, deadline, word, seq, -1, park);
     }
   }
   const char* Syscall() const override { return "channelReceive"; }
@@ -304,7 +312,7 @@ class ChannelReadableCall : public BlockingCall {
 
  private:
   std::shared_ptr<ChannelMapping> mapping_;
-  int64_t nap_end_ns_ = -1;  // Arm: when the current nap ends (-1: none begun)
+  ParkedNap nap_;
 };
 
 // ---- attach

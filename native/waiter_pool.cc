@@ -180,24 +180,25 @@ size_t WaiterPool::ThreadCount() {
   return n;
 }
 
+namespace {
+// Joins and forgets the threads (workers or parkers) that have exited.
+template <typename Thread>
+void JoinExited(std::vector<std::unique_ptr<Thread>>* threads) {
+  for (auto it = threads->begin(); it != threads->end();) {
+    if ((*it)->exited) {
+      if ((*it)->thread.joinable()) (*it)->thread.join();
+      it = threads->erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+}  // namespace
+
 void WaiterPool::ReapExited() {
   // An exited thread no longer needs mutex_: joining it here cannot deadlock.
-  for (auto it = workers_.begin(); it != workers_.end();) {
-    if ((*it)->exited) {
-      if ((*it)->thread.joinable()) (*it)->thread.join();
-      it = workers_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  for (auto it = parkers_.begin(); it != parkers_.end();) {
-    if ((*it)->exited) {
-      if ((*it)->thread.joinable()) (*it)->thread.join();
-      it = parkers_.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  JoinExited(&workers_);
+  JoinExited(&parkers_);
 }
 
 bool WaiterPool::ParkLocked(Job* job) {
