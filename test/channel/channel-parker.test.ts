@@ -180,6 +180,27 @@ describeIfProbes('parked channel receives', () => {
       }
     }, 60000);
 
+    test('messages from another process wake the parked receives (shared futexes, keyed by the segment)', async () => {
+      if (skip()) return;
+      const channels = Array.from({ length: 20 }, () => track(Channel.create({ capacity: 4096 })));
+      const waits = channels.map((ch) => Array.from({ length: 5 }, () => watch(ch.receive({ timeout: 120000 }))));
+      await until(() => probes.waiterThreads() >= (parker ? 1 : 100), 20000, 'the waits parked');
+      const ids = JSON.stringify(channels.map((c) => c.id));
+      execFileSync(
+        process.execPath,
+        [
+          '-e',
+          `const { Channel } = require(${DIST});
+          ${ids}.forEach((id, i) => { const ch = Channel.fromId(id); for (let k = 0; k < 5; k++) ch.sendSync(i + ':' + k); ch.close(); });`,
+        ],
+        { timeout: 60000 },
+      );
+      await Promise.all(waits.flat().map((w) => w.p));
+      channels.forEach((_, i) => {
+        expect(waits[i].map((w) => String(w.value)).sort()).toEqual([0, 1, 2, 3, 4].map((k) => `${i}:${k}`));
+      });
+    }, 60000);
+
     test('remove() while many wait: every waiter of that channel gets EIDRM, the others stay parked', async () => {
       if (skip()) return;
       const a = track(Channel.create({ capacity: 4096 }));
