@@ -118,14 +118,13 @@ void WaiterPool::Submit(Napi::Env env, uint64_t wait_id, std::unique_ptr<Blockin
   Job* raw = job.get();
   if (raw->call->Parkable() && FutexParkerEnabled()) {
     try {
-      if (ParkLocked(raw)) {
-        jobs_[wait_id] = std::move(job);
-        return;
-      }
+      ParkLocked(raw);
     } catch (const std::system_error& e) {
       lock.unlock();
       ThrowError(env, std::string("sysv-ipc: cannot start a parker thread: ") + e.what());
     }
+    jobs_[wait_id] = std::move(job);
+    return;
   }
   Worker* worker;
   if (!idle_.empty()) {
@@ -201,7 +200,7 @@ void WaiterPool::ReapExited() {
   JoinExited(&parkers_);
 }
 
-bool WaiterPool::ParkLocked(Job* job) {
+void WaiterPool::ParkLocked(Job* job) {
   Parker* chosen = nullptr;
   // The fullest parker with room: waits gather on few threads, and a parker
   // that empties can leave.
@@ -220,7 +219,6 @@ bool WaiterPool::ParkLocked(Job* job) {
   chosen->jobs++;
   job->parker = chosen;
   PokeControl(&chosen->control);
-  return true;
 }
 
 void WaiterPool::FinishParked(Parker* parker, Job* job, int result) {

@@ -94,8 +94,8 @@ class WaiterPool {
   void WorkerMain(Worker* worker);
   void ParkerMain(Parker* parker);
   // Gives a parkable job to a parker with room (or a new one). mutex_ held.
-  // False when no thread could be started.
-  bool ParkLocked(Job* job);
+  // Throws std::system_error when no thread could be started.
+  void ParkLocked(Job* job);
   // A parker's job ended with `result`: out of jobs_, then Deliver.
   void FinishParked(Parker* parker, Job* job, int result);
   // Hands a finished job to the thread-safe function (or discards it).
