@@ -39,10 +39,12 @@ bool KernelHasWaitv() {
   int known = g_kernel_has_waitv.load(std::memory_order_relaxed);
   if (known >= 0) return known == 1;
 #if SYSV_IPC_FUTEX
-  // An empty set is EINVAL where the syscall exists, ENOSYS where it does
-  // not (futex_waitv(2); seccomp filters and qemu-user may say ENOSYS too).
+  // An empty set is EINVAL where the syscall exists; anything else says it
+  // cannot be used: ENOSYS before Linux 5.16 and under qemu-user (7.2 has
+  // none), EPERM from a seccomp filter that predates it (older container
+  // runtimes' default profiles).
   long r = syscall(SYS_futex_waitv, nullptr, 0, 0, nullptr, CLOCK_MONOTONIC);
-  known = r == -1 && errno == ENOSYS ? 0 : 1;
+  known = r == -1 && errno == EINVAL ? 1 : 0;
 #else
   known = 0;
 #endif
