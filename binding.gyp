@@ -25,6 +25,7 @@
         "native/blocking.cc",
         "native/watchdog.cc",
         "native/waiter_pool.cc",
+        "native/futex_parker.cc",
         "native/message_queue.cc",
         "native/semaphore.cc",
         "native/shared_memory.cc",

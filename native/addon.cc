@@ -21,6 +21,7 @@
 #include "arguments.h"
 #include "errors.h"
 #include "futex.h"
+#include "futex_parker.h"
 #include "results.h"
 
 namespace sysv_ipc {
@@ -83,6 +84,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : env_(env) {
 #ifdef SYSV_IPC_TEST_PROBES
                            InstanceMethod("waiterThreads", &Addon::WaiterThreads),
                            InstanceMethod("undeliveredResults", &Addon::UndeliveredResults),
+                           InstanceMethod("futexParker", &Addon::FutexParker),
 #endif
                        });
   RegisterMessageQueue(env, exports, constants);
@@ -193,6 +195,15 @@ Napi::Value Addon::WaiterThreads(const Napi::CallbackInfo& info) {
 // Test probe: async successes given back because their dispatch failed.
 Napi::Value Addon::UndeliveredResults(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(WaiterPool::UndeliveredResults()));
+}
+
+// Test probe futexParker(on?): with a boolean, turns the futex parker on or
+// off for the waits submitted from now on (off: one thread per wait, the path
+// of kernels without futex_waitv). Returns whether it is on.
+Napi::Value Addon::FutexParker(const Napi::CallbackInfo& info) {
+  bool on = info.Length() > 0 && info[0].IsBoolean() ? SetFutexParkerEnabled(info[0].As<Napi::Boolean>().Value())
+                                                     : FutexParkerEnabled();
+  return Napi::Boolean::New(info.Env(), on);
 }
 #endif
 

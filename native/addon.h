@@ -57,6 +57,7 @@ class Addon : public Napi::Addon<Addon> {
 #ifdef SYSV_IPC_TEST_PROBES
   Napi::Value WaiterThreads(const Napi::CallbackInfo& info);
   Napi::Value UndeliveredResults(const Napi::CallbackInfo& info);
+  Napi::Value FutexParker(const Napi::CallbackInfo& info);
 #endif
   // The one environment cleanup hook (a worker thread ending, or the main
   // thread's normal exit; Node runs it before it finalizes instance data).

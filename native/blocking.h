@@ -45,6 +45,18 @@ class CallResult {
   double extra_;
 };
 
+// Where a parked wait sleeps (BlockingCall::Arm): the futex parker
+// (futex_parker.h) holds it in a futex_waitv set until the word differs from
+// `expected`, a wake comes, or `until_ns` passes, then calls Arm again.
+struct FutexPark {
+  const uint32_t* word = nullptr;  // a shared futex word (other processes wake it)
+  uint32_t expected = 0;
+  int64_t until_ns = -1;  // CLOCK_MONOTONIC; look again by then (a nap's end, the deadline); -1: never
+};
+
+// BlockingCall::Arm's "sleep as *park says" (no errno is negative).
+constexpr int kParked = -1;
+
 // One blocking syscall, with everything it needs copied in (an async one
 // runs on another thread: no JavaScript values inside).
 class BlockingCall {
@@ -68,6 +80,25 @@ class BlockingCall {
   // or ENOMSG where it would block: RunBlocking then polls. Only for calls
   // without KernelTimeout().
   virtual void SetNonBlocking() {}
+  // True when an async wait may go to the futex parker instead of a thread
+  // of its own: its whole wait is "look, then sleep on one futex word until
+  // it changes", and every wake-up it needs comes with a change of that word
+  // (futex_waitv reports one woken futex of its set; a FUTEX_WAKE without a
+  // store to a word of the others is lost, so waits woken that way, such as
+  // SharedMemory.wait's notify, must keep their thread).
+  virtual bool Parkable() const { return false; }
+  // For Parkable calls, on a parker thread instead of Attempt: one look that
+  // never blocks. Returns 0 or an errno as Attempt would (ETIMEDOUT once the
+  // deadline passed), or kParked with *park saying where to sleep (and by when
+  // to look again at the latest: a nap's end, so that what Attempt's naps
+  // notice is noticed here as soon). Called again after every wake-up, change
+  // of the word, or `until_ns`; never after a cancel (the pool reports
+  // ECANCELED itself).
+  virtual int Arm(const Deadline& deadline, FutexPark* park) {
+    (void)deadline;
+    (void)park;
+    return ENOSYS;
+  }
   // The syscall's name for errors.
   virtual const char* Syscall() const = 0;
   // What a success takes stays taken until JavaScript gives it back (a

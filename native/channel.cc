@@ -65,12 +65,61 @@ class ChannelMapping {
   ChannelMapping(const ChannelMapping&) = delete;
   ChannelMapping& operator=(const ChannelMapping&) = delete;
   sysv_ipc_channel ch{};  // the header's local view (trusted copies of capacity, max_message)
+  // The end-of-nap look of a parked wait (sysv_ipc_channel__nap_over: was
+  // the segment removed by a tool, such as ipcrm, that wakes nobody?), made
+  // once per nap grid step for all the parked waits on this mapping: ten
+  // waits on one channel make one IPC_STAT per nap, not ten. EIDRM or 0.
+  int NapOver(int64_t grid_ns) {
+    if (sysv_ipc_channel_removed(&ch) || gone_.load(std::memory_order_acquire)) return EIDRM;
+    int64_t now = MonotonicNowNs();
+    int64_t checked = gone_checked_ns_.load(std::memory_order_relaxed);
+    if (checked >= 0 && now - checked < grid_ns) return 0;
+    gone_checked_ns_.store(now, std::memory_order_relaxed);
+    if (sysv_ipc_channel__nap_over(&ch) == 0) return 0;
+    gone_.store(true, std::memory_order_release);
+    return EIDRM;
+  }
   void* addr() const { return addr_; }
   uint64_t size() const { return size_; }
 
  private:
   void* addr_;
   uint64_t size_;
+  std::atomic<int64_t> gone_checked_ns_{-1};  // NapOver: when one last found the segment there
+  std::atomic<bool> gone_{false};             // NapOver: one found it removed
+};
+
+// Parked channel waits (Arm) nap as Attempt's do, with their ends on a
+// shared grid a quarter of the nap wide: a parker's waits then wake together,
+// a few times per nap, not each at its own instant (up to 127 wake-ups per
+// nap, each re-arming the whole futex_waitv set). The end stays within the nap.
+constexpr int64_t kNapGridNs = SYSV_IPC_CHANNEL_NAP_NS / 4;
+int64_t NapEnd(int64_t now) { return (now + SYSV_IPC_CHANNEL_NAP_NS) / kNapGridNs * kNapGridNs; }
+// A parked send whose ring had room but whose send lock stayed busy looks again this soon.
+constexpr int64_t kLockNapNs = 1000000;
+
+// The nap of a parked channel wait (its Arm), as sysv_ipc_channel__sleep's.
+class ParkedNap {
+ public:
+  // EIDRM when a nap has ended and the segment was removed meanwhile; else 0.
+  int Check(ChannelMapping& m) {
+    if (end_ns_ < 0 || MonotonicNowNs() < end_ns_) return 0;
+    end_ns_ = -1;
+    return m.NapOver(kNapGridNs);
+  }
+  // Sleep on `word` while it holds `seq`: until the nap's end, `soon_ns` (-1:
+  // none) or the deadline, whichever comes first. Returns kParked.
+  int Park(int64_t now, const Deadline& deadline, uint32_t* word, uint32_t seq, int64_t soon_ns, FutexPark* park) {
+    if (end_ns_ < 0) end_ns_ = NapEnd(now);
+    int64_t until = soon_ns >= 0 && soon_ns < end_ns_ ? soon_ns : end_ns_;
+    park->word = word;
+    park->expected = seq;
+    park->until_ns = deadline.None() || until < deadline.at_ns ? until : deadline.at_ns;
+    return kParked;
+  }
+
+ private:
+  int64_t end_ns_ = -1;  // when the current nap ends (-1: none begun)
 };
 
 }  // namespace
@@ -184,10 +233,40 @@ class OwnedChannelSendCall : public ChannelSendCall {
       : ChannelSendCall(m.get(), nullptr, data.size(), 0), owner_(std::move(m)), storage_(std::move(data)) {
     data_ = storage_.data();
   }
+  // Attempt's sysv_ipc_channel_send_waiting, split where it sleeps for room:
+  // every wake of space_seq follows an increment of it (a take, a removal).
+  // The send lock is held only for a copy: the parker waits for it no longer
+  // than the try form does (kTryLockNs, with the lock wait's state kept, so
+  // that a dead holder is still taken over), then looks again after a short
+  // nap rather than hold up the other waits of its thread.
+  bool Parkable() const override { return true; }
+  int Arm(const Deadline& deadline, FutexPark* park) override {
+    sysv_ipc_channel* ch = &mapping_->ch;
+    if (nap_.Check(*owner_) != 0) return EIDRM;
+    for (;;) {
+      int64_t now = MonotonicNowNs();
+      int64_t lock_deadline = now + kTryLockNs;
+      if (!deadline.None() && deadline.at_ns < lock_deadline) lock_deadline = deadline.at_ns;
+      int r = sysv_ipc_channel_try_send_waiting(ch, data_, length_, lock_deadline, &lock_wait_);
+      if (r == EINTR) continue;  // the parker's thread blocks signals; never expected
+      if (r != EAGAIN) return r;
+      // The lock stayed busy, or the ring is full.
+      now = MonotonicNowNs();
+      if (!deadline.None() && now >= deadline.at_ns) return ETIMEDOUT;
+      uint32_t* word = nullptr;
+      uint32_t seq = 0;
+      int a = sysv_ipc_channel_arm_writable(ch, length_, &word, &seq);
+      if (a != 0 && a != SYSV_IPC_CHANNEL__ARMED) return a;
+      // Room after all (0): the lock kept us. The word and value are still
+      // space_seq's, so a take wakes us too; the lock gets a short nap.
+      return nap_.Park(now, deadline, word, seq, a == 0 ? now + kLockNapNs : -1, park);
+    }
+  }
 
  private:
   std::shared_ptr<ChannelMapping> owner_;
   std::vector<uint8_t> storage_;
+  ParkedNap nap_;
 };
 
 // Waits until the ring holds a message, and takes none: the message is
@@ -208,12 +287,32 @@ class ChannelReadableCall : public BlockingCall {
     }
   }
   bool KernelTimeout() const override { return true; }
+  // The same steps as Attempt's sysv_ipc_channel_wait_readable, split where
+  // it sleeps: every wake of data_seq follows an increment of it (a publish,
+  // a removal), so a futex_waitv set loses none.
+  bool Parkable() const override { return true; }
+  int Arm(const Deadline& deadline, FutexPark* park) override {
+    sysv_ipc_channel* ch = &mapping_->ch;
+    if (nap_.Check(*mapping_) != 0) return EIDRM;
+    for (;;) {
+      if (sysv_ipc_channel__readable(ch, 0)) return 0;
+      int64_t now = MonotonicNowNs();
+      if (!deadline.None() && now >= deadline.at_ns) return ETIMEDOUT;
+      uint32_t* word = nullptr;
+      uint32_t seq = 0;
+      int r = sysv_ipc_channel_arm_readable(ch, &word, &seq);
+      if (r == 0) continue;  // readable after all: look again
+      if (r != SYSV_IPC_CHANNEL__ARMED) return r;
+      return nap_.Park(now, deadline, word, seq, -1, park);
+    }
+  }
   const char* Syscall() const override { return "channelReceive"; }
   // "Readable": lib/channel.ts then takes the message (chReceive, IPC_NOWAIT).
   CallResult Result(Napi::Env) override { return CallResult::Outcome(1); }
 
  private:
   std::shared_ptr<ChannelMapping> mapping_;
+  ParkedNap nap_;
 };
 
 // ---- attach

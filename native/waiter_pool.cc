@@ -2,18 +2,23 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <time.h>
 
 #include <string>
 #include <system_error>
 
 #include "addon.h"
 #include "errors.h"
+#include "futex_parker.h"
 
 namespace sysv_ipc {
 
 namespace {
 // Idle threads kept for reuse; more than this many idle threads exit.
 constexpr size_t kMaxIdleThreads = 16;
+// A parker thread left without waits exits after this long (a loop of single
+// receives reuses it rather than starting a thread per wait).
+constexpr int64_t kParkerIdleNs = 2000000000LL;
 
 #ifdef SYSV_IPC_TEST_PROBES
 // Successes given back because their dispatch failed (test probe
@@ -44,6 +49,7 @@ struct WaiterPool::Job {
   std::atomic<bool> cancelled{false};
   int result = 0;
   Worker* worker = nullptr;  // the thread running it (guarded by mutex_)
+  Parker* parker = nullptr;  // or the parker holding it (guarded by mutex_)
 };
 
 struct WaiterPool::Worker {
@@ -53,6 +59,17 @@ struct WaiterPool::Worker {
   ThreadInterrupter* interrupter = nullptr;  // guarded by mutex_; null until the thread runs
   bool cancel_armed = false;                 // guarded by mutex_: ArmNow() ran for the current job
   bool exited = false;                       // guarded by mutex_
+};
+
+struct WaiterPool::Parker {
+  std::thread thread;
+  // The parker's own futex (private), first in its futex_waitv set: bumped
+  // and woken (PokeControl) when a job arrives, is cancelled, or the pool
+  // shuts down.
+  uint32_t control = 0;
+  std::vector<Job*> inbox;  // guarded by mutex_: given to it, not yet taken by its thread
+  size_t jobs = 0;          // guarded by mutex_: given to it and not finished (inbox included)
+  bool exited = false;      // guarded by mutex_
 };
 
 WaiterPool::WaiterPool(Napi::Env env, const Napi::FunctionReference* dispatch)
@@ -99,6 +116,16 @@ void WaiterPool::Submit(Napi::Env env, uint64_t wait_id, std::unique_ptr<Blockin
   }
   ReapExited();
   Job* raw = job.get();
+  if (raw->call->Parkable() && FutexParkerEnabled()) {
+    try {
+      ParkLocked(raw);
+    } catch (const std::system_error& e) {
+      lock.unlock();
+      ThrowError(env, std::string("sysv-ipc: cannot start a parker thread: ") + e.what());
+    }
+    jobs_[wait_id] = std::move(job);
+    return;
+  }
   Worker* worker;
   if (!idle_.empty()) {
     worker = idle_.back();
@@ -131,6 +158,7 @@ void WaiterPool::Cancel(uint64_t wait_id) {
     job->worker->interrupter->ArmNow();
     job->worker->cancel_armed = true;
   }
+  if (job->parker != nullptr) PokeControl(&job->parker->control);
 }
 
 void WaiterPool::SetKeepAlive(Napi::Env env, bool on) {
@@ -147,17 +175,151 @@ size_t WaiterPool::ThreadCount() {
   std::lock_guard<std::mutex> lock(mutex_);
   size_t n = 0;
   for (const auto& worker : workers_) n += worker->exited ? 0 : 1;
+  for (const auto& parker : parkers_) n += parker->exited ? 0 : 1;
   return n;
 }
 
-void WaiterPool::ReapExited() {
-  // An exited thread no longer needs mutex_: joining it here cannot deadlock.
-  for (auto it = workers_.begin(); it != workers_.end();) {
+namespace {
+// Joins and forgets the threads (workers or parkers) that have exited.
+template <typename Thread>
+void JoinExited(std::vector<std::unique_ptr<Thread>>* threads) {
+  for (auto it = threads->begin(); it != threads->end();) {
     if ((*it)->exited) {
       if ((*it)->thread.joinable()) (*it)->thread.join();
-      it = workers_.erase(it);
+      it = threads->erase(it);
     } else {
       ++it;
+    }
+  }
+}
+}  // namespace
+
+void WaiterPool::ReapExited() {
+  // An exited thread no longer needs mutex_: joining it here cannot deadlock.
+  JoinExited(&workers_);
+  JoinExited(&parkers_);
+}
+
+void WaiterPool::ParkLocked(Job* job) {
+  Parker* chosen = nullptr;
+  // The fullest parker with room: waits gather on few threads, and a parker
+  // that empties can leave.
+  for (const auto& parker : parkers_) {
+    if (parker->exited || parker->jobs >= kParkerSlots) continue;
+    if (chosen == nullptr || parker->jobs > chosen->jobs) chosen = parker.get();
+  }
+  if (chosen == nullptr) {
+    auto fresh = std::make_unique<Parker>();
+    // The new thread blocks on mutex_ (held here) before it reads anything.
+    fresh->thread = std::thread(&WaiterPool::ParkerMain, this, fresh.get());  // may throw (Submit reports it)
+    chosen = fresh.get();
+    parkers_.push_back(std::move(fresh));
+  }
+  chosen->inbox.push_back(job);
+  chosen->jobs++;
+  job->parker = chosen;
+  PokeControl(&chosen->control);
+}
+
+void WaiterPool::FinishParked(Parker* parker, Job* job, int result) {
+  std::unique_ptr<Job> done;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    job->parker = nullptr;
+    job->result = result;
+    parker->jobs--;
+    // Out of the pending map: from here nothing (Cancel, Shutdown) reaches it.
+    auto it = jobs_.find(job->id);
+    done = std::move(it->second);
+    jobs_.erase(it);
+  }
+  Deliver(std::move(done));
+}
+
+void WaiterPool::ParkerMain(Parker* parker) {
+  // No signal is meant for this thread (a parked wait is ended by its
+  // futex, its timeout or the control word, never by our timer).
+  sigset_t mask;
+  sigfillset(&mask);
+  pthread_sigmask(SIG_SETMASK, &mask, nullptr);
+
+  struct Slot {
+    Job* job;
+    FutexPark park;
+    bool fresh;  // not yet armed
+  };
+  std::vector<Slot> slots;
+  std::vector<Job*> arrived;
+  slots.reserve(kParkerSlots);
+  FutexWaiter set[kParkerSlots + 1];
+  int64_t idle_since = -1;
+  for (;;) {
+    // Read before the inbox: a job or cancel that comes after this load
+    // changes the word, and futex_waitv then returns at once (EAGAIN).
+    uint32_t control = __atomic_load_n(&parker->control, __ATOMIC_SEQ_CST);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      arrived.swap(parker->inbox);
+      if (slots.empty() && arrived.empty()) {
+        int64_t now = MonotonicNowNs();
+        if (idle_since < 0) idle_since = now;
+        if (shutting_down_ || now - idle_since >= kParkerIdleNs) {
+          parker->exited = true;  // joined by the next Submit (ReapExited) or by Shutdown
+          return;
+        }
+      } else {
+        idle_since = -1;
+      }
+    }
+    for (Job* job : arrived) slots.push_back(Slot{job, FutexPark{}, true});
+    arrived.clear();
+
+    // Every turn looks at every wait: futex_waitv names one woken futex even
+    // when several woke, and EAGAIN names none. A wait is run again (Arm)
+    // when it is new, its word moved, or its time to look came.
+    int64_t now = MonotonicNowNs();
+    int64_t wake_at = -1;
+    const bool had_waits = !slots.empty();
+    size_t kept = 0;
+    for (size_t i = 0; i < slots.size(); i++) {
+      Slot slot = slots[i];
+      int result = kParked;
+      if (slot.job->cancelled.load(std::memory_order_acquire)) {
+        result = ECANCELED;
+      } else if (slot.fresh || __atomic_load_n(slot.park.word, __ATOMIC_SEQ_CST) != slot.park.expected ||
+                 (slot.park.until_ns >= 0 && now >= slot.park.until_ns)) {
+        slot.fresh = false;
+        result = slot.job->call->Arm(slot.job->deadline, &slot.park);
+      }
+      if (result != kParked) {
+        FinishParked(parker, slot.job, result);
+        continue;
+      }
+      if (slot.park.until_ns >= 0 && (wake_at < 0 || slot.park.until_ns < wake_at)) wake_at = slot.park.until_ns;
+      slots[kept++] = slot;
+    }
+    slots.resize(kept);
+    // Emptied by this turn: look at the inbox and at shutdown before sleeping
+    // (a Shutdown whose poke came before this turn's read of `control` would
+    // otherwise find this thread asleep until its idle time ran out).
+    if (had_waits && slots.empty()) continue;
+
+    SetFutexWaiter(&set[0], &parker->control, control, true);
+    for (size_t i = 0; i < slots.size(); i++) {
+      SetFutexWaiter(&set[i + 1], slots[i].park.word, slots[i].park.expected, false);
+    }
+    if (slots.empty()) {
+      // Idle from now: the next turn after kParkerIdleNs without a job leaves.
+      if (idle_since < 0) idle_since = MonotonicNowNs();
+      wake_at = SaturatingAdd(idle_since, kParkerIdleNs);
+    }
+    long r = FutexWaitv(set, static_cast<unsigned>(slots.size() + 1), wake_at);
+    // An index, EAGAIN (a word differed already), ETIMEDOUT, EINTR: the next
+    // turn sees what changed. Anything else (it should not happen: the words
+    // are in mappings the waits hold) must not spin: pause, and look again.
+    if (r < 0 && r != -EAGAIN && r != -ETIMEDOUT && r != -EINTR) {
+      timespec pause = ToTimespec(1000000);
+      nanosleep(&pause, nullptr);
     }
   }
 }
@@ -318,12 +480,18 @@ void WaiterPool::Shutdown() {
     }
     for (Worker* worker : idle_) worker->cv.notify_one();
     idle_.clear();
+    // Parkers see the cancels, report them, and leave once empty.
+    for (auto& parker : parkers_) PokeControl(&parker->control);
   }
   // Every thread leaves promptly: idle ones are woken, busy ones interrupted.
   for (auto& worker : workers_) {
     if (worker->thread.joinable()) worker->thread.join();
   }
   workers_.clear();
+  for (auto& parker : parkers_) {
+    if (parker->thread.joinable()) parker->thread.join();
+  }
+  parkers_.clear();
   delivery_->open.store(false, std::memory_order_release);
   if (tsfn_ != nullptr) {
     napi_threadsafe_function tsfn = tsfn_;

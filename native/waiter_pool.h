@@ -16,6 +16,13 @@
 //   CallJs: takes it back into a unique_ptr on the JS thread, reports or
 //     discards it (Undo), and frees it. If the thread-safe function is
 //     closing, Deliver discards it at once instead.
+//
+// A call that can be parked on a futex (BlockingCall::Parkable) takes no
+// thread of its own where futex_waitv exists (futex_parker.h): it goes to a
+// parker thread, which holds up to kParkerSlots such waits in one
+// futex_waitv set and runs each (Arm) when its word changes, its nap ends,
+// its deadline passes or it is cancelled. Ownership is the same (jobs_ until
+// Deliver); the parker borrows it as a worker does (Job::parker).
 #pragma once
 
 #include <napi.h>
@@ -52,7 +59,7 @@ class WaiterPool {
   // Asks a pending wait to stop. Called on the JS thread.
   void Cancel(uint64_t wait_id);
   void SetKeepAlive(Napi::Env env, bool on);
-  // Threads not yet exited (busy or idle).
+  // Threads not yet exited (busy or idle; parker threads included).
   size_t ThreadCount();
 #ifdef SYSV_IPC_TEST_PROBES
   // Successes whose dispatch to JavaScript failed and that were given back
@@ -68,6 +75,7 @@ class WaiterPool {
  private:
   struct Job;
   struct Worker;
+  struct Parker;
   // What the thread-safe function's call_js may touch: shared with the
   // thread-safe function, whose finalizer frees its share and which Node
   // may finalize after this pool is gone. Closed by Shutdown, after which
@@ -84,6 +92,12 @@ class WaiterPool {
   // Frees a job whose result will not be delivered, undoing what it took.
   static void Discard(std::unique_ptr<Job> job);
   void WorkerMain(Worker* worker);
+  void ParkerMain(Parker* parker);
+  // Gives a parkable job to a parker with room (or a new one). mutex_ held.
+  // Throws std::system_error when no thread could be started.
+  void ParkLocked(Job* job);
+  // A parker's job ended with `result`: out of jobs_, then Deliver.
+  void FinishParked(Parker* parker, Job* job, int result);
   // Hands a finished job to the thread-safe function (or discards it).
   void Deliver(std::unique_ptr<Job> job);
   // Joins threads that have exited (more than kMaxIdleThreads were idle).
@@ -93,6 +107,7 @@ class WaiterPool {
   std::mutex mutex_;
   std::vector<Worker*> idle_;                                // parked, waiting for a job
   std::vector<std::unique_ptr<Worker>> workers_;             // every thread not yet joined
+  std::vector<std::unique_ptr<Parker>> parkers_;             // every parker thread not yet joined
   std::unordered_map<uint64_t, std::unique_ptr<Job>> jobs_;  // submitted, not yet delivered
   bool shutting_down_ = false;
   bool keep_alive_ = false;

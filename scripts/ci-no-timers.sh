@@ -41,7 +41,8 @@ npx jest --ci \
   test/message-queue/message-queue-big-types.test.ts \
   test/semaphore/semaphore.test.ts \
   test/semaphore/mutex.test.ts \
-  test/shared-memory/shared-memory-wait.test.ts
+  test/shared-memory/shared-memory-wait.test.ts \
+  test/channel/channel-parker.test.ts
 
 # The same copy built as on macOS/FreeBSD in everything this Linux can
 # imitate: no per-thread timers, no semtimedop, no MSG_EXCEPT and no futex

@@ -300,6 +300,43 @@ static inline int sysv_ipc_channel__segment_gone(const sysv_ipc_channel* ch) {
 #endif
 }
 
+/* sysv_ipc_channel__sleep_arm's "sleep now" (no errno is negative). */
+#define SYSV_IPC_CHANNEL__ARMED (-1)
+
+/*
+ * The first half of a sleep on a side's futex: announces the sleep (the
+ * side's flag), reads the sequence word into *seq, and re-checks `ready(ch,
+ * arg)` (it must only read). Returns SYSV_IPC_CHANNEL__ARMED when the caller
+ * may sleep on the sequence word while it still holds *seq (FUTEX_WAIT here;
+ * the addon's futex parker puts it in a futex_waitv set), 0 when the
+ * condition holds (look again), EIDRM when the channel was removed.
+ */
+static inline int sysv_ipc_channel__sleep_arm(sysv_ipc_channel* ch, size_t sleep_off, size_t seq_off,
+                                              int (*ready)(const sysv_ipc_channel*, uint64_t), uint64_t arg,
+                                              uint32_t* seq) {
+  if (sysv_ipc_channel_removed(ch)) return EIDRM;
+  __atomic_store_n(sysv_ipc_channel__u32(ch, sleep_off), 1, __ATOMIC_SEQ_CST);
+  *seq = __atomic_load_n(sysv_ipc_channel__u32(ch, seq_off), __ATOMIC_SEQ_CST);
+  /* Dekker: flag store, then the re-check of head/tail, against the other
+   * side's position store, then its flag load (both seq_cst). ready() reads
+   * the positions with acquire loads, which alone may be satisfied before the
+   * flag store is visible (arm64's LDAPR is RCpc): the fence puts them after
+   * it in the single total order, so either we see the new position or the
+   * other side sees our flag. */
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  if (ready(ch, arg)) return 0;
+  return SYSV_IPC_CHANNEL__ARMED;
+}
+
+/*
+ * The end of a nap that no wake ended (the second half's liveness look):
+ * EIDRM when the channel was removed, by us or by anyone's IPC_RMID (ipcrm
+ * included, which sets no flag and wakes nobody), else 0.
+ */
+static inline int sysv_ipc_channel__nap_over(const sysv_ipc_channel* ch) {
+  return sysv_ipc_channel_removed(ch) || sysv_ipc_channel__segment_gone(ch) ? EIDRM : 0;
+}
+
 /*
  * One sleep on a side's futex. `ready(ch, arg)` is the condition re-checked
  * after announcing the sleep (it must only read). Returns 0 (woken, or the
@@ -312,17 +349,8 @@ static inline int sysv_ipc_channel__sleep(sysv_ipc_channel* ch, size_t sleep_off
   uint32_t seq;
   int64_t now, left;
   struct timespec ts;
-  if (sysv_ipc_channel_removed(ch)) return EIDRM;
-  __atomic_store_n(sysv_ipc_channel__u32(ch, sleep_off), 1, __ATOMIC_SEQ_CST);
-  seq = __atomic_load_n(seqp, __ATOMIC_SEQ_CST);
-  /* Dekker: flag store, then the re-check of head/tail, against the other
-   * side's position store, then its flag load (both seq_cst). ready() reads
-   * the positions with acquire loads, which alone may be satisfied before the
-   * flag store is visible (arm64's LDAPR is RCpc): the fence puts them after
-   * it in the single total order, so either we see the new position or the
-   * other side sees our flag. */
-  __atomic_thread_fence(__ATOMIC_SEQ_CST);
-  if (ready(ch, arg)) return 0;
+  int armed = sysv_ipc_channel__sleep_arm(ch, sleep_off, seq_off, ready, arg, &seq);
+  if (armed != SYSV_IPC_CHANNEL__ARMED) return armed;
   now = sysv_ipc_channel_now_ns();
   if (deadline_ns >= 0 && now >= deadline_ns) return ETIMEDOUT;
   left = SYSV_IPC_CHANNEL_NAP_NS;
@@ -333,7 +361,7 @@ static inline int sysv_ipc_channel__sleep(sysv_ipc_channel* ch, size_t sleep_off
     int err = errno;
     if (err == EINTR) return EINTR;
     if (err == ETIMEDOUT) {
-      if (sysv_ipc_channel_removed(ch) || sysv_ipc_channel__segment_gone(ch)) return EIDRM;
+      if (sysv_ipc_channel__nap_over(ch) != 0) return EIDRM;
       if (deadline_ns >= 0 && sysv_ipc_channel_now_ns() >= deadline_ns) return ETIMEDOUT;
       return 0;
     }
@@ -541,6 +569,19 @@ static inline int sysv_ipc_channel__writable(const sysv_ipc_channel* ch, uint64_
   return ch->capacity - (t - h) >= pad + need;
 }
 
+/*
+ * The first half of sysv_ipc_channel_wait_writable, for a waiter that sleeps
+ * elsewhere (the addon's futex parker): as sysv_ipc_channel_arm_readable, for
+ * room for a message of `length`. *word and *seq are set also when it
+ * returns 0.
+ */
+static inline int sysv_ipc_channel_arm_writable(sysv_ipc_channel* ch, size_t length, uint32_t** word, uint32_t* seq) {
+  *word = sysv_ipc_channel__u32(ch, SYSV_IPC_CHANNEL_OFF_SPACE_SEQ);
+  *seq = __atomic_load_n(*word, __ATOMIC_SEQ_CST);
+  return sysv_ipc_channel__sleep_arm(ch, SYSV_IPC_CHANNEL_OFF_SPACE_SLEEP, SYSV_IPC_CHANNEL_OFF_SPACE_SEQ,
+                                     sysv_ipc_channel__writable, sysv_ipc_channel_record_size(length), seq);
+}
+
 /* One sleep until a message of `length` may fit (0, ETIMEDOUT, EINTR, EIDRM). */
 static inline int sysv_ipc_channel_wait_writable(sysv_ipc_channel* ch, size_t length, int64_t deadline_ns) {
   return sysv_ipc_channel__sleep(ch, SYSV_IPC_CHANNEL_OFF_SPACE_SLEEP, SYSV_IPC_CHANNEL_OFF_SPACE_SEQ,
@@ -609,6 +650,18 @@ static inline int sysv_ipc_channel_try_receive(sysv_ipc_channel* ch, void* buffe
     return SYSV_IPC_CHANNEL_ECORRUPT;
   }
   return SYSV_IPC_CHANNEL_ECORRUPT;
+}
+
+/*
+ * The first half of sysv_ipc_channel_wait_readable, for a waiter that sleeps
+ * elsewhere (the addon's futex parker): SYSV_IPC_CHANNEL__ARMED with *word and
+ * *seq set (sleep while *word == *seq, at most SYSV_IPC_CHANNEL_NAP_NS, then
+ * sysv_ipc_channel__nap_over), 0 (look again) or EIDRM.
+ */
+static inline int sysv_ipc_channel_arm_readable(sysv_ipc_channel* ch, uint32_t** word, uint32_t* seq) {
+  *word = sysv_ipc_channel__u32(ch, SYSV_IPC_CHANNEL_OFF_DATA_SEQ);
+  return sysv_ipc_channel__sleep_arm(ch, SYSV_IPC_CHANNEL_OFF_DATA_SLEEP, SYSV_IPC_CHANNEL_OFF_DATA_SEQ,
+                                     sysv_ipc_channel__readable, 0, seq);
 }
 
 /* One sleep until the ring may hold a message (0, ETIMEDOUT, EINTR, EIDRM). */

@@ -146,6 +146,7 @@ test('the shipped prebuilds carry no test probes; the dev build has them (bindin
   const PROBES = [
     'waiterThreads',
     'undeliveredResults',
+    'futexParker',
     'shmRefuseExternalBuffers',
     'shmLiveAttachments',
     'chLiveHandles',

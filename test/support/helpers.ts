@@ -379,6 +379,7 @@ export function nearly(actual: number, expected: number): boolean {
 export interface TestProbes {
   waiterThreads(): number;
   undeliveredResults(): number;
+  futexParker(on?: boolean): boolean;
   shmRefuseExternalBuffers(on: boolean): void;
   shmLiveAttachments(): number;
   chLiveHandles(): number;
