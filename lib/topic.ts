@@ -743,6 +743,12 @@ export class Topic extends IpcHandle {
       }
       throw withContext(err, this.state.context);
     }
+    if (raw[0] >= this.maxSubscribers) {
+      // The addon reads the header per call: one rewritten since this object attached it (more slots,
+      // a smaller ring) gave a slot outside this object's view of the table (an Atomics RangeError later).
+      binding.topicUnsubscribe(handle, raw[0]);
+      throw this.corrupt(`slot ${raw[0]} is outside the table of ${this.maxSubscribers}: the header changed`);
+    }
     const sub = new Subscription(this, raw[0], raw[1], raw[2]);
     this.finalizer.register(sub, raw[0], sub);
     this.subs.add(new WeakRef(sub));
@@ -833,7 +839,20 @@ export class Topic extends IpcHandle {
    */
   remove(): void {
     if (!this.closed) {
-      about(this.state.context, () => binding.topicMarkRemoved(this.shm.nativeHandle()));
+      try {
+        binding.topicMarkRemoved(this.shm.nativeHandle());
+      } catch (err) {
+        // A header that no longer checks (overwritten since it was attached) must not keep the
+        // segment alive or a waiter asleep: mark it as topic.h's mark_removed does, through this
+        // object's trusted view (the words sit at fixed offsets in the first 256 bytes).
+        if (!(err instanceof SysvIpcError && (err.errno === T.CORRUPT || err.errno === T.NOT_A_TOPIC))) {
+          throw withContext(err, this.state.context);
+        }
+        Atomics.store(this.h, I_REMOVED, 1);
+        Atomics.add(this.h, I_SPACE_SEQ, 1);
+        this.wakeSubscribers();
+        binding.shmNotify(this.shm.nativeHandle(), I_SPACE_SEQ, 0x7fffffff);
+      }
     }
     about(this.state.context, () => binding.shmRemove(this.id));
   }
