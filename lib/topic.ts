@@ -624,6 +624,12 @@ export class Topic extends IpcHandle {
     }
   }
 
+  // Frees the slots of dead subscribers. The addon checks the header again: a failure (the
+  // header overwritten since attach) names this topic like every other error.
+  private reap(): void {
+    about(this.state.context, () => binding.topicReap(this.shm.nativeHandle()));
+  }
+
   // No room: sleep (at most REAP_SLICE_MS) until a subscription moves on, then reap dead ones.
   private async waitForRoom(
     seq: number,
@@ -649,7 +655,7 @@ export class Topic extends IpcHandle {
     } catch (err) {
       if (!(err instanceof SysvIpcError && err.code === 'ETIMEDOUT')) throw err;
     }
-    if (!this.closed) binding.topicReap(this.shm.nativeHandle());
+    if (!this.closed) this.reap();
   }
 
   /** Publishes without waiting: `false` where {@link publish} would wait (no room, or the lock is held). */
@@ -659,13 +665,13 @@ export class Topic extends IpcHandle {
     if (NATIVE_PUBLISH) {
       const r = this.publishNative(src, 0);
       if (r === PUBLISHED) return true;
-      if (r !== LOCK_BUSY) binding.topicReap(this.shm.nativeHandle());
+      if (r !== LOCK_BUSY) this.reap();
       return false;
     }
     const taken = this.lock.tryLock();
     if (taken === false) return false;
     if (this.publishOnce(src, taken.ownerDied) === -1) return true;
-    binding.topicReap(this.shm.nativeHandle());
+    this.reap();
     return false;
   }
 
@@ -698,7 +704,7 @@ export class Topic extends IpcHandle {
       const left = until - performance.now();
       if (timeout === 0 || left <= 0) throw timeoutError('topicPublish', this.state.context);
       binding.shmWaitSync(handle, I_SPACE_SEQ, seq, Math.ceil(Math.min(left, REAP_SLICE_MS)));
-      binding.topicReap(handle);
+      this.reap();
     }
   }
 

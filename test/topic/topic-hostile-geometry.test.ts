@@ -73,4 +73,37 @@ describe('Topic with a header changed under it', () => {
     }
     first.close();
   });
+
+  test("a 'wait' publish whose reaper finds the header corrupt: the error names the topic (key and id)", async () => {
+    const t = track(Topic.create({ capacity: 1024, maxMessageSize: 200 }));
+    t.subscribe(); // reads nothing: the ring fills and publishers wait, reaping between sleeps
+    for (const size of [100, 0]) {
+      while (t.tryPublish(Buffer.alloc(size))) {
+        /* fill: no room left even for an empty message */
+      }
+    }
+    const w = words(t.id);
+    w.view.setUint32(OFF_CAPACITY, 1000, true); // this object keeps its trusted copy; the addon's check fails
+    try {
+      const errors: unknown[] = [];
+      for (const publish of [
+        () => t.publishSync('', { timeout: 300 }),
+        () => t.publish('', { timeout: 300 }),
+        () => t.tryPublish(''),
+      ]) {
+        try {
+          await publish();
+        } catch (err) {
+          errors.push(err);
+        }
+      }
+      expect(errors).toHaveLength(3);
+      for (const err of errors) {
+        expect(err).toMatchObject({ code: 'ERR_SYSV_IPC_TOPIC_CORRUPT', id: t.id, key: t.key });
+      }
+    } finally {
+      w.view.setUint32(OFF_CAPACITY, 1024, true);
+      w.detach();
+    }
+  });
 });
