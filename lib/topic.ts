@@ -859,6 +859,18 @@ export class Topic extends IpcHandle {
         this.wakeSubscribers();
         binding.shmNotify(this.shm.nativeHandle(), I_SPACE_SEQ, 0x7fffffff);
       }
+    } else {
+      // Closed: attach again for the mark (as Channel's remove() does), or the waiters of other
+      // attachments and processes would sleep on: the segment's removal alone tells them nothing.
+      let shm: SharedMemory | undefined;
+      try {
+        shm = SharedMemory.fromId(this.id);
+        binding.topicMarkRemoved(shm.nativeHandle());
+      } catch {
+        // Gone, not attachable, or no longer a topic: removing the segment is all there is to do.
+      } finally {
+        shm?.detach();
+      }
     }
     about(this.state.context, () => binding.shmRemove(this.id));
   }

@@ -3,7 +3,8 @@
  * (hostile or corrupt memory). The Node object keeps trusted copies of the
  * geometry; the addon re-reads the header per call. What must hold: coded
  * errors, never a RangeError from an index outside this object's view, and
- * remove() still removes the segment and wakes every waiter.
+ * remove() still removes the segment and wakes every waiter. Also remove()
+ * of a closed Topic, which must wake the other attachments' waiters too.
  * (R6's cold review of the data_seq / slots_used changes.)
  */
 import { SharedMemory, Topic } from '../../lib';
@@ -106,4 +107,23 @@ describe('Topic with a header changed under it', () => {
       w.detach();
     }
   });
+});
+
+describe('Topic.remove()', () => {
+  test('remove() of a closed Topic still wakes the receives parked on other attachments (EIDRM), as Channel', async () => {
+    const t = track(Topic.create({ capacity: 1024 }));
+    const other = track(Topic.fromId(t.id));
+    const got = other
+      .subscribe()
+      .receive()
+      .then(
+        () => 'message',
+        (err: { code?: string }) => err.code,
+      );
+    await sleep(50);
+    t.close();
+    t.remove();
+    const woken = await Promise.race([got, sleep(10_000).then(() => 'still asleep')]);
+    expect(woken).toBe('EIDRM');
+  }, 30_000);
 });
