@@ -26,6 +26,7 @@ import {
   AbortError,
   ClosedError,
   decodeValue,
+  naming,
   OutOfRangeError,
   syscallError,
   SysvIpcError,
@@ -852,7 +853,7 @@ export class Topic extends IpcHandle {
         // segment alive or a waiter asleep: mark it as topic.h's mark_removed does, through this
         // object's trusted view (the words sit at fixed offsets in the first 256 bytes).
         if (!(err instanceof SysvIpcError && (err.errno === T.CORRUPT || err.errno === T.NOT_A_TOPIC))) {
-          throw withContext(err, this.state.context);
+          throw naming(err, this.state.context);
         }
         Atomics.store(this.h, I_REMOVED, 1);
         Atomics.add(this.h, I_SPACE_SEQ, 1);
