@@ -25,6 +25,7 @@ import {
   AbortError,
   ClosedError,
   decodeValue,
+  naming,
   OutOfRangeError,
   syscallError,
   SysvIpcError,
@@ -620,6 +621,12 @@ export class Topic extends IpcHandle {
     }
   }
 
+  // Frees the slots of dead subscribers. The addon checks the header again: a failure (the
+  // header overwritten since attach) names this topic like every other error.
+  private reap(): void {
+    about(this.state.context, () => binding.topicReap(this.shm.nativeHandle()));
+  }
+
   // No room: sleep (at most REAP_SLICE_MS) until a subscription moves on, then reap dead ones.
   private async waitForRoom(
     seq: number,
@@ -645,7 +652,7 @@ export class Topic extends IpcHandle {
     } catch (err) {
       if (!(err instanceof SysvIpcError && err.code === 'ETIMEDOUT')) throw err;
     }
-    if (!this.closed) binding.topicReap(this.shm.nativeHandle());
+    if (!this.closed) this.reap();
   }
 
   /** Publishes without waiting: `false` where {@link publish} would wait (no room, or the lock is held). */
@@ -655,13 +662,13 @@ export class Topic extends IpcHandle {
     if (NATIVE_PUBLISH) {
       const r = this.publishNative(src, 0);
       if (r === PUBLISHED) return true;
-      if (r !== LOCK_BUSY) binding.topicReap(this.shm.nativeHandle());
+      if (r !== LOCK_BUSY) this.reap();
       return false;
     }
     const taken = this.lock.tryLock();
     if (taken === false) return false;
     if (this.publishOnce(src, taken.ownerDied) === -1) return true;
-    binding.topicReap(this.shm.nativeHandle());
+    this.reap();
     return false;
   }
 
@@ -694,7 +701,7 @@ export class Topic extends IpcHandle {
       const left = until - performance.now();
       if (timeout === 0 || left <= 0) throw timeoutError('topicPublish', this.state.context);
       binding.shmWaitSync(handle, I_SPACE_SEQ, seq, Math.ceil(Math.min(left, REAP_SLICE_MS)));
-      binding.topicReap(handle);
+      this.reap();
     }
   }
 
@@ -738,6 +745,12 @@ export class Topic extends IpcHandle {
         throw new SysvIpcError(err.errno, 'topic', this.state.context);
       }
       throw withContext(err, this.state.context);
+    }
+    if (raw[0] >= this.maxSubscribers) {
+      // The addon reads the header per call: one rewritten since this object attached it (more slots,
+      // a smaller ring) gave a slot outside this object's view of the table (an Atomics RangeError later).
+      binding.topicUnsubscribe(handle, raw[0]);
+      throw this.corrupt(`slot ${raw[0]} is outside the table of ${this.maxSubscribers}: the header changed`);
     }
     const sub = new Subscription(this, raw[0], raw[1], raw[2]);
     this.finalizer.register(sub, raw[0], sub);
@@ -829,7 +842,32 @@ export class Topic extends IpcHandle {
    */
   remove(): void {
     if (!this.closed) {
-      about(this.state.context, () => binding.topicMarkRemoved(this.shm.nativeHandle()));
+      try {
+        binding.topicMarkRemoved(this.shm.nativeHandle());
+      } catch (err) {
+        // A header that no longer checks (overwritten since it was attached) must not keep the
+        // segment alive or a waiter asleep: mark it as topic.h's mark_removed does, through this
+        // object's trusted view (the words sit at fixed offsets in the first 256 bytes).
+        if (!(err instanceof SysvIpcError && (err.errno === T.CORRUPT || err.errno === T.NOT_A_TOPIC))) {
+          throw naming(err, this.state.context);
+        }
+        Atomics.store(this.h, I_REMOVED, 1);
+        Atomics.add(this.h, I_SPACE_SEQ, 1);
+        this.wakeSubscribers();
+        binding.shmNotify(this.shm.nativeHandle(), I_SPACE_SEQ, 0x7fffffff);
+      }
+    } else {
+      // Closed: attach again for the mark (as Channel's remove() does), or the waiters of other
+      // attachments and processes would sleep on: the segment's removal alone tells them nothing.
+      let shm: SharedMemory | undefined;
+      try {
+        shm = SharedMemory.fromId(this.id);
+        binding.topicMarkRemoved(shm.nativeHandle());
+      } catch {
+        // Gone, not attachable, or no longer a topic: removing the segment is all there is to do.
+      } finally {
+        shm?.detach();
+      }
     }
     about(this.state.context, () => binding.shmRemove(this.id));
   }

@@ -394,23 +394,41 @@ static inline void sysv_ipc_topic_free_slot(const sysv_ipc_topic* t, uint32_t sl
   sysv_ipc_topic__wake_space(t);
 }
 
+/* A slot's owner while a reaper frees it: this bit | the reaper's pid (no pid has it: lock.h's PID_MASK). */
+#define SYSV_IPC_TOPIC_REAPING 0x80000000u
+
 /*
  * Frees the slots whose holder is known dead (liveness.h: gone, a zombie, or
  * its pid now names another process; /proc unable to tell counts as alive).
  * A slot whose start time is not written yet is dead only when its pid is
  * gone. Returns the number freed. Costs a /proc read per claimed slot: call
  * it when a publisher waits, not per message.
+ *
+ * The owner word is taken first (dead pid -> REAPING | own pid, a CAS), and
+ * only then are active and start cleared and the owner set to 0: while it
+ * holds the mark no subscriber claims the slot (a claim needs 0) and no other
+ * reaper touches it (unless this one died: its mark names a pid that is
+ * gone). Clearing first and comparing the owner last let a reaper preempted
+ * between its check and its stores deactivate a live subscription that had
+ * claimed the slot after another reaper freed it (R6's review: a 'wait'
+ * publisher then overwrote what it had not read).
  */
 static inline uint32_t sysv_ipc_topic_reap(const sysv_ipc_topic* t) {
   uint32_t i, freed = 0;
+  uint32_t mark = SYSV_IPC_TOPIC_REAPING | ((uint32_t)getpid() & SYSV_IPC_LOCK_PID_MASK);
   for (i = 0; i < t->max_subscribers; i++) {
     uint32_t off = sysv_ipc_topic__slot(i);
-    uint32_t owner = __atomic_load_n(sysv_ipc_topic__u32(t->base, off + SYSV_IPC_TOPIC_SLOT_OWNER), __ATOMIC_SEQ_CST);
+    uint32_t* ownerp = sysv_ipc_topic__u32(t->base, off + SYSV_IPC_TOPIC_SLOT_OWNER);
+    uint32_t owner = __atomic_load_n(ownerp, __ATOMIC_SEQ_CST);
     uint64_t start, actual;
     int dead;
     if (owner == 0) continue;
     start = __atomic_load_n(sysv_ipc_topic__u64(t->base, off + SYSV_IPC_TOPIC_SLOT_START), __ATOMIC_SEQ_CST);
-    if (owner > SYSV_IPC_LOCK_PID_MASK) {
+    if ((owner & ~(SYSV_IPC_TOPIC_REAPING | SYSV_IPC_LOCK_PID_MASK)) == 0 && (owner & SYSV_IPC_TOPIC_REAPING) != 0 &&
+        (owner & SYSV_IPC_LOCK_PID_MASK) != 0) {
+      /* Another reaper is freeing it: take over only from one that is gone. */
+      dead = sysv_ipc_process_lookup((pid_t)(owner & SYSV_IPC_LOCK_PID_MASK), &actual) == ESRCH;
+    } else if (owner > SYSV_IPC_LOCK_PID_MASK) {
       dead = 1; /* no pid: garbage */
     } else if (start == 0) {
       dead = sysv_ipc_process_lookup((pid_t)owner, &actual) == ESRCH;
@@ -418,16 +436,16 @@ static inline uint32_t sysv_ipc_topic_reap(const sysv_ipc_topic* t) {
       dead = sysv_ipc_process_state((pid_t)owner, start) == SYSV_IPC_PROCESS_DEAD;
     }
     if (!dead) continue;
-    /* Free it only if it still names what was judged dead (the CAS on the owner word). */
+    /* Free it only if it still names what was judged dead (the CAS on the owner word, then its start time). */
+    if (!__atomic_compare_exchange_n(ownerp, &owner, mark, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) continue;
     if (__atomic_load_n(sysv_ipc_topic__u64(t->base, off + SYSV_IPC_TOPIC_SLOT_START), __ATOMIC_SEQ_CST) != start) {
+      __atomic_store_n(ownerp, owner, __ATOMIC_SEQ_CST); /* its pid was reused by a new holder: give it back */
       continue;
     }
     __atomic_store_n(sysv_ipc_topic__u32(t->base, off + SYSV_IPC_TOPIC_SLOT_ACTIVE), 0u, __ATOMIC_SEQ_CST);
     __atomic_store_n(sysv_ipc_topic__u64(t->base, off + SYSV_IPC_TOPIC_SLOT_START), 0, __ATOMIC_SEQ_CST);
-    if (__atomic_compare_exchange_n(sysv_ipc_topic__u32(t->base, off + SYSV_IPC_TOPIC_SLOT_OWNER), &owner, 0u, 0,
-                                    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
-      freed++;
-    }
+    __atomic_store_n(ownerp, 0u, __ATOMIC_SEQ_CST);
+    freed++;
   }
   if (freed > 0) sysv_ipc_topic__wake_space(t);
   return freed;
