@@ -77,8 +77,10 @@ const slotWord = (i: number): number => SLOTS + SLOT_WORDS * i;
 
 // A publisher waiting for room looks at the subscriptions' liveness this often (ms).
 const REAP_SLICE_MS = 100;
-// A sync receive sleeps at most this long at a time (ms), then looks again (removal by a peer that died waking).
-const SYNC_SLICE_MS = 1000;
+// A receive (sync or async) sleeps at most this long at a time (ms), then
+// looks again: a publisher killed between its commit and its wake leaves no
+// wake, and the contract is that a dead publisher stalls no subscriber beyond 1 s.
+const RECEIVE_SLICE_MS = 1000;
 // The sync forms spin this long (ns) on the JS thread before they park.
 const SYNC_SPIN_NS = 20_000;
 // How long subscribe() waits for the publishers' lock (a dead holder is taken over in 0.1 to 0.3 s).
@@ -1039,6 +1041,7 @@ export class Subscription extends IpcHandle {
         park: (waitId, left) => binding.shmWaitAsync(handle, I_DATA_SEQ, this.sleepSeq(), left, waitId),
         parked: () => this.attempt(into, 0),
         readiness: true,
+        sliceMs: RECEIVE_SLICE_MS,
       });
     } catch (err) {
       return Promise.reject(err);
@@ -1055,7 +1058,7 @@ export class Subscription extends IpcHandle {
       if (r !== WOULD_BLOCK) return r;
       const left = until - performance.now();
       if (timeout === 0 || left <= 0) throw timeoutError('topicReceive', this.state.context);
-      binding.shmWaitSync(handle, I_DATA_SEQ, this.sleepSeq(), Math.ceil(Math.min(left, SYNC_SLICE_MS)));
+      binding.shmWaitSync(handle, I_DATA_SEQ, this.sleepSeq(), Math.ceil(Math.min(left, RECEIVE_SLICE_MS)));
     }
   }
 

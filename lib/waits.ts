@@ -41,6 +41,11 @@ interface Pending {
    * new wait id, when `map` found nothing to take; false when its time is up.
    */
   repark?: () => boolean;
+  /**
+   * A sliced readiness wait (see {@link AsyncWait.sliceMs}): true when its
+   * ETIMEDOUT ended a slice, not the wait's own timeout (it then looks again).
+   */
+  sliceEnded?: () => boolean;
 }
 
 const pending = new Map<number, Pending>();
@@ -96,7 +101,8 @@ export function dispatch(waitId: number, errno: number, value: Buffer | undefine
   if (p === undefined) return;
   untrack(waitId, p);
 
-  if (errno === 0) {
+  // A slice of a sliced readiness wait ran out: look again, as after a wake.
+  if (errno === 0 || (errno === ETIMEDOUT && p.sliceEnded?.() === true)) {
     // A readiness wait (repark set) has taken nothing yet: cancelled
     // meanwhile, it takes nothing; otherwise `map` takes the item now, on
     // this thread, and the Promise settles right after.
@@ -203,6 +209,13 @@ export interface AsyncWait<T> {
    * message) is never taken by a call that might not deliver it.
    */
   readiness?: boolean;
+  /**
+   * A readiness wait that looks again at least this often (ms) even without
+   * a wake: a peer that died between making an item available and waking
+   * (a Topic publisher killed after its commit) leaves none. A slice that
+   * runs out is taken as a wake; the wait's own `timeout` still ends it.
+   */
+  sliceMs?: number;
 }
 
 /**
@@ -236,6 +249,7 @@ export class WaitGroup {
     submit: (waitId: number) => void,
     map: (value: Buffer | undefined, extra: number) => T | typeof WOULD_BLOCK,
     resubmit?: (waitId: number) => boolean,
+    sliceEnded?: () => boolean,
   ): Promise<T> {
     if (signal?.aborted) return Promise.reject(abortError(signal));
     const waitId = nextWaitId();
@@ -249,6 +263,7 @@ export class WaitGroup {
         context,
         refed: this.refed,
         signal,
+        sliceEnded,
       };
       submit(waitId); // throws synchronously on bad arguments: nothing registered yet
       track(waitId, p);
@@ -290,6 +305,14 @@ export class WaitGroup {
       spin.missed();
       if (op.timeout === 0) return Promise.reject(timeoutError(op.syscall, op.context));
       const started = performance.now();
+      // A sliced wait parks for at most a slice at a time (-1: no limit).
+      const slice = op.sliceMs;
+      const park =
+        slice === undefined
+          ? op.park
+          : (waitId: number, ms: number) => op.park(waitId, ms < 0 || ms > slice ? slice : ms);
+      const sliceEnded =
+        slice === undefined ? undefined : () => op.timeout < 0 || performance.now() < started + op.timeout;
       // A readiness wait that finds its item taken parks again for what is left of its timeout.
       const resubmit = op.readiness
         ? (waitId: number): boolean => {
@@ -298,7 +321,7 @@ export class WaitGroup {
               left = Math.ceil(started + op.timeout - performance.now());
               if (left <= 0) return false;
             }
-            op.park(waitId, left);
+            park(waitId, left);
             return true;
           }
         : undefined;
@@ -306,12 +329,13 @@ export class WaitGroup {
         op.syscall,
         op.context,
         op.signal,
-        (waitId) => op.park(waitId, op.timeout),
+        (waitId) => park(waitId, op.timeout),
         (value, extra) => {
           spin.parkedFor(started);
           return op.parked(value, extra);
         },
         resubmit,
+        sliceEnded,
       );
     } catch (err) {
       // A failed attempt (EIDRM, E2BIG, …): the addon's error knows no key or id.

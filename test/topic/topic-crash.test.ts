@@ -132,6 +132,18 @@ describe('a publisher killed inside a publish, the lock held', () => {
     expect(woken).toBe('7:0');
     expect(idOf(await s.receive({ timeout: 10_000 }))).toBe('8:0');
   }, 60_000);
+
+  test('killed after the commit, before waking, and nobody publishes after it: an async receive looks again within a second', async () => {
+    if (!cPeer) return console.warn('skipped (no C compiler)');
+    const t = track(Topic.create({ capacity: 1024, maxMessageSize: MAXLEN }));
+    const s = t.subscribe();
+    const got = s.receive(); // no timeout: only its own look can find the message
+    await until(() => threadsInFutexOn(process.pid, t.id, I_DATA_SEQ) === 1, 10_000, 'the receive parked on data_seq');
+    crashAt(t, 6, 0);
+    // The contract: a dead publisher stalls no subscriber beyond 1 s (bounded generously for a loaded machine).
+    const woken = await Promise.race([got.then(idOf), sleep(20_000).then(() => 'still asleep')]);
+    expect(woken).toBe('7:0');
+  }, 60_000);
 });
 
 describe('publishers killed while a subscriber reads', () => {
