@@ -180,6 +180,35 @@ describeIfProbes('parked channel receives', () => {
       }
     }, 60000);
 
+    test('parked sends behind a send lock whose holder was SIGKILLed: the lock is taken over, every send lands once', async () => {
+      if (skip()) return;
+      const ch = track(Channel.create({ capacity: 65536 }));
+      // A child writes its pid into the lock word (docs/channel-layout.md, offset 80), says so, and is SIGKILLed.
+      const script = `
+        const { SharedMemory } = require(${DIST});
+        const shm = SharedMemory.fromId(${ch.id});
+        Atomics.store(new Int32Array(shm.arrayBuffer, 80, 1), 0, process.pid);
+        process.stdout.write('holding\\n');
+        setInterval(() => {}, 1000);`;
+      const { spawn } = await import('node:child_process');
+      const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      try {
+        await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+        // 200 sends: more than one parker's 127 waits, each retrying the held lock.
+        const sends = Array.from({ length: 200 }, (_, i) => watch(ch.send(`m${i}`, { timeout: 120000 })));
+        await until(() => probes.waiterThreads() >= (parker ? 2 : 16), 20000, 'the sends parked');
+        expect(sends.filter((w) => w.done)).toEqual([]);
+      } finally {
+        child.kill('SIGKILL');
+        await new Promise((r) => child.once('exit', r));
+      }
+      // Every send lands once the dead holder's lock is taken over.
+      await until(() => ch.info().messages === 200, 60000, 'all 200 sends landed');
+      const got = Array.from({ length: 200 }, () => String(ch.tryReceive()));
+      expect(got.sort()).toEqual(Array.from({ length: 200 }, (_, i) => `m${i}`).sort());
+      expect(ch.tryReceive()).toBeUndefined();
+    }, 120000);
+
     test('messages from another process wake the parked receives (shared futexes, keyed by the segment)', async () => {
       if (skip()) return;
       const channels = Array.from({ length: 20 }, () => track(Channel.create({ capacity: 4096 })));
