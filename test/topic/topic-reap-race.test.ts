@@ -20,7 +20,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Topic } from '../../lib';
-import { haveCc, track, until, useCleanup } from '../support/helpers';
+import { haveCc, testIf, track, until, useCleanup } from '../support/helpers';
 import { useTopicPeer } from './c-peer';
 
 useCleanup();
@@ -71,7 +71,7 @@ const usable = ((): boolean => {
   });
   return probe.status === 0 && /Breakpoint 1, main/.test(probe.stdout);
 })();
-const testIfGdb = usable ? test : test.skip;
+const testIfGdb = testIf(usable, 'no C compiler or no gdb that can stop a program here');
 
 const peer = useTopicPeer();
 
