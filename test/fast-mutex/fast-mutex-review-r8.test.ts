@@ -34,7 +34,7 @@ describe('FastMutex.lockSync: the yield turns before the native wait', () => {
     binding.yieldCpu = () => {
       yields++;
       const r = yieldCpu();
-      for (const end = performance.now() + 5; performance.now() < end; );
+      for (const end = performance.now() + 5; performance.now() < end;);
       return r;
     };
     try {
