@@ -374,10 +374,14 @@ export class FastMutex extends IpcHandle {
     // the take then succeeds with no native wait set up (a spin on loads
     // would starve it instead). A holder elsewhere is looked at as often as
     // lock.h's spin would. The native wait spins on, then sleeps on the futex.
+    // The turns end at the timeout too: on a busy CPU one yield may give
+    // another task a whole slice (milliseconds), and 8 of them overran a
+    // short timeout many times over (the native wait keeps its own deadline).
     const t0 = timeout > 0 ? performance.now() : 0;
     for (let turn = 0; turn < HANDOFF_YIELDS; turn++) {
       binding.yieldCpu();
       if (this.take()) return ALIVE;
+      if (timeout > 0 && performance.now() - t0 >= timeout) break;
     }
     // What is left of the timeout (0: it ran out during the turns, and the native wait says ETIMEDOUT).
     const left = timeout > 0 ? Math.max(0, timeout - (performance.now() - t0)) : timeout;
