@@ -32,14 +32,16 @@ import * as check from './validate';
 import { HandleState, IpcHandle } from './ipc-handle';
 import { SpinBudget, WOULD_BLOCK, type WaitOptions } from './waits';
 import { identifyLockHolder, lockWordCorrupt, releaseLockRecord, takeLockRecord } from './lock-record';
+import { TAKES_IN_JAVASCRIPT } from './take-thread';
 
 const L = binding.constants.LOCK;
 const PID_MASK = L.PID_MASK;
 
 // How often tryLock() looks at the holder's liveness (lock.h's SYSV_IPC_LOCK_CHECK_NS).
 const LIVENESS_CHECK_MS = 100;
-// lockSync's turns (a yield, then the JavaScript take) before the native wait.
-const HANDOFF_YIELDS = 8;
+// lockSync's turns (a yield, then the JavaScript take) before the native wait:
+// on the main thread only (take-thread.ts; a worker's first take stays as it was).
+const HANDOFF_YIELDS = TAKES_IN_JAVASCRIPT ? 8 : 0;
 
 // What a native wait reports (native/results.h LockOutcome).
 const { TAKEN, OWNER_DIED, CORRUPT, DETACHED } = L;

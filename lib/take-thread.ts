@@ -13,8 +13,9 @@
  * `timeout`/`breakOnSigint` or a stack overflow inside the locked region can
  * do the same: not handled (the lock stays held until this process exits).
  *
- * Channel (its JavaScript ring), ChannelRing (its send lock) and Topic (its
- * publish) decide here, so that the three cannot disagree.
+ * Channel (its JavaScript ring), ChannelRing (its send lock), Topic (its
+ * publish) and FastMutex.lockSync (its yield-then-take turns) decide here, so
+ * that they cannot disagree.
  */
 import { isMainThread } from 'node:worker_threads';
 
