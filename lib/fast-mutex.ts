@@ -306,6 +306,16 @@ export class FastMutex extends IpcHandle {
     this.ensureUsable();
     if (this.take()) return ALIVE;
     this.checkWord();
+    return this.takeOverIfDue();
+  }
+
+  // The holder's liveness, looked at in /proc at most every LIVENESS_CHECK_MS
+  // per object (across calls): the lock, taken over (ownerDied), when its
+  // holder is gone; false otherwise. For tryLock() and for waits shorter than
+  // the native wait's first look at the holder (LIVENESS_CHECK_MS in), which
+  // would otherwise never look: a retry loop of short timeouts never took a
+  // dead holder's lock over (R8's review).
+  private takeOverIfDue(): FastMutexLockResult | false {
     const now = performance.now();
     if (now < this.nextLivenessCheck) return false;
     this.nextLivenessCheck = now + LIVENESS_CHECK_MS;
@@ -342,6 +352,7 @@ export class FastMutex extends IpcHandle {
             if (this.take()) return ALIVE;
             this.checkWord();
           }
+          if (timeout >= 0 && timeout < LIVENESS_CHECK_MS) return this.takeOverIfDue() || WOULD_BLOCK;
           return WOULD_BLOCK;
         },
         park: (waitId) => binding.fastMutexLockAsync(this.shm.nativeHandle(), this.offset, timeout, waitId),
@@ -369,6 +380,10 @@ export class FastMutex extends IpcHandle {
     if (this.take()) return ALIVE;
     this.checkWord();
     if (this.ownership.held) throw new SysvIpcError(osConstants.errno.EDEADLK, 'futex', this.context);
+    if (timeout >= 0 && timeout < LIVENESS_CHECK_MS) {
+      const taken = this.takeOverIfDue();
+      if (taken) return taken;
+    }
     if (timeout === 0) throw timeoutError('futex', this.context);
     // A few turns here before the native wait: yield (as lock.h's spin does
     // between looks), then the JavaScript take. A holder on this CPU runs
