@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 import { SharedMap } from '../../lib';
-import { haveCc, sleep, testIf, track, useCleanup } from '../support/helpers';
+import { haveCc, sleep, testIf, track, until, useCleanup } from '../support/helpers';
 
 useCleanup();
 
@@ -156,6 +156,9 @@ test('model: a few thousand random steps, two processes taking turns, byte-exact
 test('torn-read hunt: 2 writers of self-checking values, 2 readers in other processes x 100,000 reads', async () => {
   const m = track(SharedMap.create({ capacity: 32768, maxValueSize: 2048 }));
   const writers = [peer('writer', m.id, 11, 8, 2000), peer('writer', m.id, 22, 8, 2000)];
+  // The readers start once every key is written: started with the writers, they could read all
+  // 100,000 times before a writer's first set (on Node 24 in CI: 0 hits), and hunt nothing.
+  await until(() => m.size >= 8, 30_000, 'the writers wrote every key');
   const readers = [peer('reader', m.id, 8, 100_000), peer('reader', m.id, 8, 100_000)];
   const reports = await Promise.all(readers.map((r) => r.done));
   for (const w of writers) w.proc.kill('SIGKILL');
