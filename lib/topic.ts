@@ -455,8 +455,9 @@ export class Topic extends IpcHandle {
     if (len > 0) this.ring.set(src, off + RECORD);
     Atomics.store(h, I_NEXT_SEQ, seq + 1);
     // The sleep flag is cleared before the commit, never after (topic.h's
-    // __publish_locked says why: a subscriber about to sleep on this commit's
-    // tail would lose the wake). Plain look first: no RMW on a busy stream.
+    // __publish_locked says why: a subscriber that read this commit's tail and
+    // is about to sleep would lose the wake). Plain look first: no RMW on a
+    // busy stream.
     const slept = Atomics.load(h, I_DATA_SLEEP) !== 0 && Atomics.exchange(h, I_DATA_SLEEP, 0) !== 0;
     // The commit: a seq_cst store (x64 `xchg`) after the record's plain stores.
     Atomics.store(h, I_TAIL, tail + pad + need);
