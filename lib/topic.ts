@@ -1021,6 +1021,9 @@ export class Subscription extends IpcHandle {
   }
 
   private attempt(into: Uint8Array | null, spinNs: number): Buffer | number | typeof WOULD_BLOCK {
+    // Closed first (ERR_SYSV_IPC_CLOSED): an async receive that WaitGroup.run put off to the next turn
+    // may run after close() detached the view, and take() on it threw a TypeError (R9's review).
+    this.handle();
     const r = this.result(this.take(into), into);
     if (r !== WOULD_BLOCK || spinNs <= 0) return r;
     binding.shmSpinWhileEqual(this.handle(), I_TAIL, this.cursor, spinNs);
