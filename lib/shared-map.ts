@@ -66,6 +66,8 @@ const E_EXP_HI = 5;
 // Slot: u32 hash, u32 ref (0 empty, 1 tombstone, else (offset in half / 8) + 2).
 const EMPTY = 0;
 const TOMBSTONE = 1;
+// getInto's target between calls: empty, so the map keeps no caller memory alive.
+const NO_TARGET = new Uint8Array(0);
 
 const MIN_CAPACITY = 256;
 const MAX_CAPACITY = 0x7ffffff8; // offsets stay in int32 arithmetic
@@ -325,6 +327,29 @@ export class SharedMap extends IpcHandle {
   // Set by entryAt(): the lengths of the entry it checked.
   private eKlen = 0;
   private eVlen = 0;
+  // The hash of the key being looked up, for find(): a u32 above 2^30 passed
+  // as an argument is boxed (a heap number per lookup); a field holding a
+  // double is updated in place.
+  private keyHash = 0;
+  // getInto's target and, when it is too small, the value's length: fields
+  // rather than captured variables, so that getInto makes no closure per call.
+  private intoTarget: Uint8Array = NO_TARGET;
+  private intoNeed = 0;
+  // read() callbacks made once: a closure per call would allocate on every get.
+  private readonly copyIntoTarget = (e: number): number => {
+    if (e < 0) return -1;
+    const t = this.intoTarget;
+    const vlen = this.eVlen;
+    if (vlen > t.byteLength) {
+      this.intoNeed = vlen;
+      return -2;
+    }
+    const start = e + ENTRY_HEADER + this.eKlen;
+    this.b.copy(t, 0, start, start + vlen); // allocates nothing on Node 22+ (a view on 18 and 20)
+    this.markUsed();
+    return vlen;
+  };
+  private readonly isPresent = (e: number): boolean => e >= 0;
 
   private constructor(shm: SharedMemory, g: Geometry, created: boolean) {
     super(new HandleState(shm.id, shm.key, 'SharedMap'));
@@ -506,7 +531,8 @@ export class SharedMap extends IpcHandle {
   // ---- lock-free reads ----
 
   // Entry byte offset of `key` in the pair `side`, or -1. Reads only: the caller validates gen.
-  private find(kb: Uint8Array, klen: number, hash: number, side: number): number {
+  private find(kb: Uint8Array, klen: number, side: number): number {
+    const hash = this.keyHash;
     const w = this.w;
     const idx = (HEADER_SIZE + side * 8 * this.slots) >> 2;
     const half = HEADER_SIZE + 24 * this.slots + side * this.capacity;
@@ -575,12 +601,12 @@ export class SharedMap extends IpcHandle {
     this.checkUsable();
     const kb = this.keyBytes(key);
     const klen = this.keyLen;
-    const hash = fnv1a(kb, 0, klen);
+    this.keyHash = fnv1a(kb, 0, klen);
     const w = this.w;
     for (let attempt = 0; attempt < READ_RETRIES; attempt++) {
       const gen = Atomics.load(w, H_GEN);
       this.readSide = gen & 1;
-      let e = this.find(kb, klen, hash, gen & 1);
+      let e = this.find(kb, klen, gen & 1);
       if (e >= 0 && this.expired(e, -1)) e = -1;
       const result = e === -2 ? undefined : read(e);
       Atomics.exchange(FENCE, 0, 0); // earlier loads complete before gen is read again
@@ -593,7 +619,7 @@ export class SharedMap extends IpcHandle {
     this.lockWriter();
     try {
       this.readSide = w[H_GEN]! & 1;
-      let e = this.find(kb, klen, hash, this.readSide);
+      let e = this.find(kb, klen, this.readSide);
       if (e === -2) throw corruptError(this.context, 'an index slot names bytes outside its data area');
       if (e >= 0 && this.expired(e, -1)) e = -1;
       return read(e);
@@ -639,23 +665,16 @@ export class SharedMap extends IpcHandle {
     }
     const t =
       target instanceof Uint8Array ? target : new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
-    let need = 0;
-    const n = this.read(key, (e) => {
-      if (e < 0) return -1;
-      const klen = this.eKlen;
-      const vlen = this.eVlen;
-      if (vlen > t.byteLength) {
-        need = vlen;
-        return -2;
-      }
-      const start = e + ENTRY_HEADER + klen;
-      this.b.copy(t, 0, start, start + vlen);
-      this.markUsed();
-      return vlen;
-    });
+    this.intoTarget = t;
+    let n: number;
+    try {
+      n = this.read(key, this.copyIntoTarget);
+    } finally {
+      this.intoTarget = NO_TARGET; // holds no reference to the caller's memory
+    }
     if (n === -2) {
       throw new OutOfRangeError(
-        `The value is ${need} bytes and the target holds ${t.byteLength}: nothing was written (getInto)`,
+        `The value is ${this.intoNeed} bytes and the target holds ${t.byteLength}: nothing was written (getInto)`,
       );
     }
     return n;
@@ -663,7 +682,7 @@ export class SharedMap extends IpcHandle {
 
   /** Whether `key` is present. */
   has(key: string | ArrayBufferView): boolean {
-    return this.read(key, (e) => e >= 0);
+    return this.read(key, this.isPresent);
   }
 
   /** The counter `key` as a number (a bigint beyond 2^53), or undefined; throws for a value that is not 8 bytes. */
@@ -841,7 +860,8 @@ export class SharedMap extends IpcHandle {
   }
 
   private lookupForWrite(kb: Uint8Array, klen: number, hash: number): number {
-    const e = this.find(kb, klen, hash, this.w[H_GEN]! & 1);
+    this.keyHash = hash;
+    const e = this.find(kb, klen, this.w[H_GEN]! & 1);
     if (e === -2) throw corruptError(this.context, 'an index slot names bytes outside its data area');
     return e;
   }
