@@ -655,7 +655,8 @@ export class SharedMap extends IpcHandle {
   }
 
   /**
-   * Copies the value of `key` into `target` without allocating.
+   * Copies the value of `key` into `target`: allocates nothing on Node 22+ (on 18 and 20, Buffer#copy makes a
+   * short-lived view of the segment).
    * @returns the bytes written, or -1 when `key` is absent.
    * @throws {RangeError} `ERR_OUT_OF_RANGE` (naming both lengths) if `target` is too small; nothing is written.
    */
