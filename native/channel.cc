@@ -95,7 +95,7 @@ class ChannelMapping {
 // nap, each re-arming the whole futex_waitv set). The end stays within the nap.
 constexpr int64_t kNapGridNs = SYSV_IPC_CHANNEL_NAP_NS / 4;
 int64_t NapEnd(int64_t now) { return (now + SYSV_IPC_CHANNEL_NAP_NS) / kNapGridNs * kNapGridNs; }
-// A parked send whose ring had room but whose send lock stayed busy looks again this soon.
+// A parked send that found the ring full, then room when it armed, looks again this soon.
 constexpr int64_t kLockNapNs = 1000000;
 
 // The nap of a parked channel wait (its Arm), as sysv_ipc_channel__sleep's.
@@ -233,34 +233,31 @@ class OwnedChannelSendCall : public ChannelSendCall {
       : ChannelSendCall(m.get(), nullptr, data.size(), 0), owner_(std::move(m)), storage_(std::move(data)) {
     data_ = storage_.data();
   }
-  // Attempt's sysv_ipc_channel_send_waiting, split where it sleeps for room:
-  // every wake of space_seq follows an increment of it (a take, a removal).
-  // The send lock is held only for a copy: the parker waits for it no longer
-  // than the try form does (kTryLockNs, with the lock wait's state kept, so
-  // that a dead holder is still taken over), then looks again after a short
-  // nap rather than hold up the other waits of its thread.
+  // Attempt's sysv_ipc_channel_send_waiting, split where it sleeps: for room
+  // on space_seq (every wake of it follows an increment: a take, a removal),
+  // and for the send lock on the lock word (lock.h's sysv_ipc_lock_arm: the
+  // holder's release changes the word and, WAITERS being set, wakes it). A
+  // holder's liveness is looked at when the nap ends (the lock wait's state
+  // is kept, so a dead holder is still taken over); the parker's thread never
+  // waits for a lock itself, which held up every other wait it carries.
   bool Parkable() const override { return true; }
   int Arm(const Deadline& deadline, FutexPark* park) override {
     sysv_ipc_channel* ch = &mapping_->ch;
     if (nap_.Check(*owner_) != 0) return EIDRM;
-    for (;;) {
-      int64_t now = MonotonicNowNs();
-      int64_t lock_deadline = now + kTryLockNs;
-      if (!deadline.None() && deadline.at_ns < lock_deadline) lock_deadline = deadline.at_ns;
-      int r = sysv_ipc_channel_try_send_waiting(ch, data_, length_, lock_deadline, &lock_wait_);
-      if (r == EINTR) continue;  // the parker's thread blocks signals; never expected
-      if (r != EAGAIN) return r;
-      // The lock stayed busy, or the ring is full.
-      now = MonotonicNowNs();
-      if (!deadline.None() && now >= deadline.at_ns) return ETIMEDOUT;
-      uint32_t* word = nullptr;
-      uint32_t seq = 0;
-      int a = sysv_ipc_channel_arm_writable(ch, length_, &word, &seq);
-      if (a != 0 && a != SYSV_IPC_CHANNEL__ARMED) return a;
-      // Room after all (0): the lock kept us. The word and value are still
-      // space_seq's, so a take wakes us too; the lock gets a short nap.
-      return nap_.Park(now, deadline, word, seq, a == 0 ? now + kLockNapNs : -1, park);
-    }
+    uint32_t* word = nullptr;
+    uint32_t seq = 0;
+    int r = sysv_ipc_channel_try_send_armed(ch, data_, length_, &lock_wait_, &word, &seq);
+    if (r != EAGAIN && r != SYSV_IPC_CHANNEL__ARMED) return r;
+    int64_t now = MonotonicNowNs();
+    if (!deadline.None() && now >= deadline.at_ns) return ETIMEDOUT;
+    if (r == SYSV_IPC_CHANNEL__ARMED) return nap_.Park(now, deadline, word, seq, -1, park);
+    // Full.
+    int a = sysv_ipc_channel_arm_writable(ch, length_, &word, &seq);
+    if (a != 0 && a != SYSV_IPC_CHANNEL__ARMED) return a;
+    // Room after all (0): taken since we looked, or a header whose positions
+    // the write and the room check read differently (hostile): look again
+    // after a short nap, with space_seq armed, rather than spin here.
+    return nap_.Park(now, deadline, word, seq, a == 0 ? now + kLockNapNs : -1, park);
   }
 
  private:

@@ -7,6 +7,7 @@
 
 #include <atomic>
 
+#include "deadline.h"
 #include "platform.h"
 
 #if SYSV_IPC_FUTEX
@@ -83,8 +84,7 @@ long FutexWaitv(FutexWaiter* waiters, unsigned n, int64_t abs_ns) {
   timespec ts;
   const timespec* timeout = nullptr;
   if (abs_ns >= 0) {
-    ts.tv_sec = static_cast<time_t>(abs_ns / 1000000000LL);
-    ts.tv_nsec = static_cast<long>(abs_ns % 1000000000LL);
+    ts = ToTimespec(abs_ns);
     timeout = &ts;
   }
   // The timeout is absolute, on the clock named last (futex_waitv(2)).

@@ -246,7 +246,7 @@ void WaiterPool::ParkerMain(Parker* parker) {
   struct Slot {
     Job* job;
     FutexPark park;
-    bool fresh;  // not yet armed
+    bool fresh;  // not yet armed, or its futex was woken: Arm it at the next turn
   };
   std::vector<Slot> slots;
   std::vector<Job*> arrived;
@@ -314,6 +314,9 @@ void WaiterPool::ParkerMain(Parker* parker) {
       wake_at = SaturatingAdd(idle_since, kParkerIdleNs);
     }
     long r = FutexWaitv(set, static_cast<unsigned>(slots.size() + 1), wake_at);
+    // The futex it names was woken: that wait runs again even if its word did
+    // not move (a removal wakes a send lock's sleepers and leaves the word).
+    if (r >= 1 && static_cast<size_t>(r) <= slots.size()) slots[r - 1].fresh = true;
     // An index, EAGAIN (a word differed already), ETIMEDOUT, EINTR: the next
     // turn sees what changed. Anything else (it should not happen: the words
     // are in mappings the waits hold) must not spin: pause, and look again.

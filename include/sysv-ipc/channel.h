@@ -502,6 +502,21 @@ static inline int sysv_ipc_channel__lock_stop_check(void* arg) {
   return sysv_ipc_channel__segment_gone(s->ch) ? EIDRM : 0;
 }
 
+/* With the send lock held: publishes (nothing into a removed channel), releases the lock, wakes a sleeping consumer. */
+static inline int sysv_ipc_channel__send_holding_lock(sysv_ipc_channel* ch, const void* data, size_t length) {
+  sysv_ipc_lock* lock = sysv_ipc_channel__send_lock(ch);
+  int r;
+  /* Removed while we waited for the lock: publish nothing into a removed channel. */
+  if (sysv_ipc_channel_removed(ch)) {
+    sysv_ipc_lock_release(lock, &ch->self);
+    return EIDRM;
+  }
+  r = sysv_ipc_channel__write_locked(ch, data, (uint32_t)length);
+  sysv_ipc_lock_release(lock, &ch->self);
+  if (r == 0) sysv_ipc_channel__wake(ch, SYSV_IPC_CHANNEL_OFF_DATA_SLEEP, SYSV_IPC_CHANNEL_OFF_DATA_SEQ);
+  return r;
+}
+
 /*
  * Sends one message without sleeping for room: 0, EAGAIN (full, or the send
  * lock stayed busy for `lock_deadline_ns`), EMSGSIZE, EIDRM (also while
@@ -549,15 +564,36 @@ static inline int sysv_ipc_channel_try_send_waiting(sysv_ipc_channel* ch, const 
   /* OWNER_DIED: the previous producer was killed holding the lock. It had
    * published nothing it had not finished (tail is stored last): nothing to repair. */
   if (r != 0 && r != SYSV_IPC_LOCK_OWNER_DIED) return r;
-  /* Removed while we waited for the lock: publish nothing into a removed channel. */
-  if (sysv_ipc_channel_removed(ch)) {
-    sysv_ipc_lock_release(lock, &ch->self);
-    return EIDRM;
+  return sysv_ipc_channel__send_holding_lock(ch, data, length);
+}
+
+/*
+ * try_send for a sender that sleeps elsewhere (the addon's futex parker): the
+ * send lock is taken without waiting (lock.h's sysv_ipc_lock_arm, with
+ * `wait` kept across calls as for try_send_waiting). 0 sent, EAGAIN (full),
+ * EMSGSIZE, EIDRM, ECORRUPT, a lock error, or SYSV_IPC_CHANNEL__ARMED: the
+ * lock is held by another; sleep on *word while it holds *seq, and call
+ * again when it changed, when woken, and around wait->next_check_ns.
+ * remove() wakes the lock word's sleepers without changing the word: a
+ * sleeper that may miss such a wake (one of many in a futex_waitv set) still
+ * sees the removal at its next call.
+ */
+static inline int sysv_ipc_channel_try_send_armed(sysv_ipc_channel* ch, const void* data, size_t length,
+                                                  sysv_ipc_lock_wait_state* wait, uint32_t** word, uint32_t* seq) {
+  sysv_ipc_lock* lock = sysv_ipc_channel__send_lock(ch);
+  int r;
+  if (length > ch->max_message) return EMSGSIZE;
+  if (sysv_ipc_channel_removed(ch)) return EIDRM;
+  if (ch->self.start == 0 && (r = sysv_ipc_lock_self_init(&ch->self)) != 0) return r;
+  r = sysv_ipc_lock_arm(lock, &ch->self, wait, NULL, NULL, seq);
+  if (r == SYSV_IPC_LOCK_ARMED) {
+    *word = &lock->word;
+    return SYSV_IPC_CHANNEL__ARMED;
   }
-  r = sysv_ipc_channel__write_locked(ch, data, (uint32_t)length);
-  sysv_ipc_lock_release(lock, &ch->self);
-  if (r == 0) sysv_ipc_channel__wake(ch, SYSV_IPC_CHANNEL_OFF_DATA_SLEEP, SYSV_IPC_CHANNEL_OFF_DATA_SEQ);
-  return r;
+  if (r == SYSV_IPC_LOCK_CORRUPT) return SYSV_IPC_CHANNEL_ECORRUPT;
+  /* OWNER_DIED: as in try_send_waiting, nothing to repair. */
+  if (r != 0 && r != SYSV_IPC_LOCK_OWNER_DIED) return r;
+  return sysv_ipc_channel__send_holding_lock(ch, data, length);
 }
 
 static inline int sysv_ipc_channel__writable(const sysv_ipc_channel* ch, uint64_t need) {

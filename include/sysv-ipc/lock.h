@@ -96,6 +96,7 @@ typedef struct sysv_ipc_lock {
 #define SYSV_IPC_LOCK_BUSY EBUSY            /* try: held by another */
 #define SYSV_IPC_LOCK_CORRUPT EUCLEAN       /* the record holds impossible values */
 #define SYSV_IPC_LOCK_NOT_HELD EPERM        /* release by a process that does not hold it */
+#define SYSV_IPC_LOCK_ARMED EINPROGRESS     /* arm: held by another; sleep on the word (see sysv_ipc_lock_arm) */
 
 /* How long a sleeper sleeps before it looks at the holder's liveness again (100 ms). */
 #define SYSV_IPC_LOCK_CHECK_NS 100000000LL
@@ -367,6 +368,65 @@ static inline int sysv_ipc_lock_wait_full(sysv_ipc_lock* l, const sysv_ipc_lock_
       int why = stop(arg);
       if (why != 0) return why;
     }
+  }
+}
+
+/*
+ * sysv_ipc_lock_wait_full's steps without its spin and without its sleep, for
+ * a waiter that sleeps elsewhere (the addon's futex parker, which sleeps on
+ * many words in one futex_waitv(2)). One look at the word:
+ * - free: takes it (OK), with `take` as sysv_ipc_lock_wait_with does;
+ * - held, a liveness check due (st->next_check_ns): a dead holder's lock is
+ *   taken over (OWNER_DIED), as sysv_ipc_lock_wait does;
+ * - held: sets WAITERS, as every sleeper does, so that the release wakes a
+ *   sleeper, and returns ARMED with *expected: the caller sleeps on l->word
+ *   while it holds *expected, and calls again when the word changed, when it
+ *   was woken, and at the latest around st->next_check_ns (a sleeper that
+ *   sleeps longer only notices a dead holder later);
+ * - CORRUPT, or ECANCELED when `take` said stop.
+ * Once armed, st->slept is set: the next take sets WAITERS, as a woken
+ * sleeper's does (others may still sleep). A caller that stops waiting after
+ * a wake it consumed leaves the lock's other sleepers to their next check,
+ * as a sysv_ipc_lock_wait_full that stops does.
+ */
+static inline int sysv_ipc_lock_arm(sysv_ipc_lock* l, const sysv_ipc_lock_self* self, sysv_ipc_lock_wait_state* st,
+                                    sysv_ipc_lock_take_fn take, void* ctx, uint32_t* expected) {
+  int t;
+  for (;;) {
+    uint32_t w = __atomic_load_n(&l->word, __ATOMIC_RELAXED);
+    uint32_t mine = self->pid | (st->slept ? SYSV_IPC_LOCK_WAITERS : 0);
+    int64_t now;
+    if (sysv_ipc_lock_word_corrupt(w)) return SYSV_IPC_LOCK_CORRUPT;
+    if (w == 0) {
+      t = sysv_ipc_lock__take_with(take, ctx, l, 0, 0, mine, self);
+      if (t < 0) return ECANCELED;
+      if (t > 0) return SYSV_IPC_LOCK_OK;
+      continue;
+    }
+    now = sysv_ipc_lock_now_ns();
+    if (now >= st->next_check_ns) {
+      st->next_check_ns = now + SYSV_IPC_LOCK_CHECK_NS;
+      if (sysv_ipc_lock_holder_dead(l, w, st, now)) {
+        t = sysv_ipc_lock__take_with(take, ctx, l, w, st->judged_start, mine | (w & SYSV_IPC_LOCK_WAITERS), self);
+        if (t < 0) return ECANCELED;
+        if (t > 0) {
+          st->suspect_since_ns = 0;
+          return SYSV_IPC_LOCK_OWNER_DIED;
+        }
+        continue;
+      }
+    }
+    if ((w & SYSV_IPC_LOCK_WAITERS) == 0) {
+      uint32_t seen = w;
+      if (!__atomic_compare_exchange_n(&l->word, &seen, w | SYSV_IPC_LOCK_WAITERS, 0, __ATOMIC_RELAXED,
+                                       __ATOMIC_RELAXED)) {
+        continue;
+      }
+      w |= SYSV_IPC_LOCK_WAITERS;
+    }
+    st->slept = 1;
+    *expected = w;
+    return SYSV_IPC_LOCK_ARMED;
   }
 }
 

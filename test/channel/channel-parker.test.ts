@@ -9,7 +9,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Channel, SharedMemory } from '../../lib';
@@ -215,6 +215,98 @@ describeIfProbes('parked channel receives', () => {
       expect(got.sort()).toEqual(Array.from({ length: 200 }, (_, i) => `m${i}`).sort());
       expect(ch.tryReceive()).toBeUndefined();
     }, 120000);
+
+    test('parked sends behind a send lock a live process holds sleep on the lock word, and land once when it is released', async () => {
+      if (skip()) return;
+      const ch = track(Channel.create({ capacity: 65536 }));
+      // A child takes the send lock as lock.h does (its pid in the word at offset 80, holder_start 0: a
+      // holder stopped between its CAS and its store, alive), holds it until told, then releases it as
+      // lock.h does: the word to 0, and one FUTEX_WAKE if a waiter set WAITERS.
+      const script = `
+        const { SharedMemory } = require(${DIST});
+        const shm = SharedMemory.fromId(${ch.id});
+        const words = new Int32Array(shm.arrayBuffer, 80, 1);
+        Atomics.store(words, 0, process.pid);
+        process.stdout.write('holding\\n');
+        process.stdin.once('data', () => {
+          const old = Atomics.exchange(words, 0, 0);
+          if (old & 0x80000000) shm.notify(20, 1);
+          process.stdout.write((old & 0x80000000 ? 'waiters' : 'none') + '\\n');
+          process.exit(0);
+        });`;
+      const { spawn } = await import('node:child_process');
+      const child = spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+      const exited = new Promise((r) => child.once('exit', r));
+      try {
+        await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+        const sends = Array.from({ length: 100 }, (_, i) => watch(ch.send(`m${i}`, { timeout: 120000 })));
+        await until(() => probes.waiterThreads() >= (parker ? 1 : 16), 20000, 'the sends parked');
+        await sleep(500);
+        // While the holder lives, the waits sleep: a parker that tried the lock in a spin per send and
+        // per turn (F1 of the R7 review) switched thousands of times a second.
+        // Per thread, so that threads ending meanwhile (idle pool threads) take nothing off the sum.
+        const switches = () => {
+          const byThread = new Map<string, number>();
+          for (const tid of readdirSync('/proc/self/task')) {
+            try {
+              const status = readFileSync(`/proc/self/task/${tid}/status`, 'utf8');
+              byThread.set(
+                tid,
+                [...status.matchAll(/_ctxt_switches:\s+(\d+)/g)].reduce((a, m) => a + Number(m[1]), 0),
+              );
+            } catch {
+              // a thread that ended meanwhile
+            }
+          }
+          return byThread;
+        };
+        const before = switches();
+        const cpu = process.cpuUsage();
+        await sleep(2000);
+        let during = 0;
+        for (const [tid, n] of switches()) during += n - (before.get(tid) ?? 0);
+        const used = process.cpuUsage(cpu);
+        console.log(
+          `in 2 s with 100 sends waiting for a held lock: ${during} context switches, cpu ${(used.user + used.system) / 1000} ms`,
+        );
+        expect(sends.filter((w) => w.done)).toEqual([]);
+        if (parker) expect(during).toBeLessThan(1000); // 46 here, 5,900-6,800 before
+        const said = new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(String(d))));
+        child.stdin!.write('release\n');
+        expect((await said).trim()).toBe('waiters'); // the sleepers said so in the word, as lock.h's do
+        await Promise.all(sends.map((w) => w.p));
+      } finally {
+        child.kill('SIGKILL');
+        await exited;
+      }
+      const got = Array.from({ length: 100 }, () => String(ch.tryReceive()));
+      expect(got.sort()).toEqual(Array.from({ length: 100 }, (_, i) => `m${i}`).sort());
+      expect(ch.tryReceive()).toBeUndefined();
+    }, 120000);
+
+    test('remove() ends sends parked behind a send lock a live process holds, with EIDRM', async () => {
+      if (skip()) return;
+      const ch = Channel.create({ capacity: 65536 });
+      const shm = SharedMemory.fromId(ch.id);
+      try {
+        // This process's own pid in the word: a live holder that never releases.
+        Atomics.store(new Int32Array(shm.arrayBuffer, 80, 1), 0, process.pid);
+        const sends = Array.from({ length: 50 }, (_, i) => watch(ch.send(`m${i}`, { timeout: 120000 })));
+        await until(() => probes.waiterThreads() >= (parker ? 1 : 16), 20000, 'the sends parked');
+        await sleep(300);
+        expect(sends.filter((w) => w.done)).toEqual([]);
+        ch.remove();
+        await Promise.all(sends.map((w) => w.p.catch(() => undefined)));
+        for (const w of sends) expect(w.error).toMatchObject({ code: 'EIDRM' });
+      } finally {
+        shm.detach();
+        try {
+          ch.remove();
+        } catch {
+          // removed above
+        }
+      }
+    }, 60000);
 
     test('messages from another process wake the parked receives (shared futexes, keyed by the segment)', async () => {
       if (skip()) return;
