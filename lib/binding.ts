@@ -294,8 +294,18 @@ export interface Binding {
   shmSpinWhileEqual(handle: ShmHandle, index: number, expected: number, spinNs: number): number;
   /** futex wait: WAIT.OK (woken), NOT_EQUAL or TIMED_OUT. */
   shmWaitSync(handle: ShmHandle, index: number, expected: number, timeoutMs: number): WaitResultCode;
-  /** futex wait off the event loop; reports extra WAIT.OK (woken) or WAIT.NOT_EQUAL. */
-  shmWaitAsync(handle: ShmHandle, index: number, expected: number, timeoutMs: number, waitId: number): void;
+  /**
+   * futex wait off the event loop; reports extra WAIT.OK (woken) or WAIT.NOT_EQUAL. `storesBeforeWakes`:
+   * every wake of the word follows a store to it (Topic's sequences), so the wait may share a parker thread.
+   */
+  shmWaitAsync(
+    handle: ShmHandle,
+    index: number,
+    expected: number,
+    timeoutMs: number,
+    waitId: number,
+    storesBeforeWakes?: boolean,
+  ): void;
   /** futex wake: the number of waiters woken. */
   shmNotify(handle: ShmHandle, index: number, count: number): number;
   shmStat(id: number): RawShmStat;

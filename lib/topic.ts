@@ -649,7 +649,7 @@ export class Topic extends IpcHandle {
         signal,
         spin: this.publishSpin,
         attempt: () => (Atomics.load(this.h, I_SPACE_SEQ) >>> 0 !== seq ? undefined : WOULD_BLOCK),
-        park: (waitId, ms) => binding.shmWaitAsync(handle, I_SPACE_SEQ, seq, ms, waitId),
+        park: (waitId, ms) => binding.shmWaitAsync(handle, I_SPACE_SEQ, seq, ms, waitId, true),
         parked: () => undefined,
       });
     } catch (err) {
@@ -1042,7 +1042,7 @@ export class Subscription extends IpcHandle {
         signal: check.signal('options.signal', o.signal),
         spin: this.spin,
         attempt: (spinNs) => this.attempt(into, spinNs),
-        park: (waitId, left) => binding.shmWaitAsync(handle, I_DATA_SEQ, this.sleepSeq(), left, waitId),
+        park: (waitId, left) => binding.shmWaitAsync(handle, I_DATA_SEQ, this.sleepSeq(), left, waitId, true),
         parked: () => this.attempt(into, 0),
         readiness: true,
         sliceMs: RECEIVE_SLICE_MS,

@@ -40,8 +40,32 @@ long Futex(uint32_t* addr, int op, uint32_t value, const timespec* timeout) {
 
 class FutexWaitCall : public BlockingCall {
  public:
-  FutexWaitCall(std::shared_ptr<Mapping> mapping, int64_t index, uint32_t expected)
-      : mapping_(std::move(mapping)), index_(index), expected_(expected) {}
+  FutexWaitCall(std::shared_ptr<Mapping> mapping, int64_t index, uint32_t expected, bool parkable = false)
+      : mapping_(std::move(mapping)), index_(index), expected_(expected), parkable_(parkable) {}
+
+  // A wait may share a parker thread (futex_waitv) only when every wake of
+  // its word follows a store to it: futex_waitv(2) names one woken futex even
+  // when several woke, so a wake that leaves the word as it was can be lost
+  // there. Topic's data_seq is such a word (topic.h: a publish or a removal
+  // adds to it before it wakes); a SharedMemory.wait word is the user's, and
+  // notify() needs no store: those keep a thread each.
+  bool Parkable() const override { return parkable_; }
+  int Arm(const Deadline& deadline, FutexPark* park) override {
+    uint8_t* base = mapping_->data();
+    if (base == nullptr || mapping_->unmapped()) return ECANCELED;
+    const uint32_t* word = reinterpret_cast<const uint32_t*>(base + index_ * 4);
+    if (__atomic_load_n(word, __ATOMIC_SEQ_CST) != expected_) {
+      // As Attempt's EAGAIN: not-equal on the first look, a wake-up after a park.
+      outcome_ = waited_ ? kWaitOk : kWaitNotEqual;
+      return 0;
+    }
+    if (!deadline.None() && MonotonicNowNs() >= deadline.at_ns) return ETIMEDOUT;
+    waited_ = true;
+    park->word = word;
+    park->expected = expected_;
+    park->until_ns = deadline.None() ? -1 : deadline.at_ns;
+    return kParked;
+  }
 
   int Attempt(const Deadline& deadline) override {
 #if SYSV_IPC_FUTEX
@@ -92,6 +116,7 @@ class FutexWaitCall : public BlockingCall {
   uint32_t expected_;
   WaitResult outcome_ = kWaitOk;
   bool waited_ = false;  // an attempt parked and returned without a wake
+  bool parkable_;
 };
 
 // Spins while the word equals `expected` (EAGAIN: would block), for SpinNonBlocking.
@@ -155,12 +180,15 @@ Napi::Value ShmWaitSync(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), call.outcome());
 }
 
-// shmWaitAsync(handle, index, expected, timeoutMs, waitId): reports extra 0 ok / 1 not-equal.
+// shmWaitAsync(handle, index, expected, timeoutMs, waitId, storesBeforeWakes?): reports extra 0 ok / 1
+// not-equal. storesBeforeWakes (default false): every wake of the word follows a store to it (Topic's
+// data_seq), so the wait may share a parker thread (FutexWaitCall::Parkable).
 Napi::Value ShmWaitAsync(const Napi::CallbackInfo& info) {
   FutexWaitArgs w = ParseFutexWait(info);
   uint64_t wait_id = ArgWaitId(info, 4);
+  bool parkable = info.Length() > 5 && !info[5].IsUndefined() && ArgBoolean(info, 5, "storesBeforeWakes");
   WaiterPool& pool = info.Env().GetInstanceData<Addon>()->Pool(info.Env());
-  pool.Submit(info.Env(), wait_id, std::make_unique<FutexWaitCall>(w.mapping, w.index, w.expected),
+  pool.Submit(info.Env(), wait_id, std::make_unique<FutexWaitCall>(w.mapping, w.index, w.expected, parkable),
               Deadline::AfterNs(w.wait.timeout_ns));
   return info.Env().Undefined();
 }

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { once } from 'node:events';
-import { readdirSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 
 interface Removable {
   remove(): void;
@@ -202,8 +202,8 @@ export async function until(predicate: () => boolean, ms = 10000, what = 'condit
 
 // Syscall numbers, to see from /proc which call a thread is blocked in.
 const SYSCALLS: Record<string, Record<string, number>> = {
-  x64: { msgsnd: 69, msgrcv: 70, semop: 65, semtimedop: 220, futex: 202 },
-  arm64: { msgsnd: 189, msgrcv: 188, semop: 193, semtimedop: 192, futex: 98 },
+  x64: { msgsnd: 69, msgrcv: 70, semop: 65, semtimedop: 220, futex: 202, futex_waitv: 449 },
+  arm64: { msgsnd: 189, msgrcv: 188, semop: 193, semtimedop: 192, futex: 98, futex_waitv: 449 },
 };
 
 /**
@@ -211,7 +211,10 @@ const SYSCALLS: Record<string, Record<string, number>> = {
  * from /proc/<pid>/task/<tid>/syscall. This lets a test wait until a waiter
  * is really parked in the kernel before it acts, instead of sleeping.
  */
-export function threadsBlockedIn(pid: number, syscall: 'msgsnd' | 'msgrcv' | 'semop' | 'semtimedop' | 'futex'): number {
+export function threadsBlockedIn(
+  pid: number,
+  syscall: 'msgsnd' | 'msgrcv' | 'semop' | 'semtimedop' | 'futex' | 'futex_waitv',
+): number {
   return tidsBlockedIn(pid, syscall).length;
 }
 
@@ -249,11 +252,15 @@ export function blockedSignals(pid: number, tid: number): Set<number> {
 }
 
 /**
- * How many threads of `pid` wait in futex() on word `index` of the System V
- * segment `shmid` as that process maps it: the segment's address comes from
- * /proc/<pid>/maps (a SysV mapping's inode is its shmid), the futex address
- * from the first argument in /proc/<pid>/task/<tid>/syscall. Other futex
- * sleepers of the process (V8, libuv) wait elsewhere and do not count.
+ * How many waits of `pid` sleep on word `index` of the System V segment
+ * `shmid` as that process maps it: threads in futex() on it, and entries for
+ * it in the futex_waitv(2) sets of the addon's parker threads (one thread
+ * sleeps there for up to 127 waits). The segment's address comes from
+ * /proc/<pid>/maps (a SysV mapping's inode is its shmid); futex()'s address
+ * is the first argument in /proc/<pid>/task/<tid>/syscall, futex_waitv's
+ * first two are its array of struct futex_waitv { u64 val; u64 uaddr; u32
+ * flags; u32 reserved; } and their number, read from /proc/<pid>/mem. Other
+ * futex sleepers of the process (V8, libuv) wait elsewhere and do not count.
  */
 export function threadsInFutexOn(pid: number, shmid: number, index: number): number {
   const bases: bigint[] = [];
@@ -270,6 +277,22 @@ export function threadsInFutexOn(pid: number, shmid: number, index: number): num
       if (targets.has(BigInt(arg))) count++;
     } catch {
       // the thread ended meanwhile
+    }
+  }
+  for (const tid of tidsBlockedIn(pid, 'futex_waitv')) {
+    let fd = -1;
+    try {
+      const args = readFileSync(`/proc/${pid}/task/${tid}/syscall`, 'utf8').split(' ');
+      const n = Number(BigInt(args[2]));
+      if (n <= 0 || n > 128) continue;
+      const entries = Buffer.alloc(24 * n);
+      fd = openSync(`/proc/${pid}/mem`, 'r');
+      readSync(fd, entries, 0, entries.length, BigInt(args[1]));
+      for (let i = 0; i < n; i++) if (targets.has(entries.readBigUInt64LE(24 * i + 8))) count++;
+    } catch {
+      // the thread moved on meanwhile (its array may be gone)
+    } finally {
+      if (fd >= 0) closeSync(fd);
     }
   }
   return count;
