@@ -28,16 +28,25 @@ const queue = MessageQueue.create();
 const empty = MessageQueue.create();
 const sem = Semaphore.create();
 const body = Buffer.alloc(64);
-const area = Buffer.allocUnsafeSlow(binding.constants.MSG_HEADER_SIZE + 64);
+const area = new ArrayBuffer(binding.constants.MSG_HEADER_SIZE + 64);
 const { IPC_NOWAIT } = binding.constants;
+// [id, type, flags, wait], [id, maxSize, type, flags, wait], [id, index, delta, flags, wait]
+const sendArgs = Float64Array.of(0, 1, 0, -1);
+const receiveArgs = Float64Array.of(0, 64, 0, 0, -1);
+const emptyArgs = Float64Array.of(empty.id, 64, 0, IPC_NOWAIT, 0);
+const up = Float64Array.of(0, 0, 1, IPC_NOWAIT, 0);
+const down = Float64Array.of(0, 0, -1, IPC_NOWAIT, 0);
 const rows = [];
 try {
   rows.push([
     'msgsnd + msgrcv, 64 B',
     c?.sendReceive,
     time(() => {
-      binding.msgsnd(queue.id, body, 1, 0, -1);
-      binding.msgrcv(queue.id, 64, 0, 0, -1, area);
+      // The binding takes its numbers as float64s in an ArrayBuffer (lib/call-args.ts).
+      sendArgs[0] = queue.id;
+      binding.msgsnd(sendArgs.buffer, body);
+      receiveArgs[0] = queue.id;
+      binding.msgrcv(receiveArgs.buffer, area);
     }),
     time(() => {
       queue.sendSync(body);
@@ -47,15 +56,18 @@ try {
   rows.push([
     'msgrcv on an empty queue',
     c?.receiveEmpty,
-    time(() => binding.msgrcv(empty.id, 64, 0, IPC_NOWAIT, 0, area)),
+    time(() => binding.msgrcv(emptyArgs.buffer, area)),
     time(() => empty.tryReceive()),
   ]);
   rows.push([
     'semop release + try-acquire',
     c?.releaseAcquire,
     time(() => {
-      binding.semopOne(sem.id, 0, 1, IPC_NOWAIT, 0);
-      binding.semopOne(sem.id, 0, -1, IPC_NOWAIT, 0);
+      // semopOne takes its numbers in an ArrayBuffer of float64s (lib/call-args.ts).
+      up[0] = sem.id;
+      binding.semopOne(up.buffer);
+      down[0] = sem.id;
+      binding.semopOne(down.buffer);
     }),
     time(() => {
       sem.release();

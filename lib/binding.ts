@@ -203,33 +203,28 @@ export interface Binding {
   msgget(key: number, flags: number): number;
   /**
    * true when sent; false when IPC_NOWAIT was given and the queue is full.
-   * `wait` is the timeout in ms (-1: none) for a blocking send, or, with
-   * IPC_NOWAIT, how many ns (0 to 1e6) to keep retrying before giving up.
+   * `args`: float64s [id, type, flags, wait] (lib/call-args.ts); `wait` is the
+   * timeout in ms (-1: none) for a blocking send, or, with IPC_NOWAIT, how many
+   * ns (0 to 1e6) to keep retrying before giving up.
    */
-  msgsnd(id: number, data: Uint8Array, type: number, flags: number, wait: number): boolean;
+  msgsnd(args: ArrayBuffer, data: Uint8Array): boolean;
   /**
-   * Receives into `into` (MSG_HEADER_SIZE bytes of native-endian mtype, then
+   * Receives into the ArrayBuffer `into` (MSG_HEADER_SIZE bytes of native-endian mtype, then
    * the body; it must hold MSG_HEADER_SIZE + maxSize bytes) and returns the
    * body's length, or RECEIVE.WOULD_BLOCK when IPC_NOWAIT was given and none
-   * matched. `wait` as for msgsnd: timeout in ms, or with IPC_NOWAIT the ns to keep retrying.
+   * matched. `args`: float64s [id, maxSize, type, flags, wait]; `wait` as for msgsnd.
    */
-  msgrcv(id: number, maxSize: number, type: number, flags: number, wait: number, into: Uint8Array): ReceiveResult;
+  msgrcv(args: ArrayBuffer, into: ArrayBuffer): ReceiveResult;
   /**
    * msgrcv into a new Buffer made natively, the type written to `typeOut[0]`
    * (NaN: not a safe integer, the Buffer then holds the header too); null:
-   * IPC_NOWAIT and nothing matches.
+   * IPC_NOWAIT and nothing matches. `args` as msgrcv's.
    */
-  msgrcvBuffer(
-    id: number,
-    maxSize: number,
-    type: number,
-    flags: number,
-    wait: number,
-    typeOut: Float64Array,
-  ): Buffer | null;
-  msgsndAsync(id: number, data: Uint8Array, type: number, flags: number, timeoutMs: number, waitId: number): void;
-  /** Reports the body as `value` and the type as `extra`. */
-  msgrcvAsync(id: number, maxSize: number, type: number, flags: number, timeoutMs: number, waitId: number): void;
+  msgrcvBuffer(args: ArrayBuffer, typeOut: Float64Array): Buffer | null;
+  /** `args`: float64s [id, type, flags, timeoutMs]. */
+  msgsndAsync(args: ArrayBuffer, data: Uint8Array, waitId: number): void;
+  /** Reports the body as `value` and the type as `extra`. `args`: float64s [id, maxSize, type, flags, timeoutMs]. */
+  msgrcvAsync(args: ArrayBuffer, waitId: number): void;
   msgStat(id: number): RawMsgStat;
   /** IPC_SET; -1 keeps a field as it is. */
   msgSet(id: number, mode: number, uid: number, gid: number, maxBytes: number): void;
@@ -249,7 +244,8 @@ export interface Binding {
    * path for Semaphore): flags IPC_NOWAIT | SEM_UNDO; `wait` is the spin in ns
    * with IPC_NOWAIT, else the timeout in ms (-1: none). false: would block.
    */
-  semopOne(id: number, index: number, delta: number, flags: number, wait: number): boolean;
+  /** One operation on one member: args holds the float64s [id, index, delta, flags, wait] (lib/call-args.ts). */
+  semopOne(args: ArrayBuffer): boolean;
   /** The same on a waiter thread; reports errno 0, ETIMEDOUT, ECANCELED or the failure. */
   semopAsync(id: number, ops: Int32Array, flags: number, timeoutMs: number, waitId: number): void;
   /** GETVAL. */

@@ -4,6 +4,7 @@
 import * as os from 'node:os';
 import { isMainThread } from 'node:worker_threads';
 import { binding } from './addon';
+import { CALL_ARGS, CALL_ARGS_BUFFER } from './call-args';
 import {
   about,
   ClosedError,
@@ -60,10 +61,42 @@ function unsafeMessage(whole: Buffer): Message {
   return message(typeIn(whole), whole.subarray(HEADER));
 }
 
+// The addon's message-queue calls take their numbers in CALL_ARGS_BUFFER
+// (lib/call-args.ts), filled right before each call. `wait`: with IPC_NOWAIT
+// the ns to keep retrying, else the timeout in ms (-1: none).
+function msgsnd(id: number, body: Uint8Array, type: number, flags: number, wait: number): boolean {
+  const a = CALL_ARGS;
+  a[0] = id;
+  a[1] = type;
+  a[2] = flags;
+  a[3] = wait;
+  return binding.msgsnd(CALL_ARGS_BUFFER, body);
+}
+
+function msgsndAsync(id: number, body: Uint8Array, type: number, timeout: number, waitId: number): void {
+  const a = CALL_ARGS;
+  a[0] = id;
+  a[1] = type;
+  a[2] = 0;
+  a[3] = timeout;
+  binding.msgsndAsync(CALL_ARGS_BUFFER, body, waitId);
+}
+
+/** Fills CALL_ARGS for msgrcv, msgrcvBuffer and msgrcvAsync; returns its buffer. */
+function receiveArgs(id: number, maxSize: number, type: number, flags: number, wait: number): ArrayBuffer {
+  const a = CALL_ARGS;
+  a[0] = id;
+  a[1] = maxSize;
+  a[2] = type;
+  a[3] = flags;
+  a[4] = wait;
+  return CALL_ARGS_BUFFER;
+}
+
 // Where the main thread's receives land (header, then body), made on first
 // use, and its header as native-endian 32-bit words (no Buffer method calls,
 // no BigInt: this runs for every message).
-let landing: Buffer | undefined;
+let landing: ArrayBuffer | undefined;
 let landingBytes: Uint8Array;
 let landingWords: Int32Array;
 const LOW = littleEndian ? 0 : 1;
@@ -88,13 +121,16 @@ function landedType(): number {
  * copies the body into a Buffer of its own: the same result, without them.
  */
 function receiveHere(id: number, maxSize: number, type: number, flags: number, wait: number): Buffer | null {
-  if (!isMainThread || maxSize > defaultMaxSize) return binding.msgrcvBuffer(id, maxSize, type, flags, wait, typeOut);
-  if (landing === undefined) {
-    landing = Buffer.allocUnsafeSlow(HEADER + defaultMaxSize);
-    landingBytes = new Uint8Array(landing.buffer, landing.byteOffset, landing.length);
-    landingWords = new Int32Array(landing.buffer, landing.byteOffset, 2);
+  if (!isMainThread || maxSize > defaultMaxSize) {
+    return binding.msgrcvBuffer(receiveArgs(id, maxSize, type, flags, wait), typeOut);
   }
-  const length = binding.msgrcv(id, maxSize, type, flags, wait, landing);
+  if (landing === undefined) {
+    // An ArrayBuffer of its own: the addon takes it as one (cheaper to read than a view).
+    landing = new ArrayBuffer(HEADER + defaultMaxSize);
+    landingBytes = new Uint8Array(landing);
+    landingWords = new Int32Array(landing, 0, 2);
+  }
+  const length = binding.msgrcv(receiveArgs(id, maxSize, type, flags, wait), landing);
   if (length < 0) return null;
   const received = landedType();
   const from = received === received ? HEADER : 0;
@@ -323,8 +359,8 @@ export class MessageQueue extends IpcHandle {
         timeout,
         signal: check.signal('options.signal', options?.signal),
         spin: this.sendSpin,
-        attempt: (spinNs) => (binding.msgsnd(id, body, type, C.IPC_NOWAIT, spinNs) ? undefined : WOULD_BLOCK),
-        park: (waitId) => binding.msgsndAsync(id, body, type, 0, timeout, waitId),
+        attempt: (spinNs) => (msgsnd(id, body, type, C.IPC_NOWAIT, spinNs) ? undefined : WOULD_BLOCK),
+        park: (waitId) => msgsndAsync(id, body, type, timeout, waitId),
         parked: () => undefined,
       });
     } catch (err) {
@@ -337,7 +373,7 @@ export class MessageQueue extends IpcHandle {
     this.ensureOpen();
     const body = this.bytesToSend(data);
     try {
-      return binding.msgsnd(this.id, body, parseType(options), C.IPC_NOWAIT, 0);
+      return msgsnd(this.id, body, parseType(options), C.IPC_NOWAIT, 0);
     } catch (err) {
       throw withContext(err, this.state.context); // EIDRM, EINVAL, …: the addon's error knows no key or id
     }
@@ -354,7 +390,7 @@ export class MessageQueue extends IpcHandle {
     const timeout = check.timeout('options.timeout', options?.timeout);
     let sent: boolean;
     try {
-      sent = binding.msgsnd(this.id, body, type, syncWaitFlags(timeout), timeout);
+      sent = msgsnd(this.id, body, type, syncWaitFlags(timeout), timeout);
     } catch (err) {
       throw withContext(err, this.state.context);
     }
@@ -386,7 +422,7 @@ export class MessageQueue extends IpcHandle {
           const type = typeOut[0];
           return type === type ? { type, data } : unsafeMessage(data);
         },
-        park: (waitId) => binding.msgrcvAsync(id, r.maxSize, r.type, r.flags, timeout, waitId),
+        park: (waitId) => binding.msgrcvAsync(receiveArgs(id, r.maxSize, r.type, r.flags, timeout), waitId),
         parked: toMessage,
       });
     } catch (err) {

@@ -1,5 +1,6 @@
 #include "arguments.h"
 
+#include <cstring>
 #include <limits>
 
 namespace sysv_ipc {
@@ -46,21 +47,37 @@ Napi::Value At(const Napi::CallbackInfo& info, size_t index) {
 
 }  // namespace
 
-int64_t ArgInteger(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t min, int64_t max) {
+namespace {
+
+// ArgInteger's errors, out of line: their string building would otherwise
+// give the hot path a large stack frame (and its stack protector) on every call.
+[[noreturn]] __attribute__((noinline, cold)) void ThrowNotInteger(const Napi::CallbackInfo& info, size_t index,
+                                                                  const char* name, int64_t min, int64_t max) {
   Napi::Value v = At(info, index);
-  // One Node-API call both checks the type and reads the value (this runs
-  // for every argument of every call: it is the hot path).
-  double d;
-  if (napi_get_value_double(info.Env(), v, &d) != napi_ok) {
+  if (!v.IsNumber()) {
     ThrowTypeError(info.Env(),
                    std::string("The \"") + name + "\" argument must be of type number. Received " + Describe(v));
   }
-  if (std::isnan(d) || std::trunc(d) != d || d < static_cast<double>(min) || d > static_cast<double>(max)) {
-    ThrowRangeError(info.Env(), std::string("The value of \"") + name +
-                                    "\" is out of range. It must be an integer >= " + std::to_string(min) +
-                                    " and <= " + std::to_string(max) + ". Received " + v.ToString().Utf8Value());
+  ThrowRangeError(info.Env(), std::string("The value of \"") + name +
+                                  "\" is out of range. It must be an integer >= " + std::to_string(min) +
+                                  " and <= " + std::to_string(max) + ". Received " + v.ToString().Utf8Value());
+}
+
+}  // namespace
+
+int64_t ArgInteger(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t min, int64_t max) {
+  // One Node-API call both checks the type and reads the value (this runs
+  // for every argument of every call: it is the hot path).
+  double d;
+  if (index >= info.Length() || napi_get_value_double(info.Env(), info[index], &d) != napi_ok) {
+    ThrowNotInteger(info, index, name, min, max);
   }
-  return static_cast<int64_t>(d);
+  // In range (NaN is not), then integral: every [min, max] here lies within
+  // +-2^63, so the conversion is defined, and exact for an integral d.
+  if (!(d >= static_cast<double>(min) && d <= static_cast<double>(max))) ThrowNotInteger(info, index, name, min, max);
+  int64_t n = static_cast<int64_t>(d);
+  if (static_cast<double>(n) != d) ThrowNotInteger(info, index, name, min, max);
+  return n;
 }
 
 int64_t ArgOptionalInteger(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t min, int64_t max,
@@ -128,6 +145,41 @@ ByteView ArgBytes(const Napi::CallbackInfo& info, size_t index, const char* name
   return ByteView{static_cast<uint8_t*>(data), length};
 }
 
+ByteView ArgArrayBuffer(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  napi_value v = index < info.Length() ? static_cast<napi_value>(info[index]) : nullptr;
+  void* data = nullptr;
+  size_t length = 0;
+  // napi_invalid_arg for anything but an ArrayBuffer.
+  if (v == nullptr || napi_get_arraybuffer_info(info.Env(), v, &data, &length) != napi_ok) {
+    ThrowTypeError(info.Env(), std::string("The \"") + name +
+                                   "\" argument must be an instance of ArrayBuffer. Received " +
+                                   Describe(At(info, index)));
+  }
+  // A detached buffer has length 0: an empty view, never a dangling pointer.
+  if (data == nullptr || length == 0) return ByteView{nullptr, 0};
+  return ByteView{static_cast<uint8_t*>(data), length};
+}
+
+namespace {
+
+// A timeout in milliseconds as nanoseconds, -1 for none; -2 when it is not -1 or a number >= 0.
+int64_t TimeoutMsToNs(double ms) {
+  if (ms == -1) return -1;
+  if (std::isnan(ms) || ms < 0) return -2;
+  // Anything beyond ~292 years is "forever" for a monotonic clock in ns.
+  constexpr double kMaxMs = 9.0e12;
+  if (ms > kMaxMs || std::isinf(ms)) return -1;
+  return static_cast<int64_t>(ms * 1e6);
+}
+
+[[noreturn]] __attribute__((noinline, cold)) void ThrowBadTimeout(Napi::Env env, const char* name,
+                                                                  const std::string& received) {
+  ThrowRangeError(env, std::string("The value of \"") + name +
+                           "\" is out of range. It must be -1 or a number >= 0. Received " + received);
+}
+
+}  // namespace
+
 int64_t ArgTimeoutNs(const Napi::CallbackInfo& info, size_t index, const char* name) {
   Napi::Value v = At(info, index);
   // One Node-API call both checks the type and reads the value (ArgInteger).
@@ -136,16 +188,38 @@ int64_t ArgTimeoutNs(const Napi::CallbackInfo& info, size_t index, const char* n
     ThrowTypeError(info.Env(),
                    std::string("The \"") + name + "\" argument must be of type number. Received " + Describe(v));
   }
-  if (ms == -1) return -1;
-  if (std::isnan(ms) || ms < 0) {
-    ThrowRangeError(info.Env(), std::string("The value of \"") + name +
-                                    "\" is out of range. It must be -1 or a number >= 0. Received " +
-                                    v.ToString().Utf8Value());
+  int64_t ns = TimeoutMsToNs(ms);
+  if (ns == -2) ThrowBadTimeout(info.Env(), name, v.ToString().Utf8Value());
+  return ns;
+}
+
+NumberArgs::NumberArgs(const Napi::CallbackInfo& info, size_t index, size_t count) : env_(info.Env()) {
+  napi_value v = index < info.Length() ? static_cast<napi_value>(info[index]) : nullptr;
+  size_t length = 0;
+  void* data = nullptr;
+  // An ArrayBuffer, not a typed array: napi_get_typedarray_info costs ~480
+  // instructions (it materialises the view's buffer), napi_get_arraybuffer_info
+  // a few dozen (and fails for anything but an ArrayBuffer: napi_invalid_arg).
+  if (count > kMax || v == nullptr || napi_get_arraybuffer_info(env_, v, &data, &length) != napi_ok ||
+      length < count * sizeof(double) || data == nullptr || reinterpret_cast<uintptr_t>(data) % alignof(double) != 0) {
+    ThrowTypeError(env_,
+                   "The \"args\" argument must be an ArrayBuffer of " + std::to_string(count) + " float64 numbers");
   }
-  // Anything beyond ~292 years is "forever" for a monotonic clock in ns.
-  constexpr double kMaxMs = 9.0e12;
-  if (ms > kMaxMs || std::isinf(ms)) return -1;
-  return static_cast<int64_t>(ms * 1e6);
+  // Each value read once: the numbers are checked after the copy, as they are used.
+  memcpy(v_, data, count * sizeof(double));
+  for (size_t i = count; i < kMax; i++) v_[i] = 0;
+}
+
+void NumberArgs::ThrowNotInteger(size_t i, const char* name, int64_t min, int64_t max) const {
+  ThrowRangeError(env_, std::string("The value of \"") + name + "\" is out of range. It must be an integer >= " +
+                            std::to_string(min) + " and <= " + std::to_string(max) + ". Received " +
+                            Napi::Number::New(env_, v_[i]).ToString().Utf8Value());
+}
+
+int64_t NumberArgs::TimeoutNs(size_t i, const char* name) const {
+  int64_t ns = TimeoutMsToNs(v_[i]);
+  if (ns == -2) ThrowBadTimeout(env_, name, Napi::Number::New(env_, v_[i]).ToString().Utf8Value());
+  return ns;
 }
 
 }  // namespace sysv_ipc

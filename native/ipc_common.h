@@ -32,13 +32,25 @@ inline int ArgId(const Napi::CallbackInfo& info, size_t index) {
   return static_cast<int>(ArgInteger(info, index, "id", 0, 0x7fffffff));
 }
 
-// Flags that may only contain the bits in `allowed`.
-inline int ArgFlags(const Napi::CallbackInfo& info, size_t index, int allowed) {
-  int64_t flags = ArgInteger(info, index, "flags", 0, 0x7fffffff);
+// `flags` when it contains only the bits in `allowed`; a RangeError otherwise.
+inline int CheckFlags(Napi::Env env, int64_t flags, int allowed) {
   if ((flags & ~static_cast<int64_t>(allowed)) != 0) {
-    ThrowRangeError(info.Env(), "The value of \"flags\" is out of range: it contains bits this call does not take");
+    ThrowRangeError(env, "The value of \"flags\" is out of range: it contains bits this call does not take");
   }
   return static_cast<int>(flags);
+}
+
+// Flags that may only contain the bits in `allowed`.
+inline int ArgFlags(const Napi::CallbackInfo& info, size_t index, int allowed) {
+  return CheckFlags(info.Env(), ArgInteger(info, index, "flags", 0, 0x7fffffff), allowed);
+}
+
+// An id, from a call's NumberArgs.
+inline int NumberId(const NumberArgs& a, size_t i) { return static_cast<int>(a.Integer(i, "id", 0, 0x7fffffff)); }
+
+// Flags from a call's NumberArgs (see ArgFlags).
+inline int NumberFlags(Napi::Env env, const NumberArgs& a, size_t i, int allowed) {
+  return CheckFlags(env, a.Integer(i, "flags", 0, 0x7fffffff), allowed);
 }
 
 // A field to change with IPC_SET, or -1 to keep it.

@@ -141,14 +141,19 @@ struct SendArgs {
   ByteView body;
   long type;
   int flags;
+  WaitArg wait;
 };
 
+// (args: ArrayBuffer of float64s [id, type, flags, wait] (NumberArgs), data).
 SendArgs ParseSend(const Napi::CallbackInfo& info) {
+  NumberArgs n(info, 0, 4);
   SendArgs a;
-  a.id = ArgId(info, 0);
+  a.id = NumberId(n, 0);
+  a.type = static_cast<long>(n.Integer(1, "type", 1, kMaxType));
+  a.flags = NumberFlags(info.Env(), n, 2, IPC_NOWAIT);
+  a.wait = (a.flags & IPC_NOWAIT) != 0 ? WaitArg::Spin(n.Integer(3, "spinNs", 0, kMaxSpinNs))
+                                       : WaitArg::Timeout(n.TimeoutNs(3, "timeout"));
   a.body = ArgBytes(info, 1, "data");
-  a.type = static_cast<long>(ArgInteger(info, 2, "type", 1, kMaxType));
-  a.flags = ArgFlags(info, 3, IPC_NOWAIT);
   return a;
 }
 
@@ -162,14 +167,19 @@ struct ReceiveArgs {
   size_t max_size;
   long type;
   int flags;
+  WaitArg wait;
 };
 
+// (args: ArrayBuffer of float64s [id, maxSize, type, flags, wait] (NumberArgs), ...).
 ReceiveArgs ParseReceive(const Napi::CallbackInfo& info) {
+  NumberArgs n(info, 0, 5);
   ReceiveArgs a;
-  a.id = ArgId(info, 0);
-  a.max_size = static_cast<size_t>(ArgInteger(info, 1, "maxSize", 0, kMaxSize));
-  a.type = static_cast<long>(ArgInteger(info, 2, "type", -kMaxType, kMaxType));
-  a.flags = ArgFlags(info, 3, IPC_NOWAIT | MSG_NOERROR | kMsgExcept);
+  a.id = NumberId(n, 0);
+  a.max_size = static_cast<size_t>(n.Integer(1, "maxSize", 0, kMaxSize));
+  a.type = static_cast<long>(n.Integer(2, "type", -kMaxType, kMaxType));
+  a.flags = NumberFlags(info.Env(), n, 3, IPC_NOWAIT | MSG_NOERROR | kMsgExcept);
+  a.wait = (a.flags & IPC_NOWAIT) != 0 ? WaitArg::Spin(n.Integer(4, "spinNs", 0, kMaxSpinNs))
+                                       : WaitArg::Timeout(n.TimeoutNs(4, "timeout"));
   return a;
 }
 
@@ -183,9 +193,12 @@ Napi::Value MsgGet(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), id);
 }
 
+// msgsnd(args: ArrayBuffer of float64s [id, type, flags, wait], data) → true
+// when sent; false when IPC_NOWAIT was given and the queue is full. `wait`:
+// the spin in ns with IPC_NOWAIT, else the timeout in ms.
 Napi::Value MsgSnd(const Napi::CallbackInfo& info) {
   SendArgs a = ParseSend(info);
-  WaitArg wait = ParseWaitArg(info, 4, a.flags & IPC_NOWAIT);
+  const WaitArg& wait = a.wait;
   std::unique_ptr<char[]> oversized;
   char* message = ThreadBuffer(kHeader + a.body.length, oversized);
   FillMessage(message, a);
@@ -197,14 +210,15 @@ Napi::Value MsgSnd(const Napi::CallbackInfo& info) {
 }
 
 // The synchronous receive writes the message (header, then body) into
-// `into`, a buffer the JS layer owns and reuses, and returns the body's
+// `into`, an ArrayBuffer the JS layer owns and reuses, and returns the body's
 // length. JavaScript then copies the body into a Buffer of exactly that size:
 // that costs far less than creating a Buffer here (Buffer::Copy mallocs and
 // builds an external backing store for every message).
+// msgrcv(args: ArrayBuffer of float64s [id, maxSize, type, flags, wait], into: ArrayBuffer).
 Napi::Value MsgRcv(const Napi::CallbackInfo& info) {
   ReceiveArgs a = ParseReceive(info);
-  WaitArg wait = ParseWaitArg(info, 4, a.flags & IPC_NOWAIT);
-  ByteView into = ArgBytes(info, 5, "into");
+  const WaitArg& wait = a.wait;
+  ByteView into = ArgArrayBuffer(info, 1, "into");
   if (into.length < kHeader + a.max_size) {
     ThrowRangeError(info.Env(), "The \"into\" buffer must hold the message header and maxSize bytes");
   }
@@ -216,7 +230,7 @@ Napi::Value MsgRcv(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(call.received()));
 }
 
-// msgrcvBuffer(id, maxSize, type, flags, wait, typeOut) → the body as a new
+// msgrcvBuffer(args: [id, maxSize, type, flags, wait] as msgrcv's, typeOut) → the body as a new
 // Buffer, its type in typeOut (8 bytes, a native-endian double), or null
 // (IPC_NOWAIT and nothing matches). The receive of the sync form and of an
 // async receive's attempt on the JS thread, made so that a worker being
@@ -230,8 +244,8 @@ Napi::Value MsgRcv(const Napi::CallbackInfo& info) {
 Napi::Value MsgRcvBuffer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ReceiveArgs a = ParseReceive(info);
-  WaitArg wait = ParseWaitArg(info, 4, a.flags & IPC_NOWAIT);
-  ByteView type_out = ArgBytes(info, 5, "typeOut");
+  const WaitArg& wait = a.wait;
+  ByteView type_out = ArgBytes(info, 1, "typeOut");
   if (type_out.length < sizeof(double)) ThrowRangeError(env, "The \"typeOut\" buffer must hold 8 bytes");
   std::unique_ptr<char[]> oversized;
   char* buffer = ThreadBuffer(kHeader + a.max_size, oversized);
@@ -259,20 +273,22 @@ Napi::Value MsgRcvBuffer(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// msgsndAsync(args: [id, type, flags, timeoutMs] as msgsnd's, data, waitId).
 Napi::Value MsgSndAsync(const Napi::CallbackInfo& info) {
   SendArgs a = ParseSend(info);
-  uint64_t wait_id = ArgWaitId(info, 5);
+  uint64_t wait_id = ArgWaitId(info, 2);
   WaiterPool& pool = info.Env().GetInstanceData<Addon>()->Pool(info.Env());
   std::vector<char> message(kHeader + a.body.length);
   FillMessage(message.data(), a);
   auto call = std::make_unique<OwnedMsgSendCall>(a.id, std::move(message), a.body.length, a.flags);
-  pool.Submit(info.Env(), wait_id, std::move(call), Deadline::AfterNs(ArgTimeoutNs(info, 4, "timeout")));
+  pool.Submit(info.Env(), wait_id, std::move(call), Deadline::AfterNs(a.wait.timeout_ns));
   return info.Env().Undefined();
 }
 
+// msgrcvAsync(args: [id, maxSize, type, flags, timeoutMs] as msgrcv's, waitId).
 Napi::Value MsgRcvAsync(const Napi::CallbackInfo& info) {
   ReceiveArgs a = ParseReceive(info);
-  uint64_t wait_id = ArgWaitId(info, 5);
+  uint64_t wait_id = ArgWaitId(info, 1);
   WaiterPool& pool = info.Env().GetInstanceData<Addon>()->Pool(info.Env());
   std::unique_ptr<OwnedMsgReceiveCall> call;
   try {
@@ -280,7 +296,7 @@ Napi::Value MsgRcvAsync(const Napi::CallbackInfo& info) {
   } catch (const std::bad_alloc&) {
     ThrowErrno(info.Env(), ENOMEM, "msgrcv");
   }
-  pool.Submit(info.Env(), wait_id, std::move(call), Deadline::AfterNs(ArgTimeoutNs(info, 4, "timeout")));
+  pool.Submit(info.Env(), wait_id, std::move(call), Deadline::AfterNs(a.wait.timeout_ns));
   return info.Env().Undefined();
 }
 

@@ -268,20 +268,28 @@ Napi::Value SemOp(const Napi::CallbackInfo& info) {
 // acquire/release path, where unpacking a typed array of operations costs
 // more than the rest of the call. `wait` is the spin in ns with IPC_NOWAIT,
 // else the timeout in ms (-1: none).
+// semopOne(args: Float64Array [id, index, delta, flags, wait]): one operation
+// on one member, its numbers in one array (NumberArgs: the hot path of
+// Semaphore's release/tryAcquire/acquireSync). `wait` is the spin in ns with
+// IPC_NOWAIT, else the timeout in ms. true when done; false when IPC_NOWAIT
+// was given and it would have blocked.
 Napi::Value SemOpOne(const Napi::CallbackInfo& info) {
-  int id = ArgId(info, 0);
+  Napi::Env env = info.Env();
+  NumberArgs a(info, 0, 5);
+  int id = NumberId(a, 0);
   sembuf op;
-  op.sem_num = static_cast<unsigned short>(ArgSemIndex(info, 1));
-  op.sem_op = static_cast<short>(ArgInteger(info, 2, "delta", -kSemVmx, kSemVmx));
-  int flags = ArgFlags(info, 3, IPC_NOWAIT | SEM_UNDO);
+  op.sem_num = static_cast<unsigned short>(a.Integer(1, "index", 0, USHRT_MAX));
+  op.sem_op = static_cast<short>(a.Integer(2, "delta", -kSemVmx, kSemVmx));
+  int flags = NumberFlags(env, a, 3, IPC_NOWAIT | SEM_UNDO);
   op.sem_flg = static_cast<short>(flags);
   bool nowait = (flags & IPC_NOWAIT) != 0;
-  WaitArg wait = ParseWaitArg(info, 4, nowait);
+  WaitArg wait =
+      nowait ? WaitArg::Spin(a.Integer(4, "spinNs", 0, kMaxSpinNs)) : WaitArg::Timeout(a.TimeoutNs(4, "timeout"));
   SemOpCall call(id, &op, 1, nowait);
-  int err = WaitSync(info.Env(), call, wait);
-  if (err == EAGAIN && nowait) return Napi::Boolean::New(info.Env(), false);
-  if (err != 0) ThrowErrno(info.Env(), err, "semop");
-  return Napi::Boolean::New(info.Env(), true);
+  int err = WaitSync(env, call, wait);
+  if (err == EAGAIN && nowait) return Napi::Boolean::New(env, false);
+  if (err != 0) ThrowErrno(env, err, "semop");
+  return Napi::Boolean::New(env, true);
 }
 
 Napi::Value SemOpAsync(const Napi::CallbackInfo& info) {

@@ -5,6 +5,7 @@
  * try, spin, park on a waiter thread) or blocking the calling thread.
  */
 import { binding } from '../addon';
+import { CALL_ARGS, CALL_ARGS_BUFFER } from '../call-args';
 import { naming, OutOfRangeError, timeoutError } from '../errors';
 import * as check from '../validate';
 import { syncWaitFlags, WOULD_BLOCK } from '../waits';
@@ -93,12 +94,26 @@ export function semopNow(set: SetState, ops: Int32Array): boolean {
   return semopNowOrThrow(set, ops, 0);
 }
 
+/**
+ * binding.semopOne with its numbers in CALL_ARGS_BUFFER (lib/call-args.ts): `wait`
+ * is the spin in ns with IPC_NOWAIT, else the timeout in ms.
+ */
+export function semopOne(id: number, index: number, delta: number, flags: number, wait: number): boolean {
+  const a = CALL_ARGS;
+  a[0] = id;
+  a[1] = index;
+  a[2] = delta;
+  a[3] = flags;
+  a[4] = wait;
+  return binding.semopOne(CALL_ARGS_BUFFER);
+}
+
 /** One operation on one member, without waiting (the uncontended fast path). */
 export function semopOneNow(set: SetState, index: number, delta: number, flags: number): boolean {
   set.ensureOpen();
   // try/catch rather than about(): no closure on this hot path.
   try {
-    return binding.semopOne(set.id, index, delta, flags | C.IPC_NOWAIT, 0);
+    return semopOne(set.id, index, delta, flags | C.IPC_NOWAIT, 0);
   } catch (err) {
     throw naming(err, set.context);
   }
@@ -114,7 +129,7 @@ export function semopOneSync(set: SetState, index: number, delta: number, flags:
   let done: boolean;
   try {
     // With timeout 0 (IPC_NOWAIT), `wait` is the spin in ns: 0 as well.
-    done = binding.semopOne(set.id, index, delta, flags | syncWaitFlags(timeout), timeout);
+    done = semopOne(set.id, index, delta, flags | syncWaitFlags(timeout), timeout);
   } catch (err) {
     throw naming(err, set.context);
   }

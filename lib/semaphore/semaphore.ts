@@ -21,6 +21,7 @@ import {
   encodeOps,
   semopAsync,
   semopNow,
+  semopOne,
   semopOneNow,
   semopOneSync,
   semopSync,
@@ -576,9 +577,7 @@ export class Semaphore extends SemaphoreSetView {
       if (released) return;
       // Like Mutex.unlock(): units held must stay releasable after close(),
       // so this goes to the kernel directly rather than through the closed handle.
-      about(this.sem.context, () =>
-        binding.semopOne(this.semaphoreSet.id, this.index, a.count, a.flags | C.IPC_NOWAIT, 0),
-      );
+      about(this.sem.context, () => semopOne(this.semaphoreSet.id, this.index, a.count, a.flags | C.IPC_NOWAIT, 0));
       released = true;
     };
     return { release, [Symbol.dispose]: release };

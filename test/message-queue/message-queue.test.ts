@@ -353,26 +353,39 @@ describe('the native layer defends itself', () => {
   const raw = require('../../lib/binding').binding as Record<string, (...args: unknown[]) => unknown>;
   const NOWAIT = 0o4000; // IPC_NOWAIT: a call whose check is missing returns instead of blocking the test
   const Q = Symbol('the live queue id');
+  // A call's numbers, packed as the binding takes them (float64s in an ArrayBuffer: lib/call-args.ts).
+  const N = (...numbers: unknown[]) => ({ numbers });
 
   test.each<[string, unknown[], string, string]>([
     ['msgget', [], 'ERR_INVALID_ARG_TYPE', '"key"'],
     ['msgget', ['x', 0], 'ERR_INVALID_ARG_TYPE', '"key"'],
     ['msgget', [1, 0x40000000], 'ERR_OUT_OF_RANGE', '"flags"'],
-    ['msgsnd', [Q, 'not bytes', 1, 0, -1], 'ERR_INVALID_ARG_TYPE', '"data"'],
-    ['msgsnd', [Q, Buffer.alloc(1), 0, 0, -1], 'ERR_OUT_OF_RANGE', '"type"'],
-    ['msgsnd', [Q, Buffer.alloc(1), 1, 0, -7], 'ERR_OUT_OF_RANGE', '"timeout"'],
-    ['msgsnd', [Q, Buffer.alloc(1), 1, NOWAIT, -1], 'ERR_OUT_OF_RANGE', '"spinNs"'],
-    ['msgsnd', [Q, Buffer.alloc(1), 1, NOWAIT, 1e9], 'ERR_OUT_OF_RANGE', '"spinNs"'],
-    ['msgsnd', [-1, Buffer.alloc(1), 1, 0, -1], 'ERR_OUT_OF_RANGE', '"id"'],
-    ['msgrcv', [Q, -1, 0, NOWAIT, 0, Buffer.alloc(64)], 'ERR_OUT_OF_RANGE', '"maxSize"'],
-    ['msgrcv', [Q, 2 ** 40, 0, NOWAIT, 0, Buffer.alloc(64)], 'ERR_OUT_OF_RANGE', '"maxSize"'],
-    ['msgrcv', [Q, 10, 0, 0xffff, 0, Buffer.alloc(64)], 'ERR_OUT_OF_RANGE', '"flags"'],
-    ['msgrcv', [Q, 10, 0, NOWAIT, 0], 'ERR_INVALID_ARG_TYPE', '"into"'],
+    // msgsnd(numbers [id, type, flags, wait], data); msgrcv(numbers [id, maxSize, type, flags, wait], into).
+    ['msgsnd', [N(Q, 1, 0, -1), 'not bytes'], 'ERR_INVALID_ARG_TYPE', '"data"'],
+    ['msgsnd', [N(Q, 0, 0, -1), Buffer.alloc(1)], 'ERR_OUT_OF_RANGE', '"type"'],
+    ['msgsnd', [N(Q, 1.5, 0, -1), Buffer.alloc(1)], 'ERR_OUT_OF_RANGE', '"type"'],
+    ['msgsnd', [N(Q, 1, 0, -7), Buffer.alloc(1)], 'ERR_OUT_OF_RANGE', '"timeout"'],
+    ['msgsnd', [N(Q, 1, 0, NaN), Buffer.alloc(1)], 'ERR_OUT_OF_RANGE', '"timeout"'],
+    ['msgsnd', [N(Q, 1, NOWAIT, -1), Buffer.alloc(1)], 'ERR_OUT_OF_RANGE', '"spinNs"'],
+    ['msgsnd', [N(Q, 1, NOWAIT, 1e9), Buffer.alloc(1)], 'ERR_OUT_OF_RANGE', '"spinNs"'],
+    ['msgsnd', [N(-1, 1, 0, -1), Buffer.alloc(1)], 'ERR_OUT_OF_RANGE', '"id"'],
+    ['msgsnd', [N(Q, 1, 0), Buffer.alloc(1)], 'ERR_INVALID_ARG_TYPE', '"args"'],
+    ['msgsnd', [Q, Buffer.alloc(1), 1, 0, -1], 'ERR_INVALID_ARG_TYPE', '"args"'],
+    ['msgsnd', [new Float64Array(4), Buffer.alloc(1)], 'ERR_INVALID_ARG_TYPE', '"args"'],
+    ['msgrcv', [N(Q, -1, 0, NOWAIT, 0), new ArrayBuffer(64)], 'ERR_OUT_OF_RANGE', '"maxSize"'],
+    ['msgrcv', [N(Q, 2 ** 40, 0, NOWAIT, 0), new ArrayBuffer(64)], 'ERR_OUT_OF_RANGE', '"maxSize"'],
+    ['msgrcv', [N(Q, 10, 0, 0xffff, 0), new ArrayBuffer(64)], 'ERR_OUT_OF_RANGE', '"flags"'],
+    ['msgrcv', [N(Q, 10, Infinity, NOWAIT, 0), new ArrayBuffer(64)], 'ERR_OUT_OF_RANGE', '"type"'],
+    ['msgrcv', [N(Q, 10, 0, NOWAIT, 0)], 'ERR_INVALID_ARG_TYPE', '"into"'],
     // The check that guards memory: 17 bytes cannot hold the 8-byte header and 10 bytes of body.
-    ['msgrcv', [Q, 10, 0, NOWAIT, 0, Buffer.alloc(17)], 'ERR_OUT_OF_RANGE', '"into"'],
-    ['msgrcv', [Q, 10, 0, NOWAIT, 0, new ArrayBuffer(64)], 'ERR_INVALID_ARG_TYPE', '"into"'],
-    ['msgrcvAsync', [Q, 10, 0, 0, -1], 'ERR_INVALID_ARG_TYPE', '"waitId"'],
-    ['msgrcvAsync', [Q, 10, 0, 0, -1, -3], 'ERR_OUT_OF_RANGE', '"waitId"'],
+    ['msgrcv', [N(Q, 10, 0, NOWAIT, 0), new ArrayBuffer(17)], 'ERR_OUT_OF_RANGE', '"into"'],
+    ['msgrcv', [N(Q, 10, 0, NOWAIT, 0), Buffer.alloc(64)], 'ERR_INVALID_ARG_TYPE', '"into"'],
+    ['msgrcv', [N(Q, 10, 0, NOWAIT, 0), new SharedArrayBuffer(64)], 'ERR_INVALID_ARG_TYPE', '"into"'],
+    ['msgrcv', [new SharedArrayBuffer(64), new ArrayBuffer(64)], 'ERR_INVALID_ARG_TYPE', '"args"'],
+    ['msgrcvBuffer', [N(Q, 10, 0, NOWAIT, 0), new Float64Array(0)], 'ERR_OUT_OF_RANGE', '"typeOut"'],
+    ['msgrcvAsync', [N(Q, 10, 0, 0, -1)], 'ERR_INVALID_ARG_TYPE', '"waitId"'],
+    ['msgrcvAsync', [N(Q, 10, 0, 0, -1), -3], 'ERR_OUT_OF_RANGE', '"waitId"'],
+    ['msgsndAsync', [N(Q, 1, 0, -1), Buffer.alloc(1), -3], 'ERR_OUT_OF_RANGE', '"waitId"'],
     ['msgSet', [Q, 0o7777, -1, -1, -1], 'ERR_OUT_OF_RANGE', '"mode"'],
     ['msgStat', [{}], 'ERR_INVALID_ARG_TYPE', '"id"'],
     ['cancelWait', ['a'], 'ERR_INVALID_ARG_TYPE', '"waitId"'],
@@ -383,7 +396,12 @@ describe('the native layer defends itself', () => {
     const q = newQueue();
     q.sendSync(Buffer.alloc(10, 1), { type: 3 });
     const before = q.info();
-    const call = () => raw[name](...args.map((a) => (a === Q ? q.id : a)));
+    const value = (a: unknown) => (a === Q ? q.id : a);
+    const pack = (a: unknown) =>
+      typeof a === 'object' && a !== null && 'numbers' in a
+        ? Float64Array.from((a as { numbers: unknown[] }).numbers.map(value) as number[]).buffer
+        : value(a);
+    const call = () => raw[name](...args.map(pack));
     expect(call).toThrow(expect.objectContaining({ code, message: expect.stringContaining(argument) }));
     const after = q.info();
     expect([after.messages, after.bytes, after.mode]).toEqual([before.messages, before.bytes, before.mode]);

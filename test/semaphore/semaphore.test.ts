@@ -5,6 +5,11 @@ import { randomKey, track, until, useCleanup } from '../support/helpers';
 
 useCleanup();
 
+/** Numbers for the binding's calls that take them in an ArrayBuffer of float64s (lib/call-args.ts). */
+function numbers(...values: number[]): ArrayBuffer {
+  return Float64Array.from(values).buffer;
+}
+
 function make(initialValue = 0): Semaphore {
   return track(Semaphore.create({ initialValue }));
 }
@@ -122,13 +127,17 @@ describe('Semaphore basics', () => {
       () => binding.semSetAll(sem.id, Int32Array.of(1, 2)),
       () => binding.semSetAll(sem.id, Int32Array.of(-1)),
       () => binding.semGetValue(sem.id, 1.5),
-      () => binding.semopOne(sem.id, -1, -1, IPC_NOWAIT, 0),
-      () => binding.semopOne(sem.id, 0, -SEMVMX - 1, IPC_NOWAIT, 0),
-      () => binding.semopOne(sem.id, 0, 0.5, IPC_NOWAIT, 0),
-      () => binding.semopOne(sem.id, 0, -1, 0x7000, 0),
-      () => binding.semopOne(sem.id, 0, -1, IPC_NOWAIT, 1e10),
-      () => binding.semopOne(sem.id, 0, -1, 0, NaN),
-      () => (binding.semopOne as (...a: unknown[]) => boolean)(sem.id, 0, -1, IPC_NOWAIT),
+      // semopOne takes its numbers [id, index, delta, flags, wait] as float64s in an ArrayBuffer (lib/call-args.ts).
+      () => binding.semopOne(numbers(sem.id, -1, -1, IPC_NOWAIT, 0)),
+      () => binding.semopOne(numbers(sem.id, 0, -SEMVMX - 1, IPC_NOWAIT, 0)),
+      () => binding.semopOne(numbers(sem.id, 0, 0.5, IPC_NOWAIT, 0)),
+      () => binding.semopOne(numbers(sem.id, 0, -1, 0x7000, 0)),
+      () => binding.semopOne(numbers(sem.id, 0, -1, IPC_NOWAIT, 1e10)),
+      () => binding.semopOne(numbers(sem.id, 0, -1, 0, NaN)),
+      () => binding.semopOne(numbers(sem.id, 0, -1, IPC_NOWAIT)), // too short
+      () => binding.semopOne(Float64Array.of(sem.id, 0, -1, IPC_NOWAIT, 0) as unknown as ArrayBuffer), // a view
+      () => binding.semopOne(new SharedArrayBuffer(64) as unknown as ArrayBuffer),
+      () => (binding.semopOne as (...a: unknown[]) => boolean)(sem.id, 0, -1, IPC_NOWAIT, 0), // the old form
     ];
     for (const attempt of tries) expect(attempt).toThrow(/out of range|must be|must hold|detached/);
     expect(sem.value).toBe(3);
@@ -136,7 +145,9 @@ describe('Semaphore basics', () => {
     expect(() => binding.semop(sem.id, Int32Array.of(0, -1, 0, 1, -1, 0), IPC_NOWAIT, -1)).toThrow(
       expect.objectContaining({ code: 'EFBIG' }),
     );
-    expect(() => binding.semopOne(sem.id, 1, -1, IPC_NOWAIT, 0)).toThrow(expect.objectContaining({ code: 'EFBIG' }));
+    expect(() => binding.semopOne(numbers(sem.id, 1, -1, IPC_NOWAIT, 0))).toThrow(
+      expect.objectContaining({ code: 'EFBIG' }),
+    );
     expect(sem.value).toBe(3);
   });
 });
