@@ -114,6 +114,7 @@ class ParkedNap {
     int64_t until = soon_ns >= 0 && soon_ns < end_ns_ ? soon_ns : end_ns_;
     park->word = word;
     park->expected = seq;
+    park->wake_one = false;
     park->until_ns = deadline.None() || until < deadline.at_ns ? until : deadline.at_ns;
     return kParked;
   }
@@ -250,7 +251,11 @@ class OwnedChannelSendCall : public ChannelSendCall {
     if (r != EAGAIN && r != SYSV_IPC_CHANNEL__ARMED) return r;
     int64_t now = MonotonicNowNs();
     if (!deadline.None() && now >= deadline.at_ns) return ETIMEDOUT;
-    if (r == SYSV_IPC_CHANNEL__ARMED) return nap_.Park(now, deadline, word, seq, -1, park);
+    if (r == SYSV_IPC_CHANNEL__ARMED) {
+      nap_.Park(now, deadline, word, seq, -1, park);
+      park->wake_one = true;  // the lock word: its release wakes one sleeper
+      return kParked;
+    }
     // Full.
     int a = sysv_ipc_channel_arm_writable(ch, length_, &word, &seq);
     if (a != 0 && a != SYSV_IPC_CHANNEL__ARMED) return a;

@@ -286,6 +286,9 @@ void WaiterPool::ParkerMain(Parker* parker) {
       int result = kParked;
       if (slot.job->cancelled.load(std::memory_order_acquire)) {
         result = ECANCELED;
+        // A wake meant for one sleeper may have reached this wait (woken,
+        // not yet run): pass it on. A spare wake only makes a sleeper look.
+        if (slot.park.wake_one) WakeOneShared(slot.park.word);
       } else if (slot.fresh || __atomic_load_n(slot.park.word, __ATOMIC_SEQ_CST) != slot.park.expected ||
                  (slot.park.until_ns >= 0 && now >= slot.park.until_ns)) {
         slot.fresh = false;

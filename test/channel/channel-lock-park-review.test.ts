@@ -5,11 +5,16 @@
  * parked on it: remove()'s wake, which leaves the word as it is, and hostile
  * words.
  */
+import { spawn } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
+import * as path from 'node:path';
 import { Channel, SharedMemory } from '../../lib';
-import { describeIfProbes, probes, sleep, until, useCleanup } from '../support/helpers';
+import { describeIfProbes, probes, sleep, threadsInFutexOn, track, until, useCleanup } from '../support/helpers';
 
 useCleanup();
+
+const DIST = JSON.stringify(path.join(__dirname, '..', '..', 'dist'));
+const WAITERS = 0x80000000 | 0;
 
 const HAVE_WAITV = (() => {
   try {
@@ -80,4 +85,73 @@ describeIfProbes('sends parked on the send-lock word', () => {
     // The first and the last of each round's 40 rejections: one parker turn apart.
     expect(spreads.filter((ms) => ms >= 50)).toEqual([]);
   }, 120000);
+
+  test("an aborted send that a release woke passes the wake on to the lock word's next sleeper", async () => {
+    if (!HAVE_WAITV) return console.warn('futex_waitv unavailable: nothing parks on the lock word');
+    probes.futexParker(true);
+    // lock.h's release wakes one sleeper, which takes the lock and, WAITERS set, wakes the next at its
+    // own release. A parked send that such a wake reached, aborted before its parker looked again,
+    // used the wake up: the next sleeper (S, another process's futex wait on the word, queued after
+    // the send) slept on until its own timeout. The race is between the wake and the parker's turn:
+    // rounds with the abort at varied instants after the release; S must be woken in every one.
+    const ch = track(Channel.create({ capacity: 65536 }));
+    const shm = SharedMemory.fromId(ch.id);
+    const word = new Int32Array(shm.arrayBuffer, 80, 1);
+    const S = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const { SharedMemory } = require(${DIST});
+        const shm = SharedMemory.fromId(${ch.id});
+        require('node:readline').createInterface({ input: process.stdin }).on('line', (v) => {
+          process.stdout.write(shm.waitSync(20, Number(v), { timeout: 2000 }) + '\\n');
+        });`,
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    const exited = new Promise((r) => S.once('exit', r));
+    const answers: string[] = [];
+    let buf = '';
+    S.stdout!.on('data', (d: Buffer) => {
+      buf += String(d);
+      for (let i; (i = buf.indexOf('\n')) >= 0; buf = buf.slice(i + 1)) answers.push(buf.slice(0, i));
+    });
+    const outcomes = { woken: 0, notEqual: 0, timedOut: 0, sent: 0, aborted: 0 };
+    try {
+      for (let round = 0; round < 60; round++) {
+        Atomics.store(word, 0, process.pid); // held by us, alive
+        const ac = new AbortController();
+        const a = ch.send('a', { signal: ac.signal, timeout: 60000 }).then(
+          () => 'sent',
+          (e: { name?: string }) => e.name,
+        );
+        // The send armed (it set WAITERS) and its parker sleeps; then S sleeps on the word, after it.
+        await until(() => (Atomics.load(word, 0) & WAITERS) !== 0, 20000, 'the send armed');
+        await sleep(20);
+        S.stdin!.write(`${Atomics.load(word, 0)}\n`);
+        await until(() => threadsInFutexOn(S.pid!, ch.id, 20) >= 1, 20000, 'S sleeps on the word');
+        // lock.h's release: the word to 0, one FUTEX_WAKE (WAITERS was set); then the abort.
+        const old = Atomics.exchange(word, 0, 0);
+        if (old & WAITERS) shm.notify(20, 1);
+        const spinUntil = performance.now() + (round % 10) * 0.02;
+        while (performance.now() < spinUntil);
+        ac.abort();
+        const how = await a;
+        if (how === 'sent') outcomes.sent++;
+        else outcomes.aborted++;
+        await until(() => answers.length > 0, 20000, "S's answer");
+        const said = answers.shift();
+        if (said === 'ok') outcomes.woken++;
+        else if (said === 'not-equal') outcomes.notEqual++;
+        else outcomes.timedOut++;
+        while (ch.tryReceive() !== undefined);
+      }
+    } finally {
+      S.kill('SIGKILL');
+      await exited;
+      shm.detach();
+    }
+    console.log(`60 rounds: ${JSON.stringify(outcomes)}`);
+    expect(outcomes.timedOut).toBe(0);
+  }, 240000);
 });
