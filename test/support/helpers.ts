@@ -202,8 +202,8 @@ export async function until(predicate: () => boolean, ms = 10000, what = 'condit
 
 // Syscall numbers, to see from /proc which call a thread is blocked in.
 const SYSCALLS: Record<string, Record<string, number>> = {
-  x64: { msgsnd: 69, msgrcv: 70, semop: 65, semtimedop: 220, futex: 202 },
-  arm64: { msgsnd: 189, msgrcv: 188, semop: 193, semtimedop: 192, futex: 98 },
+  x64: { msgsnd: 69, msgrcv: 70, semop: 65, semtimedop: 220, futex: 202, futex_waitv: 449 },
+  arm64: { msgsnd: 189, msgrcv: 188, semop: 193, semtimedop: 192, futex: 98, futex_waitv: 449 },
 };
 
 /**
@@ -211,7 +211,10 @@ const SYSCALLS: Record<string, Record<string, number>> = {
  * from /proc/<pid>/task/<tid>/syscall. This lets a test wait until a waiter
  * is really parked in the kernel before it acts, instead of sleeping.
  */
-export function threadsBlockedIn(pid: number, syscall: 'msgsnd' | 'msgrcv' | 'semop' | 'semtimedop' | 'futex'): number {
+export function threadsBlockedIn(
+  pid: number,
+  syscall: 'msgsnd' | 'msgrcv' | 'semop' | 'semtimedop' | 'futex' | 'futex_waitv',
+): number {
   return tidsBlockedIn(pid, syscall).length;
 }
 
