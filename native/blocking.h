@@ -52,6 +52,11 @@ struct FutexPark {
   const uint32_t* word = nullptr;  // a shared futex word (other processes wake it)
   uint32_t expected = 0;
   int64_t until_ns = -1;  // CLOCK_MONOTONIC; look again by then (a nap's end, the deadline); -1: never
+  // The word's wakes are for one sleeper each (a lock word: lock.h's release
+  // wakes one, which takes the lock and wakes the next at its own release).
+  // A wait dropped without looking again (cancelled) may have used such a
+  // wake up: the pool passes one on, or the next sleeper waits for its nap.
+  bool wake_one = false;
 };
 
 // BlockingCall::Arm's "sleep as *park says" (no errno is negative).

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <unordered_set>
 #include <vector>
 
@@ -79,12 +80,35 @@ class ChannelMapping {
     gone_.store(true, std::memory_order_release);
     return EIDRM;
   }
+  // lock.h's liveness look at a send-lock holder (pid, holder_start), shared
+  // by the sends parked behind it: one /proc/<pid>/stat read per channel per
+  // SYSV_IPC_LOCK_CHECK_NS, not one per send per nap (2,000 sends made 10,000
+  // a second). When the holder is alive with that start time, returns when
+  // that was seen: the caller's own look is due CHECK_NS later. Else -1 (any
+  // other finding: the caller's sysv_ipc_lock_arm judges, as it always did).
+  int64_t HolderSeenAlive(uint32_t pid, uint64_t start, int64_t now) {
+    std::lock_guard<std::mutex> lock(holder_mutex_);
+    if (holder_pid_ == pid && holder_start_ == start && now - holder_seen_ns_ < SYSV_IPC_LOCK_CHECK_NS) {
+      return holder_alive_ ? holder_seen_ns_ : -1;
+    }
+    uint64_t actual = 0;
+    holder_alive_ = sysv_ipc_process_lookup(static_cast<pid_t>(pid), &actual) == 0 && actual == start;
+    holder_pid_ = pid;
+    holder_start_ = start;
+    holder_seen_ns_ = now;
+    return holder_alive_ ? now : -1;
+  }
   void* addr() const { return addr_; }
   uint64_t size() const { return size_; }
 
  private:
   void* addr_;
   uint64_t size_;
+  std::mutex holder_mutex_;  // HolderSeenAlive's last look (parker threads share the mapping)
+  uint32_t holder_pid_ = 0;
+  uint64_t holder_start_ = 0;
+  int64_t holder_seen_ns_ = 0;
+  bool holder_alive_ = false;
   std::atomic<int64_t> gone_checked_ns_{-1};  // NapOver: when one last found the segment there
   std::atomic<bool> gone_{false};             // NapOver: one found it removed
 };
@@ -114,6 +138,7 @@ class ParkedNap {
     int64_t until = soon_ns >= 0 && soon_ns < end_ns_ ? soon_ns : end_ns_;
     park->word = word;
     park->expected = seq;
+    park->wake_one = false;
     park->until_ns = deadline.None() || until < deadline.at_ns ? until : deadline.at_ns;
     return kParked;
   }
@@ -246,11 +271,16 @@ class OwnedChannelSendCall : public ChannelSendCall {
     if (nap_.Check(*owner_) != 0) return EIDRM;
     uint32_t* word = nullptr;
     uint32_t seq = 0;
+    SharedHolderLook(ch);
     int r = sysv_ipc_channel_try_send_armed(ch, data_, length_, &lock_wait_, &word, &seq);
     if (r != EAGAIN && r != SYSV_IPC_CHANNEL__ARMED) return r;
     int64_t now = MonotonicNowNs();
     if (!deadline.None() && now >= deadline.at_ns) return ETIMEDOUT;
-    if (r == SYSV_IPC_CHANNEL__ARMED) return nap_.Park(now, deadline, word, seq, -1, park);
+    if (r == SYSV_IPC_CHANNEL__ARMED) {
+      nap_.Park(now, deadline, word, seq, -1, park);
+      park->wake_one = true;  // the lock word: its release wakes one sleeper
+      return kParked;
+    }
     // Full.
     int a = sysv_ipc_channel_arm_writable(ch, length_, &word, &seq);
     if (a != 0 && a != SYSV_IPC_CHANNEL__ARMED) return a;
@@ -261,6 +291,27 @@ class OwnedChannelSendCall : public ChannelSendCall {
   }
 
  private:
+  // A liveness look due (lock_wait_.next_check_ns) at a holder that stored
+  // its start time: the mapping's shared look (HolderSeenAlive) stands for
+  // it while fresh, so that sysv_ipc_lock_arm skips its own /proc read. A
+  // holder with no start stored (in its take's window) or any other finding
+  // is left to sysv_ipc_lock_arm's judgement, suspicion state and takeover.
+  void SharedHolderLook(sysv_ipc_channel* ch) {
+    int64_t now = MonotonicNowNs();
+    if (now < lock_wait_.next_check_ns) return;
+    sysv_ipc_lock* lock = sysv_ipc_channel__send_lock(ch);
+    uint32_t w = __atomic_load_n(&lock->word, __ATOMIC_RELAXED);
+    uint64_t start = __atomic_load_n(&lock->holder_start, __ATOMIC_ACQUIRE);
+    if (w == 0 || sysv_ipc_lock_word_corrupt(w) || start == 0) return;
+    int64_t seen = owner_->HolderSeenAlive(w & SYSV_IPC_LOCK_PID_MASK, start, now);
+    if (seen < 0) return;
+    // What sysv_ipc_lock_holder_dead's look would have left: alive, with the
+    // recorded start (no suspicion, past its window).
+    lock_wait_.next_check_ns = seen + SYSV_IPC_LOCK_CHECK_NS;
+    lock_wait_.suspect_since_ns = 0;
+    lock_wait_.window_pid = 0;
+  }
+
   std::shared_ptr<ChannelMapping> owner_;
   std::vector<uint8_t> storage_;
   ParkedNap nap_;

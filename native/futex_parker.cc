@@ -105,4 +105,12 @@ void PokeControl(uint32_t* word) {
 #endif
 }
 
+void WakeOneShared(const uint32_t* word) {
+#if SYSV_IPC_FUTEX
+  syscall(SYS_futex, word, FUTEX_WAKE, 1, nullptr, nullptr, 0);
+#else
+  (void)word;
+#endif
+}
+
 }  // namespace sysv_ipc

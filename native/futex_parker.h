@@ -50,4 +50,7 @@ long FutexWaitv(FutexWaiter* waiters, unsigned n, int64_t abs_ns);
 // Bumps a parker's control word and wakes its thread (FUTEX_WAKE_PRIVATE).
 void PokeControl(uint32_t* word);
 
+// FUTEX_WAKE of one sleeper on a shared word (other processes' included).
+void WakeOneShared(const uint32_t* word);
+
 }  // namespace sysv_ipc

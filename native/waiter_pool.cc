@@ -286,6 +286,9 @@ void WaiterPool::ParkerMain(Parker* parker) {
       int result = kParked;
       if (slot.job->cancelled.load(std::memory_order_acquire)) {
         result = ECANCELED;
+        // A wake meant for one sleeper may have reached this wait (woken,
+        // not yet run): pass it on. A spare wake only makes a sleeper look.
+        if (slot.park.wake_one) WakeOneShared(slot.park.word);
       } else if (slot.fresh || __atomic_load_n(slot.park.word, __ATOMIC_SEQ_CST) != slot.park.expected ||
                  (slot.park.until_ns >= 0 && now >= slot.park.until_ns)) {
         slot.fresh = false;
@@ -314,9 +317,18 @@ void WaiterPool::ParkerMain(Parker* parker) {
       wake_at = SaturatingAdd(idle_since, kParkerIdleNs);
     }
     long r = FutexWaitv(set, static_cast<unsigned>(slots.size() + 1), wake_at);
-    // The futex it names was woken: that wait runs again even if its word did
-    // not move (a removal wakes a send lock's sleepers and leaves the word).
-    if (r >= 1 && static_cast<size_t>(r) <= slots.size()) slots[r - 1].fresh = true;
+    // The futex it names was woken: the waits on that word run again even if
+    // it did not move (a removal wakes a send lock's sleepers and leaves the
+    // word). Every wait on it, not only the named one: futex_waitv names one
+    // woken futex when several of its entries were woken (FUTEX_WAKE of all,
+    // as a removal's, wakes each wait of this set on the word), and the
+    // others would sleep again, on a word that did not move, until their nap.
+    if (r >= 1 && static_cast<size_t>(r) <= slots.size()) {
+      const uint32_t* woken = slots[r - 1].park.word;
+      for (Slot& slot : slots) {
+        if (slot.park.word == woken) slot.fresh = true;
+      }
+    }
     // An index, EAGAIN (a word differed already), ETIMEDOUT, EINTR: the next
     // turn sees what changed. Anything else (it should not happen: the words
     // are in mappings the waits hold) must not spin: pause, and look again.

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Channel, SharedMemory, remove } from '../../lib';
-import { randomKey, sleep, threadsInFutexOn, track, until, useCleanup } from '../support/helpers';
+import { randomKey, sleep, threadsBlockedIn, threadsInFutexOn, track, until, useCleanup } from '../support/helpers';
 
 useCleanup();
 
@@ -487,12 +487,17 @@ describe('removal reaches senders parked on the send lock', () => {
              try { Promise.resolve(ch.${form}('one more')).then(() => out('sent'), (e) => out(e.code)); } catch (e) { out(e.code); }`,
             ]),
           );
-          for (const s of [cSender, ...nodeSenders]) {
-            await until(
-              () => threadsInFutexOn(s.proc.pid!, ch.id, 20) > 0,
-              20000,
-              'the sender to park on the send lock',
-            );
+          // A send() parked in the addon's futex parker sleeps on the lock word in futex_waitv, whose
+          // arguments do not name the word: there, a parker thread asleep and the word's WAITERS bit.
+          const parked = (pid: number, form: string) =>
+            threadsInFutexOn(pid, ch.id, 20) > 0 ||
+            (form === 'send' && threadsBlockedIn(pid, 'futex_waitv') > 0 && (lockWord[0] & 0x80000000) !== 0);
+          for (const [s, form] of [
+            [cSender, 'c'],
+            [nodeSenders[0], 'sendSync'],
+            [nodeSenders[1], 'send'],
+          ] as const) {
+            await until(() => parked(s.proc.pid!, form), 20000, `the ${form} sender to park on the send lock`);
           }
           removeIt(ch);
           let timer: NodeJS.Timeout | undefined;
