@@ -10,20 +10,23 @@ import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Channel, SharedMemory } from '../../lib';
-import { describeIfProbes, probes, sleep, threadsInFutexOn, track, until, useCleanup } from '../support/helpers';
+import {
+  describeIfProbes,
+  haveFutexWaitv,
+  probes,
+  sleep,
+  threadsInFutexOn,
+  track,
+  until,
+  useCleanup,
+} from '../support/helpers';
 
 useCleanup();
 
 const DIST = JSON.stringify(path.join(__dirname, '..', '..', 'dist'));
 const WAITERS = 0x80000000 | 0;
 
-const HAVE_WAITV = (() => {
-  try {
-    return probes.futexParker();
-  } catch {
-    return false;
-  }
-})();
+const HAVE_WAITV = haveFutexWaitv();
 
 /** Settlement times (performance.now()) and error codes of sends, looked at without awaiting them. */
 function watchAll(ps: Promise<void>[]) {

@@ -14,36 +14,14 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Channel, SharedMemory } from '../../lib';
 import { binding } from '../../lib/binding';
-import { describeIfProbes, probes, sleep, track, until, useCleanup } from '../support/helpers';
+import { describeIfProbes, haveFutexWaitv, probes, sleep, track, until, useCleanup, watch } from '../support/helpers';
 
 useCleanup();
 
 const DIST = JSON.stringify(path.join(__dirname, '..', '..', 'dist'));
 const threadCount = () => readdirSync('/proc/self/task').length;
 
-/** A receive whose settlement can be looked at without awaiting it. */
-function watch<T>(p: Promise<T>) {
-  const w = { done: false, value: undefined as T | undefined, error: undefined as unknown, p };
-  p.then(
-    (v) => {
-      w.done = true;
-      w.value = v;
-    },
-    (e: unknown) => {
-      w.done = true;
-      w.error = e;
-    },
-  );
-  return w;
-}
-
-const HAVE_WAITV = (() => {
-  try {
-    return probes.futexParker();
-  } catch {
-    return false;
-  }
-})();
+const HAVE_WAITV = haveFutexWaitv();
 
 describeIfProbes('parked channel receives', () => {
   afterAll(() => {

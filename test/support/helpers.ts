@@ -426,13 +426,42 @@ export const probes: TestProbes = new Proxy({} as TestProbes, {
   },
 });
 /**
+ * Whether async futex waits park in shared threads here (futex_waitv, and
+ * the parker switched on: the test probe futexParker). Ask at a test file's
+ * load, before it switches the parker off; false without probes.
+ */
+export function haveFutexWaitv(): boolean {
+  try {
+    return probes.futexParker();
+  } catch {
+    return false;
+  }
+}
+
+/** A promise whose settlement can be looked at without awaiting it. */
+export function watch<T>(p: Promise<T>) {
+  const w = { done: false, value: undefined as T | undefined, error: undefined as unknown, p };
+  p.then(
+    (v) => {
+      w.done = true;
+      w.value = v;
+    },
+    (e: unknown) => {
+      w.done = true;
+      w.error = e;
+    },
+  );
+  return w;
+}
+
+/** Whether a C compiler (`cc`) is there to build the C peers (tests that need one are skipped without it). */
+export const haveCc: boolean = spawnSync('cc', ['--version'], { stdio: 'ignore' }).status === 0;
+
+/**
  * `test` when `condition` holds; otherwise `test.skip`, with the reason added
  * to the test's name (`… [skipped: no C compiler (cc)]`), so that jest's list
  * of skipped tests says why each one did not run.
  */
-/** Whether a C compiler (`cc`) is there to build the C peers (tests that need one are skipped without it). */
-export const haveCc: boolean = spawnSync('cc', ['--version'], { stdio: 'ignore' }).status === 0;
-
 export function testIf(condition: boolean, why: string): jest.It {
   if (condition) return test;
   return Object.assign(
