@@ -91,16 +91,6 @@ function nextPow2(n: number): number {
   return p;
 }
 
-/** FNV-1a, 32 bits, over `len` bytes of `b` from `start` (map.h's sysv_ipc_map_hash). */
-function fnv1a(b: Uint8Array, start: number, len: number): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < len; i++) {
-    h ^= b[start + i]!;
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
-
 /** CLOCK_MONOTONIC in milliseconds: process.hrtime is libuv's uv_hrtime, clock_gettime(CLOCK_MONOTONIC) on Linux. */
 function monotonicMs(): number {
   const [s, ns] = process.hrtime();
@@ -596,12 +586,24 @@ export class SharedMap extends IpcHandle {
     return hi * 0x100000000 + lo <= (now < 0 ? monotonicMs() : now);
   }
 
+  // FNV-1a, 32 bits, of the key (map.h's sysv_ipc_map_hash) into keyHash. Stored here,
+  // not returned: a u32 above 2^30 returned from a call that is not inlined
+  // is a heap number (16 bytes per lookup), a double field is written in place.
+  private hashKey(kb: Uint8Array, klen: number): void {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < klen; i++) {
+      h ^= kb[i]!;
+      h = Math.imul(h, 0x01000193);
+    }
+    this.keyHash = h >>> 0;
+  }
+
   // Runs `read(entry or -1)` on a consistent snapshot: lock-free while gen holds still, else under the lock.
   private read<T>(key: unknown, read: (e: number) => T): T {
     this.checkUsable();
     const kb = this.keyBytes(key);
     const klen = this.keyLen;
-    this.keyHash = fnv1a(kb, 0, klen);
+    this.hashKey(kb, klen);
     const w = this.w;
     for (let attempt = 0; attempt < READ_RETRIES; attempt++) {
       const gen = Atomics.load(w, H_GEN);
@@ -1113,7 +1115,8 @@ export class SharedMap extends IpcHandle {
   private keyOf(key: unknown): { kb: Uint8Array; klen: number; hash: number } {
     const kb = this.keyBytes(key);
     const klen = this.keyLen;
-    return { kb, klen, hash: fnv1a(kb, 0, klen) };
+    this.hashKey(kb, klen);
+    return { kb, klen, hash: this.keyHash };
   }
 
   /**
