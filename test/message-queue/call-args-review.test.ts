@@ -170,3 +170,51 @@ test('a SharedArrayBuffer (fixed or growable) is refused as the numbers and as t
   expect(sem.value).toBe(3);
   expect(q.info().messages).toBe(1);
 });
+
+test('detached, shrunk (resizable) and short buffers are refused as the numbers and as the landing buffer', () => {
+  const q = track(MessageQueue.create());
+  const sem = track(Semaphore.create({ initialValue: 3 }));
+  q.sendSync(Buffer.alloc(10, 1), { type: 3 });
+  const NOWAIT = 0o4000;
+  const detached = (values: number[], length = 64) => {
+    const ab = new ArrayBuffer(length);
+    new Float64Array(ab, 0, values.length).set(values);
+    structuredClone(ab, { transfer: [ab] });
+    return ab;
+  };
+  // Resizable where the runtime has them (Node 20+); on 18 the option is ignored and resize() is absent.
+  const Resizable = ArrayBuffer as unknown as new (
+    length: number,
+    options?: { maxByteLength: number },
+  ) => ArrayBuffer & {
+    resize?: (n: number) => void;
+  };
+  const shrunk = (values: number[], to: number) => {
+    const ab = new Resizable(64, { maxByteLength: 128 });
+    new Float64Array(ab, 0, values.length).set(values);
+    if (ab.resize === undefined) return ab.slice(0, to);
+    ab.resize(to);
+    return ab;
+  };
+  const refused = (name: string) => expect.objectContaining({ message: expect.stringContaining(`"${name}"`) });
+  const args = [sem.id, 0, -1, NOWAIT, 0];
+  const rcv = [q.id, 64, 0, NOWAIT, 0];
+  expect(() => binding.semopOne(detached(args))).toThrow(refused('args'));
+  expect(() => binding.semopOne(shrunk(args, 32))).toThrow(refused('args'));
+  expect(() => binding.semopOne(Float64Array.from(args).buffer.slice(0, 39))).toThrow(refused('args'));
+  expect(() => binding.msgsnd(detached([q.id, 1, NOWAIT, 0]), Buffer.from('x'))).toThrow(refused('args'));
+  expect(() => binding.msgsnd(shrunk([q.id, 1, NOWAIT, 0], 24), Buffer.from('x'))).toThrow(refused('args'));
+  expect(() => binding.msgrcv(detached(rcv), new ArrayBuffer(128))).toThrow(refused('args'));
+  expect(() => binding.msgrcv(Float64Array.from(rcv).buffer, detached([], 128))).toThrow(refused('into'));
+  expect(() => binding.msgrcv(Float64Array.from(rcv).buffer, shrunk([], 8 + 63))).toThrow(refused('into'));
+  expect(() => binding.msgrcvBuffer(shrunk(rcv, 32), new Float64Array(1))).toThrow(refused('args'));
+  expect(sem.value).toBe(3);
+  expect(q.info().messages).toBe(1);
+  // A resizable landing buffer grown to size is taken, like any ArrayBuffer.
+  const grown = new Resizable(8, { maxByteLength: 8 + 64 });
+  if (grown.resize !== undefined) {
+    grown.resize(8 + 64);
+    expect(binding.msgrcv(Float64Array.from(rcv).buffer, grown)).toBe(10);
+    expect(q.info().messages).toBe(0);
+  }
+});
