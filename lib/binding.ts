@@ -240,11 +240,11 @@ export interface Binding {
    */
   semop(id: number, ops: Int32Array, flags: number, timeoutMs: number, spinNs?: number): boolean;
   /**
-   * One operation on member `index` with plain-number arguments (the fast
-   * path for Semaphore): flags IPC_NOWAIT | SEM_UNDO; `wait` is the spin in ns
-   * with IPC_NOWAIT, else the timeout in ms (-1: none). false: would block.
+   * One operation on member `index` (the fast path for Semaphore): `args`
+   * holds the float64s [id, index, delta, flags, wait] (lib/call-args.ts);
+   * flags IPC_NOWAIT | SEM_UNDO; `wait` is the spin in ns with IPC_NOWAIT,
+   * else the timeout in ms (-1: none). false: would block.
    */
-  /** One operation on one member: args holds the float64s [id, index, delta, flags, wait] (lib/call-args.ts). */
   semopOne(args: ArrayBuffer): boolean;
   /** The same on a waiter thread; reports errno 0, ETIMEDOUT, ECANCELED or the failure. */
   semopAsync(id: number, ops: Int32Array, flags: number, timeoutMs: number, waitId: number): void;

@@ -145,12 +145,27 @@ ByteView ArgBytes(const Napi::CallbackInfo& info, size_t index, const char* name
   return ByteView{static_cast<uint8_t*>(data), length};
 }
 
+namespace {
+
+// The data and length of `v` if it is an ArrayBuffer, and not a
+// SharedArrayBuffer: napi_get_arraybuffer_info alone fails for anything else
+// on Node 18 and 20, but takes a SharedArrayBuffer on Node 22, 24 and 26
+// (22.23.5, 24.22.3, 26.12.1 checked), whose bytes other threads change while
+// the call reads or writes them. napi_is_arraybuffer (V8's IsArrayBuffer,
+// false for a SharedArrayBuffer everywhere) costs a few instructions more.
+bool PlainArrayBufferInfo(napi_env env, napi_value v, void** data, size_t* length) {
+  bool plain = false;
+  return v != nullptr && napi_is_arraybuffer(env, v, &plain) == napi_ok && plain &&
+         napi_get_arraybuffer_info(env, v, data, length) == napi_ok;
+}
+
+}  // namespace
+
 ByteView ArgArrayBuffer(const Napi::CallbackInfo& info, size_t index, const char* name) {
   napi_value v = index < info.Length() ? static_cast<napi_value>(info[index]) : nullptr;
   void* data = nullptr;
   size_t length = 0;
-  // napi_invalid_arg for anything but an ArrayBuffer.
-  if (v == nullptr || napi_get_arraybuffer_info(info.Env(), v, &data, &length) != napi_ok) {
+  if (!PlainArrayBufferInfo(info.Env(), v, &data, &length)) {
     ThrowTypeError(info.Env(), std::string("The \"") + name +
                                    "\" argument must be an instance of ArrayBuffer. Received " +
                                    Describe(At(info, index)));
@@ -199,9 +214,9 @@ NumberArgs::NumberArgs(const Napi::CallbackInfo& info, size_t index, size_t coun
   void* data = nullptr;
   // An ArrayBuffer, not a typed array: napi_get_typedarray_info costs ~480
   // instructions (it materialises the view's buffer), napi_get_arraybuffer_info
-  // a few dozen (and fails for anything but an ArrayBuffer: napi_invalid_arg).
-  if (count > kMax || v == nullptr || napi_get_arraybuffer_info(env_, v, &data, &length) != napi_ok ||
-      length < count * sizeof(double) || data == nullptr || reinterpret_cast<uintptr_t>(data) % alignof(double) != 0) {
+  // a few dozen (PlainArrayBufferInfo: an ArrayBuffer only, never a SharedArrayBuffer).
+  if (count > kMax || !PlainArrayBufferInfo(env_, v, &data, &length) || length < count * sizeof(double) ||
+      data == nullptr || reinterpret_cast<uintptr_t>(data) % alignof(double) != 0) {
     ThrowTypeError(env_,
                    "The \"args\" argument must be an ArrayBuffer of " + std::to_string(count) + " float64 numbers");
   }

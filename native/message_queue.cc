@@ -145,14 +145,16 @@ struct SendArgs {
 };
 
 // (args: ArrayBuffer of float64s [id, type, flags, wait] (NumberArgs), data).
-SendArgs ParseSend(const Napi::CallbackInfo& info) {
+// `wait`: the sync form's spin in ns with IPC_NOWAIT, else a timeout in ms;
+// always a timeout for the async form (`async`).
+SendArgs ParseSend(const Napi::CallbackInfo& info, bool async = false) {
   NumberArgs n(info, 0, 4);
   SendArgs a;
   a.id = NumberId(n, 0);
   a.type = static_cast<long>(n.Integer(1, "type", 1, kMaxType));
   a.flags = NumberFlags(info.Env(), n, 2, IPC_NOWAIT);
-  a.wait = (a.flags & IPC_NOWAIT) != 0 ? WaitArg::Spin(n.Integer(3, "spinNs", 0, kMaxSpinNs))
-                                       : WaitArg::Timeout(n.TimeoutNs(3, "timeout"));
+  a.wait = (a.flags & IPC_NOWAIT) != 0 && !async ? WaitArg::Spin(n.Integer(3, "spinNs", 0, kMaxSpinNs))
+                                                 : WaitArg::Timeout(n.TimeoutNs(3, "timeout"));
   a.body = ArgBytes(info, 1, "data");
   return a;
 }
@@ -170,16 +172,16 @@ struct ReceiveArgs {
   WaitArg wait;
 };
 
-// (args: ArrayBuffer of float64s [id, maxSize, type, flags, wait] (NumberArgs), ...).
-ReceiveArgs ParseReceive(const Napi::CallbackInfo& info) {
+// (args: ArrayBuffer of float64s [id, maxSize, type, flags, wait] (NumberArgs), ...); `wait` as ParseSend's.
+ReceiveArgs ParseReceive(const Napi::CallbackInfo& info, bool async = false) {
   NumberArgs n(info, 0, 5);
   ReceiveArgs a;
   a.id = NumberId(n, 0);
   a.max_size = static_cast<size_t>(n.Integer(1, "maxSize", 0, kMaxSize));
   a.type = static_cast<long>(n.Integer(2, "type", -kMaxType, kMaxType));
   a.flags = NumberFlags(info.Env(), n, 3, IPC_NOWAIT | MSG_NOERROR | kMsgExcept);
-  a.wait = (a.flags & IPC_NOWAIT) != 0 ? WaitArg::Spin(n.Integer(4, "spinNs", 0, kMaxSpinNs))
-                                       : WaitArg::Timeout(n.TimeoutNs(4, "timeout"));
+  a.wait = (a.flags & IPC_NOWAIT) != 0 && !async ? WaitArg::Spin(n.Integer(4, "spinNs", 0, kMaxSpinNs))
+                                                 : WaitArg::Timeout(n.TimeoutNs(4, "timeout"));
   return a;
 }
 
@@ -275,7 +277,7 @@ Napi::Value MsgRcvBuffer(const Napi::CallbackInfo& info) {
 
 // msgsndAsync(args: [id, type, flags, timeoutMs] as msgsnd's, data, waitId).
 Napi::Value MsgSndAsync(const Napi::CallbackInfo& info) {
-  SendArgs a = ParseSend(info);
+  SendArgs a = ParseSend(info, true);
   uint64_t wait_id = ArgWaitId(info, 2);
   WaiterPool& pool = info.Env().GetInstanceData<Addon>()->Pool(info.Env());
   std::vector<char> message(kHeader + a.body.length);
@@ -287,7 +289,7 @@ Napi::Value MsgSndAsync(const Napi::CallbackInfo& info) {
 
 // msgrcvAsync(args: [id, maxSize, type, flags, timeoutMs] as msgrcv's, waitId).
 Napi::Value MsgRcvAsync(const Napi::CallbackInfo& info) {
-  ReceiveArgs a = ParseReceive(info);
+  ReceiveArgs a = ParseReceive(info, true);
   uint64_t wait_id = ArgWaitId(info, 1);
   WaiterPool& pool = info.Env().GetInstanceData<Addon>()->Pool(info.Env());
   std::unique_ptr<OwnedMsgReceiveCall> call;

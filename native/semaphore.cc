@@ -264,15 +264,13 @@ Napi::Value SemOp(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), true);
 }
 
-// One operation on one member, all arguments plain numbers: the uncontended
-// acquire/release path, where unpacking a typed array of operations costs
-// more than the rest of the call. `wait` is the spin in ns with IPC_NOWAIT,
-// else the timeout in ms (-1: none).
-// semopOne(args: Float64Array [id, index, delta, flags, wait]): one operation
-// on one member, its numbers in one array (NumberArgs: the hot path of
-// Semaphore's release/tryAcquire/acquireSync). `wait` is the spin in ns with
-// IPC_NOWAIT, else the timeout in ms. true when done; false when IPC_NOWAIT
-// was given and it would have blocked.
+// semopOne(args: ArrayBuffer of float64s [id, index, delta, flags, wait]):
+// one operation on one member, its numbers in one buffer (NumberArgs): the
+// uncontended acquire/release path of Semaphore (release, tryAcquire,
+// acquireSync), where unpacking a typed array of operations, or each number
+// as an argument, costs more than the rest of the call. `wait` is the spin in
+// ns with IPC_NOWAIT, else the timeout in ms (-1: none). true when done;
+// false when IPC_NOWAIT was given and it would have blocked.
 Napi::Value SemOpOne(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   NumberArgs a(info, 0, 5);
