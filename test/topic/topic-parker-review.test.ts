@@ -7,7 +7,7 @@
  * other topics' waits in the same parkers parked. Both with the parker and
  * with one thread per wait.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { Topic } from '../../lib';
 import { describeIfProbes, probes, sleep, track, useCleanup } from '../support/helpers';
@@ -136,5 +136,33 @@ describeIfProbes('parked Topic waits under review', () => {
       expect(await Promise.all(keepWaits)).toEqual(keep.map(() => 'still here'));
       for (const s of keep) s.close();
     }, 180000);
+  });
+
+  // Found by the SIGKILL scenarios of this review: only a 'wait' publisher reaped the slots of dead
+  // processes, so on an 'overwrite' topic (the default) they were never freed and subscribe() failed
+  // for good once they filled the table (issue 23: a dead process's subscription frees its place).
+  test.each([
+    ['SIGKILL', "process.kill(process.pid, 'SIGKILL')"],
+    ['process.exit()', 'process.exit(0)'],
+  ])("an 'overwrite' topic: subscribe() frees the places of subscribers that died (%s)", (_name, die) => {
+    const t = track(Topic.create({ capacity: 1024, maxSubscribers: 4 }));
+    const child = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        `const { Topic } = require(${DIST}); const t = Topic.fromId(${t.id});
+        const subs = [0, 1, 2, 3].map(() => t.subscribe());
+        for (const s of subs) s.receive().catch(() => {});
+        setTimeout(() => { ${die}; }, 50);`,
+      ],
+      { timeout: 60000, encoding: 'utf8' },
+    );
+    expect(child.error).toBeUndefined();
+    expect(t.info().subscribers).toBe(4);
+    const mine = [0, 1, 2, 3].map(() => t.subscribe());
+    expect(t.info().subscriptions.map((s) => s.pid)).toEqual([process.pid, process.pid, process.pid, process.pid]);
+    t.publishSync('to the living');
+    for (const s of mine) expect(String(s.tryReceive())).toBe('to the living');
+    for (const s of mine) s.close();
   });
 });
