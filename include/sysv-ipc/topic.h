@@ -239,8 +239,16 @@ static inline void sysv_ipc_topic__wake_space(const sysv_ipc_topic* t) {
  * when every slot is taken. The slot is not active (publishers ignore it)
  * until sysv_ipc_topic_position has set its cursor.
  */
+static inline uint32_t sysv_ipc_topic_reap(const sysv_ipc_topic* t);
+
+/* Claims a free slot. With none free, the slots of dead processes are reaped
+ * and it looks once more: only a publisher waiting for room reaps otherwise,
+ * and an 'overwrite' topic has none, so dead subscribers would hold the table
+ * for good (R11's review). */
 static inline int sysv_ipc_topic_claim(const sysv_ipc_topic* t, const sysv_ipc_lock_self* self, uint32_t* slot) {
   uint32_t i;
+  int reaped = 0;
+again:
   for (i = 0; i < t->max_subscribers; i++) {
     uint32_t expected = 0;
     uint32_t off = sysv_ipc_topic__slot(i);
@@ -250,6 +258,10 @@ static inline int sysv_ipc_topic_claim(const sysv_ipc_topic* t, const sysv_ipc_l
       *slot = i;
       return 0;
     }
+  }
+  if (!reaped) {
+    reaped = 1;
+    if (sysv_ipc_topic_reap(t) > 0) goto again;
   }
   return SYSV_IPC_TOPIC_FULL;
 }
