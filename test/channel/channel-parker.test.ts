@@ -14,11 +14,23 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Channel, SharedMemory } from '../../lib';
 import { binding } from '../../lib/binding';
-import { describeIfProbes, haveFutexWaitv, probes, sleep, track, until, useCleanup, watch } from '../support/helpers';
+import {
+  describeIfProbes,
+  haveFutexWaitv,
+  probes,
+  sleep,
+  threadsInFutexOn,
+  track,
+  until,
+  useCleanup,
+  watch,
+} from '../support/helpers';
 
 useCleanup();
 
 const DIST = JSON.stringify(path.join(__dirname, '..', '..', 'dist'));
+// The word consumers sleep on (docs/channel-layout.md: data_seq at offset 72), as a 32-bit index.
+const DATA_SEQ = 72 / 4;
 const threadCount = () => readdirSync('/proc/self/task').length;
 
 const HAVE_WAITV = haveFutexWaitv();
@@ -91,7 +103,8 @@ describeIfProbes('parked channel receives', () => {
       const aborted = Array.from({ length: 30 }, () => watch(ch.receive({ signal: ac.signal })));
       const timed = Array.from({ length: 30 }, () => watch(ch.receive({ timeout: 300 })));
       const rest = Array.from({ length: 40 }, () => watch(ch.receive({ timeout: 120000 })));
-      await until(() => probes.waiterThreads() >= (parker ? 1 : 100), 20000, 'the waits parked');
+      // Asleep on data_seq (in futex, or in a parker's futex_waitv set): the 70 that do not end on their own.
+      await until(() => threadsInFutexOn(process.pid, ch.id, DATA_SEQ) >= 70, 20000, 'the waits parked');
       if (parker) expect(probes.waiterThreads()).toBeLessThanOrEqual(base + 1); // all on one parker
       ac.abort();
       await until(() => aborted.every((w) => w.done) && timed.every((w) => w.done), 30000, 'aborts and timeouts');
@@ -290,7 +303,11 @@ describeIfProbes('parked channel receives', () => {
       if (skip()) return;
       const channels = Array.from({ length: 20 }, () => track(Channel.create({ capacity: 4096 })));
       const waits = channels.map((ch) => Array.from({ length: 5 }, () => watch(ch.receive({ timeout: 120000 }))));
-      await until(() => probes.waiterThreads() >= (parker ? 1 : 100), 20000, 'the waits parked');
+      await until(
+        () => channels.reduce((n, ch) => n + threadsInFutexOn(process.pid, ch.id, DATA_SEQ), 0) >= 100,
+        20000,
+        'the waits parked',
+      );
       const ids = JSON.stringify(channels.map((c) => c.id));
       execFileSync(
         process.execPath,
