@@ -385,6 +385,15 @@ class ChannelReadableCall : public BlockingCall {
 std::atomic<int> g_creates_in_progress{0};
 constexpr int kOwnCreateWaitS = 10;
 
+#ifdef SYSV_IPC_TEST_PROBES
+// Test probe (channelOpenPauses): milliseconds a creator pauses between its
+// shmget and its header, and an opener between a blank look at the header
+// and its judgement of the creator, to put one thread's create in the
+// other's window (test/channel/channel.test.ts).
+std::atomic<int> g_pause_after_create_ms{0};
+std::atomic<int> g_pause_after_blank_look_ms{0};
+#endif
+
 bool CreatorMayStillWrite(const struct shmid_ds& ds) {
   if (ds.shm_cpid == getpid()) {
     // Ours: only worth waiting for while one of our threads is creating.
@@ -411,14 +420,29 @@ std::shared_ptr<ChannelMapping> AttachChannel(Napi::Env env, int id, bool create
   uint64_t size = static_cast<uint64_t>(ds.shm_segsz);
   auto mapping = std::make_shared<ChannelMapping>(addr, size);
   int64_t give_up = MonotonicNowNs() + kOwnCreateWaitS * 1000000000LL;  // CreatorMayStillWrite bounds it further
+  bool looked_after_judging = false;
   for (int i = 0;; i++) {
+#ifdef SYSV_IPC_TEST_PROBES
+    if (created && i == 0 && g_pause_after_create_ms.load() > 0) usleep(g_pause_after_create_ms.load() * 1000);
+#endif
     int r = sysv_ipc_channel_init_or_attach(&mapping->ch, addr, size, capacity, max_message, id, created);
     if (r == 0) return mapping;
+#ifdef SYSV_IPC_TEST_PROBES
+    if (r == EAGAIN && g_pause_after_blank_look_ms.load() > 0) usleep(g_pause_after_blank_look_ms.load() * 1000);
+#endif
     if (r == EAGAIN && MonotonicNowNs() < give_up && CreatorMayStillWrite(ds)) {
       if (i < 100)
         sched_yield();
       else
         usleep(1000);
+      continue;
+    }
+    // Judged not to be written any more: look once more first. A creator of
+    // this process that finished between our look and the judgement wrote its
+    // header before it stopped counting (the header's release store, then the
+    // count's decrement; the judgement read the count before this look).
+    if (r == EAGAIN && !looked_after_judging) {
+      looked_after_judging = true;
       continue;
     }
     if (r == EAGAIN) r = SYSV_IPC_CHANNEL_ENOTCHANNEL;
@@ -807,6 +831,15 @@ Napi::Value ChPeek(const Napi::CallbackInfo& info) {
 }
 
 #ifdef SYSV_IPC_TEST_PROBES
+// channelOpenPauses(afterCreateMs, afterBlankLookMs): see g_pause_after_create_ms.
+Napi::Value ChannelOpenPauses(const Napi::CallbackInfo& info) {
+  g_pause_after_create_ms.store(static_cast<int>(ArgInteger(info, 0, "afterCreateMs", 0, 10000)));
+  g_pause_after_blank_look_ms.store(static_cast<int>(ArgInteger(info, 1, "afterBlankLookMs", 0, 10000)));
+  return info.Env().Undefined();
+}
+#endif
+
+#ifdef SYSV_IPC_TEST_PROBES
 // Test probe: open channel handles of this environment (leak tests).
 Napi::Value ChLiveHandles(const Napi::CallbackInfo& info) {
   size_t n = 0;
@@ -843,6 +876,7 @@ void RegisterChannel(Napi::Env env, Napi::Object exports, Napi::Object constants
              {"chUnlockSend", ChUnlockSend},
 #ifdef SYSV_IPC_TEST_PROBES
              {"chLiveHandles", ChLiveHandles},
+             {"channelOpenPauses", ChannelOpenPauses},
 #endif
          },
          registry);

@@ -190,6 +190,40 @@ describe('create, open, fromId', () => {
     expect({ failed: Number(failed), sample }).toEqual({ failed: 0, sample: undefined });
   });
 
+  testIfProbes('an opener whose blank look came just before a creator of this process finished still opens it', () => {
+    // Worker A creates and pauses before its header; worker B finds the segment blank, pauses after that
+    // look while A writes its header and returns, then judges: A is no longer creating. B must look at
+    // the header again, not report ERR_SYSV_IPC_NOT_A_CHANNEL (CI, Node 18: 1 of 1,600 opens).
+    const key = randomKey();
+    const script = `
+      const { Worker } = require('node:worker_threads');
+      const dist = ${JSON.stringify(path.join(ROOT, 'dist'))};
+      const { binding } = require(dist + '/binding');
+      const { Channel, SharedMemory } = require(dist);
+      binding.channelOpenPauses(150, 400);
+      const open = (delay) => new Promise((resolve) => {
+        const w = new Worker(
+          \`const { workerData, parentPort } = require('node:worker_threads');
+          const { Channel } = require(workerData.dist);
+          setTimeout(() => {
+            try { Channel.open(workerData.key, { create: true, capacity: 4096 }).close(); parentPort.postMessage('ok'); }
+            catch (e) { parentPort.postMessage(String(e.code)); }
+          }, workerData.delay);\`,
+          { eval: true, workerData: { dist, key: ${key}, delay } },
+        );
+        w.once('message', (m) => { resolve(m); w.terminate(); });
+      });
+      Promise.all([open(0), open(60)]).then((r) => {
+        binding.channelOpenPauses(0, 0);
+        try { const ch = Channel.open(${key}); ch.remove(); ch.close(); }
+        catch { try { const s = SharedMemory.open(${key}); s.remove(); s.detach(); } catch {} }
+        console.log(r.join(' '));
+      });
+    `;
+    const out = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60000 });
+    expect(out.trim()).toBe('ok ok');
+  });
+
   test('a channel of another layout version is not opened', () => {
     const ch = track(Channel.create({ capacity: 4096 }));
     scribble(ch, (v) => v.setUint32(OFF.identity + 4, 2, true));

@@ -407,6 +407,7 @@ export interface TestProbes {
   shmLiveAttachments(): number;
   chLiveHandles(): number;
   fastMutexPauseAfterTake(on: boolean): void;
+  channelOpenPauses(afterCreateMs: number, afterBlankLookMs: number): void;
   watchdogPauses(leaveMs: number, signalMs: number): void;
 }
 /** Whether the suite runs against the shipped prebuild only (scripts/ci-node-matrix.sh). */
