@@ -439,8 +439,8 @@ std::shared_ptr<ChannelMapping> AttachChannel(Napi::Env env, int id, bool create
     }
     // Judged not to be written any more: look once more first. A creator of
     // this process that finished between our look and the judgement wrote its
-    // header before it stopped counting (the header's release store, then the
-    // count's decrement; the judgement read the count before this look).
+    // header before it stopped counting: the count's decrement comes after the
+    // header and releases it, and the judgement's load of the count acquires it.
     if (r == EAGAIN && !looked_after_judging) {
       looked_after_judging = true;
       continue;

@@ -212,6 +212,7 @@ describe('create, open, fromId', () => {
           { eval: true, workerData: { dist, key: ${key}, delay } },
         );
         w.once('message', (m) => { resolve(m); w.terminate(); });
+        w.once('error', (e) => resolve(String(e)));
       });
       Promise.all([open(0), open(60)]).then((r) => {
         binding.channelOpenPauses(0, 0);
@@ -220,7 +221,19 @@ describe('create, open, fromId', () => {
         console.log(r.join(' '));
       });
     `;
-    const out = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60000 });
+    let out: string;
+    try {
+      out = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60000 });
+    } finally {
+      // The child removes it; if the child failed, this does.
+      try {
+        const shm = SharedMemory.open(key);
+        shm.remove();
+        shm.detach();
+      } catch {
+        // gone
+      }
+    }
     expect(out.trim()).toBe('ok ok');
   });
 
