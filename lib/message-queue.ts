@@ -64,22 +64,15 @@ function unsafeMessage(whole: Buffer): Message {
 // The addon's message-queue calls take their numbers in CALL_ARGS_BUFFER
 // (lib/call-args.ts), filled right before each call. `wait`: with IPC_NOWAIT
 // the ns to keep retrying, else the timeout in ms (-1: none).
-function msgsnd(id: number, body: Uint8Array, type: number, flags: number, wait: number): boolean {
+
+/** Fills CALL_ARGS for msgsnd and msgsndAsync; returns its buffer. */
+function sendArgs(id: number, type: number, flags: number, wait: number): ArrayBuffer {
   const a = CALL_ARGS;
   a[0] = id;
   a[1] = type;
   a[2] = flags;
   a[3] = wait;
-  return binding.msgsnd(CALL_ARGS_BUFFER, body);
-}
-
-function msgsndAsync(id: number, body: Uint8Array, type: number, timeout: number, waitId: number): void {
-  const a = CALL_ARGS;
-  a[0] = id;
-  a[1] = type;
-  a[2] = 0;
-  a[3] = timeout;
-  binding.msgsndAsync(CALL_ARGS_BUFFER, body, waitId);
+  return CALL_ARGS_BUFFER;
 }
 
 /** Fills CALL_ARGS for msgrcv, msgrcvBuffer and msgrcvAsync; returns its buffer. */
@@ -359,8 +352,8 @@ export class MessageQueue extends IpcHandle {
         timeout,
         signal: check.signal('options.signal', options?.signal),
         spin: this.sendSpin,
-        attempt: (spinNs) => (msgsnd(id, body, type, C.IPC_NOWAIT, spinNs) ? undefined : WOULD_BLOCK),
-        park: (waitId) => msgsndAsync(id, body, type, timeout, waitId),
+        attempt: (spinNs) => (binding.msgsnd(sendArgs(id, type, C.IPC_NOWAIT, spinNs), body) ? undefined : WOULD_BLOCK),
+        park: (waitId) => binding.msgsndAsync(sendArgs(id, type, 0, timeout), body, waitId),
         parked: () => undefined,
       });
     } catch (err) {
@@ -373,7 +366,7 @@ export class MessageQueue extends IpcHandle {
     this.ensureOpen();
     const body = this.bytesToSend(data);
     try {
-      return msgsnd(this.id, body, parseType(options), C.IPC_NOWAIT, 0);
+      return binding.msgsnd(sendArgs(this.id, parseType(options), C.IPC_NOWAIT, 0), body);
     } catch (err) {
       throw withContext(err, this.state.context); // EIDRM, EINVAL, …: the addon's error knows no key or id
     }
@@ -390,7 +383,7 @@ export class MessageQueue extends IpcHandle {
     const timeout = check.timeout('options.timeout', options?.timeout);
     let sent: boolean;
     try {
-      sent = msgsnd(this.id, body, type, syncWaitFlags(timeout), timeout);
+      sent = binding.msgsnd(sendArgs(this.id, type, syncWaitFlags(timeout), timeout), body);
     } catch (err) {
       throw withContext(err, this.state.context);
     }
