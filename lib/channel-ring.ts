@@ -91,6 +91,15 @@ const byteLengthOf = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8
   .get as (this: Uint8Array) => number;
 const copyInto = Uint8Array.prototype.set;
 
+/**
+ * A Uint8Array's length from its internal slot: no own property of the view
+ * can lie, and on Node 20 it costs ~5 ns where the `byteLength` property
+ * costs ~11 (V8 11 inlines neither): the hot path reads a length once, here.
+ */
+export function lengthOf(view: Uint8Array): number {
+  return byteLengthOf.call(view);
+}
+
 // A position (an integer below 2^53) as the BigInt of the 64-bit CAS and
 // store. BigInt(n) is a runtime call (~25 ns a conversion here, two or three
 // per message); its halves stored into a scratch u64 and read back as one
@@ -132,6 +141,7 @@ const HI_LIMIT = 0x100000; // 2^20: positions below 2^52
  * copies (channel.h's attach).
  */
 export class ChannelRing {
+  private readonly segment: ArrayBuffer;
   private readonly u8: Uint8Array;
   private readonly u32: Uint32Array;
   private readonly i32: Int32Array;
@@ -171,6 +181,7 @@ export class ChannelRing {
     handle: ChannelHandle,
     context: SysvIpcErrorContext,
   ) {
+    this.segment = view;
     this.u8 = new Uint8Array(view);
     // Over the header and the ring (records are 8-aligned: whole 32-bit words).
     this.u32 = new Uint32Array(view, 0, (HEADER + capacity) / 4);
@@ -291,8 +302,34 @@ export class ChannelRing {
   /**
    * channel.h's positions(): head and tail (in ph, pt), checked (tail - head
    * within [0, capacity], both 8-aligned); false when corrupt or outOfRange.
+   * First with four loads: head's high then low half, tail's low then high
+   * half. A position only moves whole (see the file's comment), so a pair
+   * read in two loads is either a value it had or, when a carry into the
+   * high half fell between them, 2^32 below it (head: high half first) or
+   * above it (tail: low half first): tail - head is then 2^32 or more too
+   * large, beyond any capacity (MAX_JS_SEGMENT), and the three-load reads
+   * below decide. Two loads fewer than those, on every receive.
    */
   private positions(): boolean {
+    const u32 = this.u32;
+    const hh = Atomics.load(u32, HEAD_LO ^ 1);
+    const hl = Atomics.load(u32, HEAD_LO);
+    const tl = Atomics.load(u32, TAIL_LO);
+    const th = Atomics.load(u32, TAIL_LO ^ 1);
+    if (hh < HI_LIMIT && th < HI_LIMIT && (hl & 7) === 0 && (tl & 7) === 0) {
+      const h = hh * TWO32 + hl;
+      const t = th * TWO32 + tl;
+      if (t - h >= 0 && t - h <= this.capacity) {
+        this.ph = h;
+        this.pt = t;
+        return true;
+      }
+    }
+    return this.positionsExact();
+  }
+
+  // positions() with three-load reads, a few times over while head moves.
+  private positionsExact(): boolean {
     for (let i = 0; i < 64; i++) {
       // head first: it only grows, so a later tail is never behind it.
       const h = this.read64(HEAD_LO);
@@ -315,7 +352,6 @@ export class ChannelRing {
    * consumed). Throws EIDRM, ECORRUPT.
    */
   tryReceive(target: Uint8Array | undefined): number {
-    const u8 = this.u8;
     const u32 = this.u32;
     const big = this.big;
     const cap = this.capacity;
@@ -364,7 +400,8 @@ export class ChannelRing {
         if (this.read64(HEAD_LO) !== h) continue;
         return -2 - len;
       }
-      if (len !== 0) copyInto.call(into, u8.subarray(at + 8, at + 8 + len));
+      // A view made with the constructor: ~30 ns, against ~50 for subarray() (species lookup).
+      if (len !== 0) copyInto.call(into, new Uint8Array(this.segment, at + 8, len));
       const expected = toBig(h);
       if (Atomics.compareExchange(big, HEAD64, expected, toBig(h + step)) === expected) {
         // Taken. From here to the return, no JavaScript function is called
@@ -386,18 +423,13 @@ export class ChannelRing {
 
   /**
    * channel.h's try_send with the lock tried once: SENT, FULL, LOCK_BUSY
-   * (the caller waits for it natively), also for a `source` whose
-   * byteLength property is not its real length (the native path copies the
-   * length it is given, checked against the real one). Throws EIDRM,
-   * ECORRUPT.
+   * (the caller waits for it natively). `length` is `lengthOf(source)`,
+   * read by the caller (from the view's internal slot: no property of it is
+   * read here, so no user code runs under the lock). Throws EIDRM, ECORRUPT.
    */
-  trySend(source: Uint8Array): number {
-    if (this.removed()) this.fail(EIDRM, 'channelSend');
-    if (!this.canLock || this.outOfRange) return LOCK_BUSY;
-    // The caller checked source.byteLength against maxMessage; the copy
-    // below takes the real length. Read both before the lock is taken.
-    const length = byteLengthOf.call(source);
-    if (length !== source.byteLength || length > this.maxMessage) return LOCK_BUSY;
+  trySend(source: Uint8Array, length: number): number {
+    // A removed channel is found under the lock (below) or by the native path.
+    if (!this.canLock || this.outOfRange || length > this.maxMessage) return LOCK_BUSY;
     const i32 = this.i32;
     // lock.h's try loads the word first; a CAS from 0 fails on any other
     // word, corrupt ones included, which are then reported as there.
@@ -469,8 +501,14 @@ export class ChannelRing {
     u32[at >>> 2] = length;
     u32[(at >>> 2) + 1] = TAG_MESSAGE;
     if (length !== 0) this.u8.set(source, at + 8);
-    // Publish: consumers see the records only now, complete.
-    Atomics.store(big, TAIL64, toBig(t + pad + need));
+    // Publish: consumers see the records only now, complete. A store of the
+    // low half alone while the high half stays (no carry): the 64-bit value
+    // moves from one position to the next in one single-copy-atomic store
+    // (aligned, within the word; mixed-size accesses are coherent on x64 and
+    // arm64), as a whole store would, for ~15 ns less than the BigInt one.
+    const lo = t - Math.floor(t / TWO32) * TWO32 + pad + need; // exact: t < 2^53, a power-of-two divisor
+    if (lo < TWO32) Atomics.store(u32, TAIL_LO, lo);
+    else Atomics.store(big, TAIL64, toBig(t + pad + need));
     const cpu = this.refreshCpu();
     if (u32[PRODUCER_CPU] !== cpu) u32[PRODUCER_CPU] = cpu; // relaxed hint: a plain access
     return SENT;

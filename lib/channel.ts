@@ -28,7 +28,7 @@ import * as check from './validate';
 import { parseOpen } from './open-options';
 import { HandleState, IpcHandle } from './ipc-handle';
 import { SpinBudget, WOULD_BLOCK, syncWaitFlags, type WaitOptions } from './waits';
-import { ChannelRing, EMPTY, LOCK_BUSY, MAX_JS_SEGMENT, SENT } from './channel-ring';
+import { ChannelRing, EMPTY, LOCK_BUSY, MAX_JS_SEGMENT, SENT, lengthOf } from './channel-ring';
 import { TAKES_IN_JAVASCRIPT } from './take-thread';
 
 const C = binding.constants;
@@ -48,7 +48,7 @@ const SYNC_SPIN_NS = 100000;
 
 // A Uint8Array over `length` bytes of `view` from `offset` (no copy).
 function bytesOf(view: ArrayBufferView, offset: number, length: number): Uint8Array {
-  return view instanceof Uint8Array && offset === 0 && length === view.byteLength
+  return view instanceof Uint8Array && offset === 0 && length === lengthOf(view)
     ? view
     : new Uint8Array(view.buffer, view.byteOffset + offset, length);
 }
@@ -199,7 +199,7 @@ export class Channel extends IpcHandle {
   private jsSend(body: ArrayBufferView, offset: number, length: number): boolean | undefined {
     const ring = this.#ring;
     if (ring === null) return undefined;
-    const r = ring.trySend(bytesOf(body, offset, length));
+    const r = ring.trySend(bytesOf(body, offset, length), length);
     if (r !== LOCK_BUSY) return r === SENT;
     if (ring.outOfRange) this.#ring = null; // positions beyond 2^52: native from now on
     return undefined;
@@ -294,7 +294,7 @@ export class Channel extends IpcHandle {
   send(data: string | ArrayBufferView, options?: WaitOptions): Promise<void> {
     try {
       const body = sendBytes(data);
-      return this.sendRange(body, 0, body.byteLength, options);
+      return this.sendRange(body, 0, lengthOf(body), options);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -355,9 +355,10 @@ export class Channel extends IpcHandle {
   trySend(data: string | ArrayBufferView): boolean {
     const handle = this.attached();
     const body = sendBytes(data);
-    this.checkSize(body.byteLength);
+    const length = lengthOf(body);
+    this.checkSize(length);
     try {
-      return this.jsSend(body, 0, body.byteLength) ?? binding.chSend(handle, body, 0, body.byteLength, C.IPC_NOWAIT, 0);
+      return this.jsSend(body, 0, length) ?? binding.chSend(handle, body, 0, length, C.IPC_NOWAIT, 0);
     } catch (err) {
       throw withContext(err, this.state.context); // EIDRM, …: the addon's error knows no key or id
     }
@@ -381,7 +382,7 @@ export class Channel extends IpcHandle {
    */
   sendSync(data: string | ArrayBufferView, options?: ChannelSyncOptions): void {
     const body = sendBytes(data);
-    this.sendRangeSync(body, 0, body.byteLength, options);
+    this.sendRangeSync(body, 0, lengthOf(body), options);
   }
 
   /** {@link sendSync} of `length` bytes of `source` from `offset`, allocation-free. */
@@ -509,7 +510,7 @@ export class Channel extends IpcHandle {
   private jsReceiveInto(into: ArrayBufferView): number {
     const ring = this.#ring;
     if (ring === null) return binding.chReceive(this.attached(), into, C.IPC_NOWAIT, 0);
-    const n = ring.tryReceive(bytesOf(into, 0, into.byteLength));
+    const n = ring.tryReceive(into instanceof Uint8Array ? into : bytesOf(into, 0, into.byteLength));
     if (n !== EMPTY || !ring.outOfRange) return n;
     this.#ring = null; // positions beyond 2^52: native from now on
     return binding.chReceive(this.attached(), into, C.IPC_NOWAIT, 0);

@@ -14,7 +14,7 @@ const DIST = JSON.stringify(path.join(__dirname, '..', '..', 'dist'));
 useCleanup();
 
 describe('the JavaScript ring against hostile arguments and large segments', () => {
-  test('a source whose own byteLength getter understates its bytes: no byte lands outside its record', () => {
+  test('a source whose own byteLength getter lies: its real length decides, no byte lands outside its record', () => {
     // A wrapped ring (head index above tail index), so that the free space
     // after tail runs into queued records: a copy longer than the record
     // written there would overwrite them.
@@ -25,15 +25,25 @@ describe('the JavaScript ring against hostile arguments and large segments', () 
     expect(ch.tryReceive()).toEqual(fill(1000, 2)); // head 2016
     expect(ch.trySend(fill(8, 5))).toBe(true); // 16 bytes at 4032
     expect(ch.trySend(fill(100, 6))).toBe(true); // padding to the end, the record at 0: tail index 112
+    // Understated: 3000 real bytes, beyond maxMessageSize: refused, nothing written.
     const liar = new Uint8Array(3000).fill(9);
     Object.defineProperty(liar, 'byteLength', { get: () => 10 });
-    // The native path sends the 10 bytes it was told (its own length check is against the real view).
-    expect(ch.trySend(liar)).toBe(true);
+    expect(() => ch.trySend(liar)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => ch.sendSync(liar, { timeout: 0 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    // Understated within the limit: its 500 real bytes are sent, in one record.
+    const small = new Uint8Array(500).fill(8);
+    Object.defineProperty(small, 'byteLength', { get: () => 10 });
+    expect(ch.trySend(small)).toBe(true);
+    // Overstated: its 20 real bytes are sent.
+    const over = new Uint8Array(20).fill(7);
+    Object.defineProperty(over, 'byteLength', { get: () => 900 });
+    expect(ch.trySend(over)).toBe(true);
     expect(ch.tryReceive()).toEqual(fill(1000, 3)); // the queued records are whole
     expect(ch.tryReceive()).toEqual(fill(1000, 4));
     expect(ch.tryReceive()).toEqual(fill(8, 5));
     expect(ch.tryReceive()).toEqual(fill(100, 6));
-    expect(ch.tryReceive()).toEqual(fill(10, 9));
+    expect(ch.tryReceive()).toEqual(fill(500, 8));
+    expect(ch.tryReceive()).toEqual(fill(20, 7));
     expect(ch.tryReceive()).toBeUndefined();
   });
 
