@@ -8,6 +8,7 @@
  * to it at load), so `instanceof SysvIpcError` holds for every kernel failure
  * whether it was thrown synchronously or delivered to a Promise.
  */
+import { Buffer } from 'node:buffer';
 import * as util from 'node:util';
 import * as v8 from 'node:v8';
 import { constants as osConstants } from 'node:os';

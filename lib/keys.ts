@@ -1,6 +1,7 @@
 /**
  * IPC keys: the numbers by which unrelated processes find the same object.
  */
+import { Buffer } from 'node:buffer';
 import { statSync, type PathLike } from 'node:fs';
 import { syscallError } from './errors';
 import * as check from './validate';

@@ -1,6 +1,7 @@
 /**
  * System V message queues (msgget, msgsnd, msgrcv, msgctl) as a class.
  */
+import { Buffer } from 'node:buffer';
 import * as os from 'node:os';
 import { isMainThread } from 'node:worker_threads';
 import { binding } from './addon';

@@ -3,6 +3,7 @@
  * tables, this process's mappings, other processes' start times): every
  * /proc read is here; the addon makes none.
  */
+import { Buffer } from 'node:buffer';
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 
 /** A /proc file's text; undefined where it does not exist (not Linux). Other failures throw. */

@@ -16,6 +16,7 @@
  * writer recomputes from the index (the lock reports `ownerDied`, or the
  * header's `dirty` word is still set).
  */
+import { Buffer } from 'node:buffer';
 import * as v8 from 'node:v8';
 import { threadId } from 'node:worker_threads';
 import { binding } from './addon';

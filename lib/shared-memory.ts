@@ -3,7 +3,7 @@
  * zero-copy views that cannot crash the process, and cross-process
  * wait/notify on a 32-bit word (futex(2) on Linux).
  */
-import { constants as bufferConstants } from 'node:buffer';
+import { Buffer, constants as bufferConstants } from 'node:buffer';
 import { binding } from './addon';
 import type { ShmHandle } from './binding';
 import {

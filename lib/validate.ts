@@ -3,6 +3,7 @@
  * kernel and throw Node-style errors (`ERR_INVALID_ARG_TYPE`,
  * `ERR_OUT_OF_RANGE`) that name the argument. The native layer checks again.
  */
+import { Buffer } from 'node:buffer';
 import { InvalidArgTypeError, OutOfRangeError } from './errors';
 
 function describe(value: unknown): string {

@@ -3,6 +3,7 @@
  * filters — cleaning up after an app that died — with a dry run, and a
  * confirmation before removing more than one object.
  */
+import { Buffer } from 'node:buffer';
 import { readSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import { IPC_KINDS, list, remove, type IpcKind, type IpcObject } from '../admin';
