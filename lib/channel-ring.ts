@@ -29,6 +29,7 @@
  * to the native path for good. The CAS of head and the store of tail stay
  * 64-bit (BigUint64Array): one BigInt each.
  */
+import { performance } from 'node:perf_hooks';
 import { Buffer } from 'node:buffer';
 import { constants as osConstants, endianness } from 'node:os';
 import { binding } from './addon';

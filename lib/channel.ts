@@ -7,6 +7,7 @@
  * The protocol is include/sysv-ipc/channel.h (C peers include the same
  * file); its layout and rules are docs/channel-layout.md.
  */
+import { performance } from 'node:perf_hooks';
 import { Buffer } from 'node:buffer';
 import * as v8 from 'node:v8';
 import { binding } from './addon';

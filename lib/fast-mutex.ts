@@ -12,6 +12,7 @@
  * word. README "FastMutex" and test/fast-mutex/fast-mutex.test.ts (4 processes ×
  * 10,000 unguarded increments) say how that was checked.
  */
+import { performance } from 'node:perf_hooks';
 import { constants as osConstants } from 'node:os';
 import { binding } from './addon';
 import type { LockOutcome } from './binding';

@@ -16,6 +16,7 @@
  * see lib/fast-mutex.ts (V8 emits the same instructions as for a
  * SharedArrayBuffer; Atomics.store is `xchg` on x64, a full barrier).
  */
+import { performance } from 'node:perf_hooks';
 import { Buffer } from 'node:buffer';
 import * as v8 from 'node:v8';
 import { constants as osConstants } from 'node:os';

@@ -11,6 +11,7 @@
  * result if the syscall had already completed, so nothing is consumed and
  * lost by a cancelled receive.
  */
+import { performance } from 'node:perf_hooks';
 import { binding } from './binding';
 import {
   AbortError,
