@@ -14,6 +14,7 @@ import { binding } from './addon';
 import type { ChannelHandle, RawChannelOpen } from './binding';
 import {
   about,
+  abortError,
   ClosedError,
   decodeValue,
   OutOfRangeError,
@@ -134,6 +135,26 @@ function sendBytes(data: unknown): Uint8Array {
   return check.bytes('data', data);
 }
 
+/** A send() waiting behind an earlier unsettled send() of the same object. */
+interface QueuedSend {
+  body: ArrayBufferView;
+  offset: number;
+  length: number;
+  /** performance.now() by which it times out; -1: no limit. */
+  deadline: number;
+  signal: AbortSignal | undefined;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+  timer?: ReturnType<typeof setTimeout>;
+  onAbort?: () => void;
+}
+
+// A queued send leaves the queue: its timer and abort listener go.
+function settleQueued(q: QueuedSend): void {
+  if (q.timer !== undefined) clearTimeout(q.timer);
+  if (q.onAbort !== undefined) q.signal?.removeEventListener('abort', q.onAbort);
+}
+
 function tooLarge(length: number, target: number, context: SysvIpcErrorContext): SysvIpcError {
   return syscallError(C.EMSGSIZE, 'channelReceive', context, {
     detail: `the message is ${length} bytes, the target holds ${target}; nothing was consumed`,
@@ -168,6 +189,10 @@ export class Channel extends IpcHandle {
   private handle: ChannelHandle | null;
   private readonly sendSpin = new SpinBudget();
   private readonly receiveSpin = new SpinBudget();
+  // send()s of this object that did not land at their first try and have not
+  // settled, and the send()s queued behind them (per-producer order).
+  #sendsUnsettled = 0;
+  #sendQueue: QueuedSend[] = [];
   // The JavaScript hot path over the segment, or null (switched off, closed).
   // #private: no user code can reach (and transfer) its ArrayBuffer.
   #ring: ChannelRing | null = null;
@@ -289,7 +314,10 @@ export class Channel extends IpcHandle {
 
   /**
    * Sends a message (a string as UTF-8, or the bytes of any ArrayBufferView),
-   * waiting off the event loop while the ring is full.
+   * waiting off the event loop while the ring is full. The send()s of one
+   * object land in the order they were called: one that finds an earlier
+   * send() of this object still waiting queues behind it (its timeout and
+   * signal apply meanwhile).
    * @throws {RangeError} `ERR_OUT_OF_RANGE` if longer than maxMessageSize (nothing is written).
    * @throws {SysvIpcError} ETIMEDOUT after `timeout`; EIDRM if the channel is removed.
    */
@@ -330,35 +358,108 @@ export class Channel extends IpcHandle {
     length: number,
     options: WaitOptions | undefined,
   ): Promise<void> {
-    const handle = this.attached();
+    this.attached();
     this.checkSize(length);
     const timeout = check.timeout('options.timeout', options?.timeout);
-    return this.waits.run<void>({
+    const signal = check.signal('options.signal', options?.signal);
+    if (this.#sendsUnsettled === 0) return this.startSend(body, offset, length, timeout, signal);
+    // Per-producer order: an earlier send() of this object has not landed
+    // yet, so this one waits behind it, in JavaScript, and starts (tries,
+    // then parks) only when every earlier one has settled. Otherwise it
+    // could find room freed meanwhile and land first.
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    if (timeout === 0) return Promise.reject(timeoutError('channelSend', this.state.context));
+    return new Promise<void>((resolve, reject) => {
+      const queued: QueuedSend = { body, offset, length, deadline: -1, signal, resolve, reject };
+      const drop = (err: Error): void => {
+        const at = this.#sendQueue.indexOf(queued);
+        if (at < 0) return; // started meanwhile: its own wait ends it
+        this.#sendQueue.splice(at, 1);
+        settleQueued(queued);
+        reject(err);
+      };
+      if (timeout > 0) {
+        queued.deadline = performance.now() + timeout;
+        // Unref'd: the earlier send this one waits behind keeps the loop alive (or not, after unref()).
+        queued.timer = setTimeout(() => drop(timeoutError('channelSend', this.state.context)), timeout);
+        queued.timer.unref();
+      }
+      if (signal !== undefined) {
+        queued.onAbort = () => drop(abortError(signal));
+        signal.addEventListener('abort', queued.onAbort, { once: true });
+      }
+      this.#sendQueue.push(queued);
+    });
+  }
+
+  // One send() through the WaitGroup; counted in #sendsUnsettled until it
+  // settles when it did not land at once (its first try).
+  private startSend(
+    body: ArrayBufferView,
+    offset: number,
+    length: number,
+    timeout: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const handle = this.attached();
+    let landed = false;
+    const p = this.waits.run<void>({
       syscall: 'channelSend',
       context: this.state.context,
       timeout,
-      signal: check.signal('options.signal', options?.signal),
+      signal,
       spin: this.sendSpin,
       attempt: (spinNs) => {
         const js = this.jsSend(body, offset, length);
-        if (js === true) return undefined;
+        if (js === true) return ((landed = true), undefined);
         if (js === false && spinNs === 0) return WOULD_BLOCK;
         const t0 = performance.now();
-        if (js === false && this.jsSpinSend(body, offset, length, spinNs)) return undefined;
+        if (js === false && this.jsSpinSend(body, offset, length, spinNs)) return ((landed = true), undefined);
         const left = Math.max(0, Math.round(spinNs - (performance.now() - t0) * 1e6));
-        return binding.chSend(handle, body, offset, length, C.IPC_NOWAIT, left) ? undefined : WOULD_BLOCK;
+        if (!binding.chSend(handle, body, offset, length, C.IPC_NOWAIT, left)) return WOULD_BLOCK;
+        landed = true;
+        return undefined;
       },
       park: (waitId) => binding.chSendAsync(handle, body, offset, length, timeout, waitId),
       parked: () => undefined,
     });
+    if (landed) return p;
+    // Parked, deferred to the next turn, or rejected: later sends queue until it settles.
+    this.#sendsUnsettled++;
+    const settled = (): void => {
+      this.#sendsUnsettled--;
+      this.startQueuedSends();
+    };
+    p.then(settled, settled);
+    return p;
   }
 
-  /** Sends without waiting: `false` if the ring has no room now. */
+  // Starts the queued sends in order while none of this object's is unsettled.
+  private startQueuedSends(): void {
+    while (this.#sendsUnsettled === 0 && this.#sendQueue.length > 0) {
+      const q = this.#sendQueue.shift()!;
+      settleQueued(q);
+      const left = q.deadline < 0 ? -1 : Math.max(1, Math.ceil(q.deadline - performance.now()));
+      let p: Promise<void>;
+      try {
+        p = this.startSend(q.body, q.offset, q.length, left, q.signal);
+      } catch (err) {
+        p = Promise.reject(err); // closed meanwhile: ERR_SYSV_IPC_CLOSED
+      }
+      p.then(q.resolve, q.reject);
+    }
+  }
+
+  /**
+   * Sends without waiting: `false` if the ring has no room now, or while an
+   * earlier send() of this object waits for room (it goes first).
+   */
   trySend(data: string | ArrayBufferView): boolean {
     const handle = this.attached();
     const body = sendBytes(data);
     const length = lengthOf(body);
     this.checkSize(length);
+    if (this.#sendsUnsettled > 0) return false; // the room is for this object's earlier send()s first
     try {
       return this.jsSend(body, 0, length) ?? binding.chSend(handle, body, 0, length, C.IPC_NOWAIT, 0);
     } catch (err) {
@@ -371,6 +472,7 @@ export class Channel extends IpcHandle {
     const handle = this.attached();
     const [off, len] = this.range(source, offset, length);
     this.checkSize(len);
+    if (this.#sendsUnsettled > 0) return false; // the room is for this object's earlier send()s first
     try {
       return this.jsSend(source, off, len) ?? binding.chSend(handle, source, off, len, C.IPC_NOWAIT, 0);
     } catch (err) {
@@ -380,6 +482,8 @@ export class Channel extends IpcHandle {
 
   /**
    * Sends, blocking the calling thread while the ring is full (after a short spin).
+   * It does not wait for this object's pending send()s (they need the event
+   * loop this call blocks): its message may land before theirs.
    * @throws {SysvIpcError} ETIMEDOUT after `timeout`; EIDRM if removed.
    */
   sendSync(data: string | ArrayBufferView, options?: ChannelSyncOptions): void {

@@ -17,6 +17,7 @@ import { binding } from '../../lib/binding';
 import {
   describeIfProbes,
   haveFutexWaitv,
+  own,
   probes,
   sleep,
   threadsInFutexOn,
@@ -130,10 +131,10 @@ describeIfProbes('parked channel receives', () => {
       const gone = full();
       const ac = new AbortController();
       setMaxListeners(100, ac.signal);
-      const aborted = Array.from({ length: 20 }, () => watch(ch.send('a', { signal: ac.signal })));
-      const timed = Array.from({ length: 20 }, () => watch(ch.send('t', { timeout: 300 })));
-      const rest = Array.from({ length: 30 }, (_, i) => watch(ch.send(`s${i}`, { timeout: 120000 })));
-      const removed = Array.from({ length: 30 }, () => watch(gone.send('r')));
+      const aborted = Array.from({ length: 20 }, () => watch(own(ch).send('a', { signal: ac.signal })));
+      const timed = Array.from({ length: 20 }, () => watch(own(ch).send('t', { timeout: 300 })));
+      const rest = Array.from({ length: 30 }, (_, i) => watch(own(ch).send(`s${i}`, { timeout: 120000 })));
+      const removed = Array.from({ length: 30 }, () => watch(own(gone).send('r')));
       await until(() => probes.waiterThreads() >= (parker ? 1 : 100), 20000, 'the sends parked');
       if (parker) expect(probes.waiterThreads()).toBeLessThanOrEqual(base + 1); // all on one parker
       ac.abort();
@@ -193,7 +194,7 @@ describeIfProbes('parked channel receives', () => {
       try {
         await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
         // 200 sends: more than one parker's 127 waits, each retrying the held lock.
-        const sends = Array.from({ length: 200 }, (_, i) => watch(ch.send(`m${i}`, { timeout: 120000 })));
+        const sends = Array.from({ length: 200 }, (_, i) => watch(own(ch).send(`m${i}`, { timeout: 120000 })));
         await until(() => probes.waiterThreads() >= (parker ? 2 : 16), 20000, 'the sends parked');
         expect(sends.filter((w) => w.done)).toEqual([]);
       } finally {
@@ -230,7 +231,7 @@ describeIfProbes('parked channel receives', () => {
       const exited = new Promise((r) => child.once('exit', r));
       try {
         await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
-        const sends = Array.from({ length: 100 }, (_, i) => watch(ch.send(`m${i}`, { timeout: 120000 })));
+        const sends = Array.from({ length: 100 }, (_, i) => watch(own(ch).send(`m${i}`, { timeout: 120000 })));
         await until(() => probes.waiterThreads() >= (parker ? 1 : 16), 20000, 'the sends parked');
         await sleep(500);
         // While the holder lives, the waits sleep: a parker that tried the lock in a spin per send and
@@ -282,7 +283,7 @@ describeIfProbes('parked channel receives', () => {
       try {
         // This process's own pid in the word: a live holder that never releases.
         Atomics.store(new Int32Array(shm.arrayBuffer, 80, 1), 0, process.pid);
-        const sends = Array.from({ length: 50 }, (_, i) => watch(ch.send(`m${i}`, { timeout: 120000 })));
+        const sends = Array.from({ length: 50 }, (_, i) => watch(own(ch).send(`m${i}`, { timeout: 120000 })));
         await until(() => probes.waiterThreads() >= (parker ? 1 : 16), 20000, 'the sends parked');
         await sleep(300);
         expect(sends.filter((w) => w.done)).toEqual([]);

@@ -74,6 +74,17 @@ export async function cleanup(): Promise<void> {
   tracked.clear();
 }
 
+/**
+ * One more object on `ch`'s segment (closed and removed after the test).
+ * The send()s of one Channel object queue behind each other (per-producer
+ * order): tests of parked sends give each send an object of its own, so
+ * that they park side by side.
+ */
+export function own<T extends Removable & { id: number }>(ch: T): T {
+  const ctor = ch.constructor as unknown as { fromId(id: number): T };
+  return track(ctor.fromId(ch.id));
+}
+
 /** Installs the cleanup for the calling test file. */
 export function useCleanup(): void {
   afterEach(cleanup);
