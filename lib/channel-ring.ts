@@ -502,7 +502,17 @@ export class ChannelRing {
     }
     u32[at >>> 2] = length;
     u32[(at >>> 2) + 1] = TAG_MESSAGE;
-    if (length !== 0) this.u8.set(source, at + 8);
+    // Into a view of the record's `length` bytes: a length-tracking source
+    // over a growable SharedArrayBuffer may have grown since its length was
+    // read (another thread), and set() copies its length now; bounded, that
+    // throws (nothing is published) and the native path sends `length` bytes.
+    if (length !== 0) {
+      try {
+        copyInto.call(new Uint8Array(this.segment, at + 8, length), source);
+      } catch {
+        return LOCK_BUSY;
+      }
+    }
     // Publish: consumers see the records only now, complete. A store of the
     // low half alone while the high half stays (no carry): the 64-bit value
     // moves from one position to the next in one single-copy-atomic store

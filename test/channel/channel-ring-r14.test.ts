@@ -1,0 +1,74 @@
+/**
+ * Outside review R14 of the Channel's JavaScript ring (lib/channel-ring.ts):
+ * a send's bytes are exactly the `length` it was judged by, whatever view
+ * carries them, and no user code reaches the segment's ArrayBuffer.
+ */
+import { Worker } from 'node:worker_threads';
+import { Channel, SharedMemory } from '../../lib';
+import { track, useCleanup } from '../support/helpers';
+
+useCleanup();
+
+const HEADER = 256;
+
+describe('R14: what the JavaScript ring copies', () => {
+  test('a length-tracking view over a SharedArrayBuffer a worker grows: no byte lands beyond its record', async () => {
+    // The view is `length` bytes when send() reads it, longer by the copy:
+    // `u8.set(source)` copied its length then, over the free space after the
+    // record (and, in a full ring, over the oldest queued record).
+    const MAX = 64 << 20;
+    // Growable SharedArrayBuffers: Node 20 has them, this TypeScript lib does not.
+    const Growable = SharedArrayBuffer as unknown as new (
+      n: number,
+      o: { maxByteLength: number },
+    ) => SharedArrayBuffer & { grow(n: number): void };
+    const g = new Growable(8, { maxByteLength: MAX });
+    const stop = new Int32Array(new SharedArrayBuffer(4));
+    const worker = new Worker(
+      `const { workerData: [g, stop] } = require('node:worker_threads');
+       while (Atomics.load(stop, 0) === 0 && g.byteLength < g.maxByteLength - 65536) g.grow(g.byteLength + 1);`,
+      { eval: true, workerData: [g, stop] },
+    );
+    const ch = track(Channel.create({ capacity: 4096, maxMessageSize: 1000 }));
+    const raw = SharedMemory.fromId(ch.id);
+    let sent = 0;
+    let over = 0;
+    const thrown: string[] = [];
+    try {
+      const seg = new Uint8Array(raw.arrayBuffer);
+      const header = new DataView(raw.arrayBuffer);
+      const end = Date.now() + 1500;
+      while (Date.now() < end && g.byteLength < MAX - 65536) {
+        const tail = Number(header.getBigUint64(64, true)) % 4096;
+        // One producer and one consumer, both here: the space after tail is free; mark it.
+        seg.fill(0xee, HEADER + tail, HEADER + Math.min(4096, tail + 1100)); // beyond any record (maxMessageSize 1000)
+        const view = new Uint8Array(g, g.byteLength - 8); // 8 bytes now, more as the worker grows g
+        let ok: boolean;
+        try {
+          ok = ch.trySend(view);
+        } catch (err) {
+          if ((err as { code?: string }).code === 'ERR_OUT_OF_RANGE') continue; // grown beyond maxMessageSize first
+          thrown.push(String(err)); // the copy ran past the segment's end: RangeError under the send lock
+          ch.tryReceive();
+          continue;
+        }
+        if (!ok) {
+          ch.tryReceive();
+          continue;
+        }
+        sent++;
+        const length = seg[HEADER + tail]! | (seg[HEADER + tail + 1]! << 8);
+        const next = tail + 8 + ((length + 7) & ~7);
+        if (next + 8 <= 4096 && seg[HEADER + next] !== 0xee) over++;
+        ch.tryReceive();
+      }
+    } finally {
+      Atomics.store(stop, 0, 1);
+      await worker.terminate();
+      raw.close();
+    }
+    expect(sent).toBeGreaterThan(1000);
+    expect(over).toBe(0);
+    expect(thrown).toEqual([]);
+  });
+});
