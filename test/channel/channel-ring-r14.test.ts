@@ -71,4 +71,36 @@ describe('R14: what the JavaScript ring copies', () => {
     expect(over).toBe(0);
     expect(thrown).toEqual([]);
   });
+
+  test('a Float32Array dressed as a Uint8Array (setPrototypeOf): its bytes are sent as they are, as natively', () => {
+    // It passes `instanceof Uint8Array`; Uint8Array.prototype.set converted
+    // its 2 elements to 2 bytes and left 6 stale ring bytes in the 8-byte record.
+    const ch = track(Channel.create({ capacity: 4096, maxMessageSize: 1000 }));
+    expect(ch.trySend(Buffer.alloc(64, 0xaa))).toBe(true);
+    ch.tryReceive();
+    for (let i = 0; i < 4; i++) {
+      const f = new Float32Array([1.5, 300.25]);
+      const bytes = Buffer.from(new Uint8Array(f.buffer).slice());
+      Object.setPrototypeOf(f, Uint8Array.prototype);
+      const send = [
+        () => ch.trySend(f),
+        () => ch.sendSync(f, { timeout: 0 }),
+        () => ch.trySendFrom(f as unknown as Uint8Array),
+        () => ch.sendFromSync(f as unknown as Uint8Array, 0, 8, { timeout: 0 }),
+      ][i]!;
+      send();
+      expect(ch.tryReceive()).toEqual(bytes);
+    }
+  });
+
+  test('a Float32Array dressed as a Uint8Array as a receive target: the raw bytes land in it, as natively', () => {
+    const ch = track(Channel.create({ capacity: 4096, maxMessageSize: 1000 }));
+    const message = Buffer.from([0, 0, 0xc0, 0x3f, 0, 0x20, 0x96, 0x43]);
+    expect(ch.trySend(message)).toBe(true);
+    const f = new Float32Array(2);
+    Object.setPrototypeOf(f, Uint8Array.prototype);
+    expect(ch.tryReceiveInto(f)).toBe(8);
+    Object.setPrototypeOf(f, Float32Array.prototype);
+    expect(Buffer.from(f.buffer)).toEqual(message);
+  });
 });
