@@ -103,4 +103,47 @@ describe('R14: what the JavaScript ring copies', () => {
     Object.setPrototypeOf(f, Float32Array.prototype);
     expect(Buffer.from(f.buffer)).toEqual(message);
   });
+
+  test("no user code is handed the segment's ArrayBuffer (global constructors or species replaced)", () => {
+    const seen: ArrayBuffer[] = [];
+    const ctors = ['Uint8Array', 'Uint32Array', 'Int32Array', 'BigUint64Array'] as const;
+    const g = globalThis as unknown as Record<string, unknown>;
+    const saved = ctors.map((name) => g[name]);
+    const savedCtor = Object.getOwnPropertyDescriptor(Uint8Array.prototype, 'constructor')!;
+    const big = (b: unknown) => b instanceof ArrayBuffer && b.byteLength >= 4096 + HEADER;
+    let ch: Channel | undefined;
+    try {
+      for (const [i, name] of ctors.entries()) {
+        const Real = saved[i] as new (...args: unknown[]) => unknown;
+        g[name] = new Proxy(Real, {
+          construct(target, args, newTarget) {
+            if (big(args[0])) seen.push(args[0] as ArrayBuffer);
+            return Reflect.construct(target, args, newTarget === g[name] ? target : newTarget);
+          },
+        });
+      }
+      // subarray() and slice() make their view through the species constructor.
+      const species = function (this: unknown, ...args: unknown[]) {
+        if (big(args[0])) seen.push(args[0] as ArrayBuffer);
+        return new (saved[0] as new (...a: unknown[]) => Uint8Array)(...args);
+      };
+      Object.defineProperty(Uint8Array.prototype, 'constructor', {
+        value: { [Symbol.species]: species },
+        configurable: true,
+        writable: true,
+      });
+      ch = track(Channel.create({ capacity: 4096, maxMessageSize: 1000 }));
+      expect(ch.trySend(Buffer.from('abc'))).toBe(true);
+      expect(ch.tryReceive()).toEqual(Buffer.from('abc'));
+      expect(ch.trySend(Buffer.from('defg'))).toBe(true);
+      const into = Buffer.alloc(16);
+      expect(ch.tryReceiveInto(into)).toBe(4);
+      expect(ch.trySend(Buffer.from('hi'))).toBe(true);
+      expect(ch.receiveSync({ timeout: 0 })).toEqual(Buffer.from('hi'));
+    } finally {
+      ctors.forEach((name, i) => (g[name] = saved[i]));
+      Object.defineProperty(Uint8Array.prototype, 'constructor', savedCtor);
+    }
+    expect(seen).toHaveLength(0);
+  });
 });
