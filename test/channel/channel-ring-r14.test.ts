@@ -147,3 +147,77 @@ describe('R14: what the JavaScript ring copies', () => {
     expect(seen).toHaveLength(0);
   });
 });
+
+describe('R14: positions across a carry into the high 32-bit half', () => {
+  // writeLocked stores only tail's low half when no carry happens, the
+  // 64-bit value when one does; positions() reads halves. Positions are set
+  // just below k * 2^32 (the ring idle, before any peer): each record's
+  // tail is checked as a 64-bit value, and the other path (native, 64-bit
+  // loads) reads what the JavaScript path wrote, and back.
+  const { spawnSync } = jest.requireActual<typeof import('node:child_process')>('node:child_process');
+  const DIST = JSON.stringify(require('node:path').join(__dirname, '..', '..', 'dist'));
+  const lengths = [0, 1, 7, 8, 9, 100, 300, 1000, 5, 999, 64, 33];
+  const message = (i: number) => Buffer.alloc(lengths[i % lengths.length]!, (i * 7 + 1) & 255);
+
+  function setPositions(id: number, at: bigint): void {
+    const shm = SharedMemory.fromId(id);
+    try {
+      const big = new BigUint64Array(shm.arrayBuffer, 0, 32);
+      big[8] = at; // tail (offset 64)
+      big[16] = at; // head (offset 128)
+    } finally {
+      shm.close();
+    }
+  }
+  function positions(id: number): [bigint, bigint] {
+    const shm = SharedMemory.fromId(id);
+    try {
+      const big = new BigUint64Array(shm.arrayBuffer, 0, 32);
+      return [big[16]!, big[8]!];
+    } finally {
+      shm.close();
+    }
+  }
+
+  test.each([1n, 2n, 3n, 0xfffffn])('JS sends and receives across %s * 2^32, native reads it and writes back', (k) => {
+    const cap = 4096;
+    const ch = track(Channel.create({ capacity: cap, maxMessageSize: 1000 }));
+    const start = k * 2n ** 32n - 3000n;
+    setPositions(ch.id, start);
+    let tail = start;
+    for (let i = 0; i < 12; i++) {
+      const m = message(i);
+      const need = BigInt(8 + ((m.length + 7) & ~7));
+      const index = tail % BigInt(cap);
+      if (index + need > BigInt(cap)) tail += BigInt(cap) - index; // padding to the ring's end
+      expect(ch.trySend(m)).toBe(true);
+      tail += need;
+      expect(positions(ch.id)[1]).toBe(tail);
+      expect(ch.tryReceive()).toEqual(m);
+    }
+    // Native (64-bit loads and stores) in another process: receive what JS sends, send back.
+    for (let i = 0; i < 6; i++) expect(ch.trySend(message(100 + i))).toBe(true);
+    const script = `
+      const { Channel } = require(${DIST});
+      const ch = Channel.fromId(${ch.id});
+      const out = [];
+      for (let i = 0; i < 6; i++) out.push(ch.tryReceive()?.toString('hex') ?? 'none');
+      let sent = 0;
+      while (sent < 40 && ch.trySend(Buffer.alloc((sent * 37) % 1000, sent))) sent++;
+      process.stdout.write(JSON.stringify({ out, sent }));`;
+    const r = spawnSync(process.execPath, ['-e', script], {
+      env: { ...process.env, SYSV_IPC_CHANNEL_JS: '0' },
+      timeout: 20000,
+      encoding: 'utf8',
+    });
+    expect(r.stderr).toBe('');
+    const { out, sent } = JSON.parse(r.stdout) as { out: string[]; sent: number };
+    expect(out).toEqual([0, 1, 2, 3, 4, 5].map((i) => message(100 + i).toString('hex')));
+    expect(sent).toBeGreaterThan(5); // the ring full after a few hundred bytes over its 4 KiB
+    for (let i = 0; i < sent; i++) expect(ch.tryReceive()).toEqual(Buffer.alloc((i * 37) % 1000, i));
+    expect(ch.tryReceive()).toBeUndefined();
+    const [h, t] = positions(ch.id);
+    expect(h).toBe(t);
+    expect(t > k * 2n ** 32n).toBe(true);
+  });
+});
