@@ -155,7 +155,9 @@ describe('R14: positions across a carry into the high 32-bit half', () => {
   // tail is checked as a 64-bit value, and the other path (native, 64-bit
   // loads) reads what the JavaScript path wrote, and back.
   const { spawnSync } = jest.requireActual<typeof import('node:child_process')>('node:child_process');
-  const DIST = JSON.stringify(require('node:path').join(__dirname, '..', '..', 'dist'));
+  const DIST = JSON.stringify(
+    jest.requireActual<typeof import('node:path')>('node:path').join(__dirname, '..', '..', 'dist'),
+  );
   const lengths = [0, 1, 7, 8, 9, 100, 300, 1000, 5, 999, 64, 33];
   const message = (i: number) => Buffer.alloc(lengths[i % lengths.length]!, (i * 7 + 1) & 255);
 
@@ -220,4 +222,107 @@ describe('R14: positions across a carry into the high 32-bit half', () => {
     expect(h).toBe(t);
     expect(t > k * 2n ** 32n).toBe(true);
   });
+});
+
+describe('R14: the four-load positions() against a C peer crossing a carry', () => {
+  // positions() reads head's halves high then low and tail's low then high:
+  // a carry between two loads makes tail - head 2^32 too large and the
+  // three-load reads decide. Rounds of a C producer (64-bit stores) and a
+  // C receiver (64-bit loads) crossing k * 2^32 while the JavaScript side
+  // polls; the fallback is counted to show the torn reads happened.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { msgLength, fill, check } = require('../fixtures/peer-message') as {
+    msgLength(p: number, s: number, max: number): number;
+    fill(b: Buffer, p: number, s: number, len: number): void;
+    check(b: Buffer, len: number): boolean;
+  };
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { ChannelRing } = require('../../lib/channel-ring') as { ChannelRing: { prototype: Record<string, unknown> } };
+  const cp = jest.requireActual<typeof import('node:child_process')>('node:child_process');
+  const fsm = jest.requireActual<typeof import('node:fs')>('node:fs');
+  const osm = jest.requireActual<typeof import('node:os')>('node:os');
+  const pathm = jest.requireActual<typeof import('node:path')>('node:path');
+  let peer: string | undefined;
+  beforeAll(() => {
+    const dir = fsm.mkdtempSync(pathm.join(osm.tmpdir(), 'sysv-ipc-r14-'));
+    peer = pathm.join(dir, 'channel-peer');
+    cp.execFileSync('cc', [
+      '-O2',
+      '-std=c11',
+      `-I${pathm.join(__dirname, '..', '..', 'include')}`,
+      '-o',
+      peer,
+      pathm.join(__dirname, '..', 'c', 'channel-peer.c'),
+    ]);
+  });
+
+  function setPositions(id: number, at: bigint): void {
+    const shm = SharedMemory.fromId(id);
+    try {
+      const big = new BigUint64Array(shm.arrayBuffer, 0, 32);
+      big[8] = at;
+      big[16] = at;
+    } finally {
+      shm.close();
+    }
+  }
+
+  test('C producer to a JS consumer and a JS producer to a C consumer, 2 x 60 rounds across a carry', async () => {
+    const original = ChannelRing.prototype.positionsExact as (this: unknown) => boolean;
+    let exact = 0;
+    ChannelRing.prototype.positionsExact = function (this: unknown) {
+      exact++;
+      return original.call(this);
+    };
+    const ch = track(Channel.create({ capacity: 4096, maxMessageSize: 512 }));
+    const into = Buffer.alloc(512);
+    const out = Buffer.alloc(512);
+    const COUNT = 300;
+    try {
+      for (let round = 0; round < 60; round++) {
+        const k = BigInt(1 + (round % 5));
+        // C sends, JS receives.
+        setPositions(ch.id, k * 2n ** 32n - BigInt(8 * (1 + round * 17)));
+        const sender = cp.spawn(peer!, ['send', ch.id, 7, COUNT, 200].map(String), { stdio: 'ignore' });
+        const sent = new Promise<number | null>((resolve) => sender.on('exit', resolve));
+        for (let seq = 0; seq < COUNT;) {
+          const n = ch.tryReceiveInto(into);
+          if (n < 0) continue;
+          expect(check(into, n)).toBe(true);
+          expect([into.readUInt32LE(0), into.readUInt32LE(4)]).toEqual([7, seq]);
+          seq++;
+        }
+        expect(await sent).toBe(0);
+        // JS sends, C receives.
+        setPositions(ch.id, k * 2n ** 32n - BigInt(8 * (1 + round * 13)));
+        const receiver = cp.spawn(peer!, ['recv', String(ch.id)], { stdio: ['ignore', 'pipe', 'ignore'] });
+        const ids: Buffer[] = [];
+        receiver.stdout.on('data', (d: Buffer) => ids.push(d));
+        const received = new Promise<number | null>((resolve) => receiver.on('close', resolve));
+        for (let seq = 0; seq < COUNT;) {
+          const len = msgLength(9, seq, 200);
+          fill(out, 9, seq, len);
+          if (ch.trySendFrom(out, 0, len)) seq++;
+          else await new Promise(setImmediate);
+        }
+        while (!ch.trySend('STOP')) await new Promise(setImmediate);
+        expect(await received).toBe(0);
+        const got = Buffer.concat(ids);
+        expect(got.length).toBe(8 * COUNT);
+        for (let seq = 0; seq < COUNT; seq++)
+          expect([got.readUInt32LE(8 * seq), got.readUInt32LE(8 * seq + 4)]).toEqual([9, seq]);
+      }
+      // The hook counts: a pair out of order (head past tail) goes to the three-load reads.
+      const before = exact;
+      setPositions(ch.id, 2n ** 32n);
+      const shm = SharedMemory.fromId(ch.id);
+      new BigUint64Array(shm.arrayBuffer, 0, 32)[16] = 2n ** 32n + 8n;
+      shm.close();
+      expect(() => ch.tryReceive()).toThrow(expect.objectContaining({ code: 'ERR_SYSV_IPC_CHANNEL_CORRUPT' }));
+      expect(exact).toBeGreaterThan(before);
+    } finally {
+      ChannelRing.prototype.positionsExact = original;
+    }
+    console.log(`positionsExact() calls (torn or full-ring reads): ${exact}`);
+  }, 60000);
 });
