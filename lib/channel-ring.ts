@@ -92,6 +92,14 @@ const TWO32 = 4294967296;
 const byteLengthOf = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'byteLength')!
   .get as (this: Uint8Array) => number;
 const copyInto = Uint8Array.prototype.set;
+// The view constructors, taken at load: a view of the segment made through
+// the globals (or through subarray()'s species lookup) hands its ArrayBuffer
+// to whatever code replaced them, which could then transfer it to a worker
+// and touch it there after close() unmapped it.
+const U8 = Uint8Array;
+const U32 = Uint32Array;
+const I32 = Int32Array;
+const U64 = BigUint64Array;
 
 /**
  * A Uint8Array's length from its internal slot: no own property of the view
@@ -184,11 +192,11 @@ export class ChannelRing {
     context: SysvIpcErrorContext,
   ) {
     this.segment = view;
-    this.u8 = new Uint8Array(view);
+    this.u8 = new U8(view);
     // Over the header and the ring (records are 8-aligned: whole 32-bit words).
-    this.u32 = new Uint32Array(view, 0, (HEADER + capacity) / 4);
-    this.i32 = new Int32Array(view, 0, HEADER / 4);
-    this.big = new BigUint64Array(view, 0, HEADER / 8);
+    this.u32 = new U32(view, 0, (HEADER + capacity) / 4);
+    this.i32 = new I32(view, 0, HEADER / 4);
+    this.big = new U64(view, 0, HEADER / 8);
     this.capacity = capacity;
     this.maxMessage = maxMessage;
     this.handle = handle;
@@ -403,7 +411,7 @@ export class ChannelRing {
         return -2 - len;
       }
       // A view made with the constructor: ~30 ns, against ~50 for subarray() (species lookup).
-      if (len !== 0) copyInto.call(into, new Uint8Array(this.segment, at + 8, len));
+      if (len !== 0) copyInto.call(into, new U8(this.segment, at + 8, len));
       const expected = toBig(h);
       if (Atomics.compareExchange(big, HEAD64, expected, toBig(h + step)) === expected) {
         // Taken. From here to the return, no JavaScript function is called
@@ -502,7 +510,17 @@ export class ChannelRing {
     }
     u32[at >>> 2] = length;
     u32[(at >>> 2) + 1] = TAG_MESSAGE;
-    if (length !== 0) this.u8.set(source, at + 8);
+    // Into a view of the record's `length` bytes: a length-tracking source
+    // over a growable SharedArrayBuffer may have grown since its length was
+    // read (another thread), and set() copies its length now; bounded, that
+    // throws (nothing is published) and the native path sends `length` bytes.
+    if (length !== 0) {
+      try {
+        copyInto.call(new U8(this.segment, at + 8, length), source);
+      } catch {
+        return LOCK_BUSY;
+      }
+    }
     // Publish: consumers see the records only now, complete. A store of the
     // low half alone while the high half stays (no carry): the 64-bit value
     // moves from one position to the next in one single-copy-atomic store

@@ -49,9 +49,21 @@ const JS_HOT_PATH = process.env.SYSV_IPC_CHANNEL_JS !== '0';
 // addon's kSyncSpinNs.
 const SYNC_SPIN_NS = 100000;
 
+// What a typed array really is, from its internal slot (undefined for any
+// other object): `instanceof Uint8Array` also holds for a Float32Array whose
+// prototype was set to Uint8Array.prototype, and Uint8Array.prototype.set
+// would then convert its elements instead of copying its bytes.
+const typedArrayName = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), Symbol.toStringTag)!
+  .get as (this: unknown) => string | undefined;
+
+/** Whether `view` is a Uint8Array (a Buffer included) by its internal slot. */
+function isBytes(view: ArrayBufferView): view is Uint8Array {
+  return typedArrayName.call(view) === 'Uint8Array';
+}
+
 // A Uint8Array over `length` bytes of `view` from `offset` (no copy).
 function bytesOf(view: ArrayBufferView, offset: number, length: number): Uint8Array {
-  return view instanceof Uint8Array && offset === 0 && length === lengthOf(view)
+  return isBytes(view) && offset === 0 && length === lengthOf(view)
     ? view
     : new Uint8Array(view.buffer, view.byteOffset + offset, length);
 }
@@ -616,7 +628,7 @@ export class Channel extends IpcHandle {
   private jsReceiveInto(into: ArrayBufferView): number {
     const ring = this.#ring;
     if (ring === null) return binding.chReceive(this.attached(), into, C.IPC_NOWAIT, 0);
-    const n = ring.tryReceive(into instanceof Uint8Array ? into : bytesOf(into, 0, into.byteLength));
+    const n = ring.tryReceive(isBytes(into) ? into : bytesOf(into, 0, into.byteLength));
     if (n !== EMPTY || !ring.outOfRange) return n;
     this.#ring = null; // positions beyond 2^52: native from now on
     return binding.chReceive(this.attached(), into, C.IPC_NOWAIT, 0);
