@@ -423,6 +423,7 @@ export class Channel extends IpcHandle {
     const handle = this.attached();
     let landed = false;
     let tried = false;
+    let parked = false;
     const p = this.waits.run<void>({
       syscall: 'channelSend',
       context: this.state.context,
@@ -441,16 +442,21 @@ export class Channel extends IpcHandle {
         landed = true;
         return undefined;
       },
-      park: (waitId) => binding.chSendAsync(handle, body, offset, length, timeout, waitId),
+      park: (waitId) => {
+        parked = true;
+        binding.chSendAsync(handle, body, offset, length, timeout, waitId);
+      },
       parked: () => undefined,
     });
-    if (landed) return p;
+    // Landed, or failed at its call (aborted, timeout 0 on a full ring, EIDRM):
+    // nothing of it is left to wait for.
+    if (landed || (tried && !parked) || (!tried && signal?.aborted)) return p;
     if (!tried) {
       // Deferred a turn by the streak breaker: its closures read these.
       body = copyOf(body, offset, length);
       offset = 0;
     }
-    // Parked, deferred to the next turn, or rejected: later sends queue until it settles.
+    // Parked or deferred to the next turn: later sends queue until it settles.
     this.#sendsUnsettled++;
     const settled = (): void => {
       this.#sendsUnsettled--;

@@ -108,6 +108,19 @@ describe('per-producer order, review', () => {
     expect(ch.trySend(message(6))).toBe(true); // nothing unsettled
   });
 
+  test('a send() that failed at its call (aborted, timeout 0) does not make trySend() false', async () => {
+    const ch = fullChannel();
+    const ac = new AbortController();
+    ac.abort();
+    const aborted = ch.send(message(50), { signal: ac.signal });
+    const zero = ch.send(message(51), { timeout: 0 }); // full: ETIMEDOUT at once
+    expect(numberOf(ch.tryReceive())).toBe(0); // room, and no send of this object waits for it
+    expect(ch.trySend(message(4))).toBe(true);
+    await expect(aborted).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(zero).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    expect(await drain(ch, 4)).toEqual([1, 2, 3, 4]);
+  });
+
   // A script run in a child: sends behind a parked one on a full channel.
   function childScript(id: number, unref: boolean): string {
     return `
