@@ -121,6 +121,20 @@ describe('per-producer order, review', () => {
     expect(await drain(ch, 4)).toEqual([1, 2, 3, 4]);
   });
 
+  test('close() while a send is deferred a turn and others queue behind it: all reject closed, none stalls', async () => {
+    const ch = track(Channel.create({ capacity: 1 << 20, maxMessageSize: 1000 }));
+    const sends: Promise<void>[] = [];
+    for (let n = 0; n < 80; n++) sends.push(ch.send(message(n, 16))); // 64 land, the 65th waits a turn
+    ch.close();
+    const settled = await Promise.allSettled(sends);
+    const landed = settled.filter((r) => r.status === 'fulfilled').length;
+    expect(landed).toBeGreaterThanOrEqual(1);
+    expect(landed).toBeLessThanOrEqual(64);
+    for (const r of settled.slice(landed)) {
+      expect(r).toMatchObject({ status: 'rejected', reason: { code: 'ERR_SYSV_IPC_CLOSED' } });
+    }
+  });
+
   // A script run in a child: sends behind a parked one on a full channel.
   function childScript(id: number, unref: boolean): string {
     return `
