@@ -68,6 +68,15 @@ function bytesOf(view: ArrayBufferView, offset: number, length: number): Uint8Ar
     : new Uint8Array(view.buffer, view.byteOffset + offset, length);
 }
 
+// The bytes of a send() that is not tried at its call (queued, or deferred a
+// turn): taken now, as a parked send's are (chSendAsync copies), so that a
+// caller reusing its buffer after the call sends what it held then.
+function copyOf(view: ArrayBufferView, offset: number, length: number): Uint8Array {
+  const copy = new Uint8Array(length);
+  copy.set(bytesOf(view, offset, length));
+  return copy;
+}
+
 const OPEN_CREATE = 1;
 const OPEN_EXCLUSIVE = 2;
 
@@ -329,7 +338,8 @@ export class Channel extends IpcHandle {
    * waiting off the event loop while the ring is full. The send()s of one
    * object land in the order they were called: one that finds an earlier
    * send() of this object still waiting queues behind it (its timeout and
-   * signal apply meanwhile).
+   * signal apply meanwhile). The bytes are taken at the call: the caller may
+   * reuse its buffer as soon as send() returns.
    * @throws {RangeError} `ERR_OUT_OF_RANGE` if longer than maxMessageSize (nothing is written).
    * @throws {SysvIpcError} ETIMEDOUT after `timeout`; EIDRM if the channel is removed.
    */
@@ -344,7 +354,8 @@ export class Channel extends IpcHandle {
 
   /**
    * Sends `length` bytes of `source` from `offset` (no copy on the JS side,
-   * no view made): the allocation-free send of the hot path.
+   * no view made): the allocation-free send of the hot path. The bytes are
+   * taken at the call, as by {@link send} (a send that has to wait copies them).
    */
   sendFrom(source: ArrayBufferView, offset?: number, length?: number, options?: WaitOptions): Promise<void> {
     try {
@@ -382,7 +393,15 @@ export class Channel extends IpcHandle {
     if (signal?.aborted) return Promise.reject(abortError(signal));
     if (timeout === 0) return Promise.reject(timeoutError('channelSend', this.state.context));
     return new Promise<void>((resolve, reject) => {
-      const queued: QueuedSend = { body, offset, length, deadline: -1, signal, resolve, reject };
+      const queued: QueuedSend = {
+        body: copyOf(body, offset, length),
+        offset: 0,
+        length,
+        deadline: -1,
+        signal,
+        resolve,
+        reject,
+      };
       const drop = (err: Error): void => {
         const at = this.#sendQueue.indexOf(queued);
         if (at < 0) return; // started meanwhile: its own wait ends it
@@ -415,6 +434,8 @@ export class Channel extends IpcHandle {
   ): Promise<void> {
     const handle = this.attached();
     let landed = false;
+    let tried = false;
+    let parked = false;
     const p = this.waits.run<void>({
       syscall: 'channelSend',
       context: this.state.context,
@@ -422,6 +443,7 @@ export class Channel extends IpcHandle {
       signal,
       spin: this.sendSpin,
       attempt: (spinNs) => {
+        tried = true;
         const js = this.jsSend(body, offset, length);
         if (js === true) return ((landed = true), undefined);
         if (js === false && spinNs === 0) return WOULD_BLOCK;
@@ -432,11 +454,21 @@ export class Channel extends IpcHandle {
         landed = true;
         return undefined;
       },
-      park: (waitId) => binding.chSendAsync(handle, body, offset, length, timeout, waitId),
+      park: (waitId) => {
+        parked = true;
+        binding.chSendAsync(handle, body, offset, length, timeout, waitId);
+      },
       parked: () => undefined,
     });
-    if (landed) return p;
-    // Parked, deferred to the next turn, or rejected: later sends queue until it settles.
+    // Landed, or failed at its call (aborted, timeout 0 on a full ring, EIDRM):
+    // nothing of it is left to wait for.
+    if (landed || (tried && !parked) || (!tried && signal?.aborted)) return p;
+    if (!tried) {
+      // Deferred a turn by the streak breaker: its closures read these.
+      body = copyOf(body, offset, length);
+      offset = 0;
+    }
+    // Parked or deferred to the next turn: later sends queue until it settles.
     this.#sendsUnsettled++;
     const settled = (): void => {
       this.#sendsUnsettled--;

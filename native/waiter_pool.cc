@@ -19,6 +19,9 @@ constexpr size_t kMaxIdleThreads = 16;
 // A parker thread left without waits exits after this long (a loop of single
 // receives reuses it rather than starting a thread per wait).
 constexpr int64_t kParkerIdleNs = 2000000000LL;
+// A word's offset in the smallest page (4 KiB): the same in every mapping of
+// its segment, which is page aligned (larger pages keep it too).
+constexpr uintptr_t kPageOffsetMask = 4095;
 
 #ifdef SYSV_IPC_TEST_PROBES
 // Successes given back because their dispatch failed (test probe
@@ -323,10 +326,16 @@ void WaiterPool::ParkerMain(Parker* parker) {
     // woken futex when several of its entries were woken (FUTEX_WAKE of all,
     // as a removal's, wakes each wait of this set on the word), and the
     // others would sleep again, on a word that did not move, until their nap.
+    // The same word can sit at several addresses here: each Channel object
+    // (or SharedMemory) on a segment maps it at its own, and the kernel keys
+    // a shared futex by the page, not the address. A segment is mapped page
+    // aligned, so those addresses share their offset in the page: the waits
+    // at that offset run again (one of another segment at the same offset
+    // only looks once more, which a spare wake may make it do anyway).
     if (r >= 1 && static_cast<size_t>(r) <= slots.size()) {
-      const uint32_t* woken = slots[r - 1].park.word;
+      const uintptr_t woken = reinterpret_cast<uintptr_t>(slots[r - 1].park.word) & kPageOffsetMask;
       for (Slot& slot : slots) {
-        if (slot.park.word == woken) slot.fresh = true;
+        if ((reinterpret_cast<uintptr_t>(slot.park.word) & kPageOffsetMask) == woken) slot.fresh = true;
       }
     }
     // An index, EAGAIN (a word differed already), ETIMEDOUT, EINTR: the next

@@ -62,16 +62,17 @@ describeIfProbes('sends parked on the send-lock word', () => {
     // Unfixed, the others ended at their own nap (up to SYSV_IPC_CHANNEL_NAP_NS, 200 ms, later):
     // the window below is half that nap (wide, for a loaded machine, where the parker thread itself can
     // be preempted mid-turn; fixed, the spread is 1-2 ms), and 8 rounds make lucky nap ends unlikely
-    // (unfixed: 58-186 ms). Since the send()s of one object queue behind each other (per-producer
-    // order), one of the 40 parks and the others end as it ends; the re-arm still serves receives.
+    // (unfixed: 58-186 ms). The send()s of one object queue behind each other (per-producer order):
+    // each of the 40 sends has an object of its own, so that all 40 park on the lock word.
     const spreads: number[] = [];
     for (let round = 0; round < 8; round++) {
       const ch = Channel.create({ capacity: 65536 });
       const shm = SharedMemory.fromId(ch.id);
+      const senders = Array.from({ length: 40 }, () => Channel.fromId(ch.id));
       try {
         // This process's own pid in the word (offset 80): a live holder that never releases.
         Atomics.store(new Int32Array(shm.arrayBuffer, 80, 1), 0, process.pid);
-        const sends = watchAll(Array.from({ length: 40 }, (_, i) => ch.send(`m${i}`, { timeout: 120000 })));
+        const sends = watchAll(senders.map((s, i) => s.send(`m${i}`, { timeout: 120000 })));
         await until(() => probes.waiterThreads() >= 1, 20000, 'the sends parked');
         // Past the first nap, at a point of the nap grid that varies by round.
         await sleep(250 + round * 23);
@@ -81,6 +82,7 @@ describeIfProbes('sends parked on the send-lock word', () => {
         expect(sends.codes).toEqual(Array.from({ length: 40 }, () => 'EIDRM'));
         spreads.push(Math.round(Math.max(...sends.at) - Math.min(...sends.at)));
       } finally {
+        for (const s of senders) s.close();
         shm.detach();
         try {
           ch.remove();
