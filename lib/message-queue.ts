@@ -337,12 +337,13 @@ export class MessageQueue extends IpcHandle {
 
   /**
    * Sends a message, waiting (off the event loop) while the queue is full.
+   * The bytes are taken at the call: the buffer may be reused once it returns.
    * @throws {SysvIpcError} EIDRM if the queue is removed while waiting; ETIMEDOUT after `timeout`.
    */
   send(data: string | ArrayBufferView, options?: SendOptions): Promise<void> {
     try {
       this.ensureOpen();
-      const body = this.bytesToSend(data);
+      let body = this.bytesToSend(data);
       const type = parseType(options);
       const timeout = check.timeout('options.timeout', options?.timeout);
       const id = this.id;
@@ -355,6 +356,10 @@ export class MessageQueue extends IpcHandle {
         attempt: (spinNs) => (binding.msgsnd(sendArgs(id, type, C.IPC_NOWAIT, spinNs), body) ? undefined : WOULD_BLOCK),
         park: (waitId) => binding.msgsndAsync(sendArgs(id, type, 0, timeout), body, waitId),
         parked: () => undefined,
+        // Tried a turn later: the bytes are taken at the call (the caller may reuse its buffer).
+        deferred: () => {
+          body = new Uint8Array(body);
+        },
       });
     } catch (err) {
       return Promise.reject(err);

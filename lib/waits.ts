@@ -211,6 +211,13 @@ export interface AsyncWait<T> {
    */
   readiness?: boolean;
   /**
+   * Called when the first attempt is put off to the event loop's next turn
+   * (the streak of immediate results below): an operation whose attempt or
+   * park reads the caller's buffer takes its bytes now, so that a caller
+   * reusing the buffer once the call returned sends what it held then.
+   */
+  deferred?(): void;
+  /**
    * A readiness wait that looks again at least this often (ms) even without
    * a wake: a peer that died between making an item available and waking
    * (a Topic publisher killed after its commit) leaves none. A slice that
@@ -296,7 +303,10 @@ export class WaitGroup {
       if (op.signal?.aborted) return Promise.reject(abortError(op.signal));
       // A streak of results delivered at once has had its share of this
       // turn of the event loop: wait for the next one before taking anything.
-      if (!immediateTurn()) return nextTurn().then(() => this.run(op));
+      if (!immediateTurn()) {
+        op.deferred?.();
+        return nextTurn().then(() => this.run(op));
+      }
       const spin = op.spin;
       const now = op.attempt(op.timeout === 0 ? 0 : spin.ns);
       // Taken: handed over with no JavaScript function in between (a worker
