@@ -57,6 +57,14 @@ struct FutexPark {
   // A wait dropped without looking again (cancelled) may have used such a
   // wake up: the pool passes one on, or the next sleeper waits for its nap.
   bool wake_one = false;
+  // A word whose `stop_mask` bits, once set, end the wait (a channel's state
+  // word, REMOVED): the parker looks at it every turn and runs the wait again
+  // when they are set. remove() wakes the lock word's sleepers without
+  // changing the word, and futex_waitv names one woken futex: when it names
+  // another word of the channel (data_seq, woken by the same removal), a
+  // send parked on the lock word would otherwise sleep until its nap.
+  const uint32_t* stop_word = nullptr;
+  uint32_t stop_mask = 0;
 };
 
 // BlockingCall::Arm's "sleep as *park says" (no errno is negative).

@@ -127,6 +127,7 @@ class ParkedNap {
  public:
   // EIDRM when a nap has ended and the segment was removed meanwhile; else 0.
   int Check(ChannelMapping& m) {
+    stop_word_ = sysv_ipc_channel__u32(&m.ch, SYSV_IPC_CHANNEL_OFF_STATE);
     if (end_ns_ < 0 || MonotonicNowNs() < end_ns_) return 0;
     end_ns_ = -1;
     return m.NapOver(kNapGridNs);
@@ -139,12 +140,15 @@ class ParkedNap {
     park->word = word;
     park->expected = seq;
     park->wake_one = false;
+    park->stop_word = stop_word_;
+    park->stop_mask = SYSV_IPC_CHANNEL_STATE_REMOVED;
     park->until_ns = deadline.None() || until < deadline.at_ns ? until : deadline.at_ns;
     return kParked;
   }
 
  private:
   int64_t end_ns_ = -1;  // when the current nap ends (-1: none begun)
+  const uint32_t* stop_word_ = nullptr;  // the channel's state word (set by Check, which every Arm calls first)
 };
 
 }  // namespace

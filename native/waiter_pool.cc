@@ -293,6 +293,8 @@ void WaiterPool::ParkerMain(Parker* parker) {
         // not yet run): pass it on. A spare wake only makes a sleeper look.
         if (slot.park.wake_one) WakeOneShared(slot.park.word);
       } else if (slot.fresh || __atomic_load_n(slot.park.word, __ATOMIC_SEQ_CST) != slot.park.expected ||
+                 (slot.park.stop_word != nullptr &&
+                  (__atomic_load_n(slot.park.stop_word, __ATOMIC_ACQUIRE) & slot.park.stop_mask) != 0) ||
                  (slot.park.until_ns >= 0 && now >= slot.park.until_ns)) {
         slot.fresh = false;
         result = slot.job->call->Arm(slot.job->deadline, &slot.park);

@@ -95,6 +95,47 @@ describeIfProbes('sends parked on the send-lock word', () => {
     expect(spreads.filter((ms) => ms >= 100)).toEqual([]);
   }, 120000);
 
+  test('remove() reaches sends parked on the lock word when receives of the channel park beside them', async () => {
+    if (!HAVE_WAITV) return console.warn('futex_waitv unavailable: nothing parks on the lock word');
+    probes.futexParker(true);
+    // Review R16: remove() adds to data_seq, wakes it, then wakes the lock word (unchanged). futex_waitv
+    // names one woken futex: when it names a receive's data_seq, the re-arm by page offset (72) leaves
+    // the sends on the lock word (offset 80) asleep until their nap (unfixed: 23-189 ms after remove()).
+    const lates: number[] = [];
+    for (let round = 0; round < 8; round++) {
+      const ch = Channel.create({ capacity: 65536 });
+      const shm = SharedMemory.fromId(ch.id);
+      const objs = Array.from({ length: 30 }, () => Channel.fromId(ch.id));
+      try {
+        Atomics.store(new Int32Array(shm.arrayBuffer, 80, 1), 0, process.pid);
+        const sends = watchAll(objs.slice(0, 20).map((s, i) => s.send(`m${i}`, { timeout: 120000 })));
+        const recvs = objs.slice(20).map((o) =>
+          o.receive({ timeout: 120000 }).then(
+            () => 'got',
+            (e: { code?: string }) => e.code,
+          ),
+        );
+        await until(() => probes.waiterThreads() >= 1, 20000, 'the waits parked');
+        await sleep(250 + round * 23);
+        const t0 = performance.now();
+        ch.remove();
+        await sends.all;
+        expect(await Promise.all(recvs)).toEqual(Array.from({ length: 10 }, () => 'EIDRM'));
+        expect(sends.codes).toEqual(Array.from({ length: 20 }, () => 'EIDRM'));
+        lates.push(Math.round(Math.max(...sends.at) - t0));
+      } finally {
+        for (const o of objs) o.close();
+        shm.detach();
+        try {
+          ch.remove();
+        } catch {
+          // removed above
+        }
+      }
+    }
+    expect(lates.filter((ms) => ms >= 100)).toEqual([]);
+  }, 120000);
+
   test("an aborted send that a release woke passes the wake on to the lock word's next sleeper", async () => {
     if (!HAVE_WAITV) return console.warn('futex_waitv unavailable: nothing parks on the lock word');
     probes.futexParker(true);
