@@ -147,7 +147,7 @@ class ParkedNap {
   }
 
  private:
-  int64_t end_ns_ = -1;  // when the current nap ends (-1: none begun)
+  int64_t end_ns_ = -1;                  // when the current nap ends (-1: none begun)
   const uint32_t* stop_word_ = nullptr;  // the channel's state word (set by Check, which every Arm calls first)
 };
 
