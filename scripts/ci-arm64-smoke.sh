@@ -31,10 +31,13 @@ cd "$(dirname "$0")/.."
 sysroot=/usr/aarch64-linux-gnu
 needs_install() {
   ! command -v qemu-aarch64 >/dev/null || [ ! -e "$sysroot/lib/ld-linux-aarch64.so.1" ] ||
-    [ ! -e "$sysroot/lib/libstdc++.so.6" ] || ! command -v aarch64-linux-gnu-gcc >/dev/null
+    [ ! -e "$sysroot/lib/libstdc++.so.6" ] || ! command -v aarch64-linux-gnu-gcc >/dev/null ||
+    [ ! -e "$sysroot/include/bits/wordsize.h" ]
 }
 if needs_install; then
-  packages=(qemu-user libc6-arm64-cross libstdc++6-arm64-cross gcc-aarch64-linux-gnu)
+  # libc6-dev-arm64-cross: the litmus test's headers (only a Recommends of
+  # gcc-aarch64-linux-gnu, which --no-install-recommends leaves out).
+  packages=(qemu-user libc6-arm64-cross libc6-dev-arm64-cross libstdc++6-arm64-cross gcc-aarch64-linux-gnu)
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     started=$SECONDS
     echo "== arm64 smoke: apt-get install ${packages[*]}"
