@@ -433,9 +433,10 @@ export class Channel extends IpcHandle {
     signal: AbortSignal | undefined,
   ): Promise<void> {
     const handle = this.attached();
-    let landed = false;
-    let tried = false;
-    let parked = false;
+    // Whether it waits beyond its call: parked on an addon thread, or put
+    // off a turn by the WaitGroup's streak breaker. Not when it landed or
+    // failed at its call (aborted, timeout 0 on a full ring, EIDRM).
+    let waiting = false;
     const p = this.waits.run<void>({
       syscall: 'channelSend',
       context: this.state.context,
@@ -443,31 +444,27 @@ export class Channel extends IpcHandle {
       signal,
       spin: this.sendSpin,
       attempt: (spinNs) => {
-        tried = true;
         const js = this.jsSend(body, offset, length);
-        if (js === true) return ((landed = true), undefined);
+        if (js === true) return undefined;
         if (js === false && spinNs === 0) return WOULD_BLOCK;
         const t0 = performance.now();
-        if (js === false && this.jsSpinSend(body, offset, length, spinNs)) return ((landed = true), undefined);
+        if (js === false && this.jsSpinSend(body, offset, length, spinNs)) return undefined;
         const left = Math.max(0, Math.round(spinNs - (performance.now() - t0) * 1e6));
-        if (!binding.chSend(handle, body, offset, length, C.IPC_NOWAIT, left)) return WOULD_BLOCK;
-        landed = true;
-        return undefined;
+        return binding.chSend(handle, body, offset, length, C.IPC_NOWAIT, left) ? undefined : WOULD_BLOCK;
       },
       park: (waitId) => {
-        parked = true;
-        binding.chSendAsync(handle, body, offset, length, timeout, waitId);
+        binding.chSendAsync(handle, body, offset, length, timeout, waitId); // copies the bytes
+        waiting = true;
       },
       parked: () => undefined,
+      // Tried a turn later: the bytes are taken now (the closures read these).
+      deferred: () => {
+        body = copyOf(body, offset, length);
+        offset = 0;
+        waiting = true;
+      },
     });
-    // Landed, or failed at its call (aborted, timeout 0 on a full ring, EIDRM):
-    // nothing of it is left to wait for.
-    if (landed || (tried && !parked) || (!tried && signal?.aborted)) return p;
-    if (!tried) {
-      // Deferred a turn by the streak breaker: its closures read these.
-      body = copyOf(body, offset, length);
-      offset = 0;
-    }
+    if (!waiting) return p;
     // Parked or deferred to the next turn: later sends queue until it settles.
     this.#sendsUnsettled++;
     const settled = (): void => {
