@@ -85,6 +85,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : env_(env) {
                            InstanceMethod("waiterThreads", &Addon::WaiterThreads),
                            InstanceMethod("undeliveredResults", &Addon::UndeliveredResults),
                            InstanceMethod("futexParker", &Addon::FutexParker),
+                           InstanceMethod("parkerPauseBeforeSleep", &Addon::ParkerPauseBeforeSleep),
 #endif
                        });
   RegisterMessageQueue(env, exports, constants);
@@ -204,6 +205,16 @@ Napi::Value Addon::FutexParker(const Napi::CallbackInfo& info) {
   bool on = info.Length() > 0 && info[0].IsBoolean() ? SetFutexParkerEnabled(info[0].As<Napi::Boolean>().Value())
                                                      : FutexParkerEnabled();
   return Napi::Boolean::New(info.Env(), on);
+}
+
+// Test probe parkerPauseBeforeSleep(ms?): see WaiterPool::ParkerPauseBeforeSleep.
+Napi::Value Addon::ParkerPauseBeforeSleep(const Napi::CallbackInfo& info) {
+  int ms = 0;
+  if (info.Length() > 0 && info[0].IsNumber()) {
+    double v = info[0].As<Napi::Number>().DoubleValue();
+    ms = v >= 1 && v <= 10000 ? static_cast<int>(v) : 0;
+  }
+  return Napi::Number::New(info.Env(), WaiterPool::ParkerPauseBeforeSleep(ms));
 }
 #endif
 

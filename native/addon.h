@@ -58,6 +58,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value WaiterThreads(const Napi::CallbackInfo& info);
   Napi::Value UndeliveredResults(const Napi::CallbackInfo& info);
   Napi::Value FutexParker(const Napi::CallbackInfo& info);
+  Napi::Value ParkerPauseBeforeSleep(const Napi::CallbackInfo& info);
 #endif
   // The one environment cleanup hook (a worker thread ending, or the main
   // thread's normal exit; Node runs it before it finalizes instance data).

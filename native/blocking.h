@@ -65,6 +65,16 @@ struct FutexPark {
   // send parked on the lock word would otherwise sleep until its nap.
   const uint32_t* stop_word = nullptr;
   uint32_t stop_mask = 0;
+  // `word` is one a removal wakes but leaves as it is (a lock word): the
+  // parker also puts `stop_word`, at the value it just looked at, in its
+  // futex_waitv set. Else a removal between that look and the sleep (the
+  // parker preempted there) woke no one and moved no word of the set, and the
+  // wait slept until its nap.
+  bool watch_stop = false;
+  // Waits whose stop_key is the same (>= 0) watch one word, whatever address
+  // each maps it at (a channel's shmid: each Channel object maps the segment
+  // at its own): one entry of the set serves them all. -1: the address alone.
+  int64_t stop_key = -1;
 };
 
 // BlockingCall::Arm's "sleep as *park says" (no errno is negative).

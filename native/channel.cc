@@ -128,6 +128,7 @@ class ParkedNap {
   // EIDRM when a nap has ended and the segment was removed meanwhile; else 0.
   int Check(ChannelMapping& m) {
     stop_word_ = sysv_ipc_channel__u32(&m.ch, SYSV_IPC_CHANNEL_OFF_STATE);
+    stop_key_ = m.ch.shmid;
     if (end_ns_ < 0 || MonotonicNowNs() < end_ns_) return 0;
     end_ns_ = -1;
     return m.NapOver(kNapGridNs);
@@ -142,6 +143,8 @@ class ParkedNap {
     park->wake_one = false;
     park->stop_word = stop_word_;
     park->stop_mask = SYSV_IPC_CHANNEL_STATE_REMOVED;
+    park->watch_stop = false;
+    park->stop_key = stop_key_;
     park->until_ns = deadline.None() || until < deadline.at_ns ? until : deadline.at_ns;
     return kParked;
   }
@@ -149,6 +152,7 @@ class ParkedNap {
  private:
   int64_t end_ns_ = -1;                  // when the current nap ends (-1: none begun)
   const uint32_t* stop_word_ = nullptr;  // the channel's state word (set by Check, which every Arm calls first)
+  int64_t stop_key_ = -1;                // its segment's shmid (-1: unknown)
 };
 
 }  // namespace
@@ -282,7 +286,8 @@ class OwnedChannelSendCall : public ChannelSendCall {
     if (!deadline.None() && now >= deadline.at_ns) return ETIMEDOUT;
     if (r == SYSV_IPC_CHANNEL__ARMED) {
       nap_.Park(now, deadline, word, seq, -1, park);
-      park->wake_one = true;  // the lock word: its release wakes one sleeper
+      park->wake_one = true;    // the lock word: its release wakes one sleeper
+      park->watch_stop = true;  // and remove() wakes it unchanged
       return kParked;
     }
     // Full.

@@ -16,9 +16,11 @@
 
 namespace sysv_ipc {
 
-// Waits one parker thread holds: futex_waitv's FUTEX_WAITV_MAX (128) less
-// the parker's own control word.
-constexpr size_t kParkerSlots = 127;
+// futex_waitv's FUTEX_WAITV_MAX: futexes in one set.
+constexpr size_t kFutexWaitvMax = 128;
+// Waits one parker thread holds: the set less the parker's own control word.
+// (A stop word, FutexPark::watch_stop, takes a place left over if there is one.)
+constexpr size_t kParkerSlots = kFutexWaitvMax - 1;
 
 // One futex of a futex_waitv set (struct futex_waitv of <linux/futex.h>,
 // spelled out so that older kernel headers build too).

@@ -22,11 +22,20 @@ constexpr int64_t kParkerIdleNs = 2000000000LL;
 // A word's offset in the smallest page (4 KiB): the same in every mapping of
 // its segment, which is page aligned (larger pages keep it too).
 constexpr uintptr_t kPageOffsetMask = 4095;
+// A wait whose stop word found no room in its parker's futex_waitv set looks
+// at it again this soon.
+constexpr int64_t kStopLookNs = 2000000;
 
 #ifdef SYSV_IPC_TEST_PROBES
 // Successes given back because their dispatch failed (test probe
 // undeliveredResults: lets a test see that its race hit this path).
 std::atomic<uint64_t> g_undelivered_results{0};
+// Test probe parkerPauseBeforeSleep: milliseconds the next parker turn that
+// is about to sleep with waits in its set pauses first (once), and where it
+// is (ParkerPause): the window between a turn's look at the words and its
+// futex_waitv, where a wake that changes no word must still end the wait.
+std::atomic<int> g_pause_before_sleep_ms{0};
+std::atomic<int> g_pause_state{0};
 #endif
 
 // Drops an exception a failed Node-API call left pending, so that the next
@@ -95,6 +104,14 @@ WaiterPool::~WaiterPool() { Shutdown(); }
 
 #ifdef SYSV_IPC_TEST_PROBES
 uint64_t WaiterPool::UndeliveredResults() { return g_undelivered_results.load(std::memory_order_relaxed); }
+
+int WaiterPool::ParkerPauseBeforeSleep(int ms) {
+  if (ms > 0) {
+    g_pause_before_sleep_ms.store(ms);
+    g_pause_state.store(kPauseArmed);
+  }
+  return g_pause_state.load();
+}
 #endif
 
 void WaiterPool::FinalizeDelivery(napi_env, void* data, void*) { delete static_cast<std::shared_ptr<Delivery>*>(data); }
@@ -254,7 +271,8 @@ void WaiterPool::ParkerMain(Parker* parker) {
   std::vector<Slot> slots;
   std::vector<Job*> arrived;
   slots.reserve(kParkerSlots);
-  FutexWaiter set[kParkerSlots + 1];
+  FutexWaiter set[kFutexWaitvMax];
+  int64_t stop_keys[kFutexWaitvMax];  // the stop_key of each stop word's entry of `set`
   int64_t idle_since = -1;
   for (;;) {
     // Read before the inbox: a job or cancel that comes after this load
@@ -316,12 +334,50 @@ void WaiterPool::ParkerMain(Parker* parker) {
     for (size_t i = 0; i < slots.size(); i++) {
       SetFutexWaiter(&set[i + 1], slots[i].park.word, slots[i].park.expected, false);
     }
+    // The stop words of waits on words a removal leaves as they are
+    // (FutexPark::watch_stop), once per word (stop_key, else address), at the
+    // value looked at here: a removal from now on makes futex_waitv return at
+    // once, or wakes the wait's own word. A set with no room left for one
+    // looks again soon.
+    size_t entries = slots.size() + 1;
+    bool stopped = false;
+    for (Slot& slot : slots) {
+      if (!slot.park.watch_stop || slot.park.stop_word == nullptr) continue;
+      const uint32_t value = __atomic_load_n(slot.park.stop_word, __ATOMIC_SEQ_CST);
+      if ((value & slot.park.stop_mask) != 0) {
+        slot.fresh = true;
+        stopped = true;
+        continue;
+      }
+      const uintptr_t address = reinterpret_cast<uintptr_t>(slot.park.stop_word);
+      bool listed = false;
+      for (size_t e = slots.size() + 1; e < entries && !listed; e++) {
+        listed = slot.park.stop_key >= 0 ? stop_keys[e] == slot.park.stop_key : set[e].uaddr == address;
+      }
+      if (listed) continue;
+      if (entries < kFutexWaitvMax) {
+        stop_keys[entries] = slot.park.stop_key;
+        SetFutexWaiter(&set[entries++], slot.park.stop_word, value, false);
+      } else {
+        const int64_t soon = SaturatingAdd(now, kStopLookNs);
+        if (wake_at < 0 || soon < wake_at) wake_at = soon;
+      }
+    }
+    if (stopped) continue;  // set since this turn looked: run those waits now
     if (slots.empty()) {
       // Idle from now: the next turn after kParkerIdleNs without a job leaves.
       if (idle_since < 0) idle_since = MonotonicNowNs();
       wake_at = SaturatingAdd(idle_since, kParkerIdleNs);
     }
-    long r = FutexWaitv(set, static_cast<unsigned>(slots.size() + 1), wake_at);
+#ifdef SYSV_IPC_TEST_PROBES
+    int expected_state = kPauseArmed;
+    if (!slots.empty() && g_pause_state.compare_exchange_strong(expected_state, kPausing)) {
+      timespec pause = ToTimespec(static_cast<int64_t>(g_pause_before_sleep_ms.load()) * 1000000);
+      nanosleep(&pause, nullptr);
+      g_pause_state.store(kPauseDone);
+    }
+#endif
+    long r = FutexWaitv(set, static_cast<unsigned>(entries), wake_at);
     // The futex it names was woken: the waits on that word run again even if
     // it did not move (a removal wakes a send lock's sleepers and leaves the
     // word). Every wait on it, not only the named one: futex_waitv names one

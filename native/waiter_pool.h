@@ -65,6 +65,11 @@ class WaiterPool {
   // Successes whose dispatch to JavaScript failed and that were given back
   // (Undo), in all environments of the process (a test probe).
   static uint64_t UndeliveredResults();
+  // parkerPauseBeforeSleep(ms): with ms > 0, the next parker turn that is
+  // about to sleep with waits in its set pauses ms first, once. Returns where
+  // that pause is: kPauseIdle, kPauseArmed, kPausing, kPauseDone.
+  static constexpr int kPauseIdle = 0, kPauseArmed = 1, kPausing = 2, kPauseDone = 3;
+  static int ParkerPauseBeforeSleep(int ms);
 #endif
   // Environment teardown: cancels every pending job, joins every thread
   // (idle ones are woken, busy ones interrupted, so each leaves promptly)

@@ -95,6 +95,48 @@ describeIfProbes('sends parked on the send-lock word', () => {
     expect(spreads.filter((ms) => ms >= 100)).toEqual([]);
   }, 120000);
 
+  test('remove() in the window between a parker turn and its sleep still ends the sends parked on the lock word', async () => {
+    if (!HAVE_WAITV) return console.warn('futex_waitv unavailable: nothing parks on the lock word');
+    probes.futexParker(true);
+    // remove() sets REMOVED and wakes the lock word without changing it. A parker turn that looked at the
+    // state word before, and sleeps after, finds no sleeper woken and a word that did not move: unless the
+    // state word is in its futex_waitv set, it sleeps until the nap ends (150-200 ms). A loaded machine
+    // (CI) preempts the parker there; the probe holds it there, 60 ms, so that remove() lands in the window
+    // every time. Fixed, the sends end when the pause does. The last round fills one parker (127 waits
+    // and its control word: no room left in the set for the state word), whose turns then look again
+    // every 2 ms.
+    const lates: number[] = [];
+    for (const count of [4, 4, 127]) {
+      const ch = Channel.create({ capacity: 65536 });
+      const shm = SharedMemory.fromId(ch.id);
+      const senders = Array.from({ length: count }, () => Channel.fromId(ch.id));
+      try {
+        Atomics.store(new Int32Array(shm.arrayBuffer, 80, 1), 0, process.pid);
+        const sends = watchAll(senders.map((s, i) => s.send(`m${i}`, { timeout: 120000 })));
+        await until(() => probes.waiterThreads() >= 1, 20000, 'the sends parked');
+        await sleep(50);
+        // The next turn (a nap's end) pauses before it sleeps.
+        probes.parkerPauseBeforeSleep(60);
+        await until(() => probes.parkerPauseBeforeSleep() === 2, 20000, 'a parker turn paused before its sleep');
+        const t0 = performance.now();
+        ch.remove();
+        await sends.all;
+        expect(sends.codes).toEqual(Array.from({ length: count }, () => 'EIDRM'));
+        lates.push(Math.round(Math.max(...sends.at) - t0));
+      } finally {
+        for (const s of senders) s.close();
+        shm.detach();
+        try {
+          ch.remove();
+        } catch {
+          // removed above
+        }
+      }
+    }
+    // Fixed: the rest of the 60 ms pause, then one turn. Unfixed: the nap's end, 90-200 ms after the pause.
+    expect(lates.filter((ms) => ms >= 120)).toEqual([]);
+  }, 120000);
+
   test('remove() reaches sends parked on the lock word when receives of the channel park beside them', async () => {
     if (!HAVE_WAITV) return console.warn('futex_waitv unavailable: nothing parks on the lock word');
     probes.futexParker(true);

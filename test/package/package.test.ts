@@ -147,6 +147,7 @@ test('the shipped prebuilds carry no test probes; the dev build has them (bindin
     'waiterThreads',
     'undeliveredResults',
     'futexParker',
+    'parkerPauseBeforeSleep',
     'shmRefuseExternalBuffers',
     'shmLiveAttachments',
     'chLiveHandles',

@@ -414,6 +414,8 @@ export interface TestProbes {
   waiterThreads(): number;
   undeliveredResults(): number;
   futexParker(on?: boolean): boolean;
+  /** With ms (1-10000): the next parker turn about to sleep with waits pauses ms first, once. Returns 0 idle, 1 armed, 2 pausing, 3 done. */
+  parkerPauseBeforeSleep(ms?: number): number;
   shmRefuseExternalBuffers(on: boolean): void;
   shmLiveAttachments(): number;
   chLiveHandles(): number;
