@@ -54,6 +54,50 @@ describeIfProbes('sends parked on the send-lock word', () => {
     probes.futexParker(true);
   });
 
+  /**
+   * One round: a fresh channel whose send-lock word (offset 80) holds this process's own pid, a live
+   * holder that never releases; `sends` objects each with a send() parked on the word (one object per
+   * send: the send()s of one object queue behind each other, per-producer order) and `receives` objects
+   * each with a receive() parked beside them. `beforeRemove` runs once they parked; then remove(), and
+   * every wait must end EIDRM. Returns remove()'s time and each send's settlement time.
+   */
+  async function removeWhileParked(
+    sends: number,
+    receives: number,
+    beforeRemove: () => Promise<void>,
+  ): Promise<{ removedAt: number; sentAt: number[] }> {
+    const ch = Channel.create({ capacity: 65536 });
+    const shm = SharedMemory.fromId(ch.id);
+    const objs = Array.from({ length: sends + receives }, () => Channel.fromId(ch.id));
+    try {
+      Atomics.store(new Int32Array(shm.arrayBuffer, 80, 1), 0, process.pid);
+      const sent = watchAll(objs.slice(0, sends).map((s, i) => s.send(`m${i}`, { timeout: 120000 })));
+      const recvs = objs.slice(sends).map((o) =>
+        o.receive({ timeout: 120000 }).then(
+          () => 'got',
+          (e: { code?: string }) => e.code,
+        ),
+      );
+      await until(() => probes.waiterThreads() >= 1, 20000, 'the waits parked');
+      await beforeRemove();
+      expect(sent.codes).toEqual([]);
+      const removedAt = performance.now();
+      ch.remove();
+      await sent.all;
+      expect(await Promise.all(recvs)).toEqual(Array.from({ length: receives }, () => 'EIDRM'));
+      expect(sent.codes).toEqual(Array.from({ length: sends }, () => 'EIDRM'));
+      return { removedAt, sentAt: sent.at };
+    } finally {
+      for (const o of objs) o.close();
+      shm.detach();
+      try {
+        ch.remove();
+      } catch {
+        // removed above
+      }
+    }
+  }
+
   test('remove() ends all the sends one parker holds on the lock word in one turn, not each at its nap', async () => {
     if (!HAVE_WAITV) return console.warn('futex_waitv unavailable: nothing parks on the lock word');
     probes.futexParker(true);
@@ -62,34 +106,12 @@ describeIfProbes('sends parked on the send-lock word', () => {
     // Unfixed, the others ended at their own nap (up to SYSV_IPC_CHANNEL_NAP_NS, 200 ms, later):
     // the window below is half that nap (wide, for a loaded machine, where the parker thread itself can
     // be preempted mid-turn; fixed, the spread is 1-2 ms), and 8 rounds make lucky nap ends unlikely
-    // (unfixed: 58-186 ms). The send()s of one object queue behind each other (per-producer order):
-    // each of the 40 sends has an object of its own, so that all 40 park on the lock word.
+    // (unfixed: 58-186 ms).
     const spreads: number[] = [];
     for (let round = 0; round < 8; round++) {
-      const ch = Channel.create({ capacity: 65536 });
-      const shm = SharedMemory.fromId(ch.id);
-      const senders = Array.from({ length: 40 }, () => Channel.fromId(ch.id));
-      try {
-        // This process's own pid in the word (offset 80): a live holder that never releases.
-        Atomics.store(new Int32Array(shm.arrayBuffer, 80, 1), 0, process.pid);
-        const sends = watchAll(senders.map((s, i) => s.send(`m${i}`, { timeout: 120000 })));
-        await until(() => probes.waiterThreads() >= 1, 20000, 'the sends parked');
-        // Past the first nap, at a point of the nap grid that varies by round.
-        await sleep(250 + round * 23);
-        expect(sends.codes).toEqual([]);
-        ch.remove();
-        await sends.all;
-        expect(sends.codes).toEqual(Array.from({ length: 40 }, () => 'EIDRM'));
-        spreads.push(Math.round(Math.max(...sends.at) - Math.min(...sends.at)));
-      } finally {
-        for (const s of senders) s.close();
-        shm.detach();
-        try {
-          ch.remove();
-        } catch {
-          // removed above
-        }
-      }
+      // Past the first nap, at a point of the nap grid that varies by round.
+      const { sentAt } = await removeWhileParked(40, 0, () => sleep(250 + round * 23));
+      spreads.push(Math.round(Math.max(...sentAt) - Math.min(...sentAt)));
     }
     // The first and the last of each round's 40 rejections: one parker turn apart.
     expect(spreads.filter((ms) => ms >= 100)).toEqual([]);
@@ -107,31 +129,13 @@ describeIfProbes('sends parked on the send-lock word', () => {
     // every 2 ms.
     const lates: number[] = [];
     for (const count of [4, 4, 127]) {
-      const ch = Channel.create({ capacity: 65536 });
-      const shm = SharedMemory.fromId(ch.id);
-      const senders = Array.from({ length: count }, () => Channel.fromId(ch.id));
-      try {
-        Atomics.store(new Int32Array(shm.arrayBuffer, 80, 1), 0, process.pid);
-        const sends = watchAll(senders.map((s, i) => s.send(`m${i}`, { timeout: 120000 })));
-        await until(() => probes.waiterThreads() >= 1, 20000, 'the sends parked');
+      const { removedAt, sentAt } = await removeWhileParked(count, 0, async () => {
         await sleep(50);
         // The next turn (a nap's end) pauses before it sleeps.
         probes.parkerPauseBeforeSleep(60);
         await until(() => probes.parkerPauseBeforeSleep() === 2, 20000, 'a parker turn paused before its sleep');
-        const t0 = performance.now();
-        ch.remove();
-        await sends.all;
-        expect(sends.codes).toEqual(Array.from({ length: count }, () => 'EIDRM'));
-        lates.push(Math.round(Math.max(...sends.at) - t0));
-      } finally {
-        for (const s of senders) s.close();
-        shm.detach();
-        try {
-          ch.remove();
-        } catch {
-          // removed above
-        }
-      }
+      });
+      lates.push(Math.round(Math.max(...sentAt) - removedAt));
     }
     // Fixed: the rest of the 60 ms pause, then one turn. Unfixed: the nap's end, 90-200 ms after the pause.
     expect(lates.filter((ms) => ms >= 120)).toEqual([]);
@@ -145,35 +149,8 @@ describeIfProbes('sends parked on the send-lock word', () => {
     // the sends on the lock word (offset 80) asleep until their nap (unfixed: 23-189 ms after remove()).
     const lates: number[] = [];
     for (let round = 0; round < 8; round++) {
-      const ch = Channel.create({ capacity: 65536 });
-      const shm = SharedMemory.fromId(ch.id);
-      const objs = Array.from({ length: 30 }, () => Channel.fromId(ch.id));
-      try {
-        Atomics.store(new Int32Array(shm.arrayBuffer, 80, 1), 0, process.pid);
-        const sends = watchAll(objs.slice(0, 20).map((s, i) => s.send(`m${i}`, { timeout: 120000 })));
-        const recvs = objs.slice(20).map((o) =>
-          o.receive({ timeout: 120000 }).then(
-            () => 'got',
-            (e: { code?: string }) => e.code,
-          ),
-        );
-        await until(() => probes.waiterThreads() >= 1, 20000, 'the waits parked');
-        await sleep(250 + round * 23);
-        const t0 = performance.now();
-        ch.remove();
-        await sends.all;
-        expect(await Promise.all(recvs)).toEqual(Array.from({ length: 10 }, () => 'EIDRM'));
-        expect(sends.codes).toEqual(Array.from({ length: 20 }, () => 'EIDRM'));
-        lates.push(Math.round(Math.max(...sends.at) - t0));
-      } finally {
-        for (const o of objs) o.close();
-        shm.detach();
-        try {
-          ch.remove();
-        } catch {
-          // removed above
-        }
-      }
+      const { removedAt, sentAt } = await removeWhileParked(20, 10, () => sleep(250 + round * 23));
+      lates.push(Math.round(Math.max(...sentAt) - removedAt));
     }
     expect(lates.filter((ms) => ms >= 100)).toEqual([]);
   }, 120000);
