@@ -49,31 +49,17 @@ const JS_HOT_PATH = process.env.SYSV_IPC_CHANNEL_JS !== '0';
 // addon's kSyncSpinNs.
 const SYNC_SPIN_NS = 100000;
 
-// What a typed array really is, from its internal slot (undefined for any
-// other object): `instanceof Uint8Array` also holds for a Float32Array whose
-// prototype was set to Uint8Array.prototype, and Uint8Array.prototype.set
-// would then convert its elements instead of copying its bytes.
-const typedArrayName = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), Symbol.toStringTag)!
-  .get as (this: unknown) => string | undefined;
-
-/** Whether `view` is a Uint8Array (a Buffer included) by its internal slot. */
-function isBytes(view: ArrayBufferView): view is Uint8Array {
-  return typedArrayName.call(view) === 'Uint8Array';
-}
-
-// A Uint8Array over `length` bytes of `view` from `offset` (no copy).
-function bytesOf(view: ArrayBufferView, offset: number, length: number): Uint8Array {
-  return isBytes(view) && offset === 0 && length === lengthOf(view)
-    ? view
-    : new Uint8Array(view.buffer, view.byteOffset + offset, length);
-}
+// Every view a caller passes is made a Uint8Array by its internal slots at
+// the call (check.view, check.bytes): a Float32Array dressed with
+// Uint8Array.prototype, or a view whose prototype is gone, is copied as its
+// bytes, never converted or read as empty.
 
 // The bytes of a send() that is not tried at its call (queued, or deferred a
 // turn): taken now, as a parked send's are (chSendAsync copies), so that a
 // caller reusing its buffer after the call sends what it held then.
-function copyOf(view: ArrayBufferView, offset: number, length: number): Uint8Array {
+function copyOf(bytes: Uint8Array, offset: number, length: number): Uint8Array {
   const copy = new Uint8Array(length);
-  copy.set(bytesOf(view, offset, length));
+  copy.set(check.rangeOf(bytes, offset, length));
   return copy;
 }
 
@@ -158,7 +144,7 @@ function sendBytes(data: unknown): Uint8Array {
 
 /** A send() waiting behind an earlier unsettled send() of the same object. */
 interface QueuedSend {
-  body: ArrayBufferView;
+  body: Uint8Array;
   offset: number;
   length: number;
   /** performance.now() by which it times out; -1: no limit. */
@@ -244,10 +230,10 @@ export class Channel extends IpcHandle {
 
   // The JS try of a send: true sent, false full; undefined: the lock is busy
   // (or no JS path), the native path decides.
-  private jsSend(body: ArrayBufferView, offset: number, length: number): boolean | undefined {
+  private jsSend(body: Uint8Array, offset: number, length: number): boolean | undefined {
     const ring = this.#ring;
     if (ring === null) return undefined;
-    const r = ring.trySend(bytesOf(body, offset, length), length);
+    const r = ring.trySend(check.rangeOf(body, offset, length), length);
     if (r !== LOCK_BUSY) return r === SENT;
     if (ring.outOfRange) this.#ring = null; // positions beyond 2^52: native from now on
     return undefined;
@@ -359,28 +345,26 @@ export class Channel extends IpcHandle {
    */
   sendFrom(source: ArrayBufferView, offset?: number, length?: number, options?: WaitOptions): Promise<void> {
     try {
-      const [off, len] = this.range(source, offset, length);
-      return this.sendRange(source, off, len, options);
+      const [bytes, off, len] = this.range(source, offset, length);
+      return this.sendRange(bytes, off, len, options);
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
-  private range(source: ArrayBufferView, offset: number | undefined, length: number | undefined): [number, number] {
-    if (!ArrayBuffer.isView(source))
-      check.invalidType('source', 'an instance of Buffer, TypedArray or DataView', source);
-    const size = source.byteLength;
+  private range(
+    source: ArrayBufferView,
+    offset: number | undefined,
+    length: number | undefined,
+  ): [Uint8Array, number, number] {
+    const bytes = check.view('source', source);
+    const size = lengthOf(bytes);
     const off = check.optionalInteger('offset', offset, 0, size, 0);
     const len = check.optionalInteger('length', length, 0, size - off, size - off);
-    return [off, len];
+    return [bytes, off, len];
   }
 
-  private sendRange(
-    body: ArrayBufferView,
-    offset: number,
-    length: number,
-    options: WaitOptions | undefined,
-  ): Promise<void> {
+  private sendRange(body: Uint8Array, offset: number, length: number, options: WaitOptions | undefined): Promise<void> {
     this.attached();
     this.checkSize(length);
     const timeout = check.timeout('options.timeout', options?.timeout);
@@ -426,7 +410,7 @@ export class Channel extends IpcHandle {
   // One send() through the WaitGroup; counted in #sendsUnsettled until it
   // settles when it did not land at once (its first try).
   private startSend(
-    body: ArrayBufferView,
+    body: Uint8Array,
     offset: number,
     length: number,
     timeout: number,
@@ -511,11 +495,11 @@ export class Channel extends IpcHandle {
   /** {@link trySend} of `length` bytes of `source` from `offset`, allocation-free. */
   trySendFrom(source: ArrayBufferView, offset?: number, length?: number): boolean {
     const handle = this.attached();
-    const [off, len] = this.range(source, offset, length);
+    const [bytes, off, len] = this.range(source, offset, length);
     this.checkSize(len);
     if (this.#sendsUnsettled > 0) return false; // the room is for this object's earlier send()s first
     try {
-      return this.jsSend(source, off, len) ?? binding.chSend(handle, source, off, len, C.IPC_NOWAIT, 0);
+      return this.jsSend(bytes, off, len) ?? binding.chSend(handle, bytes, off, len, C.IPC_NOWAIT, 0);
     } catch (err) {
       throw withContext(err, this.state.context);
     }
@@ -534,12 +518,12 @@ export class Channel extends IpcHandle {
 
   /** {@link sendSync} of `length` bytes of `source` from `offset`, allocation-free. */
   sendFromSync(source: ArrayBufferView, offset?: number, length?: number, options?: ChannelSyncOptions): void {
-    const [off, len] = this.range(source, offset, length);
-    this.sendRangeSync(source, off, len, options);
+    const [bytes, off, len] = this.range(source, offset, length);
+    this.sendRangeSync(bytes, off, len, options);
   }
 
   private sendRangeSync(
-    body: ArrayBufferView,
+    body: Uint8Array,
     offset: number,
     length: number,
     options: ChannelSyncOptions | undefined,
@@ -616,7 +600,7 @@ export class Channel extends IpcHandle {
   }
 
   // As jsSpinReceive, into `into`: chReceive's result (EMPTY: go native).
-  private jsSpinReceiveInto(into: ArrayBufferView, spinNs: number): number {
+  private jsSpinReceiveInto(into: Uint8Array, spinNs: number): number {
     const ring = this.#ring;
     if (ring === null) return EMPTY;
     const end = performance.now() + spinNs / 1e6;
@@ -629,7 +613,7 @@ export class Channel extends IpcHandle {
   }
 
   // As jsSpinReceive for a send: true sent; false: go native.
-  private jsSpinSend(body: ArrayBufferView, offset: number, length: number, spinNs: number): boolean {
+  private jsSpinSend(body: Uint8Array, offset: number, length: number, spinNs: number): boolean {
     const ring = this.#ring;
     if (ring === null) return false;
     const end = performance.now() + spinNs / 1e6;
@@ -654,10 +638,10 @@ export class Channel extends IpcHandle {
   }
 
   // The JS try of a receive into `into`: chReceive's result (length, EMPTY, TOO_LONG - n).
-  private jsReceiveInto(into: ArrayBufferView): number {
+  private jsReceiveInto(into: Uint8Array): number {
     const ring = this.#ring;
     if (ring === null) return binding.chReceive(this.attached(), into, C.IPC_NOWAIT, 0);
-    const n = ring.tryReceive(isBytes(into) ? into : bytesOf(into, 0, into.byteLength));
+    const n = ring.tryReceive(into);
     if (n !== EMPTY || !ring.outOfRange) return n;
     this.#ring = null; // positions beyond 2^52: native from now on
     return binding.chReceive(this.attached(), into, C.IPC_NOWAIT, 0);
@@ -697,15 +681,13 @@ export class Channel extends IpcHandle {
     return message;
   }
 
-  private intoTarget(target: ArrayBufferView): ArrayBufferView {
-    if (!ArrayBuffer.isView(target))
-      check.invalidType('target', 'an instance of Buffer, TypedArray or DataView', target);
-    return target;
+  private intoTarget(target: ArrayBufferView): Uint8Array {
+    return check.view('target', target);
   }
 
   // A chReceive result for a caller's target: TOO_LONG - n means it did not fit.
-  private intoResult(n: number, target: ArrayBufferView): number {
-    if (n <= TOO_LONG) throw tooLarge(TOO_LONG - n, target.byteLength, this.state.context);
+  private intoResult(n: number, target: Uint8Array): number {
+    if (n <= TOO_LONG) throw tooLarge(TOO_LONG - n, lengthOf(target), this.state.context);
     return n;
   }
 
@@ -737,7 +719,7 @@ export class Channel extends IpcHandle {
           }
           return n >= 0 ? n : n === EMPTY ? WOULD_BLOCK : this.intoResult(n, into);
         },
-        park: (waitId, left) => binding.chReceiveAsync(handle, into.byteLength, left, waitId),
+        park: (waitId, left) => binding.chReceiveAsync(handle, lengthOf(into), left, waitId),
         // Taken here, on the JS thread (see receive()); a message longer than
         // `into` fails with EMSGSIZE and stays queued.
         parked: () => {
@@ -762,7 +744,7 @@ export class Channel extends IpcHandle {
     } catch (err) {
       throw withContext(err, this.state.context);
     }
-    return n >= RECEIVE_WOULD_BLOCK ? n : this.intoResult(n, target); // taken: nothing runs before the caller has it
+    return n >= RECEIVE_WOULD_BLOCK ? n : this.intoResult(n, into); // taken: nothing runs before the caller has it
   }
 
   /** {@link receiveInto} blocking the calling thread: the length. */

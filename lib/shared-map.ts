@@ -484,7 +484,6 @@ export class SharedMap extends IpcHandle {
   // The key's UTF-8 bytes in this.keyBuf (strings) or the view itself; returns the view, sets keyLen.
   private keyLen = 0;
   private keyBytes(key: unknown): Uint8Array {
-    let bytes: Uint8Array;
     if (typeof key === 'string') {
       if (key.length * 3 <= this.maxKeySize) {
         this.keyLen = this.keyBuf.write(key, 0, 'utf8');
@@ -495,9 +494,7 @@ export class SharedMap extends IpcHandle {
       this.keyLen = this.keyBuf.write(key, 0, 'utf8');
       return this.keyBuf;
     }
-    if (key instanceof Uint8Array) bytes = key;
-    else if (ArrayBuffer.isView(key)) bytes = new Uint8Array(key.buffer, key.byteOffset, key.byteLength);
-    else return check.invalidType('key', 'of type string or an instance of Buffer, TypedArray or DataView', key);
+    const bytes = check.bytes('key', key);
     if (bytes.byteLength > this.maxKeySize) tooLong('key', bytes.byteLength, this.maxKeySize);
     this.keyLen = bytes.byteLength;
     return bytes;
@@ -664,11 +661,7 @@ export class SharedMap extends IpcHandle {
    * @throws {RangeError} `ERR_OUT_OF_RANGE` (naming both lengths) if `target` is too small; nothing is written.
    */
   getInto(key: string | ArrayBufferView, target: ArrayBufferView): number {
-    if (!ArrayBuffer.isView(target)) {
-      check.invalidType('target', 'an instance of Buffer, TypedArray or DataView', target);
-    }
-    const t =
-      target instanceof Uint8Array ? target : new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
+    const t = check.view('target', target);
     this.intoTarget = t;
     let n: number;
     try {
@@ -1088,14 +1081,9 @@ export class SharedMap extends IpcHandle {
     if (typeof value === 'string') {
       v = value;
       n = Buffer.byteLength(value, 'utf8');
-    } else if (value instanceof Uint8Array) {
-      v = value;
-      n = value.byteLength;
-    } else if (ArrayBuffer.isView(value)) {
-      v = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-      n = v.byteLength;
     } else {
-      return check.invalidType('value', 'of type string or an instance of Buffer, TypedArray or DataView', value);
+      v = check.bytes('value', value);
+      n = v.byteLength;
     }
     if (n > this.maxValueSize) tooLong('value', n, this.maxValueSize);
     return { v, n };

@@ -299,12 +299,10 @@ export class SharedMemory extends IpcHandle {
    */
   readInto(target: ArrayBufferView, offset?: number): number {
     const handle = this.attached();
-    if (!ArrayBuffer.isView(target)) {
-      check.invalidType('target', 'an instance of Buffer, TypedArray or DataView', target);
-    }
+    const into = check.view('target', target);
     const off = check.optionalInteger('offset', offset, 0, this.size, 0);
-    this.checkRange(off, target.byteLength);
-    return binding.shmReadInto(handle, off, target);
+    this.checkRange(off, into.byteLength);
+    return binding.shmReadInto(handle, off, into);
   }
 
   /**

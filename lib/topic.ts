@@ -1069,11 +1069,7 @@ export class Subscription extends IpcHandle {
   }
 
   private target(target: unknown): Uint8Array {
-    if (target instanceof Uint8Array) return target;
-    if (!ArrayBuffer.isView(target)) {
-      check.invalidType('target', 'an instance of Buffer, TypedArray or DataView', target);
-    }
-    return new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
+    return check.view('target', target);
   }
 
   /**

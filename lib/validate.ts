@@ -99,10 +99,69 @@ export function signal(name: string, value: unknown): AbortSignal | undefined {
   return value;
 }
 
+// What a view is, read from its internal slots through the getters of
+// %TypedArray%.prototype and DataView.prototype, taken at load (as the addon's
+// napi_get_typedarray_info reads them): a view whose prototype was replaced
+// has no `buffer` or `byteLength` property to read (Object.prototype) or
+// ones that lie, and `instanceof Uint8Array` holds for a Float32Array dressed
+// with Uint8Array.prototype, whose elements Uint8Array.prototype.set would
+// convert rather than copy.
+type Getter<T> = (this: unknown) => T;
+function getter<T>(proto: object, name: string | symbol): Getter<T> {
+  return Object.getOwnPropertyDescriptor(proto, name)!.get as Getter<T>;
+}
+const TYPED_ARRAY = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const typedArrayKind = getter<string | undefined>(TYPED_ARRAY, Symbol.toStringTag);
+const typedArrayBuffer = getter<ArrayBufferLike>(TYPED_ARRAY, 'buffer');
+const typedArrayOffset = getter<number>(TYPED_ARRAY, 'byteOffset');
+const typedArrayLength = getter<number>(TYPED_ARRAY, 'byteLength');
+const dataViewBuffer = getter<ArrayBufferLike>(DataView.prototype, 'buffer');
+const dataViewOffset = getter<number>(DataView.prototype, 'byteOffset');
+const dataViewLength = getter<number>(DataView.prototype, 'byteLength');
+const U8 = Uint8Array;
+const U8_PROTOTYPE = Uint8Array.prototype;
+const BUFFER_PROTOTYPE = Buffer.prototype;
+
+/**
+ * A Uint8Array over all of `value`'s bytes (no copy), or undefined when it is
+ * no ArrayBufferView. A Uint8Array or Buffer as made is returned as it is;
+ * any other view gets a Uint8Array over the memory its internal slots name.
+ */
+export function viewBytes(value: unknown): Uint8Array | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const kind = typedArrayKind.call(value);
+  if (kind !== undefined) {
+    if (kind === 'Uint8Array') {
+      const proto = Object.getPrototypeOf(value) as unknown;
+      if (proto === BUFFER_PROTOTYPE || proto === U8_PROTOTYPE) return value as Uint8Array;
+    }
+    return new U8(typedArrayBuffer.call(value), typedArrayOffset.call(value), typedArrayLength.call(value));
+  }
+  if (!ArrayBuffer.isView(value)) return undefined;
+  // A DataView (the only other view).
+  return new U8(dataViewBuffer.call(value), dataViewOffset.call(value), dataViewLength.call(value));
+}
+
+/**
+ * `length` bytes of `bytes` (a {@link viewBytes} result) from `offset`: the
+ * view itself when that is all of it, else a view of the same memory, found
+ * from the internal slots (an own `buffer` or `byteOffset` property of the
+ * instance cannot move it).
+ */
+export function rangeOf(bytes: Uint8Array, offset: number, length: number): Uint8Array {
+  if (offset === 0 && length === typedArrayLength.call(bytes)) return bytes;
+  return new U8(typedArrayBuffer.call(bytes), typedArrayOffset.call(bytes) + offset, length);
+}
+
+/** {@link viewBytes}, or ERR_INVALID_ARG_TYPE naming `name` when `value` is no ArrayBufferView. */
+export function view(name: string, value: unknown): Uint8Array {
+  return viewBytes(value) ?? invalidType(name, 'an instance of Buffer, TypedArray or DataView', value);
+}
+
 /** Bytes to send or write: a string (UTF-8) or any ArrayBufferView, as a Uint8Array view (no copy for views). */
 export function bytes(name: string, value: unknown): Uint8Array {
   if (typeof value === 'string') return Buffer.from(value, 'utf8');
-  if (value instanceof Uint8Array) return value;
-  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-  return invalidType(name, 'of type string or an instance of Buffer, TypedArray or DataView', value);
+  return (
+    viewBytes(value) ?? invalidType(name, 'of type string or an instance of Buffer, TypedArray or DataView', value)
+  );
 }
