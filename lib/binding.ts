@@ -62,12 +62,12 @@ export interface RawShmStat extends RawIpcPerm {
   lastChangeTime: number;
 }
 
-/** An opaque native attachment handle (shared memory); type-tagged, checked on every call. */
+/** An opaque native attachment handle (shared memory): an External the addon checks against its registry on every call. */
 export interface ShmHandle {
   readonly __shmHandle: unique symbol;
 }
 
-/** An opaque native channel handle; type-tagged, checked on every call. */
+/** An opaque native channel handle: an External the addon checks against its registry on every call. */
 export interface ChannelHandle {
   readonly __channelHandle: unique symbol;
 }

@@ -49,6 +49,8 @@ class Addon : public Napi::Addon<Addon> {
   // worker.terminate() cannot reach: its sync waits need no termination
   // slices (RunBlockingSync).
   bool OnMainThread() const { return main_thread_; }
+  // This environment's shared memory attachment handles (ArgAttachment).
+  const AttachmentRegistry& attachments() const { return attachments_; }
 
  private:
   Napi::Value Initialize(const Napi::CallbackInfo& info);

@@ -170,22 +170,9 @@ ChannelRegistry* GetRegistry(const Napi::CallbackInfo& info) { return static_cas
 
 [[noreturn]] void ThrowChannelClosed(Napi::Env env) { ThrowClosed(env, "The channel is closed"); }
 
-// A handle is an External whose pointer this environment's registry holds.
-// (Cheaper than a type-tagged wrapped object, whose tag check and unwrap cost
-// several hundred nanoseconds per call: the hot path makes one call per
-// message. The registry lookup is what makes it safe: no other External, and
-// no handle of another environment or already finalized, passes.)
+// A channel handle: an External this environment's registry holds (registry.h).
 ChannelHandle* ArgHandle(const Napi::CallbackInfo& info, size_t index) {
-  Napi::Env env = info.Env();
-  napi_value v = index < info.Length() ? static_cast<napi_value>(info[index]) : nullptr;
-  napi_valuetype type = napi_undefined;
-  void* data = nullptr;
-  if (v == nullptr || napi_typeof(env, v, &type) != napi_ok || type != napi_external ||
-      napi_get_value_external(env, v, &data) != napi_ok ||
-      !GetRegistry(info)->Contains(static_cast<ChannelHandle*>(data))) {
-    ThrowTypeError(env, "The \"handle\" argument must be a channel handle");
-  }
-  return static_cast<ChannelHandle*>(data);
+  return sysv_ipc::ArgHandle(info, index, *GetRegistry(info), "a channel handle");
 }
 
 // Detaches chView's ArrayBuffer (close): every JS view becomes zero-length.

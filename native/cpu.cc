@@ -6,6 +6,7 @@
 #include <sched.h>
 
 #include "addon.h"
+#include "registry.h"
 
 namespace sysv_ipc {
 
@@ -39,8 +40,7 @@ Napi::Value YieldCpu(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterCpu(Napi::Env env, Napi::Object exports, Napi::Object /*constants*/) {
-  exports.Set("currentCpu", Napi::Function::New(env, CurrentCpu, "currentCpu"));
-  exports.Set("yieldCpu", Napi::Function::New(env, YieldCpu, "yieldCpu"));
+  Export(env, exports, {{"currentCpu", CurrentCpu}, {"yieldCpu", YieldCpu}});
 }
 
 }  // namespace sysv_ipc

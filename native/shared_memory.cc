@@ -80,20 +80,18 @@ void KeepForever(std::shared_ptr<Mapping> mapping) {
 
 }  // namespace
 
-// The native side of one attachment, wrapped in a JS handle object. Live
-// ones are in the Addon's AttachmentRegistry, so teardown (a worker ending)
-// can detach what JavaScript left attached.
+// The native side of one attachment, held by JavaScript as an External (its
+// handle). Live handles are in the Addon's AttachmentRegistry (registry.h),
+// which is how a call knows one, and how teardown (a worker ending) detaches
+// what JavaScript left attached.
 struct Attachment {
   std::shared_ptr<Mapping> mapping;                // null once detached
   napi_ref array_buffer = nullptr;                 // strong; the one ArrayBuffer over the mapping
-  HandleRegistry<Attachment>* registry = nullptr;  // null once detached or after teardown
+  HandleRegistry<Attachment>* registry = nullptr;  // null once finalized or after teardown
   int id = -1;
 };
 
 namespace {
-
-// A type tag so no other object can be passed off as an attachment handle.
-constexpr napi_type_tag kAttachmentTag = {0x7379737669706373ULL, 0x686d617474616368ULL};
 
 AttachmentRegistry* GetRegistry(const Napi::CallbackInfo& info) {
   return static_cast<AttachmentRegistry*>(info.Data());
@@ -148,8 +146,8 @@ bool DetachNow(napi_env env, Attachment* a) {
     a->mapping->EscapedDetached();
   }
   a->mapping.reset();
-  // Out of the registry for good: teardown has nothing left to do for it.
-  HandleRegistry<Attachment>::Remove(a);
+  // It stays in the registry (its handle is live: calls on it say
+  // "detached"); teardown finds nothing left to release in it.
   return true;
 }
 
@@ -267,17 +265,12 @@ bool HoldAndGuard(napi_env env, napi_value ab, const std::shared_ptr<Mapping>& m
   return true;
 }
 
+// An attachment handle: an External this environment's registry holds
+// (registry.h). Found through the instance data, not the function's data:
+// the futex, fast mutex, topic and map entry points take these handles too.
 Attachment* ArgAttachment(const Napi::CallbackInfo& info, size_t index) {
-  Napi::Env env = info.Env();
-  Napi::Value v = index < info.Length() ? info[index] : env.Undefined();
-  bool tagged = false;
-  if (v.IsObject()) napi_check_object_type_tag(env, v, &kAttachmentTag, &tagged);
-  if (!tagged) ThrowTypeError(env, "The \"handle\" argument must be a shared memory attachment handle");
-  void* data = nullptr;
-  if (napi_unwrap(env, v, &data) != napi_ok || data == nullptr) {
-    ThrowTypeError(env, "The \"handle\" argument must be a shared memory attachment handle");
-  }
-  return static_cast<Attachment*>(data);
+  return ArgHandle(info, index, info.Env().GetInstanceData<Addon>()->attachments(),
+                   "a shared memory attachment handle");
 }
 
 // offset and length within [0, size], offset + length <= size.
@@ -318,15 +311,14 @@ Napi::Value ShmAt(const Napi::CallbackInfo& info) {
   auto* a = new Attachment();
   a->mapping = std::make_shared<Mapping>(addr, static_cast<size_t>(ds.shm_segsz), read_only);
   a->id = id;
-  Napi::Object handle = Napi::Object::New(env);
-  if (napi_type_tag_object(env, handle, &kAttachmentTag) != napi_ok ||
-      napi_wrap(env, handle, a, FinalizeAttachment, nullptr, nullptr) != napi_ok) {
+  napi_value handle;
+  if (napi_create_external(env, a, FinalizeAttachment, nullptr, &handle) != napi_ok) {
     delete a;  // shmdt through the mapping
     ThrowError(env, "sysv-ipc: cannot create the attachment handle");
   }
   registry->Add(a);
   Napi::Object out = Napi::Object::New(env);
-  out.Set("handle", handle);
+  out.Set("handle", Napi::Value(env, handle));
   out.Set("size", Napi::Number::New(env, static_cast<double>(ds.shm_segsz)));
   return out;
 }
@@ -493,9 +485,11 @@ Napi::Value ShmRefuseExternalBuffers(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// Attachments this environment holds (for leak tests).
+// Attachments this environment holds still attached (for leak tests).
 Napi::Value ShmLiveAttachments(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(GetRegistry(info)->live().size()));
+  size_t attached = 0;
+  for (const Attachment* a : GetRegistry(info)->live()) attached += a->mapping ? 1 : 0;
+  return Napi::Number::New(info.Env(), static_cast<double>(attached));
 }
 #endif
 
