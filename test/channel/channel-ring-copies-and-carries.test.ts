@@ -1,7 +1,9 @@
 /**
- * Outside review R14 of the Channel's JavaScript ring (lib/channel-ring.ts):
- * a send's bytes are exactly the `length` it was judged by, whatever view
- * carries them, and no user code reaches the segment's ArrayBuffer.
+ * What the Channel's JavaScript ring (lib/channel-ring.ts) copies and how it
+ * reads positions: a send's bytes are exactly the `length` it was judged by,
+ * whatever view carries them; no user code reaches the segment's
+ * ArrayBuffer; positions stay right across a carry into their high 32-bit
+ * half, also against a C peer. (From outside review R14.)
  */
 import { Worker } from 'node:worker_threads';
 import { Channel, SharedMemory } from '../../lib';
@@ -11,7 +13,7 @@ useCleanup();
 
 const HEADER = 256;
 
-describe('R14: what the JavaScript ring copies', () => {
+describe('what the JavaScript ring copies', () => {
   test('a length-tracking view over a SharedArrayBuffer a worker grows: no byte lands beyond its record', async () => {
     // The view is `length` bytes when send() reads it, longer by the copy:
     // `u8.set(source)` copied its length then, over the free space after the
@@ -148,7 +150,7 @@ describe('R14: what the JavaScript ring copies', () => {
   });
 });
 
-describe('R14: positions across a carry into the high 32-bit half', () => {
+describe('positions across a carry into the high 32-bit half', () => {
   // writeLocked stores only tail's low half when no carry happens, the
   // 64-bit value when one does; positions() reads halves. Positions are set
   // just below k * 2^32 (the ring idle, before any peer): each record's
@@ -224,7 +226,7 @@ describe('R14: positions across a carry into the high 32-bit half', () => {
   });
 });
 
-describe('R14: the four-load positions() against a C peer crossing a carry', () => {
+describe('the four-load positions() against a C peer crossing a carry', () => {
   // positions() reads head's halves high then low and tail's low then high:
   // a carry between two loads makes tail - head 2^32 too large and the
   // three-load reads decide. Rounds of a C producer (64-bit stores) and a
