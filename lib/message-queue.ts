@@ -327,10 +327,9 @@ export class MessageQueue extends IpcHandle {
 
   private bytesToSend(data: unknown): Uint8Array {
     const body = check.bytes('data', data);
-    if (body.byteLength > defaultMaxSize) {
-      throw new OutOfRangeError(
-        `The message is ${body.byteLength} bytes; the kernel's limit (msgmax) is ${defaultMaxSize} bytes`,
-      );
+    const n = check.byteLengthOf(body);
+    if (n > defaultMaxSize) {
+      throw new OutOfRangeError(`The message is ${n} bytes; the kernel's limit (msgmax) is ${defaultMaxSize} bytes`);
     }
     return body;
   }

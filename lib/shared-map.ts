@@ -331,7 +331,7 @@ export class SharedMap extends IpcHandle {
     if (e < 0) return -1;
     const t = this.intoTarget;
     const vlen = this.eVlen;
-    if (vlen > t.byteLength) {
+    if (vlen > check.byteLengthOf(t)) {
       this.intoNeed = vlen;
       return -2;
     }
@@ -495,8 +495,9 @@ export class SharedMap extends IpcHandle {
       return this.keyBuf;
     }
     const bytes = check.bytes('key', key);
-    if (bytes.byteLength > this.maxKeySize) tooLong('key', bytes.byteLength, this.maxKeySize);
-    this.keyLen = bytes.byteLength;
+    const n = check.byteLengthOf(bytes);
+    if (n > this.maxKeySize) tooLong('key', n, this.maxKeySize);
+    this.keyLen = n;
     return bytes;
   }
 
@@ -671,7 +672,7 @@ export class SharedMap extends IpcHandle {
     }
     if (n === -2) {
       throw new OutOfRangeError(
-        `The value is ${this.intoNeed} bytes and the target holds ${t.byteLength}: nothing was written (getInto)`,
+        `The value is ${this.intoNeed} bytes and the target holds ${check.byteLengthOf(t)}: nothing was written (getInto)`,
       );
     }
     return n;
@@ -890,7 +891,7 @@ export class SharedMap extends IpcHandle {
     w[q + 7] = 0;
     const b = this.b;
     const k = at + ENTRY_HEADER;
-    if (kb.byteLength === klen) b.set(kb, k);
+    if (check.byteLengthOf(kb) === klen) b.set(kb, k);
     else for (let j = 0; j < klen; j++) b[k + j] = kb[j]!;
     if (typeof value === 'string') b.write(value, k + klen, vlen, 'utf8');
     else b.set(value, k + klen);
@@ -1083,7 +1084,7 @@ export class SharedMap extends IpcHandle {
       n = Buffer.byteLength(value, 'utf8');
     } else {
       v = check.bytes('value', value);
-      n = v.byteLength;
+      n = check.byteLengthOf(v);
     }
     if (n > this.maxValueSize) tooLong('value', n, this.maxValueSize);
     return { v, n };

@@ -301,7 +301,7 @@ export class SharedMemory extends IpcHandle {
     const handle = this.attached();
     const into = check.view('target', target);
     const off = check.optionalInteger('offset', offset, 0, this.size, 0);
-    this.checkRange(off, into.byteLength);
+    this.checkRange(off, check.byteLengthOf(into));
     return binding.shmReadInto(handle, off, into);
   }
 
@@ -316,7 +316,7 @@ export class SharedMemory extends IpcHandle {
     const bytes = check.bytes('data', data);
     const off = check.optionalInteger('offset', offset, 0, this.size, 0);
     if (this.readOnly) throw new ReadOnlyError('write');
-    this.checkRange(off, bytes.byteLength);
+    this.checkRange(off, check.byteLengthOf(bytes));
     return binding.shmWrite(handle, off, bytes);
   }
 

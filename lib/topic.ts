@@ -375,9 +375,10 @@ export class Topic extends IpcHandle {
 
   private body(data: unknown): Uint8Array {
     const bytes = check.bytes('data', data);
-    if (bytes.byteLength > this.maxMessageSize) {
+    const n = check.byteLengthOf(bytes);
+    if (n > this.maxMessageSize) {
       throw new OutOfRangeError(
-        `The message is ${bytes.byteLength} bytes; this topic's maxMessageSize is ${this.maxMessageSize} bytes`,
+        `The message is ${n} bytes; this topic's maxMessageSize is ${this.maxMessageSize} bytes`,
       );
     }
     return bytes;
@@ -419,7 +420,7 @@ export class Topic extends IpcHandle {
     if ((tail & 7) !== 0 || (head & 7) !== 0 || (tail - head) >>> 0 > cap) {
       throw this.corrupt(`tail ${tail} and head ${head} do not fit a ${cap}-byte ring`);
     }
-    const len = src.byteLength;
+    const len = check.byteLengthOf(src); // the slot: ring.set below copies that many
     const need = RECORD + align8(len);
     let off = tail & mask;
     const pad = off + need > cap ? cap - off : 0;
@@ -947,7 +948,7 @@ export class Subscription extends IpcHandle {
         off + RECORD + len <= cap &&
         !before(tail, (c + RECORD + align8(len)) >>> 0)
       ) {
-        if (into !== null && len > into.byteLength) {
+        if (into !== null && len > check.byteLengthOf(into)) {
           if (!before(c, Atomics.load(h, I_HEAD) >>> 0)) {
             this.tooLarge = len;
             return TOO_LARGE;
@@ -1000,7 +1001,7 @@ export class Subscription extends IpcHandle {
     if (r === NONE) return WOULD_BLOCK;
     if (r === TOO_LARGE) {
       throw syscallError(binding.constants.EMSGSIZE, 'topicReceive', this.state.context, {
-        detail: `the message is ${this.tooLarge} bytes, the target holds ${into?.byteLength ?? 0}; nothing was consumed`,
+        detail: `the message is ${this.tooLarge} bytes, the target holds ${into === null ? 0 : check.byteLengthOf(into)}; nothing was consumed`,
       });
     }
     return r;

@@ -153,6 +153,17 @@ export function rangeOf(bytes: Uint8Array, offset: number, length: number): Uint
   return new U8(typedArrayBuffer.call(bytes), typedArrayOffset.call(bytes) + offset, length);
 }
 
+/**
+ * The length of `bytes` (a {@link viewBytes} result) by its internal slot. A
+ * Uint8Array as made is passed through untouched, own properties included:
+ * its `byteLength` property may be an own one that lies (Object.defineProperty
+ * on the instance), while copies into it or from it (set, copy, the addon)
+ * go by the slot. Whatever sizes a record, a check or a result reads this.
+ */
+export function byteLengthOf(bytes: Uint8Array): number {
+  return typedArrayLength.call(bytes);
+}
+
 /** {@link viewBytes}, or ERR_INVALID_ARG_TYPE naming `name` when `value` is no ArrayBufferView. */
 export function view(name: string, value: unknown): Uint8Array {
   return viewBytes(value) ?? invalidType(name, 'an instance of Buffer, TypedArray or DataView', value);

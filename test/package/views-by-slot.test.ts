@@ -132,3 +132,75 @@ describe('a view whose prototype was replaced carries its bytes', () => {
     }
   });
 });
+
+/**
+ * A Uint8Array as made passes through check.view/check.bytes untouched (no
+ * allocation), so what it says of itself must not be asked again after the
+ * check: an own `byteLength` property (Object.defineProperty on the
+ * instance) may lie. Before, Topic and SharedMap sized their records by it
+ * and then copied the real bytes: a view of 60 bytes claiming 8 overwrote
+ * the next unread record in the ring (every subscriber then got
+ * ERR_SYSV_IPC_TOPIC_CORRUPT), a value stored past its entry, and getInto
+ * reported bytes it had not copied.
+ */
+describe('a Uint8Array whose own byteLength lies is measured by its slot', () => {
+  const lying = (bytes: Uint8Array, claimed: number): Uint8Array =>
+    Object.defineProperty(bytes, 'byteLength', { value: claimed });
+
+  test('Topic: the record holds the real bytes; no unread record is overwritten', () => {
+    const topic = track(Topic.create({ capacity: 256, maxMessageSize: 64 }));
+    const sub = topic.subscribe();
+    try {
+      const published: Buffer[] = [];
+      const publish = (data: Uint8Array) => {
+        if (topic.tryPublish(data)) published.push(Buffer.from(data.buffer, data.byteOffset, data.length));
+      };
+      for (let i = 0; published.length === i && i < 100; i++) publish(Buffer.alloc(40, 0x61 + i));
+      const received: Buffer[] = [sub.tryReceive()!, sub.tryReceive()!];
+      publish(Buffer.alloc(40, 0x7a)); // wraps: the free room is now just before the oldest unread record
+      publish(lying(new Uint8Array(60).fill(0x5a), 8));
+      for (let m = sub.tryReceive(); m !== undefined; m = sub.tryReceive()) received.push(m);
+      expect(received).toEqual(published);
+      // The size limit too is the real length's.
+      expect(() => topic.tryPublish(lying(new Uint8Array(65), 1))).toThrow(/maxMessageSize/);
+    } finally {
+      sub.close();
+    }
+  });
+
+  test('Topic: receiveInto a target claiming more room than it has', () => {
+    const topic = track(Topic.create({ capacity: 4096 }));
+    const sub = topic.subscribe();
+    try {
+      topic.publishSync(Buffer.from([1, 2, 3, 4, 5, 6]));
+      expect(() => sub.tryReceiveInto(lying(new Uint8Array(2), 100))).toThrow(/the target holds 2/);
+      const target = new Uint8Array(6);
+      expect(sub.tryReceiveInto(lying(target, 1))).toBe(6);
+      expect(Buffer.from(target)).toEqual(Buffer.from([1, 2, 3, 4, 5, 6]));
+    } finally {
+      sub.close();
+    }
+  });
+
+  test('SharedMap: keys and values are their real bytes; getInto counts what it copied', () => {
+    const map = track(SharedMap.create({ capacity: 4096 }));
+    map.set('a', 'xx');
+    map.set('b', 'bee');
+    const value = new Uint8Array(40).fill(0x43);
+    map.set('a', lying(value, 2));
+    expect(map.get('a')).toEqual(Buffer.from(value));
+    expect(map.get('b')).toEqual(Buffer.from('bee'));
+    const key = Buffer.from('a-longer-key');
+    map.set(lying(new Uint8Array(key), 3), 'v');
+    expect(map.get(key)).toEqual(Buffer.from('v'));
+    expect(map.get('a-l')).toBeUndefined();
+    expect(() => map.getInto('b', lying(new Uint8Array(1), 100))).toThrow(/the target holds 1/);
+  });
+
+  test('SharedMemory: write and readInto report the real length', () => {
+    const shm = track(SharedMemory.create({ size: 64 }));
+    expect(shm.write(lying(new Uint8Array(8).fill(7), 100), 0)).toBe(8);
+    expect(() => shm.write(lying(new Uint8Array(80), 8), 0)).toThrow(/out of bounds|64/);
+    expect(shm.readInto(lying(new Uint8Array(8), 100), 0)).toBe(8);
+  });
+});
