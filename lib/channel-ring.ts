@@ -37,6 +37,7 @@ import type { ChannelHandle } from './binding';
 import { SysvIpcError, type SysvIpcErrorContext } from './errors';
 import { identifyLockHolder, lockWordCorrupt, releaseLockRecord, takeLockRecord } from './lock-record';
 import { TAKES_IN_JAVASCRIPT } from './take-thread';
+import * as check from './validate';
 
 const C = binding.constants;
 
@@ -87,10 +88,8 @@ const TWO32 = 4294967296;
 // A caller's typed array may carry own properties named byteLength or set
 // (Object.defineProperty on the instance): user code that may lie, and that
 // would run under the send lock. The ring reads the internal slots instead,
-// through %TypedArray%.prototype's own getter and method, as the addon's
-// napi_get_typedarray_info does.
-const byteLengthOf = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'byteLength')!
-  .get as (this: Uint8Array) => number;
+// through %TypedArray%.prototype's own getter and method (check.byteLengthOf),
+// as the addon's napi_get_typedarray_info does.
 const copyInto = Uint8Array.prototype.set;
 // The view constructors, taken at load: a view of the segment made through
 // the globals (or through subarray()'s species lookup) hands its ArrayBuffer
@@ -102,13 +101,12 @@ const I32 = Int32Array;
 const U64 = BigUint64Array;
 
 /**
- * A Uint8Array's length from its internal slot: no own property of the view
- * can lie, and on Node 20 it costs ~5 ns where the `byteLength` property
- * costs ~11 (V8 11 inlines neither): the hot path reads a length once, here.
+ * A Uint8Array's length from its internal slot (check.byteLengthOf): no own
+ * property of the view can lie, and on Node 20 it costs ~5 ns where the
+ * `byteLength` property costs ~11 (V8 11 inlines neither): the hot path
+ * reads a length once, here.
  */
-export function lengthOf(view: Uint8Array): number {
-  return byteLengthOf.call(view);
-}
+export const lengthOf = check.byteLengthOf;
 
 // A position (an integer below 2^53) as the BigInt of the 64-bit CAS and
 // store. BigInt(n) is a runtime call (~25 ns a conversion here, two or three
@@ -405,7 +403,7 @@ export class ChannelRing {
       let into = target;
       if (into === undefined) {
         into = Buffer.allocUnsafe(len);
-      } else if (len > byteLengthOf.call(into)) {
+      } else if (len > lengthOf(into)) {
         // Only report it if the record was still ours to read.
         if (this.read64(HEAD_LO) !== h) continue;
         return -2 - len;
