@@ -74,6 +74,9 @@ struct FutexPark {
   // Waits whose stop_key is the same (>= 0) watch one word, whatever address
   // each maps it at (a channel's shmid: each Channel object maps the segment
   // at its own): one entry of the set serves them all. -1: the address alone.
+  // Equal keys also say that `word` and `stop_word` are in one segment, mapped
+  // whole: two waits whose `word` is as far from their `stop_word` sleep on one
+  // futex, and at one `expected` share its entry too (ParkerMain).
   int64_t stop_key = -1;
 };
 

@@ -256,6 +256,21 @@ void WaiterPool::FinishParked(Parker* parker, Job* job, int result) {
   Deliver(std::move(done));
 }
 
+namespace {
+// Whether two parked waits sleep on one futex at one value, so that one entry
+// of a futex_waitv set serves both: the same address, or the same place in
+// one segment (equal stop_key: one segment, as FutexPark says; the word at
+// the same distance from its stop word, each mapping holding the whole
+// segment).
+bool SameFutex(const FutexPark& a, const FutexPark& b) {
+  if (a.expected != b.expected) return false;
+  if (a.word == b.word) return true;
+  if (a.stop_key < 0 || a.stop_key != b.stop_key || a.stop_word == nullptr || b.stop_word == nullptr) return false;
+  return reinterpret_cast<uintptr_t>(a.word) - reinterpret_cast<uintptr_t>(a.stop_word) ==
+         reinterpret_cast<uintptr_t>(b.word) - reinterpret_cast<uintptr_t>(b.stop_word);
+}
+}  // namespace
+
 void WaiterPool::ParkerMain(Parker* parker) {
   // No signal is meant for this thread (a parked wait is ended by its
   // futex, its timeout or the control word, never by our timer).
@@ -273,6 +288,7 @@ void WaiterPool::ParkerMain(Parker* parker) {
   slots.reserve(kParkerSlots);
   FutexWaiter set[kFutexWaitvMax];
   int64_t stop_keys[kFutexWaitvMax];  // the stop_key of each stop word's entry of `set`
+  size_t entry_slot[kFutexWaitvMax];  // the first slot of each wait word's entry of `set`
   int64_t idle_since = -1;
   for (;;) {
     // Read before the inbox: a job or cancel that comes after this load
@@ -331,15 +347,43 @@ void WaiterPool::ParkerMain(Parker* parker) {
     if (had_waits && slots.empty()) continue;
 
     SetFutexWaiter(&set[0], &parker->control, control, true);
-    for (size_t i = 0; i < slots.size(); i++) {
-      SetFutexWaiter(&set[i + 1], slots[i].park.word, slots[i].park.expected, false);
+    // An entry per wait, unless that leaves no room for the stop words (see
+    // below): then waits on one word at one value share an entry (the sends
+    // parked on one channel's lock word, each Channel object mapping it at
+    // its own address; the receives of one object). A wake of that entry
+    // runs them all again (below, by page offset), as one of their own would
+    // have. Without it, 127 sends on one lock word filled a parker, which
+    // then looked again every 2 ms for as long as the holder lived. (Only
+    // then: one entry per wait is what a look into a sleeping parker counts,
+    // test/support/helpers.ts's threadsInFutexOn.)
+    bool share = false;
+    size_t stop_words = 0;  // the stop words the set will hold: once by key (else address)
+    for (size_t i = 0; i < slots.size() && !share; i++) {
+      const FutexPark& park = slots[i].park;
+      if (!park.watch_stop || park.stop_word == nullptr) continue;
+      size_t j = 0;
+      while (j < i && !(slots[j].park.watch_stop && slots[j].park.stop_word != nullptr &&
+                        (park.stop_key >= 0 ? slots[j].park.stop_key == park.stop_key
+                                            : slots[j].park.stop_word == park.stop_word))) {
+        j++;
+      }
+      if (j == i) share = slots.size() + 1 + ++stop_words > kFutexWaitvMax;
     }
+    size_t entries = 1;
+    for (size_t i = 0; i < slots.size(); i++) {
+      const FutexPark& park = slots[i].park;
+      size_t e = share ? 1 : entries;
+      while (e < entries && !SameFutex(slots[entry_slot[e]].park, park)) e++;
+      if (e < entries) continue;
+      entry_slot[entries] = i;
+      SetFutexWaiter(&set[entries++], park.word, park.expected, false);
+    }
+    const size_t word_entries = entries;
     // The stop words of waits on words a removal leaves as they are
     // (FutexPark::watch_stop), once per word (stop_key, else address), at the
     // value looked at here: a removal from now on makes futex_waitv return at
     // once, or wakes the wait's own word. A set with no room left for one
     // looks again soon.
-    size_t entries = slots.size() + 1;
     bool stopped = false;
     for (Slot& slot : slots) {
       if (!slot.park.watch_stop || slot.park.stop_word == nullptr) continue;
@@ -351,7 +395,7 @@ void WaiterPool::ParkerMain(Parker* parker) {
       }
       const uintptr_t address = reinterpret_cast<uintptr_t>(slot.park.stop_word);
       bool listed = false;
-      for (size_t e = slots.size() + 1; e < entries && !listed; e++) {
+      for (size_t e = word_entries; e < entries && !listed; e++) {
         listed = slot.park.stop_key >= 0 ? stop_keys[e] == slot.park.stop_key : set[e].uaddr == address;
       }
       if (listed) continue;
@@ -390,8 +434,8 @@ void WaiterPool::ParkerMain(Parker* parker) {
     // aligned, so those addresses share their offset in the page: the waits
     // at that offset run again (one of another segment at the same offset
     // only looks once more, which a spare wake may make it do anyway).
-    if (r >= 1 && static_cast<size_t>(r) <= slots.size()) {
-      const uintptr_t woken = reinterpret_cast<uintptr_t>(slots[r - 1].park.word) & kPageOffsetMask;
+    if (r >= 1 && static_cast<size_t>(r) < word_entries) {
+      const uintptr_t woken = reinterpret_cast<uintptr_t>(slots[entry_slot[r]].park.word) & kPageOffsetMask;
       for (Slot& slot : slots) {
         if ((reinterpret_cast<uintptr_t>(slot.park.word) & kPageOffsetMask) == woken) slot.fresh = true;
       }
