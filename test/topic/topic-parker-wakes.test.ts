@@ -1,5 +1,5 @@
 /**
- * Review of the Topic waits that share parker threads (issue 25): scenarios
+ * Topic waits that share parker threads (issue 25): scenarios
  * the parker's futex_waitv set makes delicate. Several words of one set wake
  * at once (a burst of publishes over many topics) while futex_waitv names
  * only one: each wait must still see its word move. A topic closed while its

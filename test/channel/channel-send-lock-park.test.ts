@@ -1,9 +1,8 @@
 /**
- * Review R10 of fa7ea24 (issue 25, "Parking that scales"): async sends parked
- * on a Channel's send-lock word in the futex parker (lock.h's
- * sysv_ipc_lock_arm). What a lock word's wakes and values do to the waits
- * parked on it: remove()'s wake, which leaves the word as it is, and hostile
- * words.
+ * Async sends parked on a Channel's send-lock word in the futex parker
+ * (lock.h's sysv_ipc_lock_arm; issue 25, "Parking that scales"): what a lock
+ * word's wakes and values do to the waits parked on it: remove()'s wake,
+ * which leaves the word as it is, and hostile words. (Begun by review R10.)
  */
 import { spawn } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
