@@ -336,7 +336,7 @@ export class SharedMap extends IpcHandle {
       return -2;
     }
     const start = e + ENTRY_HEADER + this.eKlen;
-    this.b.copy(t, 0, start, start + vlen); // allocates nothing on Node 22+ (a view on 18 and 20)
+    check.copyOut(this.b, start, vlen, t); // allocates nothing on Node 22+ (a view on 18 and 20)
     this.markUsed();
     return vlen;
   };

@@ -955,7 +955,10 @@ export class Subscription extends IpcHandle {
           }
         } else {
           const out = into ?? Buffer.allocUnsafe(len);
-          if (len > 0) t.ring.copy(out, 0, off + RECORD, off + RECORD + len);
+          if (len > 0) {
+            if (into === null) t.ring.copy(out, 0, off + RECORD, off + RECORD + len);
+            else check.copyOut(t.ring, off + RECORD, len, into);
+          }
           // Validated after the copy: head not past the record, so no byte was overwritten meanwhile.
           if (!before(c, Atomics.load(h, I_HEAD) >>> 0)) {
             if (seq !== this.seq) {

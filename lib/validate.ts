@@ -164,6 +164,25 @@ export function byteLengthOf(bytes: Uint8Array): number {
   return typedArrayLength.call(bytes);
 }
 
+const copyBytes = Uint8Array.prototype.set;
+const hasOwn = Object.prototype.hasOwnProperty;
+
+/**
+ * Copies `length` bytes of `source` (the package's own Buffer) from `offset`
+ * to the start of `target` (a caller's {@link viewBytes} result, known to
+ * hold them by its slot). Buffer#copy, the allocation-free way, reads the
+ * target's `byteLength` property on Node 22 and later, and an own one may
+ * lie (it copied 1 byte of 6 into a target claiming 1): a target with own
+ * length properties is copied into through its slots instead.
+ */
+export function copyOut(source: Buffer, offset: number, length: number, target: Uint8Array): void {
+  if (!hasOwn.call(target, 'byteLength') && !hasOwn.call(target, 'length')) {
+    source.copy(target, 0, offset, offset + length);
+  } else {
+    copyBytes.call(target, rangeOf(source, offset, length));
+  }
+}
+
 /** {@link viewBytes}, or ERR_INVALID_ARG_TYPE naming `name` when `value` is no ArrayBufferView. */
 export function view(name: string, value: unknown): Uint8Array {
   return viewBytes(value) ?? invalidType(name, 'an instance of Buffer, TypedArray or DataView', value);
