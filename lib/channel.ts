@@ -31,7 +31,7 @@ import * as check from './validate';
 import { parseOpen } from './open-options';
 import { HandleState, IpcHandle } from './ipc-handle';
 import { SpinBudget, WOULD_BLOCK, syncWaitFlags, type WaitOptions } from './waits';
-import { ChannelRing, EMPTY, LOCK_BUSY, MAX_JS_SEGMENT, SENT, lengthOf } from './channel-ring';
+import { ChannelRing, EMPTY, LOCK_BUSY, MAX_JS_SEGMENT, SENT } from './channel-ring';
 import { TAKES_IN_JAVASCRIPT } from './take-thread';
 
 const C = binding.constants;
@@ -332,7 +332,7 @@ export class Channel extends IpcHandle {
   send(data: string | ArrayBufferView, options?: WaitOptions): Promise<void> {
     try {
       const body = sendBytes(data);
-      return this.sendRange(body, 0, lengthOf(body), options);
+      return this.sendRange(body, 0, check.byteLengthOf(body), options);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -358,7 +358,7 @@ export class Channel extends IpcHandle {
     length: number | undefined,
   ): [Uint8Array, number, number] {
     const bytes = check.view('source', source);
-    const size = lengthOf(bytes);
+    const size = check.byteLengthOf(bytes);
     const off = check.optionalInteger('offset', offset, 0, size, 0);
     const len = check.optionalInteger('length', length, 0, size - off, size - off);
     return [bytes, off, len];
@@ -482,7 +482,7 @@ export class Channel extends IpcHandle {
   trySend(data: string | ArrayBufferView): boolean {
     const handle = this.attached();
     const body = sendBytes(data);
-    const length = lengthOf(body);
+    const length = check.byteLengthOf(body);
     this.checkSize(length);
     if (this.#sendsUnsettled > 0) return false; // the room is for this object's earlier send()s first
     try {
@@ -513,7 +513,7 @@ export class Channel extends IpcHandle {
    */
   sendSync(data: string | ArrayBufferView, options?: ChannelSyncOptions): void {
     const body = sendBytes(data);
-    this.sendRangeSync(body, 0, lengthOf(body), options);
+    this.sendRangeSync(body, 0, check.byteLengthOf(body), options);
   }
 
   /** {@link sendSync} of `length` bytes of `source` from `offset`, allocation-free. */
@@ -687,7 +687,7 @@ export class Channel extends IpcHandle {
 
   // A chReceive result for a caller's target: TOO_LONG - n means it did not fit.
   private intoResult(n: number, target: Uint8Array): number {
-    if (n <= TOO_LONG) throw tooLarge(TOO_LONG - n, lengthOf(target), this.state.context);
+    if (n <= TOO_LONG) throw tooLarge(TOO_LONG - n, check.byteLengthOf(target), this.state.context);
     return n;
   }
 
@@ -719,7 +719,7 @@ export class Channel extends IpcHandle {
           }
           return n >= 0 ? n : n === EMPTY ? WOULD_BLOCK : this.intoResult(n, into);
         },
-        park: (waitId, left) => binding.chReceiveAsync(handle, lengthOf(into), left, waitId),
+        park: (waitId, left) => binding.chReceiveAsync(handle, check.byteLengthOf(into), left, waitId),
         // Taken here, on the JS thread (see receive()); a message longer than
         // `into` fails with EMSGSIZE and stays queued.
         parked: () => {

@@ -15,6 +15,7 @@ import { Worker } from 'node:worker_threads';
 import { Channel, SharedMemory } from '../../lib';
 import { binding } from '../../lib/binding';
 import {
+  describeEachParkerMode,
   describeIfProbes,
   haveFutexWaitv,
   own,
@@ -37,10 +38,6 @@ const threadCount = () => readdirSync('/proc/self/task').length;
 const HAVE_WAITV = haveFutexWaitv();
 
 describeIfProbes('parked channel receives', () => {
-  afterAll(() => {
-    probes.futexParker(true);
-  });
-
   test('2,000 pending receives over 200 channels share a few threads, and each message wakes its own receivers', async () => {
     if (!HAVE_WAITV) return console.warn('futex_waitv unavailable: the scaled target has nothing to measure');
     probes.futexParker(true);
@@ -85,15 +82,7 @@ describeIfProbes('parked channel receives', () => {
     await until(() => threadCount() <= baseline, 10000, 'threads back to baseline');
   }, 180000);
 
-  describe.each([
-    ['in a shared parker', true],
-    ['one thread per wait (no futex_waitv)', false],
-  ])('%s', (_name, parker) => {
-    beforeAll(() => {
-      probes.futexParker(parker);
-    });
-    const skip = () => parker && !HAVE_WAITV;
-
+  describeEachParkerMode((parker, skip) => {
     test('abort and timeout end some waits while their neighbours stay parked and complete later', async () => {
       if (skip()) return;
       // Idle threads earlier test files left in the addon's pool, and a parker an earlier test left.

@@ -423,6 +423,29 @@ export interface TestProbes {
   channelOpenPauses(afterCreateMs: number, afterBlankLookMs: number): void;
   watchdogPauses(leaveMs: number, signalMs: number): void;
 }
+/**
+ * Declares `body`'s tests twice, each in a describe of its own: waits parked in shared parker
+ * threads (futex_waitv), and one thread per wait (the path of kernels without futex_waitv, the test
+ * probe futexParker(false)). `skip()` is true where the parker mode cannot run here (a test returns
+ * early). The parker is switched back on after. Call it inside a describeIfProbes.
+ */
+export function describeEachParkerMode(body: (parker: boolean, skip: () => boolean) => void): void {
+  // Read at declaration, before any beforeAll switches the parker off.
+  const haveWaitv = haveFutexWaitv();
+  afterAll(() => {
+    probes.futexParker(true);
+  });
+  describe.each([
+    ['in a shared parker', true],
+    ['one thread per wait (no futex_waitv)', false],
+  ])('%s', (_name, parker) => {
+    beforeAll(() => {
+      probes.futexParker(parker);
+    });
+    body(parker, () => parker && !haveWaitv);
+  });
+}
+
 /** Whether the suite runs against the shipped prebuild only (scripts/ci-node-matrix.sh). */
 export const PREBUILDS_ONLY = process.env.PREBUILDS_ONLY === '1';
 export const probes: TestProbes = new Proxy({} as TestProbes, {

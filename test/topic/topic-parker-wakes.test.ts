@@ -10,28 +10,14 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { Topic } from '../../lib';
-import { describeIfProbes, haveFutexWaitv, probes, sleep, track, useCleanup } from '../support/helpers';
+import { describeEachParkerMode, describeIfProbes, sleep, track, useCleanup } from '../support/helpers';
 
 useCleanup();
 
 const DIST = JSON.stringify(path.join(__dirname, '..', '..', 'dist'));
 
-const HAVE_WAITV = haveFutexWaitv();
-
-describeIfProbes('parked Topic waits under review', () => {
-  afterAll(() => {
-    probes.futexParker(true);
-  });
-
-  describe.each([
-    ['in a shared parker', true],
-    ['one thread per wait (no futex_waitv)', false],
-  ])('%s', (_name, parker) => {
-    beforeAll(() => {
-      probes.futexParker(parker);
-    });
-    const skip = () => parker && !HAVE_WAITV;
-
+describeIfProbes('parked Topic waits: wakes of many words at once, and closes while arming', () => {
+  describeEachParkerMode((parker, skip) => {
     test('bursts over 20 topics from another process: every one of 240 parked receives gets every round', async () => {
       if (skip()) return;
       // A wake lost in the parker is found again only when the receive's slice ends (RECEIVE_SLICE_MS,

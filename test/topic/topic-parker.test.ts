@@ -10,8 +10,8 @@ import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { Topic } from '../../lib';
 import {
+  describeEachParkerMode,
   describeIfProbes,
-  haveFutexWaitv,
   probes,
   sleep,
   threadsInFutexOn,
@@ -25,22 +25,8 @@ useCleanup();
 
 const DIST = JSON.stringify(path.join(__dirname, '..', '..', 'dist'));
 
-const HAVE_WAITV = haveFutexWaitv();
-
 describeIfProbes('parked Topic waits', () => {
-  afterAll(() => {
-    probes.futexParker(true);
-  });
-
-  describe.each([
-    ['in a shared parker', true],
-    ['one thread per wait (no futex_waitv)', false],
-  ])('%s', (_name, parker) => {
-    beforeAll(() => {
-      probes.futexParker(parker);
-    });
-    const skip = () => parker && !HAVE_WAITV;
-
+  describeEachParkerMode((parker, skip) => {
     test("1,000 pending receives over 100 topics: each gets its own topic's message from another process", async () => {
       if (skip()) return;
       // The addon's pool is shared by every test file this Jest process runs: count from what it has.
