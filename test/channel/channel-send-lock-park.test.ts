@@ -297,7 +297,31 @@ describeIfProbes('sends parked on the send-lock word', () => {
       // every nap end: 1,000 sends behind one live holder made ~5,000 reads a second (R10: 20,000
       // openat+read+close per 2 s with 2,000 sends). The holder here is init (pid 1) with its own start
       // time in holder_start: alive, and judged so by one look per check interval per channel.
-      const readCalls = () => Number(/syscr:\s+(\d+)/.exec(readFileSync('/proc/self/io', 'utf8'))![1]);
+      // Counted on the parker threads alone (those asleep in futex_waitv, syscall 449, seen over a few
+      // looks): the process's own total also counts whatever other test files left running in this
+      // Jest worker (CI saw 9,482 reads in 2 s there, 12 on the parkers).
+      const parkerTids = async () => {
+        const seen = new Set<string>();
+        for (let i = 0; i < 10; i++) {
+          for (const tid of readdirSync('/proc/self/task')) {
+            try {
+              if (readFileSync(`/proc/self/task/${tid}/syscall`, 'utf8').startsWith('449 ')) seen.add(tid);
+            } catch {
+              // a thread that ended meanwhile
+            }
+          }
+          await sleep(10);
+        }
+        return [...seen];
+      };
+      const readCalls = (tids: string[]) =>
+        tids.reduce((sum, tid) => {
+          try {
+            return sum + Number(/syscr:\s+(\d+)/.exec(readFileSync(`/proc/self/task/${tid}/io`, 'utf8'))![1]);
+          } catch {
+            return sum; // a thread that ended meanwhile
+          }
+        }, 0);
       const ch = track(Channel.create({ capacity: 65536 }));
       const shm = SharedMemory.fromId(ch.id);
       try {
@@ -314,9 +338,11 @@ describeIfProbes('sends parked on the send-lock word', () => {
         // One of this object's sends parks; the others queue behind it in JavaScript (per-producer order).
         await until(() => probes.waiterThreads() >= 1, 20000, 'the sends parked');
         await sleep(500);
-        const before = readCalls();
+        const parkers = await parkerTids();
+        expect(parkers.length).toBeGreaterThan(0);
+        const before = readCalls(parkers);
         await sleep(2000);
-        const reads = readCalls() - before;
+        const reads = readCalls(parkers) - before;
         console.log(`2 s with 1,000 sends parked behind a live holder: ${reads} read() calls`);
         expect(reads).toBeLessThan(1000);
         // Released as lock.h does: every send lands once.
